@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// BubblewrapCommandBuilder: profile + command → bwrap argv. Pure: no I/O, deterministic order.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <shannot/detail/paths.hpp>
+#include <shannot/error.hpp>
+#include <shannot/profile.hpp>
+
+namespace shannot {
+
+/// Per-run additions the builder folds into the argv (from RunOptions).
+struct BuildExtras {
+    std::map<std::string, std::string> environment;  ///< overrides the profile's variables
+    std::optional<std::string> working_directory;    ///< `--chdir` inside the sandbox
+};
+
+/// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
+///
+/// Order, fixed and tested against stored argv:
+///  1. namespaces and hardening: --unshare-user (if user_namespace_isolation), --unshare-ipc,
+///     --unshare-pid, --unshare-uts, --unshare-cgroup-try, --unshare-net (if network_isolation),
+///     --die-with-parent, --new-session, --cap-drop ALL;
+///  2. mounts on "/" itself, then --proc /proc and --dev /dev;
+///  3. every other tmpfs and bind, sorted by target so a parent is mounted before its children
+///     (a later mount on a parent would hide them);
+///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
+///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
+///     transport reads it), additional_args, --, the command.
+template <class Transport>
+class BubblewrapCommandBuilder {
+public:
+    BubblewrapCommandBuilder(const SandboxProfile<Transport>& profile, std::vector<std::string> command,
+                             BuildExtras extras = {})
+        : profile_(profile), command_(std::move(command)), extras_(std::move(extras)) {}
+
+    [[nodiscard]] Result<std::vector<std::string>> build() const {
+        if (command_.empty() || command_.front().empty()) return fail(errc::invalid_argument, "empty command");
+        for (std::size_t i = 0; i < command_.size(); ++i)
+            if (detail::has_nul(command_[i]))
+                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+        for (const auto& [name, value] : extras_.environment) {
+            if (!detail::is_env_name(name))
+                return fail(errc::invalid_argument, "environment variable name '" + name +
+                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+        }
+        if (extras_.working_directory) {
+            const auto& cwd = *extras_.working_directory;
+            if (!detail::is_absolute(cwd) || detail::has_nul(cwd))
+                return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
+        }
+
+        std::vector<std::string> a;
+        a.reserve(64 + command_.size());
+        if (profile_.user_namespace_isolation) a.emplace_back("--unshare-user");
+        for (const char* flag : {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}) a.emplace_back(flag);
+        if (profile_.network_isolation) a.emplace_back("--unshare-net");
+        for (const char* flag : {"--die-with-parent", "--new-session", "--cap-drop", "ALL"}) a.emplace_back(flag);
+
+        const auto mounts = sorted_mounts();
+        auto emit = [&](const Mount& m) {
+            if (m.bind == nullptr) {
+                a.insert(a.end(), {"--tmpfs", m.target});
+                return;
+            }
+            const char* flag = m.bind->read_only ? (m.bind->optional ? "--ro-bind-try" : "--ro-bind")
+                                                 : (m.bind->optional ? "--bind-try" : "--bind");
+            a.insert(a.end(), {flag, m.bind->source, m.target});
+        };
+        for (const auto& m : mounts)
+            if (m.target == "/") emit(m);
+        a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev"});
+        for (const auto& m : mounts)
+            if (m.target != "/") emit(m);
+
+        a.emplace_back("--clearenv");
+        auto env = profile_.environment;
+        for (const auto& [name, value] : extras_.environment) env[name] = value;
+        for (const auto& [name, value] : env) a.insert(a.end(), {"--setenv", name, value});
+
+        if (extras_.working_directory) a.insert(a.end(), {"--chdir", *extras_.working_directory});
+        if (profile_.seccomp_profile) {
+            if constexpr (requires { Transport::seccomp_fd; }) {
+                a.insert(a.end(), {"--seccomp", std::to_string(Transport::seccomp_fd)});
+            } else {
+                return fail(errc::invalid_argument, "profile '" + profile_.name +
+                                                        "' has a seccomp_profile but this transport cannot pass one to bwrap");
+            }
+        }
+        if constexpr (requires { Transport::json_status_fd; })
+            a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
+        a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
+        a.emplace_back("--");
+        a.insert(a.end(), command_.begin(), command_.end());
+        return a;
+    }
+
+private:
+    struct Mount {
+        std::string target;
+        const SandboxBind* bind;  // nullptr for a tmpfs
+    };
+
+    [[nodiscard]] std::vector<Mount> sorted_mounts() const {
+        std::vector<Mount> mounts;
+        for (const auto& b : profile_.binds) mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
+        for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
+        // A parent path is a prefix of its children, so byte order puts parents first.
+        std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
+        return mounts;
+    }
+
+    const SandboxProfile<Transport>& profile_;
+    std::vector<std::string> command_;
+    BuildExtras extras_;
+};
+
+}  // namespace shannot

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// The transport policy contract: start, feed, drain, wait for and kill one process.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shannot/error.hpp>
+
+namespace shannot {
+
+/// A file the transport must make readable to bwrap as descriptor `fd` (the seccomp filter).
+struct InheritedFile {
+    int fd;
+    std::string path;  ///< where bwrap runs: a local path, or a path on the remote host
+};
+
+/// Everything a transport needs to start one sandbox. Transports never see the profile.
+struct LaunchSpec {
+    std::vector<std::string> bwrap_args;  ///< from BubblewrapCommandBuilder, without the executable
+    std::vector<InheritedFile> files;
+    bool pipe_stdin = false;              ///< false: stdin is /dev/null
+    /// The run's deadline, for transports that must enforce it on the far side too (ssh).
+    std::optional<std::chrono::milliseconds> timeout;
+};
+
+/// How a process ended, as the transport saw it.
+struct ExitInfo {
+    enum class Kind {
+        exited,            ///< the command ran and exited (exit_code valid)
+        signaled,          ///< the command was killed by `signal`
+        setup_failed,      ///< bwrap (or the remote side) failed before running the command
+        transport_failed,  ///< the transport itself failed (ssh could not connect, ...)
+    };
+    Kind kind = Kind::exited;
+    int exit_code = -1;
+    int signal = 0;
+    errc error = errc::ok;  ///< for setup_failed / transport_failed: the most specific code known
+    std::string detail;     ///< for failures: what the transport knows (not parsed from stderr text)
+};
+
+/// A running process. Owns its descriptors; the host's loop polls them but never closes them.
+template <class P>
+concept ProcessHandle = std::movable<P> && requires(P& p, const P& cp) {
+    { cp.stdin_fd() } -> std::same_as<int>;   // write end of stdin, -1 when stdin is /dev/null
+    { cp.stdout_fd() } -> std::same_as<int>;  // non-blocking read ends
+    { cp.stderr_fd() } -> std::same_as<int>;
+    { cp.exit_fd() } -> std::same_as<int>;    // becomes readable when the process has exited (a pidfd)
+    { p.close_stdin() } -> std::same_as<void>;
+    { p.terminate() } -> std::same_as<void>;  // polite stop (SIGTERM) of everything the run started
+    { p.kill() } -> std::same_as<void>;       // forced stop (SIGKILL) of everything the run started
+    { p.wait() } -> std::same_as<ExitInfo>;   // reaps; blocks until exit; called once
+    { cp.argv() } -> std::same_as<const std::vector<std::string>&>;  // what was executed here
+};
+
+/// A transport policy: a value the host class owns, asked to launch sandboxes.
+template <class T>
+concept Transport = requires(T& t, const LaunchSpec& spec) {
+    typename T::process_type;
+    requires ProcessHandle<typename T::process_type>;
+    { T::name } -> std::convertible_to<std::string_view>;
+    { T::checks_local_paths } -> std::convertible_to<bool>;
+    { t.launch(spec) } -> std::same_as<Result<typename T::process_type>>;
+};
+
+/// The archetype: the smallest type that models Transport, with each member's contract.
+/// Optional members a transport may add (detected with `requires`):
+///  - `static constexpr int seccomp_fd`: the descriptor number `--seccomp` names; the transport
+///    then opens LaunchSpec::files there.
+///  - `static constexpr int json_status_fd`: bwrap reports child pid and exit there; the
+///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
+///  - `bool executable_exists(std::string_view host_path)`: lets admission resolve bare
+///    names through PATH (only where bwrap runs on this host).
+struct TransportArchetype {
+    /// Called on the caller's thread, once per run, after the allowlist admitted the command.
+    struct process_type {
+        int stdin_fd() const { return -1; }
+        int stdout_fd() const { return -1; }
+        int stderr_fd() const { return -1; }
+        int exit_fd() const { return -1; }
+        void close_stdin() {}
+        void terminate() {}
+        void kill() {}
+        ExitInfo wait() { return {}; }
+        const std::vector<std::string>& argv() const { return argv_; }
+        std::vector<std::string> argv_;
+    };
+    /// Shown in errors and test names.
+    static constexpr std::string_view name = "archetype";
+    /// True when bind sources and the seccomp file live on this host and can be checked here.
+    static constexpr bool checks_local_paths = false;
+    /// Starts bwrap with `spec`; the returned handle's descriptors are open and non-blocking.
+    Result<process_type> launch(const LaunchSpec&) { return fail(errc::spawn_failed, "archetype"); }
+};
+static_assert(Transport<TransportArchetype>);
+
+}  // namespace shannot

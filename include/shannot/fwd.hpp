@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// Forward declarations of shannot's public types, for headers that only name them.
+#pragma once
+
+namespace shannot {
+
+enum class errc;
+struct Error;
+struct ProcessResult;
+struct SandboxBind;
+struct RunOptions;
+struct LaunchSpec;
+struct ExitInfo;
+
+class PosixSpawnTransport;
+class OpenSshProcessTransport;
+
+template <class Transport>
+struct SandboxProfile;
+
+template <class Transport>
+class BubblewrapCommandBuilder;
+
+struct GlobAllowlist;
+class HeadTailCapture;
+
+template <class Transport, class Admission, class Output>
+class SandboxManager;
+
+}  // namespace shannot

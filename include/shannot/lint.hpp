@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// Profile lint: the risks a profile takes, listed so a reviewer sees them before an agent does.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shannot/allowlist.hpp>
+#include <shannot/profile.hpp>
+
+namespace shannot {
+
+/// One risk. `code` is stable (for tests and suppression lists); `message` is for people.
+struct LintFinding {
+    enum class Severity { info, warning, danger };
+    Severity severity;
+    std::string code;
+    std::string message;
+};
+
+/// Commands that run other commands: allowing one of them allows everything the sandbox can see.
+inline constexpr std::array<std::string_view, 36> exec_capable_commands{
+    "env",   "find",    "xargs",  "sh",     "bash",   "dash",    "zsh",     "ksh",     "fish",
+    "csh",   "tcsh",    "busybox", "python", "python3", "perl",   "ruby",    "node",    "lua",
+    "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
+    "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
+
+template <class Transport>
+[[nodiscard]] std::vector<LintFinding> lint_profile(const SandboxProfile<Transport>& p) {
+    using S = LintFinding::Severity;
+    std::vector<LintFinding> out;
+    if (p.allowed_commands.empty())
+        out.push_back({S::danger, "empty-allowlist", "allowed_commands is empty: every command is allowed"});
+    for (const auto& pattern : p.allowed_commands) {
+        const auto slash = pattern.rfind('/');
+        const std::string_view base = slash == std::string::npos ? std::string_view(pattern) : std::string_view(pattern).substr(slash + 1);
+        for (auto exec : exec_capable_commands) {
+            // A pattern is exec-capable if it names such a command or a glob admits one.
+            const bool named = base == exec || (base.size() > exec.size() && base.substr(0, exec.size()) == exec &&
+                                                 base.find_first_not_of("0123456789.", exec.size()) == std::string_view::npos);
+            if (named || glob_match(base, exec)) {
+                out.push_back({S::danger, "exec-capable",
+                               "allowed command '" + pattern + "' can run other commands (" + std::string(exec) +
+                                   "); anything visible in the sandbox becomes runnable"});
+                break;
+            }
+        }
+        if (pattern.find_first_of("*?[") != std::string::npos)
+            out.push_back({S::warning, "glob-pattern", "allowed command '" + pattern + "' is a glob: review what it admits"});
+    }
+    for (std::size_t i = 0; i < p.binds.size(); ++i)
+        if (!p.binds[i].read_only)
+            out.push_back({S::warning, "writable-bind",
+                           "binds[" + std::to_string(i) + "]: " + p.binds[i].source + " is writable at " + p.binds[i].target});
+    if (!p.network_isolation)
+        out.push_back({S::danger, "network", "network_isolation is false: the sandbox shares the host's network"});
+    if (!p.user_namespace_isolation)
+        out.push_back({S::warning, "user-namespace", "user_namespace_isolation is false: no user namespace is created"});
+    if (!p.additional_args.empty())
+        out.push_back({S::warning, "additional-args", "additional_args are passed to bwrap verbatim and can weaken the sandbox"});
+    for (std::size_t i = 0; i < p.binds.size(); ++i)
+        if (detail::strip_trailing_slash(p.binds[i].source) == "/")
+            out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
+    return out;
+}
+
+}  // namespace shannot

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+// SandboxProfile: what the sandbox sees and may run. Plain data, validated, exported to JSON.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <shannot/detail/paths.hpp>
+#include <shannot/error.hpp>
+#include <shannot/fwd.hpp>
+
+namespace shannot {
+
+/// Newest profile format this library reads; a profile may state `"version"` to demand more.
+inline constexpr std::int64_t profile_format_version = 1;
+
+/// One bind mount. Shannot's keys plus `optional` (bwrap --ro-bind-try / --bind-try).
+struct SandboxBind {
+    std::string source;          ///< host path (on the machine where bwrap runs)
+    std::string target;          ///< path inside the sandbox
+    bool read_only = true;
+    bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
+    bool optional = false;       ///< a missing source is skipped instead of failing the sandbox
+
+    friend bool operator==(const SandboxBind&, const SandboxBind&) = default;
+};
+
+namespace detail {
+
+[[nodiscard]] inline bool is_env_name(std::string_view name) noexcept {
+    if (name.empty()) return false;
+    auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+    if (!alpha(name.front())) return false;
+    for (char c : name)
+        if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+    return true;
+}
+
+/// Host paths a writable bind must never expose: the kernel's control surfaces.
+inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "/dev"};
+
+[[nodiscard]] inline Result<void> check_path(std::string_view field, std::string_view path) {
+    if (path.empty()) return fail(errc::invalid_profile, std::string(field) + ": must be a non-empty path");
+    if (has_nul(path)) return fail(errc::invalid_profile, std::string(field) + ": contains a NUL byte");
+    if (!is_absolute(path)) return fail(errc::invalid_profile, std::string(field) + ": must be an absolute path");
+    if (has_dot_component(path))
+        return fail(errc::invalid_profile, std::string(field) + ": must not contain '.' or '..' components");
+    return {};
+}
+
+}  // namespace detail
+
+/// A validated description of the sandbox. The data is the same for every transport; the
+/// transport parameter decides what `validate()` can check (local paths exist, or not).
+template <class Transport>
+struct SandboxProfile {
+    std::string name;
+    std::vector<std::string> allowed_commands;   ///< globs or absolute paths; empty admits any command
+    std::vector<SandboxBind> binds;
+    std::vector<std::string> tmpfs_paths;
+    std::map<std::string, std::string> environment;
+    std::optional<std::string> seccomp_profile;   ///< compiled BPF program (path where bwrap runs)
+    bool network_isolation = true;
+    bool user_namespace_isolation = true;
+    std::vector<std::string> additional_args;
+
+    friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
+
+    /// The same data for another transport (e.g. a profile loaded locally, run over ssh).
+    template <class Other>
+    [[nodiscard]] SandboxProfile<Other> for_transport() const {
+        return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
+                network_isolation, user_namespace_isolation, additional_args};
+    }
+
+    /// Structural checks for every transport, plus existence checks where bwrap runs locally.
+    [[nodiscard]] Result<void> validate() const;
+
+    /// Every field, defaults included; loading it back yields an equal profile.
+    [[nodiscard]] nlohmann::json to_json() const;
+};
+
+template <class Transport>
+Result<void> SandboxProfile<Transport>::validate() const {
+    using detail::check_path;
+    if (name.empty()) return fail(errc::invalid_profile, "name: must be a non-empty string");
+    if (detail::has_nul(name)) return fail(errc::invalid_profile, "name: contains a NUL byte");
+
+    for (std::size_t i = 0; i < allowed_commands.size(); ++i) {
+        const auto field = "allowed_commands[" + std::to_string(i) + "]";
+        const auto& pattern = allowed_commands[i];
+        if (pattern.empty()) return fail(errc::invalid_profile, field + ": must be a non-empty string");
+        if (detail::has_nul(pattern)) return fail(errc::invalid_profile, field + ": contains a NUL byte");
+        if (pattern.find('/') != std::string::npos) {
+            if (!detail::is_absolute(pattern))
+                return fail(errc::invalid_profile, field + ": must be a bare command name or an absolute path");
+            if (detail::has_dot_component(pattern) || detail::has_empty_component(pattern))
+                return fail(errc::invalid_profile, field + ": must not contain '.', '..' or empty components");
+        }
+    }
+
+    // Every mount target, to refuse two mounts on one path (which one wins would be order luck).
+    std::map<std::string, std::string> targets;
+    auto claim = [&](const std::string& target, const std::string& field) -> Result<void> {
+        auto key = std::string(detail::strip_trailing_slash(target));
+        auto [it, inserted] = targets.emplace(key, field);
+        if (!inserted) return fail(errc::invalid_profile, field + ": " + key + " is already mounted by " + it->second);
+        return {};
+    };
+
+    for (std::size_t i = 0; i < binds.size(); ++i) {
+        const auto field = "binds[" + std::to_string(i) + "]";
+        const auto& bind = binds[i];
+        if (auto r = check_path(field + ".source", bind.source); !r) return r;
+        if (auto r = check_path(field + ".target", bind.target); !r) return r;
+        if (detail::is_same_or_under(bind.target, "/proc") && std::string_view(detail::strip_trailing_slash(bind.target)) != "/proc")
+            return fail(errc::invalid_profile, field + ".target: paths below /proc are managed by the sandbox");
+        if (!bind.read_only) {
+            for (auto kernel : detail::kernel_paths) {
+                if (detail::is_same_or_under(bind.source, kernel) || detail::is_same_or_under(kernel, bind.source))
+                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source +
+                                                           " would expose host " + std::string(kernel) +
+                                                           "; make it read_only");
+                if (detail::is_same_or_under(bind.target, kernel))
+                    return fail(errc::invalid_profile, field + ": a writable bind onto " + bind.target +
+                                                           " is refused; make it read_only");
+            }
+        }
+        if (auto r = claim(bind.target, field + ".target"); !r) return r;
+    }
+    for (std::size_t i = 0; i < tmpfs_paths.size(); ++i) {
+        const auto field = "tmpfs_paths[" + std::to_string(i) + "]";
+        if (auto r = check_path(field, tmpfs_paths[i]); !r) return r;
+        if (detail::strip_trailing_slash(tmpfs_paths[i]) == "/")
+            return fail(errc::invalid_profile, field + ": a tmpfs on / would hide every other mount");
+        if (detail::is_same_or_under(tmpfs_paths[i], "/proc"))
+            return fail(errc::invalid_profile, field + ": /proc is managed by the sandbox");
+        if (auto r = claim(tmpfs_paths[i], field); !r) return r;
+    }
+    for (const auto& [key, value] : environment) {
+        if (!detail::is_env_name(key))
+            return fail(errc::invalid_profile, "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (detail::has_nul(value)) return fail(errc::invalid_profile, "environment." + key + ": contains a NUL byte");
+    }
+    if (seccomp_profile)
+        if (auto r = check_path("seccomp_profile", *seccomp_profile); !r) return r;
+    for (std::size_t i = 0; i < additional_args.size(); ++i) {
+        const auto field = "additional_args[" + std::to_string(i) + "]";
+        if (additional_args[i].empty()) return fail(errc::invalid_profile, field + ": must be a non-empty string");
+        if (detail::has_nul(additional_args[i])) return fail(errc::invalid_profile, field + ": contains a NUL byte");
+        if (additional_args[i] == "--")
+            return fail(errc::invalid_profile, field + ": '--' would end bwrap's options early");
+    }
+
+    static_assert(requires { Transport::checks_local_paths; },
+                  "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
+                  "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
+    {
+        if constexpr (Transport::checks_local_paths) {
+            std::error_code ec;
+            for (std::size_t i = 0; i < binds.size(); ++i) {
+                if (binds[i].optional || std::filesystem::exists(binds[i].source, ec)) continue;
+                return fail(errc::invalid_profile, "binds[" + std::to_string(i) + "].source: " + binds[i].source +
+                                                       " does not exist (mark the bind \"optional\" to skip it)");
+            }
+            if (seccomp_profile && !std::filesystem::is_regular_file(*seccomp_profile, ec))
+                return fail(errc::invalid_profile, "seccomp_profile: " + *seccomp_profile + " is not a readable file");
+        }
+    }
+    return {};
+}
+
+template <class Transport>
+nlohmann::json SandboxProfile<Transport>::to_json() const {
+    nlohmann::json binds_json = nlohmann::json::array();
+    for (const auto& b : binds)
+        binds_json.push_back({{"source", b.source},
+                              {"target", b.target},
+                              {"read_only", b.read_only},
+                              {"create_target", b.create_target},
+                              {"optional", b.optional}});
+    nlohmann::json out = {
+        {"version", profile_format_version},
+        {"name", name},
+        {"allowed_commands", allowed_commands},
+        {"binds", std::move(binds_json)},
+        {"tmpfs_paths", tmpfs_paths},
+        {"environment", environment},
+        {"network_isolation", network_isolation},
+        {"user_namespace_isolation", user_namespace_isolation},
+        {"additional_args", additional_args},
+    };
+    out["seccomp_profile"] = seccomp_profile ? nlohmann::json(*seccomp_profile) : nlohmann::json(nullptr);
+    return out;
+}
+
+/// The profile types users meet first.
+using LocalProfile = SandboxProfile<PosixSpawnTransport>;
+using SshProfile = SandboxProfile<OpenSshProcessTransport>;
+
+}  // namespace shannot

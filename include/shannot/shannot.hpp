@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// shannot: read-only bubblewrap sandboxes, on this host or over the system OpenSSH client.
+#pragma once
+
+#include <shannot/version.hpp>
+#include <shannot/fwd.hpp>
+#include <shannot/error.hpp>
+#include <shannot/cancel.hpp>
+#include <shannot/profile.hpp>
+#include <shannot/profile_loader.hpp>
+#include <shannot/builtin_profiles.hpp>
+#include <shannot/allowlist.hpp>
+#include <shannot/lint.hpp>
+#include <shannot/builder.hpp>
+#include <shannot/process_result.hpp>
+#include <shannot/concepts/transport.hpp>

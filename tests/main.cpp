@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// The one doctest main of the suite.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
