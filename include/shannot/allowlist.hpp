@@ -101,10 +101,10 @@ namespace detail {
 /// What an admission policy is asked. `exists` answers "is there an executable at this path
 /// inside the sandbox?" where the transport can tell (locally); it is empty over ssh.
 struct AdmissionRequest {
-    std::string_view profile_name;
+    std::string_view profile_name{};
     const std::vector<std::string>& allowed_commands;
-    std::vector<std::string> command;
-    std::string_view path_env;  ///< the PATH the command will see ("/bin:/usr/bin" when unset, as execvp)
+    std::vector<std::string> command{};
+    std::string_view path_env{};  ///< the PATH the command will see ("/bin:/usr/bin" when unset, as execvp)
     std::function<bool(std::string_view)> exists;
 };
 

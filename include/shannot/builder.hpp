@@ -17,8 +17,8 @@ namespace shannot {
 
 /// Per-run additions the builder folds into the argv (from RunOptions).
 struct BuildExtras {
-    std::map<std::string, std::string> environment;  ///< overrides the profile's variables
-    std::optional<std::string> working_directory;    ///< `--chdir` inside the sandbox
+    std::map<std::string, std::string> environment{};  ///< overrides the profile's variables
+    std::optional<std::string> working_directory{};    ///< `--chdir` inside the sandbox
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -118,7 +118,7 @@ private:
     }
 
     const SandboxProfile<Transport>& profile_;
-    std::vector<std::string> command_;
+    std::vector<std::string> command_{};
     BuildExtras extras_;
 };
 

@@ -20,18 +20,18 @@ enum class StreamKind { out, err };
 /// A piece of output, delivered to a `stream()` callback as it arrives. `data` is only valid
 /// during the callback.
 struct OutputChunk {
-    StreamKind stream;
-    std::string_view data;
+    StreamKind stream{};
+    std::string_view data{};
 };
 
 /// Per-run settings. The defaults are the safe ones.
 struct RunOptions {
     /// Added to (and overriding) the profile's variables. Names must match [A-Za-z_][A-Za-z0-9_]*.
-    std::map<std::string, std::string> environment;
+    std::map<std::string, std::string> environment{};
     /// Working directory inside the sandbox (absolute).
-    std::optional<std::string> working_directory;
+    std::optional<std::string> working_directory{};
     /// Bytes for the command's stdin. Without it stdin is /dev/null, never the caller's.
-    std::optional<std::string> input;
+    std::optional<std::string> input{};
     /// Wall-clock limit; std::nullopt means none. On expiry: SIGTERM, `kill_grace`, SIGKILL.
     std::optional<std::chrono::milliseconds> timeout = std::chrono::seconds(30);
     std::chrono::milliseconds kill_grace = std::chrono::milliseconds(500);
@@ -40,19 +40,19 @@ struct RunOptions {
     /// Turn an unsuccessful result into errc::command_failed (the result rides along).
     bool check = false;
     /// Set to a token you keep; `token.cancel()` from any thread stops the run.
-    std::optional<CancelToken> cancel;
+    std::optional<CancelToken> cancel{};
 };
 
 /// How a sandboxed command ended and what it printed.
 struct ProcessResult {
-    std::vector<std::string> command;  ///< what the caller asked to run (after admission)
-    std::vector<std::string> argv;     ///< what was executed here: bwrap or ssh and all arguments
+    std::vector<std::string> command{};  ///< what the caller asked to run (after admission)
+    std::vector<std::string> argv{};     ///< what was executed here: bwrap or ssh and all arguments
     int exit_code = -1;                ///< -1 when there is no exit code (killed by a signal)
     int signal = 0;                    ///< terminating signal, 0 if it exited
     bool timed_out = false;
     bool cancelled = false;
-    std::string stdout_data;           ///< bytes; when truncated, head then tail
-    std::string stderr_data;
+    std::string stdout_data{};           ///< bytes; when truncated, head then tail
+    std::string stderr_data{};
     bool stdout_truncated = false;
     bool stderr_truncated = false;
     std::uint64_t stdout_dropped = 0;  ///< bytes read but not kept

@@ -25,8 +25,8 @@ inline constexpr std::int64_t profile_format_version = 1;
 
 /// One bind mount. Shannot's keys plus `optional` (bwrap --ro-bind-try / --bind-try).
 struct SandboxBind {
-    std::string source;          ///< host path (on the machine where bwrap runs)
-    std::string target;          ///< path inside the sandbox
+    std::string source{};          ///< host path (on the machine where bwrap runs)
+    std::string target{};          ///< path inside the sandbox
     bool read_only = true;
     bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
     bool optional = false;       ///< a missing source is skipped instead of failing the sandbox
@@ -63,15 +63,15 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
 /// transport parameter decides what `validate()` can check (local paths exist, or not).
 template <class Transport>
 struct SandboxProfile {
-    std::string name;
-    std::vector<std::string> allowed_commands;   ///< globs or absolute paths; empty admits any command
-    std::vector<SandboxBind> binds;
-    std::vector<std::string> tmpfs_paths;
-    std::map<std::string, std::string> environment;
-    std::optional<std::string> seccomp_profile;   ///< compiled BPF program (path where bwrap runs)
+    std::string name{};
+    std::vector<std::string> allowed_commands{};   ///< globs or absolute paths; empty admits any command
+    std::vector<SandboxBind> binds{};
+    std::vector<std::string> tmpfs_paths{};
+    std::map<std::string, std::string> environment{};
+    std::optional<std::string> seccomp_profile{};   ///< compiled BPF program (path where bwrap runs)
     bool network_isolation = true;
     bool user_namespace_isolation = true;
-    std::vector<std::string> additional_args;
+    std::vector<std::string> additional_args{};
 
     friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
 
@@ -109,7 +109,7 @@ Result<void> SandboxProfile<Transport>::validate() const {
     }
 
     // Every mount target, to refuse two mounts on one path (which one wins would be order luck).
-    std::map<std::string, std::string> targets;
+    std::map<std::string, std::string> targets{};
     auto claim = [&](const std::string& target, const std::string& field) -> Result<void> {
         auto key = std::string(detail::strip_trailing_slash(target));
         auto [it, inserted] = targets.emplace(key, field);

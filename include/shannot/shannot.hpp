@@ -14,3 +14,5 @@
 #include <shannot/builder.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/concepts/transport.hpp>
+#include <shannot/output.hpp>
+#include <shannot/sandbox_manager.hpp>

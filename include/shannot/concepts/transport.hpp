@@ -15,17 +15,17 @@ namespace shannot {
 
 /// A file the transport must make readable to bwrap as descriptor `fd` (the seccomp filter).
 struct InheritedFile {
-    int fd;
-    std::string path;  ///< where bwrap runs: a local path, or a path on the remote host
+    int fd{};
+    std::string path{};  ///< where bwrap runs: a local path, or a path on the remote host
 };
 
 /// Everything a transport needs to start one sandbox. Transports never see the profile.
 struct LaunchSpec {
-    std::vector<std::string> bwrap_args;  ///< from BubblewrapCommandBuilder, without the executable
-    std::vector<InheritedFile> files;
+    std::vector<std::string> bwrap_args{};  ///< from BubblewrapCommandBuilder, without the executable
+    std::vector<InheritedFile> files{};
     bool pipe_stdin = false;              ///< false: stdin is /dev/null
     /// The run's deadline, for transports that must enforce it on the far side too (ssh).
-    std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::chrono::milliseconds> timeout{};
 };
 
 /// How a process ended, as the transport saw it.
@@ -40,7 +40,7 @@ struct ExitInfo {
     int exit_code = -1;
     int signal = 0;
     errc error = errc::ok;  ///< for setup_failed / transport_failed: the most specific code known
-    std::string detail;     ///< for failures: what the transport knows (not parsed from stderr text)
+    std::string detail{};     ///< for failures: what the transport knows (not parsed from stderr text)
 };
 
 /// A running process. Owns its descriptors; the host's loop polls them but never closes them.
@@ -75,6 +75,14 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
 ///  - `bool executable_exists(std::string_view host_path)`: lets admission resolve bare
 ///    names through PATH (only where bwrap runs on this host).
+/// Optional members of process_type:
+///  - `void filter_output(StreamKind, std::string_view in, std::string& out)`: sees every chunk
+///    read from stdout/stderr before the host keeps or streams it and appends to `out` what the
+///    caller should get (may hold bytes back, strip framing, or note the transport's own messages,
+///    e.g. ssh's diagnostics).
+///  - `void finish_output(StreamKind, std::string& out)`: at EOF of that stream, flushes held bytes.
+/// Thread safety: `launch` may be called from many threads at once; a process handle is used by
+/// one thread at a time.
 struct TransportArchetype {
     /// Called on the caller's thread, once per run, after the allowlist admitted the command.
     struct process_type {

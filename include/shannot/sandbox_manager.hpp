@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+// SandboxManager: the host class. Admission, argv building and the run loop over a transport.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <shannot/allowlist.hpp>
+#include <shannot/builder.hpp>
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/event_loop.hpp>
+#include <shannot/detail/paths.hpp>
+#include <shannot/error.hpp>
+#include <shannot/output.hpp>
+#include <shannot/process_result.hpp>
+#include <shannot/profile.hpp>
+
+namespace shannot {
+
+/// Runs commands in the sandbox a profile describes, through a transport chosen at compile time.
+///  - Transport (see concepts/transport.hpp): PosixSpawnTransport here, OpenSshProcessTransport remote.
+///  - Admission: decides which commands run; `admit(AdmissionRequest) -> Result<command>`.
+///  - Output: keeps what commands print; HeadTailCapture bounds memory per stream.
+/// Every run path goes through admission first: nothing is spawned for a refused command.
+/// Thread-safe: any number of threads may run commands on one manager at once.
+template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
+class SandboxManager {
+    static_assert(requires { typename T::process_type; },
+                  "SandboxManager<T>: T must declare `using process_type = ...;`, the handle of a running process "
+                  "(see shannot/concepts/transport.hpp, TransportArchetype)");
+    static_assert(requires(T& t, const LaunchSpec& spec) { t.launch(spec); },
+                  "SandboxManager<T>: T must have `Result<process_type> launch(const LaunchSpec&)`");
+    static_assert(requires { T::name; T::checks_local_paths; },
+                  "SandboxManager<T>: T must declare `static constexpr std::string_view name` and "
+                  "`static constexpr bool checks_local_paths`");
+    static_assert(ProcessHandle<typename T::process_type>,
+                  "SandboxManager<T>: T::process_type must provide stdin_fd(), stdout_fd(), stderr_fd(), exit_fd(), "
+                  "close_stdin(), terminate(), kill(), wait() -> ExitInfo and argv() (see ProcessHandle)");
+    static_assert(Transport<T>, "SandboxManager<T>: T does not model shannot::Transport (see concepts/transport.hpp)");
+    static_assert(requires(const Admission& a, AdmissionRequest r) {
+                      { a.admit(std::move(r)) } -> std::same_as<Result<std::vector<std::string>>>;
+                  },
+                  "SandboxManager<T, Admission>: Admission must have "
+                  "`Result<std::vector<std::string>> admit(AdmissionRequest) const`");
+    static_assert(OutputPolicy<Output>,
+                  "SandboxManager<T, A, Output>: Output must be constructible from the cap (std::size_t) and have "
+                  "append(std::string_view), take() -> std::string and dropped() -> std::uint64_t");
+
+public:
+    using transport_type = T;
+    using profile_type = SandboxProfile<T>;
+
+    /// The profile is validated later, on every run, so a bad one gives an error instead of a throw.
+    explicit SandboxManager(profile_type profile, T transport = T{}, Admission admission = Admission{})
+        : profile_(std::move(profile)), transport_(std::move(transport)), admission_(std::move(admission)) {}
+
+    [[nodiscard]] const profile_type& profile() const noexcept { return profile_; }
+    [[nodiscard]] T& transport() noexcept { return transport_; }
+
+    /// Runs `command` and returns how it ended with what it printed (capped per stream).
+    [[nodiscard]] Result<ProcessResult> run(std::vector<std::string> command, RunOptions options = {}) {
+        return execute(std::move(command), options, [](const OutputChunk&) {});
+    }
+
+    /// As run(), delivering output chunks to `on_chunk(const OutputChunk&)` on this thread as they
+    /// arrive; the result still holds the capped output.
+    template <class F>
+    [[nodiscard]] Result<ProcessResult> stream(std::vector<std::string> command, RunOptions options, F&& on_chunk) {
+        return execute(std::move(command), options, std::forward<F>(on_chunk));
+    }
+
+    /// As run(), on another thread. The manager must outlive the future.
+    [[nodiscard]] std::future<Result<ProcessResult>> run_async(std::vector<std::string> command, RunOptions options = {}) {
+        return std::async(std::launch::async,
+                          [this, command = std::move(command), options = std::move(options)]() mutable {
+                              return run(std::move(command), std::move(options));
+                          });
+    }
+
+    /// Admission and argv building without running anything: the bwrap arguments a run would use.
+    [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
+                                                           const RunOptions& options = {}) {
+        auto prepared = prepare(std::move(command), options);
+        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        return std::move(prepared->spec.bwrap_args);
+    }
+
+private:
+    struct Prepared {
+        std::vector<std::string> command;
+        LaunchSpec spec;
+    };
+
+    [[nodiscard]] Result<Prepared> prepare(std::vector<std::string> command, const RunOptions& options) {
+        if (auto ok = profile_.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+        for (const auto& [name, value] : options.environment)
+            if (!detail::is_env_name(name))
+                return fail(errc::invalid_argument, "environment variable name '" + name +
+                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        const std::string path_env = effective_path(options);
+        AdmissionRequest request{profile_.name, profile_.allowed_commands, std::move(command), path_env, {}};
+        if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) { { t.executable_exists(p) } -> std::convertible_to<bool>; }) {
+            request.exists = [this](std::string_view in_sandbox) {
+                const auto host = host_path(in_sandbox);
+                return host && transport_.executable_exists(*host);
+            };
+        }
+        auto admitted = admission_.admit(std::move(request));
+        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
+
+        BuildExtras extras{options.environment, options.working_directory};
+        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
+            if (!extras.working_directory) extras.working_directory = transport_.default_working_directory();
+        }
+        auto args = BubblewrapCommandBuilder<T>(profile_, *admitted, std::move(extras)).build();
+        if (!args) return tl::make_unexpected(std::move(args.error()));
+        Prepared prepared{std::move(*admitted), LaunchSpec{std::move(*args), {}, options.input.has_value(), options.timeout}};
+        if constexpr (requires { T::seccomp_fd; }) {
+            if (profile_.seccomp_profile) prepared.spec.files.push_back({T::seccomp_fd, *profile_.seccomp_profile});
+        }
+        return prepared;
+    }
+
+    template <class F>
+    Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
+        auto prepared = prepare(std::move(command), options);
+        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        auto process = transport_.launch(prepared->spec);
+        if (!process) return tl::make_unexpected(std::move(process.error()));
+
+        Output out(options.max_output), err(options.max_output);
+        auto sink = [&](StreamKind kind, std::string_view bytes) {
+            (kind == StreamKind::out ? out : err).append(bytes);
+            on_chunk(OutputChunk{kind, bytes});
+        };
+        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
+        auto outcome = detail::run_loop(*process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
+
+        auto result = std::make_shared<ProcessResult>();
+        result->command = std::move(prepared->command);
+        result->argv = process->argv();
+        result->timed_out = outcome.timed_out;
+        result->cancelled = outcome.cancelled;
+        result->stdout_dropped = out.dropped();
+        result->stderr_dropped = err.dropped();
+        result->stdout_truncated = result->stdout_dropped > 0;
+        result->stderr_truncated = result->stderr_dropped > 0;
+        result->stdout_data = out.take();
+        result->stderr_data = err.take();
+        result->duration = outcome.duration;
+
+        const auto& exit = outcome.exit;
+        const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
+        if (exit.kind == ExitInfo::Kind::exited) {
+            result->exit_code = exit.exit_code;
+        } else if (exit.kind == ExitInfo::Kind::signaled || stopped_by_us) {
+            result->signal = exit.signal;
+        } else {
+            // The sandbox or the transport failed: an error, with what was printed attached.
+            std::string message = exit.detail.empty() ? std::string(T::name) + " transport failed" : exit.detail;
+            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
+            return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error,
+                                             std::move(message), std::move(result)});
+        }
+        if (options.check && !result->succeeded()) {
+            std::string message = "command '" + result->command.front() + "' ";
+            if (result->timed_out) message += "timed out";
+            else if (result->cancelled) message += "was cancelled";
+            else if (result->signal) message += "was killed by signal " + std::to_string(result->signal);
+            else message += "exited with status " + std::to_string(result->exit_code);
+            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
+            return tl::make_unexpected(Error{errc::command_failed, std::move(message), std::move(result)});
+        }
+        return std::move(*result);
+    }
+
+    /// The PATH the command will see: the caller's, else the profile's, else execvp's default.
+    [[nodiscard]] std::string effective_path(const RunOptions& options) const {
+        if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
+        if (auto it = profile_.environment.find("PATH"); it != profile_.environment.end()) return it->second;
+        return "/bin:/usr/bin";
+    }
+
+    /// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
+    /// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
+    [[nodiscard]] std::optional<std::string> host_path(std::string_view in_sandbox) const {
+        std::string_view best_target;
+        const SandboxBind* best = nullptr;
+        bool best_is_bind = false;
+        auto consider = [&](std::string_view target, const SandboxBind* bind) {
+            target = detail::strip_trailing_slash(target);
+            if (!detail::is_same_or_under(in_sandbox, target)) return;
+            if (best_target.empty() || target.size() > best_target.size()) {
+                best_target = target;
+                best = bind;
+                best_is_bind = bind != nullptr;
+            }
+        };
+        for (const auto& b : profile_.binds) consider(b.target, &b);
+        for (const auto& t : profile_.tmpfs_paths) consider(t, nullptr);
+        consider("/proc", nullptr);
+        consider("/dev", nullptr);
+        if (!best_is_bind) return std::nullopt;
+        std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
+        std::string source(detail::strip_trailing_slash(best->source));
+        if (source == "/") source.clear();
+        return source + rest;
+    }
+
+    [[nodiscard]] static std::string stderr_tail(std::string_view err) {
+        constexpr std::size_t limit = 2000;
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
+        return std::string(err.size() > limit ? err.substr(err.size() - limit) : err);
+    }
+
+    profile_type profile_;
+    T transport_;
+    Admission admission_;
+};
+
+/// The sandboxes users meet first.
+using LocalSandbox = SandboxManager<PosixSpawnTransport>;
+using SshSandbox = SandboxManager<OpenSshProcessTransport>;
+
+}  // namespace shannot
