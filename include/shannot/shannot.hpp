@@ -16,3 +16,4 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/output.hpp>
 #include <shannot/sandbox_manager.hpp>
+#include <shannot/transport/posix_spawn.hpp>

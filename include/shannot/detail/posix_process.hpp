@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+// The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
+#pragma once
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/unique_fd.hpp>
+
+namespace shannot::detail {
+
+inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+/// Reads a small integer sysctl; -1 when absent or unreadable.
+inline long read_sysctl(const char* path) {
+    std::FILE* f = std::fopen(path, "re");
+    if (!f) return -1;
+    long value = -1;
+    if (std::fscanf(f, "%ld", &value) != 1) value = -1;
+    std::fclose(f);
+    return value;
+}
+
+/// Why bwrap could not create its namespaces, from the kernel's settings (not bwrap's wording).
+/// Empty when nothing known forbids them.
+inline std::string diagnose_namespaces() {
+    if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
+        return "user namespaces are disabled (user.max_user_namespaces = 0): run `sysctl -w user.max_user_namespaces=15000`";
+    if (::geteuid() != 0) {
+        if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0)
+            return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): run "
+                   "`sysctl -w kernel.unprivileged_userns_clone=1`";
+        if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
+            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1): "
+                   "install an AppArmor profile allowing `userns` for bwrap, or run "
+                   "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`";
+    }
+    return {};
+}
+
+/// Finds `"key": N` in bwrap's --json-status-fd lines; -1 when absent.
+inline long status_field(std::string_view text, std::string_view key) {
+    const std::string quoted = "\"" + std::string(key) + "\"";
+    const auto at = text.find(quoted);
+    if (at == std::string_view::npos) return -1;
+    auto pos = text.find(':', at + quoted.size());
+    if (pos == std::string_view::npos) return -1;
+    ++pos;
+    while (pos < text.size() && text[pos] == ' ') ++pos;
+    long value = 0;
+    bool digits = false;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+        value = value * 10 + (text[pos++] - '0');
+        digits = true;
+    }
+    return digits ? value : -1;
+}
+
+/// A bwrap process started by PosixSpawnTransport. Move-only; the destructor kills and reaps
+/// a process nobody waited for, so no zombie and no descriptor outlives the handle.
+class PosixProcess {
+public:
+    PosixProcess(pid_t pid, UniqueFd pidfd, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd status,
+                 std::vector<std::string> argv)
+        : pid_(pid), pidfd_(std::move(pidfd)), in_(std::move(in)), out_(std::move(out)), err_(std::move(err)),
+          status_(std::move(status)), argv_(std::move(argv)) {}
+    PosixProcess(PosixProcess&& other) noexcept
+        : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
+          out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
+          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)) {}
+    PosixProcess& operator=(PosixProcess&& other) noexcept {
+        if (this != &other) {
+            reap_if_running();
+            pid_ = std::exchange(other.pid_, -1);
+            pidfd_ = std::move(other.pidfd_);
+            in_ = std::move(other.in_);
+            out_ = std::move(other.out_);
+            err_ = std::move(other.err_);
+            status_ = std::move(other.status_);
+            argv_ = std::move(other.argv_);
+            status_text_ = std::move(other.status_text_);
+        }
+        return *this;
+    }
+    ~PosixProcess() { reap_if_running(); }
+
+    [[nodiscard]] int stdin_fd() const { return in_.get(); }
+    [[nodiscard]] int stdout_fd() const { return out_.get(); }
+    [[nodiscard]] int stderr_fd() const { return err_.get(); }
+    [[nodiscard]] int exit_fd() const { return pidfd_.get(); }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    void close_stdin() { in_.reset(); }
+
+    /// SIGTERM to bwrap: it dies (no handler), and --die-with-parent makes the kernel SIGKILL the
+    /// sandbox's PID 1, which ends the whole pid namespace. PID 1 is signalled directly too.
+    void terminate() { signal_all(SIGTERM); }
+    void kill() { signal_all(SIGKILL); }
+
+    /// Reaps bwrap and tells how the run ended, using bwrap's status lines, never its stderr.
+    ExitInfo wait() {
+        int status = 0;
+        while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+        read_status();
+        ExitInfo info;
+        if (WIFSIGNALED(status)) {
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = WTERMSIG(status);
+            return info;
+        }
+        const int code = WEXITSTATUS(status);
+        const long reported = status_field(status_text_, "exit-code");
+        if (reported >= 0 || code == 0) {
+            info.exit_code = reported >= 0 ? static_cast<int>(reported) : code;
+            return info;
+        }
+        // bwrap writes "exit-code" only once setup finished: without it, the command never ran.
+        info.kind = ExitInfo::Kind::setup_failed;
+        info.exit_code = code;
+        if (status_field(status_text_, "child-pid") < 0) {
+            if (auto why = diagnose_namespaces(); !why.empty()) {
+                info.error = errc::sandbox_unavailable;
+                info.detail = why;
+                return info;
+            }
+        }
+        info.error = errc::sandbox_setup_failed;
+        info.detail = "bwrap exited with status " + std::to_string(code) +
+                      " before running the command (a mount failed, or the command could not be executed)";
+        return info;
+    }
+
+private:
+    void read_status() {
+        char buffer[512];
+        while (status_) {
+            const ssize_t n = ::read(status_.get(), buffer, sizeof buffer);
+            if (n > 0) {
+                if (status_text_.size() < 65536) status_text_.append(buffer, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0) status_.reset();
+            break;
+        }
+    }
+
+    void signal_all(int sig) {
+        if (pid_ <= 0) return;
+        read_status();
+        if (const long child = status_field(status_text_, "child-pid"); child > 0) {
+            // Pin the process with a pidfd and check it is still bwrap's child before signalling,
+            // so a recycled pid can never be hit.
+            UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
+            if (fd && parent_of(static_cast<pid_t>(child)) == pid_) pidfd_send_signal(fd.get(), sig);
+        }
+        pidfd_send_signal(pidfd_.get(), sig);
+    }
+
+    static pid_t parent_of(pid_t pid) {
+        const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+        std::FILE* f = std::fopen(path.c_str(), "re");
+        if (!f) return -1;
+        char buffer[1024];
+        const std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+        std::fclose(f);
+        buffer[n] = '\0';
+        const char* close_paren = std::strrchr(buffer, ')');  // comm may contain spaces and parens
+        if (!close_paren) return -1;
+        char state = 0;
+        int ppid = -1;
+        return std::sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 ? ppid : -1;
+    }
+
+    void reap_if_running() {
+        if (pid_ <= 0) return;
+        kill();
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+    }
+
+    pid_t pid_;
+    UniqueFd pidfd_, in_, out_, err_, status_;
+    std::vector<std::string> argv_;
+    std::string status_text_;
+};
+
+}  // namespace shannot::detail

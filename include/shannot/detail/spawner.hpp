@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+// One long-lived thread that performs every posix_spawn of bwrap, so --die-with-parent holds.
+#pragma once
+
+#include <spawn.h>
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace shannot::detail {
+
+/// bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
+/// bwrap exits, not the process. A sandbox started from a short-lived thread would be killed
+/// with it. So every spawn happens on this thread, which lives as long as the process.
+class SpawnerThread {
+public:
+    /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success).
+    int run(const std::function<int()>& spawn) {
+        std::unique_lock lock(mutex_);
+        if (!started_) {
+            std::thread(&SpawnerThread::loop, this).detach();
+            started_ = true;
+        }
+        // One request at a time; callers queue on the mutex.
+        done_cv_.wait(lock, [&] { return job_ == nullptr; });
+        const std::function<int()>* mine = &spawn;
+        job_ = mine;
+        finished_ = false;
+        job_cv_.notify_one();
+        done_cv_.wait(lock, [&] { return finished_ && job_ == mine; });
+        const int result = result_;
+        job_ = nullptr;
+        done_cv_.notify_all();
+        return result;
+    }
+
+    static SpawnerThread& instance() {
+        // Leaked on purpose: the thread must outlive every static destructor that may still spawn.
+        static auto* spawner = new SpawnerThread;
+        return *spawner;
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            job_cv_.wait(lock, [&] { return job_ != nullptr && !finished_; });
+            const auto* job = job_;
+            lock.unlock();
+            const int result = (*job)();
+            lock.lock();
+            result_ = result;
+            finished_ = true;
+            done_cv_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable job_cv_;
+    std::condition_variable done_cv_;
+    const std::function<int()>* job_ = nullptr;
+    bool finished_ = false;
+    bool started_ = false;
+    int result_ = 0;
+};
+
+}  // namespace shannot::detail

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// PosixSpawnTransport: runs bwrap on this host with posix_spawn, pipes and a pidfd.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/posix_process.hpp>
+#include <shannot/detail/spawner.hpp>
+#include <shannot/detail/unique_fd.hpp>
+#include <shannot/error.hpp>
+
+namespace shannot {
+
+struct PosixSpawnOptions {
+    /// bwrap to run; when unset, the first `bwrap` on this process's PATH.
+    std::optional<std::string> bwrap_path{};
+};
+
+/// The local transport: bwrap runs here as a child of this process.
+class PosixSpawnTransport {
+public:
+    using process_type = detail::PosixProcess;
+    static constexpr std::string_view name = "local";
+    static constexpr bool checks_local_paths = true;
+    /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
+    static constexpr int seccomp_fd = 3;
+    /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
+    static constexpr int json_status_fd = 4;
+
+    explicit PosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
+
+    /// The bwrap this transport runs, or why there is none.
+    [[nodiscard]] Result<std::string> bwrap() const {
+        if (options_.bwrap_path) {
+            const auto& path = *options_.bwrap_path;
+            if (!is_executable(path))
+                return fail(errc::bwrap_not_found, "bwrap_path '" + path + "' is not an executable file");
+            return path;
+        }
+        const char* env = std::getenv("PATH");
+        std::string_view path = env ? env : "/usr/local/bin:/usr/bin:/bin";
+        while (!path.empty()) {
+            const auto colon = path.find(':');
+            const auto dir = path.substr(0, colon);
+            if (!dir.empty()) {
+                std::string candidate = std::string(dir) + "/bwrap";
+                if (is_executable(candidate)) return candidate;
+            }
+            if (colon == std::string_view::npos) break;
+            path.remove_prefix(colon + 1);
+        }
+        return fail(errc::bwrap_not_found,
+                    "no bwrap on PATH: install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, Fedora: "
+                    "`dnf install bubblewrap`) or set PosixSpawnOptions::bwrap_path");
+    }
+
+    /// For admission: is there an executable at this host path (a bind source)?
+    [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
+
+    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec and bwrap gets only 0-4.
+    [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
+        auto bwrap_path = bwrap();
+        if (!bwrap_path) return tl::make_unexpected(std::move(bwrap_path.error()));
+
+        struct Pipe {
+            detail::UniqueFd read, write;
+        };
+        auto make_pipe = [](Pipe& p) {
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+            p.read = detail::lift_fd(fds[0]);
+            p.write = detail::lift_fd(fds[1]);
+            return p.read && p.write;
+        };
+        Pipe in, out, err, status;
+        if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status))
+            return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
+
+        std::vector<std::string> argv;
+        argv.reserve(spec.bwrap_args.size() + 1);
+        argv.push_back(*bwrap_path);
+        argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+        std::vector<char*> cargv;
+        std::size_t argv_bytes = 0;
+        for (auto& a : argv) {
+            cargv.push_back(a.data());
+            argv_bytes += a.size() + 1;
+        }
+        cargv.push_back(nullptr);
+        char* envp[] = {nullptr};
+
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawnattr_init(&attr);
+        if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in.read.get(), 0);
+        else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
+        posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
+        for (const auto& file : spec.files) posix_spawn_file_actions_addopen(&actions, file.fd, file.path.c_str(), O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
+        posix_spawn_file_actions_addclosefrom_np(&actions, json_status_fd + 1);
+        sigset_t no_signals, all_signals;
+        sigemptyset(&no_signals);
+        sigfillset(&all_signals);
+        sigdelset(&all_signals, SIGKILL);
+        sigdelset(&all_signals, SIGSTOP);
+        posix_spawnattr_setsigmask(&attr, &no_signals);
+        posix_spawnattr_setsigdefault(&attr, &all_signals);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+        pid_t pid = -1;
+        const int rc = detail::SpawnerThread::instance().run(
+            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), &actions, &attr, cargv.data(), envp); });
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        if (rc != 0) {
+            if (rc == E2BIG)
+                return fail(errc::invalid_argument, "the command line is too long for the kernel (" +
+                                                        std::to_string(argv_bytes) + " bytes in " + std::to_string(argv.size()) +
+                                                        " arguments; one argument may not exceed 128 KiB): pass large data as input");
+            std::string what = "cannot start " + *bwrap_path + ": " + std::strerror(rc);
+            if (!spec.files.empty() && (rc == ENOENT || rc == EACCES))
+                what += " (or a file bwrap must inherit is unreadable: " + spec.files.front().path + ")";
+            return fail(errc::spawn_failed, std::move(what));
+        }
+        in.read.reset();
+        out.write.reset();
+        err.write.reset();
+        status.write.reset();
+        detail::UniqueFd pidfd(detail::pidfd_open(pid));
+        if (!pidfd) {
+            const int saved = errno;
+            ::kill(pid, SIGKILL);
+            int ignored = 0;
+            ::waitpid(pid, &ignored, 0);
+            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+        }
+        for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
+            if (fd >= 0) detail::set_nonblocking(fd);
+        return process_type(pid, std::move(pidfd), std::move(in.write), std::move(out.read), std::move(err.read),
+                            std::move(status.read), std::move(argv));
+    }
+
+private:
+    static bool is_executable(const std::string& path) {
+        struct stat st {};
+        return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+    }
+
+    PosixSpawnOptions options_;
+};
+
+static_assert(Transport<PosixSpawnTransport>);
+
+}  // namespace shannot
