@@ -61,8 +61,9 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
                      std::chrono::milliseconds grace, int cancel_fd, Sink&& sink) {
     LoopOutcome outcome;
     const auto start = Clock::now();
-    const std::optional<Clock::time_point> deadline =
-        timeout ? std::optional<Clock::time_point>(start + *timeout) : std::nullopt;
+    // A plain time_point and a flag: g++ 12 -O2 misreads std::optional here as maybe-uninitialized.
+    const bool has_deadline = timeout.has_value();
+    const Clock::time_point deadline = has_deadline ? start + *timeout : Clock::time_point::max();
     enum class Stop { none, terminated, killed } stop = Stop::none;
     Clock::time_point kill_at{}, drain_until{};
     bool exited = false;
@@ -96,7 +97,7 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 
     while (true) {
         const auto now = Clock::now();
-        if (!exited && stop == Stop::none && deadline && now >= *deadline) {
+        if (!exited && stop == Stop::none && has_deadline && now >= deadline) {
             outcome.timed_out = true;
             stop_process(now);
         }
@@ -109,7 +110,7 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
         // The nearest moment something must happen without any fd becoming ready.
         std::optional<Clock::time_point> wake;
         auto consider = [&](Clock::time_point t) { wake = wake ? std::min(*wake, t) : t; };
-        if (!exited && stop == Stop::none && deadline) consider(*deadline);
+        if (!exited && stop == Stop::none && has_deadline) consider(deadline);
         if (!exited && stop == Stop::terminated) consider(kill_at);
         if (exited) consider(drain_until);
         int wait_ms = -1;
