@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+// BubblewrapCommandBuilder: exact argv for every built-in (stored) and hand-written profiles.
+#include <doctest/doctest.h>
+#include <shannot/shannot.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/fake_transport.hpp"
+
+using Args = std::vector<std::string>;
+using Remote = shannot_test::RemoteLikeTransport;
+using Profile = shannot::SandboxProfile<Remote>;
+
+namespace {
+
+const Args hardening = {"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                        "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"};
+
+Args concat(std::initializer_list<Args> parts) {
+    Args out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+template <class T = Remote>
+Args build(const shannot::SandboxProfile<T>& p, Args command = {"ls"}, shannot::BuildExtras extras = {}) {
+    auto r = shannot::BubblewrapCommandBuilder<T>(p, std::move(command), std::move(extras)).build();
+    REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    return *r;
+}
+
+}  // namespace
+
+TEST_CASE("BubblewrapCommandBuilder golden argv of the built-in profiles") {
+    const char* root = std::getenv("SHANNOT_SOURCE_ROOT");
+    REQUIRE_MESSAGE(root, "SHANNOT_SOURCE_ROOT is set by tests/meson.build");
+    for (auto name : shannot::builtin_profile_names) {
+        CAPTURE(name);
+        std::ifstream file(std::string(root) + "/tests/golden/" + std::string(name) + ".json");
+        REQUIRE(file);
+        const auto golden = nlohmann::json::parse(file).get<Args>();
+        const auto actual = build(*shannot::builtin_profile<Remote>(name), {"ls", "/"});
+        CHECK_MESSAGE(actual == golden, "got: ", nlohmann::json(actual).dump());
+    }
+}
+
+TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
+    const Args tail_env = {"--clearenv"};
+    const Args status = {"--json-status-fd", "4"};
+
+    SUBCASE("an empty profile: hardening, private /proc and /dev, cleared environment") {
+        CHECK(build(Profile{.name = "empty"}) ==
+              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, status, {"--", "ls"}}));
+    }
+    SUBCASE("a tmpfs under a bind is mounted after it, whatever the order written") {
+        Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv"}}, .tmpfs_paths = {"/srv/cache"}};
+        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind", "/srv", "/srv", "--tmpfs",
+                                              "/srv/cache"},
+                                  tail_env, status, {"--", "ls"}}));
+    }
+    SUBCASE("a bind under a tmpfs is mounted after it") {
+        Profile p{.name = "t", .binds = {{.source = "/etc/hosts", .target = "/etc/hosts"}}, .tmpfs_paths = {"/etc"}};
+        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/etc", "--ro-bind",
+                                              "/etc/hosts", "/etc/hosts"},
+                                  tail_env, status, {"--", "ls"}}));
+    }
+    SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
+        Profile p{.name = "t", .binds = {{.source = "/", .target = "/"}}};
+        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"}, tail_env,
+                                  status, {"--", "ls"}}));
+    }
+    SUBCASE("optional and writable binds pick the matching bwrap flag") {
+        Profile p{.name = "t",
+                  .binds = {{.source = "/a", .target = "/a", .optional = true},
+                            {.source = "/b", .target = "/b", .read_only = false},
+                            {.source = "/c", .target = "/c", .read_only = false, .optional = true}}};
+        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/a", "/a", "--bind",
+                                              "/b", "/b", "--bind-try", "/c", "/c"},
+                                  tail_env, status, {"--", "ls"}}));
+    }
+    SUBCASE("a trailing slash on a target does not change the order") {
+        Profile p{.name = "t", .binds = {{.source = "/x/y", .target = "/x/y/"}}, .tmpfs_paths = {"/x/"}};
+        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/x", "--ro-bind", "/x/y",
+                                              "/x/y"},
+                                  tail_env, status, {"--", "ls"}}));
+    }
+    SUBCASE("profile and run variables: sorted, the run's override the profile's") {
+        Profile p{.name = "t", .environment = {{"B", "profile"}, {"A", "profile"}}};
+        CHECK(build(p, {"ls"}, {.environment = {{"B", "run"}, {"C", "run"}}}) ==
+              concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--clearenv", "--setenv", "A", "profile", "--setenv",
+                                  "B", "run", "--setenv", "C", "run"},
+                      status, {"--", "ls"}}));
+    }
+    SUBCASE("a working directory becomes --chdir") {
+        CHECK(build(Profile{.name = "t"}, {"ls"}, {.working_directory = "/tmp"}) ==
+              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--chdir", "/tmp"}, status, {"--", "ls"}}));
+    }
+    SUBCASE("seccomp is an fd number the transport chooses, never the path") {
+        Profile p{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
+        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--seccomp", "3"}, status,
+                                  {"--", "ls"}}));
+        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
+        auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message == "profile 't' has a seccomp_profile but this transport cannot pass one to bwrap");
+    }
+    SUBCASE("no --json-status-fd when the transport does not read it") {
+        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t"};
+        CHECK(build(bare) == concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--", "ls"}}));
+    }
+    SUBCASE("network and user namespace isolation can be turned off") {
+        Profile p{.name = "t", .network_isolation = false, .user_namespace_isolation = false};
+        CHECK(build(p) == Args{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                               "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--proc", "/proc", "--dev",
+                               "/dev", "--clearenv", "--json-status-fd", "4", "--", "ls"});
+    }
+    SUBCASE("additional_args come last before --, verbatim") {
+        Profile p{.name = "t", .additional_args = {"--hostname", "sandbox"}};
+        CHECK(build(p, {"ls", "-l", "--", "-x"}) ==
+              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, status, {"--hostname", "sandbox"},
+                      {"--", "ls", "-l", "--", "-x"}}));
+    }
+    SUBCASE("bad per-run input is refused with the culprit named") {
+        auto bad_env = shannot::BubblewrapCommandBuilder<Remote>(Profile{.name = "t"}, {"ls"}, {.environment = {{"A B", "x"}}}).build();
+        REQUIRE_FALSE(bad_env);
+        CHECK(bad_env.error().message == "environment variable name 'A B' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        auto nul = shannot::BubblewrapCommandBuilder<Remote>(Profile{.name = "t"}, {"ls", std::string("a\0b", 3)}).build();
+        REQUIRE_FALSE(nul);
+        CHECK(nul.error().message == "command[1] contains a NUL byte");
+        auto empty = shannot::BubblewrapCommandBuilder<Remote>(Profile{.name = "t"}, {}).build();
+        REQUIRE_FALSE(empty);
+        CHECK(empty.error().message == "empty command");
+    }
+}
