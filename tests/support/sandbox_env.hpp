@@ -33,8 +33,9 @@ inline bool bwrap_usable() {
 }
 
 /// The minimal profile plus the tools the tests drive.
-inline shannot::LocalProfile test_profile() {
-    auto p = *shannot::builtin_profile("minimal");
+template <class T = shannot::PosixSpawnTransport>
+shannot::SandboxProfile<T> test_profile() {
+    auto p = *shannot::builtin_profile<T>("minimal");
     p.name = "test";
     for (const char* c : {"sh", "bash", "sleep", "head", "printf", "echo", "env", "cat", "od", "mkdir", "touch", "true", "wc"})
         p.allowed_commands.emplace_back(c);

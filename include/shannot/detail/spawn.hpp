@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <shannot/detail/posix_process.hpp>
+#include <shannot/detail/unique_fd.hpp>
+#include <shannot/error.hpp>
+
+extern char** environ;
+
+namespace shannot::detail {
+
+/// A helper process (ssh): what to run and where its output goes.
+struct ChildSpec {
+    std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
+    bool pipe_stdin = false;        ///< else /dev/null
+    std::string log_file{};         ///< when set: stdout is /dev/null and stderr appends here (no pipes)
+};
+
+struct Child {
+    pid_t pid = -1;
+    UniqueFd pidfd, in, out, err;  ///< parent ends, non-blocking
+};
+
+[[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
+    auto make_pipe = [](UniqueFd& r, UniqueFd& w) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        r = lift_fd(fds[0]);
+        w = lift_fd(fds[1]);
+        return r && w;
+    };
+    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
+    const bool piped = spec.log_file.empty();
+    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
+        return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
+    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (piped) {
+        posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+        posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    }
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+    std::vector<char*> argv;
+    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    Child child;
+    const int rc = ::posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
+        return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
+    }
+    child.pidfd = UniqueFd(pidfd_open(child.pid));
+    if (!child.pidfd) {
+        ::kill(child.pid, SIGKILL);
+        int ignored = 0;
+        ::waitpid(child.pid, &ignored, 0);
+        return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
+    }
+    child.in = std::move(in_w);
+    child.out = std::move(out_r);
+    child.err = std::move(err_r);
+    for (int fd : {child.in.get(), child.out.get(), child.err.get()})
+        if (fd >= 0) set_nonblocking(fd);
+    return child;
+}
+
+}  // namespace shannot::detail
