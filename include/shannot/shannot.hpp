@@ -17,3 +17,5 @@
 #include <shannot/output.hpp>
 #include <shannot/sandbox_manager.hpp>
 #include <shannot/transport/posix_spawn.hpp>
+#include <shannot/ssh_options.hpp>
+#include <shannot/transport/openssh_process.hpp>
