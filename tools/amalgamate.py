@@ -1,96 +1,170 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Generates single_include/shannot/shannot.hpp from include/shannot/.
+"""Generates single_include/shannot/shannot.hpp from the include/shannot tree.
 
-Deterministic (no date, no git hash): starts at include/shannot/shannot.hpp, follows only
-`#include <shannot/...>` lines depth-first, inlines each header once, drops `#pragma once` and the
-inner SPDX lines, and wraps everything in one named include guard.
+Starts at include/shannot/shannot.hpp and replaces every `#include <shannot/...>` line by the
+file it names, the first time that file is met (so each file appears once, after everything it
+includes: dependency order). Standard and third-party includes are kept as written. Inner files
+lose their `#pragma once` and SPDX lines; one named guard wraps the whole.
 
-  tools/amalgamate.py --output PATH    write the single header
-  tools/amalgamate.py --check PATH     exit 1 when PATH differs from a fresh run
-  tools/amalgamate.py --list-headers   every public header, relative to include/
+Deterministic on purpose (no date, no git hash, no absolute paths): the checked-in single header
+must equal a fresh run byte for byte, which a meson test checks with --check.
+
+  tools/amalgamate.py --output single_include/shannot/shannot.hpp   # regenerate
+  tools/amalgamate.py --check single_include/shannot/shannot.hpp    # exit 1 when stale
+  tools/amalgamate.py --list-headers                                # shannot/x.hpp, one per line
 """
+
 import argparse
 import difflib
-import pathlib
+import os
 import re
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-INCLUDE = ROOT / "include"
-ENTRY = "shannot/shannot.hpp"
-INCLUDE_RE = re.compile(r'^\s*#\s*include\s*<(shannot/[^>]+)>\s*$')
 GUARD = "SHANNOT_SINGLE_INCLUDE_HPP"
+ENTRY = "shannot/shannot.hpp"
+INCLUDE_RE = re.compile(r'^\s*#\s*include\s*<(shannot/[^>]+)>\s*(?://.*)?$')
+PRAGMA_ONCE_RE = re.compile(r'^\s*#\s*pragma\s+once\s*$')
+SPDX_RE = re.compile(r'^\s*//\s*SPDX-License-Identifier:')
+REGENERATE = "python3 tools/amalgamate.py --output single_include/shannot/shannot.hpp"
 
 
-def inline(name, seen, out):
-    if name in seen:
-        return
-    seen.add(name)
-    path = INCLUDE / name
-    if not path.is_file():
-        sys.exit(f"amalgamate: {name} is included but does not exist under include/")
-    out.append(f"// ---- begin {name}\n")
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        m = INCLUDE_RE.match(line)
-        if m:
-            inline(m.group(1), seen, out)
+def default_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def list_headers(include_dir):
+    """Every header under include/shannot, as include paths (shannot/x.hpp), sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(include_dir, "shannot")):
+        dirnames.sort()
+        for name in filenames:
+            if name.endswith((".hpp", ".h")):
+                rel = os.path.relpath(os.path.join(dirpath, name), include_dir)
+                found.append(rel.replace(os.sep, "/"))
+    return sorted(found)
+
+
+class Amalgamator:
+    def __init__(self, include_dir):
+        self.include_dir = include_dir
+        self.done = set()
+        self.stack = []
+
+    def inline(self, header, out, inner):
+        if header in self.done:
+            return
+        if header in self.stack:
+            cycle = " -> ".join(self.stack + [header])
+            raise SystemExit(f"amalgamate: include cycle: {cycle}")
+        path = os.path.join(self.include_dir, *header.split("/"))
+        if not os.path.isfile(path):
+            includer = self.stack[-1] if self.stack else "(entry)"
+            raise SystemExit(f"amalgamate: {includer} includes <{header}>, which does not exist under include/")
+        self.stack.append(header)
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        if inner:
+            out.append(f"// ---- begin {header} ----")
+        for line in lines:
+            m = INCLUDE_RE.match(line)
+            if m:
+                self.inline(m.group(1), out, inner=True)
+                continue
+            if PRAGMA_ONCE_RE.match(line) or SPDX_RE.match(line):
+                continue
+            out.append(line.rstrip())
+        if inner:
+            out.append(f"// ---- end {header} ----")
+        self.stack.pop()
+        self.done.add(header)
+
+
+def amalgamate(root):
+    """Returns (text, headers that were inlined)."""
+    include_dir = os.path.join(root, "include")
+    amalgamator = Amalgamator(include_dir)
+    body = []
+    amalgamator.inline(ENTRY, body, inner=False)
+    # Collapse runs of blank lines the stripped lines leave behind.
+    lines = []
+    for line in body:
+        if line == "" and (not lines or lines[-1] == ""):
             continue
-        if line.strip() == "#pragma once" or line.startswith("// SPDX-License-Identifier"):
-            continue
-        out.append(line)
-    if out and not out[-1].endswith("\n"):
-        out.append("\n")
-    out.append(f"// ---- end {name}\n")
-
-
-def generate():
-    out = [
-        "// SPDX-License-Identifier: MIT\n",
-        "// shannot single header. GENERATED by tools/amalgamate.py from include/shannot/: do not edit;\n",
-        "// edit include/ and run `python3 tools/amalgamate.py --output single_include/shannot/shannot.hpp`.\n",
-        f"#ifndef {GUARD}\n",
-        f"#define {GUARD}\n",
+        lines.append(line)
+    while lines and lines[-1] == "":
+        lines.pop()
+    head = [
+        "// SPDX-License-Identifier: MIT",
+        "// shannot, single-header form. GENERATED by tools/amalgamate.py from include/shannot/shannot.hpp",
+        "// and the headers it includes; do not edit. Regenerate with:",
+        f"//   {REGENERATE}",
+        f"#ifndef {GUARD}",
+        f"#define {GUARD}",
+        "",
     ]
-    inline(ENTRY, set(), out)
-    out.append(f"#endif  // {GUARD}\n")
-    return "".join(out)
+    tail = ["", f"#endif  // {GUARD}", ""]
+    return "\n".join(head + lines + tail), amalgamator.done
 
 
-def list_headers():
-    return sorted(str(p.relative_to(INCLUDE)) for p in INCLUDE.rglob("*.hpp"))
+def check(root, path, text, inlined):
+    status = 0
+    unreached = [h for h in list_headers(os.path.join(root, "include")) if h not in inlined]
+    public_unreached = [h for h in unreached if "/detail/" not in h]
+    for h in unreached:
+        kind = "error" if h in public_unreached else "warning"
+        print(f"amalgamate: {kind}: <{h}> is not reachable from <{ENTRY}>"
+              + (" (add it to the facade)" if kind == "error" else " (unused detail header?)"), file=sys.stderr)
+    if public_unreached:
+        status = 1
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except OSError as e:
+        print(f"amalgamate: {path}: cannot read ({e.strerror}); regenerate with: {REGENERATE}", file=sys.stderr)
+        return 1
+    if current != text:
+        diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(),
+                                         "checked-in", "fresh", n=1, lineterm=""))
+        added = sum(1 for d in diff if d.startswith("+") and not d.startswith("+++"))
+        removed = sum(1 for d in diff if d.startswith("-") and not d.startswith("---"))
+        print(f"amalgamate: {path} is stale: a fresh run adds {added} and removes {removed} lines.",
+              file=sys.stderr)
+        for d in diff[:60]:
+            print("  " + d, file=sys.stderr)
+        if len(diff) > 60:
+            print(f"  ... ({len(diff) - 60} more diff lines)", file=sys.stderr)
+        print(f"Regenerate with: {REGENERATE}", file=sys.stderr)
+        status = 1
+    return status
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--output")
-    group.add_argument("--check")
-    group.add_argument("--list-headers", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--output", metavar="PATH", help="write the single header to PATH")
+    mode.add_argument("--check", metavar="PATH", help="exit 1 when PATH differs from a fresh run")
+    mode.add_argument("--list-headers", action="store_true",
+                      help="print every header under include/shannot, relative to include/")
+    parser.add_argument("--root", default=default_root(), help="repository root (default: this script's ../)")
     args = parser.parse_args()
+
     if args.list_headers:
-        print("\n".join(list_headers()))
+        for h in list_headers(os.path.join(args.root, "include")):
+            print(h)
         return 0
-    text = generate()
-    # Every public header must be reachable from the facade, or the single header misses it.
-    missing = [h for h in list_headers() if f"// ---- begin {h}\n" not in text]
-    if missing:
-        sys.exit("amalgamate: not reachable from shannot/shannot.hpp: " + ", ".join(missing))
-    if args.output:
-        path = pathlib.Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return 0
-    current = pathlib.Path(args.check)
-    old = current.read_text(encoding="utf-8") if current.is_file() else ""
-    if old == text:
-        print(f"{args.check} is up to date")
-        return 0
-    diff = list(difflib.unified_diff(old.splitlines(), text.splitlines(), "checked-in", "fresh", lineterm="", n=1))
-    print(f"{args.check} is stale ({len(diff)} diff lines); regenerate with:\n"
-          f"  python3 tools/amalgamate.py --output single_include/shannot/shannot.hpp")
-    print("\n".join(diff[:40]))
-    return 1
+    text, inlined = amalgamate(args.root)
+    if args.check:
+        status = check(args.root, args.check, text, inlined)
+        if status == 0:
+            print(f"amalgamate: {args.check} is up to date ({len(inlined)} headers)")
+        return status
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    tmp = args.output + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, args.output)
+    return 0
 
 
 if __name__ == "__main__":

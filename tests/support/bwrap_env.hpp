@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Test support for real-bwrap tests: skip-or-fail when bwrap is unusable, a tiny process driver,
-// helper-program paths and /proc scans.
+// Test support for the transport alone: a tiny process driver of its own, why bwrap is unusable,
+// helper-program paths, zombie scans. Builds on sandbox_env.hpp (in_ci, SHANNOT_REQUIRE_BWRAP).
 #pragma once
 
 #include <dirent.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,13 +25,9 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
-namespace shannot_test {
+#include "sandbox_env.hpp"
 
-/// True when the environment says we run in CI: then a missing sandbox is a failure, not a skip.
-inline bool in_ci() {
-    const char* ci = std::getenv("CI");
-    return ci && std::string_view(ci) == "true";
-}
+namespace shannot_test {
 
 /// Everything a process printed and how it ended, as the transport reported it.
 struct Driven {
@@ -36,6 +38,7 @@ struct Driven {
 
 /// Drives a launched process to its end with one poll loop of its own (independent of the
 /// library's loop): writes `input`, reads both pipes to EOF, then waits. Kills it after `bound`.
+/// Give `input` only to commands that read all of it (a write to a closed pipe raises SIGPIPE).
 template <class P>
 Driven drive(P& process, std::string_view input = {}, std::chrono::seconds bound = std::chrono::seconds(60)) {
     Driven d;
@@ -54,8 +57,8 @@ Driven drive(P& process, std::string_view input = {}, std::chrono::seconds bound
             process.kill();
             break;
         }
-        pollfd fds[3] = {{process.stdout_fd(), out_open ? short(POLLIN) : short(0), 0},
-                         {process.stderr_fd(), err_open ? short(POLLIN) : short(0), 0},
+        pollfd fds[3] = {{out_open ? process.stdout_fd() : -1, POLLIN, 0},
+                         {err_open ? process.stderr_fd() : -1, POLLIN, 0},
                          {in_open ? process.stdin_fd() : -1, POLLOUT, 0}};
         if (::poll(fds, 3, static_cast<int>(left.count())) < 0) continue;
         for (int i = 0; i < 2; ++i) {
@@ -93,7 +96,7 @@ inline std::string helper_path(const std::string& name) {
 }
 
 /// Whether a trivial sandbox starts here; `why` says what is wrong otherwise. Cached.
-inline bool bwrap_usable(std::string* why = nullptr) {
+inline bool transport_usable(std::string* why = nullptr) {
     static const std::string problem = [] {
         shannot::PosixSpawnTransport transport;
         auto bwrap = transport.bwrap();
@@ -113,6 +116,62 @@ inline bool bwrap_usable(std::string* why = nullptr) {
     if (why) *why = problem;
     return problem.empty();
 }
+
+#if defined(__x86_64__)
+inline constexpr unsigned test_audit_arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+inline constexpr unsigned test_audit_arch = AUDIT_ARCH_AARCH64;
+#else
+inline constexpr unsigned test_audit_arch = 0;  // the seccomp tests skip themselves
+#endif
+
+/// Writes a classic-BPF seccomp program to `path`: mkdir and mkdirat fail with EPERM, any other
+/// call is allowed, a foreign architecture is killed. Returns false if it could not be written.
+inline bool write_mkdir_denying_filter(const std::string& path) {
+#ifdef SYS_mkdir
+    constexpr unsigned legacy_mkdir = SYS_mkdir;
+#else
+    constexpr unsigned legacy_mkdir = SYS_mkdirat;  // aarch64 has only mkdirat
+#endif
+    const sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, test_audit_arch, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, legacy_mkdir, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdirat, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+    };
+    std::FILE* f = std::fopen(path.c_str(), "wbe");
+    if (!f) return false;
+    const bool ok = std::fwrite(program, sizeof program, 1, f) == 1;
+    return std::fclose(f) == 0 && ok;
+}
+
+/// A private directory under /tmp, removed (with its files) at scope exit.
+class TempDir {
+public:
+    TempDir() {
+        char name[] = "/tmp/shannot-test-XXXXXX";
+        if (::mkdtemp(name)) path_ = name;
+    }
+    ~TempDir() {
+        if (path_.empty()) return;
+        if (DIR* d = ::opendir(path_.c_str())) {
+            while (dirent* e = ::readdir(d))
+                if (e->d_name[0] != '.') ::unlink((path_ + "/" + e->d_name).c_str());
+            ::closedir(d);
+        }
+        ::rmdir(path_.c_str());
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
 
 /// Processes whose parent is this process and which are zombies (exited, not reaped).
 inline std::vector<int> zombie_children() {
@@ -138,50 +197,15 @@ inline std::vector<int> zombie_children() {
     return zombies;
 }
 
-/// Pids of live processes whose command line contains `needle` (NULs read as spaces).
-inline std::vector<int> processes_with_cmdline(std::string_view needle) {
-    std::vector<int> found;
-    DIR* proc = ::opendir("/proc");
-    if (!proc) return found;
-    while (dirent* e = ::readdir(proc)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        const std::string path = std::string("/proc/") + e->d_name + "/cmdline";
-        std::FILE* f = std::fopen(path.c_str(), "re");
-        if (!f) continue;
-        std::string cmdline;
-        char buf[4096];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) cmdline.append(buf, n);
-        std::fclose(f);
-        for (auto& c : cmdline)
-            if (c == '\0') c = ' ';
-        if (cmdline.find(needle) != std::string::npos) found.push_back(std::atoi(e->d_name));
-    }
-    ::closedir(proc);
-    return found;
-}
-
-/// Number of descriptors open in this process.
-inline int open_fd_count() {
-    int count = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    if (!d) return -1;
-    while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.') ++count;
-    ::closedir(d);
-    return count - 1;  // the directory's own descriptor
-}
-
 }  // namespace shannot_test
 
-/// At the top of a test that needs bwrap: without a usable bwrap, skip with a message, or fail
-/// when CI=true.
-#define SHANNOT_REQUIRE_BWRAP()                                                                  \
-    do {                                                                                         \
-        std::string shannot_why_;                                                                \
-        if (!shannot_test::bwrap_usable(&shannot_why_)) {                                        \
-            if (shannot_test::in_ci()) FAIL("bwrap is unusable and CI=true: " << shannot_why_); \
-            MESSAGE("skipped, bwrap is unusable: " << shannot_why_);                             \
-            return;                                                                              \
-        }                                                                                        \
+/// As SHANNOT_REQUIRE_BWRAP, for tests of the transport alone, and the message says why.
+#define SHANNOT_REQUIRE_SPAWN()                                                              \
+    do {                                                                                     \
+        std::string shannot_why_;                                                            \
+        if (!shannot_test::transport_usable(&shannot_why_)) {                                \
+            if (shannot_test::in_ci()) FAIL("bwrap unusable, CI=true: " << shannot_why_);    \
+            MESSAGE("skipped, bwrap is unusable: " << shannot_why_);                         \
+            return;                                                                          \
+        }                                                                                    \
     } while (false)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -110,6 +111,12 @@ public:
         else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
         posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
+        // closefrom below starts above json_status_fd: a caller's inheritable descriptor at 3 would
+        // reach bwrap (and the command) unless a file takes its place or it is closed here.
+        for (int fd = 3; fd < json_status_fd; ++fd) {
+            const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
+            if (taken == spec.files.end()) posix_spawn_file_actions_addclose(&actions, fd);
+        }
         for (const auto& file : spec.files) posix_spawn_file_actions_addopen(&actions, file.fd, file.path.c_str(), O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
         posix_spawn_file_actions_addclosefrom_np(&actions, json_status_fd + 1);
