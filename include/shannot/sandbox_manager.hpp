@@ -131,6 +131,7 @@ private:
     Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
         auto prepared = prepare(std::move(command), options);
         if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        if (options.input) prepared->spec.input = *options.input;
         auto process = transport_.launch(prepared->spec);
         if (!process) return tl::make_unexpected(std::move(process.error()));
 

@@ -26,6 +26,10 @@ struct LaunchSpec {
     bool pipe_stdin = false;              ///< false: stdin is /dev/null
     /// The run's deadline, for transports that must enforce it on the far side too (ssh).
     std::optional<std::chrono::milliseconds> timeout{};
+    /// The input bytes (valid during launch). A transport may send them itself while launching
+    /// (the ssh dispatcher stages them on the remote); its process then reports stdin_fd() == -1
+    /// and the host's loop writes nothing. Otherwise the loop writes them to stdin_fd().
+    std::string_view input{};
 };
 
 /// How a process ended, as the transport saw it.
@@ -81,6 +85,8 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    caller should get (may hold bytes back, strip framing, or note the transport's own messages,
 ///    e.g. ssh's diagnostics).
 ///  - `void finish_output(StreamKind, std::string& out)`: at EOF of that stream, flushes held bytes.
+///  - `bool output_finished(StreamKind) const`: true once the stream carried the run's last byte
+///    though its descriptor stays open (a reused ssh session); the loop then stops reading it.
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {

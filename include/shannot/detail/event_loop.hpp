@@ -150,6 +150,12 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
                     const ssize_t got = ::read(fds[i].fd, buffer.data(), buffer.size());
                     if (got > 0) {
                         deliver(kind, std::string_view(buffer.data(), static_cast<std::size_t>(got)), false);
+                        if constexpr (requires { { process.output_finished(kind) } -> std::convertible_to<bool>; }) {
+                            if (process.output_finished(kind)) {
+                                open[static_cast<std::size_t>(role[i])] = false;
+                                break;
+                            }
+                        }
                         if (static_cast<std::size_t>(got) < buffer.size()) break;
                         continue;
                     }

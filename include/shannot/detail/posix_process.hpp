@@ -2,6 +2,7 @@
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,7 +82,8 @@ public:
     PosixProcess(PosixProcess&& other) noexcept
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
-          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)) {}
+          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -93,6 +95,7 @@ public:
             status_ = std::move(other.status_);
             argv_ = std::move(other.argv_);
             status_text_ = std::move(other.status_text_);
+            sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
         }
         return *this;
     }
@@ -118,6 +121,14 @@ public:
         }
         pid_ = -1;
         read_status();
+        // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
+        // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
+        if (sandbox_pidfd_) {
+            pollfd p{sandbox_pidfd_.get(), POLLIN, 0};
+            while (::poll(&p, 1, 3000) < 0 && errno == EINTR) {
+            }
+            sandbox_pidfd_.reset();
+        }
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -167,8 +178,11 @@ private:
         if (const long child = status_field(status_text_, "child-pid"); child > 0) {
             // Pin the process with a pidfd and check it is still bwrap's child before signalling,
             // so a recycled pid can never be hit.
-            UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
-            if (fd && parent_of(static_cast<pid_t>(child)) == pid_) pidfd_send_signal(fd.get(), sig);
+            if (!sandbox_pidfd_) {
+                UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
+                if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
+            }
+            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
         }
         pidfd_send_signal(pidfd_.get(), sig);
     }
@@ -201,6 +215,7 @@ private:
     UniqueFd pidfd_, in_, out_, err_, status_;
     std::vector<std::string> argv_;
     std::string status_text_;
+    UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
 };
 
 }  // namespace shannot::detail

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// SshMasterPool: a bounded set of ssh ControlMaster connections to one host, in a private 0700 folder.
+// SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
 #pragma once
 
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,13 +12,17 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
+#include <shannot/detail/frame_filter.hpp>
+#include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/spawn.hpp>
+#include <shannot/detail/ssh_dispatcher.hpp>
 #include <shannot/error.hpp>
 #include <shannot/ssh_options.hpp>
 
@@ -26,13 +31,12 @@ namespace shannot::detail {
 /// Maps ssh's own diagnostics (not the command's output) to an error code.
 [[nodiscard]] inline errc classify_ssh_failure(std::string_view text) {
     auto has = [&](std::string_view s) { return text.find(s) != std::string_view::npos; };
-    if (has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("No ED25519 host key is known") ||
-        has("host key for") )
+    if (has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("host key for"))
         return errc::host_key_mismatch;
     if (has("Permission denied") || has("Too many authentication failures")) return errc::authentication_failed;
     if (has("Connection refused") || has("Connection timed out") || has("No route to host") ||
         has("Could not resolve hostname") || has("Network is unreachable") || has("Connection closed by") ||
-        has("kex_exchange_identification"))
+        has("Connection reset") || has("kex_exchange_identification") || has("Broken pipe"))
         return errc::connection_failed;
     return errc::transport_error;
 }
@@ -43,102 +47,171 @@ namespace shannot::detail {
     return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
-class SshMasterPool {
+/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
+[[nodiscard]] inline std::string random_marker() {
+    unsigned char bytes[16] = {};
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0) got += static_cast<std::size_t>(n);
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "shannot-";
+    for (auto b : bytes) {
+        out += hex[b >> 4];
+        out += hex[b & 15];
+    }
+    return out;
+}
+
+/// Whether a pidfd says its process has exited.
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
+    if (!pidfd) return true;
+    pollfd p{pidfd.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+
+/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+struct SshSession {
+    Child child;
+    std::size_t master = 0;               ///< index of the ControlMaster it rides on
+    std::vector<std::string> argv{};      ///< the ssh command, up to the destination
+    std::uint64_t commands = 0;           ///< commands run on it so far
+};
+
+/// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
+/// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
+/// across commands; a dead one is noticed and replaced. Thread-safe.
+class SshSessionPool {
 public:
-    explicit SshMasterPool(SshConnection connection) : conn_(std::move(connection)) {}
-    SshMasterPool(const SshMasterPool&) = delete;
-    SshMasterPool& operator=(const SshMasterPool&) = delete;
-    ~SshMasterPool() { close(); }
+    explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
+    SshSessionPool(const SshSessionPool&) = delete;
+    SshSessionPool& operator=(const SshSessionPool&) = delete;
+    ~SshSessionPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
 
-    /// A master with a free session slot: its ControlPath and index. Starts or replaces masters
-    /// as needed (a dead one is noticed through its pidfd); waits while all slots are busy.
-    [[nodiscard]] Result<std::pair<std::size_t, std::string>> acquire() {
+    /// A ready session for one command: an idle live one, else a new one (starting a master when
+    /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
+    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire() {
         std::unique_lock lock(mutex_);
-        if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
-        if (dir_.empty()) {
-            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
-            dir_ = templ;
-        }
         while (true) {
-            std::size_t best = masters_.size();
-            for (std::size_t i = 0; i < masters_.size(); ++i) {
-                auto& m = masters_[i];
-                if (!m.child.pidfd || !m.ready) continue;
-                if (exited(m)) {
-                    if (m.active == 0) stop(m);
+            if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
+            while (!idle_.empty()) {
+                auto session = std::move(idle_.back());
+                idle_.pop_back();
+                if (!has_exited(session->child.pidfd)) return session;
+                discard_locked(*session);
+            }
+            if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+                if (auto index = master_with_room(); index < masters_.size()) {
+                    ++masters_[index].sessions;
+                    ++busy_;
+                    const auto socket = masters_[index].socket;
+                    lock.unlock();
+                    auto session = start_session(index, socket);
+                    lock.lock();
+                    if (session) return session;
+                    --masters_[index].sessions;
+                    --busy_;
+                    cv_.notify_all();
+                    return tl::make_unexpected(std::move(session.error()));
+                }
+                if (masters_alive() < conn_.max_connections) {
+                    if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
                     continue;
                 }
-                if (m.active < conn_.sessions_per_connection && (best == masters_.size() || m.active < masters_[best].active))
-                    best = i;
-            }
-            if (best < masters_.size() && (masters_[best].active == 0 || live_count() >= conn_.max_connections)) {
-                ++masters_[best].active;
-                return std::pair{best, masters_[best].socket};
-            }
-            if (live_count() < conn_.max_connections) {
-                std::size_t slot = masters_.size();
-                for (std::size_t i = 0; i < masters_.size(); ++i)
-                    if (!masters_[i].child.pidfd && masters_[i].active == 0) slot = i;
-                if (slot == masters_.size()) masters_.emplace_back();
-                auto started = start(slot, lock);
-                if (!started) return tl::make_unexpected(std::move(started.error()));
-                continue;
-            }
-            if (best < masters_.size()) {
-                ++masters_[best].active;
-                return std::pair{best, masters_[best].socket};
             }
             cv_.wait(lock);
-            if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         }
     }
 
-    void release(std::size_t index) {
+    /// Gives a session back: kept for the next command when `reusable`, else ended.
+    void release(std::unique_ptr<SshSession> session, bool reusable) {
+        if (!session) return;
         std::lock_guard lock(mutex_);
-        if (index < masters_.size() && masters_[index].active > 0) --masters_[index].active;
+        if (reusable && !closed_ && !has_exited(session->child.pidfd)) {
+            ++session->commands;
+            idle_.push_back(std::move(session));
+        } else {
+            discard_locked(*session);
+        }
         cv_.notify_all();
     }
 
-    /// Ends every master and removes every socket, log and the folder.
+    /// Ends every session and master and removes every socket, log and the folder.
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
-        for (auto& m : masters_) stop(m);
-        masters_.clear();
+        for (auto& s : idle_) discard_locked(*s);
+        idle_.clear();
+        for (auto& m : masters_) stop_master(m);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
         dir_.clear();
         cv_.notify_all();
     }
 
-    /// Number of master ssh processes alive now (for tests and monitoring).
+    /// Master connections alive now (for tests and monitoring).
     [[nodiscard]] std::size_t connections() {
         std::lock_guard lock(mutex_);
-        return live_count();
+        return masters_alive();
+    }
+    /// Idle sessions kept for reuse.
+    [[nodiscard]] std::size_t idle_sessions() {
+        std::lock_guard lock(mutex_);
+        return idle_.size();
     }
 
 private:
     struct Master {
         Child child;
         std::string socket, log;
-        std::size_t active = 0;
-        bool ready = false;  ///< listening on its socket (a master being started is not)
+        std::size_t sessions = 0;  ///< channels open on it (busy or idle)
+        bool ready = false;        ///< listening on its socket
+        bool starting = false;
     };
 
-    std::size_t live_count() const {
+    /// Masters running or being started.
+    std::size_t masters_alive() const {
         std::size_t n = 0;
-        for (const auto& m : masters_) n += m.child.pidfd ? 1 : 0;
+        for (const auto& m : masters_) n += (m.child.pidfd || m.starting) ? 1 : 0;
         return n;
     }
 
-    static bool exited(const Master& m) {
-        pollfd p{m.child.pidfd.get(), POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0;
+    std::size_t master_with_room() {
+        std::size_t best = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i) {
+            auto& m = masters_[i];
+            if (!m.ready || !m.child.pidfd) continue;
+            if (has_exited(m.child.pidfd)) {
+                if (m.sessions == 0) stop_master(m);
+                else m.ready = false;  // its sessions fail and are discarded; then it is stopped
+                continue;
+            }
+            if (m.sessions < conn_.sessions_per_connection && (best == masters_.size() || m.sessions < masters_[best].sessions))
+                best = i;
+        }
+        return best;
     }
 
-    void stop(Master& m) {
+    /// Kills and reaps a session's ssh client and frees its channel. Caller holds the lock.
+    void discard_locked(SshSession& s) {
+        if (s.child.pid > 0) {
+            if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
+            int status = 0;
+            while (::waitpid(s.child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            s.child = Child{};
+        }
+        --busy_;
+        if (s.master < masters_.size()) {
+            auto& m = masters_[s.master];
+            if (m.sessions > 0) --m.sessions;
+            if (m.sessions == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+        }
+    }
+
+    void stop_master(Master& m) {
         if (m.child.pidfd) {
             pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
             int status = 0;
@@ -151,12 +224,21 @@ private:
         if (!m.log.empty()) ::unlink(m.log.c_str());
     }
 
-    Result<void> start(std::size_t slot, std::unique_lock<std::mutex>& lock) {
+    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
+    Result<void> start_master(std::unique_lock<std::mutex>& lock) {
+        if (dir_.empty()) {
+            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
+            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+            dir_ = templ;
+        }
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].sessions == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
-        stop(m);
+        stop_master(m);
         m.socket = dir_ + "/m" + std::to_string(slot);
-        m.log = dir_ + "/m" + std::to_string(slot) + ".log";
-        ::unlink(m.log.c_str());
+        m.log = m.socket + ".log";
         ChildSpec spec;
         spec.argv = {conn_.ssh_binary, "-M", "-S", m.socket, "-N", "-o", "ControlPersist=no"};
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
@@ -165,7 +247,7 @@ private:
         auto child = spawn_child(spec);
         if (!child) return tl::make_unexpected(std::move(child.error()));
         m.child = std::move(*child);
-        // Wait, unlocked, until the master listens on its socket or gives up.
+        m.starting = true;
         const auto socket = m.socket;
         const int pidfd = m.child.pidfd.get();
         const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
@@ -178,14 +260,16 @@ private:
                 break;
             }
             pollfd p{pidfd, POLLIN, 0};
-            if (::poll(&p, 1, 10) > 0) {
+            if (::poll(&p, 1, 5) > 0) {
                 died = true;
                 break;
             }
         }
         lock.lock();
         auto& again = masters_[slot];
-        if (ready) {
+        again.starting = false;
+        cv_.notify_all();
+        if (ready && !closed_) {
             again.ready = true;
             return {};
         }
@@ -193,17 +277,95 @@ private:
         std::stringstream text;
         text << log_file.rdbuf();
         const std::string diagnostics = text.str();
-        stop(again);
+        stop_master(again);
+        if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
-        if (!died) return fail(errc::connection_failed, "ssh to " + where + " did not connect within " +
-                                                            std::to_string(conn_.connect_timeout.count()) + " s");
+        if (!died)
+            return fail(errc::connection_failed,
+                        "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
         return fail(classify_ssh_failure(diagnostics), "ssh to " + where + " failed: " + last_line(diagnostics));
+    }
+
+    /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
+    /// on both streams (discarding whatever a login banner or rc file printed before them).
+    Result<std::unique_ptr<SshSession>> start_session(std::size_t index, const std::string& socket) {
+        auto session = std::make_unique<SshSession>();
+        session->master = index;
+        const auto hello = random_marker();
+        ChildSpec spec;
+        spec.pipe_stdin = true;
+        spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
+        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
+        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
+        session->argv = spec.argv;
+        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        auto child = spawn_child(spec);
+        if (!child) return tl::make_unexpected(std::move(child.error()));
+        session->child = std::move(*child);
+
+        FrameFilter out_frames(hello), err_frames(hello);
+        std::string junk, diagnostics;
+        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        bool exited = false;
+        char buffer[8192];
+        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+            if (left <= 0 || exited) break;
+            pollfd fds[3] = {{session->child.out.get(), POLLIN, 0}, {session->child.err.get(), POLLIN, 0},
+                             {session->child.pidfd.get(), POLLIN, 0}};
+            if (::poll(fds, 3, static_cast<int>(left)) < 0 && errno != EINTR) break;
+            for (int k = 0; k < 2; ++k) {
+                if (!fds[k].revents) continue;
+                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+                if (n > 0) {
+                    junk.clear();
+                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
+                    if (k == 1) diagnostics += junk;
+                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
+                } else if (n == 0) {
+                    exited = true;  // EOF before ready: ssh or the dispatcher is gone
+                }
+            }
+            if (fds[2].revents) exited = true;
+        }
+        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) return session;
+
+        // Not ready: collect what ssh said, end it, and say why.
+        if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
+        while (true) {
+            const ssize_t n = ::read(session->child.err.get(), buffer, sizeof buffer);
+            if (n > 0) {
+                diagnostics.append(buffer, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) {
+                pollfd p{session->child.err.get(), POLLIN, 0};
+                if (::poll(&p, 1, 1000) > 0) continue;
+            }
+            break;
+        }
+        int status = 0;
+        while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        session->child.pid = -1;
+        const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
+                                                            std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 97)
+            return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
+        const auto line = last_line(diagnostics);
+        return fail(classify_ssh_failure(diagnostics),
+                    "ssh session to " + where + " failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                        ")" + (line.empty() ? std::string() : ": " + line));
     }
 
     SshConnection conn_;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
+    std::vector<std::unique_ptr<SshSession>> idle_;
+    std::size_t busy_ = 0;  ///< sessions holding a channel: busy, idle or starting
     std::string dir_;
     bool closed_ = false;
 };

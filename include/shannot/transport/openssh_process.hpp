@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused connections.
+// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused sessions.
 #pragma once
 
-#include <sys/random.h>
+#include <poll.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -11,14 +13,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
+#include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
-#include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/spawn.hpp>
+#include <shannot/detail/ssh_dispatcher.hpp>
 #include <shannot/detail/ssh_pool.hpp>
-#include <shannot/detail/ssh_wrapper.hpp>
 #include <shannot/error.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/ssh_options.hpp>
@@ -27,84 +30,153 @@ namespace shannot {
 
 namespace detail {
 
-/// 128 random bits as hex: the per-run marker of the wrapper's frames.
-[[nodiscard]] inline std::string random_marker() {
-    unsigned char bytes[16] = {};
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<std::size_t>(n);
+/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
+[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
+    while (!data.empty()) {
+        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) return false;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
+        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
     }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "shannot-";
-    for (auto b : bytes) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
+    return true;
 }
 
-/// The local ssh client of one run. Strips the wrapper's frames from stderr and turns them,
-/// or ssh's own failure, into ExitInfo. Returns its session slot to the pool when done.
+/// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
+/// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
+/// a stream hit EOF (the session died), or a kill went unanswered for `kill_fallback`.
 class SshProcess {
 public:
-    SshProcess(Child child, std::vector<std::string> argv, std::string marker, std::shared_ptr<SshMasterPool> pool,
-               std::size_t slot)
-        : child_(std::move(child)), argv_(std::move(argv)), frames_(std::move(marker)), pool_(std::move(pool)), slot_(slot) {}
-    SshProcess(SshProcess&& other) noexcept
-        : child_(std::move(other.child_)), argv_(std::move(other.argv_)), frames_(std::move(other.frames_)),
-          pool_(std::move(other.pool_)), slot_(other.slot_), ssh_errors_(std::move(other.ssh_errors_)) {
-        other.child_.pid = -1;
-    }
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    SshProcess(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::string nonce,
+               std::vector<std::string> argv, UniqueFd timer)
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), out_frames_(nonce),
+          err_frames_(nonce), timer_(std::move(timer)) {}
+    SshProcess(SshProcess&&) noexcept = default;
     SshProcess& operator=(SshProcess&& other) noexcept {
         if (this != &other) {
-            finish();
-            child_ = std::move(other.child_);
-            other.child_.pid = -1;
-            argv_ = std::move(other.argv_);
-            frames_ = std::move(other.frames_);
+            give_back(false);
             pool_ = std::move(other.pool_);
-            slot_ = other.slot_;
+            session_ = std::move(other.session_);
+            argv_ = std::move(other.argv_);
+            out_frames_ = std::move(other.out_frames_);
+            err_frames_ = std::move(other.err_frames_);
+            timer_ = std::move(other.timer_);
+            out_done_ = other.out_done_;
+            err_done_ = other.err_done_;
+            stopped_ = other.stopped_;
             ssh_errors_ = std::move(other.ssh_errors_);
         }
         return *this;
     }
-    ~SshProcess() { finish(); }
+    ~SshProcess() { give_back(false); }
 
-    [[nodiscard]] int stdin_fd() const { return child_.in.get(); }
-    [[nodiscard]] int stdout_fd() const { return child_.out.get(); }
-    [[nodiscard]] int stderr_fd() const { return child_.err.get(); }
-    [[nodiscard]] int exit_fd() const { return child_.pidfd.get(); }
+    [[nodiscard]] int stdin_fd() const { return -1; }  // input was staged on the remote by launch()
+    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return timer_.get(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
-    void close_stdin() { child_.in.reset(); }
-    /// Ending the local client closes the channel; the remote wrapper's next heartbeat fails and
-    /// it kills the sandbox there.
-    void terminate() { signal(SIGTERM); }
-    void kill() { signal(SIGKILL); }
+    void close_stdin() {}
+
+    /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
+    void terminate() { request_signal("TERM", 0); }
+    /// As terminate(), and if the remote does not answer within kill_fallback the session is
+    /// dropped: closing the channel makes the dispatcher kill the command itself.
+    void kill() { request_signal("KILL", 1); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        if (kind == StreamKind::out) {
-            out.append(in);
-            return;
-        }
+        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames_.feed(in, out);
-        keep_tail(std::string_view(out).substr(before));
+        frames.feed(in, out);
+        if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
+        check_done();
     }
     void finish_output(StreamKind kind, std::string& out) {
-        if (kind != StreamKind::err) return;
+        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames_.finish(out);
-        keep_tail(std::string_view(out).substr(before));
+        frames.finish(out);
+        if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
+        fire(0);  // EOF on a session stream: the session is gone
     }
+    /// The stream carried this command's end frame: nothing more of it will come.
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
 
     ExitInfo wait() {
-        int status = 0;
-        while (child_.pid > 0 && ::waitpid(child_.pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        child_.pid = -1;
         ExitInfo info;
-        for (const auto& payload : frames_.payloads()) {
+        if (out_done_ && err_done_) {
+            info = from_report();
+            give_back(true);
+            return info;
+        }
+        // The session broke, or a kill went unanswered: it cannot carry another command.
+        int status = -1;
+        if (session_ && session_->child.pid > 0) {
+            pollfd p{session_->child.pidfd.get(), POLLIN, 0};
+            if (::poll(&p, 1, stopped_ ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
+            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            session_->child.pid = -1;
+        }
+        give_back(false);
+        if (stopped_ > 0) {  // we asked it to stop; the local side gave up waiting for the remote
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+            return info;
+        }
+        info.kind = ExitInfo::Kind::transport_failed;
+        info.error = classify_ssh_failure(ssh_errors_);
+        if (info.error == errc::transport_error) info.error = errc::connection_failed;
+        const auto line = last_line(ssh_errors_);
+        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        info.detail = "the ssh session ended mid-command (ssh exit status " + std::to_string(code) + ")" +
+                      (line.empty() ? std::string(": connection lost?") : ": " + line);
+        ssh_errors_.clear();  // the message carries them
+        return info;
+    }
+
+private:
+    void request_signal(const char* name, int level) {
+        if (!session_ || (out_done_ && err_done_)) return;
+        stopped_ = std::max(stopped_, level + 1);
+        const auto line = dispatcher_request({"K", name});
+        if (!write_all(session_->child.in.get(), line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 1) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    void check_done() {
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads())
+                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p.rfind("exit ", 0) == 0;
+        if (out_done_ && err_done_) fire(0);
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (ns == 0) when.it_value.tv_nsec = 1;
+        ::timerfd_settime(timer_.get(), 0, &when, nullptr);
+    }
+
+    [[nodiscard]] ExitInfo from_report() const {
+        ExitInfo info;
+        for (const auto& payload : err_frames_.payloads()) {
             if (payload == "nobwrap") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
@@ -118,118 +190,112 @@ public:
                 return info;
             }
             int code = -1, setup = 0;
-            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) == 2) {
-                if (setup == 1 || code == 0) {
-                    info.exit_code = code;
-                    return info;
-                }
+            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) != 2) continue;
+            if (setup == 1 || code == 0) {
+                info.exit_code = code;
+            } else if (code > 128) {  // bwrap itself was killed (by us, or by the remote backstop)
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = code - 128;
+            } else {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.exit_code = code;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "bwrap on the remote host exited with status " + std::to_string(code) +
                               " before running the command (a mount failed, or the command could not be executed)";
-                return info;
             }
-        }
-        if (WIFSIGNALED(status)) {  // we stopped it (timeout or cancel)
-            info.kind = ExitInfo::Kind::signaled;
-            info.signal = WTERMSIG(status);
             return info;
         }
-        // No report from the wrapper: ssh itself failed, or the connection dropped mid-run.
         info.kind = ExitInfo::Kind::transport_failed;
-        info.error = classify_ssh_failure(ssh_errors_);
-        const auto line = last_line(ssh_errors_);
-        info.detail = "ssh exited with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                      (line.empty() ? std::string(" without a report from the remote host (connection lost?)") : ": " + line);
-        ssh_errors_.clear();  // the message carries them; don't repeat as the stderr tail
+        info.error = errc::transport_error;
+        info.detail = "the remote dispatcher sent no exit report";
         return info;
     }
 
-private:
-    /// Kills and reaps a client nobody waited for, and gives the session slot back.
-    void finish() {
-        if (child_.pid > 0) {
-            kill();
-            int status = 0;
-            while (::waitpid(child_.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            child_.pid = -1;
-        }
-        if (pool_) pool_->release(slot_);
-        pool_.reset();
+    void give_back(bool reusable) {
+        if (pool_ && session_) pool_->release(std::move(session_), reusable);
+        session_.reset();
     }
-    void signal(int sig) {
-        if (child_.pid > 0 && child_.pidfd) pidfd_send_signal(child_.pidfd.get(), sig);
-    }
+
     void keep_tail(std::string_view text) {
         ssh_errors_.append(text);
         if (ssh_errors_.size() > 4096) ssh_errors_.erase(0, ssh_errors_.size() - 4096);
     }
 
-    Child child_;
+    std::shared_ptr<SshSessionPool> pool_;
+    std::unique_ptr<SshSession> session_;
     std::vector<std::string> argv_;
-    FrameFilter frames_;
-    std::shared_ptr<SshMasterPool> pool_;
-    std::size_t slot_;
+    FrameFilter out_frames_, err_frames_;
+    UniqueFd timer_;
+    bool out_done_ = false, err_done_ = false, fired_now_ = false;
+    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
     std::string ssh_errors_;
 };
 
 }  // namespace detail
 
-/// The remote transport: bwrap runs on `SshConnection::host`, started by the system ssh over a
-/// small pool of ControlMaster connections (one new connection costs ~0.2 s; a command on an
-/// existing one, a few ms). Copies share the pool; the last copy's destruction closes it.
+/// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
+/// dispatcher that a long-lived ssh session runs there (see detail/ssh_dispatcher.hpp). Sessions
+/// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
+/// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
+/// bwrap start. Copies share the pool; the last copy's destruction closes it.
 class OpenSshProcessTransport {
 public:
     using process_type = detail::SshProcess;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
-    /// The remote wrapper opens the profile's seccomp file (a path on the remote) at fd 3.
+    /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
     static constexpr int seccomp_fd = 3;
-    /// Captured by the remote wrapper to tell setup failures from command failures.
+    /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
     explicit OpenSshProcessTransport(SshConnection connection)
-        : pool_(std::make_shared<detail::SshMasterPool>(std::move(connection))) {}
+        : pool_(std::make_shared<detail::SshSessionPool>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
     /// Master connections alive now.
     [[nodiscard]] std::size_t connections() const { return pool_->connections(); }
+    /// Warm sessions waiting for the next command.
+    [[nodiscard]] std::size_t idle_sessions() const { return pool_->idle_sessions(); }
     /// Ends every ssh process and removes every socket; later runs fail with errc::session_closed.
     void close() { pool_->close(); }
 
+    /// Sends the request (and the input, staged on the remote before the command starts) over a
+    /// warm session. A session found dead on the way is replaced once.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        const auto& conn = connection();
-        if (auto ok = validate(conn); !ok) return tl::make_unexpected(std::move(ok.error()));
-        auto slot = pool_->acquire();
-        if (!slot) return tl::make_unexpected(std::move(slot.error()));
-        const auto [index, socket] = *slot;
-
-        const auto marker = detail::random_marker();
+        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
-        std::vector<std::string> remote = {"sh", "-c", std::string(detail::ssh_wrapper_script), "shannot", marker,
-                                           std::to_string(timeout_s), conn.remote_bwrap,
-                                           spec.files.empty() ? std::string() : spec.files.front().path};
-        remote.insert(remote.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-
-        detail::ChildSpec child_spec;
-        child_spec.pipe_stdin = spec.pipe_stdin;
-        child_spec.argv = {conn.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
-        for (auto& a : ssh_base_options(conn)) child_spec.argv.push_back(std::move(a));
-        child_spec.argv.insert(child_spec.argv.end(), {"--", ssh_destination(conn), detail::shell_join(remote)});
-        auto child = detail::spawn_child(child_spec);
-        if (!child) {
-            pool_->release(index);
-            return tl::make_unexpected(std::move(child.error()));
+        const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
+        const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        for (int attempt = 0;; ++attempt) {
+            auto session = pool_->acquire();
+            if (!session) return tl::make_unexpected(std::move(session.error()));
+            const auto nonce = detail::random_marker();
+            std::vector<std::string> request = {"R", nonce, std::to_string(timeout_s),
+                                                spec.files.empty() ? std::string() : spec.files.front().path,
+                                                std::to_string(input.size()), connection().remote_bwrap};
+            request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            const int fd = (*session)->child.in.get();
+            if (!detail::write_all(fd, detail::dispatcher_request(request), deadline) || !detail::write_all(fd, input, deadline)) {
+                pool_->release(std::move(*session), false);
+                if (attempt == 0 && detail::Clock::now() < deadline) continue;
+                return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
+            }
+            detail::UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            if (!timer) {
+                pool_->release(std::move(*session), false);
+                return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+            }
+            std::vector<std::string> argv = (*session)->argv;
+            argv.push_back(connection().remote_bwrap);
+            argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            return process_type(pool_, std::move(*session), nonce, std::move(argv), std::move(timer));
         }
-        return process_type(std::move(*child), std::move(child_spec.argv), marker, pool_, index);
     }
 
 private:
-    std::shared_ptr<detail::SshMasterPool> pool_;
+    std::shared_ptr<detail::SshSessionPool> pool_;
 };
 
 static_assert(Transport<OpenSshProcessTransport>);

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+// The POSIX-sh dispatcher that one long-lived ssh session runs on the remote host.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <shannot/detail/shell_quote.hpp>
+
+namespace shannot::detail {
+
+/// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
+/// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
+/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, wc, sleep,
+/// mkdir and rm on the remote.
+///
+/// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
+/// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
+/// stdin, one line each (newlines inside words are written as '"$nl"', so a request never spans
+/// lines), and evaluates them:
+///   R NONCE TIMEOUT SECCOMP INLEN BWRAP ARGS...   start BWRAP ARGS; INLEN bytes of stdin for the
+///       command follow the line and are staged in a private 0700 folder first; SECCOMP (a remote
+///       path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
+///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
+///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
+///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
+///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
+///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
+///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
+///       when a killed run returns, nothing of it is left on the remote.
+/// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
+/// it can see), so a command cannot forge the end of its output or its exit status.
+/// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
+inline constexpr std::string_view ssh_dispatcher_script = R"sh(h=$1
+nl='
+'
+umask 077
+d=${TMPDIR:-/tmp}/shannot.$h
+mkdir "$d" || exit 97
+trap 'rm -rf "$d"' EXIT
+trap '' PIPE
+exec 5>&1 6>&2
+K() {
+  p=
+  read -r p <"$d/pid" 2>/dev/null
+  [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
+  return 0
+}
+R() {
+  n=$1 t=$2 f=$3 l=$4 b=$5
+  shift 5
+  i=/dev/null
+  if [ "$l" -gt 0 ]; then
+    i=$d/in
+    head -c "$l" >"$i"
+    [ "$(wc -c <"$i")" -eq "$l" ] || exit 0
+  fi
+  if ! command -v "$b" >/dev/null 2>&1; then
+    printf '\n%s eof\n' "$n"
+    printf '\n%s nobwrap\n' "$n" >&2
+    return 0
+  fi
+  if [ -n "$f" ] && ! [ -r "$f" ]; then
+    printf '\n%s eof\n' "$n"
+    printf '\n%s noseccomp\n' "$n" >&2
+    return 0
+  fi
+  : >"$d/pid"
+  {
+    if [ -n "$f" ]; then
+      "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
+    else
+      "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
+    fi
+    c=$!
+    echo "pid $c"
+    w=
+    if [ "$t" -gt 0 ]; then
+      ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+        sleep "$t" & s=$!
+        wait "$s"
+        kill -KILL "$c" 2>/dev/null ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
+      w=$!
+    fi
+    wait "$c"
+    echo "rc $?"
+    [ -z "$w" ] || kill "$w" 2>/dev/null
+  } </dev/null 2>/dev/null | {
+    s=0 r=-1 q=
+    while IFS= read -r x; do
+      case $x in
+        "pid "*) printf '%s\n' "${x#pid }" >"$d/pid" ;;
+        "rc "*) r=${x#rc } ;;
+        *exit-code*) s=1 ;;
+        *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
+      esac
+    done
+    : >"$d/pid"
+    k=0
+    while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
+      case $y in *") Z "*) break ;; esac
+      sleep 0.01 2>/dev/null || sleep 1
+      k=$((k+1))
+    done
+    printf '\n%s eof\n' "$n" >&5
+    printf '\n%s exit %s %s\n' "$n" "$r" "$s" >&6
+  } 2>/dev/null &
+}
+printf '\n%s ready\n' "$h"
+printf '\n%s ready\n' "$h" >&2
+while IFS= read -r x; do eval "$x"; done
+K KILL
+)sh";
+
+/// One request line for the dispatcher: every word quoted for sh, with a newline inside a word
+/// written as '"$nl"' so the line holds no newline byte but its last.
+[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
+    std::string line;
+    for (const auto& w : words) {
+        if (!line.empty()) line += ' ';
+        const auto quoted = shell_quote(w);
+        for (char c : quoted) {
+            if (c == '\n') line += "'\"$nl\"'";
+            else line += c;
+        }
+    }
+    line += '\n';
+    return line;
+}
+
+}  // namespace shannot::detail
