@@ -19,3 +19,4 @@
 #include <shannot/transport/posix_spawn.hpp>
 #include <shannot/ssh_options.hpp>
 #include <shannot/transport/openssh_process.hpp>
+#include <shannot/operations.hpp>

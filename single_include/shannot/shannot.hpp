@@ -1326,6 +1326,10 @@ struct LaunchSpec {
     bool pipe_stdin = false;              ///< false: stdin is /dev/null
     /// The run's deadline, for transports that must enforce it on the far side too (ssh).
     std::optional<std::chrono::milliseconds> timeout{};
+    /// The input bytes (valid during launch). A transport may send them itself while launching
+    /// (the ssh dispatcher stages them on the remote); its process then reports stdin_fd() == -1
+    /// and the host's loop writes nothing. Otherwise the loop writes them to stdin_fd().
+    std::string_view input{};
 };
 
 /// How a process ended, as the transport saw it.
@@ -1381,6 +1385,8 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    caller should get (may hold bytes back, strip framing, or note the transport's own messages,
 ///    e.g. ssh's diagnostics).
 ///  - `void finish_output(StreamKind, std::string& out)`: at EOF of that stream, flushes held bytes.
+///  - `bool output_finished(StreamKind) const`: true once the stream carried the run's last byte
+///    though its descriptor stays open (a reused ssh session); the loop then stops reading it.
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {
@@ -1649,6 +1655,12 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
                     const ssize_t got = ::read(fds[i].fd, buffer.data(), buffer.size());
                     if (got > 0) {
                         deliver(kind, std::string_view(buffer.data(), static_cast<std::size_t>(got)), false);
+                        if constexpr (requires { { process.output_finished(kind) } -> std::convertible_to<bool>; }) {
+                            if (process.output_finished(kind)) {
+                                open[static_cast<std::size_t>(role[i])] = false;
+                                break;
+                            }
+                        }
                         if (static_cast<std::size_t>(got) < buffer.size()) break;
                         continue;
                     }
@@ -1806,6 +1818,7 @@ private:
     Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
         auto prepared = prepare(std::move(command), options);
         if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        if (options.input) prepared->spec.input = *options.input;
         auto process = transport_.launch(prepared->spec);
         if (!process) return tl::make_unexpected(std::move(process.error()));
 
@@ -1926,6 +1939,7 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 // ---- begin shannot/detail/posix_process.hpp ----
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -2055,7 +2069,8 @@ public:
     PosixProcess(PosixProcess&& other) noexcept
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
-          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)) {}
+          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -2067,6 +2082,7 @@ public:
             status_ = std::move(other.status_);
             argv_ = std::move(other.argv_);
             status_text_ = std::move(other.status_text_);
+            sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
         }
         return *this;
     }
@@ -2092,6 +2108,14 @@ public:
         }
         pid_ = -1;
         read_status();
+        // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
+        // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
+        if (sandbox_pidfd_) {
+            pollfd p{sandbox_pidfd_.get(), POLLIN, 0};
+            while (::poll(&p, 1, 3000) < 0 && errno == EINTR) {
+            }
+            sandbox_pidfd_.reset();
+        }
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -2141,8 +2165,11 @@ private:
         if (const long child = status_field(status_text_, "child-pid"); child > 0) {
             // Pin the process with a pidfd and check it is still bwrap's child before signalling,
             // so a recycled pid can never be hit.
-            UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
-            if (fd && parent_of(static_cast<pid_t>(child)) == pid_) pidfd_send_signal(fd.get(), sig);
+            if (!sandbox_pidfd_) {
+                UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
+                if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
+            }
+            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
         }
         pidfd_send_signal(pidfd_.get(), sig);
     }
@@ -2175,6 +2202,7 @@ private:
     UniqueFd pidfd_, in_, out_, err_, status_;
     std::vector<std::string> argv_;
     std::string status_text_;
+    UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
 };
 
 }  // namespace shannot::detail
@@ -2529,10 +2557,12 @@ namespace detail {
 }  // namespace shannot
 // ---- end shannot/ssh_options.hpp ----
 // ---- begin shannot/transport/openssh_process.hpp ----
-// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused connections.
+// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused sessions.
 
-#include <sys/random.h>
+#include <poll.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -2540,6 +2570,7 @@ namespace detail {
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // ---- begin shannot/detail/frame_filter.hpp ----
@@ -2613,6 +2644,108 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/frame_filter.hpp ----
+// ---- begin shannot/detail/spawn.hpp ----
+// spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace shannot::detail {
+
+/// A helper process (ssh): what to run and where its output goes.
+struct ChildSpec {
+    std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
+    bool pipe_stdin = false;        ///< else /dev/null
+    std::string log_file{};         ///< when set: stdout is /dev/null and stderr appends here (no pipes)
+};
+
+struct Child {
+    pid_t pid = -1;
+    UniqueFd pidfd, in, out, err;  ///< parent ends, non-blocking
+};
+
+[[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
+    auto make_pipe = [](UniqueFd& r, UniqueFd& w) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        r = lift_fd(fds[0]);
+        w = lift_fd(fds[1]);
+        return r && w;
+    };
+    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
+    const bool piped = spec.log_file.empty();
+    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
+        return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
+    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (piped) {
+        posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+        posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    }
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+    std::vector<char*> argv;
+    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    Child child;
+    const int rc = ::posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
+        return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
+    }
+    child.pidfd = UniqueFd(pidfd_open(child.pid));
+    if (!child.pidfd) {
+        ::kill(child.pid, SIGKILL);
+        int ignored = 0;
+        ::waitpid(child.pid, &ignored, 0);
+        return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
+    }
+    child.in = std::move(in_w);
+    child.out = std::move(out_r);
+    child.err = std::move(err_r);
+    for (int fd : {child.in.get(), child.out.get(), child.err.get()})
+        if (fd >= 0) set_nonblocking(fd);
+    return child;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/spawn.hpp ----
+// ---- begin shannot/detail/ssh_dispatcher.hpp ----
+// The POSIX-sh dispatcher that one long-lived ssh session runs on the remote host.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
 // ---- begin shannot/detail/shell_quote.hpp ----
 // POSIX-sh quoting of argv words for the remote shell, and a pure re-parser that proves it.
 
@@ -2719,105 +2852,136 @@ namespace shannot::detail {
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/shell_quote.hpp ----
-// ---- begin shannot/detail/spawn.hpp ----
-// spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <string>
-#include <vector>
-
-extern char** environ;
 
 namespace shannot::detail {
 
-/// A helper process (ssh): what to run and where its output goes.
-struct ChildSpec {
-    std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
-    bool pipe_stdin = false;        ///< else /dev/null
-    std::string log_file{};         ///< when set: stdout is /dev/null and stderr appends here (no pipes)
-};
+/// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
+/// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
+/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, wc, sleep,
+/// mkdir and rm on the remote.
+///
+/// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
+/// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
+/// stdin, one line each (newlines inside words are written as '"$nl"', so a request never spans
+/// lines), and evaluates them:
+///   R NONCE TIMEOUT SECCOMP INLEN BWRAP ARGS...   start BWRAP ARGS; INLEN bytes of stdin for the
+///       command follow the line and are staged in a private 0700 folder first; SECCOMP (a remote
+///       path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
+///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
+///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
+///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
+///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
+///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
+///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
+///       when a killed run returns, nothing of it is left on the remote.
+/// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
+/// it can see), so a command cannot forge the end of its output or its exit status.
+/// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
+inline constexpr std::string_view ssh_dispatcher_script = R"sh(h=$1
+nl='
+'
+umask 077
+d=${TMPDIR:-/tmp}/shannot.$h
+mkdir "$d" || exit 97
+trap 'rm -rf "$d"' EXIT
+trap '' PIPE
+exec 5>&1 6>&2
+K() {
+  p=
+  read -r p <"$d/pid" 2>/dev/null
+  [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
+  return 0
+}
+R() {
+  n=$1 t=$2 f=$3 l=$4 b=$5
+  shift 5
+  i=/dev/null
+  if [ "$l" -gt 0 ]; then
+    i=$d/in
+    head -c "$l" >"$i"
+    [ "$(wc -c <"$i")" -eq "$l" ] || exit 0
+  fi
+  if ! command -v "$b" >/dev/null 2>&1; then
+    printf '\n%s eof\n' "$n"
+    printf '\n%s nobwrap\n' "$n" >&2
+    return 0
+  fi
+  if [ -n "$f" ] && ! [ -r "$f" ]; then
+    printf '\n%s eof\n' "$n"
+    printf '\n%s noseccomp\n' "$n" >&2
+    return 0
+  fi
+  : >"$d/pid"
+  {
+    if [ -n "$f" ]; then
+      "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
+    else
+      "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
+    fi
+    c=$!
+    echo "pid $c"
+    w=
+    if [ "$t" -gt 0 ]; then
+      ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+        sleep "$t" & s=$!
+        wait "$s"
+        kill -KILL "$c" 2>/dev/null ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
+      w=$!
+    fi
+    wait "$c"
+    echo "rc $?"
+    [ -z "$w" ] || kill "$w" 2>/dev/null
+  } </dev/null 2>/dev/null | {
+    s=0 r=-1 q=
+    while IFS= read -r x; do
+      case $x in
+        "pid "*) printf '%s\n' "${x#pid }" >"$d/pid" ;;
+        "rc "*) r=${x#rc } ;;
+        *exit-code*) s=1 ;;
+        *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
+      esac
+    done
+    : >"$d/pid"
+    k=0
+    while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
+      case $y in *") Z "*) break ;; esac
+      sleep 0.01 2>/dev/null || sleep 1
+      k=$((k+1))
+    done
+    printf '\n%s eof\n' "$n" >&5
+    printf '\n%s exit %s %s\n' "$n" "$r" "$s" >&6
+  } 2>/dev/null &
+}
+printf '\n%s ready\n' "$h"
+printf '\n%s ready\n' "$h" >&2
+while IFS= read -r x; do eval "$x"; done
+K KILL
+)sh";
 
-struct Child {
-    pid_t pid = -1;
-    UniqueFd pidfd, in, out, err;  ///< parent ends, non-blocking
-};
-
-[[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
-    auto make_pipe = [](UniqueFd& r, UniqueFd& w) {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-        r = lift_fd(fds[0]);
-        w = lift_fd(fds[1]);
-        return r && w;
-    };
-    UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
-    const bool piped = spec.log_file.empty();
-    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
-        return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
-
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
-    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (piped) {
-        posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+/// One request line for the dispatcher: every word quoted for sh, with a newline inside a word
+/// written as '"$nl"' so the line holds no newline byte but its last.
+[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
+    std::string line;
+    for (const auto& w : words) {
+        if (!line.empty()) line += ' ';
+        const auto quoted = shell_quote(w);
+        for (char c : quoted) {
+            if (c == '\n') line += "'\"$nl\"'";
+            else line += c;
+        }
     }
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-    std::vector<char*> argv;
-    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    Child child;
-    const int rc = ::posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
-        return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
-    }
-    child.pidfd = UniqueFd(pidfd_open(child.pid));
-    if (!child.pidfd) {
-        ::kill(child.pid, SIGKILL);
-        int ignored = 0;
-        ::waitpid(child.pid, &ignored, 0);
-        return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
-    }
-    child.in = std::move(in_w);
-    child.out = std::move(out_r);
-    child.err = std::move(err_r);
-    for (int fd : {child.in.get(), child.out.get(), child.err.get()})
-        if (fd >= 0) set_nonblocking(fd);
-    return child;
+    line += '\n';
+    return line;
 }
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/spawn.hpp ----
+// ---- end shannot/detail/ssh_dispatcher.hpp ----
 // ---- begin shannot/detail/ssh_pool.hpp ----
-// SshMasterPool: a bounded set of ssh ControlMaster connections to one host, in a private 0700 folder.
+// SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
 
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -2826,10 +2990,11 @@ struct Child {
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 namespace shannot::detail {
@@ -2837,13 +3002,12 @@ namespace shannot::detail {
 /// Maps ssh's own diagnostics (not the command's output) to an error code.
 [[nodiscard]] inline errc classify_ssh_failure(std::string_view text) {
     auto has = [&](std::string_view s) { return text.find(s) != std::string_view::npos; };
-    if (has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("No ED25519 host key is known") ||
-        has("host key for") )
+    if (has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("host key for"))
         return errc::host_key_mismatch;
     if (has("Permission denied") || has("Too many authentication failures")) return errc::authentication_failed;
     if (has("Connection refused") || has("Connection timed out") || has("No route to host") ||
         has("Could not resolve hostname") || has("Network is unreachable") || has("Connection closed by") ||
-        has("kex_exchange_identification"))
+        has("Connection reset") || has("kex_exchange_identification") || has("Broken pipe"))
         return errc::connection_failed;
     return errc::transport_error;
 }
@@ -2854,230 +3018,7 @@ namespace shannot::detail {
     return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
-class SshMasterPool {
-public:
-    explicit SshMasterPool(SshConnection connection) : conn_(std::move(connection)) {}
-    SshMasterPool(const SshMasterPool&) = delete;
-    SshMasterPool& operator=(const SshMasterPool&) = delete;
-    ~SshMasterPool() { close(); }
-
-    [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
-
-    /// A master with a free session slot: its ControlPath and index. Starts or replaces masters
-    /// as needed (a dead one is noticed through its pidfd); waits while all slots are busy.
-    [[nodiscard]] Result<std::pair<std::size_t, std::string>> acquire() {
-        std::unique_lock lock(mutex_);
-        if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
-        if (dir_.empty()) {
-            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
-            dir_ = templ;
-        }
-        while (true) {
-            std::size_t best = masters_.size();
-            for (std::size_t i = 0; i < masters_.size(); ++i) {
-                auto& m = masters_[i];
-                if (!m.child.pidfd || !m.ready) continue;
-                if (exited(m)) {
-                    if (m.active == 0) stop(m);
-                    continue;
-                }
-                if (m.active < conn_.sessions_per_connection && (best == masters_.size() || m.active < masters_[best].active))
-                    best = i;
-            }
-            if (best < masters_.size() && (masters_[best].active == 0 || live_count() >= conn_.max_connections)) {
-                ++masters_[best].active;
-                return std::pair{best, masters_[best].socket};
-            }
-            if (live_count() < conn_.max_connections) {
-                std::size_t slot = masters_.size();
-                for (std::size_t i = 0; i < masters_.size(); ++i)
-                    if (!masters_[i].child.pidfd && masters_[i].active == 0) slot = i;
-                if (slot == masters_.size()) masters_.emplace_back();
-                auto started = start(slot, lock);
-                if (!started) return tl::make_unexpected(std::move(started.error()));
-                continue;
-            }
-            if (best < masters_.size()) {
-                ++masters_[best].active;
-                return std::pair{best, masters_[best].socket};
-            }
-            cv_.wait(lock);
-            if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
-        }
-    }
-
-    void release(std::size_t index) {
-        std::lock_guard lock(mutex_);
-        if (index < masters_.size() && masters_[index].active > 0) --masters_[index].active;
-        cv_.notify_all();
-    }
-
-    /// Ends every master and removes every socket, log and the folder.
-    void close() {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        for (auto& m : masters_) stop(m);
-        masters_.clear();
-        if (!dir_.empty()) ::rmdir(dir_.c_str());
-        dir_.clear();
-        cv_.notify_all();
-    }
-
-    /// Number of master ssh processes alive now (for tests and monitoring).
-    [[nodiscard]] std::size_t connections() {
-        std::lock_guard lock(mutex_);
-        return live_count();
-    }
-
-private:
-    struct Master {
-        Child child;
-        std::string socket, log;
-        std::size_t active = 0;
-        bool ready = false;  ///< listening on its socket (a master being started is not)
-    };
-
-    std::size_t live_count() const {
-        std::size_t n = 0;
-        for (const auto& m : masters_) n += m.child.pidfd ? 1 : 0;
-        return n;
-    }
-
-    static bool exited(const Master& m) {
-        pollfd p{m.child.pidfd.get(), POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0;
-    }
-
-    void stop(Master& m) {
-        if (m.child.pidfd) {
-            pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
-            int status = 0;
-            while (::waitpid(m.child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            m.child = Child{};
-        }
-        m.ready = false;
-        if (!m.socket.empty()) ::unlink(m.socket.c_str());
-        if (!m.log.empty()) ::unlink(m.log.c_str());
-    }
-
-    Result<void> start(std::size_t slot, std::unique_lock<std::mutex>& lock) {
-        auto& m = masters_[slot];
-        stop(m);
-        m.socket = dir_ + "/m" + std::to_string(slot);
-        m.log = dir_ + "/m" + std::to_string(slot) + ".log";
-        ::unlink(m.log.c_str());
-        ChildSpec spec;
-        spec.argv = {conn_.ssh_binary, "-M", "-S", m.socket, "-N", "-o", "ControlPersist=no"};
-        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
-        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
-        spec.log_file = m.log;
-        auto child = spawn_child(spec);
-        if (!child) return tl::make_unexpected(std::move(child.error()));
-        m.child = std::move(*child);
-        // Wait, unlocked, until the master listens on its socket or gives up.
-        const auto socket = m.socket;
-        const int pidfd = m.child.pidfd.get();
-        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
-        lock.unlock();
-        bool ready = false, died = false;
-        while (std::chrono::steady_clock::now() < deadline) {
-            struct stat st {};
-            if (::stat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-                ready = true;
-                break;
-            }
-            pollfd p{pidfd, POLLIN, 0};
-            if (::poll(&p, 1, 10) > 0) {
-                died = true;
-                break;
-            }
-        }
-        lock.lock();
-        auto& again = masters_[slot];
-        if (ready) {
-            again.ready = true;
-            return {};
-        }
-        std::ifstream log_file(again.log);
-        std::stringstream text;
-        text << log_file.rdbuf();
-        const std::string diagnostics = text.str();
-        stop(again);
-        const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
-        if (!died) return fail(errc::connection_failed, "ssh to " + where + " did not connect within " +
-                                                            std::to_string(conn_.connect_timeout.count()) + " s");
-        return fail(classify_ssh_failure(diagnostics), "ssh to " + where + " failed: " + last_line(diagnostics));
-    }
-
-    SshConnection conn_;
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::vector<Master> masters_;
-    std::string dir_;
-    bool closed_ = false;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/ssh_pool.hpp ----
-// ---- begin shannot/detail/ssh_wrapper.hpp ----
-// The POSIX-sh wrapper that runs bwrap on the remote host and reports back in framed lines.
-
-#include <string_view>
-
-namespace shannot::detail {
-
-/// Run as `sh -c WRAPPER shannot MARKER TIMEOUT BWRAP SECCOMP ARGS...` on the remote. Needs only
-/// a POSIX sh and bwrap there. It reports on stderr in lines "\n<MARKER> <what>\n", which the
-/// local side strips; MARKER is random per run and never enters the sandbox, so the command
-/// cannot forge a report:
-///   nobwrap              BWRAP is not on the remote PATH
-///   noseccomp            the seccomp file cannot be opened
-///   hb                   heartbeat, once a second: when the ssh channel is gone the write
-///                        fails and the sandbox is killed (without a pty, sshd would not stop it)
-///   exit RC SETUP        bwrap's status; SETUP is 1 when bwrap reported "exit-code", i.e. the
-///                        sandbox was set up and RC is the command's
-/// TIMEOUT (seconds, 0 = none) is a backstop: the remote kills the sandbox itself when the
-/// local side could not. bwrap's --json-status-fd 4 is captured by the command substitution,
-/// its stdout goes to fd 5 (the channel), and stdin is passed explicitly because an
-/// asynchronous list's stdin would otherwise be /dev/null. The watcher's `sleep` must not hold
-/// the channel's stderr, or ssh would wait up to a second for its EOF after every command.
-inline constexpr std::string_view ssh_wrapper_script = R"(m=$1 t=$2 b=$3 f=$4
-shift 4
-trap '' PIPE
-command -v "$b" >/dev/null 2>&1 || { printf '\n%s nobwrap\n' "$m" >&2; exit 0; }
-if [ -n "$f" ]; then exec 3<"$f" || { printf '\n%s noseccomp\n' "$m" >&2; exit 0; }; fi
-exec 5>&1 6<&0
-st=$("$b" "$@" 0<&6 4>&1 1>&5 5>&- 6<&- &
-p=$!
-( i=0
-  while printf '\n%s hb\n' "$m" >&2; do
-    if [ "$t" -gt 0 ] && [ "$i" -ge "$t" ]; then break; fi
-    sleep 1 2>/dev/null
-    i=$((i+1))
-  done
-  kill -TERM "$p" 2>/dev/null
-  sleep 1 2>/dev/null
-  kill -KILL "$p" 2>/dev/null ) </dev/null >/dev/null 3<&- 4>&- 5>&- 6<&- &
-w=$!
-wait "$p"
-r=$?
-kill "$w" 2>/dev/null
-exit "$r")
-r=$?
-case $st in *exit-code*) s=1 ;; *) s=0 ;; esac
-printf '\n%s exit %s %s\n' "$m" "$r" "$s" >&2
-)";
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/ssh_wrapper.hpp ----
-
-namespace shannot {
-
-namespace detail {
-
-/// 128 random bits as hex: the per-run marker of the wrapper's frames.
+/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
 [[nodiscard]] inline std::string random_marker() {
     unsigned char bytes[16] = {};
     std::size_t got = 0;
@@ -3094,67 +3035,466 @@ namespace detail {
     return out;
 }
 
-/// The local ssh client of one run. Strips the wrapper's frames from stderr and turns them,
-/// or ssh's own failure, into ExitInfo. Returns its session slot to the pool when done.
+/// Whether a pidfd says its process has exited.
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
+    if (!pidfd) return true;
+    pollfd p{pidfd.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+
+/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+struct SshSession {
+    Child child;
+    std::size_t master = 0;               ///< index of the ControlMaster it rides on
+    std::vector<std::string> argv{};      ///< the ssh command, up to the destination
+    std::uint64_t commands = 0;           ///< commands run on it so far
+};
+
+/// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
+/// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
+/// across commands; a dead one is noticed and replaced. Thread-safe.
+class SshSessionPool {
+public:
+    explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
+    SshSessionPool(const SshSessionPool&) = delete;
+    SshSessionPool& operator=(const SshSessionPool&) = delete;
+    ~SshSessionPool() { close(); }
+
+    [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
+
+    /// A ready session for one command: an idle live one, else a new one (starting a master when
+    /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
+    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
+            while (!idle_.empty()) {
+                auto session = std::move(idle_.back());
+                idle_.pop_back();
+                if (!has_exited(session->child.pidfd)) return session;
+                discard_locked(*session);
+            }
+            if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+                if (auto index = master_with_room(); index < masters_.size()) {
+                    ++masters_[index].sessions;
+                    ++busy_;
+                    const auto socket = masters_[index].socket;
+                    lock.unlock();
+                    auto session = start_session(index, socket);
+                    lock.lock();
+                    if (session) return session;
+                    --masters_[index].sessions;
+                    --busy_;
+                    cv_.notify_all();
+                    return tl::make_unexpected(std::move(session.error()));
+                }
+                if (masters_alive() < conn_.max_connections) {
+                    if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
+                    continue;
+                }
+            }
+            cv_.wait(lock);
+        }
+    }
+
+    /// Gives a session back: kept for the next command when `reusable`, else ended.
+    void release(std::unique_ptr<SshSession> session, bool reusable) {
+        if (!session) return;
+        std::lock_guard lock(mutex_);
+        if (reusable && !closed_ && !has_exited(session->child.pidfd)) {
+            ++session->commands;
+            idle_.push_back(std::move(session));
+        } else {
+            discard_locked(*session);
+        }
+        cv_.notify_all();
+    }
+
+    /// Ends every session and master and removes every socket, log and the folder.
+    void close() {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        for (auto& s : idle_) discard_locked(*s);
+        idle_.clear();
+        for (auto& m : masters_) stop_master(m);
+        if (!dir_.empty()) ::rmdir(dir_.c_str());
+        dir_.clear();
+        cv_.notify_all();
+    }
+
+    /// Master connections alive now (for tests and monitoring).
+    [[nodiscard]] std::size_t connections() {
+        std::lock_guard lock(mutex_);
+        return masters_alive();
+    }
+    /// Idle sessions kept for reuse.
+    [[nodiscard]] std::size_t idle_sessions() {
+        std::lock_guard lock(mutex_);
+        return idle_.size();
+    }
+
+private:
+    struct Master {
+        Child child;
+        std::string socket, log;
+        std::size_t sessions = 0;  ///< channels open on it (busy or idle)
+        bool ready = false;        ///< listening on its socket
+        bool starting = false;
+    };
+
+    /// Masters running or being started.
+    std::size_t masters_alive() const {
+        std::size_t n = 0;
+        for (const auto& m : masters_) n += (m.child.pidfd || m.starting) ? 1 : 0;
+        return n;
+    }
+
+    std::size_t master_with_room() {
+        std::size_t best = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i) {
+            auto& m = masters_[i];
+            if (!m.ready || !m.child.pidfd) continue;
+            if (has_exited(m.child.pidfd)) {
+                if (m.sessions == 0) stop_master(m);
+                else m.ready = false;  // its sessions fail and are discarded; then it is stopped
+                continue;
+            }
+            if (m.sessions < conn_.sessions_per_connection && (best == masters_.size() || m.sessions < masters_[best].sessions))
+                best = i;
+        }
+        return best;
+    }
+
+    /// Kills and reaps a session's ssh client and frees its channel. Caller holds the lock.
+    void discard_locked(SshSession& s) {
+        if (s.child.pid > 0) {
+            if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
+            int status = 0;
+            while (::waitpid(s.child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            s.child = Child{};
+        }
+        --busy_;
+        if (s.master < masters_.size()) {
+            auto& m = masters_[s.master];
+            if (m.sessions > 0) --m.sessions;
+            if (m.sessions == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+        }
+    }
+
+    void stop_master(Master& m) {
+        if (m.child.pidfd) {
+            pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
+            int status = 0;
+            while (::waitpid(m.child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            m.child = Child{};
+        }
+        m.ready = false;
+        if (!m.socket.empty()) ::unlink(m.socket.c_str());
+        if (!m.log.empty()) ::unlink(m.log.c_str());
+    }
+
+    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
+    Result<void> start_master(std::unique_lock<std::mutex>& lock) {
+        if (dir_.empty()) {
+            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
+            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+            dir_ = templ;
+        }
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].sessions == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
+        auto& m = masters_[slot];
+        stop_master(m);
+        m.socket = dir_ + "/m" + std::to_string(slot);
+        m.log = m.socket + ".log";
+        ChildSpec spec;
+        spec.argv = {conn_.ssh_binary, "-M", "-S", m.socket, "-N", "-o", "ControlPersist=no"};
+        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
+        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
+        spec.log_file = m.log;
+        auto child = spawn_child(spec);
+        if (!child) return tl::make_unexpected(std::move(child.error()));
+        m.child = std::move(*child);
+        m.starting = true;
+        const auto socket = m.socket;
+        const int pidfd = m.child.pidfd.get();
+        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
+        lock.unlock();
+        bool ready = false, died = false;
+        while (std::chrono::steady_clock::now() < deadline) {
+            struct stat st {};
+            if (::stat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+                ready = true;
+                break;
+            }
+            pollfd p{pidfd, POLLIN, 0};
+            if (::poll(&p, 1, 5) > 0) {
+                died = true;
+                break;
+            }
+        }
+        lock.lock();
+        auto& again = masters_[slot];
+        again.starting = false;
+        cv_.notify_all();
+        if (ready && !closed_) {
+            again.ready = true;
+            return {};
+        }
+        std::ifstream log_file(again.log);
+        std::stringstream text;
+        text << log_file.rdbuf();
+        const std::string diagnostics = text.str();
+        stop_master(again);
+        if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
+        const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (!died)
+            return fail(errc::connection_failed,
+                        "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
+        return fail(classify_ssh_failure(diagnostics), "ssh to " + where + " failed: " + last_line(diagnostics));
+    }
+
+    /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
+    /// on both streams (discarding whatever a login banner or rc file printed before them).
+    Result<std::unique_ptr<SshSession>> start_session(std::size_t index, const std::string& socket) {
+        auto session = std::make_unique<SshSession>();
+        session->master = index;
+        const auto hello = random_marker();
+        ChildSpec spec;
+        spec.pipe_stdin = true;
+        spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
+        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
+        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
+        session->argv = spec.argv;
+        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        auto child = spawn_child(spec);
+        if (!child) return tl::make_unexpected(std::move(child.error()));
+        session->child = std::move(*child);
+
+        FrameFilter out_frames(hello), err_frames(hello);
+        std::string junk, diagnostics;
+        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        bool exited = false;
+        char buffer[8192];
+        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+            if (left <= 0 || exited) break;
+            pollfd fds[3] = {{session->child.out.get(), POLLIN, 0}, {session->child.err.get(), POLLIN, 0},
+                             {session->child.pidfd.get(), POLLIN, 0}};
+            if (::poll(fds, 3, static_cast<int>(left)) < 0 && errno != EINTR) break;
+            for (int k = 0; k < 2; ++k) {
+                if (!fds[k].revents) continue;
+                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+                if (n > 0) {
+                    junk.clear();
+                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
+                    if (k == 1) diagnostics += junk;
+                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
+                } else if (n == 0) {
+                    exited = true;  // EOF before ready: ssh or the dispatcher is gone
+                }
+            }
+            if (fds[2].revents) exited = true;
+        }
+        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) return session;
+
+        // Not ready: collect what ssh said, end it, and say why.
+        if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
+        while (true) {
+            const ssize_t n = ::read(session->child.err.get(), buffer, sizeof buffer);
+            if (n > 0) {
+                diagnostics.append(buffer, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) {
+                pollfd p{session->child.err.get(), POLLIN, 0};
+                if (::poll(&p, 1, 1000) > 0) continue;
+            }
+            break;
+        }
+        int status = 0;
+        while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        session->child.pid = -1;
+        const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
+                                                            std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 97)
+            return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
+        const auto line = last_line(diagnostics);
+        return fail(classify_ssh_failure(diagnostics),
+                    "ssh session to " + where + " failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                        ")" + (line.empty() ? std::string() : ": " + line));
+    }
+
+    SshConnection conn_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<Master> masters_;
+    std::vector<std::unique_ptr<SshSession>> idle_;
+    std::size_t busy_ = 0;  ///< sessions holding a channel: busy, idle or starting
+    std::string dir_;
+    bool closed_ = false;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/ssh_pool.hpp ----
+
+namespace shannot {
+
+namespace detail {
+
+/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
+[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
+    while (!data.empty()) {
+        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) return false;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
+        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    }
+    return true;
+}
+
+/// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
+/// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
+/// a stream hit EOF (the session died), or a kill went unanswered for `kill_fallback`.
 class SshProcess {
 public:
-    SshProcess(Child child, std::vector<std::string> argv, std::string marker, std::shared_ptr<SshMasterPool> pool,
-               std::size_t slot)
-        : child_(std::move(child)), argv_(std::move(argv)), frames_(std::move(marker)), pool_(std::move(pool)), slot_(slot) {}
-    SshProcess(SshProcess&& other) noexcept
-        : child_(std::move(other.child_)), argv_(std::move(other.argv_)), frames_(std::move(other.frames_)),
-          pool_(std::move(other.pool_)), slot_(other.slot_), ssh_errors_(std::move(other.ssh_errors_)) {
-        other.child_.pid = -1;
-    }
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    SshProcess(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::string nonce,
+               std::vector<std::string> argv, UniqueFd timer)
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), out_frames_(nonce),
+          err_frames_(nonce), timer_(std::move(timer)) {}
+    SshProcess(SshProcess&&) noexcept = default;
     SshProcess& operator=(SshProcess&& other) noexcept {
         if (this != &other) {
-            finish();
-            child_ = std::move(other.child_);
-            other.child_.pid = -1;
-            argv_ = std::move(other.argv_);
-            frames_ = std::move(other.frames_);
+            give_back(false);
             pool_ = std::move(other.pool_);
-            slot_ = other.slot_;
+            session_ = std::move(other.session_);
+            argv_ = std::move(other.argv_);
+            out_frames_ = std::move(other.out_frames_);
+            err_frames_ = std::move(other.err_frames_);
+            timer_ = std::move(other.timer_);
+            out_done_ = other.out_done_;
+            err_done_ = other.err_done_;
+            stopped_ = other.stopped_;
             ssh_errors_ = std::move(other.ssh_errors_);
         }
         return *this;
     }
-    ~SshProcess() { finish(); }
+    ~SshProcess() { give_back(false); }
 
-    [[nodiscard]] int stdin_fd() const { return child_.in.get(); }
-    [[nodiscard]] int stdout_fd() const { return child_.out.get(); }
-    [[nodiscard]] int stderr_fd() const { return child_.err.get(); }
-    [[nodiscard]] int exit_fd() const { return child_.pidfd.get(); }
+    [[nodiscard]] int stdin_fd() const { return -1; }  // input was staged on the remote by launch()
+    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return timer_.get(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
-    void close_stdin() { child_.in.reset(); }
-    /// Ending the local client closes the channel; the remote wrapper's next heartbeat fails and
-    /// it kills the sandbox there.
-    void terminate() { signal(SIGTERM); }
-    void kill() { signal(SIGKILL); }
+    void close_stdin() {}
+
+    /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
+    void terminate() { request_signal("TERM", 0); }
+    /// As terminate(), and if the remote does not answer within kill_fallback the session is
+    /// dropped: closing the channel makes the dispatcher kill the command itself.
+    void kill() { request_signal("KILL", 1); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        if (kind == StreamKind::out) {
-            out.append(in);
-            return;
-        }
+        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames_.feed(in, out);
-        keep_tail(std::string_view(out).substr(before));
+        frames.feed(in, out);
+        if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
+        check_done();
     }
     void finish_output(StreamKind kind, std::string& out) {
-        if (kind != StreamKind::err) return;
+        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames_.finish(out);
-        keep_tail(std::string_view(out).substr(before));
+        frames.finish(out);
+        if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
+        fire(0);  // EOF on a session stream: the session is gone
     }
+    /// The stream carried this command's end frame: nothing more of it will come.
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
 
     ExitInfo wait() {
-        int status = 0;
-        while (child_.pid > 0 && ::waitpid(child_.pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        child_.pid = -1;
         ExitInfo info;
-        for (const auto& payload : frames_.payloads()) {
+        if (out_done_ && err_done_) {
+            info = from_report();
+            give_back(true);
+            return info;
+        }
+        // The session broke, or a kill went unanswered: it cannot carry another command.
+        int status = -1;
+        if (session_ && session_->child.pid > 0) {
+            pollfd p{session_->child.pidfd.get(), POLLIN, 0};
+            if (::poll(&p, 1, stopped_ ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
+            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            session_->child.pid = -1;
+        }
+        give_back(false);
+        if (stopped_ > 0) {  // we asked it to stop; the local side gave up waiting for the remote
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+            return info;
+        }
+        info.kind = ExitInfo::Kind::transport_failed;
+        info.error = classify_ssh_failure(ssh_errors_);
+        if (info.error == errc::transport_error) info.error = errc::connection_failed;
+        const auto line = last_line(ssh_errors_);
+        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        info.detail = "the ssh session ended mid-command (ssh exit status " + std::to_string(code) + ")" +
+                      (line.empty() ? std::string(": connection lost?") : ": " + line);
+        ssh_errors_.clear();  // the message carries them
+        return info;
+    }
+
+private:
+    void request_signal(const char* name, int level) {
+        if (!session_ || (out_done_ && err_done_)) return;
+        stopped_ = std::max(stopped_, level + 1);
+        const auto line = dispatcher_request({"K", name});
+        if (!write_all(session_->child.in.get(), line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 1) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    void check_done() {
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads())
+                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p.rfind("exit ", 0) == 0;
+        if (out_done_ && err_done_) fire(0);
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (ns == 0) when.it_value.tv_nsec = 1;
+        ::timerfd_settime(timer_.get(), 0, &when, nullptr);
+    }
+
+    [[nodiscard]] ExitInfo from_report() const {
+        ExitInfo info;
+        for (const auto& payload : err_frames_.payloads()) {
             if (payload == "nobwrap") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
@@ -3168,123 +3508,444 @@ public:
                 return info;
             }
             int code = -1, setup = 0;
-            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) == 2) {
-                if (setup == 1 || code == 0) {
-                    info.exit_code = code;
-                    return info;
-                }
+            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) != 2) continue;
+            if (setup == 1 || code == 0) {
+                info.exit_code = code;
+            } else if (code > 128) {  // bwrap itself was killed (by us, or by the remote backstop)
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = code - 128;
+            } else {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.exit_code = code;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "bwrap on the remote host exited with status " + std::to_string(code) +
                               " before running the command (a mount failed, or the command could not be executed)";
-                return info;
             }
-        }
-        if (WIFSIGNALED(status)) {  // we stopped it (timeout or cancel)
-            info.kind = ExitInfo::Kind::signaled;
-            info.signal = WTERMSIG(status);
             return info;
         }
-        // No report from the wrapper: ssh itself failed, or the connection dropped mid-run.
         info.kind = ExitInfo::Kind::transport_failed;
-        info.error = classify_ssh_failure(ssh_errors_);
-        const auto line = last_line(ssh_errors_);
-        info.detail = "ssh exited with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                      (line.empty() ? std::string(" without a report from the remote host (connection lost?)") : ": " + line);
-        ssh_errors_.clear();  // the message carries them; don't repeat as the stderr tail
+        info.error = errc::transport_error;
+        info.detail = "the remote dispatcher sent no exit report";
         return info;
     }
 
-private:
-    /// Kills and reaps a client nobody waited for, and gives the session slot back.
-    void finish() {
-        if (child_.pid > 0) {
-            kill();
-            int status = 0;
-            while (::waitpid(child_.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            child_.pid = -1;
-        }
-        if (pool_) pool_->release(slot_);
-        pool_.reset();
+    void give_back(bool reusable) {
+        if (pool_ && session_) pool_->release(std::move(session_), reusable);
+        session_.reset();
     }
-    void signal(int sig) {
-        if (child_.pid > 0 && child_.pidfd) pidfd_send_signal(child_.pidfd.get(), sig);
-    }
+
     void keep_tail(std::string_view text) {
         ssh_errors_.append(text);
         if (ssh_errors_.size() > 4096) ssh_errors_.erase(0, ssh_errors_.size() - 4096);
     }
 
-    Child child_;
+    std::shared_ptr<SshSessionPool> pool_;
+    std::unique_ptr<SshSession> session_;
     std::vector<std::string> argv_;
-    FrameFilter frames_;
-    std::shared_ptr<SshMasterPool> pool_;
-    std::size_t slot_;
+    FrameFilter out_frames_, err_frames_;
+    UniqueFd timer_;
+    bool out_done_ = false, err_done_ = false, fired_now_ = false;
+    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
     std::string ssh_errors_;
 };
 
 }  // namespace detail
 
-/// The remote transport: bwrap runs on `SshConnection::host`, started by the system ssh over a
-/// small pool of ControlMaster connections (one new connection costs ~0.2 s; a command on an
-/// existing one, a few ms). Copies share the pool; the last copy's destruction closes it.
+/// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
+/// dispatcher that a long-lived ssh session runs there (see detail/ssh_dispatcher.hpp). Sessions
+/// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
+/// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
+/// bwrap start. Copies share the pool; the last copy's destruction closes it.
 class OpenSshProcessTransport {
 public:
     using process_type = detail::SshProcess;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
-    /// The remote wrapper opens the profile's seccomp file (a path on the remote) at fd 3.
+    /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
     static constexpr int seccomp_fd = 3;
-    /// Captured by the remote wrapper to tell setup failures from command failures.
+    /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
     explicit OpenSshProcessTransport(SshConnection connection)
-        : pool_(std::make_shared<detail::SshMasterPool>(std::move(connection))) {}
+        : pool_(std::make_shared<detail::SshSessionPool>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
     /// Master connections alive now.
     [[nodiscard]] std::size_t connections() const { return pool_->connections(); }
+    /// Warm sessions waiting for the next command.
+    [[nodiscard]] std::size_t idle_sessions() const { return pool_->idle_sessions(); }
     /// Ends every ssh process and removes every socket; later runs fail with errc::session_closed.
     void close() { pool_->close(); }
 
+    /// Sends the request (and the input, staged on the remote before the command starts) over a
+    /// warm session. A session found dead on the way is replaced once.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        const auto& conn = connection();
-        if (auto ok = validate(conn); !ok) return tl::make_unexpected(std::move(ok.error()));
-        auto slot = pool_->acquire();
-        if (!slot) return tl::make_unexpected(std::move(slot.error()));
-        const auto [index, socket] = *slot;
-
-        const auto marker = detail::random_marker();
+        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
-        std::vector<std::string> remote = {"sh", "-c", std::string(detail::ssh_wrapper_script), "shannot", marker,
-                                           std::to_string(timeout_s), conn.remote_bwrap,
-                                           spec.files.empty() ? std::string() : spec.files.front().path};
-        remote.insert(remote.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-
-        detail::ChildSpec child_spec;
-        child_spec.pipe_stdin = spec.pipe_stdin;
-        child_spec.argv = {conn.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
-        for (auto& a : ssh_base_options(conn)) child_spec.argv.push_back(std::move(a));
-        child_spec.argv.insert(child_spec.argv.end(), {"--", ssh_destination(conn), detail::shell_join(remote)});
-        auto child = detail::spawn_child(child_spec);
-        if (!child) {
-            pool_->release(index);
-            return tl::make_unexpected(std::move(child.error()));
+        const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
+        const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        for (int attempt = 0;; ++attempt) {
+            auto session = pool_->acquire();
+            if (!session) return tl::make_unexpected(std::move(session.error()));
+            const auto nonce = detail::random_marker();
+            std::vector<std::string> request = {"R", nonce, std::to_string(timeout_s),
+                                                spec.files.empty() ? std::string() : spec.files.front().path,
+                                                std::to_string(input.size()), connection().remote_bwrap};
+            request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            const int fd = (*session)->child.in.get();
+            if (!detail::write_all(fd, detail::dispatcher_request(request), deadline) || !detail::write_all(fd, input, deadline)) {
+                pool_->release(std::move(*session), false);
+                if (attempt == 0 && detail::Clock::now() < deadline) continue;
+                return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
+            }
+            detail::UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            if (!timer) {
+                pool_->release(std::move(*session), false);
+                return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+            }
+            std::vector<std::string> argv = (*session)->argv;
+            argv.push_back(connection().remote_bwrap);
+            argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            return process_type(pool_, std::move(*session), nonce, std::move(argv), std::move(timer));
         }
-        return process_type(std::move(*child), std::move(child_spec.argv), marker, pool_, index);
     }
 
 private:
-    std::shared_ptr<detail::SshMasterPool> pool_;
+    std::shared_ptr<detail::SshSessionPool> pool_;
 };
 
 static_assert(Transport<OpenSshProcessTransport>);
 
 }  // namespace shannot
 // ---- end shannot/transport/openssh_process.hpp ----
+// ---- begin shannot/operations.hpp ----
+// Agent operations (read, list, write, remove, execute code, diagnostics) as sandboxed commands.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// The tools an agent framework expects of a sandbox (Strands' SshSandbox, Shannot's MCP tools),
+// built on SandboxManager::run() and nothing else: every operation is an ordinary command, so
+// the admission policy sees it, the transport carries it (here or over ssh) and the profile's
+// mounts decide what it can touch. Each needs its command allowed by the profile:
+//
+//   read_file        cat -- PATH
+//   list_files       find -H PATH -maxdepth 1 -printf '%y%P\0'
+//   write_file       dd of=PATH bs=65536 status=none     (content on stdin)
+//   remove_file      rm -- PATH
+//   execute_code     python3 - | sh -s | bash -s | perl -  (code on stdin)
+//   check_disk_usage df -h            check_memory  free -h
+//   list_directory   ls [-l] [-a] -- PATH
+//   search_files     find -H DIR -name PATTERN
+//   grep_content     grep [-r] -e PATTERN -- PATH
+//
+// Data of any size travels on stdin, never in argv (one argv word is capped at 128 KiB on
+// Linux, and over ssh every word is also re-quoted for the remote shell). File paths must be
+// absolute: a relative one would resolve against whatever directory bwrap happened to start in,
+// and an absolute one can never be read as an option (`--` is there as a second guard).
+
+namespace shannot {
+
+/// Per-operation settings: the subset of RunOptions an operation leaves to the caller (the
+/// operation owns the command, its stdin and `check`).
+struct OperationOptions {
+    /// Wall-clock limit; std::nullopt means none. On expiry: SIGTERM, `kill_grace`, SIGKILL.
+    std::optional<std::chrono::milliseconds> timeout = std::chrono::seconds(30);
+    std::chrono::milliseconds kill_grace = std::chrono::milliseconds(500);
+    /// Set to a token you keep; `token.cancel()` from any thread stops the operation.
+    std::optional<CancelToken> cancel{};
+    /// Added to the profile's variables (execute_code's code sees them).
+    std::map<std::string, std::string> environment{};
+    /// Working directory inside the sandbox (absolute); execute_code's relative paths use it.
+    std::optional<std::string> working_directory{};
+    /// Per-stream cap on kept output. read_file refuses a file larger than this rather than
+    /// return part of it; memory grows with what is printed, not with the cap.
+    std::size_t max_output = 64u << 20;
+};
+
+namespace detail {
+
+[[nodiscard]] inline RunOptions run_options(const OperationOptions& o, std::optional<std::string> input = std::nullopt) {
+    RunOptions r;
+    r.environment = o.environment;
+    r.working_directory = o.working_directory;
+    r.input = std::move(input);
+    r.timeout = o.timeout;
+    r.kill_grace = o.kill_grace;
+    r.max_output = o.max_output;
+    r.cancel = o.cancel;
+    return r;
+}
+
+/// "read_file('/etc/x'): ": which operation on what, so an agent's log line stands alone.
+[[nodiscard]] inline std::string op_context(std::string_view op, std::string_view subject) {
+    return std::string(op) + "('" + std::string(subject) + "'): ";
+}
+
+/// Puts the operation in front of an error from run() (admission, transport, setup).
+[[nodiscard]] inline tl::unexpected<Error> op_error(std::string_view op, std::string_view subject, Error e) {
+    e.message = op_context(op, subject) + e.message;
+    return tl::make_unexpected(std::move(e));
+}
+
+/// The command ran and did not succeed: an error carrying the result, with its own words.
+[[nodiscard]] inline tl::unexpected<Error> op_failed(std::string_view op, std::string_view subject, ProcessResult r) {
+    std::string message = op_context(op, subject) + "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
+    errc code = errc::command_failed;
+    if (r.timed_out) {
+        message += "timed out";
+    } else if (r.cancelled) {
+        message += "was cancelled";
+        code = errc::cancelled;
+    } else if (r.signal) {
+        message += "was killed by signal " + std::to_string(r.signal);
+    } else {
+        message += "exited with status " + std::to_string(r.exit_code);
+    }
+    std::string_view err = r.stderr_data;
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
+    if (err.size() > 2000) err = err.substr(err.size() - 2000);
+    if (!err.empty()) message += ": " + std::string(err);
+    return tl::make_unexpected(Error{code, std::move(message), std::make_shared<ProcessResult>(std::move(r))});
+}
+
+/// Paths handed to commands are absolute and NUL-free: a NUL cannot cross argv, and a relative
+/// path (or one starting with '-') has no fixed meaning inside the sandbox.
+[[nodiscard]] inline Result<void> check_op_path(std::string_view op, std::string_view path) {
+    if (path.empty()) return fail(errc::invalid_argument, std::string(op) + ": the path is empty");
+    if (has_nul(path)) return fail(errc::invalid_argument, op_context(op, path) + "the path contains a NUL byte");
+    if (!is_absolute(path))
+        return fail(errc::invalid_argument, op_context(op, path) + "the path is not absolute (paths inside the sandbox start with '/')");
+    return {};
+}
+
+/// Runs `command` through the sandbox; a run() error or an unsuccessful command becomes an
+/// error naming the operation and its subject.
+template <class S>
+[[nodiscard]] Result<ProcessResult> run_op(S& sandbox, std::string_view op, std::string_view subject,
+                                           std::vector<std::string> command, RunOptions options) {
+    auto r = sandbox.run(std::move(command), std::move(options));
+    if (!r) return op_error(op, subject, std::move(r.error()));
+    if (!r->succeeded()) return op_failed(op, subject, std::move(*r));
+    return r;
+}
+
+}  // namespace detail
+
+/// The mount that makes `path` writable in `profile`: the deepest tmpfs or read_only=false bind
+/// covering it. Checked lexically, before anything runs, so a write that the read-only sandbox
+/// would refuse anyway fails early with a message naming the path and the mount in the way.
+/// (Mounts added through `additional_args` are not considered; the kernel stays the final judge.)
+template <class T>
+[[nodiscard]] Result<std::string> writable_mount(const SandboxProfile<T>& profile, std::string_view path) {
+    if (!detail::is_absolute(path) || detail::has_nul(path))
+        return fail(errc::invalid_argument, "'" + std::string(path) + "' is not an absolute path");
+    if (detail::has_dot_component(path) || detail::has_empty_component(path))
+        return fail(errc::invalid_argument, "'" + std::string(path) + "' has '.', '..' or empty components");
+    std::string_view best;
+    bool best_writable = false;
+    std::string best_kind = "no mount";
+    auto consider = [&](std::string_view target, bool writable, std::string kind) {
+        target = detail::strip_trailing_slash(target);
+        if (!detail::is_same_or_under(path, target) || (!best.empty() && target.size() <= best.size())) return;
+        best = target;
+        best_writable = writable;
+        best_kind = std::move(kind);
+    };
+    std::string writable_list;
+    for (const auto& b : profile.binds) {
+        consider(b.target, !b.read_only, b.read_only ? "read-only bind" : "bind");
+        if (!b.read_only) writable_list += (writable_list.empty() ? "" : ", ") + b.target;
+    }
+    for (const auto& t : profile.tmpfs_paths) {
+        consider(t, true, "tmpfs");
+        writable_list += (writable_list.empty() ? "" : ", ") + t;
+    }
+    consider("/proc", false, "sandbox-managed mount");
+    consider("/dev", false, "sandbox-managed mount");
+    if (best_writable) return std::string(best);
+    std::string message = "no writable mount covers '" + std::string(path) + "' in profile '" + profile.name + "' (";
+    message += best.empty() ? "nothing is mounted there" : "it lies under the " + best_kind + " " + std::string(best);
+    message += writable_list.empty() ? "; the profile has no writable mount)" : "; writable: " + writable_list + ")";
+    return fail(errc::command_refused, std::move(message));
+}
+
+/// The file's bytes, exactly. A file larger than `options.max_output` is an error, never a
+/// silently shortened string.
+template <class T, class A, class O>
+[[nodiscard]] Result<std::string> read_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+                                            const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("read_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
+    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (r->stdout_truncated)
+        return fail(errc::io_error, detail::op_context("read_file", path) + "the file is larger than the " +
+                                        std::to_string(options.max_output) +
+                                        "-byte limit (raise OperationOptions::max_output to read it)");
+    return std::move(r->stdout_data);
+}
+
+/// The names in a directory (not `.`/`..`), sorted bytewise. Names travel NUL-separated, so
+/// newlines, spaces and leading dashes arrive intact. A path that is not a directory is an error.
+template <class T, class A, class O>
+[[nodiscard]] Result<std::vector<std::string>> list_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+                                                          const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("list_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    // -H follows a symlinked DIR; depth 0 reports DIR's own type first ("d" + empty name).
+    auto r = detail::run_op(sandbox, "list_files", dir,
+                            {"find", "-H", std::string(dir), "-maxdepth", "1", "-printf", "%y%P\\0"},
+                            detail::run_options(options));
+    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (r->stdout_truncated)
+        return fail(errc::io_error, detail::op_context("list_files", dir) + "the listing is larger than the " +
+                                        std::to_string(options.max_output) + "-byte limit");
+    std::string_view out = r->stdout_data;
+    std::vector<std::string> names;
+    bool first = true;
+    while (!out.empty()) {
+        const auto nul = out.find('\0');
+        if (nul == std::string_view::npos || nul == 0)
+            return fail(errc::io_error, detail::op_context("list_files", dir) + "unexpected output from find");
+        const auto record = out.substr(0, nul);
+        out.remove_prefix(nul + 1);
+        if (first) {
+            if (record != "d")
+                return fail(errc::invalid_argument, detail::op_context("list_files", dir) + "not a directory");
+            first = false;
+            continue;
+        }
+        names.emplace_back(record.substr(1));
+    }
+    if (first) return fail(errc::io_error, detail::op_context("list_files", dir) + "find printed nothing");
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// Creates or truncates `path` and writes `content` (any bytes, any size) to it. Allowed only
+/// where a writable mount covers the path; otherwise errc::command_refused before anything runs.
+/// In a tmpfs the file lives as long as that one run: use a writable bind to keep it.
+template <class T, class A, class O>
+[[nodiscard]] Result<void> write_file(SandboxManager<T, A, O>& sandbox, std::string_view path, std::string content,
+                                      const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("write_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto mount = writable_mount(sandbox.profile(), path); !mount)
+        return detail::op_error("write_file", path, std::move(mount.error()));
+    // dd takes the path as an operand (`of=`), so no name is ever read as an option; it
+    // truncates, and refuses a directory instead of writing into it as cp would.
+    auto r = detail::run_op(sandbox, "write_file", path, {"dd", "of=" + std::string(path), "bs=65536", "status=none"},
+                            detail::run_options(options, std::move(content)));
+    if (!r) return tl::make_unexpected(std::move(r.error()));
+    return {};
+}
+
+/// Removes the file at `path` (not a directory). The same writable-mount rule as write_file.
+template <class T, class A, class O>
+[[nodiscard]] Result<void> remove_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+                                       const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("remove_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto mount = writable_mount(sandbox.profile(), path); !mount)
+        return detail::op_error("remove_file", path, std::move(mount.error()));
+    auto r = detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
+    if (!r) return tl::make_unexpected(std::move(r.error()));
+    return {};
+}
+
+/// The languages execute_code knows, each with the interpreter words that read a program from stdin.
+inline constexpr std::array<std::pair<std::string_view, std::array<std::string_view, 2>>, 5> code_interpreters{{
+    {"python", {"python3", "-"}},
+    {"python3", {"python3", "-"}},
+    {"sh", {"sh", "-s"}},
+    {"bash", {"bash", "-s"}},
+    {"perl", {"perl", "-"}},
+}};
+
+/// The interpreter command for `language` (ASCII case-insensitive); an unknown one is an error
+/// naming it and the known ones.
+[[nodiscard]] inline Result<std::vector<std::string>> interpreter_for(std::string_view language) {
+    std::string lower(language);
+    for (auto& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    std::string known;
+    for (const auto& [name, words] : code_interpreters) {
+        if (name == lower) return std::vector<std::string>{std::string(words[0]), std::string(words[1])};
+        known += (known.empty() ? "" : ", ") + std::string(name);
+    }
+    return fail(errc::invalid_argument, "execute_code: unknown language '" + std::string(language) + "' (known: " + known + ")");
+}
+
+/// Runs `code` with the language's interpreter, the code on stdin (so it may be any size; it
+/// cannot read stdin itself). The interpreter must be allowed by the profile. The result is
+/// returned whatever the exit status: a failing program is an answer, not an error.
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> execute_code(SandboxManager<T, A, O>& sandbox, std::string_view language,
+                                                 std::string code, const OperationOptions& options = {}) {
+    auto command = interpreter_for(language);
+    if (!command) return tl::make_unexpected(std::move(command.error()));
+    auto r = sandbox.run(std::move(*command), detail::run_options(options, std::move(code)));
+    if (!r) return detail::op_error("execute_code", language, std::move(r.error()));
+    return r;
+}
+
+// Shannot's diagnostics tools. Each returns the ProcessResult as run() does: exit status,
+// stdout and stderr are all an agent's answer (grep exits 1 when nothing matches, find exits 1
+// when one directory was unreadable yet still prints the rest). Errors are what run() reports.
+
+/// `df -h`: space on the filesystems the sandbox sees.
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> check_disk_usage(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+    return sandbox.run({"df", "-h"}, detail::run_options(options));
+}
+
+/// `free -h`: memory and swap.
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> check_memory(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+    return sandbox.run({"free", "-h"}, detail::run_options(options));
+}
+
+/// `ls [-l] [-a] -- PATH`, the human-readable listing (list_files is the exact one).
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> list_directory(SandboxManager<T, A, O>& sandbox, std::string_view path,
+                                                   bool long_format = false, bool show_hidden = false,
+                                                   const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("list_directory", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    std::vector<std::string> command{"ls"};
+    if (long_format) command.emplace_back("-l");
+    if (show_hidden) command.emplace_back("-a");
+    command.insert(command.end(), {"--", std::string(path)});
+    return sandbox.run(std::move(command), detail::run_options(options));
+}
+
+/// `find -H DIR -name PATTERN`: paths whose last component matches the glob, one per line.
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> search_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+                                                 std::string_view name_pattern, const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("search_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
+    return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
+}
+
+/// `grep [-r] -e PATTERN -- PATH`: the pattern follows -e, so one starting with '-' is a pattern.
+template <class T, class A, class O>
+[[nodiscard]] Result<ProcessResult> grep_content(SandboxManager<T, A, O>& sandbox, std::string_view pattern,
+                                                 std::string_view path, bool recursive = false,
+                                                 const OperationOptions& options = {}) {
+    if (auto ok = detail::check_op_path("grep_content", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (detail::has_nul(pattern)) return fail(errc::invalid_argument, "grep_content: the pattern contains a NUL byte");
+    std::vector<std::string> command{"grep"};
+    if (recursive) command.emplace_back("-r");
+    command.insert(command.end(), {"-e", std::string(pattern), "--", std::string(path)});
+    return sandbox.run(std::move(command), detail::run_options(options));
+}
+
+}  // namespace shannot
+// ---- end shannot/operations.hpp ----
 
 #endif  // SHANNOT_SINGLE_INCLUDE_HPP

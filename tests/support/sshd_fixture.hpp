@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sandbox_env.hpp"
 
@@ -54,6 +56,29 @@ inline std::string read_text(const std::filesystem::path& p) {
     std::stringstream s;
     s << f.rdbuf();
     return s.str();
+}
+
+/// The command name of a process ("" when gone).
+inline std::string comm_of(int pid) {
+    auto text = read_text("/proc/" + std::to_string(pid) + "/comm");
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+}
+
+/// Direct children of a process, from /proc/*/stat.
+inline std::vector<int> children_of(int parent) {
+    std::vector<int> found;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+        const auto stat = read_text(entry.path() / "stat");
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        char state = 0;
+        int ppid = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent) found.push_back(std::stoi(name));
+    }
+    return found;
 }
 
 /// One sshd process with everything it needs in a temporary folder, removed on destruction.
@@ -144,6 +169,20 @@ public:
         if (pid_ <= 0) return;
         ::kill(-pid_, SIGKILL);
         ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+    /// What `pkill sshd` would do to this server: the listener and every per-connection sshd
+    /// process die at once (the sessions' own shells are left to notice their closed pipes).
+    void crash() {
+        if (pid_ <= 0) return;
+        std::vector<int> doomed{pid_};
+        for (std::size_t i = 0; i < doomed.size(); ++i)
+            for (int child : children_of(doomed[i])) doomed.push_back(child);
+        for (int p : doomed)
+            if (comm_of(p) == "sshd") ::kill(p, SIGKILL);
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+// OpenSshProcessTransport: the ssh argv and option allowlist, and the ssh-only behaviours against a
+// real sshd (quoting of any bytes, host keys, auth, dead connections, close()).
+#include <doctest/doctest.h>
+#include <shannot/shannot.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/bwrap_env.hpp"
+#include "support/transports.hpp"
+
+using namespace std::chrono_literals;
+using shannot::errc;
+using shannot::SshConnection;
+
+namespace {
+
+/// Where `needle` stands in `haystack`, or -1.
+long index_of(const std::vector<std::string>& haystack, const std::string& needle) {
+    const auto it = std::find(haystack.begin(), haystack.end(), needle);
+    return it == haystack.end() ? -1 : static_cast<long>(it - haystack.begin());
+}
+
+shannot::SshSandbox sandbox_for(const SshConnection& c) {
+    return shannot::SshSandbox(shannot_test::test_profile<shannot::OpenSshProcessTransport>(), shannot::OpenSshProcessTransport(c));
+}
+
+/// A random argv word of a hostile kind: any bytes 1-255, shell syntax, dashes, empty, long.
+std::string hostile_word(std::mt19937& rng) {
+    static const std::vector<std::string> specials = {"", "-", "--", "-n", "--help", "$(id)", "`id`", "*", "/*", "?", "[a-z]",
+                                                      "'", "\"", "\\", "'\\''", "a b", "\n", "\t", "~", "~root", "a=b",
+                                                      "$HOME", "${x:-y}", ";", "&&", "|", ">x", "<x", "#", "!", "%s%n"};
+    std::uniform_int_distribution<int> kind(0, 9);
+    switch (kind(rng)) {
+    case 0:
+    case 1: return specials[std::uniform_int_distribution<std::size_t>(0, specials.size() - 1)(rng)];
+    case 2: {  // a long word
+        std::string w(std::uniform_int_distribution<std::size_t>(1000, 40000)(rng), 'x');
+        for (auto& c : w) c = static_cast<char>(std::uniform_int_distribution<int>(1, 255)(rng));
+        return w;
+    }
+    default: {  // short, any bytes but NUL
+        std::string w(std::uniform_int_distribution<std::size_t>(0, 24)(rng), 'x');
+        for (auto& c : w) c = static_cast<char>(std::uniform_int_distribution<int>(1, 255)(rng));
+        return w;
+    }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("SshConnection validation and the ssh argv") {
+    SshConnection c;
+    c.host = "example.org";
+    c.user = "agent";
+    c.port = 2222;
+    c.identity_file = "/keys/id";
+    c.known_hosts_file = "/keys/known_hosts";
+
+    SUBCASE("our options come first, then the caller's, then --, the destination") {
+        c.extra_options = {"Compression=yes"};
+        REQUIRE(shannot::validate(c));
+        const auto a = shannot::ssh_base_options(c);
+        CHECK(index_of(a, "BatchMode=yes") == 1);
+        CHECK(index_of(a, "StrictHostKeyChecking=accept-new") >= 0);
+        CHECK(index_of(a, "UserKnownHostsFile=/keys/known_hosts") >= 0);
+        CHECK(index_of(a, "IdentitiesOnly=yes") > index_of(a, "/keys/id"));
+        CHECK(index_of(a, "2222") == index_of(a, "-p") + 1);
+        CHECK(index_of(a, "-T") >= 0);
+        CHECK(index_of(a, "Compression=yes") > index_of(a, "BatchMode=yes"));
+        CHECK(index_of(a, "Compression=yes") == static_cast<long>(a.size()) - 1);
+        CHECK(shannot::ssh_destination(c) == "agent@example.org");
+    }
+    SUBCASE("host key policies") {
+        c.host_key_policy = shannot::HostKeyPolicy::yes;
+        CHECK(index_of(shannot::ssh_base_options(c), "StrictHostKeyChecking=yes") >= 0);
+        c.host_key_policy = shannot::HostKeyPolicy::no;
+        auto refused = shannot::validate(c);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().message.find("allow_unknown_hosts") != std::string::npos);
+        c.allow_unknown_hosts = true;
+        CHECK(shannot::validate(c));
+        CHECK(index_of(shannot::ssh_base_options(c), "StrictHostKeyChecking=no") >= 0);
+    }
+    SUBCASE("destinations and users that could be options or carry more are refused") {
+        for (const char* host : {"-oProxyCommand=sh", "", "a b", "a\nb", "root@host", "h\x7f"}) {
+            auto bad = c;
+            bad.host = host;
+            auto r = shannot::validate(bad);
+            CHECK_MESSAGE(!r, host);
+        }
+        for (const char* user : {"-l", "a b", "a@b", "x\ty"}) {
+            auto bad = c;
+            bad.user = user;
+            auto r = shannot::validate(bad);
+            CHECK_MESSAGE(!r, user);
+        }
+    }
+    SUBCASE("extra options pass an allowlist, case-insensitively, named in the error") {
+        for (const char* ok : {"Compression=yes", "compression yes", "ServerAliveCountMax=3", "CIPHERS=aes128-ctr"}) {
+            auto good = c;
+            good.extra_options = {ok};
+            CHECK_MESSAGE(shannot::validate(good), ok);
+        }
+        for (const char* unsafe : {"ProxyCommand=nc %h %p", "proxycommand nc", "LocalCommand=id", "PermitLocalCommand=yes",
+                                   "Include=/tmp/x", "KnownHostsCommand=/bin/x", "ControlPath=/tmp/s", "ProxyJump=evil",
+                                   "SendEnv=SECRET", "NoSuchOption=1", "=x", "Compression=yes\nProxyCommand=x"}) {
+            auto bad = c;
+            bad.extra_options = {unsafe};
+            auto r = shannot::validate(bad);
+            REQUIRE_MESSAGE(!r, unsafe);
+            CHECK(r.error().code == errc::unsafe_ssh_option);
+        }
+        auto bad = c;
+        bad.extra_options = {"ProxyCommand=nc %h %p"};
+        CHECK(shannot::validate(bad).error().message.find("'ProxyCommand'") != std::string::npos);
+        bad.extra_options = {"SendEnv=SECRET"};
+        bad.allow_unsafe_ssh_options = true;
+        CHECK(shannot::validate(bad));
+    }
+}
+
+TEST_CASE("OpenSshProcessTransport against a real sshd") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    auto* sshd = shannot_test::shared_sshd();
+
+    SUBCASE("1,000 hostile argv lists come back byte-identical from the remote") {
+        auto sandbox = shannot_test::make_sandbox<T>();
+        std::atomic<int> identical{0};
+        std::vector<std::thread> threads;
+        std::mutex first_mutex;
+        std::string first_difference;
+        for (int t = 0; t < 8; ++t)
+            threads.emplace_back([&, t] {
+                std::mt19937 rng(static_cast<unsigned>(1000 + t));
+                for (int i = 0; i < 125; ++i) {
+                    std::vector<std::string> words(std::uniform_int_distribution<std::size_t>(0, 6)(rng));
+                    for (auto& w : words) w = hostile_word(rng);
+                    std::vector<std::string> command = {"printf", "%s\\0"};
+                    command.insert(command.end(), words.begin(), words.end());
+                    std::string expected;
+                    for (const auto& w : words) expected += w + '\0';
+                    if (words.empty()) expected.push_back('\0');  // printf runs the format once
+                    auto r = sandbox.run(command, {.timeout = 60s});
+                    if (r && r->exit_code == 0 && r->stdout_data == expected) {
+                        ++identical;
+                    } else {
+                        std::lock_guard lock(first_mutex);
+                        if (first_difference.empty())
+                            first_difference = r ? "exit " + std::to_string(r->exit_code) + " stderr " + r->stderr_data : r.error().describe();
+                    }
+                }
+            });
+        for (auto& th : threads) th.join();
+        CHECK_MESSAGE(identical == 1000, first_difference);
+    }
+    SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {
+        auto sandbox = shannot_test::make_sandbox<T>();
+        std::atomic<int> good{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 16; ++t)
+            threads.emplace_back([&, t] {
+                const auto tag = std::to_string(t);
+                auto r = sandbox.run({"sh", "-c", "sleep 0.2; echo $0; echo e$0 >&2; exit $0", tag});
+                if (r && r->stdout_data == tag + "\n" && r->stderr_data == "e" + tag + "\n" && r->exit_code == t) ++good;
+            });
+        for (auto& th : threads) th.join();
+        CHECK(good == 16);
+    }
+    SUBCASE("a remote without bwrap is its own error") {
+        auto c = sshd->connection();
+        c.remote_bwrap = "/nonexistent/shannot-bwrap";
+        auto sandbox = sandbox_for(c);
+        auto r = sandbox.run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::remote_bwrap_missing);
+    }
+    SUBCASE("a refused key is authentication_failed, a closed port connection_failed, both promptly") {
+        shannot_test::TempDir dir;
+        const auto key = dir.path() + "/other";
+        REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key + " </dev/null").c_str()) == 0);
+        auto c = sshd->connection();
+        c.identity_file = key;
+        auto start = std::chrono::steady_clock::now();
+        auto r = sandbox_for(c).run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::authentication_failed);
+        CHECK(std::chrono::steady_clock::now() - start < 15s);
+
+        auto closed = sshd->connection();
+        closed.port = static_cast<std::uint16_t>(shannot_test::free_port());
+        closed.connect_timeout = 2s;
+        start = std::chrono::steady_clock::now();
+        r = sandbox_for(closed).run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::connection_failed);
+        CHECK(r.error().message.find(std::to_string(closed.port)) != std::string::npos);
+        CHECK(std::chrono::steady_clock::now() - start < 10s);
+    }
+    SUBCASE("unsafe options are refused before ssh runs, and pass with the opt-in") {
+        auto c = sshd->connection();
+        c.extra_options = {"SendEnv=SHANNOT_NOTHING"};
+        auto r = sandbox_for(c).run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::unsafe_ssh_option);
+        c.allow_unsafe_ssh_options = true;
+        auto ok = sandbox_for(c).run({"echo", "opted-in"});
+        REQUIRE(ok);
+        CHECK(ok->stdout_data == "opted-in\n");
+    }
+    SUBCASE("sessions are reused, and close() ends every ssh process and removes every socket") {
+        T transport(sshd->connection());
+        shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
+        for (int i = 0; i < 5; ++i) {
+            auto r = sandbox.run({"echo", std::to_string(i)});
+            REQUIRE(r);
+            CHECK(r->stdout_data == std::to_string(i) + "\n");
+        }
+        CHECK(transport.connections() == 1);
+        CHECK(transport.idle_sessions() == 1);  // five sequential runs, one warm session
+        const auto socket_dir = std::filesystem::path(sandbox.run({"true"})->argv.at(2)).parent_path();
+        CHECK(std::filesystem::exists(socket_dir));
+        transport.close();
+        CHECK(transport.connections() == 0);
+        CHECK_FALSE(std::filesystem::exists(socket_dir));
+        auto after = sandbox.run({"true"});
+        REQUIRE_FALSE(after);
+        CHECK(after.error().code == errc::session_closed);
+    }
+}
+
+TEST_CASE("OpenSshProcessTransport on a private sshd that goes away or changes") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    shannot_test::SshdFixture sshd;
+    REQUIRE_MESSAGE(sshd.running(), sshd.error());
+
+    SUBCASE("a changed host key is refused under accept-new") {
+        auto sandbox = sandbox_for(sshd.connection());
+        REQUIRE(sandbox.run({"true"}));
+        sshd.rotate_host_key();
+        auto fresh = sandbox_for(sshd.connection());  // a new pool: it must connect again
+        auto r = fresh.run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::host_key_mismatch);
+    }
+    SUBCASE("killing sshd mid-command is a transport error, promptly; a restarted one is used again") {
+        auto sandbox = sandbox_for(sshd.connection());
+        REQUIRE(sandbox.run({"true"}));
+        const auto start = std::chrono::steady_clock::now();
+        std::thread killer([&] {
+            std::this_thread::sleep_for(500ms);
+            sshd.crash();
+        });
+        auto r = sandbox.run({"sleep", "4330.5"}, {.timeout = 60s});
+        killer.join();
+        REQUIRE_FALSE(r);
+        CHECK((r.error().code == errc::connection_failed || r.error().code == errc::transport_error));
+        CHECK(std::chrono::steady_clock::now() - start < 15s);
+        std::this_thread::sleep_for(300ms);
+        CHECK(shannot_test::processes_with("4330.5") == 0);
+
+        REQUIRE(sshd.start());
+        auto again = sandbox.run({"echo", "back"});  // the dead connection is noticed and replaced
+        REQUIRE_MESSAGE(again, again.error().describe());
+        CHECK(again->stdout_data == "back\n");
+    }
+}
