@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// The shannot tool: what `verify` probes with: a loopback listener, random names, check lines.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace shannot_cli {
+
+namespace detail {
+
+[[nodiscard]] inline std::string random_hex(std::size_t bytes) {
+    std::string out;
+    static constexpr char hex[] = "0123456789abcdef";
+    while (out.size() < bytes * 2) {
+        unsigned char b[16];
+        const auto n = ::getrandom(b, sizeof b, 0);
+        for (ssize_t i = 0; i < n && out.size() < bytes * 2; ++i) {
+            out += hex[b[i] >> 4];
+            out += hex[b[i] & 15];
+        }
+    }
+    return out;
+}
+
+/// A TCP listener on 127.0.0.1 that the sandbox must not reach.
+class Listener {
+public:
+    Listener() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd_ < 0) return;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 8) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            ::close(fd_);
+            fd_ = -1;
+            return;
+        }
+        port_ = ntohs(addr.sin_port);
+    }
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    ~Listener() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    [[nodiscard]] int port() const { return fd_ >= 0 ? port_ : 0; }
+
+    /// Connects from this host and accepts it: proves the listener works outside the sandbox.
+    [[nodiscard]] bool reachable_here() {
+        const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c < 0) return false;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool ok = ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(c);
+        return ok && drain() == 1;
+    }
+    /// Connections waiting to be accepted (each accepted and closed).
+    int drain() {
+        int n = 0;
+        pollfd p{fd_, POLLIN, 0};
+        while (::poll(&p, 1, n == 0 ? 200 : 0) == 1) {
+            const int a = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (a < 0) break;
+            ::close(a);
+            ++n;
+        }
+        return n;
+    }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+};
+
+struct Check {
+    bool ok = false;
+    std::string title;
+    std::string detail;
+};
+
+[[nodiscard]] inline std::string join(const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? "nothing" : out;
+}
+
+[[nodiscard]] inline std::string quoted(const std::vector<std::string>& command) {
+    std::string out;
+    for (const auto& w : command) out += (out.empty() ? "" : " ") + w;
+    return "`" + out + "`";
+}
+
+}  // namespace detail
+
+}  // namespace shannot_cli

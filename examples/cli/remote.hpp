@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// The shannot tool: `remote add|list|remove|test`: named remote hosts in the config file.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <shannot/shannot.hpp>
+
+#include "args.hpp"
+#include "common.hpp"
+#include "config.hpp"
+#include "encoding.hpp"
+#include "help.hpp"
+#include "profiles.hpp"
+#include "target.hpp"
+
+namespace shannot_cli {
+
+namespace detail {
+
+/// Parses the arguments of `remote SUB`; nullopt after printing help.
+[[nodiscard]] inline Expected<std::optional<ParsedArgs>> parse_remote(std::span<const std::string> args, std::string_view sub,
+                                                                      std::span<const OptionSpec> specs, std::size_t positionals,
+                                                                      std::string_view synopsis) {
+    const std::string where = "shannot remote " + std::string(sub);
+    auto parsed = parse_args(args, specs, where, Positionals::interleaved);
+    if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
+    if (parsed->help) {
+        print_help("remote");
+        return std::optional<ParsedArgs>{};
+    }
+    if (parsed->positionals.size() != positionals)
+        return usage_error(where.substr(8) + ": " + (parsed->positionals.size() < positionals ? "missing arguments" : "too many arguments"),
+                           "usage: " + where + " " + std::string(synopsis));
+    for (const auto& p : parsed->positionals)
+        if (!is_valid_utf8(p)) return usage_error(where.substr(8) + ": arguments must be UTF-8 text", "check the arguments");
+    for (const auto& o : parsed->options)
+        if (!is_valid_utf8(o.value)) return usage_error(where.substr(8) + ": " + o.name + " must be UTF-8 text", "check the value");
+    return std::optional<ParsedArgs>{std::move(*parsed)};
+}
+
+[[nodiscard]] inline Expected<void> check_name(const std::string& name) {
+    if (valid_remote_name(name)) return {};
+    return usage_error("remote name '" + name + "' is not valid", "use letters, digits, '.', '_' and '-', not starting with '-'");
+}
+
+[[nodiscard]] inline std::string absolute(const std::string& path) {
+    std::error_code ec;
+    const auto a = std::filesystem::absolute(path, ec);
+    return ec ? path : a.lexically_normal().string();
+}
+
+inline int remote_add(std::span<const std::string> args) {
+    static constexpr OptionSpec specs[] = {{"--user", "", true}, {"--port", "", true}, {"--key", "", true},
+                                           {"--known-hosts", "", true}, {"--profile", "", true}};
+    auto parsed = parse_remote(args, "add", specs, 2, "NAME HOST [--user U] [--port N] [--key FILE] [--known-hosts FILE] [--profile P]");
+    if (!parsed) return report(parsed.error());
+    if (!*parsed) return status::ok;
+    const auto& a = **parsed;
+    const auto& name = a.positionals[0];
+    if (auto ok = check_name(name); !ok) return report(ok.error());
+    auto spec = parse_host_spec(a.positionals[1], "HOST");
+    if (!spec) return report(spec.error());
+    Remote r;
+    r.host = spec->host;
+    r.user = spec->user;
+    if (auto user = a.get("--user")) {
+        if (!r.user.empty()) return report(Failure{status::usage, "the user is given twice (in HOST and --user)", "give it once"});
+        r.user = *user;
+    }
+    if (spec->port) r.port = *spec->port;
+    if (auto port = a.get("--port")) {
+        if (spec->port) return report(Failure{status::usage, "the port is given twice (in HOST and --port)", "give it once"});
+        const auto n = parse_unsigned(*port);
+        if (!n || *n < 1 || *n > 65535) return report(Failure{status::usage, "--port: '" + *port + "' is not 1-65535", "e.g. --port 2222"});
+        r.port = static_cast<std::uint16_t>(*n);
+    }
+    if (auto key = a.get("--key")) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*key, ec))
+            return report(Failure{status::usage, "--key: '" + *key + "' is not a file", "pass the private key's path"});
+        r.key = absolute(*key);
+    }
+    if (auto known = a.get("--known-hosts")) r.known_hosts = absolute(*known);
+    if (auto profile = a.get("--profile")) {
+        auto loaded = resolve_profile<shannot::OpenSshProcessTransport>(*profile);
+        if (!loaded) return report(loaded.error());
+        r.profile = looks_like_path(*profile) ? absolute(*profile) : *profile;
+    }
+    if (auto ok = shannot::validate(r.connection()); !ok)
+        return report(Failure{status::usage, ok.error().message, "fix the host or user"});
+    auto file = config_path();
+    if (!file) return report(file.error());
+    auto config = load_config(*file);
+    if (!config) return report(config.error());
+    if (config->remotes.count(name))
+        return report(Failure{status::usage, "a remote named '" + name + "' exists already in " + file->string(),
+                              "remove it first (`shannot remote remove " + name + "`) or pick another name"});
+    config->remotes.emplace(name, r);
+    if (auto ok = save_config(*file, *config); !ok) return report(ok.error());
+    write_all(1, "added remote '" + name + "' (" + r.address() + ") to " + file->string() + "\n");
+    return status::ok;
+}
+
+inline int remote_list(std::span<const std::string> args) {
+    static constexpr OptionSpec specs[] = {{"--json"}};
+    auto parsed = parse_remote(args, "list", specs, 0, "[--json]");
+    if (!parsed) return report(parsed.error());
+    if (!*parsed) return status::ok;
+    auto file = config_path();
+    if (!file) return report(file.error());
+    auto config = load_config(*file);
+    if (!config) return report(config.error());
+    if ((*parsed)->has("--json")) {
+        write_all(1, dump_json(config_to_json(*config)["remotes"], 2) + "\n");
+        return status::ok;
+    }
+    if (config->remotes.empty()) {
+        write_all(1, "no remotes in " + file->string() + "; add one with `shannot remote add NAME HOST`\n");
+        return status::ok;
+    }
+    std::string out;
+    for (const auto& [name, r] : config->remotes) {
+        out += name + "  " + r.address();
+        if (!r.key.empty()) out += "  key=" + r.key;
+        if (!r.known_hosts.empty()) out += "  known_hosts=" + r.known_hosts;
+        if (!r.profile.empty()) out += "  profile=" + r.profile;
+        out += "\n";
+    }
+    write_all(1, out);
+    return status::ok;
+}
+
+inline int remote_remove(std::span<const std::string> args) {
+    auto parsed = parse_remote(args, "remove", {}, 1, "NAME");
+    if (!parsed) return report(parsed.error());
+    if (!*parsed) return status::ok;
+    const auto& name = (*parsed)->positionals[0];
+    if (auto ok = check_name(name); !ok) return report(ok.error());
+    auto file = config_path();
+    if (!file) return report(file.error());
+    auto config = load_config(*file);
+    if (!config) return report(config.error());
+    if (config->remotes.erase(name) == 0)
+        return report(Failure{status::bad_config, "no remote named '" + name + "' in " + file->string(),
+                              "`shannot remote list` shows the names"});
+    if (auto ok = save_config(*file, *config); !ok) return report(ok.error());
+    write_all(1, "removed remote '" + name + "' from " + file->string() + "\n");
+    return status::ok;
+}
+
+inline int remote_test(std::span<const std::string> args) {
+    auto parsed = parse_remote(args, "test", {}, 1, "NAME");
+    if (!parsed) return report(parsed.error());
+    if (!*parsed) return status::ok;
+    const auto& name = (*parsed)->positionals[0];
+    if (auto ok = check_name(name); !ok) return report(ok.error());
+    TargetOptions target;
+    target.target = name;
+    auto destination = resolve_destination(target);
+    if (!destination) return report(destination.error());
+    auto profile = resolve_profile<shannot::OpenSshProcessTransport>(destination->profile);
+    if (!profile) return report(profile.error());
+    const std::vector<std::string> command = {"ls", "/"};
+    shannot::SshSandbox probe(*profile, shannot::OpenSshProcessTransport(*destination->ssh));
+    std::string note_text;
+    if (auto admitted = probe.dry_run(command); !admitted && admitted.error().code == shannot::errc::command_refused) {
+        profile->allowed_commands.push_back("ls");  // the test needs `ls`, the profile may not allow it
+        note_text = " (with a copy of profile '" + profile->name + "' that allows ls)";
+    }
+    shannot::SshSandbox sandbox(std::move(*profile), probe.transport());
+    shannot::RunOptions options;
+    options.timeout = std::chrono::seconds(30);
+    auto r = sandbox.run(command, options);
+    if (!r) return report(from_error(r.error()));
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->duration).count();
+    if (!r->succeeded()) {
+        write_all(1, "FAIL  " + destination->label + ": `ls /` exited " + std::to_string(r->exit_code) +
+                         ": " + one_line(r->stderr_data) + "\n");
+        return status::check_failed;
+    }
+    std::size_t entries = 0;
+    for (char ch : r->stdout_data) entries += ch == '\n' ? 1 : 0;
+    write_all(1, "ok    " + destination->label + ": `ls /` ran in the sandbox there" + note_text + " (" + std::to_string(entries) +
+                     " entries, " + std::to_string(ms) + " ms)\n");
+    return status::ok;
+}
+
+}  // namespace detail
+
+/// `shannot remote SUB ...`.
+inline int remote_command(std::span<const std::string> args) {
+    if (args.empty())
+        return report(Failure{status::usage, "remote: missing subcommand (add, list, remove or test)",
+                              "see `shannot remote --help`"});
+    if (args[0] == "-h" || args[0] == "--help") return print_help("remote");
+    const auto& sub = args[0];
+    const auto rest = args.subspan(1);
+    if (sub == "add") return detail::remote_add(rest);
+    if (sub == "list") return detail::remote_list(rest);
+    if (sub == "remove") return detail::remote_remove(rest);
+    if (sub == "test") return detail::remote_test(rest);
+    return report(Failure{status::usage, "remote: unknown subcommand '" + sub + "'", "use add, list, remove or test"});
+}
+
+}  // namespace shannot_cli

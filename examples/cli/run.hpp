@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+// The shannot tool: `shannot [run] [OPTIONS] COMMAND...`: one command in the sandbox.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <shannot/shannot.hpp>
+
+#include "args.hpp"
+#include "common.hpp"
+#include "encoding.hpp"
+#include "help.hpp"
+#include "profiles.hpp"
+#include "target.hpp"
+
+namespace shannot_cli {
+
+/// Options of `run`, the target options included.
+[[nodiscard]] inline std::vector<OptionSpec> run_option_specs() {
+    std::vector<OptionSpec> specs = {
+        {"--profile", "", true},     {"--timeout", "", true}, {"--cwd", "", true}, {"--env", "", true, true},
+        {"--max-output", "", true},  {"--input", "", true},   {"--json"},          {"--dry-run"},
+    };
+    specs.insert(specs.end(), std::begin(target_option_specs), std::end(target_option_specs));
+    return specs;
+}
+
+/// Everything `run` was asked to do, checked.
+struct RunRequest {
+    std::vector<std::string> command;
+    shannot::RunOptions options;
+    bool json = false;
+    bool dry_run = false;
+    bool live = true;  ///< write output as it arrives (no --json, no --max-output)
+    std::optional<std::string> input_spec;
+    std::string profile_spec;
+    TargetOptions target;
+    bool implicit = false;  ///< `shannot CMD`, without the word `run`
+};
+
+namespace detail {
+
+inline shannot::CancelToken* cancel_token = nullptr;
+inline volatile std::sig_atomic_t cancel_signal = 0;
+
+inline void on_cancel_signal(int sig) {
+    cancel_signal = sig;
+    if (cancel_token) cancel_token->cancel();  // an atomic flag and an eventfd write: signal-safe
+}
+
+/// While alive, SIGINT, SIGTERM and SIGHUP stop the sandboxed command (and the tool then exits
+/// 128+signal) instead of killing the tool around it.
+class CancelOnSignals {
+public:
+    explicit CancelOnSignals(shannot::CancelToken& token) {
+        cancel_token = &token;
+        struct sigaction sa {};
+        sa.sa_handler = on_cancel_signal;
+        sigemptyset(&sa.sa_mask);
+        for (std::size_t i = 0; i < 3; ++i) ::sigaction(signals_[i], &sa, &old_[i]);
+    }
+    CancelOnSignals(const CancelOnSignals&) = delete;
+    CancelOnSignals& operator=(const CancelOnSignals&) = delete;
+    ~CancelOnSignals() {
+        for (std::size_t i = 0; i < 3; ++i) ::sigaction(signals_[i], &old_[i], nullptr);
+        cancel_token = nullptr;
+    }
+
+private:
+    static constexpr int signals_[3] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction old_[3] {};
+};
+
+[[nodiscard]] inline bool is_env_name(std::string_view name) {
+    if (name.empty() || (name.front() >= '0' && name.front() <= '9')) return false;
+    for (char c : name)
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+}
+
+/// The bytes of FILE, or of this process's stdin for "-".
+[[nodiscard]] inline Expected<std::string> read_input(const std::string& spec) {
+    const bool from_stdin = spec == "-";
+    const int fd = from_stdin ? 0 : ::open(spec.c_str(), O_RDONLY | O_CLOEXEC);
+    const std::string shown = from_stdin ? "standard input" : "'" + spec + "'";
+    if (fd < 0) return usage_error("--input: cannot open " + shown + ": " + std::strerror(errno), "pass a readable file, or - for stdin");
+    std::string data;
+    char buffer[65536];
+    for (;;) {
+        const auto n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int e = errno;
+            if (!from_stdin) ::close(fd);
+            return usage_error("--input: cannot read " + shown + ": " + std::strerror(e), "pass a readable file, or - for stdin");
+        }
+        if (n == 0) break;
+        data.append(buffer, static_cast<std::size_t>(n));
+    }
+    if (!from_stdin) ::close(fd);
+    return data;
+}
+
+/// What `shannot` exits with after the command ran.
+[[nodiscard]] inline int exit_status_of(const shannot::ProcessResult& r) {
+    if (r.timed_out) return status::timed_out;
+    if (r.cancelled) return 128 + (cancel_signal ? static_cast<int>(cancel_signal) : SIGINT);
+    if (r.signal) return 128 + r.signal;
+    if (r.exit_code < 0) return status::sandbox_failed;
+    return r.exit_code & 0xff;
+}
+
+[[nodiscard]] inline std::string format_seconds(std::chrono::milliseconds ms) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g s", static_cast<double>(ms.count()) / 1000.0);
+    return text;
+}
+
+inline constexpr std::string_view subcommand_names[] = {"run", "verify", "export", "lint", "profiles", "remote", "help"};
+
+}  // namespace detail
+
+/// Parses `run`'s arguments. `implicit`: the user wrote `shannot CMD`.
+[[nodiscard]] inline Expected<std::optional<RunRequest>> parse_run(std::span<const std::string> args, bool implicit) {
+    const auto specs = run_option_specs();
+    auto parsed = parse_args(args, specs, implicit ? "shannot" : "shannot run", Positionals::stop_at_first);
+    if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
+    if (parsed->help) return std::optional<RunRequest>{};
+    RunRequest req;
+    req.implicit = implicit;
+    req.command = std::move(parsed->positionals);
+    if (req.command.empty()) return usage_error("no command given", "e.g. `shannot ls /`; `shannot --help` lists the options");
+    req.json = parsed->has("--json");
+    req.dry_run = parsed->has("--dry-run");
+    req.profile_spec = parsed->get("--profile").value_or("");
+    req.target = TargetOptions::from(*parsed);
+    for (const auto& kv : parsed->all("--env")) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos) return usage_error("--env: '" + kv + "' has no '='", "write --env NAME=VALUE");
+        const auto name = kv.substr(0, eq);
+        if (!detail::is_env_name(name))
+            return usage_error("--env: '" + name + "' is not a valid variable name", "names match [A-Za-z_][A-Za-z0-9_]*");
+        if (req.options.environment.count(name)) return usage_error("--env: '" + name + "' given twice", "give each name once");
+        req.options.environment[name] = kv.substr(eq + 1);
+    }
+    if (auto cwd = parsed->get("--cwd")) {
+        if (cwd->empty() || cwd->front() != '/') return usage_error("--cwd: '" + *cwd + "' is not an absolute path", "e.g. --cwd /tmp");
+        req.options.working_directory = *cwd;
+    }
+    if (auto t = parsed->get("--timeout")) {
+        auto timeout = parse_timeout(*t);
+        if (!timeout) return tl::make_unexpected(std::move(timeout.error()));
+        req.options.timeout = *timeout;
+    }
+    if (auto m = parsed->get("--max-output")) {
+        const auto n = parse_unsigned(*m);
+        if (!n || *n > (std::uint64_t(1) << 40))
+            return usage_error("--max-output: '" + *m + "' is not a byte count", "e.g. --max-output 65536");
+        req.options.max_output = static_cast<std::size_t>(*n);
+        req.live = false;
+    }
+    if (req.json) req.live = false;
+    req.input_spec = parsed->get("--input");
+    return std::optional<RunRequest>{std::move(req)};
+}
+
+/// Runs (or dry-runs) the request on `sandbox` and returns the tool's exit status.
+template <class T>
+int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::string_view transport, const std::string& bwrap) {
+    const auto& profile = sandbox.profile();
+    const auto fail = [&](const shannot::Error& e) {
+        Failure f = from_error(e);
+        if (e.code == shannot::errc::command_refused) {
+            f.hint = "pick a profile that allows it with --profile (`shannot profiles` lists them), or write one";
+            for (auto sub : detail::subcommand_names)
+                if (req.implicit && req.command.front() == sub)
+                    f.hint = "to use the subcommand, put it first: `shannot " + std::string(sub) + " ...`";
+        }
+        if (req.json) write_all(1, dump_json(error_to_json(errc_name(e.code), one_line(f.message), f.hint, f.status)) + "\n");
+        return report(f);
+    };
+    if (req.dry_run) {
+        auto args = sandbox.dry_run(req.command, req.options);
+        if (!args) return fail(args.error());
+        nlohmann::json argv = nlohmann::json::array({bwrap});
+        for (auto& a : *args) argv.push_back(std::move(a));
+        write_all(1, dump_json(argv) + "\n");
+        return status::ok;
+    }
+    if (req.input_spec) {
+        auto input = detail::read_input(*req.input_spec);
+        if (!input) return report(input.error());
+        req.options.input = std::move(*input);
+    }
+    if (req.live) req.options.max_output = 0;  // written through as it arrives; nothing to keep
+    shannot::CancelToken token;
+    req.options.cancel = token;
+    shannot::Result<shannot::ProcessResult> result;
+    {
+        detail::CancelOnSignals guard(token);
+        if (req.live) {
+            result = sandbox.stream(req.command, req.options, [](const shannot::OutputChunk& chunk) {
+                write_all(chunk.stream == shannot::StreamKind::out ? 1 : 2, chunk.data);
+            });
+        } else {
+            result = sandbox.run(req.command, req.options);
+        }
+    }
+    if (!result) return fail(result.error());
+    const int exit_status = detail::exit_status_of(*result);
+    if (req.json) {
+        write_all(1, dump_json(result_to_json(*result, profile.name, transport, exit_status)) + "\n");
+        return exit_status;
+    }
+    if (!req.live) {
+        write_all(1, result->stdout_data);
+        write_all(2, result->stderr_data);
+        if (result->stdout_truncated)
+            note("stdout: kept its first and last bytes, dropped " + std::to_string(result->stdout_dropped) + " in between (--max-output)");
+        if (result->stderr_truncated)
+            note("stderr: kept its first and last bytes, dropped " + std::to_string(result->stderr_dropped) + " in between (--max-output)");
+    }
+    if (result->timed_out && req.options.timeout)
+        note("the command timed out after " + detail::format_seconds(*req.options.timeout) +
+             " and was stopped; raise --timeout, or pass --timeout 0 for no limit");
+    return exit_status;
+}
+
+/// `shannot run ...` and `shannot CMD ...`.
+inline int run_command(std::span<const std::string> args, bool implicit) {
+    auto req = parse_run(args, implicit);
+    if (!req) return report(req.error());
+    if (!*req) return print_help("run");
+    auto destination = resolve_destination((*req)->target);
+    if (!destination) return report(destination.error());
+    const std::string spec = !(*req)->profile_spec.empty() ? (*req)->profile_spec : destination->profile;
+    if (!destination->ssh) {
+        auto profile = resolve_profile<shannot::PosixSpawnTransport>(spec);
+        if (!profile) return report(profile.error());
+        shannot::PosixSpawnTransport transport;
+        const std::string bwrap = transport.bwrap().value_or("bwrap");
+        shannot::LocalSandbox sandbox(std::move(*profile), std::move(transport));
+        return execute_run(sandbox, **req, "local", bwrap);
+    }
+    auto profile = resolve_profile<shannot::OpenSshProcessTransport>(spec);
+    if (!profile) return report(profile.error());
+    const std::string bwrap = destination->ssh->remote_bwrap;
+    shannot::SshSandbox sandbox(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh));
+    return execute_run(sandbox, **req, "ssh", bwrap);
+}
+
+}  // namespace shannot_cli

@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+// The shannot command-line tool (examples/cli), run as a real process: exit statuses, output
+// bytes, --json, --dry-run, the config file, verify, and a run over a real sshd.
+#include <doctest/doctest.h>
+#include <shannot/shannot.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/sshd_fixture.hpp"
+
+// The tool is built from include/ only; the single-header suite would run the same processes
+// again and prove nothing new.
+#ifndef SHANNOT_SINGLE_INCLUDE_HPP
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+/// The tool as meson builds it, or empty when SHANNOT_BUILD_ROOT does not lead to it.
+std::string cli_path() {
+    const char* root = std::getenv("SHANNOT_BUILD_ROOT");
+    if (!root) return {};
+    const auto path = fs::path(root) / "examples" / "cli" / "shannot";
+    return ::access(path.c_str(), X_OK) == 0 ? path.string() : std::string();
+}
+
+/// A private folder (XDG_CONFIG_HOME and HOME of the tool), removed afterwards.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char templ[] = "/tmp/shannot-cli-XXXXXX";
+        REQUIRE(::mkdtemp(templ) != nullptr);
+        path = templ;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    [[nodiscard]] fs::path config_file() const { return path / "shannot" / "config.json"; }
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+}
+
+struct CliResult {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+/// A signal sent to the tool while it runs.
+struct SignalAfter {
+    int signal = 0;
+    std::chrono::milliseconds delay{0};
+};
+
+/// Runs the tool with `args`, stdin from `input` (empty file by default), and the environment
+/// of this process plus `env` (an empty value removes a variable). Killed after 120 s.
+CliResult run_cli(const TempDir& home, const std::vector<std::string>& args, const std::string& input = {},
+                  const std::map<std::string, std::string>& env = {}, SignalAfter send = {}) {
+    CliResult result;
+    const auto stdin_file = home.path / ".stdin";
+    write_file(stdin_file, input);
+
+    std::map<std::string, std::string> vars;
+    for (char** e = environ; *e; ++e) {
+        const std::string entry = *e;
+        const auto eq = entry.find('=');
+        if (eq != std::string::npos) vars[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    vars["XDG_CONFIG_HOME"] = home.path.string();
+    vars["HOME"] = home.path.string();
+    for (const auto& [k, v] : env) {
+        if (v.empty()) vars.erase(k);
+        else vars[k] = v;
+    }
+    std::vector<std::string> env_strings;
+    for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+
+    const std::string program = cli_path();
+    std::vector<std::string> argv_strings = {program};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : argv_strings) argv.push_back(s.data());
+    argv.push_back(nullptr);
+
+    int out_pipe[2], err_pipe[2];
+    REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, stdin_file.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    REQUIRE(rc == 0);
+
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::seconds(120);
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        if (left <= 0) {
+            ::kill(pid, SIGKILL);
+            FAIL_CHECK("shannot did not finish within 120 s");
+            break;
+        }
+        if (send.signal) {
+            const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(start + send.delay - now).count();
+            if (due <= 0) {
+                ::kill(pid, send.signal);
+                send.signal = 0;
+            } else {
+                left = std::min<long long>(left, due);
+            }
+        }
+        if (::poll(fds, 2, static_cast<int>(left)) < 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buffer[65536];
+            const auto n = ::read(fds[i].fd, buffer, sizeof buffer);
+            if (n > 0) {
+                (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
+            } else {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            }
+        }
+    }
+    for (auto& f : fds)
+        if (f.fd >= 0) ::close(f.fd);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+std::size_t count_lines(const std::string& s) {
+    std::size_t n = 0;
+    for (char c : s) n += c == '\n' ? 1 : 0;
+    return n;
+}
+
+/// A profile file that also allows the shell tools these tests drive.
+fs::path write_tool_profile(const TempDir& home, bool network_isolation = true) {
+    auto p = shannot_test::test_profile();
+    p.network_isolation = network_isolation;
+    const auto file = home.path / (network_isolation ? "tools.json" : "tools-net.json");
+    write_file(file, p.to_json().dump(2));
+    return file;
+}
+
+}  // namespace
+
+/// Skips when the tool was not built (or bwrap cannot run), except under CI=true.
+#define SHANNOT_REQUIRE_CLI()                                                                          \
+    do {                                                                                               \
+        if (cli_path().empty()) {                                                                      \
+            if (shannot_test::in_ci()) FAIL("the shannot tool is not built at $SHANNOT_BUILD_ROOT/examples/cli/shannot (CI=true)"); \
+            MESSAGE("skipped: the shannot tool is not built ($SHANNOT_BUILD_ROOT/examples/cli/shannot)"); \
+            return;                                                                                    \
+        }                                                                                              \
+        SHANNOT_REQUIRE_BWRAP();                                                                       \
+    } while (0)
+
+TEST_CASE("cli: runs a command and exits with its status") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto tools = write_tool_profile(home).string();
+
+    SUBCASE("`shannot ls /` runs with the default profile, `run --` too") {
+        for (const auto& args : {std::vector<std::string>{"ls", "/"}, {"run", "--", "ls", "/"}, {"run", "ls", "/"}}) {
+            const auto r = run_cli(home, args);
+            CHECK(r.status == 0);
+            CHECK(r.out.find("usr\n") != std::string::npos);
+            CHECK(r.err.empty());
+        }
+    }
+    SUBCASE("the command's status and signal come through") {
+        CHECK(run_cli(home, {"--profile", tools, "sh", "-c", "exit 7"}).status == 7);
+        CHECK(run_cli(home, {"--profile", tools, "sh", "-c", "kill -TERM $$"}).status == 128 + SIGTERM);
+        CHECK(run_cli(home, {"ls", "/no-such-dir"}).status == 2);  // ls's own status
+    }
+    SUBCASE("stdout and stderr are written through as bytes, options after COMMAND belong to it") {
+        const auto r = run_cli(home, {"--profile", tools, "sh", "-c", "printf 'a\\377b\\000c'; printf 'to-err' >&2", "--json"});
+        CHECK(r.status == 0);
+        CHECK(r.out == std::string("a\xff" "b\0c", 5));
+        CHECK(r.err == "to-err");
+    }
+    SUBCASE("--env sets variables; the caller's are invisible; --cwd sets the directory") {
+        const auto r = run_cli(home, {"--profile", tools, "--env", "FOO=bar baz", "--cwd", "/tmp", "sh", "-c",
+                                      "echo \"$FOO\"; pwd; echo \"${SHANNOT_CLI_SECRET-unset}\""},
+                               {}, {{"SHANNOT_CLI_SECRET", "leaked"}});
+        CHECK(r.status == 0);
+        CHECK(r.out == "bar baz\n/tmp\nunset\n");
+    }
+    SUBCASE("stdin is not passed through unless --input says so") {
+        CHECK(run_cli(home, {"cat"}, "secret").out.empty());
+        CHECK(run_cli(home, {"--input", "-", "cat"}, "secret").out == "secret");
+        write_file(home.path / "in.txt", "from a file");
+        CHECK(run_cli(home, {"--input", (home.path / "in.txt").string(), "cat"}, "secret").out == "from a file");
+        const auto missing = run_cli(home, {"--input", (home.path / "nope").string(), "cat"});
+        CHECK(missing.status == 125);
+        CHECK(missing.err.find("nope") != std::string::npos);
+    }
+    SUBCASE("--timeout stops the command with 124 and says so") {
+        const auto start = std::chrono::steady_clock::now();
+        const auto r = run_cli(home, {"--profile", tools, "--timeout", "0.5", "sleep", "30"});
+        CHECK(r.status == 124);
+        CHECK(r.err.find("timed out") != std::string::npos);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(15));
+        CHECK(run_cli(home, {"--profile", tools, "--timeout", "0", "sleep", "0.2"}).status == 0);
+    }
+    SUBCASE("SIGINT stops the sandboxed command and the tool exits 130") {
+        const auto start = std::chrono::steady_clock::now();
+        const auto r = run_cli(home, {"--profile", tools, "--timeout", "60", "sleep", "30"}, {}, {},
+                               {SIGINT, std::chrono::milliseconds(700)});
+        CHECK(r.status == 128 + SIGINT);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(15));
+    }
+    SUBCASE("--max-output keeps the head and tail and reports what was dropped") {
+        const std::vector<std::string> many = {"--profile", tools, "--max-output", "100", "sh", "-c",
+                                               "i=0; while [ $i -lt 1000 ]; do echo line$i; i=$((i+1)); done"};
+        const auto r = run_cli(home, many);
+        CHECK(r.status == 0);
+        CHECK(r.out.size() == 100);
+        CHECK(r.out.rfind("line0\n", 0) == 0);
+        CHECK(r.out.substr(r.out.size() - 8) == "line999\n");
+        CHECK(r.err.find("dropped") != std::string::npos);
+    }
+}
+
+TEST_CASE("cli: --json and --dry-run") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto tools = write_tool_profile(home).string();
+
+    SUBCASE("--json prints the whole result; text stays text") {
+        const auto r = run_cli(home, {"--json", "--profile", tools, "sh", "-c", "echo hello; echo oops >&2; exit 3"});
+        CHECK(r.status == 3);
+        const auto j = json::parse(r.out);
+        CHECK(j["command"] == json::array({"sh", "-c", "echo hello; echo oops >&2; exit 3"}));
+        CHECK(j["argv"].at(0).get<std::string>().find("bwrap") != std::string::npos);
+        CHECK(j["exit_code"] == 3);
+        CHECK(j["signal"] == 0);
+        CHECK(j["timed_out"] == false);
+        CHECK(j["cancelled"] == false);
+        CHECK(j["stdout"] == "hello\n");
+        CHECK(j["stdout_encoding"] == "utf-8");
+        CHECK(j["stderr"] == "oops\n");
+        CHECK(j["stdout_truncated"] == false);
+        CHECK(j["stderr_dropped"] == 0);
+        CHECK(j["duration_ms"].is_number());
+        CHECK(j["status"] == 3);
+        CHECK(count_lines(r.out) == 1);
+    }
+    SUBCASE("--json: bytes that are not UTF-8 are base64") {
+        const auto r = run_cli(home, {"--json", "--profile", tools, "sh", "-c", "printf 'a\\377b'"});
+        const auto j = json::parse(r.out);
+        CHECK(j["stdout"] == "Yf9i");
+        CHECK(j["stdout_encoding"] == "base64");
+        CHECK(j["stderr_encoding"] == "utf-8");
+    }
+    SUBCASE("--json: what counts as UTF-8 (RFC 3629), and base64 tails") {
+        const std::pair<const char*, std::optional<const char*>> cases[] = {
+            {"\\303\\251", std::nullopt},                  // é
+            {"\\360\\237\\230\\200", std::nullopt},      // U+1F600
+            {"\\355\\240\\200", "7aCA"},                 // U+D800, a surrogate
+            {"\\300\\257", "wK8="},                        // overlong '/'
+            {"\\340\\200\\257", "4ICv"},                 // overlong '/', three bytes
+            {"\\364\\220\\200\\200", "9JCAgA=="},        // U+110000
+            {"\\342\\202", "4oI="},                        // cut short
+            {"a\\200", "YYA="},                            // a lone continuation byte
+        };
+        for (const auto& c : cases) {
+            const char* octal = c.first;  // (not a structured binding: clang 14 cannot capture one)
+            const auto base64 = c.second;
+            const auto j = json::parse(run_cli(home, {"--json", "--profile", tools, "sh", "-c", std::string("printf '") + octal + "'"}).out);
+            CHECK_MESSAGE(j["stdout_encoding"] == (base64 ? "base64" : "utf-8"), octal);
+            if (base64) CHECK_MESSAGE(j["stdout"] == *base64, octal);
+        }
+        // An argv that is not UTF-8 does not break the JSON output.
+        const auto r = run_cli(home, {"--json", "--profile", tools, "sh", "-c", "printf ok", "\xff"});
+        CHECK(r.status == 0);
+        CHECK(json::parse(r.out)["stdout"] == "ok");
+    }
+    SUBCASE("--json: timeout, truncation and errors") {
+        auto j = json::parse(run_cli(home, {"--json", "--profile", tools, "--timeout", "0.3", "sleep", "10"}).out);
+        CHECK(j["timed_out"] == true);
+        CHECK(j["status"] == 124);
+        j = json::parse(run_cli(home, {"--json", "--max-output", "10", "--profile", tools, "sh", "-c", "echo 0123456789abcdef"}).out);
+        CHECK(j["stdout_truncated"] == true);
+        CHECK(j["stdout_dropped"] == 7);
+        const auto refused = run_cli(home, {"--json", "sh", "-c", "true"});
+        CHECK(refused.status == 126);
+        j = json::parse(refused.out);
+        CHECK(j["error"]["code"] == "command_refused");
+        CHECK(j["error"]["status"] == 126);
+    }
+    SUBCASE("--dry-run prints the bwrap argv and runs nothing") {
+        const auto marker = home.path / "must-not-exist";
+        const auto r = run_cli(home, {"--dry-run", "ls", marker.string()});
+        CHECK(r.status == 0);
+        const auto argv = json::parse(r.out);
+        REQUIRE(argv.is_array());
+        CHECK(argv.at(0).get<std::string>().find("bwrap") != std::string::npos);
+        const auto dashdash = std::find(argv.begin(), argv.end(), json("--"));
+        REQUIRE(dashdash != argv.end());
+        CHECK(*(dashdash + 1) == "ls");
+        CHECK(std::find(argv.begin(), argv.end(), json("--clearenv")) != argv.end());
+        const auto refused = run_cli(home, {"--dry-run", "sh", "-c", "touch " + marker.string()});
+        CHECK(refused.status == 126);
+        CHECK(refused.out.empty());
+        CHECK(refused.err.find("'sh' is not allowed") != std::string::npos);
+        CHECK_FALSE(fs::exists(marker));
+    }
+}
+
+TEST_CASE("cli: failures have distinct statuses and one line that suggests the fix") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto one_line_with = [](const CliResult& r, const std::string& text) {
+        CHECK(count_lines(r.err) == 1);
+        CHECK_MESSAGE(r.err.find(text) != std::string::npos, r.err);
+        CHECK(r.err.rfind("shannot: ", 0) == 0);
+    };
+    const auto refused = run_cli(home, {"sh", "-c", "id"});
+    CHECK(refused.status == 126);
+    one_line_with(refused, "--profile");
+    CHECK(refused.out.empty());
+
+    const auto named_like_subcommand = run_cli(home, {"--profile", "minimal", "verify"});
+    CHECK(named_like_subcommand.status == 126);
+    one_line_with(named_like_subcommand, "put it first");
+
+    const auto no_profile = run_cli(home, {"--profile", "no-such-profile", "ls"});
+    CHECK(no_profile.status == 121);
+    one_line_with(no_profile, "no-such-profile");
+
+    write_file(home.path / "bad.json", R"({"name": "bad", "allowed_commands": ["ls"], "bindz": []})");
+    const auto bad_profile = run_cli(home, {"--profile", (home.path / "bad.json").string(), "ls"});
+    CHECK(bad_profile.status == 121);
+    one_line_with(bad_profile, "bindz");
+
+    const auto unknown_option = run_cli(home, {"--frobnicate", "ls"});
+    CHECK(unknown_option.status == 125);
+    one_line_with(unknown_option, "'--frobnicate'");
+
+    const auto bad_env = run_cli(home, {"--env", "9LIVES=x", "ls"});
+    CHECK(bad_env.status == 125);
+    one_line_with(bad_env, "'9LIVES'");
+
+    CHECK(run_cli(home, {}).status == 125);
+    CHECK(run_cli(home, {"--json"}).status == 125);
+    CHECK(run_cli(home, {"--timeout", "soon", "ls"}).status == 125);
+    CHECK(run_cli(home, {"--cwd", "relative", "ls"}).status == 125);
+    CHECK(run_cli(home, {"-i", "/nonexistent-key", "ls"}).status == 125);
+    CHECK(run_cli(home, {"--ssh", "-oProxyCommand=x", "ls"}).status == 125);
+    CHECK(run_cli(home, {"--ssh", "host:99999", "ls"}).status == 125);
+    CHECK(run_cli(home, {"verify", "--nope"}).status == 125);
+    CHECK(run_cli(home, {"remote", "frob"}).status == 125);
+
+    const auto no_remote = run_cli(home, {"--target", "nowhere", "ls"});
+    CHECK(no_remote.status == 122);
+    one_line_with(no_remote, "nowhere");
+}
+
+TEST_CASE("cli: --help for every subcommand") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto main_help = run_cli(home, {"--help"});
+    CHECK(main_help.status == 0);
+    for (const char* code : {"120", "121", "122", "123", "124", "125", "126"}) CHECK(main_help.out.find(code) != std::string::npos);
+    for (const auto& sub : {"run", "verify", "export", "lint", "profiles", "remote"}) {
+        const auto r = run_cli(home, {sub, "--help"});
+        CHECK(r.status == 0);
+        CHECK_MESSAGE(r.out.find(std::string("shannot ") + (std::string(sub) == "run" ? "[run]" : sub)) != std::string::npos, sub);
+        CHECK(run_cli(home, {"help", sub}).out == r.out);
+    }
+    CHECK(run_cli(home, {"remote", "add", "--help"}).out.find("remote add NAME HOST") != std::string::npos);
+    CHECK(run_cli(home, {"run", "--help"}).out.find("--max-output") != std::string::npos);
+}
+
+TEST_CASE("cli: export, lint and profiles") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    SUBCASE("export prints every field; loading it back gives the built-in") {
+        const auto r = run_cli(home, {"export", "--profile", "readonly"});
+        CHECK(r.status == 0);
+        const auto loaded = shannot::load_profile_from_string<shannot::OpenSshProcessTransport>(r.out);
+        REQUIRE(loaded);
+        CHECK(*loaded == *shannot::builtin_profile<shannot::OpenSshProcessTransport>("readonly"));
+        const auto j = json::parse(r.out);
+        for (const char* field : {"version", "name", "allowed_commands", "binds", "tmpfs_paths", "environment", "seccomp_profile",
+                                  "network_isolation", "user_namespace_isolation", "additional_args"})
+            CHECK_MESSAGE(j.contains(field), field);
+    }
+    SUBCASE("lint exits 1 on a danger finding, 0 without") {
+        const auto dangerous = run_cli(home, {"lint"});  // minimal allows find, which runs commands (-exec)
+        CHECK(dangerous.status == 1);
+        CHECK(dangerous.out.find("danger  exec-capable") != std::string::npos);
+        auto p = *shannot::builtin_profile("minimal");
+        p.allowed_commands = {"ls", "cat"};
+        write_file(home.path / "calm.json", p.to_json().dump());
+        const auto calm = run_cli(home, {"lint", "--profile", (home.path / "calm.json").string()});
+        CHECK(calm.status == 0);
+        CHECK(calm.out.find("0 finding(s)") != std::string::npos);
+    }
+    SUBCASE("profiles lists built-ins and files in the user's folder, which --profile finds by name") {
+        auto p = *shannot::builtin_profile("minimal");
+        p.name = "mine";
+        p.allowed_commands = {"ls"};
+        write_file(home.path / "shannot" / "profiles" / "mine.json", p.to_json().dump());
+        write_file(home.path / "shannot" / "profiles" / "broken.json", "{");
+        const auto r = run_cli(home, {"profiles"});
+        CHECK(r.status == 0);
+        for (auto name : shannot::builtin_profile_names) CHECK(r.out.find("  " + std::string(name)) != std::string::npos);
+        CHECK(r.out.find("mine.json  --profile mine") != std::string::npos);
+        CHECK(r.out.find("broken.json") != std::string::npos);
+        CHECK(r.out.find("INVALID") != std::string::npos);
+        CHECK(run_cli(home, {"--profile", "mine", "ls", "/"}).status == 0);
+        CHECK(run_cli(home, {"--profile", "mine", "cat", "/etc/os-release"}).status == 126);
+    }
+}
+
+TEST_CASE("cli: remote add, list, remove and the config file") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    write_file(home.path / "key", "not really a key\n");
+    const auto key = (home.path / "key").string();
+
+    auto r = run_cli(home, {"remote", "add", "db-1", "db.example.org", "--user", "admin", "--port", "2222", "--key", key,
+                            "--profile", "diagnostics"});
+    CHECK(r.status == 0);
+    CHECK(run_cli(home, {"remote", "add", "web.2", "ops@web:22"}).status == 0);
+
+    struct stat st {};
+    REQUIRE(::stat(home.config_file().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(home.config_file().parent_path().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+    const auto stored = json::parse(shannot_test::read_text(home.config_file()));
+    CHECK(stored["remotes"]["db-1"] ==
+          json({{"host", "db.example.org"}, {"user", "admin"}, {"port", 2222}, {"key", key}, {"profile", "diagnostics"}}));
+    for (const auto& entry : fs::directory_iterator(home.config_file().parent_path()))
+        CHECK_MESSAGE(entry.path().filename() == "config.json", "left behind: " << entry.path());
+
+    r = run_cli(home, {"remote", "list"});
+    CHECK(r.status == 0);
+    CHECK(r.out.find("db-1  admin@db.example.org:2222") != std::string::npos);
+    CHECK(r.out.find("web.2  ops@web:22") != std::string::npos);
+
+    const auto duplicate = run_cli(home, {"remote", "add", "db-1", "other"});
+    CHECK(duplicate.status == 125);
+    CHECK(duplicate.err.find("remote remove db-1") != std::string::npos);
+    CHECK(run_cli(home, {"remote", "add", "bad/name", "h"}).status == 125);
+    CHECK(run_cli(home, {"remote", "add", "--", "-x", "h"}).status == 125);
+    CHECK(run_cli(home, {"remote", "add", "x", "h", "--key", (home.path / "missing").string()}).status == 125);
+    CHECK(run_cli(home, {"remote", "add", "x", "h", "--profile", "no-such"}).status == 121);
+    CHECK(run_cli(home, {"remote", "add", "x"}).status == 125);
+
+    CHECK(run_cli(home, {"remote", "remove", "web.2"}).status == 0);
+    CHECK(run_cli(home, {"remote", "list"}).out.find("web.2") == std::string::npos);
+    CHECK(run_cli(home, {"remote", "remove", "web.2"}).status == 122);
+    REQUIRE(::stat(home.config_file().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    SUBCASE("a malformed config file is an error naming the file and the problem") {
+        write_file(home.config_file(), R"({"remotes": {"a": {"host": "h", "prot": 22}}})");
+        for (const auto& args : {std::vector<std::string>{"remote", "list"}, {"--target", "a", "ls"}, {"remote", "add", "b", "h"}}) {
+            const auto bad = run_cli(home, args);
+            CHECK(bad.status == 122);
+            CHECK(bad.err.find(home.config_file().string()) != std::string::npos);
+            CHECK(bad.err.find("remotes.a.prot") != std::string::npos);
+        }
+        write_file(home.config_file(), R"({"remotes": )");
+        const auto syntax = run_cli(home, {"remote", "list"});
+        CHECK(syntax.status == 122);
+        CHECK(syntax.err.find("not valid JSON") != std::string::npos);
+        CHECK(run_cli(home, {"ls", "/"}).status == 0);  // a local run never reads the config
+    }
+}
+
+TEST_CASE("cli: verify") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    SUBCASE("passes on this host with the default profile") {
+        const auto r = run_cli(home, {"verify"});
+        CHECK_MESSAGE(r.status == 0, r.out << r.err);
+        CHECK(count_lines(r.out) >= 7);
+        for (const char* check : {"ok    an allowed command runs", "ok    a write to a read-only path fails",
+                                  "ok    the network is unreachable", "ok    only the loopback interface exists",
+                                  "ok    the caller's environment is invisible"})
+            CHECK_MESSAGE(r.out.find(check) != std::string::npos, check);
+        CHECK(r.out.find("whose allowlist adds them") != std::string::npos);
+        CHECK(r.out.find("FAIL") == std::string::npos);
+    }
+    SUBCASE("fails when the profile shares the host's network") {
+        const auto r = run_cli(home, {"verify", "--profile", write_tool_profile(home, false).string()});
+        CHECK(r.status == 1);
+        CHECK(r.out.find("FAIL  the network is unreachable") != std::string::npos);
+        CHECK(r.out.find("FAIL  only the loopback interface exists") != std::string::npos);
+        CHECK(r.out.find("ok    the caller's environment is invisible") != std::string::npos);
+    }
+}
+
+TEST_CASE("cli: runs over ssh") {
+    SHANNOT_REQUIRE_CLI();
+    SHANNOT_REQUIRE_SSHD();
+    const auto* sshd = shannot_test::shared_sshd();
+    TempDir home;
+    const auto key = (sshd->dir() / "client_key").string();
+    const auto known_hosts = (sshd->dir() / "known_hosts").string();
+    const auto address = shannot_test::SshdFixture::user() + "@127.0.0.1:" + std::to_string(sshd->port());
+    const std::vector<std::string> ssh = {"--ssh", address, "-i", key, "--known-hosts", known_hosts};
+
+    auto args = ssh;
+    args.insert(args.end(), {"ls", "/"});
+    auto r = run_cli(home, args);
+    CHECK_MESSAGE(r.status == 0, r.err);
+    CHECK(r.out.find("usr\n") != std::string::npos);
+
+    args = ssh;
+    args.insert(args.end(), {"--json", "cat", "/no-such-file"});
+    r = run_cli(home, args);
+    CHECK(r.status == 1);
+    const auto j = json::parse(r.out);
+    CHECK(j["transport"] == "ssh");
+    CHECK(j["exit_code"] == 1);
+    CHECK(j["stderr"].get<std::string>().find("no-such-file") != std::string::npos);
+    CHECK(j["argv"].at(0) == "ssh");
+
+    SUBCASE("a named remote: --target and remote test") {
+        REQUIRE(run_cli(home, {"remote", "add", "fixture", address, "--key", key, "--known-hosts", known_hosts}).status == 0);
+        r = run_cli(home, {"--target", "fixture", "ls", "/"});
+        CHECK_MESSAGE(r.status == 0, r.err);
+        CHECK(r.out.find("usr\n") != std::string::npos);
+        r = run_cli(home, {"remote", "test", "fixture"});
+        CHECK_MESSAGE(r.status == 0, r.err);
+        CHECK(r.out.rfind("ok    remote 'fixture'", 0) == 0);
+    }
+    SUBCASE("verify on the remote") {
+        args = ssh;
+        args.insert(args.begin(), "verify");
+        r = run_cli(home, args);
+        CHECK_MESSAGE(r.status == 0, r.out << r.err);
+        CHECK(r.out.find("ok    only the loopback interface exists") != std::string::npos);
+        CHECK(r.out.find("network is unreachable") == std::string::npos);  // the listener check is local only
+    }
+    SUBCASE("a transport failure exits 123") {
+        const auto closed = "127.0.0.1:" + std::to_string(shannot_test::free_port());
+        r = run_cli(home, {"--ssh", closed, "-i", key, "--known-hosts", known_hosts, "ls", "/"});
+        CHECK(r.status == 123);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find("sshd") != std::string::npos);  // the hint
+    }
+}
+
+#endif  // SHANNOT_SINGLE_INCLUDE_HPP
