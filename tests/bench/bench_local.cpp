@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+// Local benchmarks of issue 6. One per invocation: `bench_local b1|b7|b8 [--reps N]`.
+//   B1  LocalSandbox::run of `ls /` vs a bare posix_spawn of the identical bwrap argv
+//   B7  1 GiB of stdout through the sandbox vs the same `head` on a raw pipe (throughput)
+//   B8  peak RSS of a run printing 1 GiB under a 1 MiB cap, in a fresh child process
+// Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
+#define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
+#include <shannot/shannot.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "support/sandbox_env.hpp"
+
+using namespace shannot_bench;
+
+namespace {
+
+constexpr std::uint64_t one_gib = 1ull << 30;
+const std::vector<std::string> head_gib = {"head", "-c", std::to_string(one_gib), "/dev/zero"};
+
+std::string bwrap_path() {
+    auto path = shannot::PosixSpawnTransport().bwrap();
+    if (!path) die(path.error().message);
+    return *path;
+}
+
+shannot::ProcessResult run_or_die(shannot::LocalSandbox& sandbox, const std::vector<std::string>& command,
+                                  const shannot::RunOptions& options) {
+    auto r = sandbox.run(command, options);
+    if (!r) die("sandbox run of '" + command.front() + "' failed: " + r.error().message);
+    if (r->exit_code != 0) die("sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+    return std::move(*r);
+}
+
+int bench_b1(int reps) {
+    auto profile = shannot::builtin_profile("minimal");
+    if (!profile) die(profile.error().message);
+    shannot::LocalSandbox sandbox(*profile);
+    const std::vector<std::string> command = {"ls", "/"};
+    auto args = sandbox.dry_run(command);
+    if (!args) die("dry_run: " + args.error().message);
+    std::vector<std::string> bare_argv{bwrap_path()};
+    bare_argv.insert(bare_argv.end(), args->begin(), args->end());
+
+    std::uint64_t expected = 0;
+    auto sandboxed = [&] {
+        const auto r = run_or_die(sandbox, command, {});
+        if (expected == 0) expected = r.stdout_data.size();
+        if (r.stdout_data.empty() || r.stdout_data.size() != expected) die("B1: the sandboxed ls / printed an unexpected amount");
+    };
+    // bwrap gets what the transport gives it: an empty environment, stdin /dev/null, stdout and
+    // stderr pipes, and fd 4 for --json-status-fd (here /dev/null: nobody reads it).
+    const SpawnOptions bare_options{.search_path = false, .inherit_env = false, .fd4_devnull = true};
+    auto bare = [&] {
+        const auto s = spawn_drain(bare_argv, bare_options);
+        if (!s.ok()) die("B1: bare bwrap failed: " + s.describe());
+        if (expected != 0 && s.out_bytes != expected) die("B1: bare bwrap printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " + std::to_string(expected));
+    };
+    const auto s = interleave(reps, 10, sandboxed, bare);
+    const double a = median(s.a), b = median(s.b);
+    print_result("B1", "local run vs bare spawn of the same bwrap argv (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
+                 fmt_ratio(a / b, 1.05), Goal::at_most, 1.05, "1.05x");
+    print_spread("run", s.a, "bare", s.b);
+    return 0;
+}
+
+int bench_b7(int reps) {
+    auto sandbox = shannot::LocalSandbox(shannot_test::test_profile());
+    shannot::RunOptions options;
+    options.max_output = 64 << 10;
+    options.timeout = std::chrono::minutes(5);
+    auto sandboxed = [&] {
+        const auto r = run_or_die(sandbox, head_gib, options);
+        if (r.stdout_dropped + r.stdout_data.size() != one_gib)
+            die("B7: the sandbox delivered " + std::to_string(r.stdout_dropped + r.stdout_data.size()) + " bytes, not 1 GiB");
+    };
+    const std::vector<std::string> raw_argv = {"head", "-c", std::to_string(one_gib), "/dev/zero"};
+    auto raw = [&] {
+        const auto s = spawn_drain(raw_argv, {.search_path = true, .stderr_devnull = true, .keep = 0});
+        if (!s.ok() || s.out_bytes != one_gib) die("B7: raw head failed or short: " + s.describe());
+    };
+    const auto s = interleave(reps, 1, sandboxed, raw);
+    const double a = static_cast<double>(one_gib) / median(s.a), b = static_cast<double>(one_gib) / median(s.b);
+    print_result("B7", "1 GiB of stdout through the sandbox vs a raw pipe", fmt_rate(a) + " vs " + fmt_rate(b), a / b,
+                 fmt_ratio(a / b, 0.8), Goal::at_least, 0.8, "0.8x");
+    print_spread("sandbox", s.a, "raw", s.b);
+    return 0;
+}
+
+/// VmHWM (peak resident set) of this process in bytes.
+long long peak_rss_bytes() { return static_cast<long long>(shannot_test::peak_rss_kib()) * 1024; }
+
+/// In a fresh process: one run printing `bytes` under a 1 MiB cap; prints VmHWM in bytes.
+int rss_child(std::uint64_t bytes) {
+    auto sandbox = shannot::LocalSandbox(shannot_test::test_profile());
+    shannot::RunOptions options;
+    options.max_output = 1 << 20;
+    options.timeout = std::chrono::minutes(5);
+    const auto r = run_or_die(sandbox, {"head", "-c", std::to_string(bytes), "/dev/zero"}, options);
+    if (r.stdout_dropped + r.stdout_data.size() != bytes) die("B8 child: wrong byte count");
+    if (r.stdout_data.size() > options.max_output) die("B8 child: kept more than the cap");
+    std::printf("%lld\n", peak_rss_bytes());
+    return 0;
+}
+
+long long rss_of_fresh_child(std::uint64_t bytes) {
+    const auto s = spawn_drain({"/proc/self/exe", "--rss-child", std::to_string(bytes)});
+    if (!s.ok()) die("B8: the measuring child failed: " + s.describe());
+    const long long rss = std::atoll(s.out.c_str());
+    if (rss <= 0) die("B8: the measuring child printed no VmHWM: " + s.out);
+    return rss;
+}
+
+int bench_b8(int reps) {
+    // Peaks are maxima, so the worst of a few fresh processes is reported; a 1-byte run in the
+    // same kind of process shows how much of it is the process itself.
+    long long big = 0, small = 0;
+    for (int i = 0; i < reps; ++i) {
+        big = std::max(big, rss_of_fresh_child(one_gib));
+        small = std::max(small, rss_of_fresh_child(1));
+    }
+    print_result("B8", "peak RSS of a run printing 1 GiB under a 1 MiB cap", "", static_cast<double>(big),
+                 fmt_mib(static_cast<double>(big)), Goal::at_most, 16.0 * 1024 * 1024, "16 MiB");
+    print_note("worst of " + std::to_string(reps) + " fresh processes (VmHWM); the same process after a 1-byte run: " +
+               fmt_mib(static_cast<double>(small)));
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 3 && std::strcmp(argv[1], "--rss-child") == 0)
+        return guarded([&] { return rss_child(std::strtoull(argv[2], nullptr, 10)); });
+    const std::string which = argc >= 2 ? argv[1] : "";
+    if (which != "b1" && which != "b7" && which != "b8") {
+        std::fprintf(stderr, "usage: %s b1|b7|b8 [--reps N]\n", argv[0]);
+        return 2;
+    }
+    if (!shannot_test::bwrap_usable()) {
+        std::printf("%s: SKIP (bwrap is not usable on this machine)\n", which.c_str());
+        return exit_skip;
+    }
+    return guarded([&] {
+        if (which == "b1") return bench_b1(reps_from_args(argc, argv, 200));
+        if (which == "b7") return bench_b7(reps_from_args(argc, argv, 20));
+        return bench_b8(reps_from_args(argc, argv, 3));
+    });
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+// Remote benchmarks of issue 6, against a private sshd on 127.0.0.1 (tests/support/sshd_fixture.hpp).
+// One per invocation: `bench_ssh b4|b5|b9 [--reps N]`.
+//   B4  SshSandbox::run (fresh sandbox per command, warm session) vs `ssh -S <ControlMaster>`
+//       running the same bwrap argv
+//   B5  the same SshSandbox::run vs a new ssh connection per command
+//   B9  64 commands over 8 connections at once vs the same 64 one after another
+// Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
+#define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
+#include <shannot/shannot.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "support/sandbox_env.hpp"
+#include "support/sshd_fixture.hpp"
+
+using namespace shannot_bench;
+using shannot::OpenSshProcessTransport;
+
+namespace {
+
+shannot::SshSandbox make_sandbox(const shannot::SshConnection& connection, shannot::SandboxProfile<OpenSshProcessTransport> profile) {
+    return shannot::SshSandbox(std::move(profile), OpenSshProcessTransport(connection));
+}
+
+shannot::SandboxProfile<OpenSshProcessTransport> minimal_profile() {
+    auto p = shannot::builtin_profile<OpenSshProcessTransport>("minimal");
+    if (!p) die(p.error().message);
+    return *p;
+}
+
+std::string run_or_die(shannot::SshSandbox& sandbox, const std::vector<std::string>& command) {
+    auto r = sandbox.run(command);
+    if (!r) die("ssh sandbox run of '" + command.front() + "' failed: " + r.error().message);
+    if (r->exit_code != 0) die("ssh sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+    return std::move(r->stdout_data);
+}
+
+/// What the remote login shell gets to run the same bwrap argv the transport would: the words
+/// quoted as the library quotes them, and fd 4 (--json-status-fd) opened, as the dispatcher does.
+std::string remote_bwrap_command(shannot::SshSandbox& sandbox, const std::vector<std::string>& command) {
+    auto args = sandbox.dry_run(command);
+    if (!args) die("dry_run: " + args.error().message);
+    std::vector<std::string> words{sandbox.transport().connection().remote_bwrap};
+    words.insert(words.end(), args->begin(), args->end());
+    return shannot::detail::shell_join(words) + " 4>/dev/null";
+}
+
+/// The ssh client argv with the fixture's key, known_hosts and port (the library's own options).
+std::vector<std::string> ssh_argv(const shannot::SshConnection& c, std::vector<std::string> before_options,
+                                  const std::string& remote_command) {
+    std::vector<std::string> argv{c.ssh_binary};
+    argv.insert(argv.end(), before_options.begin(), before_options.end());
+    for (auto& o : shannot::ssh_base_options(c)) argv.push_back(std::move(o));
+    argv.insert(argv.end(), {"--", shannot::ssh_destination(c), remote_command});
+    return argv;
+}
+
+/// A ControlMaster of our own (`ssh -M -S sock -N -o ControlPersist=no ...`), ended on destruction.
+class ControlMaster {
+public:
+    explicit ControlMaster(const shannot::SshConnection& c) {
+        char templ[] = "/tmp/shannot-bench-XXXXXX";
+        if (!::mkdtemp(templ)) die("mkdtemp failed");
+        dir_ = templ;
+        socket_ = dir_ + "/master";
+        auto argv = ssh_argv(c, {"-M", "-S", socket_, "-N", "-o", "ControlPersist=no"}, "");
+        argv.pop_back();  // -N: no remote command
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        const auto log = dir_ + "/log";
+        posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const int rc = ::posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        if (rc != 0) die("cannot start ssh: " + std::string(std::strerror(rc)));
+        for (int i = 0; i < 1000; ++i) {
+            struct stat st {};
+            if (::stat(socket_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return;
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                const auto why = shannot_test::read_text(log);
+                cleanup();
+                die("the ControlMaster exited: " + why);
+            }
+            ::usleep(10'000);
+        }
+        cleanup();
+        die("the ControlMaster did not listen within 10 s");
+    }
+    ControlMaster(const ControlMaster&) = delete;
+    ControlMaster& operator=(const ControlMaster&) = delete;
+    ~ControlMaster() { cleanup(); }
+    [[nodiscard]] const std::string& socket() const { return socket_; }
+
+private:
+    void cleanup() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            pid_ = -1;
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    std::string dir_, socket_;
+    pid_t pid_ = -1;
+};
+
+void check_ssh(const Spawned& s, const char* what, std::uint64_t expected_bytes) {
+    if (!s.ok()) die(std::string(what) + " failed: " + s.describe());
+    if (expected_bytes && s.out_bytes != expected_bytes)
+        die(std::string(what) + " printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " + std::to_string(expected_bytes));
+}
+
+int bench_b4(const shannot_test::SshdFixture& sshd, int reps) {
+    const auto conn = sshd.connection();
+    auto sandbox = make_sandbox(conn, minimal_profile());
+    const std::vector<std::string> command = {"ls", "/"};
+    const auto expected = run_or_die(sandbox, command).size();  // also warms the session
+    ControlMaster master(conn);
+    const auto client = ssh_argv(conn, {"-S", master.socket(), "-o", "ControlMaster=no"}, remote_bwrap_command(sandbox, command));
+    const SpawnOptions via_path{.search_path = true};
+
+    // A third, interleaved with the two: an ssh session through the same master running only
+    // `true`, i.e. what every new session pays before its command (sshd starts the login shell,
+    // which reads the user's rc files; root's ~/.bashrc runs pyenv init on this machine).
+    const auto true_client = ssh_argv(conn, {"-S", master.socket(), "-o", "ControlMaster=no"}, "true");
+    const auto s = interleave_all(
+        reps, 2,
+        {[&] {
+             if (run_or_die(sandbox, command).size() != expected) die("B4: the ssh sandbox printed an unexpected amount");
+         },
+         [&] { check_ssh(spawn_drain(client, via_path), "B4: ssh through the ControlMaster", expected); },
+         [&] { check_ssh(spawn_drain(true_client, via_path), "B4: ssh -S ... true", 0); }});
+    const double a = median(s[0]), b = median(s[1]), empty = median(s[2]);
+    print_result("B4", "remote fresh sandbox per command (warm session) vs ssh -S ControlMaster, same bwrap argv",
+                 fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 2.5) + " faster", Goal::at_least, 2.5, "2.5x");
+    print_spread("run", s[0], "ControlMaster", s[1]);
+    print_note("interleaved with them, an ssh session through the same master running only `true`: " + fmt_time(empty) +
+               " (min " + fmt_time(quantile(s[2], 0)) + "): the login shell and its rc files, which every new session pays");
+    return 0;
+}
+
+int bench_b5(const shannot_test::SshdFixture& sshd, int reps) {
+    const auto conn = sshd.connection();
+    auto sandbox = make_sandbox(conn, minimal_profile());
+    const std::vector<std::string> command = {"ls", "/"};
+    const auto expected = run_or_die(sandbox, command).size();
+    const auto client = ssh_argv(conn, {"-o", "ControlMaster=no", "-o", "ControlPath=none"}, remote_bwrap_command(sandbox, command));
+    const SpawnOptions via_path{.search_path = true};
+
+    const auto s = interleave(
+        reps, 1,
+        [&] {
+            if (run_or_die(sandbox, command).size() != expected) die("B5: the ssh sandbox printed an unexpected amount");
+        },
+        [&] { check_ssh(spawn_drain(client, via_path), "B5: a new ssh connection", expected); });
+    const double a = median(s.a), b = median(s.b);
+    print_result("B5", "remote fresh sandbox per command (warm session) vs a new ssh connection per command",
+                 fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 40) + " faster", Goal::at_least, 40, "40x");
+    print_spread("run", s.a, "new connection", s.b);
+    return 0;
+}
+
+/// Runs `total` commands on `threads` threads (1: one after another on this thread).
+void run_batch(shannot::SshSandbox& sandbox, const std::vector<std::string>& command, int total, int threads) {
+    std::atomic<int> next{0};
+    std::mutex error_mutex;
+    std::string error;
+    auto worker = [&] {
+        for (int i = next++; i < total; i = next++) {
+            auto r = sandbox.run(command);
+            std::string problem;
+            if (!r) problem = r.error().message;
+            else if (r->exit_code != 0 || r->stdout_data != "x\n") problem = "exit " + std::to_string(r->exit_code) + ", printed '" + r->stdout_data + "'";
+            if (!problem.empty()) {
+                std::lock_guard lock(error_mutex);
+                if (error.empty()) error = problem;
+            }
+        }
+    };
+    if (threads == 1) {
+        worker();
+    } else {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+        for (auto& t : pool) t.join();
+    }
+    if (!error.empty()) die("B9: a command failed: " + error);
+}
+
+int bench_b9(const shannot_test::SshdFixture& sshd, int reps) {
+    constexpr int commands = 64, threads = 8;
+    auto conn = sshd.connection();
+    conn.max_connections = threads;       // 8 ControlMasters ...
+    conn.sessions_per_connection = 1;     // ... one dispatcher session each: 8 connections at once
+    auto sandbox = make_sandbox(conn, shannot_test::test_profile<OpenSshProcessTransport>());
+
+    struct Variant {
+        const char* id;
+        const char* label;
+        std::vector<std::string> command;
+    };
+    const Variant variants[] = {
+        {"B9", "64 commands (sh -c 'sleep 0.05; echo x') over 8 connections vs one after another", {"sh", "-c", "sleep 0.05; echo x"}},
+        {"B9b", "extra, not in the issue: the same without the sleep (sh -c 'echo x', CPU-bound on 2 cores)", {"sh", "-c", "echo x"}},
+    };
+    run_batch(sandbox, {"sh", "-c", "echo x"}, threads, threads);  // opens the 8 connections and sessions
+    const auto connections = sandbox.transport().connections();
+    for (const auto& v : variants) {
+        const auto s = interleave(
+            reps, 1, [&] { run_batch(sandbox, v.command, commands, threads); }, [&] { run_batch(sandbox, v.command, commands, 1); });
+        const double a = median(s.a), b = median(s.b);
+        print_result(v.id, v.label, fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 1.7) + " faster", Goal::at_least, 1.7, "1.7x");
+        print_spread("parallel", s.a, "sequential", s.b);
+    }
+    print_note(std::to_string(connections) + " ssh connections open, " + std::to_string(sandbox.transport().idle_sessions()) +
+               " warm sessions; " + std::to_string(std::thread::hardware_concurrency()) + " cores");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string which = argc >= 2 ? argv[1] : "";
+    if (which != "b4" && which != "b5" && which != "b9") {
+        std::fprintf(stderr, "usage: %s b4|b5|b9 [--reps N]\n", argv[0]);
+        return 2;
+    }
+    if (!shannot_test::bwrap_usable()) {
+        std::printf("%s: SKIP (bwrap is not usable on this machine)\n", which.c_str());
+        return exit_skip;
+    }
+    return guarded([&] {
+        shannot_test::SshdFixture sshd;
+        if (!sshd.running()) {
+            std::printf("%s: SKIP (sshd could not be started: %s)\n", which.c_str(), sshd.error().c_str());
+            return exit_skip;
+        }
+        if (which == "b4") return bench_b4(sshd, reps_from_args(argc, argv, 30));
+        if (which == "b5") return bench_b5(sshd, reps_from_args(argc, argv, 10));
+        return bench_b9(sshd, reps_from_args(argc, argv, 5));
+    });
+}
