@@ -13,6 +13,7 @@
 #include <atomic>
 #include <type_traits>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -24,9 +25,10 @@
 using namespace std::chrono_literals;
 using shannot::errc;
 
-TEST_CASE_TEMPLATE("sandbox isolation", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("sandbox isolation", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
+    auto sandbox = shannot_test::make_runner<M>();
 
     SUBCASE("writes under read-only binds fail") {
         auto r = sandbox.run({"sh", "-c", "touch /usr/shannot-write-test"});
@@ -34,14 +36,19 @@ TEST_CASE_TEMPLATE("sandbox isolation", T, SHANNOT_TRANSPORTS) {
         CHECK(r->exit_code != 0);
         CHECK(r->stderr_data.find("Read-only file system") != std::string::npos);
     }
-    SUBCASE("tmpfs writes work and are gone in the next run") {
+    SUBCASE("tmpfs writes work; gone in the next fresh run, kept for the next command of a session") {
         auto first = sandbox.run({"sh", "-c", "echo hello > /tmp/f && cat /tmp/f"});
         REQUIRE(first);
         CHECK(first->stdout_data == "hello\n");
         auto second = sandbox.run({"sh", "-c", "cat /tmp/f"});
         REQUIRE(second);
-        CHECK(second->exit_code != 0);
-        CHECK(second->stdout_data.empty());
+        if constexpr (M::session) {
+            CHECK(second->exit_code == 0);
+            CHECK(second->stdout_data == "hello\n");
+        } else {
+            CHECK(second->exit_code != 0);
+            CHECK(second->stdout_data.empty());
+        }
     }
     SUBCASE("the caller's environment is invisible; the profile's and the run's variables are set") {
         ::setenv("SHANNOT_TEST_SECRET", "hunter2", 1);
@@ -98,6 +105,20 @@ TEST_CASE_TEMPLATE("sandbox isolation", T, SHANNOT_TRANSPORTS) {
         REQUIRE(r);
         CHECK(r->stdout_data == "0\n1\n2\n");
     }
+    SUBCASE("commands start with default signal dispositions and nothing blocked") {
+        // SigIgn bits 31 and 32 are glibc's internal signals 32 and 33, which posix_spawn's
+        // "all signals" set leaves alone. A fresh remote run's bwrap is a background job of
+        // the dispatcher's sh, so POSIX makes its commands ignore SIGINT and SIGQUIT (bits 1, 2).
+        auto r = sandbox.run({"grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"});
+        REQUIRE(r);
+        REQUIRE(r->exit_code == 0);
+        unsigned long long ignored = ~0ull, blocked = ~0ull;
+        REQUIRE(std::sscanf(r->stdout_data.c_str(), "SigBlk: %llx SigIgn: %llx", &blocked, &ignored) == 2);
+        unsigned long long allowed = 0x180000000ull;
+        if constexpr (!M::local && !M::session) allowed |= 0x6ull;
+        CHECK(blocked == 0);
+        CHECK((ignored & ~allowed) == 0);
+    }
     SUBCASE("the sandbox runs in its own session") {
         // --new-session: the session leader is the sandbox's own PID 1. Without it the session would
         // be the caller's, which lies outside the pid namespace and reads as 0.
@@ -107,9 +128,10 @@ TEST_CASE_TEMPLATE("sandbox isolation", T, SHANNOT_TRANSPORTS) {
     }
 }
 
-TEST_CASE_TEMPLATE("sandbox deadlines and cancellation", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("sandbox deadlines and cancellation", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
+    auto sandbox = shannot_test::make_runner<M>();
 
     SUBCASE("a 1 s timeout stops a grandchild that holds stdout, promptly, and nothing survives") {
         const auto start = std::chrono::steady_clock::now();
@@ -149,9 +171,10 @@ TEST_CASE_TEMPLATE("sandbox deadlines and cancellation", T, SHANNOT_TRANSPORTS) 
     }
 }
 
-TEST_CASE_TEMPLATE("sandbox output", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("sandbox output", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
+    auto sandbox = shannot_test::make_runner<M>();
 
     SUBCASE("1 GiB (256 MiB over ssh) under a 1 MiB cap: head and tail kept, dropped count exact, memory bounded") {
         const unsigned long long total = std::is_same_v<T, shannot::PosixSpawnTransport> ? 1ull << 30 : 1ull << 28;
@@ -197,10 +220,11 @@ TEST_CASE_TEMPLATE("sandbox output", T, SHANNOT_TRANSPORTS) {
     }
 }
 
-TEST_CASE_TEMPLATE("sandbox admission and errors", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("sandbox admission and errors", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
-    constexpr bool local = std::is_same_v<T, shannot::PosixSpawnTransport>;
+    auto sandbox = shannot_test::make_runner<M>();
+    constexpr bool local = M::local;
 
     SUBCASE("refused commands never start") {
         for (const auto& cmd : std::vector<std::string>{"../bin/ls", "/usr/bin/../bin/rm", "/bin/*", "LS", "ls;id",
@@ -248,7 +272,7 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", T, SHANNOT_TRANSPORTS) {
     SUBCASE("a failing mount is a setup error, told apart without reading bwrap's stderr") {
         auto profile = shannot_test::test_profile<T>();
         profile.additional_args = {"--ro-bind", "/nonexistent-shannot-source", "/x"};
-        auto broken = shannot_test::make_sandbox<T>(profile);
+        auto broken = shannot_test::make_runner<M>(profile);
         auto r = broken.run({"true"});
         REQUIRE_FALSE(r);
         CHECK(r.error().code == errc::sandbox_setup_failed);
@@ -273,10 +297,11 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", T, SHANNOT_TRANSPORTS) {
     }
 }
 
-TEST_CASE_TEMPLATE("sandbox concurrency", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
-    constexpr bool local = std::is_same_v<T, shannot::PosixSpawnTransport>;
+    auto sandbox = shannot_test::make_runner<M>();
+    constexpr bool local = M::local;
     const int fds_before = shannot_test::count_fds();
 
     SUBCASE("32 runs from 8 threads at once return correct, separate results") {
@@ -299,7 +324,7 @@ TEST_CASE_TEMPLATE("sandbox concurrency", T, SHANNOT_TRANSPORTS) {
         REQUIRE(r);
         CHECK(r->stdout_data == "async\n");
     }
-    if constexpr (local) SUBCASE("a sandbox started on a thread that then ends keeps running (--die-with-parent follows threads)") {
+    if constexpr (local && !M::session) SUBCASE("a sandbox started on a thread that then ends keeps running (--die-with-parent follows threads)") {
         shannot::PosixSpawnTransport transport;
         auto args = sandbox.dry_run({"sh", "-c", "sleep 0.5; echo survived"});
         REQUIRE(args);

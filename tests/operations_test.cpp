@@ -565,3 +565,30 @@ TEST_CASE("operations example: examples/remote runs over a real sshd") {
     CHECK(WEXITSTATUS(status) == 3);
     CHECK(ops_test::contains(refused, "command 'rm' is not allowed"));
 }
+
+TEST_CASE_TEMPLATE("operations on a warm session", T, SHANNOT_TRANSPORTS) {
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    using namespace ops_test;
+    HostDir data, out;
+    data.write("in.txt", "hello\n");
+    shannot::SandboxManager<T> manager(profile<T>(data, out), shannot_test::TransportFixture<T>::transport());
+    auto session = manager.open_session();
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message));
+
+    // The same operations, on one sandbox: what one writes to its tmpfs the next one reads.
+    REQUIRE(shannot::write_file(*session, "/tmp/scratch", all_bytes(4)));
+    auto back = shannot::read_file(*session, "/tmp/scratch");
+    REQUIRE(back);
+    CHECK(*back == all_bytes(4));
+    auto listed = shannot::list_files(*session, "/data");
+    REQUIRE(listed);
+    CHECK(*listed == std::vector<std::string>{"in.txt"});
+    REQUIRE(shannot::write_file(*session, "/out/result", "done"));
+    CHECK(out.read("result") == "done");
+    REQUIRE(shannot::remove_file(*session, "/tmp/scratch"));
+    auto gone = shannot::read_file(*session, "/tmp/scratch");
+    REQUIRE_FALSE(gone);
+    auto code = shannot::execute_code(*session, "sh", "cat /data/in.txt; echo $X", {.environment = {{"X", "42"}}});
+    REQUIRE(code);
+    CHECK(code->stdout_data == "hello\n42\n");
+}

@@ -19,6 +19,7 @@ namespace shannot {
 struct BuildExtras {
     std::map<std::string, std::string> environment{};  ///< overrides the profile's variables
     std::optional<std::string> working_directory{};    ///< `--chdir` inside the sandbox
+    std::vector<std::string> extra_args{};              ///< after additional_args, before `--` (sessions)
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -32,7 +33,7 @@ struct BuildExtras {
 ///     (a later mount on a parent would hide them);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), additional_args, --, the command.
+///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
@@ -97,6 +98,7 @@ public:
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
+        a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
         a.emplace_back("--");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;

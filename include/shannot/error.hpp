@@ -33,7 +33,8 @@ enum class errc {
     host_key_mismatch,      ///< the remote host key is unknown or changed under a strict policy
     remote_bwrap_missing,   ///< the remote host has no bwrap
     unsafe_ssh_option,      ///< an extra ssh option is not on the allowlist
-    session_closed,         ///< a warm session or connection is no longer usable
+    session_closed,         ///< the session or transport was closed by its owner
+    session_lost,           ///< a warm session's sandbox or connection died; reopen() it
 };
 
 namespace detail {
@@ -60,6 +61,7 @@ public:
         case errc::remote_bwrap_missing: return "bwrap missing on the remote host";
         case errc::unsafe_ssh_option: return "ssh option refused";
         case errc::session_closed: return "session closed";
+        case errc::session_lost: return "session lost";
         }
         return "unknown shannot error";
     }

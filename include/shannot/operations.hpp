@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <concepts>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -18,9 +19,10 @@
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
 #include <shannot/sandbox_manager.hpp>
+#include <shannot/session.hpp>
 
 // The tools an agent framework expects of a sandbox (Strands' SshSandbox, Shannot's MCP tools),
-// built on SandboxManager::run() and nothing else: every operation is an ordinary command, so
+// built on run() of a SandboxManager or a SandboxSession and nothing else: every operation is an ordinary command, so
 // the admission policy sees it, the transport carries it (here or over ssh) and the profile's
 // mounts decide what it can touch. Each needs its command allowed by the profile:
 //
@@ -40,6 +42,14 @@
 // and an absolute one can never be read as an option (`--` is there as a second guard).
 
 namespace shannot {
+
+/// What the operations run commands on: a SandboxManager (a fresh sandbox per operation) or a
+/// SandboxSession (one warm sandbox; a file an operation writes to its tmpfs stays for the next).
+template <class S>
+concept CommandRunner = requires(S& s, std::vector<std::string> command, RunOptions options) {
+    { s.run(std::move(command), std::move(options)) } -> std::same_as<Result<ProcessResult>>;
+    s.profile().allowed_commands;
+};
 
 /// Per-operation settings: the subset of RunOptions an operation leaves to the caller (the
 /// operation owns the command, its stdin and `check`).
@@ -167,8 +177,8 @@ template <class T>
 
 /// The file's bytes, exactly. A file larger than `options.max_output` is an error, never a
 /// silently shortened string.
-template <class T, class A, class O>
-[[nodiscard]] Result<std::string> read_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
                                             const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("read_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
@@ -182,8 +192,8 @@ template <class T, class A, class O>
 
 /// The names in a directory (not `.`/`..`), sorted bytewise. Names travel NUL-separated, so
 /// newlines, spaces and leading dashes arrive intact. A path that is not a directory is an error.
-template <class T, class A, class O>
-[[nodiscard]] Result<std::vector<std::string>> list_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+template <CommandRunner S>
+[[nodiscard]] Result<std::vector<std::string>> list_files(S& sandbox, std::string_view dir,
                                                           const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("list_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
     // -H follows a symlinked DIR; depth 0 reports DIR's own type first ("d" + empty name).
@@ -219,8 +229,8 @@ template <class T, class A, class O>
 /// Creates or truncates `path` and writes `content` (any bytes, any size) to it. Allowed only
 /// where a writable mount covers the path; otherwise errc::command_refused before anything runs.
 /// In a tmpfs the file lives as long as that one run: use a writable bind to keep it.
-template <class T, class A, class O>
-[[nodiscard]] Result<void> write_file(SandboxManager<T, A, O>& sandbox, std::string_view path, std::string content,
+template <CommandRunner S>
+[[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("write_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
@@ -234,8 +244,8 @@ template <class T, class A, class O>
 }
 
 /// Removes the file at `path` (not a directory). The same writable-mount rule as write_file.
-template <class T, class A, class O>
-[[nodiscard]] Result<void> remove_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
                                        const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("remove_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
@@ -270,8 +280,8 @@ inline constexpr std::array<std::pair<std::string_view, std::array<std::string_v
 /// Runs `code` with the language's interpreter, the code on stdin (so it may be any size; it
 /// cannot read stdin itself). The interpreter must be allowed by the profile. The result is
 /// returned whatever the exit status: a failing program is an answer, not an error.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> execute_code(SandboxManager<T, A, O>& sandbox, std::string_view language,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
                                                  std::string code, const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
     if (!command) return tl::make_unexpected(std::move(command.error()));
@@ -285,20 +295,20 @@ template <class T, class A, class O>
 // when one directory was unreadable yet still prints the rest). Errors are what run() reports.
 
 /// `df -h`: space on the filesystems the sandbox sees.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> check_disk_usage(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> check_disk_usage(S& sandbox, const OperationOptions& options = {}) {
     return sandbox.run({"df", "-h"}, detail::run_options(options));
 }
 
 /// `free -h`: memory and swap.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> check_memory(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> check_memory(S& sandbox, const OperationOptions& options = {}) {
     return sandbox.run({"free", "-h"}, detail::run_options(options));
 }
 
 /// `ls [-l] [-a] -- PATH`, the human-readable listing (list_files is the exact one).
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> list_directory(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path,
                                                    bool long_format = false, bool show_hidden = false,
                                                    const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("list_directory", path); !ok) return tl::make_unexpected(std::move(ok.error()));
@@ -310,8 +320,8 @@ template <class T, class A, class O>
 }
 
 /// `find -H DIR -name PATTERN`: paths whose last component matches the glob, one per line.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> search_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
                                                  std::string_view name_pattern, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("search_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
@@ -319,8 +329,8 @@ template <class T, class A, class O>
 }
 
 /// `grep [-r] -e PATTERN -- PATH`: the pattern follows -e, so one starting with '-' is a pattern.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> grep_content(SandboxManager<T, A, O>& sandbox, std::string_view pattern,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern,
                                                  std::string_view path, bool recursive = false,
                                                  const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("grep_content", path); !ok) return tl::make_unexpected(std::move(ok.error()));

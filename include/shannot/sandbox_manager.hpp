@@ -16,10 +16,12 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/paths.hpp>
+#include <shannot/detail/run_support.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
+#include <shannot/session.hpp>
 
 namespace shannot {
 
@@ -83,6 +85,15 @@ public:
                           });
     }
 
+    /// Starts one sandbox that stays up and runs many commands (see SandboxSession for what they
+    /// share and what they don't). The session has its own copy of the profile, transport and
+    /// admission; remotely it holds one ssh session of the transport's pool until closed.
+    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {})
+        requires SessionTransport<T>
+    {
+        return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
+    }
+
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
@@ -99,19 +110,7 @@ private:
 
     [[nodiscard]] Result<Prepared> prepare(std::vector<std::string> command, const RunOptions& options) {
         if (auto ok = profile_.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
-        for (const auto& [name, value] : options.environment)
-            if (!detail::is_env_name(name))
-                return fail(errc::invalid_argument, "environment variable name '" + name +
-                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-        const std::string path_env = effective_path(options);
-        AdmissionRequest request{profile_.name, profile_.allowed_commands, std::move(command), path_env, {}};
-        if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) { { t.executable_exists(p) } -> std::convertible_to<bool>; }) {
-            request.exists = [this](std::string_view in_sandbox) {
-                const auto host = host_path(in_sandbox);
-                return host && transport_.executable_exists(*host);
-            };
-        }
-        auto admitted = admission_.admit(std::move(request));
+        auto admitted = detail::admit_command(profile_, transport_, admission_, std::move(command), options);
         if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
 
         BuildExtras extras{options.environment, options.working_directory};
@@ -143,81 +142,7 @@ private:
         const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
         auto outcome = detail::run_loop(*process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
 
-        auto result = std::make_shared<ProcessResult>();
-        result->command = std::move(prepared->command);
-        result->argv = process->argv();
-        result->timed_out = outcome.timed_out;
-        result->cancelled = outcome.cancelled;
-        result->stdout_dropped = out.dropped();
-        result->stderr_dropped = err.dropped();
-        result->stdout_truncated = result->stdout_dropped > 0;
-        result->stderr_truncated = result->stderr_dropped > 0;
-        result->stdout_data = out.take();
-        result->stderr_data = err.take();
-        result->duration = outcome.duration;
-
-        const auto& exit = outcome.exit;
-        const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
-        if (exit.kind == ExitInfo::Kind::exited) {
-            result->exit_code = exit.exit_code;
-        } else if (exit.kind == ExitInfo::Kind::signaled || stopped_by_us) {
-            result->signal = exit.signal;
-        } else {
-            // The sandbox or the transport failed: an error, with what was printed attached.
-            std::string message = exit.detail.empty() ? std::string(T::name) + " transport failed" : exit.detail;
-            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-            return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error,
-                                             std::move(message), std::move(result)});
-        }
-        if (options.check && !result->succeeded()) {
-            std::string message = "command '" + result->command.front() + "' ";
-            if (result->timed_out) message += "timed out";
-            else if (result->cancelled) message += "was cancelled";
-            else if (result->signal) message += "was killed by signal " + std::to_string(result->signal);
-            else message += "exited with status " + std::to_string(result->exit_code);
-            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-            return tl::make_unexpected(Error{errc::command_failed, std::move(message), std::move(result)});
-        }
-        return std::move(*result);
-    }
-
-    /// The PATH the command will see: the caller's, else the profile's, else execvp's default.
-    [[nodiscard]] std::string effective_path(const RunOptions& options) const {
-        if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
-        if (auto it = profile_.environment.find("PATH"); it != profile_.environment.end()) return it->second;
-        return "/bin:/usr/bin";
-    }
-
-    /// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
-    /// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
-    [[nodiscard]] std::optional<std::string> host_path(std::string_view in_sandbox) const {
-        std::string_view best_target;
-        const SandboxBind* best = nullptr;
-        bool best_is_bind = false;
-        auto consider = [&](std::string_view target, const SandboxBind* bind) {
-            target = detail::strip_trailing_slash(target);
-            if (!detail::is_same_or_under(in_sandbox, target)) return;
-            if (best_target.empty() || target.size() > best_target.size()) {
-                best_target = target;
-                best = bind;
-                best_is_bind = bind != nullptr;
-            }
-        };
-        for (const auto& b : profile_.binds) consider(b.target, &b);
-        for (const auto& t : profile_.tmpfs_paths) consider(t, nullptr);
-        consider("/proc", nullptr);
-        consider("/dev", nullptr);
-        if (!best_is_bind) return std::nullopt;
-        std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
-        std::string source(detail::strip_trailing_slash(best->source));
-        if (source == "/") source.clear();
-        return source + rest;
-    }
-
-    [[nodiscard]] static std::string stderr_tail(std::string_view err) {
-        constexpr std::size_t limit = 2000;
-        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
-        return std::string(err.size() > limit ? err.substr(err.size() - limit) : err);
+        return detail::assemble_result(T::name, std::move(prepared->command), process->argv(), outcome, out, err, options);
     }
 
     profile_type profile_;

@@ -15,6 +15,7 @@
 #include <shannot/process_result.hpp>
 #include <shannot/concepts/transport.hpp>
 #include <shannot/output.hpp>
+#include <shannot/session.hpp>
 #include <shannot/sandbox_manager.hpp>
 #include <shannot/transport/posix_spawn.hpp>
 #include <shannot/ssh_options.hpp>

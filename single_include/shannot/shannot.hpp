@@ -80,7 +80,8 @@ enum class errc {
     host_key_mismatch,      ///< the remote host key is unknown or changed under a strict policy
     remote_bwrap_missing,   ///< the remote host has no bwrap
     unsafe_ssh_option,      ///< an extra ssh option is not on the allowlist
-    session_closed,         ///< a warm session or connection is no longer usable
+    session_closed,         ///< the session or transport was closed by its owner
+    session_lost,           ///< a warm session's sandbox or connection died; reopen() it
 };
 
 namespace detail {
@@ -107,6 +108,7 @@ public:
         case errc::remote_bwrap_missing: return "bwrap missing on the remote host";
         case errc::unsafe_ssh_option: return "ssh option refused";
         case errc::session_closed: return "session closed";
+        case errc::session_lost: return "session lost";
         }
         return "unknown shannot error";
     }
@@ -1132,6 +1134,7 @@ namespace shannot {
 struct BuildExtras {
     std::map<std::string, std::string> environment{};  ///< overrides the profile's variables
     std::optional<std::string> working_directory{};    ///< `--chdir` inside the sandbox
+    std::vector<std::string> extra_args{};              ///< after additional_args, before `--` (sessions)
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -1145,7 +1148,7 @@ struct BuildExtras {
 ///     (a later mount on a parent would hide them);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), additional_args, --, the command.
+///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
@@ -1210,6 +1213,7 @@ public:
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
+        a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
         a.emplace_back("--");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;
@@ -1495,12 +1499,20 @@ static_assert(OutputPolicy<HeadTailCapture>);
 
 }  // namespace shannot
 // ---- end shannot/output.hpp ----
-// ---- begin shannot/sandbox_manager.hpp ----
-// SandboxManager: the host class. Admission, argv building and the run loop over a transport.
+// ---- begin shannot/session.hpp ----
+// SandboxSession: one warm sandbox (and, remotely, one ssh session) that runs many commands.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/timerfd.h>
 
 #include <chrono>
-#include <future>
+#include <concepts>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -1515,6 +1527,7 @@ static_assert(OutputPolicy<HeadTailCapture>);
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -1556,6 +1569,25 @@ struct LoopOutcome {
     pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
     errno = saved;
     return n;
+}
+
+/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
+[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
+    while (!data.empty()) {
+        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) return false;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
+        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    }
+    return true;
 }
 
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
@@ -1707,6 +1739,976 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/event_loop.hpp ----
+// ---- begin shannot/detail/frame_filter.hpp ----
+// Strips a transport's own frames ("\n<marker> <payload>\n") out of a byte stream.
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shannot::detail {
+
+/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
+/// with a random per-run marker the command cannot know. This filter removes exactly those
+/// bytes and hands back the payloads, across any chunking: bytes that could still be the start
+/// of a frame are held back until they are known not to be.
+class FrameFilter {
+public:
+    explicit FrameFilter(std::string marker) : prefix_("\n" + std::move(marker) + " ") {}
+
+    /// Appends the caller's bytes to `out`; complete frames go to payloads().
+    void feed(std::string_view in, std::string& out) {
+        held_.append(in);
+        std::size_t start = 0;
+        while (true) {
+            const auto at = held_.find(prefix_, start);
+            if (at == std::string::npos) break;
+            const auto end = held_.find('\n', at + prefix_.size());
+            if (end == std::string::npos) {
+                // A frame has begun but not ended: keep it (bounded: frames are short).
+                if (held_.size() - at > 4096) {
+                    out.append(held_, start, held_.size() - start);
+                    held_.clear();
+                    return;
+                }
+                out.append(held_, start, at - start);
+                held_.erase(0, at);
+                return;
+            }
+            out.append(held_, start, at - start);
+            payloads_.push_back(held_.substr(at + prefix_.size(), end - at - prefix_.size()));
+            start = end + 1;
+        }
+        // No frame starts before the last prefix_.size()-1 bytes; those may begin one.
+        const std::size_t keep = partial_prefix(std::string_view(held_).substr(start));
+        out.append(held_, start, held_.size() - start - keep);
+        held_.erase(0, held_.size() - keep);
+    }
+
+    /// At end of stream: whatever is held was never a frame.
+    void finish(std::string& out) {
+        out += held_;
+        held_.clear();
+    }
+
+    [[nodiscard]] const std::vector<std::string>& payloads() const noexcept { return payloads_; }
+
+private:
+    /// Length of the longest suffix of `s` that is a proper prefix of prefix_.
+    [[nodiscard]] std::size_t partial_prefix(std::string_view s) const {
+        const std::size_t max = std::min(s.size(), prefix_.size() - 1);
+        for (std::size_t n = max; n > 0; --n)
+            if (s.substr(s.size() - n) == std::string_view(prefix_).substr(0, n)) return n;
+        return 0;
+    }
+
+    std::string prefix_;
+    std::string held_;
+    std::vector<std::string> payloads_;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/frame_filter.hpp ----
+// ---- begin shannot/detail/marker.hpp ----
+// Random markers (frame nonces, folder names) and a pidfd liveness check.
+
+#include <poll.h>
+#include <sys/random.h>
+
+#include <string>
+
+// ---- begin shannot/detail/unique_fd.hpp ----
+// UniqueFd: owns one file descriptor and closes it once.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <utility>
+
+namespace shannot::detail {
+
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) reset(std::exchange(other.fd_, -1));
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+
+    [[nodiscard]] int get() const noexcept { return fd_; }
+    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+
+private:
+    int fd_ = -1;
+};
+
+/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
+/// dup2 onto 0..4 can then never clobber a descriptor they still need to read.
+[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 10) noexcept {
+    if (fd < 0) return UniqueFd();
+    if (fd >= floor) return UniqueFd(fd);
+    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    ::close(fd);
+    return UniqueFd(lifted);
+}
+
+inline bool set_nonblocking(int fd) noexcept {
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/unique_fd.hpp ----
+
+namespace shannot::detail {
+
+/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
+[[nodiscard]] inline std::string random_marker() {
+    unsigned char bytes[16] = {};
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0) got += static_cast<std::size_t>(n);
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "shannot-";
+    for (auto b : bytes) {
+        out += hex[b >> 4];
+        out += hex[b & 15];
+    }
+    return out;
+}
+
+/// Whether a pidfd says its process has exited.
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
+    if (!pidfd) return true;
+    pollfd p{pidfd.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/marker.hpp ----
+// ---- begin shannot/detail/run_support.hpp ----
+// The steps a fresh run (SandboxManager) and a session command (SandboxSession) share:
+// admission with the caller's PATH, mapping sandbox paths to host paths, and turning a loop
+// outcome into a ProcessResult or an error.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shannot::detail {
+
+/// The PATH the command will see: the caller's, else the profile's, else execvp's default.
+template <class T>
+[[nodiscard]] std::string effective_path(const SandboxProfile<T>& profile, const RunOptions& options) {
+    if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
+    if (auto it = profile.environment.find("PATH"); it != profile.environment.end()) return it->second;
+    return "/bin:/usr/bin";
+}
+
+/// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
+/// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
+template <class T>
+[[nodiscard]] std::optional<std::string> host_path(const SandboxProfile<T>& profile, std::string_view in_sandbox) {
+    std::string_view best_target;
+    const SandboxBind* best = nullptr;
+    bool best_is_bind = false;
+    auto consider = [&](std::string_view target, const SandboxBind* bind) {
+        target = strip_trailing_slash(target);
+        if (!is_same_or_under(in_sandbox, target)) return;
+        if (best_target.empty() || target.size() > best_target.size()) {
+            best_target = target;
+            best = bind;
+            best_is_bind = bind != nullptr;
+        }
+    };
+    for (const auto& b : profile.binds) consider(b.target, &b);
+    for (const auto& t : profile.tmpfs_paths) consider(t, nullptr);
+    consider("/proc", nullptr);
+    consider("/dev", nullptr);
+    if (!best_is_bind) return std::nullopt;
+    std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
+    std::string source(strip_trailing_slash(best->source));
+    if (source == "/") source.clear();
+    return source + rest;
+}
+
+/// The last 2000 bytes of stderr without trailing blanks: what an error message quotes.
+[[nodiscard]] inline std::string stderr_tail(std::string_view err) {
+    constexpr std::size_t limit = 2000;
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
+    return std::string(err.size() > limit ? err.substr(err.size() - limit) : err);
+}
+
+/// Checks the caller's environment names and asks the admission policy about `command`. Bare
+/// names resolve through the command's PATH, checked on this host when the transport can.
+template <class T, class Admission>
+[[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
+                                                            const Admission& admission, std::vector<std::string> command,
+                                                            const RunOptions& options) {
+    for (const auto& [name, value] : options.environment)
+        if (!is_env_name(name))
+            return fail(errc::invalid_argument, "environment variable name '" + name +
+                                                    "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), effective_path(profile, options), {}};
+    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
+                      { t.executable_exists(p) } -> std::convertible_to<bool>;
+                  }) {
+        request.exists = [&profile, &transport](std::string_view in_sandbox) {
+            const auto host = host_path(profile, in_sandbox);
+            return host && transport.executable_exists(*host);
+        };
+    }
+    return admission.admit(std::move(request));
+}
+
+/// Turns how a run ended into the caller's result: a ProcessResult when the command ran (it
+/// exited, or was stopped), an error with the partial result attached when the sandbox or the
+/// transport failed, errc::command_failed for an unsuccessful run under `options.check`.
+template <class Output>
+[[nodiscard]] Result<ProcessResult> assemble_result(std::string_view transport_name, std::vector<std::string> command,
+                                                    std::vector<std::string> argv, const LoopOutcome& outcome, Output& out,
+                                                    Output& err, const RunOptions& options) {
+    auto result = std::make_shared<ProcessResult>();
+    result->command = std::move(command);
+    result->argv = std::move(argv);
+    result->timed_out = outcome.timed_out;
+    result->cancelled = outcome.cancelled;
+    result->stdout_dropped = out.dropped();
+    result->stderr_dropped = err.dropped();
+    result->stdout_truncated = result->stdout_dropped > 0;
+    result->stderr_truncated = result->stderr_dropped > 0;
+    result->stdout_data = out.take();
+    result->stderr_data = err.take();
+    result->duration = outcome.duration;
+
+    const auto& exit = outcome.exit;
+    const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
+    if (exit.kind == ExitInfo::Kind::exited) {
+        result->exit_code = exit.exit_code;
+    } else if (exit.kind == ExitInfo::Kind::signaled || stopped_by_us) {
+        result->signal = exit.signal;
+    } else {
+        // The sandbox or the transport failed: an error, with what was printed attached.
+        std::string message = exit.detail.empty() ? std::string(transport_name) + " transport failed" : exit.detail;
+        if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
+        return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
+                                         std::move(result)});
+    }
+    if (options.check && !result->succeeded()) {
+        std::string message = "command '" + result->command.front() + "' ";
+        if (result->timed_out) message += "timed out";
+        else if (result->cancelled) message += "was cancelled";
+        else if (result->signal) message += "was killed by signal " + std::to_string(result->signal);
+        else message += "exited with status " + std::to_string(result->exit_code);
+        if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
+        return tl::make_unexpected(Error{errc::command_failed, std::move(message), std::move(result)});
+    }
+    return std::move(*result);
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/run_support.hpp ----
+// ---- begin shannot/detail/session_agent.hpp ----
+// The POSIX-sh agent that is PID 1 of a warm session's sandbox and runs its commands one by one.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shannot::detail {
+
+/// Where the agent lives inside the sandbox: a private tmpfs (0700) holding an execute-only
+/// (0111) copy of the shell. Executing a file one cannot read makes the process non-dumpable, so
+/// no command can open /proc/1/fd/0 (the request pipe) or /proc/1/mem to learn a nonce.
+inline constexpr std::string_view session_agent_dir = "/dev/.shannot";
+inline constexpr std::string_view session_agent_shell = "/dev/.shannot/sh";
+/// The descriptor bwrap copies the shell from (`--ro-bind-data 5`).
+inline constexpr int session_shell_fd = 5;
+
+/// bwrap arguments a session adds before `--`: the agent is PID 1 (it reaps and kills what its
+/// commands leave behind) and runs from the execute-only copy of the shell.
+[[nodiscard]] inline std::vector<std::string> session_mount_args() {
+    return {"--as-pid-1",
+            "--perms", "0700", "--tmpfs", std::string(session_agent_dir),
+            "--perms", "0111", "--ro-bind-data", std::to_string(session_shell_fd), std::string(session_agent_shell)};
+}
+
+/// Run as `/dev/.shannot/sh -c AGENT shannot HELLO`.
+///
+/// Protocol (stdin: requests from the host; stdout and stderr: the commands' output and frames).
+/// The agent's own stderr is /dev/null (the shell would report "Terminated" for a killed
+/// command); it keeps the real one at fd 8 for frames and hands it to each command as fd 2.
+///  - At start it prints "\n<HELLO> ready <I>\n" on stdout and on stderr; I is "input" when
+///    `head` and `cat` exist in the sandbox (needed to stage a command's input), else "noinput".
+///  - `R NONCE CWD INLEN NENV NAME=VALUE... ARGV...` (one line, words quoted for sh, newlines
+///    inside words written as '"$nl"'): INLEN bytes of input follow the line and are staged in
+///    the agent's tmpfs; then the command runs in a foreground subshell (so SIGINT and SIGQUIT
+///    stay at their defaults): cd CWD (when not empty), unset OLDPWD, export the NENV
+///    variables, exec ARGV with the staged input on stdin. Meanwhile a background watcher reads
+///    the host's `K TERM` / `K KILL` lines and signals every process but PID 1 (`kill -1`).
+///    When the command has ended, everything it left behind is killed and reaped, and the
+///    agent writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit <RC>\n" on stderr (RC as
+///    the shell reports it: 128+N for a signal). Before "exit", "\n<NONCE> nocwd\n",
+///    "\n<NONCE> noexec\n" or "\n<NONCE> noinput\n" say the command did not start.
+///  - Only lines starting with "R " are evaluated: a late `K` line, or the rest of one the
+///    killed watcher had half read, is ignored.
+///  - EOF on stdin (the host or the connection is gone): the watcher kills the running command,
+///    and the agent exits, which ends the sandbox.
+/// NONCE is random per command and exists only in the agent's memory (and its subshells'),
+/// which commands cannot read: they cannot forge the end of their own output or their status.
+inline constexpr std::string_view session_agent_script = R"sh(h=$1
+nl='
+'
+exec 7<&0 8>&2 2>/dev/null 3<&- 4>&- 5<&- 6>&-
+d=/dev/.shannot
+I=noinput
+command -v head >/dev/null && command -v cat >/dev/null && I=input
+R() {
+  n=$1 c=$2 l=$3 e=$4
+  shift 4
+  i=/dev/null
+  if [ "$l" -gt 0 ]; then
+    [ "$I" = input ] || exit 1
+    i=$d/in
+    if ! head -c "$l" <&7 | { cat >"$i" || { cat >/dev/null; exit 1; }; }; then
+      printf '\n%s noinput\n' "$n" >&8
+      printf '\n%s eof\n' "$n"
+      printf '\n%s exit 1\n' "$n" >&8
+      return
+    fi
+  fi
+  { while IFS= read -r k; do
+      case $k in
+        "K TERM") kill -s TERM -- -1 ;;
+        "K KILL") kill -s KILL -- -1 ;;
+      esac
+    done
+    kill -s KILL -- -1
+  } <&7 >/dev/null 8>&- &
+  w=$!
+  (
+    if [ -n "$c" ]; then
+      cd "$c" || { printf '\n%s nocwd\n' "$n" >&8; exit 1; }
+    fi
+    unset OLDPWD
+    while [ "$e" -gt 0 ]; do
+      export "$1"
+      shift
+      e=$((e - 1))
+    done
+    case $1 in
+      */*) [ -f "$1" ] && [ -x "$1" ] ;;
+      *) command -v "$1" >/dev/null ;;
+    esac || { printf '\n%s noexec\n' "$n" >&8; exit 1; }
+    exec "$@" <"$i" 2>&8 7<&- 8>&-
+  )
+  r=$?
+  kill -s KILL -- -1
+  wait "$w"
+  k=0
+  while [ "$k" -lt 500 ]; do
+    set -- /proc/[0-9]*
+    [ "$#" -le 1 ] && break
+    sleep 0.01 || :
+    k=$((k + 1))
+  done
+  [ "$i" = /dev/null ] || : >"$i"
+  printf '\n%s eof\n' "$n"
+  printf '\n%s exit %s\n' "$n" "$r" >&8
+}
+printf '\n%s ready %s\n' "$h" "$I"
+printf '\n%s ready %s\n' "$h" "$I" >&8
+while IFS= read -r x <&7; do
+  case $x in
+    "R "*) eval "$x" ;;
+  esac
+done
+)sh";
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/session_agent.hpp ----
+// ---- begin shannot/detail/shell_quote.hpp ----
+// POSIX-sh quoting of argv words for the remote shell, and a pure re-parser that proves it.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shannot::detail {
+
+/// Bytes that need no quoting anywhere in a word. `=` and `~` are left out on purpose: a word
+/// starting `a=` is an assignment when first, and `~` starts a tilde expansion.
+[[nodiscard]] constexpr bool shell_safe_byte(unsigned char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c == '/' || c == ',' || c == ':' || c == '+' || c == '@' || c == '%';
+}
+
+/// One word for a POSIX shell: unchanged when every byte is safe, else inside single quotes,
+/// where nothing is special but the quote itself, which becomes `'\''`. Every byte but NUL
+/// arrives intact; the empty word becomes `''`.
+[[nodiscard]] inline std::string shell_quote(std::string_view word) {
+    bool plain = !word.empty();
+    for (unsigned char c : word) plain = plain && shell_safe_byte(c);
+    if (plain) return std::string(word);
+    std::string out;
+    out.reserve(word.size() + 2);
+    out += '\'';
+    for (char c : word) {
+        if (c == '\'') out += "'\\''";
+        else out += c;
+    }
+    out += '\'';
+    return out;
+}
+
+/// Words joined by single spaces, each quoted: what ssh hands the remote login shell.
+[[nodiscard]] inline std::string shell_join(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) {
+        if (!out.empty()) out += ' ';
+        out += shell_quote(w);
+    }
+    return out;
+}
+
+/// One request line for a remote dispatcher or a session agent (both `eval` it): every word quoted for sh, with a newline inside a word
+/// written as '"$nl"' so the line holds no newline byte but its last.
+[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
+    std::string line;
+    for (const auto& w : words) {
+        if (!line.empty()) line += ' ';
+        const auto quoted = shell_quote(w);
+        for (char c : quoted) {
+            if (c == '\n') line += "'\"$nl\"'";
+            else line += c;
+        }
+    }
+    line += '\n';
+    return line;
+}
+
+/// Splits a command line back into words the way a POSIX shell would, for the subset a quoted
+/// line may use: blanks and newlines between words, single quotes, double quotes (where `\`
+/// escapes only `$`, `` ` ``, `"`, `\` and newline) and backslash escapes. Any byte that would
+/// make the shell expand, redirect or start another command while unquoted is an error, so a
+/// successful parse proves the line runs exactly one simple command with exactly these words.
+[[nodiscard]] inline Result<std::vector<std::string>> shell_split(std::string_view line) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    auto position = [&](std::size_t i) { return " at byte " + std::to_string(i); };
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (c == ' ' || c == '\t' || c == '\n') {
+            if (in_word) words.push_back(std::move(word));
+            word.clear();
+            in_word = false;
+            continue;
+        }
+        in_word = true;
+        if (c == '\'') {
+            const auto close = line.find('\'', i + 1);
+            if (close == std::string_view::npos) return fail(errc::invalid_argument, "unterminated single quote" + position(i));
+            word.append(line.substr(i + 1, close - i - 1));
+            i = close;
+        } else if (c == '"') {
+            std::size_t j = i + 1;
+            for (; j < line.size() && line[j] != '"'; ++j) {
+                const char d = line[j];
+                if (d == '$' || d == '`') return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
+                if (d == '\\' && j + 1 < line.size()) {
+                    const char e = line[j + 1];
+                    if (e == '$' || e == '`' || e == '"' || e == '\\') {
+                        word += e;
+                        ++j;
+                        continue;
+                    }
+                    if (e == '\n') {
+                        ++j;
+                        continue;
+                    }
+                }
+                word += d;
+            }
+            if (j >= line.size()) return fail(errc::invalid_argument, "unterminated double quote" + position(i));
+            i = j;
+        } else if (c == '\\') {
+            if (i + 1 >= line.size()) return fail(errc::invalid_argument, "trailing backslash" + position(i));
+            if (line[i + 1] != '\n') word += line[i + 1];  // backslash-newline joins lines
+            ++i;
+        } else if (shell_safe_byte(static_cast<unsigned char>(c)) || c == '=' || (c == '~' && !word.empty())) {
+            word += c;
+        } else {
+            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") + "0123456789abcdef"[(c >> 4) & 15] +
+                                                    "0123456789abcdef"[c & 15] + position(i));
+        }
+    }
+    if (in_word) words.push_back(std::move(word));
+    return words;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/shell_quote.hpp ----
+
+namespace shannot {
+
+/// How a session's sandbox starts.
+struct SessionOptions {
+    /// The directory every command starts in unless its RunOptions name another (absolute,
+    /// inside the sandbox). Default: where a fresh run would start.
+    std::optional<std::string> working_directory{};
+    /// How long the sandbox may take to start and report ready.
+    std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
+    /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
+    /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
+    std::string shell = "/bin/sh";
+};
+
+/// A transport that can also start one long-lived sandbox with its stdin, stdout and stderr
+/// connected to us (the channel a session talks to its agent through).
+///  - `typename T::channel_type`: a ProcessHandle whose stdin_fd() is the agent's stdin;
+///    terminate()/kill() end the whole sandbox; exit_fd() becomes readable when it has ended.
+///  - `Result<channel_type> open_channel(const LaunchSpec&)`: starts bwrap with the spec's
+///    files at their descriptors (LaunchSpec::pipe_stdin is always true).
+template <class T>
+concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec) {
+    typename T::channel_type;
+    requires ProcessHandle<typename T::channel_type>;
+    { t.open_channel(spec) } -> std::same_as<Result<typename T::channel_type>>;
+};
+
+namespace detail {
+
+/// One command on a session, as the run loop sees it. The descriptors are the session
+/// channel's (not owned). exit_fd() is the session's timer, armed to fire once both end frames
+/// arrived, a stream hit EOF (the sandbox died), or a kill went unanswered for kill_fallback.
+class SessionCommand {
+public:
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
+        : in_(in), out_(out), err_(err), timer_(timer), out_frames_(nonce), err_frames_(nonce),
+          working_directory_(std::move(working_directory)) {
+        itimerspec off{};
+        ::timerfd_settime(timer_, 0, &off, nullptr);
+        std::uint64_t expirations = 0;
+        [[maybe_unused]] auto n = ::read(timer_, &expirations, sizeof expirations);  // clear an old expiry
+    }
+
+    [[nodiscard]] int stdin_fd() const { return -1; }  // the input went ahead of the command
+    [[nodiscard]] int stdout_fd() const { return out_; }
+    [[nodiscard]] int stderr_fd() const { return err_; }
+    [[nodiscard]] int exit_fd() const { return timer_; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    void close_stdin() {}
+
+    /// The agent's watcher sends SIGTERM (SIGKILL) to every process in the sandbox but itself.
+    void terminate() { request_signal("K TERM\n", 1); }
+    void kill() { request_signal("K KILL\n", 2); }
+
+    void filter_output(StreamKind kind, std::string_view in, std::string& out) {
+        (kind == StreamKind::out ? out_frames_ : err_frames_).feed(in, out);
+        check_done();
+    }
+    void finish_output(StreamKind kind, std::string& out) {
+        (kind == StreamKind::out ? out_frames_ : err_frames_).finish(out);
+        fire(0);  // EOF on a channel stream: the sandbox is gone
+    }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+
+    /// How the command ended, from the agent's frames.
+    ExitInfo wait() {
+        ExitInfo info;
+        if (!(out_done_ && err_done_)) {
+            broken_ = true;
+            if (stopped_ > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+                return info;
+            }
+            info.kind = ExitInfo::Kind::transport_failed;
+            info.error = errc::session_lost;
+            info.detail = "the session's sandbox ended while the command ran";
+            return info;
+        }
+        for (const auto& payload : err_frames_.payloads()) {
+            if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
+                info.detail = payload == "nocwd"    ? "cannot change to the working directory '" + working_directory_ + "' in the sandbox"
+                              : payload == "noexec" ? std::string("the command is not an executable file in the sandbox")
+                                                    : std::string("cannot stage the input in the sandbox (its /dev tmpfs is full?)");
+                return info;
+            }
+            int code = -1;
+            if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
+            if (stopped_ > 0 && code > 128) {
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = code - 128;
+            } else {
+                info.exit_code = code;
+            }
+            return info;
+        }
+        broken_ = true;
+        info.kind = ExitInfo::Kind::transport_failed;
+        info.error = errc::session_lost;
+        info.detail = "the session agent sent no exit report";
+        return info;
+    }
+
+    /// True when the session cannot carry another command (it died, or ignored a kill).
+    [[nodiscard]] bool broken() const noexcept { return broken_; }
+
+private:
+    void request_signal(std::string_view line, int level) {
+        if (out_done_ && err_done_) return;
+        stopped_ = std::max(stopped_, level);
+        if (!write_all(in_, line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    void check_done() {
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || p.rfind("exit ", 0) == 0;
+        if (out_done_ && err_done_) fire(0);
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (ns == 0) when.it_value.tv_nsec = 1;
+        ::timerfd_settime(timer_, 0, &when, nullptr);
+    }
+
+    int in_, out_, err_, timer_;
+    FrameFilter out_frames_, err_frames_;
+    std::string working_directory_;
+    std::vector<std::string> argv_{};
+    bool out_done_ = false, err_done_ = false, fired_now_ = false, broken_ = false;
+    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+};
+
+}  // namespace detail
+
+/// One sandbox that stays up and runs commands one after another: what an agent does, dozens
+/// of short commands in a row, without paying a sandbox start (or, remotely, an ssh session)
+/// for each. Open one with SandboxManager::open_session().
+///
+/// Semantics:
+///  - The commands of a session share the sandbox's mounts, so what one writes to a tmpfs or a
+///    writable bind the next one sees, and the session's working directory. Nothing else: each
+///    command passes admission, gets the profile's environment plus its own RunOptions
+///    variables (never a previous command's), its own input, deadline, output cap and exit
+///    status, and starts with default signal dispositions.
+///  - When a command ends, everything it started is killed and reaped before run() returns: no
+///    process survives from one command to the next.
+///  - A timeout or cancel stops that command and its children; the session stays usable. A
+///    session whose sandbox or connection died says so (errc::session_lost) on the next call;
+///    reopen() starts a fresh sandbox.
+///  - Sessions are independent of each other and of fresh runs.
+///  - Output framing uses a random nonce per command that no command can read, so a command
+///    cannot forge the end of its output or its status; output bytes arrive exactly.
+///  - Commands run one at a time: run() from several threads queues. A command can break its
+///    own session (kill the agent's watcher, fill its tmpfs); the next call then reports it.
+/// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
+template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
+class SandboxSession {
+    static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
+                                       "(channel_type and open_channel(const LaunchSpec&); see session.hpp)");
+
+public:
+    using transport_type = T;
+    using profile_type = SandboxProfile<T>;
+
+    /// Starts the sandbox and waits until its agent is ready.
+    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport, Admission admission = Admission{},
+                                                     SessionOptions options = {}) {
+        SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
+        std::lock_guard lock(session.state_->mutex);
+        if (auto started = session.start_locked(); !started) return tl::make_unexpected(std::move(started.error()));
+        return session;
+    }
+
+    SandboxSession(SandboxSession&&) noexcept = default;
+    SandboxSession& operator=(SandboxSession&& other) noexcept {
+        if (this != &other) {
+            close();
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    ~SandboxSession() { close(); }
+
+    [[nodiscard]] const profile_type& profile() const noexcept { return state_->profile; }
+
+    /// Runs `command` in the session's sandbox; as SandboxManager::run().
+    [[nodiscard]] Result<ProcessResult> run(std::vector<std::string> command, RunOptions options = {}) {
+        return execute(std::move(command), options, [](const OutputChunk&) {});
+    }
+
+    /// As run(), delivering output chunks to `on_chunk(const OutputChunk&)` as they arrive.
+    template <class F>
+    [[nodiscard]] Result<ProcessResult> stream(std::vector<std::string> command, RunOptions options, F&& on_chunk) {
+        return execute(std::move(command), options, std::forward<F>(on_chunk));
+    }
+
+    /// Whether the sandbox is up (not closed, not found dead).
+    [[nodiscard]] bool alive() const {
+        if (!state_) return false;
+        std::lock_guard lock(state_->mutex);
+        return state_->channel && !state_->lost && !has_exited_fd(state_->channel->exit_fd());
+    }
+
+    /// Ends the sandbox (if any) and starts a fresh one: tmpfs contents are lost.
+    [[nodiscard]] Result<void> reopen() {
+        if (!state_) return fail(errc::session_closed, "the session was moved from");
+        std::lock_guard lock(state_->mutex);
+        stop_locked();
+        state_->closed = false;
+        return start_locked();
+    }
+
+    /// Ends the sandbox and everything in it; later calls fail with errc::session_closed.
+    /// Waits for a running command (cancel it first to end it sooner).
+    void close() {
+        if (!state_) return;
+        std::lock_guard lock(state_->mutex);
+        stop_locked();
+        state_->closed = true;
+    }
+
+    /// How the sandbox was started here: bwrap (or ssh) and all its arguments.
+    [[nodiscard]] std::vector<std::string> argv() const {
+        if (!state_) return {};
+        std::lock_guard lock(state_->mutex);
+        return state_->argv;
+    }
+
+private:
+    struct State {
+        profile_type profile;
+        T transport;
+        Admission admission;
+        SessionOptions options;
+        std::mutex mutex{};
+        std::optional<typename T::channel_type> channel{};
+        detail::UniqueFd timer{};
+        std::vector<std::string> argv{};
+        bool input_ok = false;
+        bool lost = false;  ///< the sandbox died or broke; the next call reports it
+        std::string lost_why{};
+        bool closed = false;
+    };
+
+    SandboxSession(profile_type profile, T transport, Admission admission, SessionOptions options)
+        : state_(new State{std::move(profile), std::move(transport), std::move(admission), std::move(options)}) {}
+
+    static bool has_exited_fd(int fd) {
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    }
+
+    void stop_locked() {
+        auto& s = *state_;
+        if (s.channel) {
+            s.channel->close_stdin();  // the agent reads EOF, kills what runs and exits
+            pollfd p{s.channel->exit_fd(), POLLIN, 0};
+            if (::poll(&p, 1, 200) <= 0) s.channel->kill();
+            s.channel->wait();
+            s.channel.reset();
+        }
+        s.lost = false;
+        s.lost_why.clear();
+    }
+
+    void mark_lost_locked(std::string why) {
+        auto& s = *state_;
+        s.lost = true;
+        s.lost_why = std::move(why);
+        if (s.channel) {
+            s.channel->kill();
+            s.channel->wait();
+            s.channel.reset();
+        }
+    }
+
+    Result<void> start_locked() {
+        auto& s = *state_;
+        if (auto ok = s.profile.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (s.options.shell.empty() || detail::has_nul(s.options.shell))
+            return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
+        if (!s.timer) {
+            s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+        }
+        const auto hello = detail::random_marker();
+        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args()};
+        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
+            if (!extras.working_directory) extras.working_directory = s.transport.default_working_directory();
+        }
+        std::vector<std::string> agent = {std::string(detail::session_agent_shell), "-c",
+                                          std::string(detail::session_agent_script), "shannot", hello};
+        auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
+        if (!args) return tl::make_unexpected(std::move(args.error()));
+        LaunchSpec spec{std::move(*args), {}, true, std::nullopt};
+        if constexpr (requires { T::seccomp_fd; }) {
+            if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
+        }
+        spec.files.push_back({detail::session_shell_fd, s.options.shell});
+        auto channel = s.transport.open_channel(spec);
+        if (!channel) return tl::make_unexpected(std::move(channel.error()));
+        s.argv = channel->argv();
+
+        // Wait for "ready" on both streams; whatever else arrives is diagnostics.
+        detail::FrameFilter out_frames(hello), err_frames(hello);
+        std::string diagnostics, junk;
+        const auto deadline = detail::Clock::now() + s.options.start_timeout;
+        bool ended = false;
+        char buffer[8192];
+        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()).count();
+            if (left <= 0 || ended) break;
+            pollfd fds[3] = {{channel->stdout_fd(), POLLIN, 0}, {channel->stderr_fd(), POLLIN, 0}, {channel->exit_fd(), POLLIN, 0}};
+            if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) break;
+            for (int k = 0; k < 2; ++k) {
+                if (!fds[k].revents) continue;
+                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+                if (n > 0) {
+                    junk.clear();
+                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
+                    if (k == 1) diagnostics += junk;
+                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
+                } else if (n == 0) {
+                    ended = true;
+                }
+            }
+            if (fds[2].revents) ended = true;
+        }
+        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) {
+            s.input_ok = out_frames.payloads().front() == "ready input";
+            s.channel.emplace(std::move(*channel));
+            s.lost = false;
+            return {};
+        }
+        // Not ready: end it and say why, with what bwrap (or ssh) printed.
+        for (int round = 0; round < 64; ++round) {  // what is left in the pipe
+            const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
+            if (n <= 0) break;
+            diagnostics.append(buffer, static_cast<std::size_t>(n));
+        }
+        if (!ended) channel->kill();
+        const auto exit = channel->wait();
+        std::string message;
+        errc code = errc::sandbox_setup_failed;
+        if (!ended) {
+            code = errc::sandbox_setup_failed;
+            message = "the session's sandbox did not report ready within " + std::to_string(s.options.start_timeout.count()) + " ms";
+        } else if (exit.kind == ExitInfo::Kind::setup_failed || exit.kind == ExitInfo::Kind::transport_failed) {
+            code = exit.error == errc::ok ? errc::sandbox_setup_failed : exit.error;
+            message = exit.detail.empty() ? "the session's sandbox failed to start" : exit.detail;
+        } else {
+            message = "the session's sandbox ended before it was ready (the shell '" + s.options.shell +
+                      "' cannot run the agent in the sandbox?)";
+        }
+        if (auto tail = detail::stderr_tail(diagnostics); !tail.empty()) message += ": " + tail;
+        return fail(code, std::move(message));
+    }
+
+    template <class F>
+    Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
+        if (!state_) return fail(errc::session_closed, "the session was moved from");
+        auto& s = *state_;
+        std::lock_guard lock(s.mutex);
+        if (s.closed) return fail(errc::session_closed, "the session was closed");
+        if (s.lost || !s.channel || has_exited_fd(s.channel->exit_fd())) {
+            std::string why = s.lost ? s.lost_why : std::string("its sandbox has exited");
+            if (!s.lost) mark_lost_locked(why);
+            return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
+        }
+        if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
+        for (std::size_t i = 0; i < command.size(); ++i)
+            if (detail::has_nul(command[i]))
+                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+        for (const auto& [name, value] : options.environment)
+            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+        std::string cwd = options.working_directory.value_or(std::string());
+        if (options.working_directory && (!detail::is_absolute(cwd) || detail::has_nul(cwd)))
+            return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
+        auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
+        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
+        const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
+        if (!input.empty() && !s.input_ok)
+            return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
+                                                "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
+
+        const auto nonce = detail::random_marker();
+        std::vector<std::string> words = {"R", nonce, cwd, std::to_string(input.size()), std::to_string(options.environment.size())};
+        words.reserve(words.size() + options.environment.size() + admitted->size());
+        for (const auto& [name, value] : options.environment) words.push_back(name + "=" + value);
+        words.insert(words.end(), admitted->begin(), admitted->end());
+        const int in = s.channel->stdin_fd();
+        const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
+        if (!detail::write_all(in, detail::dispatcher_request(words), send_deadline) || !detail::write_all(in, input, send_deadline)) {
+            mark_lost_locked("cannot send the command to the session agent");
+            return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
+        }
+
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd);
+        Output out(options.max_output), err(options.max_output);
+        auto sink = [&](StreamKind kind, std::string_view bytes) {
+            (kind == StreamKind::out ? out : err).append(bytes);
+            on_chunk(OutputChunk{kind, bytes});
+        };
+        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
+        static const std::optional<std::string> no_input;
+        auto outcome = detail::run_loop(process, no_input, options.timeout, options.kill_grace, cancel_fd, sink);
+        if (process.broken())
+            mark_lost_locked(outcome.exit.kind == ExitInfo::Kind::signaled ? "a stopped command did not end" : outcome.exit.detail);
+        return detail::assemble_result(T::name, std::move(*admitted), s.argv, outcome, out, err, options);
+    }
+
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace shannot
+// ---- end shannot/session.hpp ----
+// ---- begin shannot/sandbox_manager.hpp ----
+// SandboxManager: the host class. Admission, argv building and the run loop over a transport.
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace shannot {
 
@@ -1770,6 +2772,15 @@ public:
                           });
     }
 
+    /// Starts one sandbox that stays up and runs many commands (see SandboxSession for what they
+    /// share and what they don't). The session has its own copy of the profile, transport and
+    /// admission; remotely it holds one ssh session of the transport's pool until closed.
+    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {})
+        requires SessionTransport<T>
+    {
+        return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
+    }
+
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
@@ -1786,19 +2797,7 @@ private:
 
     [[nodiscard]] Result<Prepared> prepare(std::vector<std::string> command, const RunOptions& options) {
         if (auto ok = profile_.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
-        for (const auto& [name, value] : options.environment)
-            if (!detail::is_env_name(name))
-                return fail(errc::invalid_argument, "environment variable name '" + name +
-                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-        const std::string path_env = effective_path(options);
-        AdmissionRequest request{profile_.name, profile_.allowed_commands, std::move(command), path_env, {}};
-        if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) { { t.executable_exists(p) } -> std::convertible_to<bool>; }) {
-            request.exists = [this](std::string_view in_sandbox) {
-                const auto host = host_path(in_sandbox);
-                return host && transport_.executable_exists(*host);
-            };
-        }
-        auto admitted = admission_.admit(std::move(request));
+        auto admitted = detail::admit_command(profile_, transport_, admission_, std::move(command), options);
         if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
 
         BuildExtras extras{options.environment, options.working_directory};
@@ -1830,81 +2829,7 @@ private:
         const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
         auto outcome = detail::run_loop(*process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
 
-        auto result = std::make_shared<ProcessResult>();
-        result->command = std::move(prepared->command);
-        result->argv = process->argv();
-        result->timed_out = outcome.timed_out;
-        result->cancelled = outcome.cancelled;
-        result->stdout_dropped = out.dropped();
-        result->stderr_dropped = err.dropped();
-        result->stdout_truncated = result->stdout_dropped > 0;
-        result->stderr_truncated = result->stderr_dropped > 0;
-        result->stdout_data = out.take();
-        result->stderr_data = err.take();
-        result->duration = outcome.duration;
-
-        const auto& exit = outcome.exit;
-        const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
-        if (exit.kind == ExitInfo::Kind::exited) {
-            result->exit_code = exit.exit_code;
-        } else if (exit.kind == ExitInfo::Kind::signaled || stopped_by_us) {
-            result->signal = exit.signal;
-        } else {
-            // The sandbox or the transport failed: an error, with what was printed attached.
-            std::string message = exit.detail.empty() ? std::string(T::name) + " transport failed" : exit.detail;
-            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-            return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error,
-                                             std::move(message), std::move(result)});
-        }
-        if (options.check && !result->succeeded()) {
-            std::string message = "command '" + result->command.front() + "' ";
-            if (result->timed_out) message += "timed out";
-            else if (result->cancelled) message += "was cancelled";
-            else if (result->signal) message += "was killed by signal " + std::to_string(result->signal);
-            else message += "exited with status " + std::to_string(result->exit_code);
-            if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-            return tl::make_unexpected(Error{errc::command_failed, std::move(message), std::move(result)});
-        }
-        return std::move(*result);
-    }
-
-    /// The PATH the command will see: the caller's, else the profile's, else execvp's default.
-    [[nodiscard]] std::string effective_path(const RunOptions& options) const {
-        if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
-        if (auto it = profile_.environment.find("PATH"); it != profile_.environment.end()) return it->second;
-        return "/bin:/usr/bin";
-    }
-
-    /// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
-    /// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
-    [[nodiscard]] std::optional<std::string> host_path(std::string_view in_sandbox) const {
-        std::string_view best_target;
-        const SandboxBind* best = nullptr;
-        bool best_is_bind = false;
-        auto consider = [&](std::string_view target, const SandboxBind* bind) {
-            target = detail::strip_trailing_slash(target);
-            if (!detail::is_same_or_under(in_sandbox, target)) return;
-            if (best_target.empty() || target.size() > best_target.size()) {
-                best_target = target;
-                best = bind;
-                best_is_bind = bind != nullptr;
-            }
-        };
-        for (const auto& b : profile_.binds) consider(b.target, &b);
-        for (const auto& t : profile_.tmpfs_paths) consider(t, nullptr);
-        consider("/proc", nullptr);
-        consider("/dev", nullptr);
-        if (!best_is_bind) return std::nullopt;
-        std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
-        std::string source(detail::strip_trailing_slash(best->source));
-        if (source == "/") source.clear();
-        return source + rest;
-    }
-
-    [[nodiscard]] static std::string stderr_tail(std::string_view err) {
-        constexpr std::size_t limit = 2000;
-        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
-        return std::string(err.size() > limit ? err.substr(err.size() - limit) : err);
+        return detail::assemble_result(T::name, std::move(prepared->command), process->argv(), outcome, out, err, options);
     }
 
     profile_type profile_;
@@ -1952,59 +2877,6 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <string>
 #include <string_view>
 #include <vector>
-
-// ---- begin shannot/detail/unique_fd.hpp ----
-// UniqueFd: owns one file descriptor and closes it once.
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <utility>
-
-namespace shannot::detail {
-
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd() { reset(); }
-
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-
-private:
-    int fd_ = -1;
-};
-
-/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
-/// dup2 onto 0..4 can then never clobber a descriptor they still need to read.
-[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 10) noexcept {
-    if (fd < 0) return UniqueFd();
-    if (fd >= floor) return UniqueFd(fd);
-    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    ::close(fd);
-    return UniqueFd(lifted);
-}
-
-inline bool set_nonblocking(int fd) noexcept {
-    const int flags = ::fcntl(fd, F_GETFL);
-    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/unique_fd.hpp ----
 
 namespace shannot::detail {
 
@@ -2289,6 +3161,8 @@ struct PosixSpawnOptions {
 class PosixSpawnTransport {
 public:
     using process_type = detail::PosixProcess;
+    /// A warm session's sandbox (see session.hpp): the same process handle, stdin piped.
+    using channel_type = detail::PosixProcess;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
@@ -2326,7 +3200,16 @@ public:
     /// For admission: is there an executable at this host path (a bind source)?
     [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
 
-    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec and bwrap gets only 0-4.
+    /// Starts the long-lived sandbox of a warm session: launch() with stdin piped.
+    [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
+        LaunchSpec piped = spec;
+        piped.pipe_stdin = true;
+        piped.timeout.reset();
+        return launch(piped);
+    }
+
+    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
+    /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
         if (!bwrap_path) return tl::make_unexpected(std::move(bwrap_path.error()));
@@ -2366,15 +3249,19 @@ public:
         else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
         posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
-        // closefrom below starts above json_status_fd: a caller's inheritable descriptor at 3 would
-        // reach bwrap (and the command) unless a file takes its place or it is closed here.
-        for (int fd = 3; fd < json_status_fd; ++fd) {
+        // The status pipe first: a file opened at its descriptor below would close our end.
+        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
+        // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
+        // descriptor in between is closed, everything above the highest is closed by closefrom.
+        int highest = json_status_fd;
+        for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        for (int fd = 3; fd <= highest; ++fd) {
+            if (fd == json_status_fd) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             if (taken == spec.files.end()) posix_spawn_file_actions_addclose(&actions, fd);
+            else posix_spawn_file_actions_addopen(&actions, fd, taken->path.c_str(), O_RDONLY, 0);
         }
-        for (const auto& file : spec.files) posix_spawn_file_actions_addopen(&actions, file.fd, file.path.c_str(), O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
-        posix_spawn_file_actions_addclosefrom_np(&actions, json_status_fd + 1);
+        posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
         sigset_t no_signals, all_signals;
         sigemptyset(&no_signals);
         sigfillset(&all_signals);
@@ -2573,77 +3460,6 @@ namespace detail {
 #include <utility>
 #include <vector>
 
-// ---- begin shannot/detail/frame_filter.hpp ----
-// Strips a transport's own frames ("\n<marker> <payload>\n") out of a byte stream.
-
-#include <algorithm>
-#include <string>
-#include <string_view>
-#include <vector>
-
-namespace shannot::detail {
-
-/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
-/// with a random per-run marker the command cannot know. This filter removes exactly those
-/// bytes and hands back the payloads, across any chunking: bytes that could still be the start
-/// of a frame are held back until they are known not to be.
-class FrameFilter {
-public:
-    explicit FrameFilter(std::string marker) : prefix_("\n" + std::move(marker) + " ") {}
-
-    /// Appends the caller's bytes to `out`; complete frames go to payloads().
-    void feed(std::string_view in, std::string& out) {
-        held_.append(in);
-        std::size_t start = 0;
-        while (true) {
-            const auto at = held_.find(prefix_, start);
-            if (at == std::string::npos) break;
-            const auto end = held_.find('\n', at + prefix_.size());
-            if (end == std::string::npos) {
-                // A frame has begun but not ended: keep it (bounded: frames are short).
-                if (held_.size() - at > 4096) {
-                    out.append(held_, start, held_.size() - start);
-                    held_.clear();
-                    return;
-                }
-                out.append(held_, start, at - start);
-                held_.erase(0, at);
-                return;
-            }
-            out.append(held_, start, at - start);
-            payloads_.push_back(held_.substr(at + prefix_.size(), end - at - prefix_.size()));
-            start = end + 1;
-        }
-        // No frame starts before the last prefix_.size()-1 bytes; those may begin one.
-        const std::size_t keep = partial_prefix(std::string_view(held_).substr(start));
-        out.append(held_, start, held_.size() - start - keep);
-        held_.erase(0, held_.size() - keep);
-    }
-
-    /// At end of stream: whatever is held was never a frame.
-    void finish(std::string& out) {
-        out += held_;
-        held_.clear();
-    }
-
-    [[nodiscard]] const std::vector<std::string>& payloads() const noexcept { return payloads_; }
-
-private:
-    /// Length of the longest suffix of `s` that is a proper prefix of prefix_.
-    [[nodiscard]] std::size_t partial_prefix(std::string_view s) const {
-        const std::size_t max = std::min(s.size(), prefix_.size() - 1);
-        for (std::size_t n = max; n > 0; --n)
-            if (s.substr(s.size() - n) == std::string_view(prefix_).substr(0, n)) return n;
-        return 0;
-    }
-
-    std::string prefix_;
-    std::string held_;
-    std::vector<std::string> payloads_;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/frame_filter.hpp ----
 // ---- begin shannot/detail/spawn.hpp ----
 // spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
 
@@ -2746,113 +3562,6 @@ struct Child {
 #include <string_view>
 #include <vector>
 
-// ---- begin shannot/detail/shell_quote.hpp ----
-// POSIX-sh quoting of argv words for the remote shell, and a pure re-parser that proves it.
-
-#include <string>
-#include <string_view>
-#include <vector>
-
-namespace shannot::detail {
-
-/// Bytes that need no quoting anywhere in a word. `=` and `~` are left out on purpose: a word
-/// starting `a=` is an assignment when first, and `~` starts a tilde expansion.
-[[nodiscard]] constexpr bool shell_safe_byte(unsigned char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-           c == '.' || c == '/' || c == ',' || c == ':' || c == '+' || c == '@' || c == '%';
-}
-
-/// One word for a POSIX shell: unchanged when every byte is safe, else inside single quotes,
-/// where nothing is special but the quote itself, which becomes `'\''`. Every byte but NUL
-/// arrives intact; the empty word becomes `''`.
-[[nodiscard]] inline std::string shell_quote(std::string_view word) {
-    bool plain = !word.empty();
-    for (unsigned char c : word) plain = plain && shell_safe_byte(c);
-    if (plain) return std::string(word);
-    std::string out;
-    out.reserve(word.size() + 2);
-    out += '\'';
-    for (char c : word) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
-    }
-    out += '\'';
-    return out;
-}
-
-/// Words joined by single spaces, each quoted: what ssh hands the remote login shell.
-[[nodiscard]] inline std::string shell_join(const std::vector<std::string>& words) {
-    std::string out;
-    for (const auto& w : words) {
-        if (!out.empty()) out += ' ';
-        out += shell_quote(w);
-    }
-    return out;
-}
-
-/// Splits a command line back into words the way a POSIX shell would, for the subset a quoted
-/// line may use: blanks and newlines between words, single quotes, double quotes (where `\`
-/// escapes only `$`, `` ` ``, `"`, `\` and newline) and backslash escapes. Any byte that would
-/// make the shell expand, redirect or start another command while unquoted is an error, so a
-/// successful parse proves the line runs exactly one simple command with exactly these words.
-[[nodiscard]] inline Result<std::vector<std::string>> shell_split(std::string_view line) {
-    std::vector<std::string> words;
-    std::string word;
-    bool in_word = false;
-    auto position = [&](std::size_t i) { return " at byte " + std::to_string(i); };
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (c == ' ' || c == '\t' || c == '\n') {
-            if (in_word) words.push_back(std::move(word));
-            word.clear();
-            in_word = false;
-            continue;
-        }
-        in_word = true;
-        if (c == '\'') {
-            const auto close = line.find('\'', i + 1);
-            if (close == std::string_view::npos) return fail(errc::invalid_argument, "unterminated single quote" + position(i));
-            word.append(line.substr(i + 1, close - i - 1));
-            i = close;
-        } else if (c == '"') {
-            std::size_t j = i + 1;
-            for (; j < line.size() && line[j] != '"'; ++j) {
-                const char d = line[j];
-                if (d == '$' || d == '`') return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
-                if (d == '\\' && j + 1 < line.size()) {
-                    const char e = line[j + 1];
-                    if (e == '$' || e == '`' || e == '"' || e == '\\') {
-                        word += e;
-                        ++j;
-                        continue;
-                    }
-                    if (e == '\n') {
-                        ++j;
-                        continue;
-                    }
-                }
-                word += d;
-            }
-            if (j >= line.size()) return fail(errc::invalid_argument, "unterminated double quote" + position(i));
-            i = j;
-        } else if (c == '\\') {
-            if (i + 1 >= line.size()) return fail(errc::invalid_argument, "trailing backslash" + position(i));
-            if (line[i + 1] != '\n') word += line[i + 1];  // backslash-newline joins lines
-            ++i;
-        } else if (shell_safe_byte(static_cast<unsigned char>(c)) || c == '=' || (c == '~' && !word.empty())) {
-            word += c;
-        } else {
-            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") + "0123456789abcdef"[(c >> 4) & 15] +
-                                                    "0123456789abcdef"[c & 15] + position(i));
-        }
-    }
-    if (in_word) words.push_back(std::move(word));
-    return words;
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/shell_quote.hpp ----
-
 namespace shannot::detail {
 
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
@@ -2871,10 +3580,21 @@ namespace shannot::detail {
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
 ///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
+///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
+///       stdin, stdout and stderr, SECCOMP (or '') at fd 3 and SHELL at fd 5 (bwrap copies it
+///       into the sandbox for the session agent); when it ends, so does the dispatcher. Exit
+///       status 96: BWRAP not found, 95: SECCOMP unreadable, 94: SHELL unreadable.
+///   Z HELLO   kill the dispatcher of another session (HELLO: its marker) that runs a session's
+///       sandbox, after checking its pid and start time (which S recorded in its folder): bwrap
+///       dies with its parent (--die-with-parent), and the sandbox with bwrap. The local side
+///       sends it when a session's own channel cannot stop the sandbox any more.
 ///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
 ///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
 ///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
 ///       when a killed run returns, nothing of it is left on the remote.
+/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it); a fresh run's
+/// bwrap is a background job, so its commands start with SIGINT and SIGQUIT ignored (POSIX sh).
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -2892,6 +3612,36 @@ K() {
   read -r p <"$d/pid" 2>/dev/null
   [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
   return 0
+}
+T() {
+  st=
+  read -r y <"/proc/$1/stat" 2>/dev/null || return 1
+  y=${y##*) }
+  set -- $y
+  st=${20}
+}
+Z() {
+  p= s=
+  read -r p s <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+  T "$p" && [ "$st" = "$s" ] && kill -s KILL "$p" 2>/dev/null
+  rm -rf "${TMPDIR:-/tmp}/shannot.$1"
+  return 0
+}
+S() {
+  f=$1 z=$2 b=$3
+  shift 3
+  command -v "$b" >/dev/null 2>&1 || exit 96
+  if [ -n "$f" ] && ! [ -r "$f" ]; then exit 95; fi
+  [ -r "$z" ] || exit 94
+  T $$
+  printf '%s %s\n' $$ "$st" >"$d/s"
+  trap - PIPE
+  if [ -n "$f" ]; then
+    "$b" "$@" 3<"$f" 5<"$z" 4>/dev/null 6>&-
+  else
+    "$b" "$@" 5<"$z" 4>/dev/null 6>&-
+  fi
+  exit
 }
 R() {
   n=$1 t=$2 f=$3 l=$4 b=$5
@@ -2914,6 +3664,7 @@ R() {
   fi
   : >"$d/pid"
   {
+    trap - PIPE
     if [ -n "$f" ]; then
       "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
     else
@@ -2959,22 +3710,6 @@ while IFS= read -r x; do eval "$x"; done
 K KILL
 )sh";
 
-/// One request line for the dispatcher: every word quoted for sh, with a newline inside a word
-/// written as '"$nl"' so the line holds no newline byte but its last.
-[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
-    std::string line;
-    for (const auto& w : words) {
-        if (!line.empty()) line += ' ';
-        const auto quoted = shell_quote(w);
-        for (char c : quoted) {
-            if (c == '\n') line += "'\"$nl\"'";
-            else line += c;
-        }
-    }
-    line += '\n';
-    return line;
-}
-
 }  // namespace shannot::detail
 // ---- end shannot/detail/ssh_dispatcher.hpp ----
 // ---- begin shannot/detail/ssh_pool.hpp ----
@@ -2992,6 +3727,7 @@ K KILL
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -3018,35 +3754,12 @@ namespace shannot::detail {
     return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
-/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
-[[nodiscard]] inline std::string random_marker() {
-    unsigned char bytes[16] = {};
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<std::size_t>(n);
-    }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "shannot-";
-    for (auto b : bytes) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
-}
-
-/// Whether a pidfd says its process has exited.
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
-    if (!pidfd) return true;
-    pollfd p{pidfd.get(), POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
-
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
 struct SshSession {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
     std::vector<std::string> argv{};      ///< the ssh command, up to the destination
+    std::string hello{};                  ///< the dispatcher's marker (names its remote folder)
     std::uint64_t commands = 0;           ///< commands run on it so far
 };
 
@@ -3064,7 +3777,8 @@ public:
 
     /// A ready session for one command: an idle live one, else a new one (starting a master when
     /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
-    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire() {
+    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
+    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -3093,7 +3807,9 @@ public:
                     continue;
                 }
             }
-            cv_.wait(lock);
+            if (!deadline) cv_.wait(lock);
+            else if (cv_.wait_until(lock, *deadline) == std::cv_status::timeout)
+                return fail(errc::connection_failed, "every ssh session to " + ssh_destination(conn_) + " is busy");
         }
     }
 
@@ -3263,6 +3979,7 @@ private:
         auto session = std::make_unique<SshSession>();
         session->master = index;
         const auto hello = random_marker();
+        session->hello = hello;
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
@@ -3347,25 +4064,6 @@ private:
 namespace shannot {
 
 namespace detail {
-
-/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
-[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN) return false;
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
-        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
-    }
-    return true;
-}
 
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
 /// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
@@ -3549,6 +4247,105 @@ private:
     std::string ssh_errors_;
 };
 
+/// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
+/// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
+/// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
+class SshChannel {
+public:
+    SshChannel(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::vector<std::string> argv,
+               std::string shell)
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+    SshChannel(SshChannel&&) noexcept = default;
+    SshChannel& operator=(SshChannel&& other) noexcept {
+        if (this != &other) {
+            end();
+            pool_ = std::move(other.pool_);
+            session_ = std::move(other.session_);
+            argv_ = std::move(other.argv_);
+            shell_ = std::move(other.shell_);
+            killed_remote_ = other.killed_remote_;
+        }
+        return *this;
+    }
+    ~SshChannel() { end(); }
+
+    [[nodiscard]] int stdin_fd() const { return session_ ? session_->child.in.get() : -1; }
+    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return session_ ? session_->child.pidfd.get() : -1; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    void close_stdin() {
+        if (session_) session_->child.in.reset();
+    }
+    /// Ends the remote sandbox (through another session: this one may be wedged) and the client.
+    void terminate() { kill(); }
+    void kill() {
+        if (!session_) return;
+        if (!killed_remote_ && pool_) {
+            killed_remote_ = true;
+            auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+            if (other) {
+                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", session_->hello}),
+                                            Clock::now() + std::chrono::seconds(2));
+                pool_->release(std::move(*other), sent);
+            }
+        }
+        signal(SIGKILL);
+    }
+
+    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
+    ExitInfo wait() {
+        ExitInfo info;
+        int status = -1;
+        if (session_ && session_->child.pid > 0) {
+            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            session_->child.pid = -1;
+        }
+        end();
+        if (status >= 0 && WIFSIGNALED(status)) {
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = WTERMSIG(status);
+            return info;
+        }
+        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        info.exit_code = code;
+        if (code == 0) return info;
+        info.kind = ExitInfo::Kind::setup_failed;
+        info.error = errc::sandbox_setup_failed;
+        if (code == 96) {
+            info.error = errc::remote_bwrap_missing;
+            info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
+        } else if (code == 95) {
+            info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
+        } else if (code == 94) {
+            info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+        } else if (code == 255) {
+            info.kind = ExitInfo::Kind::transport_failed;
+            info.error = errc::connection_failed;
+            info.detail = "the ssh session ended (ssh exit status 255)";
+        } else {
+            info.detail = "the remote sandbox exited with status " + std::to_string(code);
+        }
+        return info;
+    }
+
+private:
+    void signal(int sig) {
+        if (session_ && session_->child.pid > 0 && session_->child.pidfd) pidfd_send_signal(session_->child.pidfd.get(), sig);
+    }
+    void end() {
+        if (pool_ && session_) pool_->release(std::move(session_), false);  // kills and reaps the client if still running
+        session_.reset();
+    }
+
+    std::shared_ptr<SshSessionPool> pool_;
+    std::unique_ptr<SshSession> session_;
+    std::vector<std::string> argv_;
+    std::string shell_;
+    bool killed_remote_ = false;
+};
+
 }  // namespace detail
 
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
@@ -3559,6 +4356,8 @@ private:
 class OpenSshProcessTransport {
 public:
     using process_type = detail::SshProcess;
+    /// A warm session's sandbox (see session.hpp) on a dedicated ssh session.
+    using channel_type = detail::SshChannel;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
@@ -3612,6 +4411,30 @@ public:
         }
     }
 
+    /// Starts a warm session's long-lived sandbox on a dedicated ssh session (it does not go
+    /// back to the pool): the dispatcher's `S` request runs bwrap with the session's pipes.
+    [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
+        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        std::string seccomp, shell;
+        for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
+        std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
+        request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+        const auto line = detail::dispatcher_request(request);
+        for (int attempt = 0;; ++attempt) {
+            auto session = pool_->acquire();
+            if (!session) return tl::make_unexpected(std::move(session.error()));
+            if (!detail::write_all((*session)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
+                pool_->release(std::move(*session), false);
+                if (attempt == 0) continue;  // a session found dead on the way is replaced once
+                return fail(errc::connection_failed, "cannot send the session request to the ssh session on " + ssh_destination(connection()));
+            }
+            std::vector<std::string> argv = (*session)->argv;
+            argv.push_back(connection().remote_bwrap);
+            argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            return channel_type(pool_, std::move(*session), std::move(argv), shell);
+        }
+    }
+
 private:
     std::shared_ptr<detail::SshSessionPool> pool_;
 };
@@ -3625,6 +4448,7 @@ static_assert(Transport<OpenSshProcessTransport>);
 
 #include <algorithm>
 #include <array>
+#include <concepts>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -3634,7 +4458,7 @@ static_assert(Transport<OpenSshProcessTransport>);
 #include <vector>
 
 // The tools an agent framework expects of a sandbox (Strands' SshSandbox, Shannot's MCP tools),
-// built on SandboxManager::run() and nothing else: every operation is an ordinary command, so
+// built on run() of a SandboxManager or a SandboxSession and nothing else: every operation is an ordinary command, so
 // the admission policy sees it, the transport carries it (here or over ssh) and the profile's
 // mounts decide what it can touch. Each needs its command allowed by the profile:
 //
@@ -3654,6 +4478,14 @@ static_assert(Transport<OpenSshProcessTransport>);
 // and an absolute one can never be read as an option (`--` is there as a second guard).
 
 namespace shannot {
+
+/// What the operations run commands on: a SandboxManager (a fresh sandbox per operation) or a
+/// SandboxSession (one warm sandbox; a file an operation writes to its tmpfs stays for the next).
+template <class S>
+concept CommandRunner = requires(S& s, std::vector<std::string> command, RunOptions options) {
+    { s.run(std::move(command), std::move(options)) } -> std::same_as<Result<ProcessResult>>;
+    s.profile().allowed_commands;
+};
 
 /// Per-operation settings: the subset of RunOptions an operation leaves to the caller (the
 /// operation owns the command, its stdin and `check`).
@@ -3781,8 +4613,8 @@ template <class T>
 
 /// The file's bytes, exactly. A file larger than `options.max_output` is an error, never a
 /// silently shortened string.
-template <class T, class A, class O>
-[[nodiscard]] Result<std::string> read_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
                                             const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("read_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
@@ -3796,8 +4628,8 @@ template <class T, class A, class O>
 
 /// The names in a directory (not `.`/`..`), sorted bytewise. Names travel NUL-separated, so
 /// newlines, spaces and leading dashes arrive intact. A path that is not a directory is an error.
-template <class T, class A, class O>
-[[nodiscard]] Result<std::vector<std::string>> list_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+template <CommandRunner S>
+[[nodiscard]] Result<std::vector<std::string>> list_files(S& sandbox, std::string_view dir,
                                                           const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("list_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
     // -H follows a symlinked DIR; depth 0 reports DIR's own type first ("d" + empty name).
@@ -3833,8 +4665,8 @@ template <class T, class A, class O>
 /// Creates or truncates `path` and writes `content` (any bytes, any size) to it. Allowed only
 /// where a writable mount covers the path; otherwise errc::command_refused before anything runs.
 /// In a tmpfs the file lives as long as that one run: use a writable bind to keep it.
-template <class T, class A, class O>
-[[nodiscard]] Result<void> write_file(SandboxManager<T, A, O>& sandbox, std::string_view path, std::string content,
+template <CommandRunner S>
+[[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("write_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
@@ -3848,8 +4680,8 @@ template <class T, class A, class O>
 }
 
 /// Removes the file at `path` (not a directory). The same writable-mount rule as write_file.
-template <class T, class A, class O>
-[[nodiscard]] Result<void> remove_file(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
                                        const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("remove_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
@@ -3884,8 +4716,8 @@ inline constexpr std::array<std::pair<std::string_view, std::array<std::string_v
 /// Runs `code` with the language's interpreter, the code on stdin (so it may be any size; it
 /// cannot read stdin itself). The interpreter must be allowed by the profile. The result is
 /// returned whatever the exit status: a failing program is an answer, not an error.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> execute_code(SandboxManager<T, A, O>& sandbox, std::string_view language,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
                                                  std::string code, const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
     if (!command) return tl::make_unexpected(std::move(command.error()));
@@ -3899,20 +4731,20 @@ template <class T, class A, class O>
 // when one directory was unreadable yet still prints the rest). Errors are what run() reports.
 
 /// `df -h`: space on the filesystems the sandbox sees.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> check_disk_usage(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> check_disk_usage(S& sandbox, const OperationOptions& options = {}) {
     return sandbox.run({"df", "-h"}, detail::run_options(options));
 }
 
 /// `free -h`: memory and swap.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> check_memory(SandboxManager<T, A, O>& sandbox, const OperationOptions& options = {}) {
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> check_memory(S& sandbox, const OperationOptions& options = {}) {
     return sandbox.run({"free", "-h"}, detail::run_options(options));
 }
 
 /// `ls [-l] [-a] -- PATH`, the human-readable listing (list_files is the exact one).
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> list_directory(SandboxManager<T, A, O>& sandbox, std::string_view path,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path,
                                                    bool long_format = false, bool show_hidden = false,
                                                    const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("list_directory", path); !ok) return tl::make_unexpected(std::move(ok.error()));
@@ -3924,8 +4756,8 @@ template <class T, class A, class O>
 }
 
 /// `find -H DIR -name PATTERN`: paths whose last component matches the glob, one per line.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> search_files(SandboxManager<T, A, O>& sandbox, std::string_view dir,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
                                                  std::string_view name_pattern, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("search_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
     if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
@@ -3933,8 +4765,8 @@ template <class T, class A, class O>
 }
 
 /// `grep [-r] -e PATTERN -- PATH`: the pattern follows -e, so one starting with '-' is a pattern.
-template <class T, class A, class O>
-[[nodiscard]] Result<ProcessResult> grep_content(SandboxManager<T, A, O>& sandbox, std::string_view pattern,
+template <CommandRunner S>
+[[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern,
                                                  std::string_view path, bool recursive = false,
                                                  const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("grep_content", path); !ok) return tl::make_unexpected(std::move(ok.error()));

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace shannot_test {
 
@@ -54,20 +55,27 @@ inline int count_fds() {
     return n - 1;  // the DIR's own fd
 }
 
+/// The command line of a process (NUL-separated words), empty when it is gone.
+inline std::string process_cmdline(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
 /// Live processes whose command line contains `marker`.
-inline int processes_with(const std::string& marker) {
-    int n = 0;
+inline std::vector<int> pids_with(const std::string& marker) {
+    std::vector<int> pids;
     if (DIR* d = ::opendir("/proc")) {
         while (auto* e = ::readdir(d)) {
             if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-            std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
-            std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-            if (cmdline.find(marker) != std::string::npos) ++n;
+            const int pid = std::atoi(e->d_name);
+            if (pid != ::getpid() && process_cmdline(pid).find(marker) != std::string::npos) pids.push_back(pid);
         }
         ::closedir(d);
     }
-    return n;
+    return pids;
 }
+
+inline int processes_with(const std::string& marker) { return static_cast<int>(pids_with(marker).size()); }
 
 /// VmHWM (peak resident set) of this process in KiB.
 inline long peak_rss_kib() {

@@ -5,6 +5,11 @@
 
 #include <shannot/shannot.hpp>
 
+#include <future>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "sandbox_env.hpp"
 #include "sshd_fixture.hpp"
 
@@ -37,6 +42,55 @@ shannot::SandboxManager<T> make_sandbox(shannot::SandboxProfile<T> profile = tes
     return shannot::SandboxManager<T>(std::move(profile), TransportFixture<T>::transport());
 }
 
+/// How a behaviour test runs its commands: a fresh sandbox per command (SandboxManager::run)
+/// or one warm session for all of them (open_session), over either transport. The behaviour
+/// tests run in every mode: a session must keep every promise a fresh run makes.
+template <class T, bool Session>
+struct Mode {
+    using transport = T;
+    static constexpr bool session = Session;
+    static constexpr bool local = std::is_same_v<T, shannot::PosixSpawnTransport>;
+};
+using LocalRun = Mode<shannot::PosixSpawnTransport, false>;
+using LocalSession = Mode<shannot::PosixSpawnTransport, true>;
+using SshRun = Mode<shannot::OpenSshProcessTransport, false>;
+using SshSession = Mode<shannot::OpenSshProcessTransport, true>;
+
+/// A session behind the SandboxManager calls the tests use. A session that failed to open
+/// answers every call with that error (so "a failing mount is a setup error" reads the same).
+template <class T>
+class SessionRunner {
+public:
+    explicit SessionRunner(shannot::SandboxProfile<T> profile)
+        : session_(shannot::SandboxManager<T>(std::move(profile), TransportFixture<T>::transport()).open_session()) {}
+
+    shannot::Result<shannot::ProcessResult> run(std::vector<std::string> command, shannot::RunOptions options = {}) {
+        if (!session_) return tl::make_unexpected(session_.error());
+        return session_->run(std::move(command), std::move(options));
+    }
+    template <class F>
+    shannot::Result<shannot::ProcessResult> stream(std::vector<std::string> command, shannot::RunOptions options, F&& f) {
+        if (!session_) return tl::make_unexpected(session_.error());
+        return session_->stream(std::move(command), std::move(options), std::forward<F>(f));
+    }
+    std::future<shannot::Result<shannot::ProcessResult>> run_async(std::vector<std::string> command, shannot::RunOptions options = {}) {
+        return std::async(std::launch::async, [this, command = std::move(command), options = std::move(options)]() mutable {
+            return run(std::move(command), std::move(options));
+        });
+    }
+    shannot::Result<shannot::SandboxSession<T>>& session() { return session_; }
+
+private:
+    shannot::Result<shannot::SandboxSession<T>> session_;
+};
+
+/// The runner of mode M: a SandboxManager, or a SessionRunner.
+template <class M>
+auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_profile<typename M::transport>()) {
+    if constexpr (M::session) return SessionRunner<typename M::transport>(std::move(profile));
+    else return make_sandbox<typename M::transport>(std::move(profile));
+}
+
 }  // namespace shannot_test
 
 /// Skips when the transport cannot run here, except under CI=true, where that is a failure.
@@ -50,3 +104,4 @@ shannot::SandboxManager<T> make_sandbox(shannot::SandboxProfile<T> profile = tes
     } while (0)
 
 #define SHANNOT_TRANSPORTS shannot::PosixSpawnTransport, shannot::OpenSshProcessTransport
+#define SHANNOT_MODES shannot_test::LocalRun, shannot_test::LocalSession, shannot_test::SshRun, shannot_test::SshSession

@@ -45,6 +45,22 @@ namespace shannot::detail {
     return out;
 }
 
+/// One request line for a remote dispatcher or a session agent (both `eval` it): every word quoted for sh, with a newline inside a word
+/// written as '"$nl"' so the line holds no newline byte but its last.
+[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
+    std::string line;
+    for (const auto& w : words) {
+        if (!line.empty()) line += ' ';
+        const auto quoted = shell_quote(w);
+        for (char c : quoted) {
+            if (c == '\n') line += "'\"$nl\"'";
+            else line += c;
+        }
+    }
+    line += '\n';
+    return line;
+}
+
 /// Splits a command line back into words the way a POSIX shell would, for the subset a quoted
 /// line may use: blanks and newlines between words, single quotes, double quotes (where `\`
 /// escapes only `$`, `` ` ``, `"`, `\` and newline) and backslash escapes. Any byte that would

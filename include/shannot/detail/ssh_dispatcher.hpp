@@ -26,10 +26,21 @@ namespace shannot::detail {
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
 ///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
+///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
+///       stdin, stdout and stderr, SECCOMP (or '') at fd 3 and SHELL at fd 5 (bwrap copies it
+///       into the sandbox for the session agent); when it ends, so does the dispatcher. Exit
+///       status 96: BWRAP not found, 95: SECCOMP unreadable, 94: SHELL unreadable.
+///   Z HELLO   kill the dispatcher of another session (HELLO: its marker) that runs a session's
+///       sandbox, after checking its pid and start time (which S recorded in its folder): bwrap
+///       dies with its parent (--die-with-parent), and the sandbox with bwrap. The local side
+///       sends it when a session's own channel cannot stop the sandbox any more.
 ///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
 ///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
 ///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
 ///       when a killed run returns, nothing of it is left on the remote.
+/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it); a fresh run's
+/// bwrap is a background job, so its commands start with SIGINT and SIGQUIT ignored (POSIX sh).
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -47,6 +58,36 @@ K() {
   read -r p <"$d/pid" 2>/dev/null
   [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
   return 0
+}
+T() {
+  st=
+  read -r y <"/proc/$1/stat" 2>/dev/null || return 1
+  y=${y##*) }
+  set -- $y
+  st=${20}
+}
+Z() {
+  p= s=
+  read -r p s <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+  T "$p" && [ "$st" = "$s" ] && kill -s KILL "$p" 2>/dev/null
+  rm -rf "${TMPDIR:-/tmp}/shannot.$1"
+  return 0
+}
+S() {
+  f=$1 z=$2 b=$3
+  shift 3
+  command -v "$b" >/dev/null 2>&1 || exit 96
+  if [ -n "$f" ] && ! [ -r "$f" ]; then exit 95; fi
+  [ -r "$z" ] || exit 94
+  T $$
+  printf '%s %s\n' $$ "$st" >"$d/s"
+  trap - PIPE
+  if [ -n "$f" ]; then
+    "$b" "$@" 3<"$f" 5<"$z" 4>/dev/null 6>&-
+  else
+    "$b" "$@" 5<"$z" 4>/dev/null 6>&-
+  fi
+  exit
 }
 R() {
   n=$1 t=$2 f=$3 l=$4 b=$5
@@ -69,6 +110,7 @@ R() {
   fi
   : >"$d/pid"
   {
+    trap - PIPE
     if [ -n "$f" ]; then
       "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
     else
@@ -113,21 +155,5 @@ printf '\n%s ready\n' "$h" >&2
 while IFS= read -r x; do eval "$x"; done
 K KILL
 )sh";
-
-/// One request line for the dispatcher: every word quoted for sh, with a newline inside a word
-/// written as '"$nl"' so the line holds no newline byte but its last.
-[[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
-    std::string line;
-    for (const auto& w : words) {
-        if (!line.empty()) line += ' ';
-        const auto quoted = shell_quote(w);
-        for (char c : quoted) {
-            if (c == '\n') line += "'\"$nl\"'";
-            else line += c;
-        }
-    }
-    line += '\n';
-    return line;
-}
 
 }  // namespace shannot::detail

@@ -14,12 +14,14 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <shannot/detail/frame_filter.hpp>
+#include <shannot/detail/marker.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/spawn.hpp>
 #include <shannot/detail/ssh_dispatcher.hpp>
@@ -47,35 +49,12 @@ namespace shannot::detail {
     return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
-/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
-[[nodiscard]] inline std::string random_marker() {
-    unsigned char bytes[16] = {};
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<std::size_t>(n);
-    }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "shannot-";
-    for (auto b : bytes) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
-}
-
-/// Whether a pidfd says its process has exited.
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
-    if (!pidfd) return true;
-    pollfd p{pidfd.get(), POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
-
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
 struct SshSession {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
     std::vector<std::string> argv{};      ///< the ssh command, up to the destination
+    std::string hello{};                  ///< the dispatcher's marker (names its remote folder)
     std::uint64_t commands = 0;           ///< commands run on it so far
 };
 
@@ -93,7 +72,8 @@ public:
 
     /// A ready session for one command: an idle live one, else a new one (starting a master when
     /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
-    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire() {
+    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
+    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -122,7 +102,9 @@ public:
                     continue;
                 }
             }
-            cv_.wait(lock);
+            if (!deadline) cv_.wait(lock);
+            else if (cv_.wait_until(lock, *deadline) == std::cv_status::timeout)
+                return fail(errc::connection_failed, "every ssh session to " + ssh_destination(conn_) + " is busy");
         }
     }
 
@@ -292,6 +274,7 @@ private:
         auto session = std::make_unique<SshSession>();
         session->master = index;
         const auto hello = random_marker();
+        session->hello = hello;
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};

@@ -30,25 +30,6 @@ namespace shannot {
 
 namespace detail {
 
-/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
-[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN) return false;
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
-        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
-    }
-    return true;
-}
-
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
 /// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
 /// a stream hit EOF (the session died), or a kill went unanswered for `kill_fallback`.
@@ -231,6 +212,105 @@ private:
     std::string ssh_errors_;
 };
 
+/// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
+/// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
+/// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
+class SshChannel {
+public:
+    SshChannel(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::vector<std::string> argv,
+               std::string shell)
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+    SshChannel(SshChannel&&) noexcept = default;
+    SshChannel& operator=(SshChannel&& other) noexcept {
+        if (this != &other) {
+            end();
+            pool_ = std::move(other.pool_);
+            session_ = std::move(other.session_);
+            argv_ = std::move(other.argv_);
+            shell_ = std::move(other.shell_);
+            killed_remote_ = other.killed_remote_;
+        }
+        return *this;
+    }
+    ~SshChannel() { end(); }
+
+    [[nodiscard]] int stdin_fd() const { return session_ ? session_->child.in.get() : -1; }
+    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return session_ ? session_->child.pidfd.get() : -1; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    void close_stdin() {
+        if (session_) session_->child.in.reset();
+    }
+    /// Ends the remote sandbox (through another session: this one may be wedged) and the client.
+    void terminate() { kill(); }
+    void kill() {
+        if (!session_) return;
+        if (!killed_remote_ && pool_) {
+            killed_remote_ = true;
+            auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+            if (other) {
+                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", session_->hello}),
+                                            Clock::now() + std::chrono::seconds(2));
+                pool_->release(std::move(*other), sent);
+            }
+        }
+        signal(SIGKILL);
+    }
+
+    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
+    ExitInfo wait() {
+        ExitInfo info;
+        int status = -1;
+        if (session_ && session_->child.pid > 0) {
+            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            session_->child.pid = -1;
+        }
+        end();
+        if (status >= 0 && WIFSIGNALED(status)) {
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = WTERMSIG(status);
+            return info;
+        }
+        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        info.exit_code = code;
+        if (code == 0) return info;
+        info.kind = ExitInfo::Kind::setup_failed;
+        info.error = errc::sandbox_setup_failed;
+        if (code == 96) {
+            info.error = errc::remote_bwrap_missing;
+            info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
+        } else if (code == 95) {
+            info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
+        } else if (code == 94) {
+            info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+        } else if (code == 255) {
+            info.kind = ExitInfo::Kind::transport_failed;
+            info.error = errc::connection_failed;
+            info.detail = "the ssh session ended (ssh exit status 255)";
+        } else {
+            info.detail = "the remote sandbox exited with status " + std::to_string(code);
+        }
+        return info;
+    }
+
+private:
+    void signal(int sig) {
+        if (session_ && session_->child.pid > 0 && session_->child.pidfd) pidfd_send_signal(session_->child.pidfd.get(), sig);
+    }
+    void end() {
+        if (pool_ && session_) pool_->release(std::move(session_), false);  // kills and reaps the client if still running
+        session_.reset();
+    }
+
+    std::shared_ptr<SshSessionPool> pool_;
+    std::unique_ptr<SshSession> session_;
+    std::vector<std::string> argv_;
+    std::string shell_;
+    bool killed_remote_ = false;
+};
+
 }  // namespace detail
 
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
@@ -241,6 +321,8 @@ private:
 class OpenSshProcessTransport {
 public:
     using process_type = detail::SshProcess;
+    /// A warm session's sandbox (see session.hpp) on a dedicated ssh session.
+    using channel_type = detail::SshChannel;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
@@ -291,6 +373,30 @@ public:
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
             return process_type(pool_, std::move(*session), nonce, std::move(argv), std::move(timer));
+        }
+    }
+
+    /// Starts a warm session's long-lived sandbox on a dedicated ssh session (it does not go
+    /// back to the pool): the dispatcher's `S` request runs bwrap with the session's pipes.
+    [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
+        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        std::string seccomp, shell;
+        for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
+        std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
+        request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+        const auto line = detail::dispatcher_request(request);
+        for (int attempt = 0;; ++attempt) {
+            auto session = pool_->acquire();
+            if (!session) return tl::make_unexpected(std::move(session.error()));
+            if (!detail::write_all((*session)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
+                pool_->release(std::move(*session), false);
+                if (attempt == 0) continue;  // a session found dead on the way is replaced once
+                return fail(errc::connection_failed, "cannot send the session request to the ssh session on " + ssh_destination(connection()));
+            }
+            std::vector<std::string> argv = (*session)->argv;
+            argv.push_back(connection().remote_bwrap);
+            argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
+            return channel_type(pool_, std::move(*session), std::move(argv), shell);
         }
     }
 

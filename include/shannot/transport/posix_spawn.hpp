@@ -34,6 +34,8 @@ struct PosixSpawnOptions {
 class PosixSpawnTransport {
 public:
     using process_type = detail::PosixProcess;
+    /// A warm session's sandbox (see session.hpp): the same process handle, stdin piped.
+    using channel_type = detail::PosixProcess;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
@@ -71,7 +73,16 @@ public:
     /// For admission: is there an executable at this host path (a bind source)?
     [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
 
-    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec and bwrap gets only 0-4.
+    /// Starts the long-lived sandbox of a warm session: launch() with stdin piped.
+    [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
+        LaunchSpec piped = spec;
+        piped.pipe_stdin = true;
+        piped.timeout.reset();
+        return launch(piped);
+    }
+
+    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
+    /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
         if (!bwrap_path) return tl::make_unexpected(std::move(bwrap_path.error()));
@@ -111,15 +122,19 @@ public:
         else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
         posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
-        // closefrom below starts above json_status_fd: a caller's inheritable descriptor at 3 would
-        // reach bwrap (and the command) unless a file takes its place or it is closed here.
-        for (int fd = 3; fd < json_status_fd; ++fd) {
+        // The status pipe first: a file opened at its descriptor below would close our end.
+        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
+        // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
+        // descriptor in between is closed, everything above the highest is closed by closefrom.
+        int highest = json_status_fd;
+        for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        for (int fd = 3; fd <= highest; ++fd) {
+            if (fd == json_status_fd) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             if (taken == spec.files.end()) posix_spawn_file_actions_addclose(&actions, fd);
+            else posix_spawn_file_actions_addopen(&actions, fd, taken->path.c_str(), O_RDONLY, 0);
         }
-        for (const auto& file : spec.files) posix_spawn_file_actions_addopen(&actions, file.fd, file.path.c_str(), O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
-        posix_spawn_file_actions_addclosefrom_np(&actions, json_status_fd + 1);
+        posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
         sigset_t no_signals, all_signals;
         sigemptyset(&no_signals);
         sigfillset(&all_signals);

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: MIT
+// SandboxSession: one warm sandbox (and, remotely, one ssh session) that runs many commands.
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/timerfd.h>
+
+#include <chrono>
+#include <concepts>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <shannot/allowlist.hpp>
+#include <shannot/builder.hpp>
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/event_loop.hpp>
+#include <shannot/detail/frame_filter.hpp>
+#include <shannot/detail/marker.hpp>
+#include <shannot/detail/paths.hpp>
+#include <shannot/detail/run_support.hpp>
+#include <shannot/detail/session_agent.hpp>
+#include <shannot/detail/shell_quote.hpp>
+#include <shannot/detail/unique_fd.hpp>
+#include <shannot/error.hpp>
+#include <shannot/output.hpp>
+#include <shannot/process_result.hpp>
+#include <shannot/profile.hpp>
+
+namespace shannot {
+
+/// How a session's sandbox starts.
+struct SessionOptions {
+    /// The directory every command starts in unless its RunOptions name another (absolute,
+    /// inside the sandbox). Default: where a fresh run would start.
+    std::optional<std::string> working_directory{};
+    /// How long the sandbox may take to start and report ready.
+    std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
+    /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
+    /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
+    std::string shell = "/bin/sh";
+};
+
+/// A transport that can also start one long-lived sandbox with its stdin, stdout and stderr
+/// connected to us (the channel a session talks to its agent through).
+///  - `typename T::channel_type`: a ProcessHandle whose stdin_fd() is the agent's stdin;
+///    terminate()/kill() end the whole sandbox; exit_fd() becomes readable when it has ended.
+///  - `Result<channel_type> open_channel(const LaunchSpec&)`: starts bwrap with the spec's
+///    files at their descriptors (LaunchSpec::pipe_stdin is always true).
+template <class T>
+concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec) {
+    typename T::channel_type;
+    requires ProcessHandle<typename T::channel_type>;
+    { t.open_channel(spec) } -> std::same_as<Result<typename T::channel_type>>;
+};
+
+namespace detail {
+
+/// One command on a session, as the run loop sees it. The descriptors are the session
+/// channel's (not owned). exit_fd() is the session's timer, armed to fire once both end frames
+/// arrived, a stream hit EOF (the sandbox died), or a kill went unanswered for kill_fallback.
+class SessionCommand {
+public:
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
+        : in_(in), out_(out), err_(err), timer_(timer), out_frames_(nonce), err_frames_(nonce),
+          working_directory_(std::move(working_directory)) {
+        itimerspec off{};
+        ::timerfd_settime(timer_, 0, &off, nullptr);
+        std::uint64_t expirations = 0;
+        [[maybe_unused]] auto n = ::read(timer_, &expirations, sizeof expirations);  // clear an old expiry
+    }
+
+    [[nodiscard]] int stdin_fd() const { return -1; }  // the input went ahead of the command
+    [[nodiscard]] int stdout_fd() const { return out_; }
+    [[nodiscard]] int stderr_fd() const { return err_; }
+    [[nodiscard]] int exit_fd() const { return timer_; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    void close_stdin() {}
+
+    /// The agent's watcher sends SIGTERM (SIGKILL) to every process in the sandbox but itself.
+    void terminate() { request_signal("K TERM\n", 1); }
+    void kill() { request_signal("K KILL\n", 2); }
+
+    void filter_output(StreamKind kind, std::string_view in, std::string& out) {
+        (kind == StreamKind::out ? out_frames_ : err_frames_).feed(in, out);
+        check_done();
+    }
+    void finish_output(StreamKind kind, std::string& out) {
+        (kind == StreamKind::out ? out_frames_ : err_frames_).finish(out);
+        fire(0);  // EOF on a channel stream: the sandbox is gone
+    }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+
+    /// How the command ended, from the agent's frames.
+    ExitInfo wait() {
+        ExitInfo info;
+        if (!(out_done_ && err_done_)) {
+            broken_ = true;
+            if (stopped_ > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+                return info;
+            }
+            info.kind = ExitInfo::Kind::transport_failed;
+            info.error = errc::session_lost;
+            info.detail = "the session's sandbox ended while the command ran";
+            return info;
+        }
+        for (const auto& payload : err_frames_.payloads()) {
+            if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
+                info.detail = payload == "nocwd"    ? "cannot change to the working directory '" + working_directory_ + "' in the sandbox"
+                              : payload == "noexec" ? std::string("the command is not an executable file in the sandbox")
+                                                    : std::string("cannot stage the input in the sandbox (its /dev tmpfs is full?)");
+                return info;
+            }
+            int code = -1;
+            if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
+            if (stopped_ > 0 && code > 128) {
+                info.kind = ExitInfo::Kind::signaled;
+                info.signal = code - 128;
+            } else {
+                info.exit_code = code;
+            }
+            return info;
+        }
+        broken_ = true;
+        info.kind = ExitInfo::Kind::transport_failed;
+        info.error = errc::session_lost;
+        info.detail = "the session agent sent no exit report";
+        return info;
+    }
+
+    /// True when the session cannot carry another command (it died, or ignored a kill).
+    [[nodiscard]] bool broken() const noexcept { return broken_; }
+
+private:
+    void request_signal(std::string_view line, int level) {
+        if (out_done_ && err_done_) return;
+        stopped_ = std::max(stopped_, level);
+        if (!write_all(in_, line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    void check_done() {
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || p.rfind("exit ", 0) == 0;
+        if (out_done_ && err_done_) fire(0);
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (ns == 0) when.it_value.tv_nsec = 1;
+        ::timerfd_settime(timer_, 0, &when, nullptr);
+    }
+
+    int in_, out_, err_, timer_;
+    FrameFilter out_frames_, err_frames_;
+    std::string working_directory_;
+    std::vector<std::string> argv_{};
+    bool out_done_ = false, err_done_ = false, fired_now_ = false, broken_ = false;
+    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+};
+
+}  // namespace detail
+
+/// One sandbox that stays up and runs commands one after another: what an agent does, dozens
+/// of short commands in a row, without paying a sandbox start (or, remotely, an ssh session)
+/// for each. Open one with SandboxManager::open_session().
+///
+/// Semantics:
+///  - The commands of a session share the sandbox's mounts, so what one writes to a tmpfs or a
+///    writable bind the next one sees, and the session's working directory. Nothing else: each
+///    command passes admission, gets the profile's environment plus its own RunOptions
+///    variables (never a previous command's), its own input, deadline, output cap and exit
+///    status, and starts with default signal dispositions.
+///  - When a command ends, everything it started is killed and reaped before run() returns: no
+///    process survives from one command to the next.
+///  - A timeout or cancel stops that command and its children; the session stays usable. A
+///    session whose sandbox or connection died says so (errc::session_lost) on the next call;
+///    reopen() starts a fresh sandbox.
+///  - Sessions are independent of each other and of fresh runs.
+///  - Output framing uses a random nonce per command that no command can read, so a command
+///    cannot forge the end of its output or its status; output bytes arrive exactly.
+///  - Commands run one at a time: run() from several threads queues. A command can break its
+///    own session (kill the agent's watcher, fill its tmpfs); the next call then reports it.
+/// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
+template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
+class SandboxSession {
+    static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
+                                       "(channel_type and open_channel(const LaunchSpec&); see session.hpp)");
+
+public:
+    using transport_type = T;
+    using profile_type = SandboxProfile<T>;
+
+    /// Starts the sandbox and waits until its agent is ready.
+    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport, Admission admission = Admission{},
+                                                     SessionOptions options = {}) {
+        SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
+        std::lock_guard lock(session.state_->mutex);
+        if (auto started = session.start_locked(); !started) return tl::make_unexpected(std::move(started.error()));
+        return session;
+    }
+
+    SandboxSession(SandboxSession&&) noexcept = default;
+    SandboxSession& operator=(SandboxSession&& other) noexcept {
+        if (this != &other) {
+            close();
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    ~SandboxSession() { close(); }
+
+    [[nodiscard]] const profile_type& profile() const noexcept { return state_->profile; }
+
+    /// Runs `command` in the session's sandbox; as SandboxManager::run().
+    [[nodiscard]] Result<ProcessResult> run(std::vector<std::string> command, RunOptions options = {}) {
+        return execute(std::move(command), options, [](const OutputChunk&) {});
+    }
+
+    /// As run(), delivering output chunks to `on_chunk(const OutputChunk&)` as they arrive.
+    template <class F>
+    [[nodiscard]] Result<ProcessResult> stream(std::vector<std::string> command, RunOptions options, F&& on_chunk) {
+        return execute(std::move(command), options, std::forward<F>(on_chunk));
+    }
+
+    /// Whether the sandbox is up (not closed, not found dead).
+    [[nodiscard]] bool alive() const {
+        if (!state_) return false;
+        std::lock_guard lock(state_->mutex);
+        return state_->channel && !state_->lost && !has_exited_fd(state_->channel->exit_fd());
+    }
+
+    /// Ends the sandbox (if any) and starts a fresh one: tmpfs contents are lost.
+    [[nodiscard]] Result<void> reopen() {
+        if (!state_) return fail(errc::session_closed, "the session was moved from");
+        std::lock_guard lock(state_->mutex);
+        stop_locked();
+        state_->closed = false;
+        return start_locked();
+    }
+
+    /// Ends the sandbox and everything in it; later calls fail with errc::session_closed.
+    /// Waits for a running command (cancel it first to end it sooner).
+    void close() {
+        if (!state_) return;
+        std::lock_guard lock(state_->mutex);
+        stop_locked();
+        state_->closed = true;
+    }
+
+    /// How the sandbox was started here: bwrap (or ssh) and all its arguments.
+    [[nodiscard]] std::vector<std::string> argv() const {
+        if (!state_) return {};
+        std::lock_guard lock(state_->mutex);
+        return state_->argv;
+    }
+
+private:
+    struct State {
+        profile_type profile;
+        T transport;
+        Admission admission;
+        SessionOptions options;
+        std::mutex mutex{};
+        std::optional<typename T::channel_type> channel{};
+        detail::UniqueFd timer{};
+        std::vector<std::string> argv{};
+        bool input_ok = false;
+        bool lost = false;  ///< the sandbox died or broke; the next call reports it
+        std::string lost_why{};
+        bool closed = false;
+    };
+
+    SandboxSession(profile_type profile, T transport, Admission admission, SessionOptions options)
+        : state_(new State{std::move(profile), std::move(transport), std::move(admission), std::move(options)}) {}
+
+    static bool has_exited_fd(int fd) {
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    }
+
+    void stop_locked() {
+        auto& s = *state_;
+        if (s.channel) {
+            s.channel->close_stdin();  // the agent reads EOF, kills what runs and exits
+            pollfd p{s.channel->exit_fd(), POLLIN, 0};
+            if (::poll(&p, 1, 200) <= 0) s.channel->kill();
+            s.channel->wait();
+            s.channel.reset();
+        }
+        s.lost = false;
+        s.lost_why.clear();
+    }
+
+    void mark_lost_locked(std::string why) {
+        auto& s = *state_;
+        s.lost = true;
+        s.lost_why = std::move(why);
+        if (s.channel) {
+            s.channel->kill();
+            s.channel->wait();
+            s.channel.reset();
+        }
+    }
+
+    Result<void> start_locked() {
+        auto& s = *state_;
+        if (auto ok = s.profile.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (s.options.shell.empty() || detail::has_nul(s.options.shell))
+            return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
+        if (!s.timer) {
+            s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+        }
+        const auto hello = detail::random_marker();
+        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args()};
+        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
+            if (!extras.working_directory) extras.working_directory = s.transport.default_working_directory();
+        }
+        std::vector<std::string> agent = {std::string(detail::session_agent_shell), "-c",
+                                          std::string(detail::session_agent_script), "shannot", hello};
+        auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
+        if (!args) return tl::make_unexpected(std::move(args.error()));
+        LaunchSpec spec{std::move(*args), {}, true, std::nullopt};
+        if constexpr (requires { T::seccomp_fd; }) {
+            if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
+        }
+        spec.files.push_back({detail::session_shell_fd, s.options.shell});
+        auto channel = s.transport.open_channel(spec);
+        if (!channel) return tl::make_unexpected(std::move(channel.error()));
+        s.argv = channel->argv();
+
+        // Wait for "ready" on both streams; whatever else arrives is diagnostics.
+        detail::FrameFilter out_frames(hello), err_frames(hello);
+        std::string diagnostics, junk;
+        const auto deadline = detail::Clock::now() + s.options.start_timeout;
+        bool ended = false;
+        char buffer[8192];
+        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()).count();
+            if (left <= 0 || ended) break;
+            pollfd fds[3] = {{channel->stdout_fd(), POLLIN, 0}, {channel->stderr_fd(), POLLIN, 0}, {channel->exit_fd(), POLLIN, 0}};
+            if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) break;
+            for (int k = 0; k < 2; ++k) {
+                if (!fds[k].revents) continue;
+                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+                if (n > 0) {
+                    junk.clear();
+                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
+                    if (k == 1) diagnostics += junk;
+                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
+                } else if (n == 0) {
+                    ended = true;
+                }
+            }
+            if (fds[2].revents) ended = true;
+        }
+        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) {
+            s.input_ok = out_frames.payloads().front() == "ready input";
+            s.channel.emplace(std::move(*channel));
+            s.lost = false;
+            return {};
+        }
+        // Not ready: end it and say why, with what bwrap (or ssh) printed.
+        for (int round = 0; round < 64; ++round) {  // what is left in the pipe
+            const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
+            if (n <= 0) break;
+            diagnostics.append(buffer, static_cast<std::size_t>(n));
+        }
+        if (!ended) channel->kill();
+        const auto exit = channel->wait();
+        std::string message;
+        errc code = errc::sandbox_setup_failed;
+        if (!ended) {
+            code = errc::sandbox_setup_failed;
+            message = "the session's sandbox did not report ready within " + std::to_string(s.options.start_timeout.count()) + " ms";
+        } else if (exit.kind == ExitInfo::Kind::setup_failed || exit.kind == ExitInfo::Kind::transport_failed) {
+            code = exit.error == errc::ok ? errc::sandbox_setup_failed : exit.error;
+            message = exit.detail.empty() ? "the session's sandbox failed to start" : exit.detail;
+        } else {
+            message = "the session's sandbox ended before it was ready (the shell '" + s.options.shell +
+                      "' cannot run the agent in the sandbox?)";
+        }
+        if (auto tail = detail::stderr_tail(diagnostics); !tail.empty()) message += ": " + tail;
+        return fail(code, std::move(message));
+    }
+
+    template <class F>
+    Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
+        if (!state_) return fail(errc::session_closed, "the session was moved from");
+        auto& s = *state_;
+        std::lock_guard lock(s.mutex);
+        if (s.closed) return fail(errc::session_closed, "the session was closed");
+        if (s.lost || !s.channel || has_exited_fd(s.channel->exit_fd())) {
+            std::string why = s.lost ? s.lost_why : std::string("its sandbox has exited");
+            if (!s.lost) mark_lost_locked(why);
+            return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
+        }
+        if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
+        for (std::size_t i = 0; i < command.size(); ++i)
+            if (detail::has_nul(command[i]))
+                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+        for (const auto& [name, value] : options.environment)
+            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+        std::string cwd = options.working_directory.value_or(std::string());
+        if (options.working_directory && (!detail::is_absolute(cwd) || detail::has_nul(cwd)))
+            return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
+        auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
+        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
+        const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
+        if (!input.empty() && !s.input_ok)
+            return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
+                                                "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
+
+        const auto nonce = detail::random_marker();
+        std::vector<std::string> words = {"R", nonce, cwd, std::to_string(input.size()), std::to_string(options.environment.size())};
+        words.reserve(words.size() + options.environment.size() + admitted->size());
+        for (const auto& [name, value] : options.environment) words.push_back(name + "=" + value);
+        words.insert(words.end(), admitted->begin(), admitted->end());
+        const int in = s.channel->stdin_fd();
+        const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
+        if (!detail::write_all(in, detail::dispatcher_request(words), send_deadline) || !detail::write_all(in, input, send_deadline)) {
+            mark_lost_locked("cannot send the command to the session agent");
+            return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
+        }
+
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd);
+        Output out(options.max_output), err(options.max_output);
+        auto sink = [&](StreamKind kind, std::string_view bytes) {
+            (kind == StreamKind::out ? out : err).append(bytes);
+            on_chunk(OutputChunk{kind, bytes});
+        };
+        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
+        static const std::optional<std::string> no_input;
+        auto outcome = detail::run_loop(process, no_input, options.timeout, options.kill_grace, cancel_fd, sink);
+        if (process.broken())
+            mark_lost_locked(outcome.exit.kind == ExitInfo::Kind::signaled ? "a stopped command did not end" : outcome.exit.detail);
+        return detail::assemble_result(T::name, std::move(*admitted), s.argv, outcome, out, err, options);
+    }
+
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace shannot
