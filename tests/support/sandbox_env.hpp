@@ -6,8 +6,10 @@
 #include <shannot/shannot.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -55,11 +57,28 @@ inline int count_fds() {
     return n - 1;  // the DIR's own fd
 }
 
-/// The command line of a process (NUL-separated words), empty when it is gone.
-inline std::string process_cmdline(int pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+/// A small /proc file's bytes; empty when the process is gone. Plain read(2), not iostreams:
+/// libstdc++'s filebuf throws when a process exits mid-read (read fails with ESRCH).
+inline std::string read_proc_file(const std::string& path) {
+    std::string text;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[4096];
+    while (true) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            text.append(buffer, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    ::close(fd);
+    return text;
 }
+
+/// The command line of a process (NUL-separated words), empty when it is gone.
+inline std::string process_cmdline(int pid) { return read_proc_file("/proc/" + std::to_string(pid) + "/cmdline"); }
 
 /// Live processes whose command line contains `marker`.
 inline std::vector<int> pids_with(const std::string& marker) {
