@@ -38,7 +38,10 @@ std::string text_of(const shannot::Result<shannot::ProcessResult>& r) {
 
 /// Runs the call and returns what the model would be shown. Errors are answers too: the loop
 /// goes on, and the model reads why (the path, the command, the profile) in the message.
-std::string call_tool(shannot::LocalSandbox& sandbox, const ToolCall& call) {
+/// `sandbox` is any shannot::CommandRunner: a SandboxManager (a fresh sandbox per call) or, as
+/// here, a SandboxSession (one warm sandbox for the whole conversation).
+template <shannot::CommandRunner Runner>
+std::string call_tool(Runner& sandbox, const ToolCall& call) {
     const auto& a = call.args;
     if (call.tool == "list_files") {
         auto names = shannot::list_files(sandbox, a.at(0));
@@ -95,6 +98,10 @@ int main() {
     profile->binds.push_back({.source = workspace.path.string(), .target = "/workspace"});
     profile->binds.push_back({.source = output.path.string(), .target = "/output", .read_only = false});
     shannot::LocalSandbox sandbox(*profile);
+    // One warm sandbox for the whole conversation: each call costs about a fork+exec instead
+    // of a sandbox start, and the calls share /tmp (not variables or processes).
+    auto session = sandbox.open_session();
+    if (!session) return std::fprintf(stderr, "%s\n", session.error().describe().c_str()), 2;
 
     // In a real agent these come one at a time from the model, each chosen after reading the
     // previous result; here the script stands in for the model.
@@ -110,7 +117,7 @@ int main() {
     };
     for (const auto& call : calls) {
         std::printf("> %s\n", describe(call).c_str());
-        std::string result = call_tool(sandbox, call);
+        std::string result = call_tool(*session, call);
         if (!result.empty() && result.back() != '\n') result += '\n';
         std::size_t lines = 0, pos = 0;
         while (pos < result.size() && lines < 6) {  // the model gets it all; the console, a few lines
