@@ -345,7 +345,9 @@ private:
                                           std::string(detail::session_agent_script), "shannot", hello};
         auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
         if (!args) return tl::make_unexpected(std::move(args.error()));
-        LaunchSpec spec{std::move(*args), {}, true, std::nullopt};
+        // The timeout bounds how long the transport may wait to open the channel (a free ssh
+        // session); the sandbox itself has no deadline.
+        LaunchSpec spec{std::move(*args), {}, true, s.options.start_timeout};
         if constexpr (requires { T::seccomp_fd; }) {
             if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
         }

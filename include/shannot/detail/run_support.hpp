@@ -73,7 +73,8 @@ template <class T, class Admission>
         if (!is_env_name(name))
             return fail(errc::invalid_argument, "environment variable name '" + name +
                                                     "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), effective_path(profile, options), {}};
+    const std::string path = effective_path(profile, options);  // the request holds a view of it
+    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
     if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
                       { t.executable_exists(p) } -> std::convertible_to<bool>;
                   }) {

@@ -2,20 +2,20 @@
 // SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
 #pragma once
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +47,26 @@ namespace shannot::detail {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     const auto nl = text.rfind('\n');
     return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+/// The last 64 KiB of a small local file (ssh's log); empty when unreadable.
+[[nodiscard]] inline std::string read_small_file(const std::string& path) {
+    std::string text;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[8192];
+    while (true) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            text.append(buffer, static_cast<std::size_t>(n));
+            if (text.size() > 65536) text.erase(0, text.size() - 65536);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    ::close(fd);
+    return text;
 }
 
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
@@ -255,10 +275,7 @@ private:
             again.ready = true;
             return {};
         }
-        std::ifstream log_file(again.log);
-        std::stringstream text;
-        text << log_file.rdbuf();
-        const std::string diagnostics = text.str();
+        const std::string diagnostics = read_small_file(again.log);
         stop_master(again);
         if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);

@@ -378,6 +378,8 @@ public:
 
     /// Starts a warm session's long-lived sandbox on a dedicated ssh session (it does not go
     /// back to the pool): the dispatcher's `S` request runs bwrap with the session's pipes.
+    /// It holds one of the pool's max_connections * sessions_per_connection channels until it
+    /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
         std::string seccomp, shell;
@@ -385,8 +387,10 @@ public:
         std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
+        std::optional<std::chrono::steady_clock::time_point> wait_until;
+        if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
-            auto session = pool_->acquire();
+            auto session = pool_->acquire(wait_until);
             if (!session) return tl::make_unexpected(std::move(session.error()));
             if (!detail::write_all((*session)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*session), false);
