@@ -61,7 +61,8 @@ using Expected = tl::expected<T, Failure>;
     case errc::connection_failed:
     case errc::authentication_failed:
     case errc::host_key_mismatch:
-    case errc::session_closed: return status::transport_failed;
+    case errc::session_closed:
+    case errc::session_lost: return status::transport_failed;
     case errc::cancelled: return 128 + 2;
     default: return status::sandbox_failed;
     }
@@ -109,6 +110,7 @@ using Expected = tl::expected<T, Failure>;
     case errc::remote_bwrap_missing: return "remote_bwrap_missing";
     case errc::unsafe_ssh_option: return "unsafe_ssh_option";
     case errc::session_closed: return "session_closed";
+    case errc::session_lost: return "session_lost";
     }
     return "unknown";
 }

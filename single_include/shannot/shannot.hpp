@@ -604,8 +604,11 @@ private:
     }
 };
 
-/// Parses `text` strictly. Never throws; errors say what and where.
-[[nodiscard]] inline Result<nlohmann::json> parse_json_strict(std::string_view text) {
+/// Parses `text` strictly. Never throws; errors say what and where. A template only so that
+/// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
+/// shannot (it is most of what the header costs to compile otherwise: B10).
+template <class Text = std::string_view>
+[[nodiscard]] Result<nlohmann::json> parse_json_strict(const Text& text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         return fail(errc::invalid_profile, "empty document: expected a JSON object");
     StrictJsonBuilder builder;
@@ -1965,7 +1968,8 @@ template <class T, class Admission>
         if (!is_env_name(name))
             return fail(errc::invalid_argument, "environment variable name '" + name +
                                                     "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), effective_path(profile, options), {}};
+    const std::string path = effective_path(profile, options);  // the request holds a view of it
+    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
     if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
                       { t.executable_exists(p) } -> std::convertible_to<bool>;
                   }) {
@@ -2576,7 +2580,9 @@ private:
                                           std::string(detail::session_agent_script), "shannot", hello};
         auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
         if (!args) return tl::make_unexpected(std::move(args.error()));
-        LaunchSpec spec{std::move(*args), {}, true, std::nullopt};
+        // The timeout bounds how long the transport may wait to open the channel (a free ssh
+        // session); the sandbox itself has no deadline.
+        LaunchSpec spec{std::move(*args), {}, true, s.options.start_timeout};
         if constexpr (requires { T::seccomp_fd; }) {
             if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
         }
@@ -3715,20 +3721,20 @@ K KILL
 // ---- begin shannot/detail/ssh_pool.hpp ----
 // SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -3752,6 +3758,26 @@ namespace shannot::detail {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     const auto nl = text.rfind('\n');
     return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+/// The last 64 KiB of a small local file (ssh's log); empty when unreadable.
+[[nodiscard]] inline std::string read_small_file(const std::string& path) {
+    std::string text;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[8192];
+    while (true) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            text.append(buffer, static_cast<std::size_t>(n));
+            if (text.size() > 65536) text.erase(0, text.size() - 65536);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    ::close(fd);
+    return text;
 }
 
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
@@ -3960,10 +3986,7 @@ private:
             again.ready = true;
             return {};
         }
-        std::ifstream log_file(again.log);
-        std::stringstream text;
-        text << log_file.rdbuf();
-        const std::string diagnostics = text.str();
+        const std::string diagnostics = read_small_file(again.log);
         stop_master(again);
         if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
@@ -4413,6 +4436,8 @@ public:
 
     /// Starts a warm session's long-lived sandbox on a dedicated ssh session (it does not go
     /// back to the pool): the dispatcher's `S` request runs bwrap with the session's pipes.
+    /// It holds one of the pool's max_connections * sessions_per_connection channels until it
+    /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
         std::string seccomp, shell;
@@ -4420,8 +4445,10 @@ public:
         std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
+        std::optional<std::chrono::steady_clock::time_point> wait_until;
+        if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
-            auto session = pool_->acquire();
+            auto session = pool_->acquire(wait_until);
             if (!session) return tl::make_unexpected(std::move(session.error()));
             if (!detail::write_all((*session)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*session), false);

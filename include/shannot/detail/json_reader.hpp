@@ -105,8 +105,11 @@ private:
     }
 };
 
-/// Parses `text` strictly. Never throws; errors say what and where.
-[[nodiscard]] inline Result<nlohmann::json> parse_json_strict(std::string_view text) {
+/// Parses `text` strictly. Never throws; errors say what and where. A template only so that
+/// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
+/// shannot (it is most of what the header costs to compile otherwise: B10).
+template <class Text = std::string_view>
+[[nodiscard]] Result<nlohmann::json> parse_json_strict(const Text& text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         return fail(errc::invalid_profile, "empty document: expected a JSON object");
     StrictJsonBuilder builder;
