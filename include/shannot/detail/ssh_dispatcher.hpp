@@ -39,8 +39,10 @@ namespace shannot::detail {
 ///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
 ///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
 ///       when a killed run returns, nothing of it is left on the remote.
-/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it); a fresh run's
-/// bwrap is a background job, so its commands start with SIGINT and SIGQUIT ignored (POSIX sh).
+/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it). A fresh run's
+/// bwrap is a background job, which POSIX sh starts with SIGINT and SIGQUIT ignored; where
+/// `env --default-signal` exists (coreutils 8.31+) bwrap starts through it, so commands get
+/// them at their defaults; elsewhere they start ignored.
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -53,6 +55,9 @@ mkdir "$d" || exit 97
 trap 'rm -rf "$d"' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
+E=
+env --default-signal=INT,QUIT true </dev/null >/dev/null 2>&1 && E='env --default-signal=INT,QUIT'
+
 K() {
   p=
   read -r p <"$d/pid" 2>/dev/null
@@ -112,9 +117,9 @@ R() {
   {
     trap - PIPE
     if [ -n "$f" ]; then
-      "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      $E "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
     else
-      "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
     echo "pid $c"
