@@ -168,11 +168,7 @@ private:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        itimerspec when{};
-        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-        if (ns == 0) when.it_value.tv_nsec = 1;
-        ::timerfd_settime(timer_, 0, &when, nullptr);
+        arm_timer(timer_, ns);
     }
 
     int in_, out_, err_, timer_;
@@ -358,36 +354,18 @@ private:
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
-        std::string diagnostics, junk;
-        const auto deadline = detail::Clock::now() + s.options.start_timeout;
-        bool ended = false;
-        char buffer[8192];
-        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()).count();
-            if (left <= 0 || ended) break;
-            pollfd fds[3] = {{channel->stdout_fd(), POLLIN, 0}, {channel->stderr_fd(), POLLIN, 0}, {channel->exit_fd(), POLLIN, 0}};
-            if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) break;
-            for (int k = 0; k < 2; ++k) {
-                if (!fds[k].revents) continue;
-                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-                if (n > 0) {
-                    junk.clear();
-                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
-                    if (k == 1) diagnostics += junk;
-                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
-                } else if (n == 0) {
-                    ended = true;
-                }
-            }
-            if (fds[2].revents) ended = true;
-        }
-        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) {
+        std::string diagnostics;
+        const auto started = detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
+                                                        err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
+        const bool ended = started == detail::FirstFrames::ended;
+        if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == "ready input";
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
+        char buffer[8192];
         for (int round = 0; round < 64; ++round) {  // what is left in the pipe
             const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
             if (n <= 0) break;

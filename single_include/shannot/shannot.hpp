@@ -1527,6 +1527,7 @@ static_assert(OutputPolicy<HeadTailCapture>);
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/timerfd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -1537,6 +1538,78 @@ static_assert(OutputPolicy<HeadTailCapture>);
 #include <optional>
 #include <string>
 #include <string_view>
+
+// ---- begin shannot/detail/frame_filter.hpp ----
+// Strips a transport's own frames ("\n<marker> <payload>\n") out of a byte stream.
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shannot::detail {
+
+/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
+/// with a random per-run marker the command cannot know. This filter removes exactly those
+/// bytes and hands back the payloads, across any chunking: bytes that could still be the start
+/// of a frame are held back until they are known not to be.
+class FrameFilter {
+public:
+    explicit FrameFilter(std::string marker) : prefix_("\n" + std::move(marker) + " ") {}
+
+    /// Appends the caller's bytes to `out`; complete frames go to payloads().
+    void feed(std::string_view in, std::string& out) {
+        held_.append(in);
+        std::size_t start = 0;
+        while (true) {
+            const auto at = held_.find(prefix_, start);
+            if (at == std::string::npos) break;
+            const auto end = held_.find('\n', at + prefix_.size());
+            if (end == std::string::npos) {
+                // A frame has begun but not ended: keep it (bounded: frames are short).
+                if (held_.size() - at > 4096) {
+                    out.append(held_, start, held_.size() - start);
+                    held_.clear();
+                    return;
+                }
+                out.append(held_, start, at - start);
+                held_.erase(0, at);
+                return;
+            }
+            out.append(held_, start, at - start);
+            payloads_.push_back(held_.substr(at + prefix_.size(), end - at - prefix_.size()));
+            start = end + 1;
+        }
+        // No frame starts before the last prefix_.size()-1 bytes; those may begin one.
+        const std::size_t keep = partial_prefix(std::string_view(held_).substr(start));
+        out.append(held_, start, held_.size() - start - keep);
+        held_.erase(0, held_.size() - keep);
+    }
+
+    /// At end of stream: whatever is held was never a frame.
+    void finish(std::string& out) {
+        out += held_;
+        held_.clear();
+    }
+
+    [[nodiscard]] const std::vector<std::string>& payloads() const noexcept { return payloads_; }
+
+private:
+    /// Length of the longest suffix of `s` that is a proper prefix of prefix_.
+    [[nodiscard]] std::size_t partial_prefix(std::string_view s) const {
+        const std::size_t max = std::min(s.size(), prefix_.size() - 1);
+        for (std::size_t n = max; n > 0; --n)
+            if (s.substr(s.size() - n) == std::string_view(prefix_).substr(0, n)) return n;
+        return 0;
+    }
+
+    std::string prefix_;
+    std::string held_;
+    std::vector<std::string> payloads_;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/frame_filter.hpp ----
 
 namespace shannot::detail {
 
@@ -1591,6 +1664,53 @@ struct LoopOutcome {
         if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
     }
     return true;
+}
+
+/// Arms a timerfd to fire after `ns` nanoseconds (0: at once). Exit timers of the ssh and the
+/// session process handles use it: they end the run loop when the end frames arrived.
+inline void arm_timer(int timer_fd, long long ns) noexcept {
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    if (ns == 0) when.it_value.tv_nsec = 1;
+    ::timerfd_settime(timer_fd, 0, &when, nullptr);
+}
+
+/// How waiting for a helper's first frames ended.
+enum class FirstFrames { ready, ended, timed_out };
+
+/// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
+/// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
+/// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
+/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
+inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
+                                      Clock::time_point deadline, std::string& diagnostics) {
+    std::string junk;
+    char buffer[8192];
+    while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return FirstFrames::timed_out;
+        pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
+        if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
+            if (errno == EINTR) continue;
+            return FirstFrames::ended;
+        }
+        bool ended = fds[2].revents != 0;
+        for (int k = 0; k < 2; ++k) {
+            if (!fds[k].revents) continue;
+            const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+            if (n > 0) {
+                junk.clear();
+                (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
+                if (k == 1) diagnostics += junk;
+                if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
+            } else if (n == 0) {
+                ended = true;
+            }
+        }
+        if (ended && (out_frames.payloads().empty() || err_frames.payloads().empty())) return FirstFrames::ended;
+    }
+    return FirstFrames::ready;
 }
 
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
@@ -1742,77 +1862,6 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/event_loop.hpp ----
-// ---- begin shannot/detail/frame_filter.hpp ----
-// Strips a transport's own frames ("\n<marker> <payload>\n") out of a byte stream.
-
-#include <algorithm>
-#include <string>
-#include <string_view>
-#include <vector>
-
-namespace shannot::detail {
-
-/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
-/// with a random per-run marker the command cannot know. This filter removes exactly those
-/// bytes and hands back the payloads, across any chunking: bytes that could still be the start
-/// of a frame are held back until they are known not to be.
-class FrameFilter {
-public:
-    explicit FrameFilter(std::string marker) : prefix_("\n" + std::move(marker) + " ") {}
-
-    /// Appends the caller's bytes to `out`; complete frames go to payloads().
-    void feed(std::string_view in, std::string& out) {
-        held_.append(in);
-        std::size_t start = 0;
-        while (true) {
-            const auto at = held_.find(prefix_, start);
-            if (at == std::string::npos) break;
-            const auto end = held_.find('\n', at + prefix_.size());
-            if (end == std::string::npos) {
-                // A frame has begun but not ended: keep it (bounded: frames are short).
-                if (held_.size() - at > 4096) {
-                    out.append(held_, start, held_.size() - start);
-                    held_.clear();
-                    return;
-                }
-                out.append(held_, start, at - start);
-                held_.erase(0, at);
-                return;
-            }
-            out.append(held_, start, at - start);
-            payloads_.push_back(held_.substr(at + prefix_.size(), end - at - prefix_.size()));
-            start = end + 1;
-        }
-        // No frame starts before the last prefix_.size()-1 bytes; those may begin one.
-        const std::size_t keep = partial_prefix(std::string_view(held_).substr(start));
-        out.append(held_, start, held_.size() - start - keep);
-        held_.erase(0, held_.size() - keep);
-    }
-
-    /// At end of stream: whatever is held was never a frame.
-    void finish(std::string& out) {
-        out += held_;
-        held_.clear();
-    }
-
-    [[nodiscard]] const std::vector<std::string>& payloads() const noexcept { return payloads_; }
-
-private:
-    /// Length of the longest suffix of `s` that is a proper prefix of prefix_.
-    [[nodiscard]] std::size_t partial_prefix(std::string_view s) const {
-        const std::size_t max = std::min(s.size(), prefix_.size() - 1);
-        for (std::size_t n = max; n > 0; --n)
-            if (s.substr(s.size() - n) == std::string_view(prefix_).substr(0, n)) return n;
-        return 0;
-    }
-
-    std::string prefix_;
-    std::string held_;
-    std::vector<std::string> payloads_;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/frame_filter.hpp ----
 // ---- begin shannot/detail/marker.hpp ----
 // Random markers (frame nonces, folder names) and a pidfd liveness check.
 
@@ -2403,11 +2452,7 @@ private:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        itimerspec when{};
-        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-        if (ns == 0) when.it_value.tv_nsec = 1;
-        ::timerfd_settime(timer_, 0, &when, nullptr);
+        arm_timer(timer_, ns);
     }
 
     int in_, out_, err_, timer_;
@@ -2593,36 +2638,18 @@ private:
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
-        std::string diagnostics, junk;
-        const auto deadline = detail::Clock::now() + s.options.start_timeout;
-        bool ended = false;
-        char buffer[8192];
-        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()).count();
-            if (left <= 0 || ended) break;
-            pollfd fds[3] = {{channel->stdout_fd(), POLLIN, 0}, {channel->stderr_fd(), POLLIN, 0}, {channel->exit_fd(), POLLIN, 0}};
-            if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) break;
-            for (int k = 0; k < 2; ++k) {
-                if (!fds[k].revents) continue;
-                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-                if (n > 0) {
-                    junk.clear();
-                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
-                    if (k == 1) diagnostics += junk;
-                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
-                } else if (n == 0) {
-                    ended = true;
-                }
-            }
-            if (fds[2].revents) ended = true;
-        }
-        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) {
+        std::string diagnostics;
+        const auto started = detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
+                                                        err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
+        const bool ended = started == detail::FirstFrames::ended;
+        if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == "ready input";
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
+        char buffer[8192];
         for (int round = 0; round < 64; ++round) {  // what is left in the pipe
             const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
             if (n <= 0) break;
@@ -3599,8 +3626,10 @@ namespace shannot::detail {
 ///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
 ///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
 ///       when a killed run returns, nothing of it is left on the remote.
-/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it); a fresh run's
-/// bwrap is a background job, so its commands start with SIGINT and SIGQUIT ignored (POSIX sh).
+/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it). A fresh run's
+/// bwrap is a background job, which POSIX sh starts with SIGINT and SIGQUIT ignored; where
+/// `env --default-signal` exists (coreutils 8.31+) bwrap starts through it, so commands get
+/// them at their defaults; elsewhere they start ignored.
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -3613,6 +3642,9 @@ mkdir "$d" || exit 97
 trap 'rm -rf "$d"' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
+E=
+env --default-signal=INT,QUIT true </dev/null >/dev/null 2>&1 && E='env --default-signal=INT,QUIT'
+
 K() {
   p=
   read -r p <"$d/pid" 2>/dev/null
@@ -3672,9 +3704,9 @@ R() {
   {
     trap - PIPE
     if [ -n "$f" ]; then
-      "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      $E "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
     else
-      "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
     echo "pid $c"
@@ -4015,31 +4047,13 @@ private:
         session->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
-        std::string junk, diagnostics;
-        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
-        bool exited = false;
+        std::string diagnostics;
+        const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        const auto started = await_first_frames(session->child.out.get(), session->child.err.get(), session->child.pidfd.get(),
+                                                out_frames, err_frames, deadline, diagnostics);
+        if (started == FirstFrames::ready) return session;
+        const bool exited = started == FirstFrames::ended;
         char buffer[8192];
-        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0 || exited) break;
-            pollfd fds[3] = {{session->child.out.get(), POLLIN, 0}, {session->child.err.get(), POLLIN, 0},
-                             {session->child.pidfd.get(), POLLIN, 0}};
-            if (::poll(fds, 3, static_cast<int>(left)) < 0 && errno != EINTR) break;
-            for (int k = 0; k < 2; ++k) {
-                if (!fds[k].revents) continue;
-                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-                if (n > 0) {
-                    junk.clear();
-                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
-                    if (k == 1) diagnostics += junk;
-                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
-                } else if (n == 0) {
-                    exited = true;  // EOF before ready: ssh or the dispatcher is gone
-                }
-            }
-            if (fds[2].revents) exited = true;
-        }
-        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) return session;
 
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
@@ -4206,11 +4220,7 @@ private:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        itimerspec when{};
-        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-        if (ns == 0) when.it_value.tv_nsec = 1;
-        ::timerfd_settime(timer_.get(), 0, &when, nullptr);
+        arm_timer(timer_.get(), ns);
     }
 
     [[nodiscard]] ExitInfo from_report() const {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
 #include <shannot/detail/marker.hpp>
 #include <shannot/detail/shell_quote.hpp>
@@ -304,31 +305,13 @@ private:
         session->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
-        std::string junk, diagnostics;
-        const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
-        bool exited = false;
+        std::string diagnostics;
+        const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        const auto started = await_first_frames(session->child.out.get(), session->child.err.get(), session->child.pidfd.get(),
+                                                out_frames, err_frames, deadline, diagnostics);
+        if (started == FirstFrames::ready) return session;
+        const bool exited = started == FirstFrames::ended;
         char buffer[8192];
-        while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-            if (left <= 0 || exited) break;
-            pollfd fds[3] = {{session->child.out.get(), POLLIN, 0}, {session->child.err.get(), POLLIN, 0},
-                             {session->child.pidfd.get(), POLLIN, 0}};
-            if (::poll(fds, 3, static_cast<int>(left)) < 0 && errno != EINTR) break;
-            for (int k = 0; k < 2; ++k) {
-                if (!fds[k].revents) continue;
-                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-                if (n > 0) {
-                    junk.clear();
-                    (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
-                    if (k == 1) diagnostics += junk;
-                    if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
-                } else if (n == 0) {
-                    exited = true;  // EOF before ready: ssh or the dispatcher is gone
-                }
-            }
-            if (fds[2].revents) exited = true;
-        }
-        if (!out_frames.payloads().empty() && !err_frames.payloads().empty()) return session;
 
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);

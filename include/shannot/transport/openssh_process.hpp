@@ -148,11 +148,7 @@ private:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        itimerspec when{};
-        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-        if (ns == 0) when.it_value.tv_nsec = 1;
-        ::timerfd_settime(timer_.get(), 0, &when, nullptr);
+        arm_timer(timer_.get(), ns);
     }
 
     [[nodiscard]] ExitInfo from_report() const {
