@@ -52,11 +52,21 @@ shannot_test::Driven spawn_and_drive(PosixSpawnTransport& transport, const Launc
     return shannot_test::drive(*process, input);
 }
 
-/// Waits up to `bound` until `count` live processes have `needle` in their command line.
+/// Waits up to `bound` until `count` live processes have a command line starting with `needle`.
 bool running_within(const std::string& needle, int count, std::chrono::seconds bound) {
     const auto until = std::chrono::steady_clock::now() + bound;
-    while (shannot_test::processes_with(needle) != count) {
-        if (std::chrono::steady_clock::now() > until) return false;
+    while (static_cast<int>(shannot_test::pids_starting_with(needle).size()) != count) {
+        if (std::chrono::steady_clock::now() > until) {
+            // Say what was there instead, so a failure in a long run can be understood.
+            std::string seen;
+            for (int pid : shannot_test::pids_starting_with(needle)) {
+                auto cmdline = shannot_test::process_cmdline(pid);
+                for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
+                seen += "\n  " + std::to_string(pid) + ": " + cmdline.substr(0, 200);
+            }
+            MESSAGE("wanted " << count << " processes with the marker, found: " << (seen.empty() ? std::string("none") : seen));
+            return false;
+        }
         std::this_thread::sleep_for(20ms);
     }
     return true;
@@ -66,8 +76,16 @@ bool running_within(const std::string& needle, int count, std::chrono::seconds b
 /// PID 1 is killed by the kernel asynchronously after bwrap is reaped).
 bool gone_within(const std::string& marker, std::chrono::seconds bound) {
     const auto until = std::chrono::steady_clock::now() + bound;
-    while (shannot_test::processes_with(marker) != 0) {
-        if (std::chrono::steady_clock::now() > until) return false;
+    while (!shannot_test::pids_starting_with(marker).empty()) {
+        if (std::chrono::steady_clock::now() > until) {
+            std::string seen;
+            for (int pid : shannot_test::pids_starting_with(marker)) {
+                auto stat = shannot_test::read_proc_file("/proc/" + std::to_string(pid) + "/stat");
+                seen += "\n  " + stat.substr(0, 120);
+            }
+            MESSAGE("still running after " << bound.count() << " s:" << seen);
+            return false;
+        }
         std::this_thread::sleep_for(20ms);
     }
     return true;

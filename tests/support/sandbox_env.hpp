@@ -96,6 +96,15 @@ inline std::vector<int> pids_with(const std::string& marker) {
 
 inline int processes_with(const std::string& marker) { return static_cast<int>(pids_with(marker).size()); }
 
+/// Live processes whose command line starts with `prefix` (e.g. "sleep\0" + marker + "\0": the
+/// sleeps themselves, not the bwrap or sh whose arguments mention them).
+inline std::vector<int> pids_starting_with(const std::string& prefix) {
+    std::vector<int> pids;
+    for (int pid : pids_with(prefix))
+        if (process_cmdline(pid).rfind(prefix, 0) == 0) pids.push_back(pid);
+    return pids;
+}
+
 /// VmHWM (peak resident set) of this process in KiB.
 inline long peak_rss_kib() {
     std::ifstream f("/proc/self/status");
