@@ -12,8 +12,8 @@ namespace shannot::detail {
 
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
-/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, wc, sleep,
-/// mkdir and rm on the remote.
+/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
+/// sleep, mkdir and rm on the remote.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
@@ -25,7 +25,9 @@ namespace shannot::detail {
 ///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
-///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
+///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
+///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
 ///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
 ///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
 ///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
@@ -54,8 +56,14 @@ R() {
   i=/dev/null
   if [ "$l" -gt 0 ]; then
     i=$d/in
-    head -c "$l" >"$i"
-    [ "$(wc -c <"$i")" -eq "$l" ] || exit 0
+    g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
+    [ "$g" -eq "$l" ] || exit 0
+    if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
+      rm -f "$i"
+      printf '\n%s eof\n' "$n"
+      printf '\n%s nostage\n' "$n" >&2
+      return 0
+    fi
   fi
   if ! command -v "$b" >/dev/null 2>&1; then
     printf '\n%s eof\n' "$n"
