@@ -55,7 +55,7 @@ shannot_test::Driven spawn_and_drive(PosixSpawnTransport& transport, const Launc
 /// Waits up to `bound` until `count` live processes have `needle` in their command line.
 bool running_within(const std::string& needle, int count, std::chrono::seconds bound) {
     const auto until = std::chrono::steady_clock::now() + bound;
-    while (shannot_test::processes_with(needle) != count) {
+    while (shannot_test::processes_running(needle) != count) {
         if (std::chrono::steady_clock::now() > until) return false;
         std::this_thread::sleep_for(20ms);
     }
@@ -66,15 +66,15 @@ bool running_within(const std::string& needle, int count, std::chrono::seconds b
 /// PID 1 is killed by the kernel asynchronously after bwrap is reaped).
 bool gone_within(const std::string& marker, std::chrono::seconds bound) {
     const auto until = std::chrono::steady_clock::now() + bound;
-    while (shannot_test::processes_with(marker) != 0) {
+    while (shannot_test::processes_running(marker) != 0) {
         if (std::chrono::steady_clock::now() > until) return false;
         std::this_thread::sleep_for(20ms);
     }
     return true;
 }
 
-/// The raw command line of `sleep <marker>` (arguments are NUL-separated in /proc/PID/cmdline),
-/// which matches the sleeps themselves, not the bwrap or sh whose arguments mention them.
+/// The raw command line of `sleep <marker>` (arguments are NUL-separated in /proc/PID/cmdline); as
+/// a prefix it matches the sleeps themselves, not the bwrap or sh whose arguments mention them.
 std::string sleeping(const std::string& marker) { return std::string("sleep") + '\0' + marker + '\0'; }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <shannot/shannot.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -54,19 +55,37 @@ inline int count_fds() {
     return n - 1;  // the DIR's own fd
 }
 
-/// Live processes whose command line contains `marker`.
-inline int processes_with(const std::string& marker) {
+/// Live processes whose raw command line (NUL-separated arguments) satisfies `match`.
+template <class Match>
+int processes_matching(Match match) {
     int n = 0;
     if (DIR* d = ::opendir("/proc")) {
         while (auto* e = ::readdir(d)) {
             if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-            std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
-            std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-            if (cmdline.find(marker) != std::string::npos) ++n;
+            // read(2), not a stream: a process that exits mid-read makes it fail with ESRCH.
+            const int fd = ::open((std::string("/proc/") + e->d_name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            std::string cmdline;
+            char buffer[4096];
+            ssize_t got = 0;
+            while ((got = ::read(fd, buffer, sizeof buffer)) > 0) cmdline.append(buffer, static_cast<std::size_t>(got));
+            ::close(fd);
+            if (match(cmdline)) ++n;
         }
         ::closedir(d);
     }
     return n;
+}
+
+/// Live processes whose command line contains `marker`.
+inline int processes_with(const std::string& marker) {
+    return processes_matching([&](const std::string& cmdline) { return cmdline.find(marker) != std::string::npos; });
+}
+
+/// Live processes whose command line starts with `argv_prefix` (e.g. "sleep\0" "42\0"): the
+/// program itself, not a bwrap or sh whose arguments mention it.
+inline int processes_running(const std::string& argv_prefix) {
+    return processes_matching([&](const std::string& cmdline) { return cmdline.rfind(argv_prefix, 0) == 0; });
 }
 
 /// VmHWM (peak resident set) of this process in KiB.
