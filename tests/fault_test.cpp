@@ -67,8 +67,12 @@ std::string describe(const Footprint& f) { return std::to_string(f.fds) + " fds,
 
 /// Arguments of a process, split at NUL ("" when gone).
 std::vector<std::string> cmdline_of(int pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::string text;  // read(2): a stream throws when the process exits mid-read (ESRCH)
+    const int fd = ::open(("/proc/" + std::to_string(pid) + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    char buffer[4096];
+    ssize_t got = 0;
+    while (fd >= 0 && (got = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(got));
+    if (fd >= 0) ::close(fd);
     std::vector<std::string> args;
     std::size_t start = 0;
     while (start < text.size()) {
@@ -376,6 +380,7 @@ TEST_CASE_TEMPLATE("fault: signals in the caller", T, SHANNOT_TRANSPORTS) {
         stop = true;
         pest.join();
         ::setitimer(ITIMER_REAL, &off, nullptr);
+        std::this_thread::sleep_for(50ms);  // a signal raised just before the stop is handled by ours
         ::sigaction(SIGALRM, &old_alarm, nullptr);
         ::sigaction(SIGUSR1, &old_usr1, nullptr);
 
