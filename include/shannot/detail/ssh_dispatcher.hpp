@@ -28,10 +28,13 @@ namespace shannot::detail {
 ///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
 ///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
 ///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
-///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
-///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
-///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
-///       when a killed run returns, nothing of it is left on the remote.
+///   K SIGNAL   signal the running bwrap (TERM, KILL; one that comes before bwrap has started
+///       is kept and applied as it starts): its death takes the sandbox with it
+///       (--die-with-parent); the frames still follow, so the session stays usable. bwrap is
+///       stopped first and its children (a sandbox still being set up, which may not yet die with
+///       its parent) are killed, then it is signalled and continued. The frames follow only once
+///       the sandbox's PID 1 (bwrap's "child-pid") is gone too (killed if it outlived bwrap,
+///       bounded at ~3 s), so when a killed run returns, nothing of it is left on the remote.
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -45,9 +48,23 @@ trap 'rm -rf "$d"' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
 K() {
-  p=
+  p= g=$1
   read -r p <"$d/pid" 2>/dev/null
-  [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
+  if [ -z "$p" ]; then
+    printf '%s\n' "$g" >"$d/sig"
+    read -r p <"$d/pid" 2>/dev/null
+    [ -n "$p" ] || return 0
+  fi
+  kill -s STOP "$p" 2>/dev/null || return 0
+  for e in /proc/[0-9]*/stat; do
+    read -r z <"$e" 2>/dev/null || continue
+    set -- ${z##*) }
+    [ "$2" = "$p" ] || continue
+    e=${e#/proc/}
+    kill -s KILL "${e%/stat}" 2>/dev/null
+  done
+  kill -s "$g" "$p" 2>/dev/null
+  kill -s CONT "$p" 2>/dev/null
   return 0
 }
 R() {
@@ -76,6 +93,7 @@ R() {
     return 0
   fi
   : >"$d/pid"
+  rm -f "$d/sig"
   {
     if [ -n "$f" ]; then
       "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
@@ -83,7 +101,12 @@ R() {
       "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
+    printf '%s\n' "$c" >"$d/pid"
     echo "pid $c"
+    if [ -s "$d/sig" ]; then
+      read -r g <"$d/sig"
+      K "$g"
+    fi
     w=
     if [ "$t" -gt 0 ]; then
       ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
@@ -109,6 +132,7 @@ R() {
     k=0
     while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
       case $y in *") Z "*) break ;; esac
+      [ "$k" -eq 0 ] && read -r o <"/proc/$q/comm" 2>/dev/null && [ "$o" = bwrap ] && kill -s KILL "$q" 2>/dev/null
       sleep 0.01 2>/dev/null || sleep 1
       k=$((k+1))
     done
