@@ -497,3 +497,36 @@ TEST_CASE("fault: a remote login that prints a banner and rc-file noise") {
     }
     CHECK(std::filesystem::exists(ran));  // the noise was really printed
 }
+
+TEST_CASE_TEMPLATE("fault: runs stopped during sandbox setup leave nothing behind", T, SHANNOT_TRANSPORTS) {
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    auto sandbox = shannot_test::make_sandbox<T>();
+    REQUIRE(sandbox.run({"true"}));
+    const auto before = footprint();
+    const auto m = marker<T>(4) + "." + std::to_string(::getpid() % 1000);
+    // A timeout of 1 ms fires while bwrap is still building the sandbox (or just after).
+    for (int i = 0; i < 20; ++i) {
+        auto r = sandbox.run({"sleep", m}, {.timeout = 1ms, .kill_grace = 0ms});
+        if (r) CHECK(r->timed_out);
+        else CHECK_MESSAGE(r.error().code == errc::sandbox_setup_failed, r.error().describe());
+    }
+    if constexpr (std::is_same_v<T, shannot::PosixSpawnTransport>) {
+        // Handles killed or dropped right after launch, at varying points of bwrap's setup.
+        auto argv = sandbox.dry_run({"sleep", m});
+        REQUIRE(argv);
+        shannot::PosixSpawnTransport transport;
+        for (int i = 0; i < 30; ++i) {
+            auto process = transport.launch({.bwrap_args = *argv});
+            REQUIRE(process);
+            if (i % 3 == 1) std::this_thread::sleep_for(std::chrono::microseconds(200 * (i % 7)));
+            if (i % 2 == 0) {
+                process->kill();
+                (void)process->wait();
+            }
+        }  // the others are dropped: the destructor kills and reaps
+    }
+    // Nothing of any run is left: no sleep, and no bwrap blocked in setup (its argv holds the marker).
+    CHECK(eventually([&] { return shannot_test::processes_with(m) == 0; }));
+    REQUIRE(sandbox.run({"true"}));
+    CHECK_NO_LEAKS(before);
+}
