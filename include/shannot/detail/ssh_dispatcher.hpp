@@ -48,16 +48,22 @@ trap 'rm -rf "$d"' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
 K() {
-  p= g=$1
-  read -r p <"$d/pid" 2>/dev/null
+  p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
+  read -r p 2>/dev/null <"$d/pid"
   if [ -z "$p" ]; then
     printf '%s\n' "$g" >"$d/sig"
-    read -r p <"$d/pid" 2>/dev/null
+    read -r p 2>/dev/null <"$d/pid"
     [ -n "$p" ] || return 0
   fi
   kill -s STOP "$p" 2>/dev/null || return 0
+  j=0
+  while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
+    case ${z##*) } in [TtZ]*) break ;; esac
+    sleep 0.01 2>/dev/null || sleep 1
+    j=$((j+1))
+  done
   for e in /proc/[0-9]*/stat; do
-    read -r z <"$e" 2>/dev/null || continue
+    read -r z 2>/dev/null <"$e" || continue
     set -- ${z##*) }
     [ "$2" = "$p" ] || continue
     e=${e#/proc/}
