@@ -3110,7 +3110,8 @@ namespace shannot::detail {
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
 /// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
-/// sleep, mkdir and rm on the remote.
+/// sleep, mkdir, mv and rm on the remote. The pid and pending-signal files are replaced by
+/// rename, never rewritten in place, so a concurrent reader never sees them empty mid-write.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
@@ -3148,7 +3149,7 @@ K() {
   p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
   read -r p 2>/dev/null <"$d/pid"
   if [ -z "$p" ]; then
-    printf '%s\n' "$g" >"$d/sig"
+    printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
     read -r p 2>/dev/null <"$d/pid"
     [ -n "$p" ] || return 0
   fi
@@ -3204,7 +3205,7 @@ R() {
       "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
-    printf '%s\n' "$c" >"$d/pid"
+    printf '%s\n' "$c" >"$d/pid.t" && mv -f "$d/pid.t" "$d/pid"
     echo "pid $c"
     if [ -s "$d/sig" ]; then
       read -r g <"$d/sig"
@@ -3225,7 +3226,7 @@ R() {
     s=0 r=-1 q=
     while IFS= read -r x; do
       case $x in
-        "pid "*) printf '%s\n' "${x#pid }" >"$d/pid" ;;
+        "pid "*) ;;
         "rc "*) r=${x#rc } ;;
         *exit-code*) s=1 ;;
         *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
