@@ -91,8 +91,8 @@ bool gone_within(const std::string& marker, std::chrono::seconds bound) {
     return true;
 }
 
-/// The raw command line of `sleep <marker>` (arguments are NUL-separated in /proc/PID/cmdline),
-/// which matches the sleeps themselves, not the bwrap or sh whose arguments mention them.
+/// The raw command line of `sleep <marker>` (arguments are NUL-separated in /proc/PID/cmdline); as
+/// a prefix it matches the sleeps themselves, not the bwrap or sh whose arguments mention them.
 std::string sleeping(const std::string& marker) { return std::string("sleep") + '\0' + marker + '\0'; }
 
 }  // namespace

@@ -37,15 +37,27 @@ struct BuildExtras {
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
+    /// bwrap 0.8 refuses more than this many arguments ("Exceeded maximum number of arguments").
+    static constexpr std::size_t max_bwrap_arguments = 9000;
+    /// Linux refuses to exec an argument (or environment string) this long or longer
+    /// (MAX_ARG_STRLEN, 32 pages, counting the terminating NUL).
+    static constexpr std::size_t max_argument_bytes = 131072;
+
     BubblewrapCommandBuilder(const SandboxProfile<Transport>& profile, std::vector<std::string> command,
                              BuildExtras extras = {})
         : profile_(profile), command_(std::move(command)), extras_(std::move(extras)) {}
 
     [[nodiscard]] Result<std::vector<std::string>> build() const {
         if (command_.empty() || command_.front().empty()) return fail(errc::invalid_argument, "empty command");
-        for (std::size_t i = 0; i < command_.size(); ++i)
+        for (std::size_t i = 0; i < command_.size(); ++i) {
             if (detail::has_nul(command_[i]))
                 return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+            if (command_[i].size() >= max_argument_bytes)
+                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
+                                                        std::to_string(command_[i].size()) + " bytes, Linux allows " +
+                                                        std::to_string(max_argument_bytes - 1) +
+                                                        " in one argument (MAX_ARG_STRLEN); pass large data as input");
+        }
         for (const auto& [name, value] : extras_.environment) {
             if (!detail::is_env_name(name))
                 return fail(errc::invalid_argument, "environment variable name '" + name +
@@ -84,7 +96,13 @@ public:
         a.emplace_back("--clearenv");
         auto env = profile_.environment;
         for (const auto& [name, value] : extras_.environment) env[name] = value;
-        for (const auto& [name, value] : env) a.insert(a.end(), {"--setenv", name, value});
+        for (const auto& [name, value] : env) {
+            if (value.size() >= max_argument_bytes)
+                return fail(errc::invalid_argument, "environment variable " + name + " is too long: " + std::to_string(value.size()) +
+                                                        " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                                        " in one argument (MAX_ARG_STRLEN)");
+            a.insert(a.end(), {"--setenv", name, value});
+        }
 
         if (extras_.working_directory) a.insert(a.end(), {"--chdir", *extras_.working_directory});
         if (profile_.seccomp_profile) {
@@ -100,6 +118,11 @@ public:
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
         a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
         a.emplace_back("--");
+        if (a.size() + command_.size() > max_bwrap_arguments)
+            return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
+                                                    " and bwrap would get " + std::to_string(a.size() + command_.size()) +
+                                                    ", more than the " + std::to_string(max_bwrap_arguments) +
+                                                    " bwrap accepts; pass long lists as input (e.g. to xargs -0)");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;
     }

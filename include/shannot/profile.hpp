@@ -51,6 +51,9 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
 [[nodiscard]] inline Result<void> check_path(std::string_view field, std::string_view path) {
     if (path.empty()) return fail(errc::invalid_profile, std::string(field) + ": must be a non-empty path");
     if (has_nul(path)) return fail(errc::invalid_profile, std::string(field) + ": contains a NUL byte");
+    for (char c : path)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            return fail(errc::invalid_profile, std::string(field) + ": contains a control character (a newline, a tab, ...)");
     if (!is_absolute(path)) return fail(errc::invalid_profile, std::string(field) + ": must be an absolute path");
     if (has_dot_component(path))
         return fail(errc::invalid_profile, std::string(field) + ": must not contain '.' or '..' components");

@@ -330,6 +330,9 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
 [[nodiscard]] inline Result<void> check_path(std::string_view field, std::string_view path) {
     if (path.empty()) return fail(errc::invalid_profile, std::string(field) + ": must be a non-empty path");
     if (has_nul(path)) return fail(errc::invalid_profile, std::string(field) + ": contains a NUL byte");
+    for (char c : path)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            return fail(errc::invalid_profile, std::string(field) + ": contains a control character (a newline, a tab, ...)");
     if (!is_absolute(path)) return fail(errc::invalid_profile, std::string(field) + ": must be an absolute path");
     if (has_dot_component(path))
         return fail(errc::invalid_profile, std::string(field) + ": must not contain '.' or '..' components");
@@ -892,87 +895,244 @@ namespace shannot {
 
 namespace detail {
 
-/// Matches one bracket expression at pattern[pi] ('[' already seen at pi-1). Sets `end` past ']'.
-/// Returns -1 when the bracket is unterminated (then '[' is a literal).
-[[nodiscard]] constexpr int match_class(std::string_view pattern, std::size_t pi, char c, std::size_t& end) noexcept {
-    bool negate = false;
-    if (pi < pattern.size() && (pattern[pi] == '!' || pattern[pi] == '^')) {
-        negate = true;
-        ++pi;
-    }
-    bool matched = false;
-    bool first = true;
-    while (pi < pattern.size() && (first || pattern[pi] != ']')) {
-        first = false;
-        char lo = pattern[pi];
-        if (lo == '\\' && pi + 1 < pattern.size()) lo = pattern[++pi];
-        char hi = lo;
-        if (pi + 2 < pattern.size() && pattern[pi + 1] == '-' && pattern[pi + 2] != ']') {
-            hi = pattern[pi + 2];
-            if (hi == '\\' && pi + 3 < pattern.size()) hi = pattern[++pi + 2];
-            pi += 2;
+/// Pattern byte at `i`, or -1 past the end (so a NUL byte in a pattern is an ordinary byte).
+[[nodiscard]] constexpr int glob_at(std::string_view pattern, std::size_t i) noexcept {
+    return i < pattern.size() ? static_cast<unsigned char>(pattern[i]) : -1;
+}
+
+/// A POSIX class of the C locale: 1 when `c` is in class `name`, 0 when not, -1 for an unknown name.
+[[nodiscard]] constexpr int posix_class(std::string_view name, unsigned char c) noexcept {
+    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
+    const bool graph = c >= 33 && c <= 126;
+    if (name == "alpha") return upper || lower;
+    if (name == "digit") return digit;
+    if (name == "alnum") return upper || lower || digit;
+    if (name == "upper") return upper;
+    if (name == "lower") return lower;
+    if (name == "space") return c == ' ' || (c >= '\t' && c <= '\r');
+    if (name == "blank") return c == ' ' || c == '\t';
+    if (name == "punct") return graph && !(upper || lower || digit);
+    if (name == "xdigit") return digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (name == "print") return graph || c == ' ';
+    if (name == "graph") return graph;
+    if (name == "cntrl") return c < 32 || c == 127;
+    return -1;
+}
+
+/// How one bracket expression met one text byte.
+struct BracketMatch {
+    enum Kind { matched, not_matched, unterminated, broken } kind;
+    std::size_t end = 0;  ///< past the closing ']' when matched
+};
+
+/// Matches the bracket expression opening at pattern[open] ('[') against byte `c`, exactly as
+/// glibc's fnmatch(3) does in the C locale: `!`/`^` negate, a leading `]` is a member, `\`
+/// escapes, ranges compare bytes, `[:class:]`, `[=c=]` and `[.c.]` (one-byte names only).
+/// `unterminated`: no closing ']', the '[' is then an ordinary byte; `broken`: glibc gives up on
+/// the pattern at this byte (a trailing `\` or `-`, an unknown class, a match in an unterminated
+/// bracket), so nothing matches here.
+[[nodiscard]] constexpr BracketMatch match_bracket(std::string_view pattern, std::size_t open, unsigned char c) noexcept {
+    constexpr std::size_t max_class_name = 2048;  // glibc 2.36 gives up on longer class names
+    const auto at = [&](std::size_t i) { return glob_at(pattern, i); };
+    const int fn = c;
+    std::size_t p = open + 1;
+    const bool negate = at(p) == '!' || at(p) == '^';
+    if (negate) ++p;
+    // A one-byte collating symbol "[.x.]" starting at `startp` (the '.'): sets p past it.
+    const auto collating = [&](std::size_t startp, int& symbol) {
+        std::size_t length = 0;
+        for (p = startp;;) {
+            const int d = at(++p);
+            if (d == '.' && at(p + 1) == ']') {
+                p += 2;
+                break;
+            }
+            if (d == -1) return false;
+            ++length;
         }
-        if (static_cast<unsigned char>(lo) <= static_cast<unsigned char>(c) &&
-            static_cast<unsigned char>(c) <= static_cast<unsigned char>(hi))
-            matched = true;
-        ++pi;
+        symbol = at(startp + 1);
+        return length == 1;
+    };
+    bool found = false;
+    int ch = at(p++);
+    while (!found) {
+        bool member = false;  // `ch` is an ordinary member, maybe the start of a range
+        int low = 0;
+        bool range_start = false;  // `low` is set and a range may follow
+        if (ch == '\\') {
+            if (at(p) == -1) return {BracketMatch::broken};
+            ch = at(p++);
+            member = true;
+        } else if (ch == '[' && at(p) == ':') {
+            const std::size_t startp = p;
+            std::size_t length = 0;
+            bool name = true;
+            for (;;) {
+                if (length == max_class_name) return {BracketMatch::broken};
+                const int d = at(++p);
+                if (d == ':' && at(p + 1) == ']') {
+                    p += 2;
+                    break;
+                }
+                if (d < 'a' || d >= 'z') {  // glibc: cannot be a class name; '[' is a member
+                    name = false;
+                    break;
+                }
+                ++length;
+            }
+            if (!name) {
+                p = startp;
+                ch = '[';
+                member = true;
+            } else {
+                const int in = posix_class(pattern.substr(startp + 1, length), c);
+                if (in < 0) return {BracketMatch::broken};
+                if (in == 1) {
+                    found = true;
+                    break;
+                }
+                ch = at(p++);
+            }
+        } else if (ch == '[' && at(p) == '=') {
+            const std::size_t startp = p;
+            const int symbol = at(p + 1);
+            if (symbol == -1 || at(p + 2) != '=' || at(p + 3) != ']') {
+                p = startp;
+                ch = '[';
+                member = true;
+            } else {
+                p += 4;
+                if (fn == symbol) {
+                    found = true;
+                    break;
+                }
+                ch = at(p++);
+            }
+        } else if (ch == -1) {
+            return {BracketMatch::unterminated};
+        } else if (ch == '[' && at(p) == '.') {
+            int symbol = 0;
+            if (!collating(p, symbol)) return {BracketMatch::broken};
+            const bool is_range = at(p) == '-' && at(p + 1) != -1;
+            if (!is_range && fn == symbol) {
+                found = true;
+                break;
+            }
+            low = symbol;
+            ch = at(p++);
+            range_start = true;
+        } else {
+            member = true;
+        }
+        if (member) {
+            const bool is_range = at(p) == '-' && at(p + 1) != -1 && at(p + 1) != ']';
+            if (!is_range && ch == fn) {
+                found = true;
+                break;
+            }
+            low = ch;
+            ch = at(p++);
+            range_start = true;
+        }
+        if (range_start && ch == '-' && at(p) != ']') {
+            int high = at(p++);
+            if (high == '[' && at(p) == '.') {
+                if (!collating(p, high)) return {BracketMatch::broken};
+            } else {
+                if (high == '\\') high = at(p++);
+                if (high == -1) return {BracketMatch::broken};
+            }
+            if (low <= fn && fn <= high) {
+                found = true;
+                break;
+            }
+            ch = at(p++);
+        }
+        if (ch == ']') break;
     }
-    if (pi >= pattern.size()) return -1;
-    end = pi + 1;
-    return (matched != negate) ? 1 : 0;
+    if (!found) return negate ? BracketMatch{BracketMatch::matched, p} : BracketMatch{BracketMatch::not_matched};
+    // Matched: skip the rest of the expression the way glibc does.
+    for (int d = at(p++); d != ']'; d = at(p++)) {
+        if (d == -1) return {BracketMatch::unterminated};
+        if (d == '\\') {
+            if (at(p) == -1) return {BracketMatch::broken};
+            ++p;
+        } else if (d == '[' && at(p) == ':') {
+            const std::size_t startp = p;
+            for (std::size_t length = 1;; ++length) {
+                const int e = at(++p);
+                if (length == max_class_name) return {BracketMatch::broken};
+                if (e == ':' && at(p + 1) == ']') break;
+                if (e < 'a' || e >= 'z') {
+                    p = startp - 2;
+                    break;
+                }
+            }
+            p += 2;
+        } else if (d == '[' && at(p) == '=') {
+            if (at(p + 1) == -1 || at(p + 2) != '=' || at(p + 3) != ']') return {BracketMatch::broken};
+            p += 4;
+        } else if (d == '[' && at(p) == '.') {
+            for (;;) {
+                const int e = at(++p);
+                if (e == -1) return {BracketMatch::broken};
+                if (e == '.' && at(p + 1) == ']') break;
+            }
+            p += 2;
+        }
+    }
+    return negate ? BracketMatch{BracketMatch::not_matched} : BracketMatch{BracketMatch::matched, p};
 }
 
 }  // namespace detail
 
-/// fnmatch(3) with FNM_PATHNAME semantics: `*`, `?` and `[...]` never match '/'; `\` escapes;
-/// case-sensitive. Linear backtracking on the last `*`, so hostile patterns cannot blow up.
+/// fnmatch(3) with FNM_PATHNAME in the C locale, byte for byte as glibc answers (a differential
+/// test holds it to that): `*`, `?` and `[...]` never match '/'; `\` escapes (`\/` matches '/');
+/// POSIX classes (`[[:digit:]]`); case-sensitive. Backtracks only to the last `*`, as glibc does,
+/// so hostile patterns run in O(pattern x text), never exponential time.
 [[nodiscard]] constexpr bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+    const auto at = [&](std::size_t i) { return detail::glob_at(pattern, i); };
     std::size_t pi = 0, ti = 0;
     std::size_t star_p = std::string_view::npos, star_t = 0;
     while (ti < text.size()) {
-        if (pi < pattern.size()) {
-            const char p = pattern[pi];
-            if (p == '*') {
-                star_p = ++pi;
-                star_t = ti;
-                continue;
-            }
-            if (text[ti] != '/') {
-                if (p == '?') {
-                    ++pi, ++ti;
-                    continue;
-                }
-                if (p == '[') {
-                    std::size_t end = 0;
-                    const int m = detail::match_class(pattern, pi + 1, text[ti], end);
-                    if (m == 1) {
-                        pi = end, ++ti;
-                        continue;
-                    }
-                    if (m == -1 && text[ti] == '[') {
-                        ++pi, ++ti;
-                        continue;
-                    }
-                } else {
-                    const char literal = (p == '\\' && pi + 1 < pattern.size()) ? pattern[pi + 1] : p;
-                    if (literal == text[ti]) {
-                        pi += (p == '\\' && pi + 1 < pattern.size()) ? 2 : 1;
-                        ++ti;
-                        continue;
-                    }
-                }
-            } else if (p == '/') {
-                ++pi, ++ti;
-                star_p = std::string_view::npos;  // a '*' before this '/' may not stretch across it
-                continue;
-            }
+        const int p = at(pi);
+        const int c = static_cast<unsigned char>(text[ti]);
+        if (p == '*') {
+            // glibc never lets a `*` (or `*?...`) be followed directly by an escaped '/': it tries
+            // the rest only before the next '/'. Such a pattern matches nothing from here on.
+            std::size_t q = pi;
+            while (at(q) == '*' || at(q) == '?') ++q;
+            if (at(q) == '\\' && at(q + 1) == '/') return false;
+            star_p = ++pi;
+            star_t = ti;
+            continue;
         }
-        // Mismatch: let the last '*' swallow one more character, unless that character is '/'.
+        std::size_t next = std::string_view::npos;  // where the pattern goes on when this byte matched
+        if (p == '?') {
+            if (c != '/') next = pi + 1;
+        } else if (p == '\\') {
+            if (at(pi + 1) == c) next = pi + 2;  // a trailing '\' matches nothing
+        } else if (p == '[') {
+            if (c != '/') {
+                const auto m = detail::match_bracket(pattern, pi, static_cast<unsigned char>(c));
+                if (m.kind == detail::BracketMatch::matched) next = m.end;
+                else if (m.kind == detail::BracketMatch::unterminated && c == '[') next = pi + 1;
+            }
+        } else if (p == c) {
+            next = pi + 1;
+        }
+        if (next != std::string_view::npos) {
+            pi = next;
+            ++ti;
+            if (c == '/') star_p = std::string_view::npos;  // no '*' before this '/' may stretch across it
+            continue;
+        }
+        // Mismatch: let the last '*' swallow one more byte, unless that byte is '/'.
         if (star_p == std::string_view::npos || text[star_t] == '/') return false;
         pi = star_p;
         ti = ++star_t;
     }
-    while (pi < pattern.size() && pattern[pi] == '*') ++pi;
+    while (at(pi) == '*') ++pi;
     return pi == pattern.size();
 }
 
@@ -1006,7 +1166,7 @@ struct GlobAllowlist {
         };
         auto matches = [&](std::string_view candidate, bool absolute_patterns) {
             for (const auto& p : patterns)
-                if ((p.front() == '/') == absolute_patterns && glob_match(p, candidate)) return true;
+                if ((!p.empty() && p.front() == '/') == absolute_patterns && glob_match(p, candidate)) return true;
             return false;
         };
         const auto dirs = path_dirs(request.path_env);
@@ -1155,15 +1315,27 @@ struct BuildExtras {
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
+    /// bwrap 0.8 refuses more than this many arguments ("Exceeded maximum number of arguments").
+    static constexpr std::size_t max_bwrap_arguments = 9000;
+    /// Linux refuses to exec an argument (or environment string) this long or longer
+    /// (MAX_ARG_STRLEN, 32 pages, counting the terminating NUL).
+    static constexpr std::size_t max_argument_bytes = 131072;
+
     BubblewrapCommandBuilder(const SandboxProfile<Transport>& profile, std::vector<std::string> command,
                              BuildExtras extras = {})
         : profile_(profile), command_(std::move(command)), extras_(std::move(extras)) {}
 
     [[nodiscard]] Result<std::vector<std::string>> build() const {
         if (command_.empty() || command_.front().empty()) return fail(errc::invalid_argument, "empty command");
-        for (std::size_t i = 0; i < command_.size(); ++i)
+        for (std::size_t i = 0; i < command_.size(); ++i) {
             if (detail::has_nul(command_[i]))
                 return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+            if (command_[i].size() >= max_argument_bytes)
+                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
+                                                        std::to_string(command_[i].size()) + " bytes, Linux allows " +
+                                                        std::to_string(max_argument_bytes - 1) +
+                                                        " in one argument (MAX_ARG_STRLEN); pass large data as input");
+        }
         for (const auto& [name, value] : extras_.environment) {
             if (!detail::is_env_name(name))
                 return fail(errc::invalid_argument, "environment variable name '" + name +
@@ -1202,7 +1374,13 @@ public:
         a.emplace_back("--clearenv");
         auto env = profile_.environment;
         for (const auto& [name, value] : extras_.environment) env[name] = value;
-        for (const auto& [name, value] : env) a.insert(a.end(), {"--setenv", name, value});
+        for (const auto& [name, value] : env) {
+            if (value.size() >= max_argument_bytes)
+                return fail(errc::invalid_argument, "environment variable " + name + " is too long: " + std::to_string(value.size()) +
+                                                        " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                                        " in one argument (MAX_ARG_STRLEN)");
+            a.insert(a.end(), {"--setenv", name, value});
+        }
 
         if (extras_.working_directory) a.insert(a.end(), {"--chdir", *extras_.working_directory});
         if (profile_.seccomp_profile) {
@@ -1218,6 +1396,11 @@ public:
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
         a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
         a.emplace_back("--");
+        if (a.size() + command_.size() > max_bwrap_arguments)
+            return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
+                                                    " and bwrap would get " + std::to_string(a.size() + command_.size()) +
+                                                    ", more than the " + std::to_string(max_bwrap_arguments) +
+                                                    " bwrap accepts; pass long lists as input (e.g. to xargs -0)");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;
     }
@@ -1553,33 +1736,47 @@ namespace shannot::detail {
 /// with a random per-run marker the command cannot know. This filter removes exactly those
 /// bytes and hands back the payloads, across any chunking: bytes that could still be the start
 /// of a frame are held back until they are known not to be.
+///
+/// A frame's payload is at most max_payload bytes without a newline. A begun frame whose newline
+/// has not come within that bound is not a frame: its leading "\n" is output and the search goes
+/// on right after it. The decision depends on the bytes only, so the output and the payloads
+/// are the same however the stream is split into reads, and at most about max_payload bytes are
+/// ever held.
 class FrameFilter {
 public:
+    static constexpr std::size_t max_payload = 4096;
+
     explicit FrameFilter(std::string marker) : prefix_("\n" + std::move(marker) + " ") {}
 
     /// Appends the caller's bytes to `out`; complete frames go to payloads().
     void feed(std::string_view in, std::string& out) {
         held_.append(in);
-        std::size_t start = 0;
+        std::size_t start = 0;  // held_[0, start) is dealt with
+        std::size_t from = 0;   // where the next frame may begin
         while (true) {
-            const auto at = held_.find(prefix_, start);
+            const auto at = held_.find(prefix_, from);
             if (at == std::string::npos) break;
-            const auto end = held_.find('\n', at + prefix_.size());
-            if (end == std::string::npos) {
-                // A frame has begun but not ended: keep it (bounded: frames are short).
-                if (held_.size() - at > 4096) {
-                    out.append(held_, start, held_.size() - start);
-                    held_.clear();
-                    return;
-                }
+            const std::size_t body = at + prefix_.size();
+            const std::size_t window_end = std::min(held_.size(), body + max_payload + 1);  // the '\n' must be in here
+            std::size_t search = body;
+            if (at == 0 && searched_ > body) search = std::min(searched_, window_end);  // known newline-free already
+            const auto newline = std::string_view(held_).substr(0, window_end).find('\n', search);
+            if (newline != std::string_view::npos) {
+                out.append(held_, start, at - start);
+                payloads_.push_back(held_.substr(body, newline - body));
+                start = from = newline + 1;
+                continue;
+            }
+            if (window_end < body + max_payload + 1) {
+                // Begun, undecided: keep it (and remember how far it is known to have no newline).
                 out.append(held_, start, at - start);
                 held_.erase(0, at);
+                searched_ = held_.size();
                 return;
             }
-            out.append(held_, start, at - start);
-            payloads_.push_back(held_.substr(at + prefix_.size(), end - at - prefix_.size()));
-            start = end + 1;
+            from = at + 1;  // too long to be a frame: its "\n" is output, look again after it
         }
+        searched_ = 0;
         // No frame starts before the last prefix_.size()-1 bytes; those may begin one.
         const std::size_t keep = partial_prefix(std::string_view(held_).substr(start));
         out.append(held_, start, held_.size() - start - keep);
@@ -1590,6 +1787,7 @@ public:
     void finish(std::string& out) {
         out += held_;
         held_.clear();
+        searched_ = 0;
     }
 
     [[nodiscard]] const std::vector<std::string>& payloads() const noexcept { return payloads_; }
@@ -1605,6 +1803,7 @@ private:
 
     std::string prefix_;
     std::string held_;
+    std::size_t searched_ = 0;  ///< held_ begins with a begun frame known to have no newline before this
     std::vector<std::string> payloads_;
 };
 
@@ -1876,6 +2075,8 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <utility>
 
 namespace shannot::detail {
@@ -1906,12 +2107,16 @@ private:
 };
 
 /// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
-/// dup2 onto 0..4 can then never clobber a descriptor they still need to read.
-[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 10) noexcept {
+/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
+/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
+/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
+[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
     if (fd < 0) return UniqueFd();
     if (fd >= floor) return UniqueFd(fd);
     const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
     ::close(fd);
+    errno = saved;
     return UniqueFd(lifted);
 }
 
@@ -2897,6 +3102,7 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 // ---- begin shannot/detail/posix_process.hpp ----
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -2975,7 +3181,7 @@ public:
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
           argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)) {}
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -2988,6 +3194,7 @@ public:
             argv_ = std::move(other.argv_);
             status_text_ = std::move(other.status_text_);
             sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
+            setup_children_ = std::move(other.setup_children_);
         }
         return *this;
     }
@@ -3015,12 +3222,15 @@ public:
         read_status();
         // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
         // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
-        if (sandbox_pidfd_) {
-            pollfd p{sandbox_pidfd_.get(), POLLIN, 0};
+        // If it has not died with bwrap (it had not yet asked to), it is killed here: bwrap is gone.
+        if (sandbox_pidfd_) setup_children_.push_back(std::move(sandbox_pidfd_));
+        for (auto& child : setup_children_) {
+            pidfd_send_signal(child.get(), SIGKILL);
+            pollfd p{child.get(), POLLIN, 0};
             while (::poll(&p, 1, 3000) < 0 && errno == EINTR) {
             }
-            sandbox_pidfd_.reset();
         }
+        setup_children_.clear();
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -3075,8 +3285,49 @@ private:
                 if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
             }
             if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
+            pidfd_send_signal(pidfd_.get(), sig);
+            return;
+        }
+        // bwrap has not reported its child: it may be creating it right now, and a child that has
+        // not yet asked to die with its parent (PR_SET_PDEATHSIG) would outlive a killed bwrap,
+        // blocked in setup forever. Stop bwrap so its children are final, kill them, then signal it.
+        const bool stopped = pidfd_send_signal(pidfd_.get(), SIGSTOP) == 0 && wait_stopped();
+        if (stopped) {
+            for (const pid_t child : children_of(pid_)) {
+                UniqueFd fd(pidfd_open(child));
+                if (fd && parent_of(child) == pid_) {
+                    pidfd_send_signal(fd.get(), SIGKILL);
+                    setup_children_.push_back(std::move(fd));
+                }
+            }
         }
         pidfd_send_signal(pidfd_.get(), sig);
+        if (stopped) pidfd_send_signal(pidfd_.get(), SIGCONT);
+    }
+
+    /// Waits (bounded at 1 s) until bwrap is stopped or has exited, without reaping it.
+    [[nodiscard]] bool wait_stopped() const {
+        for (int i = 0; i < 1000; ++i) {
+            siginfo_t info{};
+            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 && info.si_pid == pid_)
+                return true;
+            ::usleep(1000);
+        }
+        return false;
+    }
+
+    /// Direct children of `parent`, from /proc/*/stat.
+    static std::vector<pid_t> children_of(pid_t parent) {
+        std::vector<pid_t> found;
+        DIR* proc = ::opendir("/proc");
+        if (!proc) return found;
+        while (const dirent* e = ::readdir(proc)) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+            const auto pid = static_cast<pid_t>(std::atol(e->d_name));
+            if (parent_of(pid) == parent) found.push_back(pid);
+        }
+        ::closedir(proc);
+        return found;
     }
 
     static pid_t parent_of(pid_t pid) {
@@ -3108,6 +3359,7 @@ private:
     std::vector<std::string> argv_;
     std::string status_text_;
     UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
+    std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
 };
 
 }  // namespace shannot::detail
@@ -3599,8 +3851,9 @@ namespace shannot::detail {
 
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
-/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, wc, sleep,
-/// mkdir and rm on the remote.
+/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
+/// sleep, mkdir, mv and rm on the remote. The pid and pending-signal files are replaced by
+/// rename, never rewritten in place, so a concurrent reader never sees them empty mid-write.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
@@ -3612,7 +3865,9 @@ namespace shannot::detail {
 ///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
-///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
+///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
+///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
 ///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
 ///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
 ///       stdin, stdout and stderr, SECCOMP (or '') at fd 3 and SHELL at fd 5 (bwrap copies it
@@ -3622,10 +3877,13 @@ namespace shannot::detail {
 ///       sandbox, after checking its pid and start time (which S recorded in its folder): bwrap
 ///       dies with its parent (--die-with-parent), and the sandbox with bwrap. The local side
 ///       sends it when a session's own channel cannot stop the sandbox any more.
-///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
-///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
-///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
-///       when a killed run returns, nothing of it is left on the remote.
+///   K SIGNAL   signal the running bwrap (TERM, KILL; one that comes before bwrap has started
+///       is kept and applied as it starts): its death takes the sandbox with it
+///       (--die-with-parent); the frames still follow, so the session stays usable. bwrap is
+///       stopped first and its children (a sandbox still being set up, which may not yet die with
+///       its parent) are killed, then it is signalled and continued. The frames follow only once
+///       the sandbox's PID 1 (bwrap's "child-pid") is gone too (killed if it outlived bwrap,
+///       bounded at ~3 s), so when a killed run returns, nothing of it is left on the remote.
 /// Commands start with SIGPIPE at its default (the dispatcher itself ignores it). A fresh run's
 /// bwrap is a background job, which POSIX sh starts with SIGINT and SIGQUIT ignored; where
 /// `env --default-signal` exists (coreutils 8.31+) bwrap starts through it, so commands get
@@ -3646,9 +3904,29 @@ E=
 env --default-signal=INT,QUIT true </dev/null >/dev/null 2>&1 && E='env --default-signal=INT,QUIT'
 
 K() {
-  p=
-  read -r p <"$d/pid" 2>/dev/null
-  [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
+  p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
+  read -r p 2>/dev/null <"$d/pid"
+  if [ -z "$p" ]; then
+    printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
+    read -r p 2>/dev/null <"$d/pid"
+    [ -n "$p" ] || return 0
+  fi
+  kill -s STOP "$p" 2>/dev/null || return 0
+  j=0
+  while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
+    case ${z##*) } in [TtZ]*) break ;; esac
+    sleep 0.01 2>/dev/null || sleep 1
+    j=$((j+1))
+  done
+  for e in /proc/[0-9]*/stat; do
+    read -r z 2>/dev/null <"$e" || continue
+    set -- ${z##*) }
+    [ "$2" = "$p" ] || continue
+    e=${e#/proc/}
+    kill -s KILL "${e%/stat}" 2>/dev/null
+  done
+  kill -s "$g" "$p" 2>/dev/null
+  kill -s CONT "$p" 2>/dev/null
   return 0
 }
 T() {
@@ -3687,8 +3965,14 @@ R() {
   i=/dev/null
   if [ "$l" -gt 0 ]; then
     i=$d/in
-    head -c "$l" >"$i"
-    [ "$(wc -c <"$i")" -eq "$l" ] || exit 0
+    g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
+    [ "$g" -eq "$l" ] || exit 0
+    if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
+      rm -f "$i"
+      printf '\n%s eof\n' "$n"
+      printf '\n%s nostage\n' "$n" >&2
+      return 0
+    fi
   fi
   if ! command -v "$b" >/dev/null 2>&1; then
     printf '\n%s eof\n' "$n"
@@ -3701,6 +3985,7 @@ R() {
     return 0
   fi
   : >"$d/pid"
+  rm -f "$d/sig"
   {
     trap - PIPE
     if [ -n "$f" ]; then
@@ -3709,7 +3994,12 @@ R() {
       $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
+    printf '%s\n' "$c" >"$d/pid.t" && mv -f "$d/pid.t" "$d/pid"
     echo "pid $c"
+    if [ -s "$d/sig" ]; then
+      read -r g <"$d/sig"
+      K "$g"
+    fi
     w=
     if [ "$t" -gt 0 ]; then
       ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
@@ -3725,7 +4015,7 @@ R() {
     s=0 r=-1 q=
     while IFS= read -r x; do
       case $x in
-        "pid "*) printf '%s\n' "${x#pid }" >"$d/pid" ;;
+        "pid "*) ;;
         "rc "*) r=${x#rc } ;;
         *exit-code*) s=1 ;;
         *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
@@ -3735,6 +4025,7 @@ R() {
     k=0
     while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
       case $y in *") Z "*) break ;; esac
+      [ "$k" -eq 0 ] && read -r o <"/proc/$q/comm" 2>/dev/null && [ "$o" = bwrap ] && kill -s KILL "$q" 2>/dev/null
       sleep 0.01 2>/dev/null || sleep 1
       k=$((k+1))
     done
@@ -4212,7 +4503,7 @@ private:
             for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
         if (!err_done_)
             for (const auto& p : err_frames_.payloads())
-                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p.rfind("exit ", 0) == 0;
+                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
         if (out_done_ && err_done_) fire(0);
     }
 
@@ -4236,6 +4527,12 @@ private:
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
+                return info;
+            }
+            if (payload == "nostage") {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::io_error;
+                info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
             int code = -1, setup = 0;

@@ -34,9 +34,8 @@ Filtered filter(const std::string& marker, const std::string& stream, const std:
     return r;
 }
 
-// The filter flushes a begun frame as plain output once it holds more than 4096 bytes, which
-// depends on the chunking (reported as a library issue); streams stay below that bound here.
-constexpr std::size_t max_stream = 4096;
+// Long enough to hold frames over FrameFilter::max_payload, which are not frames whatever the chunking.
+constexpr std::size_t max_stream = 3 * shannot::detail::FrameFilter::max_payload;
 
 }  // namespace
 

@@ -105,6 +105,9 @@ inline std::vector<int> pids_starting_with(const std::string& prefix) {
     return pids;
 }
 
+/// How many live processes have a command line starting with `argv_prefix`.
+inline int processes_running(const std::string& argv_prefix) { return static_cast<int>(pids_starting_with(argv_prefix).size()); }
+
 /// VmHWM (peak resident set) of this process in KiB.
 inline long peak_rss_kib() {
     std::ifstream f("/proc/self/status");

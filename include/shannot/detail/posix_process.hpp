@@ -2,6 +2,7 @@
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 #pragma once
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -83,7 +84,7 @@ public:
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
           argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)) {}
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -96,6 +97,7 @@ public:
             argv_ = std::move(other.argv_);
             status_text_ = std::move(other.status_text_);
             sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
+            setup_children_ = std::move(other.setup_children_);
         }
         return *this;
     }
@@ -123,12 +125,15 @@ public:
         read_status();
         // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
         // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
-        if (sandbox_pidfd_) {
-            pollfd p{sandbox_pidfd_.get(), POLLIN, 0};
+        // If it has not died with bwrap (it had not yet asked to), it is killed here: bwrap is gone.
+        if (sandbox_pidfd_) setup_children_.push_back(std::move(sandbox_pidfd_));
+        for (auto& child : setup_children_) {
+            pidfd_send_signal(child.get(), SIGKILL);
+            pollfd p{child.get(), POLLIN, 0};
             while (::poll(&p, 1, 3000) < 0 && errno == EINTR) {
             }
-            sandbox_pidfd_.reset();
         }
+        setup_children_.clear();
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -183,8 +188,49 @@ private:
                 if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
             }
             if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
+            pidfd_send_signal(pidfd_.get(), sig);
+            return;
+        }
+        // bwrap has not reported its child: it may be creating it right now, and a child that has
+        // not yet asked to die with its parent (PR_SET_PDEATHSIG) would outlive a killed bwrap,
+        // blocked in setup forever. Stop bwrap so its children are final, kill them, then signal it.
+        const bool stopped = pidfd_send_signal(pidfd_.get(), SIGSTOP) == 0 && wait_stopped();
+        if (stopped) {
+            for (const pid_t child : children_of(pid_)) {
+                UniqueFd fd(pidfd_open(child));
+                if (fd && parent_of(child) == pid_) {
+                    pidfd_send_signal(fd.get(), SIGKILL);
+                    setup_children_.push_back(std::move(fd));
+                }
+            }
         }
         pidfd_send_signal(pidfd_.get(), sig);
+        if (stopped) pidfd_send_signal(pidfd_.get(), SIGCONT);
+    }
+
+    /// Waits (bounded at 1 s) until bwrap is stopped or has exited, without reaping it.
+    [[nodiscard]] bool wait_stopped() const {
+        for (int i = 0; i < 1000; ++i) {
+            siginfo_t info{};
+            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 && info.si_pid == pid_)
+                return true;
+            ::usleep(1000);
+        }
+        return false;
+    }
+
+    /// Direct children of `parent`, from /proc/*/stat.
+    static std::vector<pid_t> children_of(pid_t parent) {
+        std::vector<pid_t> found;
+        DIR* proc = ::opendir("/proc");
+        if (!proc) return found;
+        while (const dirent* e = ::readdir(proc)) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+            const auto pid = static_cast<pid_t>(std::atol(e->d_name));
+            if (parent_of(pid) == parent) found.push_back(pid);
+        }
+        ::closedir(proc);
+        return found;
     }
 
     static pid_t parent_of(pid_t pid) {
@@ -216,6 +262,7 @@ private:
     std::vector<std::string> argv_;
     std::string status_text_;
     UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
+    std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
 };
 
 }  // namespace shannot::detail

@@ -12,8 +12,9 @@ namespace shannot::detail {
 
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
-/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, wc, sleep,
-/// mkdir and rm on the remote.
+/// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
+/// sleep, mkdir, mv and rm on the remote. The pid and pending-signal files are replaced by
+/// rename, never rewritten in place, so a concurrent reader never sees them empty mid-write.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
@@ -25,7 +26,9 @@ namespace shannot::detail {
 ///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
-///       command's). Instead of exit: "nobwrap" (BWRAP not found) or "noseccomp".
+///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
+///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
+///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
 ///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
 ///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
 ///       stdin, stdout and stderr, SECCOMP (or '') at fd 3 and SHELL at fd 5 (bwrap copies it
@@ -35,10 +38,13 @@ namespace shannot::detail {
 ///       sandbox, after checking its pid and start time (which S recorded in its folder): bwrap
 ///       dies with its parent (--die-with-parent), and the sandbox with bwrap. The local side
 ///       sends it when a session's own channel cannot stop the sandbox any more.
-///   K SIGNAL   signal the running bwrap (TERM, KILL): its death takes the sandbox with it
-///       (--die-with-parent); the frames still follow, so the session stays usable. They follow
-///       only once the sandbox's PID 1 (bwrap's "child-pid") is gone too (bounded at ~3 s), so
-///       when a killed run returns, nothing of it is left on the remote.
+///   K SIGNAL   signal the running bwrap (TERM, KILL; one that comes before bwrap has started
+///       is kept and applied as it starts): its death takes the sandbox with it
+///       (--die-with-parent); the frames still follow, so the session stays usable. bwrap is
+///       stopped first and its children (a sandbox still being set up, which may not yet die with
+///       its parent) are killed, then it is signalled and continued. The frames follow only once
+///       the sandbox's PID 1 (bwrap's "child-pid") is gone too (killed if it outlived bwrap,
+///       bounded at ~3 s), so when a killed run returns, nothing of it is left on the remote.
 /// Commands start with SIGPIPE at its default (the dispatcher itself ignores it). A fresh run's
 /// bwrap is a background job, which POSIX sh starts with SIGINT and SIGQUIT ignored; where
 /// `env --default-signal` exists (coreutils 8.31+) bwrap starts through it, so commands get
@@ -59,9 +65,29 @@ E=
 env --default-signal=INT,QUIT true </dev/null >/dev/null 2>&1 && E='env --default-signal=INT,QUIT'
 
 K() {
-  p=
-  read -r p <"$d/pid" 2>/dev/null
-  [ -n "$p" ] && kill -s "$1" "$p" 2>/dev/null
+  p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
+  read -r p 2>/dev/null <"$d/pid"
+  if [ -z "$p" ]; then
+    printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
+    read -r p 2>/dev/null <"$d/pid"
+    [ -n "$p" ] || return 0
+  fi
+  kill -s STOP "$p" 2>/dev/null || return 0
+  j=0
+  while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
+    case ${z##*) } in [TtZ]*) break ;; esac
+    sleep 0.01 2>/dev/null || sleep 1
+    j=$((j+1))
+  done
+  for e in /proc/[0-9]*/stat; do
+    read -r z 2>/dev/null <"$e" || continue
+    set -- ${z##*) }
+    [ "$2" = "$p" ] || continue
+    e=${e#/proc/}
+    kill -s KILL "${e%/stat}" 2>/dev/null
+  done
+  kill -s "$g" "$p" 2>/dev/null
+  kill -s CONT "$p" 2>/dev/null
   return 0
 }
 T() {
@@ -100,8 +126,14 @@ R() {
   i=/dev/null
   if [ "$l" -gt 0 ]; then
     i=$d/in
-    head -c "$l" >"$i"
-    [ "$(wc -c <"$i")" -eq "$l" ] || exit 0
+    g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
+    [ "$g" -eq "$l" ] || exit 0
+    if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
+      rm -f "$i"
+      printf '\n%s eof\n' "$n"
+      printf '\n%s nostage\n' "$n" >&2
+      return 0
+    fi
   fi
   if ! command -v "$b" >/dev/null 2>&1; then
     printf '\n%s eof\n' "$n"
@@ -114,6 +146,7 @@ R() {
     return 0
   fi
   : >"$d/pid"
+  rm -f "$d/sig"
   {
     trap - PIPE
     if [ -n "$f" ]; then
@@ -122,7 +155,12 @@ R() {
       $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
+    printf '%s\n' "$c" >"$d/pid.t" && mv -f "$d/pid.t" "$d/pid"
     echo "pid $c"
+    if [ -s "$d/sig" ]; then
+      read -r g <"$d/sig"
+      K "$g"
+    fi
     w=
     if [ "$t" -gt 0 ]; then
       ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
@@ -138,7 +176,7 @@ R() {
     s=0 r=-1 q=
     while IFS= read -r x; do
       case $x in
-        "pid "*) printf '%s\n' "${x#pid }" >"$d/pid" ;;
+        "pid "*) ;;
         "rc "*) r=${x#rc } ;;
         *exit-code*) s=1 ;;
         *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
@@ -148,6 +186,7 @@ R() {
     k=0
     while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
       case $y in *") Z "*) break ;; esac
+      [ "$k" -eq 0 ] && read -r o <"/proc/$q/comm" 2>/dev/null && [ "$o" = bwrap ] && kill -s KILL "$q" 2>/dev/null
       sleep 0.01 2>/dev/null || sleep 1
       k=$((k+1))
     done

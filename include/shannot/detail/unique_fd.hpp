@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <utility>
 
 namespace shannot::detail {
@@ -35,12 +37,16 @@ private:
 };
 
 /// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
-/// dup2 onto 0..4 can then never clobber a descriptor they still need to read.
-[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 10) noexcept {
+/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
+/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
+/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
+[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
     if (fd < 0) return UniqueFd();
     if (fd >= floor) return UniqueFd(fd);
     const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
     ::close(fd);
+    errno = saved;
     return UniqueFd(lifted);
 }
 

@@ -140,7 +140,7 @@ private:
             for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
         if (!err_done_)
             for (const auto& p : err_frames_.payloads())
-                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p.rfind("exit ", 0) == 0;
+                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
         if (out_done_ && err_done_) fire(0);
     }
 
@@ -164,6 +164,12 @@ private:
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
+                return info;
+            }
+            if (payload == "nostage") {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::io_error;
+                info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
             int code = -1, setup = 0;
