@@ -43,8 +43,8 @@ shannot::SandboxManager<T> make_sandbox(shannot::SandboxProfile<T> profile = tes
 #define SHANNOT_REQUIRE_TRANSPORT(T)                                                           \
     do {                                                                                       \
         if (const char* why = shannot_test::TransportFixture<T>::unavailable()) {              \
-            if (shannot_test::in_ci()) FAIL(why << " (CI=true)");                              \
-            MESSAGE("skipped: " << why);                                                       \
+            if (shannot_test::in_ci()) FAIL(std::string(why) << " (CI=true)");                 \
+            MESSAGE("skipped: " << std::string(why));                                          \
             return;                                                                            \
         }                                                                                      \
     } while (0)
