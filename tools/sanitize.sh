@@ -53,7 +53,7 @@ run_suite() {
     SHANNOT_SOURCE_ROOT=$ROOT SHANNOT_BUILD_ROOT=$ROOT/$dir $LAUNCHER "$dir/tests/shannot_tests" "$@" </dev/null 2>&1 | tee "$log" || rc=$?
     if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer|SUMMARY: [A-Za-z]+Sanitizer|FATAL: ThreadSanitizer|Sanitizer:DEADLYSIGNAL' "$log"; then
         echo "sanitize.sh: sanitizer report in $log:" >&2
-        grep -m 5 -nE 'ERROR: |runtime error:|WARNING: ThreadSanitizer|SUMMARY: |FATAL: ' "$log" >&2 || true
+        grep -m 5 -E 'ERROR: |runtime error:|WARNING: ThreadSanitizer|SUMMARY: |FATAL: ' "$log" | sed 's/^/sanitize.sh:   /' >&2 || true
         [ "$rc" -ne 0 ] || rc=1
     fi
     if grep -qE '^\[doctest\] test cases: +0 \|' "$log"; then
