@@ -339,7 +339,9 @@ TEST_CASE("PosixSpawnTransport stopping and reaping") {
         pid_t dropped_pid = -1;
         const std::string marker = "2345." + tag + "3";
         {
-            auto process = transport.launch(spawn_spec(profile, {"sleep", marker}));  // sleeping(marker) inside
+            // Through sh: bwrap's own argv must not end in "sleep\0<marker>\0", or the two bwrap
+            // processes match sleeping(marker) too and the count is 3 (1 only in a race).
+            auto process = transport.launch(spawn_spec(profile, {"sh", "-c", "exec sleep " + marker}));
             REQUIRE(process);
             dropped_pid = process->pid();
             auto moved = std::move(*process);  // the moved-from handle must not reap or close anything

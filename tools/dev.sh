@@ -5,12 +5,27 @@
 #                               in the sandbox with the built-in default profile
 #   tools/dev.sh test           install what is missing (as root), build, run the whole suite;
 #                               the last line is "N passed, M failed"
+# `test` runs, in order, each step with a time limit, a later step running even when an earlier
+# one failed:
+#   1. g++ build (build/) and `meson test`: every meson test is one entry of the summary
+#   2. the doctest suite under ASan+UBSan, clang (tools/sanitize.sh asan; build-asan/)
+#   3. the threaded test cases under TSan, clang, without ASLR (tools/sanitize.sh tsan; build-tsan/)
+#   4. the libFuzzer targets: build, then each for $SHANNOT_FUZZ_SECONDS (default 15) s, two at
+#      a time (tools/fuzz.sh; build-fuzz/): each target is one entry
+# Steps 2-4 and a failed build are entries too. Each step's output goes to build-steps/*.log; a
+# failed step's last 60 lines are printed at the end, before the step timings and the summary.
+# The whole run has a budget of $SHANNOT_TEST_BUDGET s (default 1740, CI's 30 minutes less a
+# margin): a step that would end past it is cut, and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(bubblewrap openssh-server openssh-client meson ninja-build cmake nlohmann-json3-dev
           libexpected-dev doctest-dev pkg-config)
+# `test` only: clang 14 and its sanitizer and libFuzzer runtimes (libclang-rt-14-dev, which
+# Debian 12's clang only recommends: apt without recommends leaves it out).
+TEST_PACKAGES=(clang libclang-rt-14-dev)
 BUILD=${SHANNOT_BUILD_DIR:-build}
+STEPS=build-steps
 
 install_missing() {
     local missing=() p
@@ -36,6 +51,93 @@ configure() {
     ninja -C "$BUILD"
 }
 
+load() { cut -d' ' -f1 /proc/loadavg; }
+
+# step NAME LIMIT RECORD CMD...: runs CMD with its output in $STEPS/<n>.log, for at most LIMIT s
+# (less when the budget is nearly spent). RECORD: "always" adds NAME to the summary as OK or FAIL;
+# "failure" only when CMD fails (its entries come from elsewhere); with "failure:N" an exit status
+# N is left to those entries too. Sets step_rc.
+step() {
+    local name=$1 limit=$2 record=$3
+    shift 3
+    local n=$(( ${#TIMINGS[@]} + 1 )) left=$(( BUDGET - SECONDS - 20 )) start=$SECONDS result=OK note=''
+    local log="$STEPS/$n.log"
+    [ "$left" -lt "$limit" ] && limit=$left
+    echo "== step $n: $name (at most ${limit} s; load $(load))"
+    step_rc=0
+    if [ "$limit" -le 0 ]; then
+        echo "not run: the budget of $BUDGET s is spent" >"$log"
+        step_rc=125
+    else
+        timeout -k 20 "$limit" "$@" </dev/null >"$log" 2>&1 || step_rc=$?
+    fi
+    local took=$((SECONDS - start))
+    case "$step_rc" in
+    0) ;;
+    124|137) note="cut after ${limit} s" ;;
+    125) note="not run, budget spent" ;;
+    *) note="exit $step_rc" ;;
+    esac
+    if [ "$step_rc" -ne 0 ]; then
+        result=FAIL
+        status=1
+        FAILED_LOGS+=("$n|$name|$log")
+    fi
+    if [ "$record" = always ] || { [ "$step_rc" -ne 0 ] && [ "$record" != "failure:$step_rc" ]; }; then
+        python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "result": sys.argv[2]}))' \
+            "$name${note:+ ($note)}" "$result" >>"$STEPS/results.jsonl"
+    fi
+    # The scripts' own remarks (timings, TSan patterns that match nothing, executions per target).
+    grep -E '^(sanitize|fuzz)\.sh: ' "$log" | sed 's/^/   /' || true
+    echo "-- step $n: ${result}${note:+ ($note)}, ${took} s, load $(load)"
+    TIMINGS+=("$(printf '%5d s  %-4s  load %-5s  %s' "$took" "$result" "$(load)" "$name${note:+ ($note)}")")
+}
+
+run_test_steps() {
+    BUDGET=${SHANNOT_TEST_BUDGET:-1740}
+    status=0
+    TIMINGS=()
+    FAILED_LOGS=()
+    rm -rf "$STEPS"
+    mkdir -p "$STEPS"
+    : >"$STEPS/results.jsonl"
+    echo "dev.sh test: $(nproc) cores, load $(load), budget ${BUDGET} s (${SECONDS} s spent installing)"
+
+    # 1. The g++ build and meson test; a test that never ran is missing from testlog.json, so
+    #    a cut or failed meson test is an entry of its own.
+    rm -f "$BUILD/meson-logs/testlog.json"
+    export BUILD
+    export -f configure
+    step "g++ build ($BUILD/)" 900 failure bash -c configure
+    if [ "$step_rc" -eq 0 ]; then
+        # meson test exits 1 when a test failed: those are entries of testlog.json already.
+        step "meson test ($BUILD/)" 1200 failure:1 \
+            meson test -C "$BUILD" --print-errorlogs --timeout-multiplier 3
+        tail -n 80 "$STEPS/${#TIMINGS[@]}.log" | sed 's/^/   /'
+    fi
+    # 2.-3. Sanitizers, each build + run one entry.
+    step "ASan+UBSan: doctest suite (build-asan/, clang)" 900 always tools/sanitize.sh asan
+    step "TSan: threaded test cases (build-tsan/, clang)" 600 always tools/sanitize.sh tsan
+    # 4. Fuzzers: the build is an entry, each target is one (written by fuzz.sh).
+    local fuzz_seconds=${SHANNOT_FUZZ_SECONDS:-15}
+    step "fuzz: build the libFuzzer targets (build-fuzz/, clang)" 600 always tools/fuzz.sh --build-only
+    if [ "$step_rc" -eq 0 ]; then
+        step "fuzz: run each target ${fuzz_seconds} s, two at a time" $((fuzz_seconds * 3 + 120)) failure:1 \
+            tools/fuzz.sh -j 2 --results "$STEPS/results.jsonl" "$fuzz_seconds"
+    fi
+
+    local f
+    for f in "${FAILED_LOGS[@]}"; do
+        IFS='|' read -r n name log <<<"$f"
+        echo "==== FAILED step $n: $name; last 60 lines of $log:"
+        tail -n 60 "$log" | sed 's/^/   | /'
+    done
+    echo "==== steps (${SECONDS} s in all, $(nproc) cores, load now $(uptime | sed 's/.*average: //'))"
+    printf '  %s\n' "${TIMINGS[@]}"
+    python3 tools/test_summary.py "$BUILD/meson-logs/testlog.json" "$STEPS/results.jsonl" || status=1
+    exit $status
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -49,12 +151,8 @@ run)
     exec "$BUILD/examples/quickstart" "$@"
     ;;
 test)
-    install_missing
-    configure
-    status=0
-    meson test -C "$BUILD" --print-errorlogs --timeout-multiplier 3 </dev/null || status=$?
-    python3 tools/test_summary.py "$BUILD/meson-logs/testlog.json" || status=1
-    exit $status
+    install_missing "${TEST_PACKAGES[@]}"
+    run_test_steps
     ;;
 *)
     echo "usage: tools/dev.sh run [CMD...] | tools/dev.sh test" >&2

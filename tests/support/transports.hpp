@@ -97,8 +97,8 @@ auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_p
 #define SHANNOT_REQUIRE_TRANSPORT(T)                                                           \
     do {                                                                                       \
         if (const char* why = shannot_test::TransportFixture<T>::unavailable()) {              \
-            if (shannot_test::in_ci()) FAIL(why << " (CI=true)");                              \
-            MESSAGE("skipped: " << why);                                                       \
+            if (shannot_test::in_ci()) FAIL(std::string(why) << " (CI=true)");                 \
+            MESSAGE("skipped: " << std::string(why));                                          \
             return;                                                                            \
         }                                                                                      \
     } while (0)
