@@ -353,6 +353,56 @@ TEST_CASE("profile paths with control bytes are refused, naming the field") {
     }
 }
 
+TEST_CASE("profile paths through symlinks: a writable bind is checked where its source really is") {
+    SHANNOT_REQUIRE_BWRAP();
+    namespace fs = std::filesystem;
+    using Profile = shannot::SandboxProfile<shannot::PosixSpawnTransport>;
+    shannot_test::TempDir dir;
+    REQUIRE_FALSE(dir.path().empty());
+    const fs::path root = dir.path();
+    fs::create_directory(root / "data");
+    fs::create_directory_symlink("/proc/sys", root / "to-proc-sys");
+    fs::create_directory_symlink("/", root / "to-root");
+    fs::create_directory_symlink("data", root / "to-data");
+    fs::create_symlink("loop", root / "loop");
+
+    auto with_bind = [](const fs::path& source, bool read_only) {
+        Profile p = shannot_test::test_profile<shannot::PosixSpawnTransport>();
+        p.binds.push_back({.source = source.native(), .target = "/work", .read_only = read_only});
+        return p;
+    };
+    SUBCASE("writable binds of symlinks to /proc/sys or / are refused, naming the field and the real path") {
+        for (const char* link : {"to-proc-sys", "to-root"}) {
+            CAPTURE(link);
+            auto sandbox = shannot::LocalSandbox(with_bind(root / link, false));
+            auto r = sandbox.run({"true"});
+            REQUIRE_FALSE(r);
+            CHECK(r.error().code == errc::invalid_profile);
+            const auto index = std::to_string(with_bind(root / link, false).binds.size() - 1);
+            CHECK(r.error().message.rfind("binds[" + index + "].source: " + (root / link).native() + " resolves to ", 0) == 0);
+            CHECK(r.error().message.find("would expose host /proc") != std::string::npos);
+        }
+    }
+    SUBCASE("a symlink loop is a clear profile error, not a hang") {
+        auto r = shannot::LocalSandbox(with_bind(root / "loop", false)).run({"true"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::invalid_profile);
+        CHECK(r.error().message.find((root / "loop").native()) != std::string::npos);
+    }
+    SUBCASE("read-only, the same symlink is followed: the sandbox reads /proc/sys and cannot write it") {
+        auto r = shannot::LocalSandbox(with_bind(root / "to-proc-sys", true))
+                     .run({"sh", "-c", "cat /work/kernel/ostype; echo x 2>/dev/null >/work/kernel/ostype || echo refused"});
+        REQUIRE_MESSAGE(r, r.error().describe());
+        CHECK(r->stdout_data == "Linux\nrefused\n");
+    }
+    SUBCASE("a writable bind of a symlink to an ordinary folder works, and writes land in the folder") {
+        auto r = shannot::LocalSandbox(with_bind(root / "to-data", false)).run({"sh", "-c", "echo hi >/work/f"});
+        REQUIRE_MESSAGE(r, r.error().describe());
+        CHECK(r->exit_code == 0);
+        CHECK(shannot_test::read_text((root / "data" / "f").native()) == "hi\n");
+    }
+}
+
 TEST_CASE("an ssh destination that ssh would read as an option never reaches ssh") {
     shannot_test::TempDir dir;
     REQUIRE_FALSE(dir.path().empty());

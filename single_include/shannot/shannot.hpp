@@ -450,9 +450,23 @@ Result<void> SandboxProfile<Transport>::validate() const {
         if constexpr (Transport::checks_local_paths) {
             std::error_code ec;
             for (std::size_t i = 0; i < binds.size(); ++i) {
-                if (binds[i].optional || std::filesystem::exists(binds[i].source, ec)) continue;
-                return fail(errc::invalid_profile, "binds[" + std::to_string(i) + "].source: " + binds[i].source +
-                                                       " does not exist (mark the bind \"optional\" to skip it)");
+                const auto field = "binds[" + std::to_string(i) + "].source";
+                if (!std::filesystem::exists(binds[i].source, ec)) {
+                    if (binds[i].optional) continue;
+                    return fail(errc::invalid_profile,
+                                field + ": " + binds[i].source + " does not exist (mark the bind \"optional\" to skip it)");
+                }
+                if (binds[i].read_only) continue;
+                // bwrap follows symlinks: the lexical check above must hold for where the source
+                // really is, or a writable bind of /tmp/x -> /proc/sys opens the host's kernel knobs.
+                const auto real = std::filesystem::canonical(binds[i].source, ec);
+                if (ec) return fail(errc::invalid_profile, field + ": " + binds[i].source + " cannot be resolved: " + ec.message());
+                for (auto kernel : detail::kernel_paths) {
+                    if (detail::is_same_or_under(real.native(), kernel) || detail::is_same_or_under(kernel, real.native()))
+                        return fail(errc::invalid_profile, field + ": " + binds[i].source + " resolves to " + real.native() +
+                                                               "; a writable bind of it would expose host " + std::string(kernel) +
+                                                               "; make it read_only");
+                }
             }
             if (seccomp_profile && !std::filesystem::is_regular_file(*seccomp_profile, ec))
                 return fail(errc::invalid_profile, "seccomp_profile: " + *seccomp_profile + " is not a readable file");
