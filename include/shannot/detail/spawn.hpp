@@ -45,6 +45,8 @@ struct Child {
     const bool piped = spec.log_file.empty();
     if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
+    if (piped)  // large output pipes, as PosixSpawnTransport's (best effort)
+        for (int fd : {out_w.get(), err_w.get()}) ::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
