@@ -218,7 +218,7 @@ TEST_CASE("FrameFilter gives the same result for every chunking") {
         std::mt19937 rng(7);
         int frames = 0, different = 0;
         for (int i = 0; i < 600; ++i) {
-            const std::string marker = "m" + std::to_string(rng() % 2);
+            const std::string marker = std::string("m").append(std::to_string(rng() % 2));
             std::string stream;
             for (auto n = rng() % 10; n > 0; --n) {
                 switch (rng() % 6) {

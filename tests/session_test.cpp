@@ -277,7 +277,7 @@ TEST_CASE("session many arguments and large input") {
     auto session = open_test_session<shannot::PosixSpawnTransport>();
     REQUIRE(session);
     std::vector<std::string> command = {"sh", "-c", "echo $#", "x"};
-    for (int i = 0; i < 100000; ++i) command.push_back("a" + std::to_string(i));
+    for (int i = 0; i < 100000; ++i) command.push_back(std::string("a").append(std::to_string(i)));
     auto many = session->run(command, {.timeout = 60s});
     REQUIRE(many);
     CHECK(many->stdout_data == "100000\n");

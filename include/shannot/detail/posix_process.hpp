@@ -56,7 +56,8 @@ inline std::string diagnose_namespaces() {
 
 /// Finds `"key": N` in bwrap's --json-status-fd lines; -1 when absent.
 inline long status_field(std::string_view text, std::string_view key) {
-    const std::string quoted = "\"" + std::string(key) + "\"";
+    std::string quoted(1, '"');  // appended: g++ 12 -O3 warns (-Wrestrict) on "\"" + std::string
+    quoted.append(key).push_back('"');
     const auto at = text.find(quoted);
     if (at == std::string_view::npos) return -1;
     auto pos = text.find(':', at + quoted.size());
