@@ -146,7 +146,7 @@ R() {
     return 0
   fi
   : >"$d/pid"
-  rm -f "$d/sig"
+  [ ! -e "$d/sig" ] || rm -f "$d/sig"
   {
     trap - PIPE
     if [ -n "$f" ]; then
@@ -155,7 +155,7 @@ R() {
       $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
-    printf '%s\n' "$c" >"$d/pid.t" && mv -f "$d/pid.t" "$d/pid"
+    printf '%s\n' "$c" >"$d/pid"
     echo "pid $c"
     if [ -s "$d/sig" ]; then
       read -r g <"$d/sig"
