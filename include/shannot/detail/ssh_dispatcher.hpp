@@ -155,6 +155,8 @@ R() {
       $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
     fi
     c=$!
+    # In place, no mv: a K that reads it empty records the signal in sig first and then reads
+    # it again, and sig is read only after this write, so one of the two sees the other.
     printf '%s\n' "$c" >"$d/pid"
     echo "pid $c"
     if [ -s "$d/sig" ]; then
