@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/bwrap_env.hpp"
+#include "support/frame_feed.hpp"
 #include "support/transports.hpp"
 
 using namespace std::chrono_literals;
@@ -58,28 +59,8 @@ std::string disagreement(std::mt19937& rng, const std::vector<std::string>& patt
     return {};
 }
 
-struct Filtered {
-    std::string out;
-    std::vector<std::string> payloads;
-    bool operator==(const Filtered&) const = default;
-};
-
-/// Feeds `stream` to a FrameFilter in pieces of the given sizes (the rest in one piece).
-Filtered filter(const std::string& marker, const std::string& stream, const std::vector<std::size_t>& sizes) {
-    shannot::detail::FrameFilter f(marker);
-    Filtered r;
-    std::size_t at = 0;
-    for (auto n : sizes) {
-        if (at >= stream.size()) break;
-        n = std::min(n, stream.size() - at);
-        f.feed(std::string_view(stream).substr(at, n), r.out);
-        at += n;
-    }
-    if (at < stream.size()) f.feed(std::string_view(stream).substr(at), r.out);
-    f.finish(r.out);
-    r.payloads = f.payloads();
-    return r;
-}
+using shannot_test::Filtered;
+using shannot_test::filter;
 
 /// The documented meaning, on the whole stream at once: "\n<marker> <payload>\n" with a payload of
 /// at most max_payload bytes and no newline is a frame; scanning goes on after a frame's last

@@ -9,30 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "../support/frame_feed.hpp"
 #include "fuzz_check.hpp"
 
 namespace {
 
-struct Filtered {
-    std::string out;
-    std::vector<std::string> payloads;
-};
-
-Filtered filter(const std::string& marker, const std::string& stream, const std::vector<std::size_t>& cuts) {
-    shannot::detail::FrameFilter f(marker);
-    Filtered r;
-    std::size_t at = 0;
-    for (auto n : cuts) {
-        if (at >= stream.size()) break;
-        n = std::min(n, stream.size() - at);
-        f.feed(std::string_view(stream).substr(at, n), r.out);
-        at += n;
-    }
-    if (at < stream.size()) f.feed(std::string_view(stream).substr(at), r.out);
-    f.finish(r.out);
-    r.payloads = f.payloads();
-    return r;
-}
+using shannot_test::filter;
 
 // Long enough to hold frames over FrameFilter::max_payload, which are not frames whatever the chunking.
 constexpr std::size_t max_stream = 3 * shannot::detail::FrameFilter::max_payload;
