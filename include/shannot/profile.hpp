@@ -196,16 +196,26 @@ Result<void> SandboxProfile<Transport>::validate() const {
     return {};
 }
 
+namespace detail {
+/// nlohmann::json, spelled so that it depends on T: a function template that uses it is checked
+/// only when instantiated, not in every file that includes shannot (B10: compile time).
+template <class T>
+struct json_for {
+    using type = nlohmann::json;
+};
+}  // namespace detail
+
 template <class Transport>
 nlohmann::json SandboxProfile<Transport>::to_json() const {
-    nlohmann::json binds_json = nlohmann::json::array();
+    using Json = typename detail::json_for<Transport>::type;
+    Json binds_json = Json::array();
     for (const auto& b : binds)
         binds_json.push_back({{"source", b.source},
                               {"target", b.target},
                               {"read_only", b.read_only},
                               {"create_target", b.create_target},
                               {"optional", b.optional}});
-    nlohmann::json out = {
+    Json out = {
         {"version", profile_format_version},
         {"name", name},
         {"allowed_commands", allowed_commands},
@@ -216,7 +226,7 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"user_namespace_isolation", user_namespace_isolation},
         {"additional_args", additional_args},
     };
-    out["seccomp_profile"] = seccomp_profile ? nlohmann::json(*seccomp_profile) : nlohmann::json(nullptr);
+    out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
     return out;
 }
 

@@ -29,7 +29,10 @@ using json = nlohmann::json;
     return fail(errc::invalid_profile, field + ": " + std::string(what));
 }
 
-[[nodiscard]] inline Result<std::string> get_string(const json& v, const std::string& field) {
+// The readers below are templates over the JSON type only so that their bodies are compiled
+// where a profile is loaded, not in every file that includes shannot (B10: compile time).
+template <class Json>
+[[nodiscard]] Result<std::string> get_string(const Json& v, const std::string& field) {
     if (!v.is_string()) return bad(field, "must be a string");
     auto s = v.template get<std::string>();
     if (s.empty()) return bad(field, "must be a non-empty string");
@@ -37,13 +40,15 @@ using json = nlohmann::json;
     return s;
 }
 
-[[nodiscard]] inline Result<bool> get_bool(const json& v, const std::string& field) {
+template <class Json>
+[[nodiscard]] Result<bool> get_bool(const Json& v, const std::string& field) {
     if (!v.is_boolean()) return bad(field, "must be true or false");
-    return v.get<bool>();
+    return v.template get<bool>();
 }
 
 /// A path field: relative paths are resolved against the profile file's folder, like Shannot.
-[[nodiscard]] inline Result<std::string> get_path(const json& v, const std::string& field, const std::string& base) {
+template <class Json>
+[[nodiscard]] Result<std::string> get_path(const Json& v, const std::string& field, const std::string& base) {
     auto s = get_string(v, field);
     if (!s) return s;
     if (is_absolute(*s)) return s;
@@ -51,8 +56,8 @@ using json = nlohmann::json;
     return join_normal(base, *s);
 }
 
-[[nodiscard]] inline Result<std::vector<std::string>> get_strings(const json& v, const std::string& field,
-                                                                 const std::string* base) {
+template <class Json>
+[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field, const std::string* base) {
     if (!v.is_array()) return bad(field, "must be an array of strings");
     std::vector<std::string> out;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -64,7 +69,8 @@ using json = nlohmann::json;
     return out;
 }
 
-[[nodiscard]] inline Result<SandboxBind> get_bind(const json& v, const std::string& field, const std::string& base) {
+template <class Json>
+[[nodiscard]] Result<SandboxBind> get_bind(const Json& v, const std::string& field, const std::string& base) {
     if (!v.is_object()) return bad(field, "must be an object with \"source\" and \"target\"");
     SandboxBind bind;
     for (const auto& [key, value] : v.items()) {
@@ -91,7 +97,7 @@ using json = nlohmann::json;
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
 template <class Transport = PosixSpawnTransport>
-[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const nlohmann::json& data,
+[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const typename detail::json_for<Transport>::type& data,
                                                                           const std::filesystem::path& base_path = {}) {
     using namespace detail;
     if (!data.is_object()) return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
@@ -156,7 +162,7 @@ template <class Transport = PosixSpawnTransport>
     if (text.size() > max_profile_bytes)
         return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
                                                std::to_string(max_profile_bytes) + ")");
-    auto parsed = detail::parse_json_strict(text);
+    auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
     if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
     return load_profile_from_mapping<Transport>(*parsed, base_path);
 }

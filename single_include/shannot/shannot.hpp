@@ -475,16 +475,26 @@ Result<void> SandboxProfile<Transport>::validate() const {
     return {};
 }
 
+namespace detail {
+/// nlohmann::json, spelled so that it depends on T: a function template that uses it is checked
+/// only when instantiated, not in every file that includes shannot (B10: compile time).
+template <class T>
+struct json_for {
+    using type = nlohmann::json;
+};
+}  // namespace detail
+
 template <class Transport>
 nlohmann::json SandboxProfile<Transport>::to_json() const {
-    nlohmann::json binds_json = nlohmann::json::array();
+    using Json = typename detail::json_for<Transport>::type;
+    Json binds_json = Json::array();
     for (const auto& b : binds)
         binds_json.push_back({{"source", b.source},
                               {"target", b.target},
                               {"read_only", b.read_only},
                               {"create_target", b.create_target},
                               {"optional", b.optional}});
-    nlohmann::json out = {
+    Json out = {
         {"version", profile_format_version},
         {"name", name},
         {"allowed_commands", allowed_commands},
@@ -495,7 +505,7 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"user_namespace_isolation", user_namespace_isolation},
         {"additional_args", additional_args},
     };
-    out["seccomp_profile"] = seccomp_profile ? nlohmann::json(*seccomp_profile) : nlohmann::json(nullptr);
+    out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
     return out;
 }
 
@@ -533,14 +543,18 @@ inline constexpr std::size_t max_json_depth = 64;
 
 /// A SAX handler that builds the DOM itself so it can refuse what nlohmann accepts silently
 /// (a duplicate key keeps the last value there) and report errors without throwing.
+///
+/// A template only so that its bodies are compiled where a profile is parsed, not in every file
+/// that includes shannot (B10: compile time of the single header).
+template <class Json = nlohmann::json>
 class StrictJsonBuilder {
 public:
-    using json = nlohmann::json;
-    using number_integer_t = json::number_integer_t;
-    using number_unsigned_t = json::number_unsigned_t;
-    using number_float_t = json::number_float_t;
-    using string_t = json::string_t;
-    using binary_t = json::binary_t;
+    using json = Json;
+    using number_integer_t = typename json::number_integer_t;
+    using number_unsigned_t = typename json::number_unsigned_t;
+    using number_float_t = typename json::number_float_t;
+    using string_t = typename json::string_t;
+    using binary_t = typename json::binary_t;
 
     json root;
     std::string error;
@@ -624,13 +638,13 @@ private:
 /// Parses `text` strictly. Never throws; errors say what and where. A template only so that
 /// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
 /// shannot (it is most of what the header costs to compile otherwise: B10).
-template <class Text = std::string_view>
-[[nodiscard]] Result<nlohmann::json> parse_json_strict(const Text& text) {
+/// `Json` is a parameter for the same reason: with it, the body is checked only when instantiated.
+template <class Text = std::string_view, class Json = nlohmann::json>
+[[nodiscard]] Result<Json> parse_json_strict(const Text& text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         return fail(errc::invalid_profile, "empty document: expected a JSON object");
-    StrictJsonBuilder builder;
-    const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
-                                              nlohmann::json::input_format_t::json, /*strict=*/true);
+    StrictJsonBuilder<Json> builder;
+    const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json, /*strict=*/true);
     if (!ok) return fail(errc::invalid_profile, builder.error.empty() ? "not valid JSON" : builder.error);
     return std::move(builder.root);
 }
@@ -651,7 +665,10 @@ using json = nlohmann::json;
     return fail(errc::invalid_profile, field + ": " + std::string(what));
 }
 
-[[nodiscard]] inline Result<std::string> get_string(const json& v, const std::string& field) {
+// The readers below are templates over the JSON type only so that their bodies are compiled
+// where a profile is loaded, not in every file that includes shannot (B10: compile time).
+template <class Json>
+[[nodiscard]] Result<std::string> get_string(const Json& v, const std::string& field) {
     if (!v.is_string()) return bad(field, "must be a string");
     auto s = v.template get<std::string>();
     if (s.empty()) return bad(field, "must be a non-empty string");
@@ -659,13 +676,15 @@ using json = nlohmann::json;
     return s;
 }
 
-[[nodiscard]] inline Result<bool> get_bool(const json& v, const std::string& field) {
+template <class Json>
+[[nodiscard]] Result<bool> get_bool(const Json& v, const std::string& field) {
     if (!v.is_boolean()) return bad(field, "must be true or false");
-    return v.get<bool>();
+    return v.template get<bool>();
 }
 
 /// A path field: relative paths are resolved against the profile file's folder, like Shannot.
-[[nodiscard]] inline Result<std::string> get_path(const json& v, const std::string& field, const std::string& base) {
+template <class Json>
+[[nodiscard]] Result<std::string> get_path(const Json& v, const std::string& field, const std::string& base) {
     auto s = get_string(v, field);
     if (!s) return s;
     if (is_absolute(*s)) return s;
@@ -673,8 +692,8 @@ using json = nlohmann::json;
     return join_normal(base, *s);
 }
 
-[[nodiscard]] inline Result<std::vector<std::string>> get_strings(const json& v, const std::string& field,
-                                                                 const std::string* base) {
+template <class Json>
+[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field, const std::string* base) {
     if (!v.is_array()) return bad(field, "must be an array of strings");
     std::vector<std::string> out;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -686,7 +705,8 @@ using json = nlohmann::json;
     return out;
 }
 
-[[nodiscard]] inline Result<SandboxBind> get_bind(const json& v, const std::string& field, const std::string& base) {
+template <class Json>
+[[nodiscard]] Result<SandboxBind> get_bind(const Json& v, const std::string& field, const std::string& base) {
     if (!v.is_object()) return bad(field, "must be an object with \"source\" and \"target\"");
     SandboxBind bind;
     for (const auto& [key, value] : v.items()) {
@@ -713,7 +733,7 @@ using json = nlohmann::json;
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
 template <class Transport = PosixSpawnTransport>
-[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const nlohmann::json& data,
+[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const typename detail::json_for<Transport>::type& data,
                                                                           const std::filesystem::path& base_path = {}) {
     using namespace detail;
     if (!data.is_object()) return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
@@ -778,7 +798,7 @@ template <class Transport = PosixSpawnTransport>
     if (text.size() > max_profile_bytes)
         return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
                                                std::to_string(max_profile_bytes) + ")");
-    auto parsed = detail::parse_json_strict(text);
+    auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
     if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
     return load_profile_from_mapping<Transport>(*parsed, base_path);
 }

@@ -17,14 +17,18 @@ inline constexpr std::size_t max_json_depth = 64;
 
 /// A SAX handler that builds the DOM itself so it can refuse what nlohmann accepts silently
 /// (a duplicate key keeps the last value there) and report errors without throwing.
+///
+/// A template only so that its bodies are compiled where a profile is parsed, not in every file
+/// that includes shannot (B10: compile time of the single header).
+template <class Json = nlohmann::json>
 class StrictJsonBuilder {
 public:
-    using json = nlohmann::json;
-    using number_integer_t = json::number_integer_t;
-    using number_unsigned_t = json::number_unsigned_t;
-    using number_float_t = json::number_float_t;
-    using string_t = json::string_t;
-    using binary_t = json::binary_t;
+    using json = Json;
+    using number_integer_t = typename json::number_integer_t;
+    using number_unsigned_t = typename json::number_unsigned_t;
+    using number_float_t = typename json::number_float_t;
+    using string_t = typename json::string_t;
+    using binary_t = typename json::binary_t;
 
     json root;
     std::string error;
@@ -108,13 +112,13 @@ private:
 /// Parses `text` strictly. Never throws; errors say what and where. A template only so that
 /// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
 /// shannot (it is most of what the header costs to compile otherwise: B10).
-template <class Text = std::string_view>
-[[nodiscard]] Result<nlohmann::json> parse_json_strict(const Text& text) {
+/// `Json` is a parameter for the same reason: with it, the body is checked only when instantiated.
+template <class Text = std::string_view, class Json = nlohmann::json>
+[[nodiscard]] Result<Json> parse_json_strict(const Text& text) {
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         return fail(errc::invalid_profile, "empty document: expected a JSON object");
-    StrictJsonBuilder builder;
-    const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
-                                              nlohmann::json::input_format_t::json, /*strict=*/true);
+    StrictJsonBuilder<Json> builder;
+    const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json, /*strict=*/true);
     if (!ok) return fail(errc::invalid_profile, builder.error.empty() ? "not valid JSON" : builder.error);
     return std::move(builder.root);
 }
