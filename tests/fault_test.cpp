@@ -294,10 +294,11 @@ TEST_CASE("fault: RLIMIT_NOFILE of 32 (in a child process)") {
     CHECK_NO_LEAKS(before);
 }
 
-TEST_CASE_TEMPLATE("fault: commands that misbehave", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
+    using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
-    REQUIRE(sandbox.run({"true"}));  // warm: the ssh pool's processes belong to the baseline
+    auto sandbox = shannot_test::make_runner<M>();
+    REQUIRE(sandbox.run({"true"}));  // warm: the ssh pool's (or the session's) processes belong to the baseline
     const auto before = footprint();
     const auto start = std::chrono::steady_clock::now();
 
@@ -315,7 +316,7 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", T, SHANNOT_TRANSPORTS) {
         CHECK(r->stdout_data == "alive\n");
     }
     SUBCASE("ignoring SIGTERM past a timeout: killed after kill_grace") {
-        const auto m = marker<T>(1) + ".5";
+        const auto m = marker<T>(1 + (M::session ? 10 : 0)) + ".5";
         auto r = sandbox.run({"sh", "-c", "trap '' TERM; sleep " + m + "; sleep " + m}, {.timeout = 500ms, .kill_grace = 300ms});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->timed_out);
@@ -323,7 +324,7 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", T, SHANNOT_TRANSPORTS) {
         CHECK(eventually([&] { return shannot_test::processes_with(m) == 0; }));
     }
     SUBCASE("forking 500 children, then exiting: the children die with the sandbox") {
-        const auto m = marker<T>(2) + ".";
+        const auto m = marker<T>(2 + (M::session ? 10 : 0)) + ".";
         auto r = sandbox.run({"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started"},
                              {.timeout = 60s});
         REQUIRE_MESSAGE(r, r.error().describe());
@@ -332,7 +333,7 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", T, SHANNOT_TRANSPORTS) {
         CHECK(eventually([&] { return shannot_test::processes_with(m) == 0; }));
     }
     SUBCASE("forking 500 children and waiting: timed out, and every one is gone") {
-        const auto m = marker<T>(3) + ".";
+        const auto m = marker<T>(3 + (M::session ? 10 : 0)) + ".";
         auto r = sandbox.run({"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started; wait"},
                              {.timeout = 5s});
         REQUIRE_MESSAGE(r, r.error().describe());

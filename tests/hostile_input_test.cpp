@@ -225,9 +225,10 @@ TEST_CASE("FrameFilter gives the same result for every chunking") {
     }
 }
 
-TEST_CASE_TEMPLATE("hostile argv and environment values", T, SHANNOT_TRANSPORTS) {
-    SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_sandbox<T>();
+TEST_CASE_TEMPLATE("hostile argv and environment values", M, SHANNOT_MODES) {
+    // Every mode: a warm session carries argv and variables through its own request framing.
+    SHANNOT_REQUIRE_TRANSPORT(typename M::transport);
+    auto sandbox = shannot_test::make_runner<M>();
     const std::string bytes = all_bytes();
 
     SUBCASE("one argument holding every byte 1-255 comes back exact") {
@@ -262,6 +263,12 @@ TEST_CASE_TEMPLATE("hostile argv and environment values", T, SHANNOT_TRANSPORTS)
             CHECK(r.error().result == nullptr);  // nothing ran
         }
     }
+}
+
+TEST_CASE_TEMPLATE("argument counts and sizes at bwrap's limits", T, SHANNOT_TRANSPORTS) {
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    auto sandbox = shannot_test::make_sandbox<T>();
+
     SUBCASE("100,000 arguments are refused naming bwrap's limit; at the limit the command runs") {
         std::vector<std::string> many(100000, "x");
         many.front() = "true";
