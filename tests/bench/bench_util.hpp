@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +39,9 @@ struct Failure : std::runtime_error {
 /// Calls `body()` and turns a Failure into exit status 1 with the reason on stderr.
 template <class F>
 int guarded(F&& body) {
+    // Output piped into `head` must not kill the benchmark before its destructors stop the
+    // private sshd and ControlMasters it started: a write to a closed pipe just fails.
+    std::signal(SIGPIPE, SIG_IGN);
     try {
         return body();
     } catch (const std::exception& e) {
