@@ -34,19 +34,14 @@ struct Child {
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
-    auto make_pipe = [](UniqueFd& r, UniqueFd& w) {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-        r = lift_fd(fds[0]);
-        w = lift_fd(fds[1]);
-        return r && w;
-    };
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
     const bool piped = spec.log_file.empty();
     if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
-    if (piped)  // large output pipes, as PosixSpawnTransport's (best effort)
-        for (int fd : {out_w.get(), err_w.get()}) ::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+    if (piped) {
+        enlarge_output_pipe(out_w.get());
+        enlarge_output_pipe(err_w.get());
+    }
 
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;

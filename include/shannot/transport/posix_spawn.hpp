@@ -38,8 +38,6 @@ public:
     using channel_type = detail::PosixProcess;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
-    /// Capacity asked for the stdout and stderr pipes (F_SETPIPE_SZ).
-    static constexpr int output_pipe_size = 1 << 20;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
     static constexpr int seccomp_fd = 3;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
@@ -92,21 +90,12 @@ public:
         struct Pipe {
             detail::UniqueFd read, write;
         };
-        auto make_pipe = [](Pipe& p) {
-            int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-            p.read = detail::lift_fd(fds[0]);
-            p.write = detail::lift_fd(fds[1]);
-            return p.read && p.write;
-        };
+        auto make_pipe = [](Pipe& p) { return detail::make_pipe(p.read, p.write); };
         Pipe in, out, err, status;
         if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status))
             return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
-        // Output pipes as large as an unprivileged process may make them (1 MiB by default):
-        // a command printing fast then writes 16 times more before it waits for us, and each of
-        // our reads takes a full buffer (B7: 1 GiB of output). Best effort: a lower
-        // /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
-        for (const auto* p : {&out, &err}) ::fcntl(p->write.get(), F_SETPIPE_SZ, output_pipe_size);
+        detail::enlarge_output_pipe(out.write.get());
+        detail::enlarge_output_pipe(err.write.get());
 
         std::vector<std::string> argv;
         argv.reserve(spec.bwrap_args.size() + 1);
