@@ -22,6 +22,7 @@
 #include <shannot/allowlist.hpp>
 #include <shannot/builder.hpp>
 #include <shannot/concepts/transport.hpp>
+#include <shannot/detail/command_frames.hpp>
 #include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
 #include <shannot/detail/marker.hpp>
@@ -65,14 +66,11 @@ concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec
 namespace detail {
 
 /// One command on a session, as the run loop sees it. The descriptors are the session
-/// channel's (not owned). exit_fd() is the session's timer, armed to fire once both end frames
-/// arrived, a stream hit EOF (the sandbox died), or a kill went unanswered for kill_fallback.
+/// channel's (not owned), the exit timer included (see CommandFrames).
 class SessionCommand {
 public:
-    static constexpr std::chrono::seconds kill_fallback{3};
-
     SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
-        : in_(in), out_(out), err_(err), timer_(timer), out_frames_(nonce), err_frames_(nonce),
+        : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
           working_directory_(std::move(working_directory)) {
         itimerspec off{};
         ::timerfd_settime(timer_, 0, &off, nullptr);
@@ -88,27 +86,21 @@ public:
     void close_stdin() {}
 
     /// The agent's watcher sends SIGTERM (SIGKILL) to every process in the sandbox but itself.
-    void terminate() { request_signal("K TERM\n", 1); }
-    void kill() { request_signal("K KILL\n", 2); }
+    void terminate() { frames_.request_stop(in_, "K TERM\n", 1); }
+    void kill() { frames_.request_stop(in_, "K KILL\n", 2); }
 
-    void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        (kind == StreamKind::out ? out_frames_ : err_frames_).feed(in, out);
-        check_done();
-    }
-    void finish_output(StreamKind kind, std::string& out) {
-        (kind == StreamKind::out ? out_frames_ : err_frames_).finish(out);
-        fire(0);  // EOF on a channel stream: the sandbox is gone
-    }
-    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
+    void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
 
     /// How the command ended, from the agent's frames.
     ExitInfo wait() {
         ExitInfo info;
-        if (!(out_done_ && err_done_)) {
+        if (!frames_.complete()) {
             broken_ = true;
-            if (stopped_ > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+            if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
                 info.kind = ExitInfo::Kind::signaled;
-                info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+                info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
                 return info;
             }
             info.kind = ExitInfo::Kind::transport_failed;
@@ -116,7 +108,7 @@ public:
             info.detail = "the session's sandbox ended while the command ran";
             return info;
         }
-        for (const auto& payload : err_frames_.payloads()) {
+        for (const auto& payload : frames_.err_payloads()) {
             if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
@@ -127,7 +119,7 @@ public:
             }
             int code = -1;
             if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
-            if (stopped_ > 0 && code > 128) {
+            if (frames_.stopped() > 0 && code > 128) {
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = code - 128;
             } else {
@@ -146,37 +138,14 @@ public:
     [[nodiscard]] bool broken() const noexcept { return broken_; }
 
 private:
-    void request_signal(std::string_view line, int level) {
-        if (out_done_ && err_done_) return;
-        stopped_ = std::max(stopped_, level);
-        if (!write_all(in_, line, Clock::now() + std::chrono::seconds(1))) {
-            fire(0);
-            return;
-        }
-        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
-    }
-
-    void check_done() {
-        if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
-        if (!err_done_)
-            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || p.rfind("exit ", 0) == 0;
-        if (out_done_ && err_done_) fire(0);
-    }
-
-    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
-    void fire(long long ns) {
-        if (fired_now_) return;
-        if (ns == 0) fired_now_ = true;
-        arm_timer(timer_, ns);
-    }
+    /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
+    static bool is_end_report(std::string_view payload) { return payload.rfind("exit ", 0) == 0; }
 
     int in_, out_, err_, timer_;
-    FrameFilter out_frames_, err_frames_;
+    CommandFrames frames_;
     std::string working_directory_;
     std::vector<std::string> argv_{};
-    bool out_done_ = false, err_done_ = false, fired_now_ = false, broken_ = false;
-    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+    bool broken_ = false;
 };
 
 }  // namespace detail
@@ -247,7 +216,7 @@ public:
     [[nodiscard]] bool alive() const {
         if (!state_) return false;
         std::lock_guard lock(state_->mutex);
-        return state_->channel && !state_->lost && !has_exited_fd(state_->channel->exit_fd());
+        return state_->channel && !state_->lost && !detail::has_exited(state_->channel->exit_fd());
     }
 
     /// Ends the sandbox (if any) and starts a fresh one: tmpfs contents are lost.
@@ -293,11 +262,6 @@ private:
 
     SandboxSession(profile_type profile, T transport, Admission admission, SessionOptions options)
         : state_(new State{std::move(profile), std::move(transport), std::move(admission), std::move(options)}) {}
-
-    static bool has_exited_fd(int fd) {
-        pollfd p{fd, POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0;
-    }
 
     void stop_locked() {
         auto& s = *state_;
@@ -365,12 +329,7 @@ private:
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
-        char buffer[8192];
-        for (int round = 0; round < 64; ++round) {  // what is left in the pipe
-            const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
-            if (n <= 0) break;
-            diagnostics.append(buffer, static_cast<std::size_t>(n));
-        }
+        detail::drain_into(channel->stderr_fd(), diagnostics, std::chrono::milliseconds(0));  // what is left in the pipe
         if (!ended) channel->kill();
         const auto exit = channel->wait();
         std::string message;
@@ -395,7 +354,7 @@ private:
         auto& s = *state_;
         std::lock_guard lock(s.mutex);
         if (s.closed) return fail(errc::session_closed, "the session was closed");
-        if (s.lost || !s.channel || has_exited_fd(s.channel->exit_fd())) {
+        if (s.lost || !s.channel || detail::has_exited(s.channel->exit_fd())) {
             std::string why = s.lost ? s.lost_why : std::string("its sandbox has exited");
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");

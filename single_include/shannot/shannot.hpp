@@ -1739,6 +1739,16 @@ static_assert(OutputPolicy<HeadTailCapture>);
 #include <utility>
 #include <vector>
 
+// ---- begin shannot/detail/command_frames.hpp ----
+// CommandFrames: the end of one command on a channel many commands share (a remote
+// dispatcher's ssh session, a warm session's agent), as its process handle tracks it.
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
 // ---- begin shannot/detail/event_loop.hpp ----
 // The one poll loop of a run: feed stdin, drain stdout and stderr, watch exit, deadline, cancel.
 
@@ -1947,6 +1957,27 @@ inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, Frame
     return FirstFrames::ready;
 }
 
+/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
+/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
+/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
+inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
+    char buffer[8192];
+    for (std::size_t taken = 0; taken < (512u << 10);) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            into.append(buffer, static_cast<std::size_t>(n));
+            taken += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
+        }
+        return;
+    }
+}
+
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output
 /// is read as long as the process lives, whatever the sink keeps.
@@ -2096,6 +2127,75 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/event_loop.hpp ----
+
+namespace shannot::detail {
+
+/// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
+/// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
+/// arrived, a stream hit EOF (the channel died), or a kill went unanswered for kill_fallback.
+/// The end frames are "eof" on stdout and, on stderr, whatever `is_err_end` accepts.
+class CommandFrames {
+public:
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    /// `timer_fd` is not owned.
+    CommandFrames(const std::string& nonce, int timer_fd, bool (*is_err_end)(std::string_view))
+        : out_frames_(nonce), err_frames_(nonce), timer_(timer_fd), is_err_end_(is_err_end) {}
+
+    /// Passes `in` through the stream's frame filter (frames out, output to `out`).
+    void feed(StreamKind kind, std::string_view in, std::string& out) {
+        frames(kind).feed(in, out);
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || is_err_end_(p);
+        if (complete()) fire(0);
+    }
+    /// EOF on a channel stream: the channel is gone, so the command ends now.
+    void finish(StreamKind kind, std::string& out) {
+        frames(kind).finish(out);
+        fire(0);
+    }
+
+    /// The stream carried the command's end frame: nothing more of it will come.
+    [[nodiscard]] bool finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    [[nodiscard]] bool complete() const { return out_done_ && err_done_; }
+    [[nodiscard]] const std::vector<std::string>& err_payloads() const { return err_frames_.payloads(); }
+    /// 0 running, 1 SIGTERM asked, 2 SIGKILL asked.
+    [[nodiscard]] int stopped() const { return stopped_; }
+
+    /// Sends a stop request (`line`, at `level` 1 for SIGTERM, 2 for SIGKILL) to whoever runs the
+    /// command through `fd`. When it cannot be sent, the command ends now; a SIGKILL that is not
+    /// answered within kill_fallback ends it then.
+    void request_stop(int fd, std::string_view line, int level) {
+        if (complete()) return;
+        stopped_ = std::max(stopped_, level);
+        if (!write_all(fd, line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        arm_timer(timer_, ns);
+    }
+
+private:
+    FrameFilter& frames(StreamKind kind) { return kind == StreamKind::out ? out_frames_ : err_frames_; }
+
+    FrameFilter out_frames_, err_frames_;
+    int timer_;
+    bool (*is_err_end_)(std::string_view);
+    bool out_done_ = false, err_done_ = false, fired_now_ = false;
+    int stopped_ = 0;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/command_frames.hpp ----
 // ---- begin shannot/detail/marker.hpp ----
 // Random markers (frame nonces, folder names) and a pidfd liveness check.
 
@@ -2155,6 +2255,24 @@ private:
     return UniqueFd(lifted);
 }
 
+/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
+[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    read_end = lift_fd(fds[0]);
+    write_end = lift_fd(fds[1]);
+    return read_end && write_end;
+}
+
+/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
+inline constexpr int output_pipe_capacity = 1 << 20;
+
+/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
+/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
+/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
+/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
+inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
+
 inline bool set_nonblocking(int fd) noexcept {
     const int flags = ::fcntl(fd, F_GETFL);
     return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
@@ -2182,12 +2300,14 @@ namespace shannot::detail {
     return out;
 }
 
-/// Whether a pidfd says its process has exited.
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
-    if (!pidfd) return true;
-    pollfd p{pidfd.get(), POLLIN, 0};
+/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
+/// exited; no descriptor counts as exited.
+[[nodiscard]] inline bool has_exited(int exit_fd) {
+    if (exit_fd < 0) return true;
+    pollfd p{exit_fd, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
 }
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/marker.hpp ----
@@ -2589,14 +2709,11 @@ concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec
 namespace detail {
 
 /// One command on a session, as the run loop sees it. The descriptors are the session
-/// channel's (not owned). exit_fd() is the session's timer, armed to fire once both end frames
-/// arrived, a stream hit EOF (the sandbox died), or a kill went unanswered for kill_fallback.
+/// channel's (not owned), the exit timer included (see CommandFrames).
 class SessionCommand {
 public:
-    static constexpr std::chrono::seconds kill_fallback{3};
-
     SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
-        : in_(in), out_(out), err_(err), timer_(timer), out_frames_(nonce), err_frames_(nonce),
+        : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
           working_directory_(std::move(working_directory)) {
         itimerspec off{};
         ::timerfd_settime(timer_, 0, &off, nullptr);
@@ -2612,27 +2729,21 @@ public:
     void close_stdin() {}
 
     /// The agent's watcher sends SIGTERM (SIGKILL) to every process in the sandbox but itself.
-    void terminate() { request_signal("K TERM\n", 1); }
-    void kill() { request_signal("K KILL\n", 2); }
+    void terminate() { frames_.request_stop(in_, "K TERM\n", 1); }
+    void kill() { frames_.request_stop(in_, "K KILL\n", 2); }
 
-    void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        (kind == StreamKind::out ? out_frames_ : err_frames_).feed(in, out);
-        check_done();
-    }
-    void finish_output(StreamKind kind, std::string& out) {
-        (kind == StreamKind::out ? out_frames_ : err_frames_).finish(out);
-        fire(0);  // EOF on a channel stream: the sandbox is gone
-    }
-    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
+    void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
 
     /// How the command ended, from the agent's frames.
     ExitInfo wait() {
         ExitInfo info;
-        if (!(out_done_ && err_done_)) {
+        if (!frames_.complete()) {
             broken_ = true;
-            if (stopped_ > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+            if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
                 info.kind = ExitInfo::Kind::signaled;
-                info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+                info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
                 return info;
             }
             info.kind = ExitInfo::Kind::transport_failed;
@@ -2640,7 +2751,7 @@ public:
             info.detail = "the session's sandbox ended while the command ran";
             return info;
         }
-        for (const auto& payload : err_frames_.payloads()) {
+        for (const auto& payload : frames_.err_payloads()) {
             if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
@@ -2651,7 +2762,7 @@ public:
             }
             int code = -1;
             if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
-            if (stopped_ > 0 && code > 128) {
+            if (frames_.stopped() > 0 && code > 128) {
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = code - 128;
             } else {
@@ -2670,37 +2781,14 @@ public:
     [[nodiscard]] bool broken() const noexcept { return broken_; }
 
 private:
-    void request_signal(std::string_view line, int level) {
-        if (out_done_ && err_done_) return;
-        stopped_ = std::max(stopped_, level);
-        if (!write_all(in_, line, Clock::now() + std::chrono::seconds(1))) {
-            fire(0);
-            return;
-        }
-        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
-    }
-
-    void check_done() {
-        if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
-        if (!err_done_)
-            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || p.rfind("exit ", 0) == 0;
-        if (out_done_ && err_done_) fire(0);
-    }
-
-    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
-    void fire(long long ns) {
-        if (fired_now_) return;
-        if (ns == 0) fired_now_ = true;
-        arm_timer(timer_, ns);
-    }
+    /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
+    static bool is_end_report(std::string_view payload) { return payload.rfind("exit ", 0) == 0; }
 
     int in_, out_, err_, timer_;
-    FrameFilter out_frames_, err_frames_;
+    CommandFrames frames_;
     std::string working_directory_;
     std::vector<std::string> argv_{};
-    bool out_done_ = false, err_done_ = false, fired_now_ = false, broken_ = false;
-    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+    bool broken_ = false;
 };
 
 }  // namespace detail
@@ -2771,7 +2859,7 @@ public:
     [[nodiscard]] bool alive() const {
         if (!state_) return false;
         std::lock_guard lock(state_->mutex);
-        return state_->channel && !state_->lost && !has_exited_fd(state_->channel->exit_fd());
+        return state_->channel && !state_->lost && !detail::has_exited(state_->channel->exit_fd());
     }
 
     /// Ends the sandbox (if any) and starts a fresh one: tmpfs contents are lost.
@@ -2817,11 +2905,6 @@ private:
 
     SandboxSession(profile_type profile, T transport, Admission admission, SessionOptions options)
         : state_(new State{std::move(profile), std::move(transport), std::move(admission), std::move(options)}) {}
-
-    static bool has_exited_fd(int fd) {
-        pollfd p{fd, POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0;
-    }
 
     void stop_locked() {
         auto& s = *state_;
@@ -2889,12 +2972,7 @@ private:
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
-        char buffer[8192];
-        for (int round = 0; round < 64; ++round) {  // what is left in the pipe
-            const ssize_t n = ::read(channel->stderr_fd(), buffer, sizeof buffer);
-            if (n <= 0) break;
-            diagnostics.append(buffer, static_cast<std::size_t>(n));
-        }
+        detail::drain_into(channel->stderr_fd(), diagnostics, std::chrono::milliseconds(0));  // what is left in the pipe
         if (!ended) channel->kill();
         const auto exit = channel->wait();
         std::string message;
@@ -2919,7 +2997,7 @@ private:
         auto& s = *state_;
         std::lock_guard lock(s.mutex);
         if (s.closed) return fail(errc::session_closed, "the session was closed");
-        if (s.lost || !s.channel || has_exited_fd(s.channel->exit_fd())) {
+        if (s.lost || !s.channel || detail::has_exited(s.channel->exit_fd())) {
             std::string why = s.lost ? s.lost_why : std::string("its sandbox has exited");
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
@@ -3486,8 +3564,6 @@ public:
     using channel_type = detail::PosixProcess;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
-    /// Capacity asked for the stdout and stderr pipes (F_SETPIPE_SZ).
-    static constexpr int output_pipe_size = 1 << 20;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
     static constexpr int seccomp_fd = 3;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
@@ -3540,21 +3616,12 @@ public:
         struct Pipe {
             detail::UniqueFd read, write;
         };
-        auto make_pipe = [](Pipe& p) {
-            int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-            p.read = detail::lift_fd(fds[0]);
-            p.write = detail::lift_fd(fds[1]);
-            return p.read && p.write;
-        };
+        auto make_pipe = [](Pipe& p) { return detail::make_pipe(p.read, p.write); };
         Pipe in, out, err, status;
         if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status))
             return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
-        // Output pipes as large as an unprivileged process may make them (1 MiB by default):
-        // a command printing fast then writes 16 times more before it waits for us, and each of
-        // our reads takes a full buffer (B7: 1 GiB of output). Best effort: a lower
-        // /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
-        for (const auto* p : {&out, &err}) ::fcntl(p->write.get(), F_SETPIPE_SZ, output_pipe_size);
+        detail::enlarge_output_pipe(out.write.get());
+        detail::enlarge_output_pipe(err.write.get());
 
         std::vector<std::string> argv;
         argv.reserve(spec.bwrap_args.size() + 1);
@@ -3819,19 +3886,14 @@ struct Child {
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
-    auto make_pipe = [](UniqueFd& r, UniqueFd& w) {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-        r = lift_fd(fds[0]);
-        w = lift_fd(fds[1]);
-        return r && w;
-    };
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
     const bool piped = spec.log_file.empty();
     if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
-    if (piped)  // large output pipes, as PosixSpawnTransport's (best effort)
-        for (int fd : {out_w.get(), err_w.get()}) ::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+    if (piped) {
+        enlarge_output_pipe(out_w.get());
+        enlarge_output_pipe(err_w.get());
+    }
 
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
@@ -4391,23 +4453,10 @@ private:
                                                 out_frames, err_frames, deadline, diagnostics);
         if (started == FirstFrames::ready) return session;
         const bool exited = started == FirstFrames::ended;
-        char buffer[8192];
 
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
-        while (true) {
-            const ssize_t n = ::read(session->child.err.get(), buffer, sizeof buffer);
-            if (n > 0) {
-                diagnostics.append(buffer, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EAGAIN) {
-                pollfd p{session->child.err.get(), POLLIN, 0};
-                if (::poll(&p, 1, 1000) > 0) continue;
-            }
-            break;
-        }
+        drain_into(session->child.err.get(), diagnostics, std::chrono::seconds(1));
         int status = 0;
         while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
         }
@@ -4441,16 +4490,15 @@ namespace shannot {
 namespace detail {
 
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
-/// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
-/// a stream hit EOF (the session died), or a kill went unanswered for `kill_fallback`.
+/// ends with this command's frames; exit_fd() is its own timer (see CommandFrames).
 class SshProcess {
 public:
-    static constexpr std::chrono::seconds kill_fallback{3};
+    static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
     SshProcess(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::string nonce,
                std::vector<std::string> argv, UniqueFd timer)
-        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), out_frames_(nonce),
-          err_frames_(nonce), timer_(std::move(timer)) {}
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), timer_(std::move(timer)),
+          frames_(nonce, timer_.get(), &is_end_report) {}
     SshProcess(SshProcess&&) noexcept = default;
     SshProcess& operator=(SshProcess&& other) noexcept {
         if (this != &other) {
@@ -4458,12 +4506,8 @@ public:
             pool_ = std::move(other.pool_);
             session_ = std::move(other.session_);
             argv_ = std::move(other.argv_);
-            out_frames_ = std::move(other.out_frames_);
-            err_frames_ = std::move(other.err_frames_);
             timer_ = std::move(other.timer_);
-            out_done_ = other.out_done_;
-            err_done_ = other.err_done_;
-            stopped_ = other.stopped_;
+            frames_ = std::move(other.frames_);
             ssh_errors_ = std::move(other.ssh_errors_);
         }
         return *this;
@@ -4478,31 +4522,26 @@ public:
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
-    void terminate() { request_signal("TERM", 0); }
+    void terminate() { request_signal("TERM", 1); }
     /// As terminate(), and if the remote does not answer within kill_fallback the session is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
-    void kill() { request_signal("KILL", 1); }
+    void kill() { request_signal("KILL", 2); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames.feed(in, out);
+        frames_.feed(kind, in, out);
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
-        check_done();
     }
     void finish_output(StreamKind kind, std::string& out) {
-        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames.finish(out);
+        frames_.finish(kind, out);  // EOF on a session stream: the session is gone
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
-        fire(0);  // EOF on a session stream: the session is gone
     }
-    /// The stream carried this command's end frame: nothing more of it will come.
-    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
 
     ExitInfo wait() {
         ExitInfo info;
-        if (out_done_ && err_done_) {
+        if (frames_.complete()) {
             info = from_report();
             give_back(true);
             return info;
@@ -4511,15 +4550,15 @@ public:
         int status = -1;
         if (session_ && session_->child.pid > 0) {
             pollfd p{session_->child.pidfd.get(), POLLIN, 0};
-            if (::poll(&p, 1, stopped_ ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
+            if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
             while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
             }
             session_->child.pid = -1;
         }
         give_back(false);
-        if (stopped_ > 0) {  // we asked it to stop; the local side gave up waiting for the remote
+        if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
             info.kind = ExitInfo::Kind::signaled;
-            info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+            info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
             return info;
         }
         info.kind = ExitInfo::Kind::transport_failed;
@@ -4535,35 +4574,17 @@ public:
 
 private:
     void request_signal(const char* name, int level) {
-        if (!session_ || (out_done_ && err_done_)) return;
-        stopped_ = std::max(stopped_, level + 1);
-        const auto line = dispatcher_request({"K", name});
-        if (!write_all(session_->child.in.get(), line, Clock::now() + std::chrono::seconds(1))) {
-            fire(0);
-            return;
-        }
-        if (level == 1) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+        if (session_) frames_.request_stop(session_->child.in.get(), dispatcher_request({"K", name}), level);
     }
 
-    void check_done() {
-        if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
-        if (!err_done_)
-            for (const auto& p : err_frames_.payloads())
-                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
-        if (out_done_ && err_done_) fire(0);
-    }
-
-    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
-    void fire(long long ns) {
-        if (fired_now_) return;
-        if (ns == 0) fired_now_ = true;
-        arm_timer(timer_.get(), ns);
+    /// The dispatcher's last frame on stderr: its exit report, or why bwrap did not start.
+    static bool is_end_report(std::string_view p) {
+        return p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
     }
 
     [[nodiscard]] ExitInfo from_report() const {
         ExitInfo info;
-        for (const auto& payload : err_frames_.payloads()) {
+        for (const auto& payload : frames_.err_payloads()) {
             if (payload == "nobwrap") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
@@ -4617,10 +4638,8 @@ private:
     std::shared_ptr<SshSessionPool> pool_;
     std::unique_ptr<SshSession> session_;
     std::vector<std::string> argv_;
-    FrameFilter out_frames_, err_frames_;
-    UniqueFd timer_;
-    bool out_done_ = false, err_done_ = false, fired_now_ = false;
-    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+    UniqueFd timer_;  // before frames_, which keeps its number
+    CommandFrames frames_;
     std::string ssh_errors_;
 };
 

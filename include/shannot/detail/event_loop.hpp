@@ -122,6 +122,27 @@ inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, Frame
     return FirstFrames::ready;
 }
 
+/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
+/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
+/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
+inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
+    char buffer[8192];
+    for (std::size_t taken = 0; taken < (512u << 10);) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            into.append(buffer, static_cast<std::size_t>(n));
+            taken += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
+        }
+        return;
+    }
+}
+
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output
 /// is read as long as the process lives, whatever the sink keeps.

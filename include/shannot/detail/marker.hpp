@@ -28,11 +28,13 @@ namespace shannot::detail {
     return out;
 }
 
-/// Whether a pidfd says its process has exited.
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) {
-    if (!pidfd) return true;
-    pollfd p{pidfd.get(), POLLIN, 0};
+/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
+/// exited; no descriptor counts as exited.
+[[nodiscard]] inline bool has_exited(int exit_fd) {
+    if (exit_fd < 0) return true;
+    pollfd p{exit_fd, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
 }
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
 
 }  // namespace shannot::detail

@@ -311,23 +311,10 @@ private:
                                                 out_frames, err_frames, deadline, diagnostics);
         if (started == FirstFrames::ready) return session;
         const bool exited = started == FirstFrames::ended;
-        char buffer[8192];
 
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
-        while (true) {
-            const ssize_t n = ::read(session->child.err.get(), buffer, sizeof buffer);
-            if (n > 0) {
-                diagnostics.append(buffer, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EAGAIN) {
-                pollfd p{session->child.err.get(), POLLIN, 0};
-                if (::poll(&p, 1, 1000) > 0) continue;
-            }
-            break;
-        }
+        drain_into(session->child.err.get(), diagnostics, std::chrono::seconds(1));
         int status = 0;
         while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
         }

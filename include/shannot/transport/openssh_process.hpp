@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
+#include <shannot/detail/command_frames.hpp>
 #include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
 #include <shannot/detail/spawn.hpp>
@@ -31,16 +32,15 @@ namespace shannot {
 namespace detail {
 
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
-/// ends with this command's frames; exit_fd() is a timerfd that fires once both frames arrived,
-/// a stream hit EOF (the session died), or a kill went unanswered for `kill_fallback`.
+/// ends with this command's frames; exit_fd() is its own timer (see CommandFrames).
 class SshProcess {
 public:
-    static constexpr std::chrono::seconds kill_fallback{3};
+    static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
     SshProcess(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::string nonce,
                std::vector<std::string> argv, UniqueFd timer)
-        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), out_frames_(nonce),
-          err_frames_(nonce), timer_(std::move(timer)) {}
+        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), timer_(std::move(timer)),
+          frames_(nonce, timer_.get(), &is_end_report) {}
     SshProcess(SshProcess&&) noexcept = default;
     SshProcess& operator=(SshProcess&& other) noexcept {
         if (this != &other) {
@@ -48,12 +48,8 @@ public:
             pool_ = std::move(other.pool_);
             session_ = std::move(other.session_);
             argv_ = std::move(other.argv_);
-            out_frames_ = std::move(other.out_frames_);
-            err_frames_ = std::move(other.err_frames_);
             timer_ = std::move(other.timer_);
-            out_done_ = other.out_done_;
-            err_done_ = other.err_done_;
-            stopped_ = other.stopped_;
+            frames_ = std::move(other.frames_);
             ssh_errors_ = std::move(other.ssh_errors_);
         }
         return *this;
@@ -68,31 +64,26 @@ public:
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
-    void terminate() { request_signal("TERM", 0); }
+    void terminate() { request_signal("TERM", 1); }
     /// As terminate(), and if the remote does not answer within kill_fallback the session is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
-    void kill() { request_signal("KILL", 1); }
+    void kill() { request_signal("KILL", 2); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
-        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames.feed(in, out);
+        frames_.feed(kind, in, out);
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
-        check_done();
     }
     void finish_output(StreamKind kind, std::string& out) {
-        auto& frames = kind == StreamKind::out ? out_frames_ : err_frames_;
         const auto before = out.size();
-        frames.finish(out);
+        frames_.finish(kind, out);  // EOF on a session stream: the session is gone
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
-        fire(0);  // EOF on a session stream: the session is gone
     }
-    /// The stream carried this command's end frame: nothing more of it will come.
-    [[nodiscard]] bool output_finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
 
     ExitInfo wait() {
         ExitInfo info;
-        if (out_done_ && err_done_) {
+        if (frames_.complete()) {
             info = from_report();
             give_back(true);
             return info;
@@ -101,15 +92,15 @@ public:
         int status = -1;
         if (session_ && session_->child.pid > 0) {
             pollfd p{session_->child.pidfd.get(), POLLIN, 0};
-            if (::poll(&p, 1, stopped_ ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
+            if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
             while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
             }
             session_->child.pid = -1;
         }
         give_back(false);
-        if (stopped_ > 0) {  // we asked it to stop; the local side gave up waiting for the remote
+        if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
             info.kind = ExitInfo::Kind::signaled;
-            info.signal = stopped_ == 2 ? SIGKILL : SIGTERM;
+            info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
             return info;
         }
         info.kind = ExitInfo::Kind::transport_failed;
@@ -125,35 +116,17 @@ public:
 
 private:
     void request_signal(const char* name, int level) {
-        if (!session_ || (out_done_ && err_done_)) return;
-        stopped_ = std::max(stopped_, level + 1);
-        const auto line = dispatcher_request({"K", name});
-        if (!write_all(session_->child.in.get(), line, Clock::now() + std::chrono::seconds(1))) {
-            fire(0);
-            return;
-        }
-        if (level == 1) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+        if (session_) frames_.request_stop(session_->child.in.get(), dispatcher_request({"K", name}), level);
     }
 
-    void check_done() {
-        if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
-        if (!err_done_)
-            for (const auto& p : err_frames_.payloads())
-                err_done_ = err_done_ || p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
-        if (out_done_ && err_done_) fire(0);
-    }
-
-    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
-    void fire(long long ns) {
-        if (fired_now_) return;
-        if (ns == 0) fired_now_ = true;
-        arm_timer(timer_.get(), ns);
+    /// The dispatcher's last frame on stderr: its exit report, or why bwrap did not start.
+    static bool is_end_report(std::string_view p) {
+        return p == "nobwrap" || p == "noseccomp" || p == "nostage" || p.rfind("exit ", 0) == 0;
     }
 
     [[nodiscard]] ExitInfo from_report() const {
         ExitInfo info;
-        for (const auto& payload : err_frames_.payloads()) {
+        for (const auto& payload : frames_.err_payloads()) {
             if (payload == "nobwrap") {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
@@ -207,10 +180,8 @@ private:
     std::shared_ptr<SshSessionPool> pool_;
     std::unique_ptr<SshSession> session_;
     std::vector<std::string> argv_;
-    FrameFilter out_frames_, err_frames_;
-    UniqueFd timer_;
-    bool out_done_ = false, err_done_ = false, fired_now_ = false;
-    int stopped_ = 0;  ///< 0 running, 1 TERM asked, 2 KILL asked
+    UniqueFd timer_;  // before frames_, which keeps its number
+    CommandFrames frames_;
     std::string ssh_errors_;
 };
 
