@@ -80,18 +80,25 @@ inline std::string read_proc_file(const std::string& path) {
 /// The command line of a process (NUL-separated words), empty when it is gone.
 inline std::string process_cmdline(int pid) { return read_proc_file("/proc/" + std::to_string(pid) + "/cmdline"); }
 
-/// Live processes whose command line contains `marker`.
-inline std::vector<int> pids_with(const std::string& marker) {
+/// Live processes (but this one) whose raw command line (NUL-separated words) satisfies `match`;
+/// each command line is read once.
+template <class Match>
+std::vector<int> pids_matching(Match match) {
     std::vector<int> pids;
     if (DIR* d = ::opendir("/proc")) {
         while (auto* e = ::readdir(d)) {
             if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
             const int pid = std::atoi(e->d_name);
-            if (pid != ::getpid() && process_cmdline(pid).find(marker) != std::string::npos) pids.push_back(pid);
+            if (pid != ::getpid() && match(process_cmdline(pid))) pids.push_back(pid);
         }
         ::closedir(d);
     }
     return pids;
+}
+
+/// Live processes whose command line contains `marker`.
+inline std::vector<int> pids_with(const std::string& marker) {
+    return pids_matching([&](const std::string& cmdline) { return cmdline.find(marker) != std::string::npos; });
 }
 
 inline int processes_with(const std::string& marker) { return static_cast<int>(pids_with(marker).size()); }
@@ -99,10 +106,7 @@ inline int processes_with(const std::string& marker) { return static_cast<int>(p
 /// Live processes whose command line starts with `prefix` (e.g. "sleep\0" + marker + "\0": the
 /// sleeps themselves, not the bwrap or sh whose arguments mention them).
 inline std::vector<int> pids_starting_with(const std::string& prefix) {
-    std::vector<int> pids;
-    for (int pid : pids_with(prefix))
-        if (process_cmdline(pid).rfind(prefix, 0) == 0) pids.push_back(pid);
-    return pids;
+    return pids_matching([&](const std::string& cmdline) { return cmdline.rfind(prefix, 0) == 0; });
 }
 
 /// How many live processes have a command line starting with `argv_prefix`.
