@@ -518,7 +518,7 @@ TEST_CASE_TEMPLATE("fault: runs stopped during sandbox setup leave nothing behin
         }
     }
     // Each kill is answered at once: none waits for the 3 s fallback that drops an ssh session.
-    CHECK(std::chrono::steady_clock::now() - started < 20 * shannot::detail::SshProcess::kill_fallback / 2);
+    CHECK(std::chrono::steady_clock::now() - started < 20 * shannot::OpenSshProcessTransport::process_type::kill_fallback / 2);
     if constexpr (std::is_same_v<T, shannot::PosixSpawnTransport>) {
         // Handles killed or dropped right after launch, at varying points of bwrap's setup.
         auto argv = sandbox.dry_run({"sleep", m});

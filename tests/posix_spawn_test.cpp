@@ -98,7 +98,7 @@ std::string sleeping(const std::string& marker) { return std::string("sleep") + 
 }  // namespace
 
 TEST_CASE("PosixSpawnTransport") {
-    static_assert(shannot::Transport<PosixSpawnTransport>);
+    static_assert(shannot::Transport<PosixSpawnTransport> && shannot::SessionTransport<PosixSpawnTransport>);
     using Process = PosixSpawnTransport::process_type;
     static_assert(!std::is_copy_constructible_v<Process> && !std::is_copy_assignable_v<Process>);
     static_assert(std::is_nothrow_move_constructible_v<Process> && std::is_nothrow_move_assignable_v<Process>);

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support/bwrap_env.hpp"
@@ -131,6 +132,9 @@ TEST_CASE("SshConnection validation and the ssh argv") {
 
 TEST_CASE("OpenSshProcessTransport against a real sshd") {
     using T = shannot::OpenSshProcessTransport;
+    // The header no longer asserts this itself: that would compile the transport in every includer.
+    static_assert(shannot::Transport<T> && shannot::SessionTransport<T>);
+    static_assert(std::is_nothrow_move_constructible_v<T::process_type> && std::is_nothrow_move_assignable_v<T::process_type>);
     SHANNOT_REQUIRE_TRANSPORT(T);
     auto* sshd = shannot_test::shared_sshd();
 

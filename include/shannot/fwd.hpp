@@ -13,7 +13,10 @@ struct LaunchSpec;
 struct ExitInfo;
 
 class PosixSpawnTransport;
-class OpenSshProcessTransport;
+template <class Deferred = void>
+class BasicOpenSshProcessTransport;
+/// The remote transport (transport/openssh_process.hpp).
+using OpenSshProcessTransport = BasicOpenSshProcessTransport<>;
 
 template <class Transport>
 struct SandboxProfile;

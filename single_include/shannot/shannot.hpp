@@ -32,7 +32,10 @@ struct LaunchSpec;
 struct ExitInfo;
 
 class PosixSpawnTransport;
-class OpenSshProcessTransport;
+template <class Deferred = void>
+class BasicOpenSshProcessTransport;
+/// The remote transport (transport/openssh_process.hpp).
+using OpenSshProcessTransport = BasicOpenSshProcessTransport<>;
 
 template <class Transport>
 struct SandboxProfile;
@@ -4213,6 +4216,10 @@ namespace shannot::detail {
 }
 
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+/// The ssh classes are templates over an unused parameter only so that their code is compiled
+/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
+/// "Compile time"); the types they name depend on it for the same reason.
+template <class Deferred>
 struct SshSession {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
@@ -4224,7 +4231,10 @@ struct SshSession {
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
 /// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
 /// across commands; a dead one is noticed and replaced. Thread-safe.
+template <class Deferred>
 class SshSessionPool {
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
     SshSessionPool(const SshSessionPool&) = delete;
@@ -4491,7 +4501,11 @@ namespace detail {
 
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
 /// ends with this command's frames; exit_fd() is its own timer (see CommandFrames).
+template <class Deferred>
 class SshProcess {
+    using SshSessionPool = detail::SshSessionPool<Deferred>;
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
@@ -4646,7 +4660,11 @@ private:
 /// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
 /// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
 /// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
+template <class Deferred>
 class SshChannel {
+    using SshSessionPool = detail::SshSessionPool<Deferred>;
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     SshChannel(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::vector<std::string> argv,
                std::string shell)
@@ -4749,11 +4767,13 @@ private:
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
 /// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
 /// bwrap start. Copies share the pool; the last copy's destruction closes it.
-class OpenSshProcessTransport {
+/// Users name it OpenSshProcessTransport; the parameter only defers compilation (see SshSession).
+template <class Deferred>
+class BasicOpenSshProcessTransport {
 public:
-    using process_type = detail::SshProcess;
+    using process_type = detail::SshProcess<Deferred>;
     /// A warm session's sandbox (see session.hpp) on a dedicated ssh session.
-    using channel_type = detail::SshChannel;
+    using channel_type = detail::SshChannel<Deferred>;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
@@ -4761,8 +4781,8 @@ public:
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
-    explicit OpenSshProcessTransport(SshConnection connection)
-        : pool_(std::make_shared<detail::SshSessionPool>(std::move(connection))) {}
+    explicit BasicOpenSshProcessTransport(SshConnection connection)
+        : pool_(std::make_shared<detail::SshSessionPool<Deferred>>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
@@ -4836,10 +4856,8 @@ public:
     }
 
 private:
-    std::shared_ptr<detail::SshSessionPool> pool_;
+    std::shared_ptr<detail::SshSessionPool<Deferred>> pool_;
 };
-
-static_assert(Transport<OpenSshProcessTransport>);
 
 }  // namespace shannot
 // ---- end shannot/transport/openssh_process.hpp ----

@@ -71,6 +71,10 @@ namespace shannot::detail {
 }
 
 /// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+/// The ssh classes are templates over an unused parameter only so that their code is compiled
+/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
+/// "Compile time"); the types they name depend on it for the same reason.
+template <class Deferred>
 struct SshSession {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
@@ -82,7 +86,10 @@ struct SshSession {
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
 /// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
 /// across commands; a dead one is noticed and replaced. Thread-safe.
+template <class Deferred>
 class SshSessionPool {
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
     SshSessionPool(const SshSessionPool&) = delete;

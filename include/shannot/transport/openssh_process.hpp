@@ -24,6 +24,7 @@
 #include <shannot/detail/ssh_dispatcher.hpp>
 #include <shannot/detail/ssh_pool.hpp>
 #include <shannot/error.hpp>
+#include <shannot/fwd.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/ssh_options.hpp>
 
@@ -33,7 +34,11 @@ namespace detail {
 
 /// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
 /// ends with this command's frames; exit_fd() is its own timer (see CommandFrames).
+template <class Deferred>
 class SshProcess {
+    using SshSessionPool = detail::SshSessionPool<Deferred>;
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
@@ -188,7 +193,11 @@ private:
 /// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
 /// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
 /// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
+template <class Deferred>
 class SshChannel {
+    using SshSessionPool = detail::SshSessionPool<Deferred>;
+    using SshSession = detail::SshSession<Deferred>;
+
 public:
     SshChannel(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::vector<std::string> argv,
                std::string shell)
@@ -291,11 +300,13 @@ private:
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
 /// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
 /// bwrap start. Copies share the pool; the last copy's destruction closes it.
-class OpenSshProcessTransport {
+/// Users name it OpenSshProcessTransport; the parameter only defers compilation (see SshSession).
+template <class Deferred>
+class BasicOpenSshProcessTransport {
 public:
-    using process_type = detail::SshProcess;
+    using process_type = detail::SshProcess<Deferred>;
     /// A warm session's sandbox (see session.hpp) on a dedicated ssh session.
-    using channel_type = detail::SshChannel;
+    using channel_type = detail::SshChannel<Deferred>;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
@@ -303,8 +314,8 @@ public:
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
-    explicit OpenSshProcessTransport(SshConnection connection)
-        : pool_(std::make_shared<detail::SshSessionPool>(std::move(connection))) {}
+    explicit BasicOpenSshProcessTransport(SshConnection connection)
+        : pool_(std::make_shared<detail::SshSessionPool<Deferred>>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
@@ -378,9 +389,7 @@ public:
     }
 
 private:
-    std::shared_ptr<detail::SshSessionPool> pool_;
+    std::shared_ptr<detail::SshSessionPool<Deferred>> pool_;
 };
-
-static_assert(Transport<OpenSshProcessTransport>);
 
 }  // namespace shannot
