@@ -12,7 +12,11 @@ struct RunOptions;
 struct LaunchSpec;
 struct ExitInfo;
 
-class PosixSpawnTransport;
+template <class Deferred = void>
+class BasicPosixSpawnTransport;
+/// The local transport (transport/posix_spawn.hpp).
+using PosixSpawnTransport = BasicPosixSpawnTransport<>;
+
 template <class Deferred = void>
 class BasicOpenSshProcessTransport;
 /// The remote transport (transport/openssh_process.hpp).

@@ -31,7 +31,11 @@ struct RunOptions;
 struct LaunchSpec;
 struct ExitInfo;
 
-class PosixSpawnTransport;
+template <class Deferred = void>
+class BasicPosixSpawnTransport;
+/// The local transport (transport/posix_spawn.hpp).
+using PosixSpawnTransport = BasicPosixSpawnTransport<>;
+
 template <class Deferred = void>
 class BasicOpenSshProcessTransport;
 /// The remote transport (transport/openssh_process.hpp).
@@ -3288,6 +3292,8 @@ inline long status_field(std::string_view text, std::string_view key) {
 
 /// A bwrap process started by PosixSpawnTransport. Move-only; the destructor kills and reaps
 /// a process nobody waited for, so no zombie and no descriptor outlives the handle.
+/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
+template <class Deferred>
 class PosixProcess {
 public:
     PosixProcess(pid_t pid, UniqueFd pidfd, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd status,
@@ -3497,6 +3503,8 @@ namespace shannot::detail {
 /// bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
 /// bwrap exits, not the process. A sandbox started from a short-lived thread would be killed
 /// with it. So every spawn happens on this thread, which lives as long as the process.
+/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
+template <class Deferred>
 class SpawnerThread {
 public:
     /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success).
@@ -3560,11 +3568,15 @@ struct PosixSpawnOptions {
 };
 
 /// The local transport: bwrap runs here as a child of this process.
-class PosixSpawnTransport {
+/// Users name it PosixSpawnTransport. It is a template over an unused parameter, and so are the
+/// classes it uses, only so that their code is compiled where the transport is used, not in
+/// every file that includes shannot (docs/architecture.md, "Compile time").
+template <class Deferred>
+class BasicPosixSpawnTransport {
 public:
-    using process_type = detail::PosixProcess;
+    using process_type = detail::PosixProcess<Deferred>;
     /// A warm session's sandbox (see session.hpp): the same process handle, stdin piped.
-    using channel_type = detail::PosixProcess;
+    using channel_type = detail::PosixProcess<Deferred>;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
@@ -3572,7 +3584,7 @@ public:
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
 
-    explicit PosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
 
     /// The bwrap this transport runs, or why there is none.
     [[nodiscard]] Result<std::string> bwrap() const {
@@ -3671,7 +3683,7 @@ public:
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
         pid_t pid = -1;
-        const int rc = detail::SpawnerThread::instance().run(
+        const int rc = detail::SpawnerThread<Deferred>::instance().run(
             [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), &actions, &attr, cargv.data(), envp); });
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
@@ -3711,8 +3723,6 @@ private:
 
     PosixSpawnOptions options_;
 };
-
-static_assert(Transport<PosixSpawnTransport>);
 
 }  // namespace shannot
 // ---- end shannot/transport/posix_spawn.hpp ----

@@ -75,6 +75,8 @@ inline long status_field(std::string_view text, std::string_view key) {
 
 /// A bwrap process started by PosixSpawnTransport. Move-only; the destructor kills and reaps
 /// a process nobody waited for, so no zombie and no descriptor outlives the handle.
+/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
+template <class Deferred>
 class PosixProcess {
 public:
     PosixProcess(pid_t pid, UniqueFd pidfd, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd status,

@@ -15,6 +15,8 @@ namespace shannot::detail {
 /// bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
 /// bwrap exits, not the process. A sandbox started from a short-lived thread would be killed
 /// with it. So every spawn happens on this thread, which lives as long as the process.
+/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
+template <class Deferred>
 class SpawnerThread {
 public:
     /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success).

@@ -22,6 +22,7 @@
 #include <shannot/detail/spawner.hpp>
 #include <shannot/detail/unique_fd.hpp>
 #include <shannot/error.hpp>
+#include <shannot/fwd.hpp>
 
 namespace shannot {
 
@@ -31,11 +32,15 @@ struct PosixSpawnOptions {
 };
 
 /// The local transport: bwrap runs here as a child of this process.
-class PosixSpawnTransport {
+/// Users name it PosixSpawnTransport. It is a template over an unused parameter, and so are the
+/// classes it uses, only so that their code is compiled where the transport is used, not in
+/// every file that includes shannot (docs/architecture.md, "Compile time").
+template <class Deferred>
+class BasicPosixSpawnTransport {
 public:
-    using process_type = detail::PosixProcess;
+    using process_type = detail::PosixProcess<Deferred>;
     /// A warm session's sandbox (see session.hpp): the same process handle, stdin piped.
-    using channel_type = detail::PosixProcess;
+    using channel_type = detail::PosixProcess<Deferred>;
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
@@ -43,7 +48,7 @@ public:
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
 
-    explicit PosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
 
     /// The bwrap this transport runs, or why there is none.
     [[nodiscard]] Result<std::string> bwrap() const {
@@ -142,7 +147,7 @@ public:
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
         pid_t pid = -1;
-        const int rc = detail::SpawnerThread::instance().run(
+        const int rc = detail::SpawnerThread<Deferred>::instance().run(
             [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), &actions, &attr, cargv.data(), envp); });
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
@@ -182,7 +187,5 @@ private:
 
     PosixSpawnOptions options_;
 };
-
-static_assert(Transport<PosixSpawnTransport>);
 
 }  // namespace shannot
