@@ -107,8 +107,8 @@ TEST_CASE_TEMPLATE("sandbox isolation", M, SHANNOT_MODES) {
     }
     SUBCASE("commands start with default signal dispositions and nothing blocked") {
         // SigIgn bits 31 and 32 are glibc's internal signals 32 and 33, which posix_spawn's
-        // "all signals" set leaves alone. (A fresh remote run's bwrap is a background job of the
-        // dispatcher's sh, which ignores SIGINT and SIGQUIT; env --default-signal resets them.)
+        // "all signals" set leaves alone. (Remotely this proves the dispatcher starts bwrap as a
+        // foreground job: POSIX sh starts background jobs with SIGINT and SIGQUIT ignored.)
         auto r = sandbox.run({"grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"});
         REQUIRE(r);
         REQUIRE(r->exit_code == 0);

@@ -3972,8 +3972,19 @@ namespace shannot::detail {
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
 /// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
-/// sleep, mkdir, mv and rm on the remote. The pid and pending-signal files are replaced by
-/// rename, never rewritten in place, so a concurrent reader never sees them empty mid-write.
+/// sleep, mkdir, mkfifo, mv and rm on the remote. The pending-signal file is replaced by rename,
+/// never rewritten in place, so a concurrent reader never sees it empty mid-write.
+///
+/// Two processes, joined by a pipe: a reader, which owns stdin, reads every request and handles
+/// K, Z and S itself; and a runner, to which the reader hands each R request. Both are members of
+/// one foreground pipeline, not background jobs, so the bwrap the runner starts gets SIGINT and
+/// SIGQUIT at their defaults (POSIX sh starts a background job with both ignored, and no builtin
+/// can reset that), and the reader can still take a K while a command runs. The reader wakes
+/// the runner through the pipe and then writes the R line into one of two fifos, in turn, which
+/// the runner sources (`.`): sh reads a sourced file in blocks, where `read` on a pipe takes a
+/// system call per byte (an R line is about 1.5 KB). bwrap's --json-status-fd goes to a third
+/// fifo, which the runner reads once bwrap has exited. Fifos hold no data on disk, so a full
+/// $TMPDIR stops neither.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
@@ -3988,26 +3999,29 @@ namespace shannot::detail {
 ///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
 ///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
 ///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
+///       The local side sends the next R only after both frames of the last one.
 ///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
 ///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
 ///       stdin, stdout and stderr, SECCOMP (or '') at fd 3 and SHELL at fd 5 (bwrap copies it
 ///       into the sandbox for the session agent); when it ends, so does the dispatcher. Exit
 ///       status 96: BWRAP not found, 95: SECCOMP unreadable, 94: SHELL unreadable.
 ///   Z HELLO   kill the dispatcher of another session (HELLO: its marker) that runs a session's
-///       sandbox, after checking its pid and start time (which S recorded in its folder): bwrap
-///       dies with its parent (--die-with-parent), and the sandbox with bwrap. The local side
-///       sends it when a session's own channel cannot stop the sandbox any more.
+///       sandbox, after checking the pid and start time of its reader (bwrap's parent, which S
+///       recorded in its folder): bwrap dies with its parent (--die-with-parent), and the sandbox
+///       with bwrap. The local side sends it when a session's own channel cannot stop the
+///       sandbox any more.
 ///   K SIGNAL   signal the running bwrap (TERM, KILL; one that comes before bwrap has started
-///       is kept and applied as it starts): its death takes the sandbox with it
+///       is kept, and the command is then never started): its death takes the sandbox with it
 ///       (--die-with-parent); the frames still follow, so the session stays usable. bwrap is
 ///       stopped first and its children (a sandbox still being set up, which may not yet die with
 ///       its parent) are killed, then it is signalled and continued. The frames follow only once
 ///       the sandbox's PID 1 (bwrap's "child-pid") is gone too (killed if it outlived bwrap,
 ///       bounded at ~3 s), so when a killed run returns, nothing of it is left on the remote.
-/// Commands start with SIGPIPE at its default (the dispatcher itself ignores it). A fresh run's
-/// bwrap is a background job, which POSIX sh starts with SIGINT and SIGQUIT ignored; where
-/// `env --default-signal` exists (coreutils 8.31+) bwrap starts through it, so commands get
-/// them at their defaults; elsewhere they start ignored.
+///       The runner's subshell writes its pid, checks for a kept signal and only then execs
+///       bwrap, keeping the pid: a K reads either an empty pid file (and keeps the signal) or
+///       that pid, whichever of the two processes is there.
+/// Commands start with SIGPIPE, SIGINT and SIGQUIT at their defaults (the dispatcher itself
+/// ignores SIGPIPE).
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
@@ -4018,37 +4032,10 @@ umask 077
 d=${TMPDIR:-/tmp}/shannot.$h
 mkdir "$d" || exit 97
 trap 'rm -rf "$d"' EXIT
+mkfifo "$d/q0" "$d/q1" "$d/j" || exit 97
 trap '' PIPE
 exec 5>&1 6>&2
-E=
-env --default-signal=INT,QUIT true </dev/null >/dev/null 2>&1 && E='env --default-signal=INT,QUIT'
 
-K() {
-  p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
-  read -r p 2>/dev/null <"$d/pid"
-  if [ -z "$p" ]; then
-    printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
-    read -r p 2>/dev/null <"$d/pid"
-    [ -n "$p" ] || return 0
-  fi
-  kill -s STOP "$p" 2>/dev/null || return 0
-  j=0
-  while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
-    case ${z##*) } in [TtZ]*) break ;; esac
-    sleep 0.01 2>/dev/null || sleep 1
-    j=$((j+1))
-  done
-  for e in /proc/[0-9]*/stat; do
-    read -r z 2>/dev/null <"$e" || continue
-    set -- ${z##*) }
-    [ "$2" = "$p" ] || continue
-    e=${e#/proc/}
-    kill -s KILL "${e%/stat}" 2>/dev/null
-  done
-  kill -s "$g" "$p" 2>/dev/null
-  kill -s CONT "$p" 2>/dev/null
-  return 0
-}
 T() {
   st=
   read -r y <"/proc/$1/stat" 2>/dev/null || return 1
@@ -4056,109 +4043,159 @@ T() {
   set -- $y
   st=${20}
 }
-Z() {
-  p= s=
-  read -r p s <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
-  T "$p" && [ "$st" = "$s" ] && kill -s KILL "$p" 2>/dev/null
-  rm -rf "${TMPDIR:-/tmp}/shannot.$1"
-  return 0
-}
-S() {
-  f=$1 z=$2 b=$3
-  shift 3
-  command -v "$b" >/dev/null 2>&1 || exit 96
-  if [ -n "$f" ] && ! [ -r "$f" ]; then exit 95; fi
-  [ -r "$z" ] || exit 94
-  T $$
-  printf '%s %s\n' $$ "$st" >"$d/s"
-  trap - PIPE
-  if [ -n "$f" ]; then
-    "$b" "$@" 3<"$f" 5<"$z" 4>/dev/null 6>&-
-  else
-    "$b" "$@" 5<"$z" 4>/dev/null 6>&-
-  fi
-  exit
-}
-R() {
-  n=$1 t=$2 f=$3 l=$4 b=$5
-  shift 5
-  i=/dev/null
-  if [ "$l" -gt 0 ]; then
-    i=$d/in
-    g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
-    [ "$g" -eq "$l" ] || exit 0
-    if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
-      rm -f "$i"
-      printf '\n%s eof\n' "$n"
-      printf '\n%s nostage\n' "$n" >&2
-      return 0
+printf '\n%s ready\n' "$h"
+printf '\n%s ready\n' "$h" >&2
+# The reader: stdin is the session's, stdout too (fd 7 is the pipe to the runner).
+{
+  exec 7>&1 1>&5
+  K() {
+    p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
+    read -r p 2>/dev/null <"$d/pid"
+    if [ -z "$p" ]; then
+      printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
+      read -r p 2>/dev/null <"$d/pid"
+      [ -n "$p" ] || return 0
     fi
-  fi
-  if ! command -v "$b" >/dev/null 2>&1; then
-    printf '\n%s eof\n' "$n"
-    printf '\n%s nobwrap\n' "$n" >&2
+    kill -s STOP "$p" 2>/dev/null || return 0
+    j=0
+    while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
+      case ${z##*) } in [TtZ]*) break ;; esac
+      sleep 0.01 2>/dev/null || sleep 1
+      j=$((j+1))
+    done
+    for e in /proc/[0-9]*/stat; do
+      read -r z 2>/dev/null <"$e" || continue
+      set -- ${z##*) }
+      [ "$2" = "$p" ] || continue
+      e=${e#/proc/}
+      kill -s KILL "${e%/stat}" 2>/dev/null
+    done
+    kill -s "$g" "$p" 2>/dev/null
+    kill -s CONT "$p" 2>/dev/null
     return 0
-  fi
-  if [ -n "$f" ] && ! [ -r "$f" ]; then
-    printf '\n%s eof\n' "$n"
-    printf '\n%s noseccomp\n' "$n" >&2
+  }
+  Z() {
+    p= s=
+    read -r p s <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+    T "$p" && [ "$st" = "$s" ] && kill -s KILL "$p" 2>/dev/null
+    rm -rf "${TMPDIR:-/tmp}/shannot.$1"
     return 0
-  fi
-  : >"$d/pid"
-  [ ! -e "$d/sig" ] || rm -f "$d/sig"
-  {
+  }
+  # The dispatcher exits with S's status (the pipeline's would be the runner's): it is in x.
+  S() {
+    f=$1 z=$2 b=$3
+    shift 3
+    command -v "$b" >/dev/null 2>&1 || X 96
+    if [ -n "$f" ] && ! [ -r "$f" ]; then X 95; fi
+    [ -r "$z" ] || X 94
+    for m in /proc/self/task/*; do m=${m##*/}; done
+    T "$m"
+    printf '%s %s\n' "$m" "$st" >"$d/s"
     trap - PIPE
     if [ -n "$f" ]; then
-      $E "$b" "$@" <"$i" 3<"$f" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      "$b" "$@" 3<"$f" 5<"$z" 4>/dev/null 6>&- 7>&-
     else
-      $E "$b" "$@" <"$i" 4>&1 1>&5 2>&6 5>&- 6>&- &
+      "$b" "$@" 5<"$z" 4>/dev/null 6>&- 7>&-
     fi
-    c=$!
-    # In place, no mv: a K that reads it empty records the signal in sig first and then reads
-    # it again, and sig is read only after this write, so one of the two sees the other.
-    printf '%s\n' "$c" >"$d/pid"
-    echo "pid $c"
-    if [ -s "$d/sig" ]; then
-      read -r g <"$d/sig"
-      K "$g"
+    X $?
+  }
+  X() {
+    echo "$1" >"$d/x"
+    exit "$1"
+  }
+  R() {
+    n=$1 l=$4
+    if [ "$l" -gt 0 ]; then
+      i=$d/in
+      g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
+      [ "$g" -eq "$l" ] || exit 0
+      if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
+        rm -f "$i"
+        printf '\n%s eof\n' "$n"
+        printf '\n%s nostage\n' "$n" >&2
+        return 0
+      fi
+    fi
+    # Before the next request is read, so that a K after this R is kept for this command.
+    : >"$d/pid"
+    [ ! -e "$d/sig" ] || rm -f "$d/sig"
+    # Fifos q0 and q1 in turn: the runner may still hold the last one open (a writer would
+    # then not wait for the runner's next open, and its line would be lost when that closes).
+    a=$((1-a))
+    echo "$a" >&7
+    printf '%s; return\n' "$x" >"$d/q$a"
+  }
+  a=0
+  while IFS= read -r x; do eval "$x"; done
+  K KILL
+} | {
+  # The runner: runs each R the reader hands it, in order. bwrap's status goes to the fifo j.
+  exec 2>/dev/null 8<>"$d/j"
+  R() {
+    n=$1 t=$2 f=$3 l=$4 b=$5
+    shift 5
+    i=/dev/null
+    [ "$l" -eq 0 ] || i=$d/in
+    if ! command -v "$b" >/dev/null 2>&1; then
+      printf '\n%s eof\n' "$n"
+      printf '\n%s nobwrap\n' "$n" >&6
+      return 0
+    fi
+    if [ -n "$f" ] && ! [ -r "$f" ]; then
+      printf '\n%s eof\n' "$n"
+      printf '\n%s noseccomp\n' "$n" >&6
+      return 0
     fi
     w=
     if [ "$t" -gt 0 ]; then
       ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
         sleep "$t" & s=$!
         wait "$s"
-        kill -KILL "$c" 2>/dev/null ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
+        read -r c <"$d/pid" && kill -KILL "$c" ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
       w=$!
     fi
-    wait "$c"
-    echo "rc $?"
-    [ -z "$w" ] || kill "$w" 2>/dev/null
-  } </dev/null 2>/dev/null | {
-    s=0 r=-1 q=
-    while IFS= read -r x; do
+    # A foreground subshell, so bwrap starts with SIGINT and SIGQUIT at their defaults. Its pid
+    # (from /proc/self/task: reading /proc/self/stat costs a system call per byte) stays bwrap's.
+    (
+      for c in /proc/self/task/*; do c=${c##*/}; done
+      printf '%s\n' "$c" >"$d/pid"
+      if [ -s "$d/sig" ]; then
+        read -r g <"$d/sig"
+        kill -s "$g" "$c"
+      fi
+      trap - PIPE
+      if [ -n "$f" ]; then
+        exec "$b" "$@" <"$i" 3<"$f" 4>&8 2>&6 5>&- 6>&- 8>&-
+      else
+        exec "$b" "$@" <"$i" 4>&8 2>&6 5>&- 6>&- 8>&-
+      fi
+    )
+    r=$?
+    [ -z "$w" ] || kill "$w"
+    echo . >&8
+    s=0 q=
+    while IFS= read -r x <&8 && [ "$x" != . ]; do
       case $x in
-        "pid "*) ;;
-        "rc "*) r=${x#rc } ;;
         *exit-code*) s=1 ;;
         *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
       esac
     done
     : >"$d/pid"
     k=0
-    while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat" 2>/dev/null; do
+    while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat"; do
       case $y in *") Z "*) break ;; esac
-      [ "$k" -eq 0 ] && read -r o <"/proc/$q/comm" 2>/dev/null && [ "$o" = bwrap ] && kill -s KILL "$q" 2>/dev/null
-      sleep 0.01 2>/dev/null || sleep 1
+      [ "$k" -eq 0 ] && read -r o <"/proc/$q/comm" && [ "$o" = bwrap ] && kill -s KILL "$q"
+      sleep 0.01 || sleep 1
       k=$((k+1))
     done
-    printf '\n%s eof\n' "$n" >&5
+    printf '\n%s eof\n' "$n"
     printf '\n%s exit %s %s\n' "$n" "$r" "$s" >&6
-  } 2>/dev/null &
+  }
+  while read -r a; do . "$d/q$a"; done
 }
-printf '\n%s ready\n' "$h"
-printf '\n%s ready\n' "$h" >&2
-while IFS= read -r x; do eval "$x"; done
-K KILL
+e=0
+read -r e <"$d/x" 2>/dev/null
+exit "$e"
 )sh";
 
 }  // namespace shannot::detail
