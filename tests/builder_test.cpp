@@ -34,6 +34,58 @@ Args build(const shannot::SandboxProfile<T>& p, Args command = {"ls"}, shannot::
 
 }  // namespace
 
+TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host symlink is --symlink") {
+    const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
+    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, {"--", "ls"}});
+    const shannot::SandboxBind usr{.source = "/usr", .target = "/usr"};
+    const shannot::SandboxBind bin{.source = "/bin", .target = "/bin", .optional = true};
+    const shannot::BuildExtras links{.host_symlinks = {{"/bin", "/usr/bin"}}};
+
+    SUBCASE("/bin -> /usr/bin under a read-only /usr: a symlink where the bind was") {
+        Profile p{.name = "t", .binds = {usr, bin}};
+        CHECK(build(p, {"ls"}, links) == concat({head, {"--symlink", "/usr/bin", "/bin", "--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(p) == concat({head, {"--ro-bind-try", "/bin", "/bin", "--ro-bind", "/usr", "/usr"}, tail}));
+    }
+    SUBCASE("a file works the same: /etc/os-release -> /usr/lib/os-release") {
+        Profile p{.name = "t", .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release"}}};
+        CHECK(build(p, {"ls"}, {.host_symlinks = {{"/etc/os-release", "/usr/lib/os-release"}}}) ==
+              concat({head, {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"}, tail}));
+    }
+    // Each of these would show something else (or more) than the bind did: the bind stays.
+    const Args bind_bin = {"--ro-bind-try", "/bin", "/bin"};
+    SUBCASE("the target is not bound: no /usr, or /usr only as a tmpfs") {
+        CHECK(build(Profile{.name = "t", .binds = {bin}}, {"ls"}, links) == concat({head, bind_bin, tail}));
+        CHECK(build(Profile{.name = "t", .binds = {bin}, .tmpfs_paths = {"/usr"}}, {"ls"}, links) ==
+              concat({head, bind_bin, {"--tmpfs", "/usr"}, tail}));
+    }
+    SUBCASE("the covering bind is writable, or shows another host path") {
+        Profile rw{.name = "t", .binds = {{.source = "/usr", .target = "/usr", .read_only = false}, bin}};
+        CHECK(build(rw, {"ls"}, links) == concat({head, bind_bin, {"--bind", "/usr", "/usr"}, tail}));
+        Profile elsewhere{.name = "t", .binds = {{.source = "/opt/usr", .target = "/usr"}, bin}};
+        CHECK(build(elsewhere, {"ls"}, links) == concat({head, bind_bin, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
+    }
+    SUBCASE("something is mounted between /usr and /usr/bin, or under /bin") {
+        Profile between{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/usr/bin"}};
+        CHECK(build(between, {"ls"}, links) == concat({head, bind_bin, {"--ro-bind", "/usr", "/usr", "--tmpfs", "/usr/bin"}, tail}));
+        Profile under{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/bin/cache"}};
+        CHECK(build(under, {"ls"}, links) == concat({head, bind_bin, {"--tmpfs", "/bin/cache", "--ro-bind", "/usr", "/usr"}, tail}));
+    }
+    SUBCASE("the bind is not source == target, or something is mounted on /") {
+        Profile moved{.name = "t", .binds = {usr, {.source = "/bin", .target = "/tools"}}};
+        CHECK(build(moved, {"ls"}, links) == concat({head, {"--ro-bind", "/bin", "/tools", "--ro-bind", "/usr", "/usr"}, tail}));
+        Profile root{.name = "t", .binds = {{.source = "/", .target = "/"}, usr, bin}};
+        CHECK(build(root, {"ls"}, links) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"},
+                                                    bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+    }
+    SUBCASE("a resolved path that is relative, or the bind itself, is ignored") {
+        Profile p{.name = "t", .binds = {usr, bin}};
+        CHECK(build(p, {"ls"}, {.host_symlinks = {{"/bin", "usr/bin"}}}) ==
+              concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(p, {"ls"}, {.host_symlinks = {{"/bin", "/bin/x"}}}) ==
+              concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+    }
+}
+
 TEST_CASE("BubblewrapCommandBuilder golden argv of the built-in profiles") {
     const char* root = std::getenv("SHANNOT_SOURCE_ROOT");
     REQUIRE_MESSAGE(root, "SHANNOT_SOURCE_ROOT is set by tests/meson.build");

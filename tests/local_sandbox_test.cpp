@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -407,4 +408,73 @@ TEST_CASE("LocalSandbox seccomp") {
         REQUIRE(r);
         CHECK(r->succeeded());
     }
+}
+
+namespace {
+
+/// Where the host's /bin is a symlink to a folder (merged /usr): the folder it resolves to.
+std::string host_bin_link() {
+    struct stat st {};
+    if (::lstat("/bin", &st) != 0 || !S_ISLNK(st.st_mode)) return {};
+    char* resolved = ::realpath("/bin", nullptr);
+    if (resolved == nullptr) return {};
+    std::string out = resolved;
+    std::free(resolved);
+    return out;
+}
+
+bool has_words(const std::vector<std::string>& argv, const std::vector<std::string>& words) {
+    return std::search(argv.begin(), argv.end(), words.begin(), words.end()) != argv.end();
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("the host's merged-/usr symlinks are symlinks in the sandbox, not binds", T, shannot::PosixSpawnTransport,
+                   shannot::OpenSshProcessTransport) {
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    const auto bin = host_bin_link();
+    if (bin.empty()) {
+        if (shannot_test::in_ci()) FAIL("/bin is not a symlink here (CI=true expects Debian 12, merged /usr)");
+        MESSAGE("skipped: /bin is not a symlink on this host");
+        return;
+    }
+    // A transport of its own: the ssh one learns the remote's symlinks from its first session.
+    auto transport = shannot_test::TransportFixture<T>::transport();
+    if constexpr (!std::is_same_v<T, shannot::PosixSpawnTransport>) transport = T(transport.connection());
+    shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
+    const std::vector<std::string> linked = {"--symlink", bin, "/bin"};
+    if constexpr (!std::is_same_v<T, shannot::PosixSpawnTransport>) {
+        auto before = sandbox.dry_run({"true"});
+        REQUIRE(before);
+        CHECK_FALSE(has_words(*before, linked));  // nothing known of the remote yet: the bind
+        CHECK(has_words(*before, {"--ro-bind-try", "/bin", "/bin"}));
+        REQUIRE(sandbox.run({"true"}));
+    }
+    auto args = sandbox.dry_run({"true"});
+    REQUIRE(args);
+    CHECK(has_words(*args, linked));
+    CHECK_FALSE(has_words(*args, {"--ro-bind-try", "/bin", "/bin"}));
+
+    auto r = sandbox.run({"sh", "-c", "cd -P /bin && pwd && test -x /bin/sh && echo runs"});
+    REQUIRE(r);
+    CHECK(r->exit_code == 0);
+    CHECK(r->stdout_data == bin + "\nruns\n");
+    if constexpr (shannot::SessionTransport<T>) {
+        auto session = sandbox.open_session();
+        REQUIRE(session);
+        auto s = session->run({"sh", "-c", "cd -P /bin && pwd"});
+        REQUIRE(s);
+        CHECK(s->stdout_data == bin + "\n");
+    }
+
+    // Without /usr in the profile the symlink would lead nowhere: /bin stays a bind, and works.
+    auto no_usr = shannot_test::test_profile<T>();
+    std::erase_if(no_usr.binds, [](const shannot::SandboxBind& b) { return b.target == "/usr"; });
+    shannot::SandboxManager<T> bare(no_usr, transport);
+    auto bare_args = bare.dry_run({"true"});
+    REQUIRE(bare_args);
+    CHECK(has_words(*bare_args, {"--ro-bind-try", "/bin", "/bin"}));
+    auto listed = bare.run({"sh", "-c", "test -d /usr || echo no-usr; test -x /bin/sh && echo runs"});
+    REQUIRE(listed);
+    CHECK(listed->stdout_data == "no-usr\nruns\n");
 }

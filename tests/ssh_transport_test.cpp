@@ -168,6 +168,24 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         for (auto& th : threads) th.join();
         CHECK_MESSAGE(identical == 1000, first_difference);
     }
+    SUBCASE("bwrap's arguments are kept by the dispatcher: 12 lists in turn, over 8 slots, stay right") {
+        // A run sends its arguments before "--" once per session and list (a P request), then
+        // names them by slot; 12 environments cycle through the 8 slots twice.
+        T transport(sshd->connection());
+        shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
+        int right = 0;
+        for (int round = 0; round < 3; ++round)
+            for (int i = 0; i < 12; ++i) {
+                const auto value = "v" + std::to_string(i) + "'\n$x\"";
+                auto r = sandbox.run({"sh", "-c", "printf '%s|' \"$V\" \"$0\"", std::to_string(round)},
+                                     {.environment = {{"V", value}}});
+                if (r && r->exit_code == 0 && r->stdout_data == value + "|" + std::to_string(round) + "|") ++right;
+                else FAIL_CHECK("round " << round << " list " << i << ": " << (r ? r->stdout_data + r->stderr_data : r.error().describe()));
+            }
+        CHECK(right == 36);
+        CHECK(transport.connections() == 1);
+        CHECK(transport.idle_sessions() == 1);  // one session carried them all
+    }
     SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {
         auto sandbox = shannot_test::make_sandbox<T>();
         std::atomic<int> good{0};

@@ -113,7 +113,7 @@ private:
         auto admitted = detail::admit_command(profile_, transport_, admission_, std::move(command), options);
         if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
 
-        BuildExtras extras{options.environment, options.working_directory};
+        BuildExtras extras{options.environment, options.working_directory, {}, detail::host_symlinks(transport_, profile_)};
         if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
             if (!extras.working_directory) extras.working_directory = transport_.default_working_directory();
         }

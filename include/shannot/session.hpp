@@ -297,7 +297,7 @@ private:
             if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
         }
         const auto hello = detail::random_marker();
-        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args()};
+        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args(), detail::host_symlinks(s.transport, s.profile)};
         if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
             if (!extras.working_directory) extras.working_directory = s.transport.default_working_directory();
         }

@@ -79,6 +79,10 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
 ///  - `bool executable_exists(std::string_view host_path)`: lets admission resolve bare
 ///    names through PATH (only where bwrap runs on this host).
+///  - `std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const`:
+///    which of these bind sources are symlinks where bwrap runs, each with the absolute path it
+///    resolves to there; the builder then makes a bind that repeats another one a `--symlink`
+///    (BuildExtras::host_symlinks). Saying nothing is always correct, only slower.
 /// Optional members of process_type:
 ///  - `void filter_output(StreamKind, std::string_view in, std::string& out)`: sees every chunk
 ///    read from stdout/stderr before the host keeps or streams it and appends to `out` what the

@@ -4,6 +4,7 @@
 // outcome into a ProcessResult or an error.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,24 @@
 #include <shannot/profile.hpp>
 
 namespace shannot::detail {
+
+/// What the transport can tell of the profile's bind sources that are symlinks where bwrap runs
+/// (see BuildExtras::host_symlinks); nothing for a transport that cannot tell.
+template <class T>
+[[nodiscard]] std::map<std::string, std::string> host_symlinks(const T& transport, const SandboxProfile<T>& profile) {
+    if constexpr (requires(const std::vector<std::string>& paths) {
+                      { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
+                  }) {
+        std::vector<std::string> sources;
+        for (const auto& b : profile.binds) {
+            const auto target = strip_trailing_slash(b.target);
+            if (strip_trailing_slash(b.source) == target) sources.emplace_back(target);
+        }
+        return transport.host_symlinks(sources);
+    } else {
+        return {};
+    }
+}
 
 /// The PATH the command will see: the caller's, else the profile's, else execvp's default.
 template <class T>

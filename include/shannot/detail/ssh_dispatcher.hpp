@@ -28,17 +28,26 @@ namespace shannot::detail {
 /// $TMPDIR stops neither.
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
-/// (a login banner, rc-file noise) is discarded by the local side. Then it reads requests from
+/// (a login banner, rc-file noise) is discarded by the local side. On stdout, "ready" is followed
+/// by " /bin=/usr/bin" and so on: the top-level symlinks to folders, resolved (`cd -P`), for the
+/// builder's --symlink (BuildExtras::host_symlinks); only those whose paths are plain
+/// ([A-Za-z0-9._/-]). Then it reads requests from
 /// stdin, one line each (newlines inside words are written as '"$nl"', so a request never spans
 /// lines), and evaluates them:
-///   R NONCE TIMEOUT SECCOMP INLEN BWRAP ARGS...   start BWRAP ARGS; INLEN bytes of stdin for the
+///   P SLOT ARGS   keep ARGS (bwrap's arguments before "--", as one word of sh-quoted text) in
+///       slot SLOT (a number), for the R requests that name it: a profile's arguments are ~1.3 KB,
+///       and the dispatcher reads its requests a system call per byte, so they are sent once per
+///       session and argument list, not with every command.
+///   R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT ARGS...   start BWRAP with the arguments kept in
+///       SLOT followed by ARGS ("--" and the command); INLEN bytes of stdin for the
 ///       command follow the line and are staged in a private 0700 folder first; SECCOMP (a remote
 ///       path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
 ///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
-///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", or "nostage"
-///       (the input could not be stored: $TMPDIR full); the input is read in full either way,
+///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", "noargs" (no
+///       P for SLOT: a bug), or "nostage" (the input could not be stored: $TMPDIR full); the
+///       input is read in full either way,
 ///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
 ///       The local side sends the next R only after both frames of the last one.
 ///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
@@ -84,7 +93,13 @@ T() {
   set -- $y
   st=${20}
 }
-printf '\n%s ready\n' "$h"
+L=$(for p in /*; do
+  [ -L "$p" ] && [ -d "$p" ] || continue
+  case $p in *[!A-Za-z0-9._/-]*) continue ;; esac
+  cd -P "$p" 2>/dev/null || continue
+  case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$p" "$PWD" ;; esac
+done)
+printf '\n%s ready%s\n' "$h" "$L"
 printf '\n%s ready\n' "$h" >&2
 # The reader: stdin is the session's, stdout too (fd 7 is the pipe to the runner).
 {
@@ -160,8 +175,15 @@ printf '\n%s ready\n' "$h" >&2
     # Before the next request is read, so that a K after this R is kept for this command.
     : >"$d/pid"
     [ ! -e "$d/sig" ] || rm -f "$d/sig"
-    # Fifos q0 and q1 in turn: the runner may still hold the last one open (a writer would
-    # then not wait for the runner's next open, and its line would be lost when that closes).
+    F
+  }
+  P() {
+    F
+  }
+  # Hands the request line x to the runner. Fifos q0 and q1 in turn: the runner may still hold
+  # the last one open (a writer would then not wait for the runner's next open, and its line
+  # would be lost when that closes).
+  F() {
     a=$((1-a))
     echo "$a" >&7
     printf '%s; return\n' "$x" >"$d/q$a"
@@ -172,9 +194,13 @@ printf '\n%s ready\n' "$h" >&2
 } | {
   # The runner: runs each R the reader hands it, in order. bwrap's status goes to the fifo j.
   exec 2>/dev/null 8<>"$d/j"
+  P() {
+    eval "p$1=\$2"
+  }
   R() {
     n=$1 t=$2 f=$3 l=$4 b=$5
-    shift 5
+    eval "v=\${p$6-}"
+    shift 6
     i=/dev/null
     [ "$l" -eq 0 ] || i=$d/in
     if ! command -v "$b" >/dev/null 2>&1; then
@@ -185,6 +211,11 @@ printf '\n%s ready\n' "$h" >&2
     if [ -n "$f" ] && ! [ -r "$f" ]; then
       printf '\n%s eof\n' "$n"
       printf '\n%s noseccomp\n' "$n" >&6
+      return 0
+    fi
+    if [ -z "$v" ]; then
+      printf '\n%s eof\n' "$n"
+      printf '\n%s noargs\n' "$n" >&6
       return 0
     fi
     w=
@@ -206,9 +237,9 @@ printf '\n%s ready\n' "$h" >&2
       fi
       trap - PIPE
       if [ -n "$f" ]; then
-        exec "$b" "$@" <"$i" 3<"$f" 4>&8 2>&6 5>&- 6>&- 8>&-
+        eval "exec \"\$b\" $v \"\$@\" <\"\$i\" 3<\"\$f\" 4>&8 2>&6 5>&- 6>&- 8>&-"
       else
-        exec "$b" "$@" <"$i" 4>&8 2>&6 5>&- 6>&- 8>&-
+        eval "exec \"\$b\" $v \"\$@\" <\"\$i\" 4>&8 2>&6 5>&- 6>&- 8>&-"
       fi
     )
     r=$?
@@ -235,7 +266,7 @@ printf '\n%s ready\n' "$h" >&2
   while read -r a; do . "$d/q$a"; done
 }
 e=0
-read -r e <"$d/x" 2>/dev/null
+read -r e 2>/dev/null <"$d/x"
 exit "$e"
 )sh";
 

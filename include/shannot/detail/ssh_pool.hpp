@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@
 #include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
 #include <shannot/detail/marker.hpp>
+#include <shannot/detail/paths.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/spawn.hpp>
 #include <shannot/detail/ssh_dispatcher.hpp>
@@ -81,6 +83,9 @@ struct SshSession {
     std::vector<std::string> argv{};      ///< the ssh command, up to the destination
     std::string hello{};                  ///< the dispatcher's marker (names its remote folder)
     std::uint64_t commands = 0;           ///< commands run on it so far
+    /// bwrap argument lists (the part before "--") its dispatcher holds, by number (P requests).
+    std::vector<std::vector<std::string>> kept_args{};
+    std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -97,6 +102,12 @@ public:
     ~SshSessionPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
+    /// The remote's top-level symlinks to folders ("/bin" -> "/usr/bin" where /usr is merged), as
+    /// the last dispatcher to start reported them in its ready frame; empty before the first.
+    [[nodiscard]] std::map<std::string, std::string> remote_symlinks() const {
+        std::lock_guard lock(links_mutex_);
+        return links_;
+    }
 
     /// A ready session for one command: an idle live one, else a new one (starting a master when
     /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
@@ -316,7 +327,10 @@ private:
         const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
         const auto started = await_first_frames(session->child.out.get(), session->child.err.get(), session->child.pidfd.get(),
                                                 out_frames, err_frames, deadline, diagnostics);
-        if (started == FirstFrames::ready) return session;
+        if (started == FirstFrames::ready) {
+            keep_symlinks(out_frames.payloads().front());
+            return session;
+        }
         const bool exited = started == FirstFrames::ended;
 
         // Not ready: collect what ssh said, end it, and say why.
@@ -337,7 +351,26 @@ private:
                         ")" + (line.empty() ? std::string() : ": " + line));
     }
 
+    /// Reads "ready /bin=/usr/bin /lib=/usr/lib ..." (the dispatcher prints only absolute paths
+    /// of [A-Za-z0-9._/-]).
+    void keep_symlinks(std::string_view ready) {
+        std::map<std::string, std::string> links;
+        std::size_t at = ready.find(' ');
+        while (at != std::string_view::npos) {
+            const auto next = ready.find(' ', at + 1);
+            const auto word = ready.substr(at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
+            const auto eq = word.find('=');
+            if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
+                links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
+            at = next;
+        }
+        std::lock_guard lock(links_mutex_);
+        links_ = std::move(links);
+    }
+
     SshConnection conn_;
+    mutable std::mutex links_mutex_;
+    std::map<std::string, std::string> links_;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
