@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
             return exit_skip;
         }
         if (which == "b4") return bench_b4(sshd, reps_from_args(argc, argv, 30));
-        if (which == "b5") return bench_b5(sshd, reps_from_args(argc, argv, 10));
+        if (which == "b5") return bench_b5(sshd, reps_from_args(argc, argv, 30));
         return bench_b9(sshd, reps_from_args(argc, argv, 5));
     });
 }
