@@ -377,8 +377,9 @@ TEST_CASE("LocalSandbox built-in profiles") {
     }
 }
 
-TEST_CASE("LocalSandbox seccomp") {
-    SHANNOT_REQUIRE_BWRAP();
+TEST_CASE_TEMPLATE("seccomp, here and over ssh (the remote is this host)", T, shannot::PosixSpawnTransport,
+                   shannot::OpenSshProcessTransport) {
+    SHANNOT_REQUIRE_TRANSPORT(T);
     if (shannot_test::test_audit_arch == 0) {
         MESSAGE("skipped: no test seccomp filter for this architecture");
         return;
@@ -387,10 +388,10 @@ TEST_CASE("LocalSandbox seccomp") {
     const std::string path = dir.path() + "/deny-mkdir.bpf";
     REQUIRE(shannot_test::write_mkdir_denying_filter(path));
 
-    auto profile = shannot_test::test_profile();
+    auto profile = shannot_test::test_profile<T>();
     SUBCASE("the profile's filter reaches bwrap as an fd and is enforced") {
         profile.seccomp_profile = path;
-        shannot::LocalSandbox sandbox(profile);
+        auto sandbox = shannot_test::make_sandbox<T>(profile);
         auto denied = sandbox.run({"mkdir", "/tmp/x"});
         REQUIRE(denied);
         CHECK(denied->exit_code != 0);
@@ -403,7 +404,7 @@ TEST_CASE("LocalSandbox seccomp") {
         CHECK(std::find(args->begin(), args->end(), path) == args->end());  // an fd number, never the path
     }
     SUBCASE("without the filter the same mkdir works (the test can fail)") {
-        shannot::LocalSandbox sandbox(profile);
+        auto sandbox = shannot_test::make_sandbox<T>(profile);
         auto r = sandbox.run({"mkdir", "/tmp/x"});
         REQUIRE(r);
         CHECK(r->succeeded());
