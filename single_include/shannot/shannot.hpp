@@ -4134,6 +4134,11 @@ T() {
   set -- $y
   st=${20}
 }
+# Ends request n without running it: the frames, with REASON instead of an exit report.
+N() {
+  printf '\n%s eof\n' "$n"
+  printf '\n%s %s\n' "$n" "$1" >&6
+}
 L=$(for p in /*; do
   [ -L "$p" ] && [ -d "$p" ] || continue
   case $p in *[!A-Za-z0-9._/-]*) continue ;; esac
@@ -4208,8 +4213,7 @@ printf '\n%s ready\n' "$h" >&2
       [ "$g" -eq "$l" ] || exit 0
       if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
         rm -f "$i"
-        printf '\n%s eof\n' "$n"
-        printf '\n%s nostage\n' "$n" >&2
+        N nostage
         return 0
       fi
     fi
@@ -4245,18 +4249,15 @@ printf '\n%s ready\n' "$h" >&2
     i=/dev/null
     [ "$l" -eq 0 ] || i=$d/in
     if ! command -v "$b" >/dev/null 2>&1; then
-      printf '\n%s eof\n' "$n"
-      printf '\n%s nobwrap\n' "$n" >&6
+      N nobwrap
       return 0
     fi
     if [ -n "$f" ] && ! [ -r "$f" ]; then
-      printf '\n%s eof\n' "$n"
-      printf '\n%s noseccomp\n' "$n" >&6
+      N noseccomp
       return 0
     fi
     if [ -z "$v" ]; then
-      printf '\n%s eof\n' "$n"
-      printf '\n%s noargs\n' "$n" >&6
+      N noargs
       return 0
     fi
     w=
@@ -4277,11 +4278,9 @@ printf '\n%s ready\n' "$h" >&2
         kill -s "$g" "$c"
       fi
       trap - PIPE
-      if [ -n "$f" ]; then
-        eval "exec \"\$b\" $v \"\$@\" <\"\$i\" 3<\"\$f\" 4>&8 2>&6 5>&- 6>&- 8>&-"
-      else
-        eval "exec \"\$b\" $v \"\$@\" <\"\$i\" 4>&8 2>&6 5>&- 6>&- 8>&-"
-      fi
+      o=
+      [ -z "$f" ] || o='3<"$f"'
+      eval "exec \"\$b\" $v \"\$@\" <\"\$i\" $o 4>&8 2>&6 5>&- 6>&- 8>&-"
     )
     r=$?
     [ -z "$w" ] || kill "$w"
