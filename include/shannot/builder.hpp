@@ -152,9 +152,7 @@ private:
     ///  - nothing else is mounted on "/", under `m`, or between the other bind and the resolved
     ///    path (which would show something else there).
     [[nodiscard]] std::optional<std::string> linked_bind(const Mount& m, const std::vector<Mount>& mounts) const {
-        const auto identity = [](const Mount& x) {
-            return x.bind != nullptr && detail::strip_trailing_slash(x.bind->source) == x.target;
-        };
+        const auto identity = [](const Mount& x) { return x.bind != nullptr && detail::is_identity_bind(*x.bind); };
         if (!identity(m)) return std::nullopt;
         const auto found = extras_.host_symlinks.find(m.target);
         if (found == extras_.host_symlinks.end()) return std::nullopt;

@@ -60,6 +60,11 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
     return {};
 }
 
+/// True when the bind shows a host path at the same path inside (source == target).
+[[nodiscard]] inline bool is_identity_bind(const SandboxBind& b) noexcept {
+    return strip_trailing_slash(b.source) == strip_trailing_slash(b.target);
+}
+
 }  // namespace detail
 
 /// A validated description of the sandbox. The data is the same for every transport; the

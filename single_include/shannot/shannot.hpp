@@ -346,6 +346,11 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
     return {};
 }
 
+/// True when the bind shows a host path at the same path inside (source == target).
+[[nodiscard]] inline bool is_identity_bind(const SandboxBind& b) noexcept {
+    return strip_trailing_slash(b.source) == strip_trailing_slash(b.target);
+}
+
 }  // namespace detail
 
 /// A validated description of the sandbox. The data is the same for every transport; the
@@ -1471,9 +1476,7 @@ private:
     ///  - nothing else is mounted on "/", under `m`, or between the other bind and the resolved
     ///    path (which would show something else there).
     [[nodiscard]] std::optional<std::string> linked_bind(const Mount& m, const std::vector<Mount>& mounts) const {
-        const auto identity = [](const Mount& x) {
-            return x.bind != nullptr && detail::strip_trailing_slash(x.bind->source) == x.target;
-        };
+        const auto identity = [](const Mount& x) { return x.bind != nullptr && detail::is_identity_bind(*x.bind); };
         if (!identity(m)) return std::nullopt;
         const auto found = extras_.host_symlinks.find(m.target);
         if (found == extras_.host_symlinks.end()) return std::nullopt;
@@ -2386,10 +2389,8 @@ template <class T>
                       { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
                   }) {
         std::vector<std::string> sources;
-        for (const auto& b : profile.binds) {
-            const auto target = strip_trailing_slash(b.target);
-            if (strip_trailing_slash(b.source) == target) sources.emplace_back(target);
-        }
+        for (const auto& b : profile.binds)
+            if (is_identity_bind(b)) sources.emplace_back(strip_trailing_slash(b.target));
         return transport.host_symlinks(sources);
     } else {
         return {};
@@ -4658,14 +4659,12 @@ private:
     /// of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
         std::map<std::string, std::string> links;
-        std::size_t at = ready.find(' ');
-        while (at != std::string_view::npos) {
-            const auto next = ready.find(' ', at + 1);
-            const auto word = ready.substr(at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
-            const auto eq = word.find('=');
-            if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
-                links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
-            at = next;
+        if (auto words = shell_split(ready)) {
+            for (std::string_view word : *words) {
+                const auto eq = word.find('=');
+                if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
+                    links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
+            }
         }
         std::lock_guard lock(links_mutex_);
         links_ = std::move(links);

@@ -30,10 +30,8 @@ template <class T>
                       { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
                   }) {
         std::vector<std::string> sources;
-        for (const auto& b : profile.binds) {
-            const auto target = strip_trailing_slash(b.target);
-            if (strip_trailing_slash(b.source) == target) sources.emplace_back(target);
-        }
+        for (const auto& b : profile.binds)
+            if (is_identity_bind(b)) sources.emplace_back(strip_trailing_slash(b.target));
         return transport.host_symlinks(sources);
     } else {
         return {};

@@ -355,14 +355,12 @@ private:
     /// of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
         std::map<std::string, std::string> links;
-        std::size_t at = ready.find(' ');
-        while (at != std::string_view::npos) {
-            const auto next = ready.find(' ', at + 1);
-            const auto word = ready.substr(at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
-            const auto eq = word.find('=');
-            if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
-                links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
-            at = next;
+        if (auto words = shell_split(ready)) {
+            for (std::string_view word : *words) {
+                const auto eq = word.find('=');
+                if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
+                    links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
+            }
         }
         std::lock_guard lock(links_mutex_);
         links_ = std::move(links);
