@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +54,39 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         REQUIRE(next);
         CHECK(next->stdout_data == "/tmp\nunset\n");
     }
+    SUBCASE("variables named like the agent's own reach the command and change nothing else") {
+        // The agent's script uses these names; a command's variables must not disturb it.
+        const std::map<std::string, std::string> env = {{"c", "1"}, {"d", "2"}, {"h", "3"}, {"i", "4"}, {"n", "5"}, {"o", "6"},
+                                                        {"r", "7"}, {"w", "8"}, {"x", "9"}, {"IFS", ":"}, {"nl", "10"}};
+        auto r = session->run({"sh", "-c", "echo $c$d$h$i$n$o$r$w$x$nl"}, {.environment = env, .working_directory = "/usr"});
+        REQUIRE(r);
+        CHECK(r->stdout_data == "12345678910\n");
+        auto next = session->run({"sh", "-c", "pwd; echo ${c-u}${i-u}${n-u}${x-u}"}, {.input = "in"});
+        REQUIRE(next);
+        CHECK(next->stdout_data == "/tmp\nuuuu\n");
+    }
+    SUBCASE("a command named like a shell builtin runs the program, under the name it was given") {
+        // The agent runs commands from its own shell: `echo`, `kill` or `test` must still be
+        // the programs a fresh run execs, and argv[0] the word the caller wrote.
+        shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
+        for (const auto& command : {std::vector<std::string>{"echo", "--version"},
+                                                       {"true", "--version"},
+                                                       {"printf", "--version"},
+                                                       {"sh", "-c", "echo \"$0\"; ls /no-such-file"},
+                                                       {"/bin/sh", "-c", "echo \"$0\""}}) {
+            CAPTURE(command.front());
+            auto a = fresh.run(command);
+            auto b = session->run(command);
+            REQUIRE(a);
+            REQUIRE(b);
+            CHECK(b->stdout_data == a->stdout_data);
+            CHECK(b->stderr_data == a->stderr_data);
+            CHECK(b->exit_code == a->exit_code);
+        }
+        auto version = session->run({"echo", "--version"});
+        REQUIRE(version);
+        CHECK(version->stdout_data.find("GNU coreutils") != std::string::npos);
+    }
     SUBCASE("the environment equals a fresh run's") {
         shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
         auto a = fresh.run({"sh", "-c", "env | sort"}, {.environment = {{"X", "1"}}, .working_directory = "/tmp"});
@@ -78,7 +112,7 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         CHECK(r->stdout_data == "started\n");
         auto procs = session->run({"sh", "-c", "ls -d /proc/[0-9]* | wc -l"});
         REQUIRE(procs);
-        // The agent, its watcher, sh, ls and wc.
+        // The agent's two processes (runner and reader), sh, ls and wc.
         CHECK(std::atoi(procs->stdout_data.c_str()) <= 5);
         CHECK(shannot_test::processes_with("4331.5") == 0);
         CHECK(shannot_test::processes_with("4331.6") == 0);
@@ -166,8 +200,24 @@ TEST_CASE_TEMPLATE("session stopping, losing and reopening", T, SHANNOT_TRANSPOR
         REQUIRE(fresh);
         CHECK(fresh->stdout_data == "new\n");
     }
-    SUBCASE("a command that kills the agent's watcher breaks only its session, which says so") {
-        // The watcher is the only other process of the agent's; a command may kill it (same uid).
+    SUBCASE("a command that kills the agent's reader and ends by itself leaves a session that can stop commands") {
+        // The reader is the only other process of the agent's; a command may kill it (same uid).
+        // When the command ends, the agent sees its reader gone and starts another.
+        auto r = session->run({"sh", "-c", "echo same > /tmp/sandbox; kill -9 -1; echo survived"});
+        REQUIRE(r);
+        CHECK(r->stdout_data == "survived\n");
+        auto stopped = session->run({"sh", "-c", "sleep 4335.5"}, {.timeout = 300ms});
+        REQUIRE(stopped);
+        CHECK(stopped->timed_out);
+        CHECK(shannot_test::processes_with("4335.5") == 0);
+        // The new reader answered the kill: the session was not ended from outside, it is the
+        // same sandbox.
+        auto next = session->run({"cat", "/tmp/sandbox"});
+        REQUIRE(next);
+        CHECK(next->stdout_data == "same\n");
+    }
+    SUBCASE("a command that kills the agent's reader and runs on breaks only its session, which says so") {
+        // Killed reader, running command: nothing answers the host's kill.
         auto r = session->run({"sh", "-c", "kill -9 -1; sleep 4334.5"}, {.timeout = 300ms, .kill_grace = 100ms});
         REQUIRE(r);
         CHECK(r->timed_out);
@@ -270,6 +320,41 @@ TEST_CASE_TEMPLATE("session errors at open", T, SHANNOT_TRANSPORTS) {
         REQUIRE(no_input);
         CHECK(no_input->stdout_data == "fine\n");
     }
+}
+
+TEST_CASE_TEMPLATE("session with bash as the agent's shell", T, SHANNOT_TRANSPORTS) {
+    // Debian's sh is dash; elsewhere it is often bash, which runs the agent in POSIX mode, makes
+    // no vfork and treats assignments before functions differently.
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    if (::access("/bin/bash", X_OK) != 0) {
+        MESSAGE("skipped: no /bin/bash");
+        return;
+    }
+    auto session = open_test_session<T>({.working_directory = "/tmp", .shell = "/bin/bash"});
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message));
+    shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
+    // bash exports SHLVL and hands every program it runs `_`: the one difference from dash.
+    for (const auto& command : {std::vector<std::string>{"sh", "-c", "env | grep -Ev '^(SHLVL|_)=' | sort; echo \"$0\""},
+                                {"echo", "--version"}}) {
+        CAPTURE(command.front());
+        auto a = fresh.run(command, {.environment = {{"PATH", "/usr/bin:/bin"}, {"n", "1"}}, .working_directory = "/tmp"});
+        auto b = session->run(command, {.environment = {{"PATH", "/usr/bin:/bin"}, {"n", "1"}}});
+        REQUIRE(a);
+        REQUIRE(b);
+        CHECK(b->stdout_data == a->stdout_data);
+    }
+    auto input = session->run({"cat"}, {.input = std::string("a\0b", 3)});
+    REQUIRE(input);
+    CHECK(input->stdout_data == std::string("a\0b", 3));
+    auto left = session->run({"sh", "-c", "sleep 4336.5 & echo started"});
+    REQUIRE(left);
+    CHECK(shannot_test::processes_with("4336.5") == 0);
+    auto stopped = session->run({"sh", "-c", "sleep 4336.6"}, {.timeout = 300ms});
+    REQUIRE(stopped);
+    CHECK(stopped->timed_out);
+    auto after = session->run({"sh", "-c", "pwd; echo ${n-unset}; echo $PATH"});
+    REQUIRE(after);
+    CHECK(after->stdout_data == "/tmp\nunset\n" + shannot_test::test_profile<T>().environment.at("PATH") + "\n");
 }
 
 TEST_CASE("session many arguments and large input") {

@@ -85,7 +85,7 @@ public:
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     void close_stdin() {}
 
-    /// The agent's watcher sends SIGTERM (SIGKILL) to every process in the sandbox but itself.
+    /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
     void terminate() { frames_.request_stop(in_, "K TERM\n", 1); }
     void kill() { frames_.request_stop(in_, "K KILL\n", 2); }
 
@@ -169,7 +169,8 @@ private:
 ///  - Output framing uses a random nonce per command that no command can read, so a command
 ///    cannot forge the end of its output or its status; output bytes arrive exactly.
 ///  - Commands run one at a time: run() from several threads queues. A command can break its
-///    own session (kill the agent's watcher, fill its tmpfs); the next call then reports it.
+///    own session (kill the agent's reader while it runs, fill its tmpfs); the next call then
+///    reports it.
 /// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
@@ -376,13 +377,10 @@ private:
                                                 "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
 
         const auto nonce = detail::random_marker();
-        std::vector<std::string> words = {"R", nonce, cwd, std::to_string(input.size()), std::to_string(options.environment.size())};
-        words.reserve(words.size() + options.environment.size() + admitted->size());
-        for (const auto& [name, value] : options.environment) words.push_back(name + "=" + value);
-        words.insert(words.end(), admitted->begin(), admitted->end());
+        const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted);
         const int in = s.channel->stdin_fd();
         const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
-        if (!detail::write_all(in, detail::dispatcher_request(words), send_deadline) || !detail::write_all(in, input, send_deadline)) {
+        if (!detail::write_all(in, request, send_deadline) || !detail::write_all(in, input, send_deadline)) {
             mark_lost_locked("cannot send the command to the session agent");
             return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
         }

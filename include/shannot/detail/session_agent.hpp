@@ -2,9 +2,12 @@
 // The POSIX-sh agent that is PID 1 of a warm session's sandbox and runs its commands one by one.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <shannot/detail/shell_quote.hpp>
 
 namespace shannot::detail {
 
@@ -26,50 +29,72 @@ inline constexpr int session_shell_fd = 5;
 
 /// Run as `/dev/.shannot/sh -c AGENT shannot HELLO`.
 ///
-/// Protocol (stdin: requests from the host; stdout and stderr: the commands' output and frames).
-/// The agent's own stderr is /dev/null (the shell would report "Terminated" for a killed
-/// command); it keeps the real one at fd 8 for frames and hands it to each command as fd 2.
+/// Two shell processes, so that a command costs the agent no fork of its own: the command is a
+/// plain foreground simple command of PID 1, which dash starts with vfork.
+///  - PID 1, the *runner*, runs one request line at a time, read from a private pipe (fd 4;
+///    dash makes it a here-document, the /proc/self/fd/4 link reopens it for writing). It runs
+///    the command in the foreground (so SIGINT and SIGQUIT stay at their defaults), sweeps what
+///    the command left behind, and writes the frames. Its stderr is /dev/null (the shell would
+///    report "Terminated" for a killed command); the real one is fd 8, handed to each command
+///    as fd 2.
+///  - Its child, the *reader*, reads the host's lines on the agent's stdin: it stages a
+///    request's input in the agent's tmpfs and passes the line to the runner, and it answers
+///    `K TERM` / `K KILL` at once with `kill -1`, which signals every process but PID 1 and the
+///    reader. The runner holds /proc/<reader> open (fd 6): `/proc/self/fd/6/stat` exists while
+///    that very process lives, even if its pid is reused, so the sweep can spare the reader
+///    without ever sparing a command that took its pid.
+///
+/// Protocol (stdin: requests from the host; stdout and stderr: the commands' output and frames):
 ///  - At start it prints "\n<HELLO> ready <I>\n" on stdout and on stderr; I is "input" when
 ///    `head` and `cat` exist in the sandbox (needed to stage a command's input), else "noinput".
-///  - `R NONCE CWD INLEN NENV NAME=VALUE... ARGV...` (one line, words quoted for sh, newlines
-///    inside words written as '"$nl"'): INLEN bytes of input follow the line and are staged in
-///    the agent's tmpfs; then the command runs in a foreground subshell (so SIGINT and SIGQUIT
-///    stay at their defaults): cd CWD (when not empty), unset OLDPWD, export the NENV
-///    variables, exec ARGV with the staged input on stdin. Meanwhile a background watcher reads
-///    the host's `K TERM` / `K KILL` lines and signals every process but PID 1 (`kill -1`).
-///    When the command has ended, everything it left behind is killed and reaped, and the
-///    agent writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit <RC>\n" on stderr (RC as
-///    the shell reports it: 128+N for a signal). Before "exit", "\n<NONCE> nocwd\n",
-///    "\n<NONCE> noexec\n" or "\n<NONCE> noinput\n" say the command did not start.
-///  - Only lines starting with "R " are evaluated: a late `K` line, or the rest of one the
-///    killed watcher had half read, is ignored.
-///  - EOF on stdin (the host or the connection is gone): the watcher kills the running command,
-///    and the agent exits, which ends the sandbox.
-/// NONCE is random per command and exists only in the agent's memory (and its subshells'),
-/// which commands cannot read: they cannot forge the end of their own output or their status.
+///  - A request is one line of shell code, built by session_request(): `R NONCE INLEN CWD && {
+///    CHECK || X; } && COMMAND...; F "$?"`, followed by INLEN bytes of input. The reader stages
+///    the input in $d/in (or turns the line into `N NONCE` when that fails: a "noinput" frame).
+///    R changes to CWD (when not empty; else a "nocwd" frame), unsets OLDPWD and picks the
+///    input; CHECK tests that the command can be executed (else X writes a "noexec" frame);
+///    COMMAND is `NAME=VALUE... 'ARGV0' ARGS... <"$i" ...`, whose assignments are the command's
+///    own. F goes back to the session's directory, kills and reaps everything the command left
+///    behind, and writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit <RC>\n" on stderr (RC
+///    as the shell reports it: 128+N for a signal).
+///  - Only lines starting with "R " or "N " reach the runner: a late `K` line is ignored.
+///  - EOF on stdin (the host or the connection is gone): the reader kills every command and
+///    exits; the runner reads EOF on its pipe and exits, which ends the sandbox.
+///  - A command that kills the reader (same uid) leaves its own K requests unanswered; F sees
+///    the reader gone, kills everything and starts another.
+/// NONCE is random per command and exists only in the memory and pipes of the two agent
+/// processes, which commands cannot read (both are non-dumpable, see above): they cannot forge
+/// the end of their own output or their status.
 inline constexpr std::string_view session_agent_script = R"sh(h=$1
 nl='
 '
-exec 7<&0 8>&2 2>/dev/null 3<&- 4>&- 5<&- 6>&-
+exec 7<&0 8>&2 2>/dev/null 0</dev/null 3<&- 4<&- 5<&- 6<&-
 d=/dev/.shannot
+o=$PWD
 I=noinput
 command -v head >/dev/null && command -v cat >/dev/null && I=input
-R() {
-  n=$1 c=$2 l=$3 e=$4
-  shift 4
-  i=/dev/null
-  if [ "$l" -gt 0 ]; then
-    [ "$I" = input ] || exit 1
-    i=$d/in
-    if ! head -c "$l" <&7 | { cat >"$i" || { cat >/dev/null; exit 1; }; }; then
-      printf '\n%s noinput\n' "$n" >&8
-      printf '\n%s eof\n' "$n"
-      printf '\n%s exit 1\n' "$n" >&8
-      return
-    fi
-  fi
-  { while IFS= read -r k; do
-      case $k in
+exec 4<<E
+-
+E
+if [ -p /proc/self/fd/4 ] && read -r x <&4; then :
+elif exec 4<&- && mkfifo -m 600 "$d/p" && exec 3<>"$d/p" 4<"$d/p" 3<&- && rm -f "$d/p"; then :
+else
+  printf 'shannot session agent: the shell makes no here-document pipe, and mkfifo or rm is missing\n' >&8
+  exit 1
+fi
+S() {
+  exec 5>/proc/self/fd/4
+  {
+    exec 4<&- 6<&-
+    while IFS= read -r x; do
+      case $x in
+        "R "*)
+          l=${x#R * }
+          l=${l%% *}
+          if [ "$l" -gt 0 ]; then
+            [ "$I" = input ] || exit 1
+            head -c "$l" | { cat >"$d/in" || { cat >/dev/null; exit 1; }; } || { x=${x#R }; x="N ${x%% *}"; }
+          fi
+          printf '%s\n' "$x" >&5 ;;
         "K TERM") kill -s TERM -- -1 ;;
         "K KILL") kill -s KILL -- -1 ;;
       esac
@@ -77,43 +102,129 @@ R() {
     kill -s KILL -- -1
   } <&7 >/dev/null 8>&- &
   w=$!
-  (
-    if [ -n "$c" ]; then
-      cd "$c" || { printf '\n%s nocwd\n' "$n" >&8; exit 1; }
-    fi
+  exec 5>&- 6</proc/$w
+}
+R() {
+  n=$1 c=$3
+  i=/dev/null
+  [ "$2" -gt 0 ] && i=$d/in
+  if [ -n "$c" ]; then
+    cd "$c" || { printf '\n%s nocwd\n' "$n" >&8; return 1; }
+  fi
+  unset OLDPWD
+}
+X() {
+  printf '\n%s noexec\n' "$n" >&8
+  return 1
+}
+F() {
+  r=$1
+  if [ -n "$c" ]; then
+    cd "$o"
     unset OLDPWD
-    while [ "$e" -gt 0 ]; do
-      export "$1"
-      shift
-      e=$((e - 1))
+  fi
+  set -- /proc/[0-9]*
+  if [ "$#" -ne 2 ] || [ "$2" != "/proc/$w" ] || ! [ -e /proc/self/fd/6/stat ]; then
+    [ -e /proc/self/fd/6/stat ] || { kill -s KILL -- -1; w=; }
+    k=0
+    while [ "$k" -lt 500 ]; do
+      set -- /proc/[0-9]*
+      x=
+      for p; do
+        case $p in /proc/1|"/proc/$w") ;; *) x="$x ${p#/proc/}" ;; esac
+      done
+      [ -z "$x" ] && break
+      kill -s KILL $x
+      sleep 0.01 || :
+      k=$((k + 1))
     done
-    case $1 in
-      */*) [ -f "$1" ] && [ -x "$1" ] ;;
-      *) command -v "$1" >/dev/null ;;
-    esac || { printf '\n%s noexec\n' "$n" >&8; exit 1; }
-    exec "$@" <"$i" 2>&8 7<&- 8>&-
-  )
-  r=$?
-  kill -s KILL -- -1
-  wait "$w"
-  k=0
-  while [ "$k" -lt 500 ]; do
-    set -- /proc/[0-9]*
-    [ "$#" -le 1 ] && break
-    sleep 0.01 || :
-    k=$((k + 1))
-  done
+    [ -n "$w" ] || S
+  fi
   [ "$i" = /dev/null ] || : >"$i"
   printf '\n%s eof\n' "$n"
   printf '\n%s exit %s\n' "$n" "$r" >&8
 }
+N() {
+  printf '\n%s noinput\n' "$1" >&8
+  printf '\n%s eof\n' "$1"
+  printf '\n%s exit 1\n' "$1" >&8
+}
+S
 printf '\n%s ready %s\n' "$h" "$I"
 printf '\n%s ready %s\n' "$h" "$I" >&8
-while IFS= read -r x <&7; do
+while IFS= read -r x <&4; do
   case $x in
-    "R "*) eval "$x" ;;
+    "R "*|"N "*) eval "$x" ;;
   esac
 done
 )sh";
+
+/// Whether a POSIX shell may run `name` itself, as a builtin, a function of the agent's or a
+/// declaration utility, rather than look it up in PATH: dash's, bash's and ksh's builtins and
+/// the agent's own function names. Such a command runs as `( exec NAME ... )`, which costs the
+/// agent a fork but runs the program, as `exec` finds only programs.
+[[nodiscard]] inline bool shell_may_run_itself(std::string_view name) {
+    static constexpr std::string_view names[] = {
+        ".", ":", "[", "alias", "autoload", "bg", "bind", "break", "builtin", "caller", "cd", "chdir", "command",
+        "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "echo", "enable", "eval", "exec",
+        "exit", "export", "false", "fc", "fg", "functions", "getopts", "hash", "help", "history", "integer", "jobs",
+        "kill", "let", "local", "logout", "mapfile", "nameref", "newgrp", "popd", "print", "printf", "pushd", "pwd",
+        "read", "readarray", "readonly", "return", "set", "shift", "shopt", "sleep", "source", "suspend", "test",
+        "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait", "whence",
+        "C", "F", "N", "R", "S", "X"};
+    for (auto n : names)
+        if (n == name) return true;
+    return false;
+}
+
+/// One request line for the agent (see session_agent_script): the command `argv` (admitted,
+/// not empty) with its own variables `environment` (names already checked by is_env_name),
+/// run in `cwd` (absolute, or empty for the session's directory) with `input_size` bytes of
+/// input following the line.
+template <class Environment>
+[[nodiscard]] std::string session_request(std::string_view nonce, std::string_view cwd, std::size_t input_size,
+                                          const Environment& environment, const std::vector<std::string>& argv) {
+    std::string assignments;
+    for (const auto& [name, value] : environment) {
+        assignments += name;
+        assignments += '=';
+        append_request_word(assignments, value);
+        assignments += ' ';
+    }
+    // The command word is always quoted, so it is never a reserved word or an assignment.
+    std::string command_word;
+    if (shell_quote(argv.front()).front() == '\'') append_request_word(command_word, argv.front());
+    else command_word = "'" + argv.front() + "'";
+
+    std::string line = "R ";
+    line += nonce;
+    line += ' ';
+    line += std::to_string(input_size);
+    line += ' ';
+    append_request_word(line, cwd);
+    line += " && { ";
+    if (argv.front().find('/') != std::string::npos) {
+        line += "[ -f " + command_word + " ] && [ -x " + command_word + " ]";
+    } else {
+        line += assignments + "command -v " + command_word + " >/dev/null";
+    }
+    line += " || X; } && ";
+    const bool by_exec = argv.front().find('/') == std::string::npos && shell_may_run_itself(argv.front());
+    if (by_exec) {
+        line += "( ";
+        if (!assignments.empty()) line += "export " + assignments + "&& ";
+        line += "exec ";
+    } else {
+        line += assignments;
+    }
+    line += command_word;
+    for (std::size_t k = 1; k < argv.size(); ++k) {
+        line += ' ';
+        append_request_word(line, argv[k]);
+    }
+    if (by_exec) line += " )";
+    line += " <\"$i\" 2>&8 4<&- 6<&- 7<&- 8>&-; F \"$?\"\n";
+    return line;
+}
 
 }  // namespace shannot::detail

@@ -45,17 +45,22 @@ namespace shannot::detail {
     return out;
 }
 
+/// Appends `word` quoted for sh (shell_quote), a newline inside it written as '"$nl"': the
+/// shells reading our request lines define `nl`, and a line then holds no newline but its last.
+inline void append_request_word(std::string& line, std::string_view word) {
+    for (char c : shell_quote(word)) {
+        if (c == '\n') line += "'\"$nl\"'";
+        else line += c;
+    }
+}
+
 /// One request line for a remote dispatcher or a session agent (both `eval` it): every word quoted for sh, with a newline inside a word
 /// written as '"$nl"' so the line holds no newline byte but its last.
 [[nodiscard]] inline std::string dispatcher_request(const std::vector<std::string>& words) {
     std::string line;
     for (const auto& w : words) {
         if (!line.empty()) line += ' ';
-        const auto quoted = shell_quote(w);
-        for (char c : quoted) {
-            if (c == '\n') line += "'\"$nl\"'";
-            else line += c;
-        }
+        append_request_word(line, w);
     }
     line += '\n';
     return line;
