@@ -102,6 +102,13 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         CHECK(nocwd.error().message.find("/nonexistent-dir") != std::string::npos);
         auto noexec = session->run({"/usr/bin/nonexistent-cmd"}, {});
         REQUIRE_FALSE(noexec);
+        // A bare name is looked up in the command's own PATH, when it has one.
+        auto not_on_path = session->run({"cat", "/etc/passwd"}, {.environment = {{"PATH", "/nonexistent"}}});
+        REQUIRE_FALSE(not_on_path);
+        CHECK(not_on_path.error().code == errc::sandbox_setup_failed);
+        auto on_path = session->run({"cat", "/etc/hostname-none"}, {.environment = {{"PATH", "/usr/bin"}}});
+        REQUIRE(on_path);
+        CHECK(on_path->exit_code == 1);
         auto ok = session->run({"echo", "still here"});
         REQUIRE(ok);
         CHECK(ok->stdout_data == "still here\n");
@@ -320,6 +327,36 @@ TEST_CASE_TEMPLATE("session errors at open", T, SHANNOT_TRANSPORTS) {
         REQUIRE(no_input);
         CHECK(no_input->stdout_data == "fine\n");
     }
+}
+
+TEST_CASE_TEMPLATE("session with the host's /proc in the sandbox", T, SHANNOT_TRANSPORTS) {
+    // The diagnostics profile binds the host's /proc over the sandbox's, for `ps`: there the
+    // sandbox's pids mean nothing, and an agent that swept by /proc never found itself alone
+    // (each command waited out the sweep's 5 s). The agent keeps a procfs of its own.
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    auto profile = *shannot::builtin_profile<T>("diagnostics");
+    profile.allowed_commands.insert(profile.allowed_commands.end(), {"sh", "sleep"});
+    auto session = open_test_session<T>({}, profile);
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message));
+    auto left = session->run({"sh", "-c", "sleep 4338.5 & echo started"}, {.timeout = 20s});
+    REQUIRE(left);
+    CHECK_FALSE(left->timed_out);
+    CHECK(left->stdout_data == "started\n");
+    CHECK(shannot_test::processes_with("4338.5") == 0);
+    for (int i = 0; i < 3; ++i) {
+        auto r = session->run({"ls", "/"}, {.timeout = 5s});
+        REQUIRE(r);
+        CHECK_FALSE(r->timed_out);
+        CHECK(r->exit_code == 0);
+    }
+    auto host = session->run({"cat", "/proc/1/cmdline"});  // the host's PID 1, not the agent
+    REQUIRE(host);
+    CHECK_FALSE(host->stdout_data.empty());
+    CHECK(host->stdout_data.find(".shannot") == std::string::npos);
+    auto stopped = session->run({"sh", "-c", "sleep 4338.6"}, {.timeout = 300ms});
+    REQUIRE(stopped);
+    CHECK(stopped->timed_out);
+    CHECK(shannot_test::processes_with("4338.6") == 0);
 }
 
 TEST_CASE_TEMPLATE("session with bash as the agent's shell", T, SHANNOT_TRANSPORTS) {

@@ -86,8 +86,8 @@ public:
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
-    void terminate() { frames_.request_stop(in_, "K TERM\n", 1); }
-    void kill() { frames_.request_stop(in_, "K KILL\n", 2); }
+    void terminate() { frames_.request_stop(in_, "\nK TERM\n", 1); }
+    void kill() { frames_.request_stop(in_, "\nK KILL\n", 2); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
     void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
