@@ -11,7 +11,8 @@
 #   2. the doctest suite under ASan+UBSan, clang (tools/sanitize.sh asan; build-asan/)
 #   3. the threaded test cases under TSan, clang, without ASLR (tools/sanitize.sh tsan; build-tsan/)
 #   4. the libFuzzer targets: build, then each for $SHANNOT_FUZZ_SECONDS (default 15) s, two at
-#      a time (tools/fuzz.sh; build-fuzz/): each target is one entry
+#      a time (tools/fuzz.sh; build-fuzz/): each target is one entry. When the budget left is
+#      short of that, each runs for what is left (said in the output), rather than being cut.
 # Steps 2-4 and a failed build are entries too. Each step's output goes to build-steps/*.log; a
 # failed step's last 60 lines are printed at the end, before the step timings and the summary.
 # The whole run has a budget of $SHANNOT_TEST_BUDGET s (default 1740, CI's 30 minutes less a
@@ -122,6 +123,14 @@ run_test_steps() {
     local fuzz_seconds=${SHANNOT_FUZZ_SECONDS:-15}
     step "fuzz: build the libFuzzer targets (build-fuzz/, clang)" 600 always tools/fuzz.sh --build-only
     if [ "$step_rc" -eq 0 ]; then
+        # Five targets two at a time take three rounds and ~10 s more. On a slow machine the
+        # earlier steps may leave less than that: the fuzzers then run shorter, not cut.
+        local left=$((BUDGET - SECONDS - 20))
+        if [ $((fuzz_seconds * 3 + 15)) -gt "$left" ]; then
+            fuzz_seconds=$(((left - 15) / 3))
+            [ "$fuzz_seconds" -ge 1 ] || fuzz_seconds=1
+            echo "dev.sh: ${left} s of the budget left: each fuzzer runs ${fuzz_seconds} s"
+        fi
         step "fuzz: run each target ${fuzz_seconds} s, two at a time" $((fuzz_seconds * 3 + 120)) failure:1 \
             tools/fuzz.sh -j 2 --results "$STEPS/results.jsonl" "$fuzz_seconds"
     fi
