@@ -2656,7 +2656,8 @@ inline constexpr std::string_view session_agent_shell = "/dev/.shannot/sh";
 inline constexpr int session_shell_fd = 5;
 
 /// bwrap arguments a session adds before `--`: the agent is PID 1 (it reaps and kills what its
-/// commands leave behind) and runs from the execute-only copy of the shell.
+/// commands leave behind), counts processes in a procfs of its own and runs from the
+/// execute-only copy of the shell.
 [[nodiscard]] inline std::vector<std::string> session_mount_args() {
     return {"--as-pid-1",
             "--perms", "0700", "--tmpfs", std::string(session_agent_dir),
@@ -2697,9 +2698,9 @@ inline constexpr int session_shell_fd = 5;
 ///    tests that ARGV0 can be executed (else X writes a "noexec" frame; when the command has a
 ///    PATH of its own, ARGV0 is empty and the line tests it with that PATH, `{ PATH=...
 ///    command -v ARGV0 || X; } &&`). COMMAND is `NAME=VALUE... 'ARGV0' ARGS... <"$i" ...`, whose
-///    assignments are the command's own. F goes back to the session's directory, kills and reaps everything the command left
-///    behind, and writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit <RC>\n" on stderr (RC
-///    as the shell reports it: 128+N for a signal).
+///    assignments are the command's own. F goes back to the session's directory, kills and
+///    reaps everything the command left behind, and writes "\n<NONCE> eof\n" on stdout and
+///    "\n<NONCE> exit <RC>\n" on stderr (RC as the shell reports it: 128+N for a signal).
 ///  - Only lines starting with "R " or "N " reach the runner: a late `K` line is ignored.
 ///  - EOF on stdin (the host or the connection is gone): the reader kills every command, tells
 ///    the runner to `exit` and exits, which ends the sandbox.
@@ -2833,7 +2834,7 @@ done
         "kill", "let", "local", "logout", "mapfile", "nameref", "newgrp", "popd", "print", "printf", "pushd", "pwd",
         "read", "readarray", "readonly", "return", "set", "shift", "shopt", "sleep", "source", "suspend", "test",
         "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait", "whence",
-        "C", "F", "N", "R", "S", "X"};
+        "F", "N", "R", "S", "X"};
     for (auto n : names)
         if (n == name) return true;
     return false;
