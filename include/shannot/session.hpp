@@ -29,7 +29,6 @@
 #include <shannot/detail/paths.hpp>
 #include <shannot/detail/run_support.hpp>
 #include <shannot/detail/session_agent.hpp>
-#include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/unique_fd.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>

@@ -2854,10 +2854,11 @@ template <class Environment>
         append_request_word(assignments, value);
         assignments += ' ';
     }
-    // The command word is always quoted, so it is never a reserved word or an assignment.
+    // The command word is always quoted, so it is never a reserved word or an assignment (a word
+    // shell_quote leaves plain has only safe bytes, which need nothing inside quotes either).
     std::string command_word;
-    if (shell_quote(argv.front()).front() == '\'') append_request_word(command_word, argv.front());
-    else command_word = "'" + argv.front() + "'";
+    append_request_word(command_word, argv.front());
+    if (command_word.front() != '\'') command_word = "'" + command_word + "'";
 
     std::string line = "\nR ";  // the newline first: see "A command that kills the reader" above
     line += nonce;
