@@ -7,8 +7,10 @@
 #                               the last line is "N passed, M failed"
 # `test` runs, in order, each step with a time limit, a later step running even when an earlier
 # one failed:
-#   1. g++ build (build/) and `meson test`: every meson test is one entry of the summary
-#   2. the doctest suite under ASan+UBSan, clang (tools/sanitize.sh asan; build-asan/)
+#   1. g++ build (build/, -Og) and `meson test`: every meson test is one entry of the summary; the
+#      doctest suite here is built against include/
+#   2. the doctest suite built against single_include/, under ASan+UBSan, clang (tools/sanitize.sh
+#      asan; build-asan/)
 #   3. the threaded test cases under TSan, clang, without ASLR (tools/sanitize.sh tsan; build-tsan/)
 #   4. the libFuzzer targets: build, then each for $SHANNOT_FUZZ_SECONDS (default 15) s, two at
 #      a time (tools/fuzz.sh; build-fuzz/): each target is one entry. When the budget left is
@@ -45,9 +47,13 @@ install_missing() {
     apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
 }
 
+# build/ is compiled with g++ -Og -g: a third of -O2 -g's compile time here (var-tracking of
+# doctest's long test functions is most of -O2's), with the flow-based warnings -Og keeps. The
+# suite is built against include/ only (tools/sanitize.sh runs it against single_include/), and
+# the benchmarks not at all (tools/bench.sh builds them, in release).
 configure() {
     if [ ! -f "$BUILD/build.ninja" ]; then
-        meson setup "$BUILD" "$@" >/dev/null
+        meson setup "$BUILD" -Doptimization=g -Dsuite_header=include -Dbenchmarks=false "$@" >/dev/null
     fi
     ninja -C "$BUILD"
 }
