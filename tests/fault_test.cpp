@@ -481,9 +481,11 @@ TEST_CASE("fault: a remote login that prints a banner and rc-file noise") {
     std::ofstream(noise) << "echo 'rc noise on stdout'\necho 'rc noise on stderr' >&2\nprintf 'no newline'\n"
                             "printf 'no newline' >&2\n: > '"
                          << ran << "'\n";
-    // root's login shell is bash; a non-interactive bash reads $BASH_ENV before running the command.
-    shannot_test::SshdFixture sshd("Banner " + banner + "\nSetEnv BASH_ENV=" + noise + "\n");
+    // Both ways a login shell may run an rc file for `ssh host command`: bash run by sshd reads
+    // ~/.bashrc (Debian builds it so), a non-interactive bash or ksh reads $BASH_ENV / $ENV.
+    shannot_test::SshdFixture sshd("Banner " + banner + "\nSetEnv BASH_ENV=" + noise + " ENV=" + noise + "\n");
     REQUIRE_MESSAGE(sshd.running(), sshd.error());
+    std::filesystem::copy_file(noise, sshd.home() / ".bashrc");
     T transport(sshd.connection());
     shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
     for (int i = 0; i < 3; ++i) {

@@ -133,6 +133,21 @@ public:
         return ::geteuid() == 0 ? "root" : std::to_string(::geteuid());
     }
 
+    /// The HOME of logins (empty until a test puts an rc file there).
+    [[nodiscard]] std::filesystem::path home() const { return dir_ / "home"; }
+
+    /// `config` with HOME=<our folder>/home set for logins: sshd takes only its first SetEnv
+    /// line, so HOME joins the caller's, if any.
+    [[nodiscard]] std::string with_home(const std::string& config) const {
+        const std::string home = "HOME=" + (dir_ / "home").string();
+        const auto at = config.rfind("SetEnv ", 0) == 0 ? 0 : config.find("\nSetEnv ");
+        if (at == std::string::npos) return "SetEnv " + home + "\n" + config;
+        const auto end = config.find('\n', at + 1);
+        std::string result = config;
+        result.insert(end == std::string::npos ? result.size() : end, " " + home);
+        return result;
+    }
+
     /// Starts sshd (again), on the same port when restarting.
     bool start() {
         if (port_ == 0) port_ = free_port();
@@ -142,7 +157,13 @@ public:
                                             << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
                                                "StrictModes no\nPermitRootLogin prohibit-password\nMaxSessions 64\n"
                                                "MaxStartups 64:30:128\nLogLevel ERROR\n"
-                                            << extra_config_;
+                                            // Logins get an empty HOME, so the login shell reads
+                                            // no rc file: this machine's root ~/.bashrc runs
+                                            // `pyenv init`, whose rehash lock serialises 16
+                                            // concurrent logins past the 15 s a session may take
+                                            // to start. The rc-file case has its own test.
+                                            << with_home(extra_config_);
+        std::filesystem::create_directories(dir_ / "home");
         // Known hosts: the key this server presents, as ssh looks it up for a non-22 port.
         std::ofstream(dir_ / "known_hosts") << "[127.0.0.1]:" << port_ << " " << read_text(dir_ / "host_key.pub");
         const pid_t pid = ::fork();
