@@ -190,8 +190,10 @@ private:
                 UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
                 if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
             }
-            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
+            // bwrap first: signalled second, it could see its child die, exit with 128+sig and
+            // report an "exit-code" before the signal lands (seen under ASan on a loaded machine).
             pidfd_send_signal(pidfd_.get(), sig);
+            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
             return;
         }
         // bwrap has not reported its child: it may be creating it right now, and a child that has
