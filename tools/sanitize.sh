@@ -4,7 +4,8 @@
 #   tools/sanitize.sh [asan|tsan|all]   (default all)
 # Each build dir is configured once with clang (CXX overrides). ASan+UBSan runs the suite built
 # against the generated single header (shannot_tests_single: the g++ build of tools/dev.sh test
-# runs it against include/), TSan the threaded cases built against include/. Built besides: the
+# runs it against include/), TSan the threaded cases (shannot_tests_threaded: only the test files
+# that hold them, against include/). Built besides: the
 # helper programs the suite runs and, for ASan, the examples (tests/cli_test.cpp and
 # operations_test.cpp run examples/cli/shannot and examples/remote; under CI=true a missing one is
 # a failure). Not built: the fuzzers. Exits non-zero when a test fails or a sanitizer reports
@@ -20,7 +21,8 @@ case "$MODE" in asan|tsan|all) ;; *) echo "usage: tools/sanitize.sh [asan|tsan|a
 # The threaded tests (doctest -tc patterns, comma-separated; the one place this list lives):
 # many runs from many threads (locally and on one ssh session pool), run_async, cancel from
 # another thread, sandboxes started on threads that end, the spawner thread's stop and reap.
-# A pattern that matches no test case is reported and otherwise ignored; none matching is a failure.
+# They must live in the files tests/meson.build builds into shannot_tests_threaded. A pattern that
+# matches no test case there (a test renamed, removed or moved to another file) is a failure.
 TSAN_CASES='*concurrency*,*cancellation*,CancelToken,PosixSpawnTransport stopping and reaping,OpenSshProcessTransport against a real sshd'
 
 # Configures $1 with the given meson options (once), then builds every executable under the
@@ -82,13 +84,14 @@ fi
 if [ "$MODE" != asan ]; then
     start=$SECONDS
     BUILD_UNDER="tests" build build-tsan -Db_sanitize=thread -Dexamples=false \
-        -Doptimization=1 -Dsuite_header=include -Dbenchmarks=false
+        -Doptimization=1 -Dsuite_header=threaded -Dbenchmarks=false
     built=$SECONDS
-    # Name the patterns that select nothing (renamed or removed tests), so the list gets fixed.
+    # Name the patterns that select nothing, so the list (or the file list) gets fixed.
     IFS=, read -ra patterns <<<"$TSAN_CASES"
     for p in "${patterns[@]}"; do
-        if ! build-tsan/tests/shannot_tests -ltc "-tc=$p" 2>/dev/null | grep -qE 'passing the current filters: [1-9]'; then
-            echo "sanitize.sh: note: TSan pattern '$p' matches no test case" >&2
+        if ! build-tsan/tests/shannot_tests_threaded -ltc "-tc=$p" 2>/dev/null | grep -qE 'passing the current filters: [1-9]'; then
+            echo "sanitize.sh: TSan pattern '$p' matches no test case in shannot_tests_threaded" >&2
+            status=1
         fi
     done
     # clang 14's TSan aborts ("FATAL: ThreadSanitizer: unexpected memory mapping") on kernels with
@@ -98,7 +101,7 @@ if [ "$MODE" != asan ]; then
         launcher="setarch $(uname -m) -R"
     fi
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 LAUNCHER=$launcher \
-        run_suite build-tsan shannot_tests "-tc=$TSAN_CASES" || status=1
+        run_suite build-tsan shannot_tests_threaded "-tc=$TSAN_CASES" || status=1
     echo "sanitize.sh: TSan build $((built - start)) s, run $((SECONDS - built)) s"
 fi
 exit $status
