@@ -4,7 +4,11 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -57,6 +61,95 @@ std::string hostile_word(std::mt19937& rng) {
     }
 }
 
+
+/// The remote dispatcher over a real ssh session, driven by hand: what the transport does, minus
+/// the transport, so that a test can withhold the K a local deadline would send and see every byte.
+class RawDispatcher {
+public:
+    RawDispatcher(const SshConnection& c, const std::string& hello) {
+        std::vector<std::string> argv = {"ssh"};
+        const auto options = shannot::ssh_base_options(c);
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.insert(argv.end(), {"--", shannot::ssh_destination(c),
+                                 shannot::detail::shell_join({"exec", "sh", "-c", std::string(shannot::detail::ssh_dispatcher_script),
+                                                              "shannot", hello})});
+        int in[2], out[2], err[2];
+        REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::dup2(in[0], 0);
+            ::dup2(out[1], 1);
+            ::dup2(err[1], 2);
+            ::execvp("ssh", args.data());
+            ::_exit(127);
+        }
+        ::close(in[0]);
+        ::close(out[1]);
+        ::close(err[1]);
+        in_ = in[1], out_ = out[0], err_ = err[0];
+    }
+    RawDispatcher(const RawDispatcher&) = delete;
+    RawDispatcher& operator=(const RawDispatcher&) = delete;
+    ~RawDispatcher() {
+        close_input();
+        ::close(out_);
+        ::close(err_);
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    void send(const std::string& text) { REQUIRE(::write(in_, text.data(), text.size()) == static_cast<ssize_t>(text.size())); }
+    void close_input() {
+        if (in_ >= 0) ::close(in_);
+        in_ = -1;
+    }
+    /// Reads both streams until `done()` holds, they end, or `bound` passes; returns `done()`.
+    template <class Done>
+    bool read_until(Done done, std::chrono::milliseconds bound = 30s) {
+        const auto deadline = std::chrono::steady_clock::now() + bound;
+        char buffer[4096];
+        while (!done()) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+            if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
+            for (int i = 0; i < 2; ++i) {
+                if (!fds[i].revents) continue;
+                const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+                if (n > 0) (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
+                else if (n == 0) return done();
+            }
+        }
+        return true;
+    }
+    struct Frames {
+        std::string report, out, err;  ///< "exit RC SETUP" (or "" when the frames did not come), what came before
+    };
+    /// Waits for both frames of request `nonce` and consumes the streams up to them.
+    Frames frames(const std::string& nonce, std::chrono::milliseconds bound = 30s) {
+        const auto eof = "\n" + nonce + " eof\n", report = "\n" + nonce + " ";
+        const auto report_end = [&] {
+            const auto at = err.find(report);
+            return at == std::string::npos ? at : err.find('\n', at + 1);
+        };
+        if (!read_until([&] { return out.find(eof) != std::string::npos && report_end() != std::string::npos; }, bound)) return {};
+        const auto at = err.find(report), end = report_end();
+        Frames result{err.substr(at + report.size(), end - at - report.size()), out.substr(0, out.find(eof)), err.substr(0, at)};
+        err.erase(0, end + 1);
+        out.erase(0, out.find(eof) + eof.size());
+        return result;
+    }
+    std::string out, err;
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1, out_ = -1, err_ = -1;
+};
 }  // namespace
 
 TEST_CASE("SshConnection validation and the ssh argv") {
@@ -297,4 +390,71 @@ TEST_CASE("OpenSshProcessTransport on a private sshd that goes away or changes")
         REQUIRE_MESSAGE(again, again.error().describe());
         CHECK(again->stdout_data == "back\n");
     }
+}
+
+TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither leaves a word on the command's stderr") {
+    SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
+    const auto hello = shannot::detail::random_marker();
+    RawDispatcher d(shannot_test::shared_sshd()->connection(), hello);
+    REQUIRE(d.read_until([&] {
+        const auto at = d.out.find("\n" + hello + " ready");
+        return at != std::string::npos && d.out.find('\n', at + 1) != std::string::npos && d.err.find("\n" + hello + " ready\n") != std::string::npos;
+    }));
+    d.out.clear();
+    d.err.clear();
+    auto args = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                                                     "--die-with-parent", "--json-status-fd", "4"});
+    args.pop_back();
+    d.send(shannot::detail::dispatcher_request({"P", "0", args}));
+    const auto request = [](const std::string& nonce, int timeout_s, const std::string& script) {
+        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "--", "sh", "-c", script});
+    };
+
+    SUBCASE("a run the local side stops watching is killed by the remote backstop, TIMEOUT s on") {
+        const auto start = std::chrono::steady_clock::now();
+        d.send(request("n1", 1, "echo started >&2; exec sleep 4471.25"));
+        const auto f = d.frames("n1", 20s);
+        const auto took = std::chrono::steady_clock::now() - start;
+        CHECK(f.report == "exit 137 0");  // reported as bwrap killed by SIGKILL
+        CHECK(f.err == "started\n");
+        CHECK(took >= 1s);
+        CHECK(took < 10s);
+        CHECK(shannot_test::processes_with("4471.25") == 0);  // the frames come once the sandbox is gone
+    }
+    SUBCASE("K TERM while the command runs: reported as TERM") {
+        d.send(request("n2", 60, "echo started >&2; exec sleep 4471.5"));
+        REQUIRE(d.read_until([&] { return d.err.find("started\n") != std::string::npos; }));
+        d.send("\nK TERM\n");
+        const auto f = d.frames("n2");
+        CHECK(f.report == "exit 143 0");
+        CHECK(f.err == "started\n");
+        CHECK(shannot_test::processes_with("4471.5") == 0);
+    }
+    SUBCASE("K KILL in the same write as its request") {
+        d.send(request("n3", 60, "exec sleep 4471.75") + "\nK KILL\n");
+        const auto f = d.frames("n3");
+        CHECK(f.report == "exit 137 0");
+        CHECK(f.err.empty());
+        CHECK(shannot_test::processes_with("4471.75") == 0);
+    }
+    SUBCASE("a timed run that ends in time, then an untimed one that outlives its timeout") {
+        d.send(request("n4", 0, "echo out; echo err >&2"));
+        auto f = d.frames("n4");
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "out\n");
+        CHECK(f.err == "err\n");
+        d.send(request("n5", 1, "echo fast"));
+        f = d.frames("n5");
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "fast\n");
+        d.send(request("n6", 0, "sleep 3; echo slow"));  // the backstop must have dropped n5's timeout
+        f = d.frames("n6");
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "slow\n");
+    }
+    // EOF: the dispatcher, its reader, runner and backstop all end.
+    d.close_input();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (shannot_test::processes_with(hello) > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    CHECK(shannot_test::processes_with(hello) == 0);
 }

@@ -3615,8 +3615,10 @@ private:
                 UniqueFd fd(pidfd_open(static_cast<pid_t>(child)));
                 if (fd && parent_of(static_cast<pid_t>(child)) == pid_) sandbox_pidfd_ = std::move(fd);
             }
-            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
+            // bwrap first: signalled second, it could see its child die, exit with 128+sig and
+            // report an "exit-code" before the signal lands (seen under ASan on a loaded machine).
             pidfd_send_signal(pidfd_.get(), sig);
+            if (sandbox_pidfd_) pidfd_send_signal(sandbox_pidfd_.get(), sig);
             return;
         }
         // bwrap has not reported its child: it may be creating it right now, and a child that has
@@ -4251,9 +4253,11 @@ namespace shannot::detail {
 ///       its parent) are killed, then it is signalled and continued. The frames follow only once
 ///       the sandbox's PID 1 (bwrap's "child-pid") is gone too (killed if it outlived bwrap,
 ///       bounded at ~3 s), so when a killed run returns, nothing of it is left on the remote.
-///       The runner's subshell writes its pid, checks for a kept signal and only then execs
-///       bwrap, keeping the pid: a K reads either an empty pid file (and keeps the signal) or
-///       that pid, whichever of the two processes is there.
+///       The runner writes its own pid to the pid file, then checks for a kept signal, and only
+///       then starts bwrap, as a simple command (vfork, no fork of the shell): a K reads either an
+///       empty pid file (and keeps the signal) or the runner's pid, and then waits for the
+///       runner's child to appear (or the pid file to change: the run is over) and signals it.
+///       The remote backstop is one process per dispatcher that counts seconds (see the script).
 /// Commands start with SIGPIPE, SIGINT and SIGQUIT at their defaults (the dispatcher itself
 /// ignores SIGPIPE).
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
@@ -4288,37 +4292,86 @@ L=$(for p in /*; do
   cd -P "$p" 2>/dev/null || continue
   case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$p" "$PWD" ;; esac
 done)
+# Sets c to the pids of the children of process $1, space-separated ('' when none), from
+# /proc/PID/task/PID/children (a kernel with CONFIG_PROC_CHILDREN) or else a scan of /proc.
+C() {
+  c=
+  if [ -r "/proc/$1/task/$1/children" ]; then
+    read -r c 2>/dev/null <"/proc/$1/task/$1/children"
+    return 0
+  fi
+  y=$1
+  for e in /proc/[0-9]*/stat; do
+    read -r z 2>/dev/null <"$e" || continue
+    set -- ${z##*) }
+    [ "$2" = "$y" ] || continue
+    e=${e#/proc/}
+    c="$c ${e%/stat}"
+  done
+}
+# Signals the running bwrap with $1 (see K in the protocol). With $2 set (the backstop), a signal
+# that finds no run is dropped rather than kept for the next one.
+K() {
+  p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
+  read -r p 2>/dev/null <"$d/pid"
+  if [ -z "$p" ]; then
+    [ -z "$2" ] || return 0
+    printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
+    read -r p 2>/dev/null <"$d/pid"
+    [ -n "$p" ] || return 0
+  fi
+  # A run is on and p is the runner: bwrap is its one child (for a moment before that, the
+  # runner's own vfork child, on its way to exec bwrap). Wait for it while the run lasts.
+  j=0
+  while C "$p"; [ -z "$c" ]; do
+    read -r q 2>/dev/null <"$d/pid"
+    [ "$q" = "$p" ] && [ "$j" -lt 300 ] || return 0
+    sleep 0.01 2>/dev/null || sleep 1
+    j=$((j+1))
+  done
+  set -- $c
+  p=$1
+  printf '%s\n' "$g" >"$d/k"
+  kill -s STOP "$p" 2>/dev/null || return 0
+  j=0
+  while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
+    case ${z##*) } in [TtZ]*) break ;; esac
+    sleep 0.01 2>/dev/null || sleep 1
+    j=$((j+1))
+  done
+  C "$p"
+  for e in $c; do kill -s KILL "$e" 2>/dev/null; done
+  # INT, not $g: sh reports a foreground command killed by TERM or KILL on its stderr (here the
+  # command's), but not one killed by INT; the runner reports $g, from $d/k, as the signal.
+  kill -s INT "$p" 2>/dev/null
+  kill -s CONT "$p" 2>/dev/null
+  return 0
+}
+# The backstop behind the local deadline: one process for the dispatcher's life, counting
+# seconds, not a timer process per command. The runner writes "SEQ TIMEOUT ." to $d/t as a timed
+# run starts and "SEQ 0 ." as it ends, SEQ new each time; TIMEOUT s after it saw a new SEQ (up to
+# 1 s after the write) this kills the run's bwrap. A torn read (no ".") changes nothing. It ends
+# within a second of the dispatcher, when the folder is gone or the dispatcher's pid is.
+(
+  trap - EXIT
+  u= k=0
+  while sleep 1 && [ -d "$d" ] && kill -0 $$; do
+    a= t= z=
+    read -r a t z <"$d/t" || continue
+    [ "$z" = . ] || continue
+    if [ "$a" != "$u" ]; then
+      u=$a k=$t
+    elif [ "$k" -gt 0 ]; then
+      k=$((k-1))
+      [ "$k" -gt 0 ] || K KILL backstop
+    fi
+  done
+) </dev/null >/dev/null 2>&1 5>&- 6>&- &
 printf '\n%s ready%s\n' "$h" "$L"
 printf '\n%s ready\n' "$h" >&2
 # The reader: stdin is the session's, stdout too (fd 7 is the pipe to the runner).
 {
   exec 7>&1 1>&5
-  K() {
-    p= g=$1  # stderr is the session's: redirect it before a read that may fail to open
-    read -r p 2>/dev/null <"$d/pid"
-    if [ -z "$p" ]; then
-      printf '%s\n' "$g" >"$d/sig.t" && mv -f "$d/sig.t" "$d/sig"
-      read -r p 2>/dev/null <"$d/pid"
-      [ -n "$p" ] || return 0
-    fi
-    kill -s STOP "$p" 2>/dev/null || return 0
-    j=0
-    while [ "$j" -lt 100 ] && read -r z 2>/dev/null <"/proc/$p/stat"; do
-      case ${z##*) } in [TtZ]*) break ;; esac
-      sleep 0.01 2>/dev/null || sleep 1
-      j=$((j+1))
-    done
-    for e in /proc/[0-9]*/stat; do
-      read -r z 2>/dev/null <"$e" || continue
-      set -- ${z##*) }
-      [ "$2" = "$p" ] || continue
-      e=${e#/proc/}
-      kill -s KILL "${e%/stat}" 2>/dev/null
-    done
-    kill -s "$g" "$p" 2>/dev/null
-    kill -s CONT "$p" 2>/dev/null
-    return 0
-  }
   Z() {
     p= s=
     read -r p s <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
@@ -4382,6 +4435,11 @@ printf '\n%s ready\n' "$h" >&2
 } | {
   # The runner: runs each R the reader hands it, in order. bwrap's status goes to the fifo j.
   exec 2>/dev/null 8<>"$d/j"
+  # SIGPIPE at its default for bwrap (which sh cannot reset for one command without a fork). This
+  # shell then dies of a write to a session that is gone, where the reader's EOF ends it anyway.
+  trap - PIPE
+  for me in /proc/self/task/*; do me=${me##*/}; done
+  m=0
   P() {
     eval "p$1=\$2"
   }
@@ -4403,30 +4461,31 @@ printf '\n%s ready\n' "$h" >&2
       N noargs
       return 0
     fi
-    w=
     if [ "$t" -gt 0 ]; then
-      ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-        sleep "$t" & s=$!
-        wait "$s"
-        read -r c <"$d/pid" && kill -KILL "$c" ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
-      w=$!
+      m=$((m+1))
+      printf '%s %s .\n' "$m" "$t" >"$d/t"
     fi
-    # A foreground subshell, so bwrap starts with SIGINT and SIGQUIT at their defaults. Its pid
-    # (from /proc/self/task: reading /proc/self/stat costs a system call per byte) stays bwrap's.
-    (
-      for c in /proc/self/task/*; do c=${c##*/}; done
-      printf '%s\n' "$c" >"$d/pid"
-      if [ -s "$d/sig" ]; then
-        read -r g <"$d/sig"
-        kill -s "$g" "$c"
-      fi
-      trap - PIPE
+    # The pid file names this runner while the run is on (K finds bwrap as its child); a signal
+    # K kept before that is found here, and the command never starts.
+    : >"$d/k"
+    printf '%s\n' "$me" >"$d/pid"
+    if [ -s "$d/sig" ]; then
+      read -r g <"$d/sig"
+    else
+      # A simple command, which sh starts with vfork (dash) and with SIGINT, SIGQUIT and, as this
+      # shell reset it, SIGPIPE at their defaults.
       o=
       [ -z "$f" ] || o='3<"$f"'
-      eval "exec \"\$b\" $v \"\$@\" <\"\$i\" $o 4>&8 2>&6 5>&- 6>&- 8>&-"
-    )
-    r=$?
-    [ -z "$w" ] || kill "$w"
+      eval "\"\$b\" $v \"\$@\" <\"\$i\" $o 4>&8 2>&6 5>&- 6>&- 8>&-"
+      r=$?
+      g=
+      read -r g <"$d/k"
+    fi
+    case $g in TERM) r=143 ;; KILL) r=137 ;; esac
+    if [ "$t" -gt 0 ]; then
+      m=$((m+1))
+      printf '%s 0 .\n' "$m" >"$d/t"
+    fi
     echo . >&8
     s=0 q=
     while IFS= read -r x <&8 && [ "$x" != . ]; do
@@ -4435,6 +4494,7 @@ printf '\n%s ready\n' "$h" >&2
         *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
       esac
     done
+    [ -z "$g" ] || s=0
     : >"$d/pid"
     k=0
     while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat"; do
