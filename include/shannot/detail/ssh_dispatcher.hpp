@@ -134,16 +134,25 @@ K() {
     read -r p 2>/dev/null <"$d/pid"
     [ -n "$p" ] || return 0
   fi
-  # A run is on and p is the runner: bwrap is its one child (for a moment before that, the
-  # runner's own vfork child, on its way to exec bwrap). Wait for it while the run lasts.
-  j=0
-  while C "$p"; [ -z "$c" ]; do
+  # A run is on and p is the runner: bwrap is its one child. Wait for it while the run lasts.
+  # Until it has exec'd bwrap, the child is the runner's vfork child and bears the runner's
+  # name: wait then too. sh -c catches SIGINT, and the child would run the shell's handler
+  # (the signal then lost, and the runner's state touched) rather than die of it.
+  j=0 w=
+  read -r w 2>/dev/null <"/proc/$p/comm"
+  while :; do
+    C "$p"
+    set -- $c
+    if [ -n "$1" ]; then
+      o=
+      read -r o 2>/dev/null <"/proc/$1/comm"
+      [ "$o" = "$w" ] || break
+    fi
     read -r q 2>/dev/null <"$d/pid"
     [ "$q" = "$p" ] && [ "$j" -lt 300 ] || return 0
     sleep 0.01 2>/dev/null || sleep 1
     j=$((j+1))
   done
-  set -- $c
   p=$1
   printf '%s\n' "$g" >"$d/k"
   kill -s STOP "$p" 2>/dev/null || return 0
