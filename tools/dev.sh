@@ -11,7 +11,8 @@
 #      doctest suite here is built against include/
 #   2. the doctest suite built against single_include/, under ASan+UBSan, clang (tools/sanitize.sh
 #      asan; build-asan/)
-#   3. the threaded test cases under TSan, clang, without ASLR (tools/sanitize.sh tsan; build-tsan/)
+#   3. the threaded test cases under TSan, clang, without ASLR, built from the test files that hold
+#      them (tools/sanitize.sh tsan; build-tsan/)
 #   4. the libFuzzer targets: build, then each for $SHANNOT_FUZZ_SECONDS (default 15) s, two at
 #      a time (tools/fuzz.sh; build-fuzz/): each target is one entry. When the budget left is
 #      short of that, each runs for what is left (said in the output), rather than being cut.

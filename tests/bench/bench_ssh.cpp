@@ -252,7 +252,9 @@ int main(int argc, char** argv) {
         return exit_skip;
     }
     return guarded([&] {
-        shannot_test::SshdFixture sshd;
+        // Logins run the user's own rc files, as on a real remote: that is what B4's and B5's
+        // baselines pay per command (the figure printed under B4 shows how much).
+        shannot_test::SshdFixture sshd({}, shannot_test::SshdFixture::Home::users);
         if (!sshd.running()) {
             std::printf("%s: SKIP (sshd could not be started: %s)\n", which.c_str(), sshd.error().c_str());
             return exit_skip;

@@ -84,7 +84,12 @@ inline std::vector<int> children_of(int parent) {
 /// One sshd process with everything it needs in a temporary folder, removed on destruction.
 class SshdFixture {
 public:
-    explicit SshdFixture(std::string extra_config = {}) : extra_config_(std::move(extra_config)) {
+    /// Home::empty (tests) gives logins a HOME with no rc file, so they cost the same on every
+    /// machine; Home::users (benchmarks) keeps the user's own, rc files and all,
+    /// as a real remote login has them.
+    enum class Home { empty, users };
+    explicit SshdFixture(std::string extra_config = {}, Home home = Home::empty)
+        : extra_config_(std::move(extra_config)), home_kind_(home) {
         char templ[] = "/tmp/shannot-sshd-XXXXXX";
         if (!::mkdtemp(templ)) return;
         dir_ = templ;
@@ -133,12 +138,13 @@ public:
         return ::geteuid() == 0 ? "root" : std::to_string(::geteuid());
     }
 
-    /// The HOME of logins (empty until a test puts an rc file there).
+    /// The HOME of logins under Home::empty (empty until a test puts an rc file there).
     [[nodiscard]] std::filesystem::path home() const { return dir_ / "home"; }
 
     /// `config` with HOME=<our folder>/home set for logins: sshd takes only its first SetEnv
     /// line, so HOME joins the caller's, if any.
     [[nodiscard]] std::string with_home(const std::string& config) const {
+        if (home_kind_ == Home::users) return config;
         const std::string home = "HOME=" + (dir_ / "home").string();
         const auto at = config.rfind("SetEnv ", 0) == 0 ? 0 : config.find("\nSetEnv ");
         if (at == std::string::npos) return "SetEnv " + home + "\n" + config;
@@ -228,6 +234,7 @@ public:
 private:
     std::filesystem::path dir_;
     std::string extra_config_;
+    Home home_kind_ = Home::empty;
     std::string error_;
     int port_ = 0;
     pid_t pid_ = -1;
