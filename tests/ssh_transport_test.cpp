@@ -14,7 +14,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -457,4 +459,40 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (shannot_test::processes_with(hello) > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
     CHECK(shannot_test::processes_with(hello) == 0);
+}
+
+TEST_CASE("a remote dispatcher removes the folders of dispatchers that died without removing them") {
+    SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
+    // The test sshd's logins have no TMPDIR: dispatchers keep their folders under /tmp.
+    const auto tag = shannot::detail::random_marker();
+    const std::filesystem::path stale = "/tmp/shannot." + tag + "-stale", live = "/tmp/shannot." + tag + "-live",
+                                unnamed = "/tmp/shannot." + tag + "-unnamed", torn = "/tmp/shannot." + tag + "-torn";
+    for (const auto& dir : {stale, live, unnamed, torn}) REQUIRE(std::filesystem::create_directory(dir));
+    // Dead: a pid no process has. Alive: this process, with its real start time. Without an m
+    // file, or with one cut short (no "."): not known to be dead, so kept.
+    std::ofstream(stale / "m") << "999999999 1 .\n";
+    std::ofstream(stale / "pid") << "\n";
+    std::string self_stat = shannot_test::read_proc_file("/proc/self/stat");
+    self_stat = self_stat.substr(self_stat.rfind(')') + 2);
+    std::istringstream fields(self_stat);
+    std::string field, start_time;
+    for (int i = 3; i <= 22 && fields >> field; ++i)
+        if (i == 22) start_time = field;
+    REQUIRE_FALSE(start_time.empty());
+    std::ofstream(live / "m") << ::getpid() << ' ' << start_time << " .\n";
+    std::ofstream(torn / "m") << "999999999 1";
+
+    {
+        const auto hello = shannot::detail::random_marker();
+        RawDispatcher d(shannot_test::shared_sshd()->connection(), hello);
+        REQUIRE(d.read_until([&] { return d.err.find("\n" + hello + " ready\n") != std::string::npos; }));
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (std::filesystem::exists(stale) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+        CHECK_FALSE(std::filesystem::exists(stale));
+        CHECK(std::filesystem::exists(live));
+        CHECK(std::filesystem::exists(unnamed));
+        CHECK(std::filesystem::exists(torn));
+        CHECK(std::filesystem::exists("/tmp/shannot." + hello + "/m"));  // its own, naming it
+    }
+    for (const auto& dir : {live, unnamed, torn}) std::filesystem::remove_all(dir);
 }

@@ -77,6 +77,8 @@ namespace shannot::detail {
 /// NONCE is random per command and never enters the sandbox (not in bwrap's argv, not in a file
 /// it can see), so a command cannot forge the end of its output or its exit status.
 /// On EOF of stdin (the local side is gone) the running command is killed and the folder removed.
+/// A dispatcher that dies without that (SIGKILL, its sshd killed) leaves its folder: the next
+/// dispatcher of the same user on the host removes it (the folder's m file names its dispatcher).
 inline constexpr std::string_view ssh_dispatcher_script = R"sh(h=$1
 nl='
 '
@@ -95,6 +97,8 @@ T() {
   set -- $y
   st=${20}
 }
+T $$
+printf '%s %s .\n' "$$" "$st" >"$d/m"
 # Ends request n without running it: the frames, with REASON instead of an exit report.
 N() {
   printf '\n%s eof\n' "$n"
@@ -177,6 +181,18 @@ K() {
 # within a second of the dispatcher, when the folder is gone or the dispatcher's pid is.
 (
   trap - EXIT
+  # First, the folders of dispatchers that died without their EXIT trap (killed, their sshd
+  # gone): each names its dispatcher in m (pid, start time, "."); a folder whose dispatcher is
+  # gone is removed. Only ours, not links, and never on a torn read.
+  for f in "${TMPDIR:-/tmp}"/shannot.*/m; do
+    g=${f%/m}
+    [ "$g" != "$d" ] && [ -f "$f" ] && [ -O "$g" ] && ! [ -L "$g" ] || continue
+    p= s= z=
+    read -r p s z <"$f" || continue
+    [ "$z" = . ] || continue
+    T "$p" && [ "$st" = "$s" ] && continue
+    rm -rf "$g"
+  done
   u= k=0
   while sleep 1 && [ -d "$d" ] && kill -0 $$; do
     a= t= z=
