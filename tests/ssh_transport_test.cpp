@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -69,47 +68,27 @@ std::string hostile_word(std::mt19937& rng) {
 class RawDispatcher {
 public:
     RawDispatcher(const SshConnection& c, const std::string& hello) {
-        std::vector<std::string> argv = {"ssh"};
+        shannot::detail::ChildSpec spec{.argv = {"ssh"}, .pipe_stdin = true};
         const auto options = shannot::ssh_base_options(c);
-        argv.insert(argv.end(), options.begin(), options.end());
-        argv.insert(argv.end(), {"--", shannot::ssh_destination(c),
-                                 shannot::detail::shell_join({"exec", "sh", "-c", std::string(shannot::detail::ssh_dispatcher_script),
-                                                              "shannot", hello})});
-        int in[2], out[2], err[2];
-        REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-        REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-        REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        pid_ = ::fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            ::dup2(in[0], 0);
-            ::dup2(out[1], 1);
-            ::dup2(err[1], 2);
-            ::execvp("ssh", args.data());
-            ::_exit(127);
-        }
-        ::close(in[0]);
-        ::close(out[1]);
-        ::close(err[1]);
-        in_ = in[1], out_ = out[0], err_ = err[0];
+        spec.argv.insert(spec.argv.end(), options.begin(), options.end());
+        spec.argv.insert(spec.argv.end(), {"--", shannot::ssh_destination(c),
+                                           shannot::detail::shell_join({"exec", "sh", "-c", std::string(shannot::detail::ssh_dispatcher_script),
+                                                                        "shannot", hello})});
+        auto child = shannot::detail::spawn_child(spec);
+        REQUIRE_MESSAGE(child, child.error().describe());
+        child_ = std::move(*child);
     }
     RawDispatcher(const RawDispatcher&) = delete;
     RawDispatcher& operator=(const RawDispatcher&) = delete;
     ~RawDispatcher() {
         close_input();
-        ::close(out_);
-        ::close(err_);
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
+        ::kill(child_.pid, SIGKILL);
+        ::waitpid(child_.pid, nullptr, 0);
     }
-    void send(const std::string& text) { REQUIRE(::write(in_, text.data(), text.size()) == static_cast<ssize_t>(text.size())); }
-    void close_input() {
-        if (in_ >= 0) ::close(in_);
-        in_ = -1;
+    void send(const std::string& text) {
+        REQUIRE(shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + 10s));
     }
+    void close_input() { child_.in.reset(); }
     /// Reads both streams until `done()` holds, they end, or `bound` passes; returns `done()`.
     template <class Done>
     bool read_until(Done done, std::chrono::milliseconds bound = 30s) {
@@ -118,7 +97,7 @@ public:
         while (!done()) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
-            pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+            pollfd fds[2] = {{child_.out.get(), POLLIN, 0}, {child_.err.get(), POLLIN, 0}};
             if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
             for (int i = 0; i < 2; ++i) {
                 if (!fds[i].revents) continue;
@@ -149,8 +128,7 @@ public:
     std::string out, err;
 
 private:
-    pid_t pid_ = -1;
-    int in_ = -1, out_ = -1, err_ = -1;
+    shannot::detail::Child child_;
 };
 }  // namespace
 
