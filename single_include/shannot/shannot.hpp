@@ -4465,6 +4465,11 @@ printf '\n%s ready\n' "$h" >&2
   trap - PIPE
   for me in /proc/self/task/*; do me=${me##*/}; done
   m=0
+  # Arms the backstop with $1 s for the run starting (0: disarms it), under a new SEQ.
+  W() {
+    m=$((m+1))
+    printf '%s %s .\n' "$m" "$1" >"$d/t"
+  }
   P() {
     eval "p$1=\$2"
   }
@@ -4486,10 +4491,7 @@ printf '\n%s ready\n' "$h" >&2
       N noargs
       return 0
     fi
-    if [ "$t" -gt 0 ]; then
-      m=$((m+1))
-      printf '%s %s .\n' "$m" "$t" >"$d/t"
-    fi
+    [ "$t" -le 0 ] || W "$t"
     # The pid file names this runner while the run is on (K finds bwrap as its child); a signal
     # K kept before that is found here, and the command never starts.
     : >"$d/k"
@@ -4507,10 +4509,7 @@ printf '\n%s ready\n' "$h" >&2
       read -r g <"$d/k"
     fi
     case $g in TERM) r=143 ;; KILL) r=137 ;; esac
-    if [ "$t" -gt 0 ]; then
-      m=$((m+1))
-      printf '%s 0 .\n' "$m" >"$d/t"
-    fi
+    [ "$t" -le 0 ] || W 0
     echo . >&8
     s=0 q=
     while IFS= read -r x <&8 && [ "$x" != . ]; do
