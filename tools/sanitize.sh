@@ -5,10 +5,9 @@
 # Each build dir is configured once with clang (CXX overrides). ASan+UBSan runs the suite built
 # against the generated single header (shannot_tests_single: the g++ build of tools/dev.sh test
 # runs it against include/), TSan the threaded cases (shannot_tests_threaded: only the test files
-# that hold them, against include/). Built besides: the
-# helper programs the suite runs and, for ASan, the examples (tests/cli_test.cpp and
-# operations_test.cpp run examples/cli/shannot and examples/remote; under CI=true a missing one is
-# a failure). Not built: the fuzzers. Exits non-zero when a test fails or a sanitizer reports
+# that hold them, against include/). Built besides: the helper programs the suite runs and, for
+# ASan, the examples (tests/cli_test.cpp and operations_test.cpp run examples/cli/shannot and
+# examples/remote; under CI=true a missing one is a failure). Not built: the fuzzers. Exits non-zero when a test fails or a sanitizer reports
 # anything. No suppressions.
 # Optimization: -O0 under ASan (a third of -O2's compile time with clang 14 here; the sanitizers
 # check the same at any level), -O1 under TSan (its documented minimum for usable speed).
@@ -50,9 +49,9 @@ for t in json.load(sys.stdin):
     ninja -C "$dir" "${targets[@]}"
 }
 
-# Runs the suite binary $2 (under $1/tests) with doctest arguments; fails on a failed test, on a run of no
-# test case, or on any sanitizer report in its output (a report from a helper process does not
-# always change an exit code).
+# Runs the suite binary $2 (under $1/tests) with doctest arguments; fails on a failed test, on a
+# run of no test case, or on any sanitizer report in its output (a report from a helper process
+# does not always change an exit code).
 run_suite() {
     local dir=$1 exe=$2 log=$1/sanitize.log rc=0
     shift 2

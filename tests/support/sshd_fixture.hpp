@@ -145,7 +145,7 @@ public:
     /// line, so HOME joins the caller's, if any.
     [[nodiscard]] std::string with_home(const std::string& config) const {
         if (home_kind_ == Home::users) return config;
-        const std::string home = "HOME=" + (dir_ / "home").string();
+        const std::string home = "HOME=" + this->home().string();
         const auto at = config.rfind("SetEnv ", 0) == 0 ? 0 : config.find("\nSetEnv ");
         if (at == std::string::npos) return "SetEnv " + home + "\n" + config;
         const auto end = config.find('\n', at + 1);
@@ -163,13 +163,12 @@ public:
                                             << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
                                                "StrictModes no\nPermitRootLogin prohibit-password\nMaxSessions 64\n"
                                                "MaxStartups 64:30:128\nLogLevel ERROR\n"
-                                            // Logins get an empty HOME, so the login shell reads
-                                            // no rc file: this machine's root ~/.bashrc runs
+                                            // Home::empty: this machine's root ~/.bashrc runs
                                             // `pyenv init`, whose rehash lock serialises 16
                                             // concurrent logins past the 15 s a session may take
                                             // to start. The rc-file case has its own test.
                                             << with_home(extra_config_);
-        std::filesystem::create_directories(dir_ / "home");
+        if (home_kind_ == Home::empty) std::filesystem::create_directories(home());
         // Known hosts: the key this server presents, as ssh looks it up for a non-22 port.
         std::ofstream(dir_ / "known_hosts") << "[127.0.0.1]:" << port_ << " " << read_text(dir_ / "host_key.pub");
         const pid_t pid = ::fork();
