@@ -439,6 +439,122 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     CHECK(shannot_test::processes_with(hello) == 0);
 }
 
+TEST_CASE("a sandbox that sees the remote dispatcher's folder finds nothing there it can write to, nor a past run's input") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    // The profile binds the remote's $TMPDIR, where dispatchers keep their folders, read-only. A
+    // read-only bind stops writes to files, not to fifos or sockets: a fifo there that the
+    // dispatcher reads requests or bwrap's status from would let a command write shell code that
+    // runs outside the sandbox, in its own session's dispatcher or in another's.
+    shannot_test::TempDir tmp;
+    REQUIRE_FALSE(tmp.path().empty());
+    const auto secret = "staged-" + shannot::detail::random_marker();
+    std::string seen;
+    {
+        shannot_test::SshdFixture sshd("SetEnv TMPDIR=" + tmp.path() + "\n");
+        REQUIRE_MESSAGE(sshd.running(), sshd.error());
+        auto profile = shannot_test::test_profile<T>();
+        profile.binds.push_back({tmp.path(), tmp.path(), true, true, false});
+        T transport(sshd.connection());
+        shannot::SandboxManager<T> sandbox(profile, transport);
+        auto staged = sandbox.run({"cat"}, {.input = secret});
+        REQUIRE_MESSAGE(staged, staged.error().describe());
+        CHECK(staged->stdout_data == secret);
+        // Every entry of every dispatcher folder it can see, classified: a fifo, a socket, or
+        // anything it may write to is a finding, and so is a file that still holds the input.
+        const std::string look = R"(n=0
+for d in "$1"/shannot.*; do
+  [ -d "$d" ] || continue
+  n=$((n+1))
+  for f in "$d"/*; do
+    [ -e "$f" ] || continue
+    if [ -p "$f" ]; then echo "fifo $f"
+    elif [ -S "$f" ]; then echo "socket $f"
+    elif [ -w "$f" ]; then echo "writable $f"
+    elif [ -f "$f" ]; then case $(cat "$f") in *"$2"*) echo "input $f" ;; esac
+    fi
+  done
+done
+echo "folders $n")";
+        auto r = sandbox.run({"sh", "-c", look, "sh", tmp.path(), secret});
+        REQUIRE_MESSAGE(r, r.error().describe());
+        CHECK_MESSAGE(r->exit_code == 0, r->stderr_data);
+        seen = r->stdout_data;
+        transport.close();
+    }
+    CHECK(seen.find("folders 1\n") != std::string::npos);  // its own dispatcher's folder: else this proves nothing
+    CHECK_MESSAGE(seen.find("fifo") == std::string::npos, seen);
+    CHECK_MESSAGE(seen.find("socket") == std::string::npos, seen);
+    CHECK_MESSAGE(seen.find("writable") == std::string::npos, seen);
+    CHECK_MESSAGE(seen.find("input") == std::string::npos, seen);
+    // The dispatchers are gone with the sshd; their folders go with their EXIT traps.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    auto folders = [&] {
+        int n = 0;
+        for (const auto& e : std::filesystem::directory_iterator(tmp.path())) n += e.is_directory();
+        return n;
+    };
+    while (folders() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    CHECK(folders() == 0);
+}
+
+TEST_CASE("the remote dispatcher where sh is bash (as on Fedora, RHEL and Arch)") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    if (::access("/bin/bash", X_OK) != 0) {
+        if (shannot_test::in_ci()) FAIL("no /bin/bash (CI=true)");
+        MESSAGE("skipped: no /bin/bash");
+        return;
+    }
+    // bash run as sh is in POSIX mode but sets BASH_VERSION: the dispatcher's runner then reads
+    // its requests and bwrap's status a line at a time instead of sourcing them.
+    shannot_test::TempDir bin;
+    REQUIRE_FALSE(bin.path().empty());
+    std::filesystem::create_symlink("/bin/bash", bin.path() + "/sh");
+    shannot_test::SshdFixture sshd("SetEnv PATH=" + bin.path() + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\n");
+    REQUIRE_MESSAGE(sshd.running(), sshd.error());
+    T transport(sshd.connection());
+    shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
+
+    auto hello = sandbox.run({"echo", "hello"});
+    REQUIRE_MESSAGE(hello, hello.error().describe());
+    CHECK(hello->stdout_data == "hello\n");
+    CHECK(hello->exit_code == 0);
+    // The dispatcher really is bash (its script starts every dispatcher's command line).
+    int bash = 0;
+    for (int pid : shannot_test::pids_with("mkdir \"$d\" || exit 97")) {
+        std::error_code ec;
+        const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+        bash += exe.size() >= 5 && exe.compare(exe.size() - 5, 5, "/bash") == 0;
+    }
+    REQUIRE(bash > 0);
+
+    const std::string input = std::string(100000, 'i') + "end";
+    auto cat = sandbox.run({"cat"}, {.input = input});
+    REQUIRE_MESSAGE(cat, cat.error().describe());
+    CHECK(cat->stdout_data == input);
+    auto status = sandbox.run({"sh", "-c", "echo out; echo err >&2; exit 3"});
+    REQUIRE_MESSAGE(status, status.error().describe());
+    CHECK(status->exit_code == 3);
+    CHECK(status->stdout_data == "out\n");
+    CHECK(status->stderr_data == "err\n");
+    // bwrap failing before the command starts is told apart from the command failing.
+    auto profile = shannot_test::test_profile<T>();
+    profile.binds.push_back({.source = "/nonexistent-shannot", .target = "/data"});
+    shannot::SandboxManager<T> broken(profile, transport);
+    auto setup = broken.run({"echo", "never"});
+    REQUIRE_FALSE(setup);
+    CHECK(setup.error().code == errc::sandbox_setup_failed);
+    // A timeout stops the command and the session goes on.
+    auto slow = sandbox.run({"sleep", "30"}, {.timeout = 1s});
+    REQUIRE_MESSAGE(slow, slow.error().describe());
+    CHECK(slow->timed_out);
+    auto after = sandbox.run({"echo", "after"});
+    REQUIRE_MESSAGE(after, after.error().describe());
+    CHECK(after->stdout_data == "after\n");
+    CHECK(transport.connections() == 1);
+}
+
 TEST_CASE("a remote dispatcher removes the folders of dispatchers that died without removing them") {
     SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
     // The test sshd's logins have no TMPDIR: dispatchers keep their folders under /tmp.

@@ -13,19 +13,26 @@ namespace shannot::detail {
 /// Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
 /// request, so a command costs a bwrap start, not an ssh session and a login shell (sshd runs the
 /// user's login shell, and its rc files, for every session). Needs sh, bwrap, head, tee, wc,
-/// sleep, mkdir, mkfifo, mv and rm on the remote. The pending-signal file is replaced by rename,
-/// never rewritten in place, so a concurrent reader never sees it empty mid-write.
+/// sleep, mkdir, mv and rm on the remote, and /proc. The pending-signal file is replaced by
+/// rename, never rewritten in place, so a concurrent reader never sees it empty mid-write.
 ///
 /// Two processes, joined by a pipe: a reader, which owns stdin, reads every request and handles
-/// K, Z and S itself; and a runner, to which the reader hands each R request. Both are members of
-/// one foreground pipeline, not background jobs, so the bwrap the runner starts gets SIGINT and
-/// SIGQUIT at their defaults (POSIX sh starts a background job with both ignored, and no builtin
-/// can reset that), and the reader can still take a K while a command runs. The reader wakes
-/// the runner through the pipe and then writes the R line into one of two fifos, in turn, which
-/// the runner sources (`.`): sh reads a sourced file in blocks, where `read` on a pipe takes a
-/// system call per byte (an R line is about 1.5 KB). bwrap's --json-status-fd goes to a third
-/// fifo, which the runner reads once bwrap has exited. Fifos hold no data on disk, so a full
-/// $TMPDIR stops neither.
+/// K, Z and S itself; and a runner, to which the reader hands each P and R line through the pipe.
+/// Both are members of one foreground pipeline, not background jobs, so the bwrap the runner
+/// starts gets SIGINT and SIGQUIT at their defaults (POSIX sh starts a background job with both
+/// ignored, and no builtin can reset that), and the reader can still take a K while a command
+/// runs. The runner sources the pipe (`. /proc/self/fd/0`): dash reads a sourced file in
+/// blocks and runs each line as it arrives, where `read` takes a system call per byte (other
+/// shells read it a line at a time). bwrap's --json-status-fd writes into that same pipe, which
+/// is quiet while a run is on, wrapped into an assignment that the runner sources back.
+///
+/// No names a sandbox can open. A profile may bind the folder the dispatcher keeps its files in
+/// (a read-only bind of `/`, of `/tmp`, or of wherever the remote's $TMPDIR is), and a read-only
+/// bind stops writes to files, not to fifos or sockets. So the dispatcher keeps nothing there
+/// that a command could write to and the dispatcher would then act on: no fifo (the runner
+/// sources what it reads), only regular files, which such a bind keeps read-only. The staged
+/// input of a run is emptied when the run ends. A writable bind of that folder is another
+/// matter: it lets a command rewrite the pid and signal files (see SECURITY.md).
 ///
 /// Protocol. The dispatcher prints "\n<HELLO> ready\n" on stdout and on stderr: what came before
 /// (a login banner, rc-file noise) is discarded by the local side. On stdout, "ready" is followed
@@ -40,8 +47,8 @@ namespace shannot::detail {
 ///       session and argument list, not with every command.
 ///   R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT ARGS...   start BWRAP with the arguments kept in
 ///       SLOT followed by ARGS ("--" and the command); INLEN bytes of stdin for the
-///       command follow the line and are staged in a private 0700 folder first; SECCOMP (a remote
-///       path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
+///       command follow the line and are staged in a private 0700 folder first (emptied when
+///       the run ends); SECCOMP (a remote path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
 ///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
 ///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
 ///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
@@ -86,7 +93,6 @@ umask 077
 d=${TMPDIR:-/tmp}/shannot.$h
 mkdir "$d" || exit 97
 trap 'rm -rf "$d"' EXIT
-mkfifo "$d/q0" "$d/q1" "$d/j" || exit 97
 trap '' PIPE
 exec 5>&1 6>&2
 
@@ -260,20 +266,16 @@ printf '\n%s ready\n' "$h" >&2
   P() {
     F
   }
-  # Hands the request line x to the runner. Fifos q0 and q1 in turn: the runner may still hold
-  # the last one open (a writer would then not wait for the runner's next open, and its line
-  # would be lost when that closes).
+  # Hands the request line x to the runner, on its stdin.
   F() {
-    a=$((1-a))
-    echo "$a" >&7
-    printf '%s; return\n' "$x" >"$d/q$a"
+    printf '%s\n' "$x" >&7
   }
-  a=0
   while IFS= read -r x; do eval "$x"; done
   K KILL
 } | {
-  # The runner: runs each R the reader hands it, in order. bwrap's status goes to the fifo j.
-  exec 2>/dev/null 8<>"$d/j"
+  # The runner: runs the requests the reader writes to its stdin, a pipe that nothing else can
+  # open (no fifo: see "No names a sandbox can open" in the comment above).
+  exec 2>/dev/null
   # SIGPIPE at its default for bwrap (which sh cannot reset for one command without a fork). This
   # shell then dies of a write to a session that is gone, where the reader's EOF ends it anyway.
   trap - PIPE
@@ -287,6 +289,11 @@ printf '\n%s ready\n' "$h" >&2
   P() {
     eval "p$1=\$2"
   }
+  # Ends request n without running it (N's frames), its staged input emptied.
+  V() {
+    [ "$i" = /dev/null ] || : >"$i"
+    N "$1"
+  }
   R() {
     n=$1 t=$2 f=$3 l=$4 b=$5
     eval "v=\${p$6-}"
@@ -294,15 +301,15 @@ printf '\n%s ready\n' "$h" >&2
     i=/dev/null
     [ "$l" -eq 0 ] || i=$d/in
     if ! command -v "$b" >/dev/null 2>&1; then
-      N nobwrap
+      V nobwrap
       return 0
     fi
     if [ -n "$f" ] && ! [ -r "$f" ]; then
-      N noseccomp
+      V noseccomp
       return 0
     fi
     if [ -z "$v" ]; then
-      N noargs
+      V noargs
       return 0
     fi
     [ "$t" -le 0 ] || W "$t"
@@ -310,6 +317,12 @@ printf '\n%s ready\n' "$h" >&2
     # K kept before that is found here, and the command never starts.
     : >"$d/k"
     printf '%s\n' "$me" >"$d/pid"
+    # bwrap's --json-status-fd writes into this shell's own stdin (fd 9: a write end of that
+    # pipe), between the start and the end of an assignment to x, which is read back below. The
+    # reader writes nothing to the pipe while a run is on (the next request comes only after
+    # this one's frames), and bwrap never writes a "'".
+    exec 9>/proc/self/fd/0
+    printf "x='" >&9
     if [ -s "$d/sig" ]; then
       read -r g <"$d/sig"
     else
@@ -317,22 +330,30 @@ printf '\n%s ready\n' "$h" >&2
       # shell reset it, SIGPIPE at their defaults.
       o=
       [ -z "$f" ] || o='3<"$f"'
-      eval "\"\$b\" $v \"\$@\" <\"\$i\" $o 4>&8 2>&6 5>&- 6>&- 8>&-"
+      eval "\"\$b\" $v \"\$@\" <\"\$i\" $o 4>&9 2>&6 5>&- 6>&- 9>&-"
       r=$?
       g=
       read -r g <"$d/k"
     fi
     case $g in TERM) r=143 ;; KILL) r=137 ;; esac
     [ "$t" -le 0 ] || W 0
-    echo . >&8
+    printf "\n'; return\n" >&9
+    exec 9>&-
+    # dash sources the pipe (a block at a time; "return" ends it), other shells read it a line
+    # at a time (a system call per byte).
+    x=
+    if [ -n "$u" ]; then
+      . /proc/self/fd/0
+    else
+      while IFS= read -r y && [ "$y" != "'; return" ]; do x="$x$y$nl"; done
+    fi
     s=0 q=
-    while IFS= read -r x <&8 && [ "$x" != . ]; do
-      case $x in
-        *exit-code*) s=1 ;;
-        *child-pid*) q=${x#*:} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
-      esac
-    done
+    case $x in *'"exit-code"'*) s=1 ;; esac
+    case $x in
+      *'"child-pid"'*) q=${x#*'"child-pid"'} q=${q#"${q%%[0-9]*}"} q=${q%%[!0-9]*} ;;
+    esac
     [ -z "$g" ] || s=0
+    [ "$i" = /dev/null ] || : >"$i"
     : >"$d/pid"
     k=0
     while [ -n "$q" ] && [ "$k" -lt 300 ] && read -r y <"/proc/$q/stat"; do
@@ -344,7 +365,16 @@ printf '\n%s ready\n' "$h" >&2
     printf '\n%s eof\n' "$n"
     printf '\n%s exit %s %s\n' "$n" "$r" "$s" >&6
   }
-  while read -r a; do . "$d/q$a"; done
+  # dash reads a sourced file in blocks and runs each line as it arrives; a shell that may read
+  # it to its end first (bash, ksh, zsh, yash: any that sets its version variable or RANDOM)
+  # reads the pipe a line at a time, a system call per byte.
+  if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
+    u=1
+    . /proc/self/fd/0
+  else
+    u=
+    while IFS= read -r a; do eval "$a"; done
+  fi
 }
 e=0
 read -r e 2>/dev/null <"$d/x"
