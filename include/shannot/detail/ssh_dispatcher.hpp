@@ -250,7 +250,8 @@ printf '\n%s ready\n' "$h" >&2
     n=$1 l=$4
     if [ "$l" -gt 0 ]; then
       i=$d/in
-      g=$(head -c "$l" | tee "$i" 2>/dev/null | wc -c)
+      # Appended (the runner empties it after each run, a failed staging removes it): see W.
+      g=$(head -c "$l" | tee -a "$i" 2>/dev/null | wc -c)
       [ "$g" -eq "$l" ] || exit 0
       if ! [ "$(wc -c <"$i" 2>/dev/null || echo x)" -eq "$l" ] 2>/dev/null; then
         rm -f "$i"
