@@ -409,6 +409,22 @@ TEST_CASE("an ssh destination that ssh would read as an option never reaches ssh
     CHECK_FALSE(std::filesystem::exists(planted));
 }
 
+TEST_CASE_TEMPLATE("the sandboxed command holds no descriptor but stdin, stdout and stderr", M, SHANNOT_MODES) {
+    // A descriptor of the transport's own in the command (a dispatcher's request pipe, which its
+    // runner sources as shell, bwrap's status pipe, a session agent's pipes) would let it forge
+    // requests or results, or run code outside the sandbox.
+    SHANNOT_REQUIRE_TRANSPORT(typename M::transport);
+    auto sandbox = shannot_test::make_runner<M>();
+    // `[ -h ]` looks at the link without opening anything, so the scan adds no descriptor.
+    const std::string scan = "n=0; while [ $n -lt 256 ]; do [ -h /proc/$$/fd/$n ] && printf '%s ' $n; n=$((n+1)); done";
+    auto plain = sandbox.run({"sh", "-c", scan});
+    REQUIRE_MESSAGE(plain, plain.error().describe());
+    CHECK(plain->stdout_data == "0 1 2 ");
+    auto with_input = sandbox.run({"sh", "-c", scan}, {.input = std::string("staged input")});
+    REQUIRE_MESSAGE(with_input, with_input.error().describe());
+    CHECK(with_input->stdout_data == "0 1 2 ");
+}
+
 TEST_CASE_TEMPLATE("the sandboxed command holds no capabilities, even when the caller is root", T, SHANNOT_TRANSPORTS) {
     SHANNOT_REQUIRE_TRANSPORT(T);
     // The capability sets of a process, from /proc/PID/status (name -> hex mask).
