@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Remote benchmarks of issue 6, against a private sshd on 127.0.0.1 (tests/support/sshd_fixture.hpp).
-// One per invocation: `bench_ssh b4|b5|b9 [--reps N]`.
+// One per invocation: `bench_ssh b4|b5|b5a|b9 [--reps N]`.
 //   B4  SshSandbox::run (fresh sandbox per command, warm session) vs `ssh -S <ControlMaster>`
 //       running the same bwrap argv
 //   B5  the same SshSandbox::run vs a new ssh connection per command
 //   B9  64 commands over 8 connections at once vs the same 64 one after another
+//   B5a (extra, no target) the remote dispatcher alone, run by this host's `sh` over pipes (no
+//       ssh), vs a bare spawn of the same bwrap argv: what the dispatcher's shell costs a run
 // Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
 #define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
 #include <shannot/shannot.hpp>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -182,6 +185,92 @@ int bench_b5(const shannot_test::SshdFixture& sshd, int reps) {
     return 0;
 }
 
+/// The dispatcher (detail/ssh_dispatcher.hpp) run by `sh` here, its stdin and both outputs pipes.
+class LocalDispatcher {
+public:
+    LocalDispatcher() : hello_(shannot::detail::random_marker()) {
+        auto child = shannot::detail::spawn_child(
+            {.argv = {"sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello_}, .pipe_stdin = true});
+        if (!child) die("cannot start the dispatcher: " + child.error().message);
+        child_ = std::move(*child);
+        wait_for("\n" + hello_ + " ready", "\n" + hello_ + " ready\n");
+    }
+    ~LocalDispatcher() {
+        child_.in.reset();  // EOF: the dispatcher ends and removes its folder
+        int status = 0;
+        ::waitpid(child_.pid, &status, 0);
+    }
+    LocalDispatcher(const LocalDispatcher&) = delete;
+    LocalDispatcher& operator=(const LocalDispatcher&) = delete;
+
+    void send(const std::string& text) {
+        if (!shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + std::chrono::seconds(10)))
+            die("cannot write to the dispatcher");
+    }
+    /// Reads until both frames of `nonce` have come, the exit frame saying the command exited 0
+    /// in a sandbox that was set up ("exit 0 1"); anything else ends the benchmark after 10 s.
+    void finish(const std::string& nonce) {
+        wait_for("\n" + nonce + " eof\n", "\n" + nonce + " exit 0 1\n");
+        out_.clear();
+        err_.clear();
+    }
+
+private:
+    void wait_for(const std::string& on_out, const std::string& on_err) {
+        while (out_.find(on_out) == std::string::npos || err_.find(on_err) == std::string::npos) {
+            pollfd fds[2] = {{child_.out.get(), POLLIN, 0}, {child_.err.get(), POLLIN, 0}};
+            if (::poll(fds, 2, 10'000) <= 0) die("B5a: no expected answer from the dispatcher: " + out_ + err_);
+            char buffer[65536];
+            for (int k = 0; k < 2; ++k) {
+                if (fds[k].revents == 0) continue;
+                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
+                if (n == 0) die("B5a: the dispatcher ended: " + out_ + err_);
+                if (n > 0) (k == 0 ? out_ : err_).append(buffer, static_cast<std::size_t>(n));
+            }
+        }
+    }
+
+    std::string hello_, out_, err_;
+    shannot::detail::Child child_;
+};
+
+int bench_b5a(int reps) {
+    shannot::SshConnection unused;
+    unused.host = "127.0.0.1";
+    auto sandbox = make_sandbox(unused, minimal_profile());
+    const std::vector<std::string> command = {"ls", "/"};
+    const auto args = sandbox.dry_run(command);
+    if (!args) die("dry_run: " + args.error().message);
+    const auto split = std::find(args->begin(), args->end(), "--");
+    std::vector<std::string> bare_argv{"bwrap"};
+    bare_argv.insert(bare_argv.end(), args->begin(), args->end());
+
+    LocalDispatcher dispatcher;
+    auto before = shannot::detail::dispatcher_request({args->begin(), split});
+    before.pop_back();
+    dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}));
+    // TIMEOUT 32: what the transport sends for the default 30 s timeout, so the backstop is armed
+    // and disarmed as in a real run.
+    auto through_dispatcher = [&] {
+        const auto nonce = shannot::detail::random_marker();
+        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0"};
+        request.insert(request.end(), split, args->end());
+        dispatcher.send(shannot::detail::dispatcher_request(request));
+        dispatcher.finish(nonce);
+    };
+    auto bare = [&] {
+        const auto s = spawn_drain(bare_argv, {.search_path = true, .fd4_devnull = true});
+        if (!s.ok() || s.out_bytes == 0) die("B5a: bare bwrap failed: " + s.describe());
+    };
+    const auto s = interleave(reps, 5, through_dispatcher, bare);
+    const double a = median(s.a), b = median(s.b);
+    std::printf("B5a extra, not in the issue: a run through the ssh dispatcher alone (this host's sh, over pipes, no ssh) vs a bare "
+                "spawn of the same bwrap argv (ls /): %s vs %s = +%s\n",
+                fmt_time(a).c_str(), fmt_time(b).c_str(), fmt_time(a - b).c_str());
+    print_spread("dispatcher", s.a, "bare", s.b);
+    return 0;
+}
+
 /// Runs `total` commands on `threads` threads (1: one after another on this thread).
 void run_batch(shannot::SshSandbox& sandbox, const std::vector<std::string>& command, int total, int threads) {
     std::atomic<int> next{0};
@@ -243,14 +332,15 @@ int bench_b9(const shannot_test::SshdFixture& sshd, int reps) {
 
 int main(int argc, char** argv) {
     const std::string which = argc >= 2 ? argv[1] : "";
-    if (which != "b4" && which != "b5" && which != "b9") {
-        std::fprintf(stderr, "usage: %s b4|b5|b9 [--reps N]\n", argv[0]);
+    if (which != "b4" && which != "b5" && which != "b5a" && which != "b9") {
+        std::fprintf(stderr, "usage: %s b4|b5|b5a|b9 [--reps N]\n", argv[0]);
         return 2;
     }
     if (!shannot_test::bwrap_usable()) {
         std::printf("%s: SKIP (bwrap is not usable on this machine)\n", which.c_str());
         return exit_skip;
     }
+    if (which == "b5a") return guarded([&] { return bench_b5a(reps_from_args(argc, argv, 100)); });
     return guarded([&] {
         // Logins run the user's own rc files, as on a real remote: that is what B4's and B5's
         // baselines pay per command (the figure printed under B4 shows how much).
