@@ -46,16 +46,16 @@ namespace shannot::detail {
 ///       and the dispatcher reads its requests a system call per byte, so they are sent once per
 ///       session and argument list, not with every command.
 ///   R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT ARGS...   start BWRAP with the arguments kept in
-///       SLOT followed by ARGS ("--" and the command); INLEN bytes of stdin for the
-///       command follow the line and are staged in a private 0700 folder first (emptied when
-///       the run ends); SECCOMP (a remote path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote backstop behind the
-///       local deadline. Its stdout and stderr go straight to the session's, and when bwrap has
-///       exited the dispatcher writes "\n<NONCE> eof\n" on stdout and "\n<NONCE> exit RC SETUP\n"
-///       on stderr (SETUP is 1 when bwrap's --json-status-fd reported "exit-code", i.e. RC is the
-///       command's). Instead of exit: "nobwrap" (BWRAP not found), "noseccomp", "noargs" (no
-///       P for SLOT: a bug), or "nostage" (the input could not be stored: $TMPDIR full); the
-///       input is read in full either way,
-///       so the session stays usable. Only an input cut short (stdin EOF) ends the dispatcher.
+///       SLOT followed by ARGS ("--" and the command); INLEN bytes of stdin for the command follow
+///       the line and are staged in a private 0700 folder first (emptied when the run ends);
+///       SECCOMP (a remote path, or '') is opened at fd 3; TIMEOUT (s, 0 = none) is a remote
+///       backstop behind the local deadline. Its stdout and stderr go straight to the session's,
+///       and when bwrap has exited the dispatcher writes "\n<NONCE> eof\n" on stdout and
+///       "\n<NONCE> exit RC SETUP\n" on stderr (SETUP is 1 when bwrap's --json-status-fd
+///       reported "exit-code", i.e. RC is the command's). Instead of exit: "nobwrap" (BWRAP not
+///       found), "noseccomp", "noargs" (no P for SLOT: a bug), or "nostage" (the input could not be
+///       stored: $TMPDIR full); the input is read in full either way, so the session stays usable.
+///       Only an input cut short (stdin EOF) ends the dispatcher.
 ///       The local side sends the next R only after both frames of the last one.
 ///   S SECCOMP SHELL BWRAP ARGS...   hand this ssh session to one long-lived sandbox (a warm
 ///       session, shannot/session.hpp): run BWRAP ARGS in the foreground with the session's
