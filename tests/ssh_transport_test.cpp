@@ -4,9 +4,6 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "support/bwrap_env.hpp"
+#include "support/dispatcher_driver.hpp"
 #include "support/transports.hpp"
 
 using namespace std::chrono_literals;
@@ -62,74 +60,6 @@ std::string hostile_word(std::mt19937& rng) {
     }
 }
 
-
-/// The remote dispatcher over a real ssh session, driven by hand: what the transport does, minus
-/// the transport, so that a test can withhold the K a local deadline would send and see every byte.
-class RawDispatcher {
-public:
-    RawDispatcher(const SshConnection& c, const std::string& hello) {
-        shannot::detail::ChildSpec spec{.argv = {"ssh"}, .pipe_stdin = true};
-        const auto options = shannot::ssh_base_options(c);
-        spec.argv.insert(spec.argv.end(), options.begin(), options.end());
-        spec.argv.insert(spec.argv.end(), {"--", shannot::ssh_destination(c),
-                                           shannot::detail::shell_join({"exec", "sh", "-c", std::string(shannot::detail::ssh_dispatcher_script),
-                                                                        "shannot", hello})});
-        auto child = shannot::detail::spawn_child(spec);
-        REQUIRE_MESSAGE(child, child.error().describe());
-        child_ = std::move(*child);
-    }
-    RawDispatcher(const RawDispatcher&) = delete;
-    RawDispatcher& operator=(const RawDispatcher&) = delete;
-    ~RawDispatcher() {
-        close_input();
-        ::kill(child_.pid, SIGKILL);
-        ::waitpid(child_.pid, nullptr, 0);
-    }
-    void send(const std::string& text) {
-        REQUIRE(shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + 10s));
-    }
-    void close_input() { child_.in.reset(); }
-    /// Reads both streams until `done()` holds, they end, or `bound` passes; returns `done()`.
-    template <class Done>
-    bool read_until(Done done, std::chrono::milliseconds bound = 30s) {
-        const auto deadline = std::chrono::steady_clock::now() + bound;
-        char buffer[4096];
-        while (!done()) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return false;
-            pollfd fds[2] = {{child_.out.get(), POLLIN, 0}, {child_.err.get(), POLLIN, 0}};
-            if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
-            for (int i = 0; i < 2; ++i) {
-                if (!fds[i].revents) continue;
-                const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-                if (n > 0) (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
-                else if (n == 0) return done();
-            }
-        }
-        return true;
-    }
-    struct Frames {
-        std::string report, out, err;  ///< "exit RC SETUP" (or "" when the frames did not come), what came before
-    };
-    /// Waits for both frames of request `nonce` and consumes the streams up to them.
-    Frames frames(const std::string& nonce, std::chrono::milliseconds bound = 30s) {
-        const auto eof = "\n" + nonce + " eof\n", report = "\n" + nonce + " ";
-        const auto report_end = [&] {
-            const auto at = err.find(report);
-            return at == std::string::npos ? at : err.find('\n', at + 1);
-        };
-        if (!read_until([&] { return out.find(eof) != std::string::npos && report_end() != std::string::npos; }, bound)) return {};
-        const auto at = err.find(report), end = report_end();
-        Frames result{err.substr(at + report.size(), end - at - report.size()), out.substr(0, out.find(eof)), err.substr(0, at)};
-        err.erase(0, end + 1);
-        out.erase(0, out.find(eof) + eof.size());
-        return result;
-    }
-    std::string out, err;
-
-private:
-    shannot::detail::Child child_;
-};
 }  // namespace
 
 TEST_CASE("SshConnection validation and the ssh argv") {
@@ -375,7 +305,8 @@ TEST_CASE("OpenSshProcessTransport on a private sshd that goes away or changes")
 TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither leaves a word on the command's stderr") {
     SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
     const auto hello = shannot::detail::random_marker();
-    RawDispatcher d(shannot_test::shared_sshd()->connection(), hello);
+    shannot_test::DispatcherDriver d(shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
+    REQUIRE_MESSAGE(d.started(), d.error());
     REQUIRE(d.read_until([&] {
         const auto at = d.out.find("\n" + hello + " ready");
         return at != std::string::npos && d.out.find('\n', at + 1) != std::string::npos && d.err.find("\n" + hello + " ready\n") != std::string::npos;
@@ -385,14 +316,14 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     auto args = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
                                                      "--die-with-parent", "--json-status-fd", "4"});
     args.pop_back();
-    d.send(shannot::detail::dispatcher_request({"P", "0", args}));
+    REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "0", args})));
     const auto request = [](const std::string& nonce, int timeout_s, const std::string& script) {
         return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "--", "sh", "-c", script});
     };
 
     SUBCASE("a run the local side stops watching is killed by the remote backstop, TIMEOUT s on") {
         const auto start = std::chrono::steady_clock::now();
-        d.send(request("n1", 1, "echo started >&2; exec sleep 4471.25"));
+        REQUIRE(d.send(request("n1", 1, "echo started >&2; exec sleep 4471.25")));
         const auto f = d.frames("n1", 20s);
         const auto took = std::chrono::steady_clock::now() - start;
         CHECK(f.report == "exit 137 0");  // reported as bwrap killed by SIGKILL
@@ -402,32 +333,32 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
         CHECK(shannot_test::processes_with("4471.25") == 0);  // the frames come once the sandbox is gone
     }
     SUBCASE("K TERM while the command runs: reported as TERM") {
-        d.send(request("n2", 60, "echo started >&2; exec sleep 4471.5"));
+        REQUIRE(d.send(request("n2", 60, "echo started >&2; exec sleep 4471.5")));
         REQUIRE(d.read_until([&] { return d.err.find("started\n") != std::string::npos; }));
-        d.send("\nK TERM\n");
+        REQUIRE(d.send("\nK TERM\n"));
         const auto f = d.frames("n2");
         CHECK(f.report == "exit 143 0");
         CHECK(f.err == "started\n");
         CHECK(shannot_test::processes_with("4471.5") == 0);
     }
     SUBCASE("K KILL in the same write as its request") {
-        d.send(request("n3", 60, "exec sleep 4471.75") + "\nK KILL\n");
+        REQUIRE(d.send(request("n3", 60, "exec sleep 4471.75") + "\nK KILL\n"));
         const auto f = d.frames("n3");
         CHECK(f.report == "exit 137 0");
         CHECK(f.err.empty());
         CHECK(shannot_test::processes_with("4471.75") == 0);
     }
     SUBCASE("a timed run that ends in time, then an untimed one that outlives its timeout") {
-        d.send(request("n4", 0, "echo out; echo err >&2"));
+        REQUIRE(d.send(request("n4", 0, "echo out; echo err >&2")));
         auto f = d.frames("n4");
         CHECK(f.report == "exit 0 1");
         CHECK(f.out == "out\n");
         CHECK(f.err == "err\n");
-        d.send(request("n5", 1, "echo fast"));
+        REQUIRE(d.send(request("n5", 1, "echo fast")));
         f = d.frames("n5");
         CHECK(f.report == "exit 0 1");
         CHECK(f.out == "fast\n");
-        d.send(request("n6", 0, "sleep 3; echo slow"));  // the backstop must have dropped n5's timeout
+        REQUIRE(d.send(request("n6", 0, "sleep 3; echo slow")));  // the backstop must have dropped n5's timeout
         f = d.frames("n6");
         CHECK(f.report == "exit 0 1");
         CHECK(f.out == "slow\n");
@@ -578,7 +509,8 @@ TEST_CASE("a remote dispatcher removes the folders of dispatchers that died with
 
     {
         const auto hello = shannot::detail::random_marker();
-        RawDispatcher d(shannot_test::shared_sshd()->connection(), hello);
+        shannot_test::DispatcherDriver d(shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
+        REQUIRE_MESSAGE(d.started(), d.error());
         REQUIRE(d.read_until([&] { return d.err.find("\n" + hello + " ready\n") != std::string::npos; }));
         const auto deadline = std::chrono::steady_clock::now() + 10s;
         while (std::filesystem::exists(stale) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);

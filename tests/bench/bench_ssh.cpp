@@ -11,7 +11,6 @@
 #define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
 #include <shannot/shannot.hpp>
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +26,7 @@
 
 #include "bench_util.hpp"
 #include "support/sandbox_env.hpp"
+#include "support/dispatcher_driver.hpp"
 #include "support/sshd_fixture.hpp"
 
 using namespace shannot_bench;
@@ -185,55 +185,6 @@ int bench_b5(const shannot_test::SshdFixture& sshd, int reps) {
     return 0;
 }
 
-/// The dispatcher (detail/ssh_dispatcher.hpp) run by `sh` here, its stdin and both outputs pipes.
-class LocalDispatcher {
-public:
-    LocalDispatcher() : hello_(shannot::detail::random_marker()) {
-        auto child = shannot::detail::spawn_child(
-            {.argv = {"sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello_}, .pipe_stdin = true});
-        if (!child) die("cannot start the dispatcher: " + child.error().message);
-        child_ = std::move(*child);
-        wait_for("\n" + hello_ + " ready", "\n" + hello_ + " ready\n");
-    }
-    ~LocalDispatcher() {
-        child_.in.reset();  // EOF: the dispatcher ends and removes its folder
-        int status = 0;
-        ::waitpid(child_.pid, &status, 0);
-    }
-    LocalDispatcher(const LocalDispatcher&) = delete;
-    LocalDispatcher& operator=(const LocalDispatcher&) = delete;
-
-    void send(const std::string& text) {
-        if (!shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + std::chrono::seconds(10)))
-            die("cannot write to the dispatcher");
-    }
-    /// Reads until both frames of `nonce` have come, the exit frame saying the command exited 0
-    /// in a sandbox that was set up ("exit 0 1"); anything else ends the benchmark after 10 s.
-    void finish(const std::string& nonce) {
-        wait_for("\n" + nonce + " eof\n", "\n" + nonce + " exit 0 1\n");
-        out_.clear();
-        err_.clear();
-    }
-
-private:
-    void wait_for(const std::string& on_out, const std::string& on_err) {
-        while (out_.find(on_out) == std::string::npos || err_.find(on_err) == std::string::npos) {
-            pollfd fds[2] = {{child_.out.get(), POLLIN, 0}, {child_.err.get(), POLLIN, 0}};
-            if (::poll(fds, 2, 10'000) <= 0) die("B5a: no expected answer from the dispatcher: " + out_ + err_);
-            char buffer[65536];
-            for (int k = 0; k < 2; ++k) {
-                if (fds[k].revents == 0) continue;
-                const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-                if (n == 0) die("B5a: the dispatcher ended: " + out_ + err_);
-                if (n > 0) (k == 0 ? out_ : err_).append(buffer, static_cast<std::size_t>(n));
-            }
-        }
-    }
-
-    std::string hello_, out_, err_;
-    shannot::detail::Child child_;
-};
-
 int bench_b5a(int reps) {
     shannot::SshConnection unused;
     unused.host = "127.0.0.1";
@@ -245,18 +196,24 @@ int bench_b5a(int reps) {
     std::vector<std::string> bare_argv{"bwrap"};
     bare_argv.insert(bare_argv.end(), args->begin(), args->end());
 
-    LocalDispatcher dispatcher;
+    const auto hello = shannot::detail::random_marker();
+    shannot_test::DispatcherDriver dispatcher(shannot_test::DispatcherDriver::local(hello));
+    if (!dispatcher.started()) die("B5a: cannot start the dispatcher: " + dispatcher.error());
+    if (!dispatcher.read_until([&] { return dispatcher.err.find("\n" + hello + " ready\n") != std::string::npos; }, std::chrono::seconds(10)))
+        die("B5a: the dispatcher did not start: " + dispatcher.out + dispatcher.err);
     auto before = shannot::detail::dispatcher_request({args->begin(), split});
     before.pop_back();
-    dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}));
+    if (!dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}))) die("B5a: cannot write to the dispatcher");
     // TIMEOUT 32: what the transport sends for the default 30 s timeout, so the backstop is armed
     // and disarmed as in a real run.
     auto through_dispatcher = [&] {
         const auto nonce = shannot::detail::random_marker();
         std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0"};
         request.insert(request.end(), split, args->end());
-        dispatcher.send(shannot::detail::dispatcher_request(request));
-        dispatcher.finish(nonce);
+        if (!dispatcher.send(shannot::detail::dispatcher_request(request))) die("B5a: cannot write to the dispatcher");
+        // "exit 0 1": the command exited 0, in a sandbox that was set up.
+        const auto f = dispatcher.frames(nonce, std::chrono::seconds(10));
+        if (f.report != "exit 0 1") die("B5a: the dispatcher reported '" + f.report + "': " + f.err);
     };
     auto bare = [&] {
         const auto s = spawn_drain(bare_argv, {.search_path = true, .fd4_devnull = true});
