@@ -187,7 +187,7 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
             }
         CHECK(right == 36);
         CHECK(transport.connections() == 1);
-        CHECK(transport.idle_sessions() == 1);  // one session carried them all
+        CHECK(transport.idle_dispatchers() == 1);  // one session carried them all
     }
     SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {
         auto sandbox = shannot_test::make_sandbox<T>();
@@ -252,7 +252,7 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
             CHECK(r->stdout_data == std::to_string(i) + "\n");
         }
         CHECK(transport.connections() == 1);
-        CHECK(transport.idle_sessions() == 1);  // five sequential runs, one warm session
+        CHECK(transport.idle_dispatchers() == 1);  // five sequential runs, one warm session
         const auto socket_dir = std::filesystem::path(sandbox.run({"true"})->argv.at(2)).parent_path();
         CHECK(std::filesystem::exists(socket_dir));
         transport.close();

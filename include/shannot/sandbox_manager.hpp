@@ -14,9 +14,9 @@
 #include <shannot/allowlist.hpp>
 #include <shannot/builder.hpp>
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/paths.hpp>
-#include <shannot/detail/run_support.hpp>
+#include <shannot/detail/run.hpp>
+#include <shannot/detail/run_loop.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>

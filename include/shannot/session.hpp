@@ -21,15 +21,19 @@
 
 #include <shannot/allowlist.hpp>
 #include <shannot/builder.hpp>
+#include <shannot/concepts/session_transport.hpp>
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/command_frames.hpp>
-#include <shannot/detail/event_loop.hpp>
+#include <shannot/detail/first_frames.hpp>
 #include <shannot/detail/frame_filter.hpp>
-#include <shannot/detail/marker.hpp>
 #include <shannot/detail/paths.hpp>
-#include <shannot/detail/run_support.hpp>
-#include <shannot/detail/session_agent.hpp>
-#include <shannot/detail/unique_fd.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/random.hpp>
+#include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/run.hpp>
+#include <shannot/detail/run_loop.hpp>
+#include <shannot/detail/session/agent.hpp>
+#include <shannot/detail/session/session_command.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>
@@ -48,106 +52,6 @@ struct SessionOptions {
     /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
     std::string shell = "/bin/sh";
 };
-
-/// A transport that can also start one long-lived sandbox with its stdin, stdout and stderr
-/// connected to us (the channel a session talks to its agent through).
-///  - `typename T::channel_type`: a ProcessHandle whose stdin_fd() is the agent's stdin;
-///    terminate()/kill() end the whole sandbox; exit_fd() becomes readable when it has ended.
-///  - `Result<channel_type> open_channel(const LaunchSpec&)`: starts bwrap with the spec's
-///    files at their descriptors (LaunchSpec::pipe_stdin is always true).
-template <class T>
-concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec) {
-    typename T::channel_type;
-    requires ProcessHandle<typename T::channel_type>;
-    { t.open_channel(spec) } -> std::same_as<Result<typename T::channel_type>>;
-};
-
-namespace detail {
-
-/// One command on a session, as the run loop sees it. The descriptors are the session
-/// channel's (not owned), the exit timer included (see CommandFrames).
-class SessionCommand {
-public:
-    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
-        : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
-          working_directory_(std::move(working_directory)) {
-        itimerspec off{};
-        ::timerfd_settime(timer_, 0, &off, nullptr);
-        std::uint64_t expirations = 0;
-        [[maybe_unused]] auto n = ::read(timer_, &expirations, sizeof expirations);  // clear an old expiry
-    }
-
-    [[nodiscard]] int stdin_fd() const { return -1; }  // the input went ahead of the command
-    [[nodiscard]] int stdout_fd() const { return out_; }
-    [[nodiscard]] int stderr_fd() const { return err_; }
-    [[nodiscard]] int exit_fd() const { return timer_; }
-    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
-    void close_stdin() {}
-
-    /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
-    void terminate() { frames_.request_stop(in_, "\nK TERM\n", 1); }
-    void kill() { frames_.request_stop(in_, "\nK KILL\n", 2); }
-
-    void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
-    void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
-    [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
-
-    /// How the command ended, from the agent's frames.
-    ExitInfo wait() {
-        ExitInfo info;
-        if (!frames_.complete()) {
-            broken_ = true;
-            if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
-                info.kind = ExitInfo::Kind::signaled;
-                info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
-                return info;
-            }
-            info.kind = ExitInfo::Kind::transport_failed;
-            info.error = errc::session_lost;
-            info.detail = "the session's sandbox ended while the command ran";
-            return info;
-        }
-        for (const auto& payload : frames_.err_payloads()) {
-            if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
-                info.kind = ExitInfo::Kind::setup_failed;
-                info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
-                info.detail = payload == "nocwd"    ? "cannot change to the working directory '" + working_directory_ + "' in the sandbox"
-                              : payload == "noexec" ? std::string("the command is not an executable file in the sandbox")
-                                                    : std::string("cannot stage the input in the sandbox (its /dev tmpfs is full?)");
-                return info;
-            }
-            int code = -1;
-            if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
-            if (frames_.stopped() > 0 && code > 128) {
-                info.kind = ExitInfo::Kind::signaled;
-                info.signal = code - 128;
-            } else {
-                info.exit_code = code;
-            }
-            return info;
-        }
-        broken_ = true;
-        info.kind = ExitInfo::Kind::transport_failed;
-        info.error = errc::session_lost;
-        info.detail = "the session agent sent no exit report";
-        return info;
-    }
-
-    /// True when the session cannot carry another command (it died, or ignored a kill).
-    [[nodiscard]] bool broken() const noexcept { return broken_; }
-
-private:
-    /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
-    static bool is_end_report(std::string_view payload) { return payload.rfind("exit ", 0) == 0; }
-
-    int in_, out_, err_, timer_;
-    CommandFrames frames_;
-    std::string working_directory_;
-    std::vector<std::string> argv_{};
-    bool broken_ = false;
-};
-
-}  // namespace detail
 
 /// One sandbox that stays up and runs commands one after another: what an agent does, dozens
 /// of short commands in a row, without paying a sandbox start (or, remotely, an ssh session)

@@ -14,10 +14,11 @@
 #include <shannot/builder.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/concepts/transport.hpp>
+#include <shannot/concepts/session_transport.hpp>
 #include <shannot/output.hpp>
 #include <shannot/session.hpp>
 #include <shannot/sandbox_manager.hpp>
 #include <shannot/transport/posix_spawn.hpp>
-#include <shannot/ssh_options.hpp>
+#include <shannot/ssh_connection.hpp>
 #include <shannot/transport/openssh_process.hpp>
 #include <shannot/operations.hpp>

@@ -1693,6 +1693,28 @@ static_assert(Transport<TransportArchetype>);
 
 }  // namespace shannot
 // ---- end shannot/concepts/transport.hpp ----
+// ---- begin shannot/concepts/session_transport.hpp ----
+// The SessionTransport concept: a transport that can also hold one long-lived sandbox open.
+
+#include <concepts>
+
+namespace shannot {
+
+/// A transport that can also start one long-lived sandbox with its stdin, stdout and stderr
+/// connected to us (the channel a session talks to its agent through).
+///  - `typename T::channel_type`: a ProcessHandle whose stdin_fd() is the agent's stdin;
+///    terminate()/kill() end the whole sandbox; exit_fd() becomes readable when it has ended.
+///  - `Result<channel_type> open_channel(const LaunchSpec&)`: starts bwrap with the spec's
+///    files at their descriptors (LaunchSpec::pipe_stdin is always true).
+template <class T>
+concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec) {
+    typename T::channel_type;
+    requires ProcessHandle<typename T::channel_type>;
+    { t.open_channel(spec) } -> std::same_as<Result<typename T::channel_type>>;
+};
+
+}  // namespace shannot
+// ---- end shannot/concepts/session_transport.hpp ----
 // ---- begin shannot/output.hpp ----
 // Output policies: how a run keeps what a command prints. The default keeps head and tail.
 
@@ -1794,32 +1816,16 @@ static_assert(OutputPolicy<HeadTailCapture>);
 #include <utility>
 #include <vector>
 
-// ---- begin shannot/detail/command_frames.hpp ----
-// CommandFrames: the end of one command on a channel many commands share (a remote
-// dispatcher's ssh session, a warm session's agent), as its process handle tracks it.
-
-#include <algorithm>
-#include <chrono>
-#include <string>
-#include <string_view>
-#include <vector>
-
-// ---- begin shannot/detail/event_loop.hpp ----
-// The one poll loop of a run: feed stdin, drain stdout and stderr, watch exit, deadline, cancel.
+// ---- begin shannot/detail/first_frames.hpp ----
+// Waiting for the "ready" frames a remote dispatcher or a session agent prints when it starts.
 
 #include <poll.h>
-#include <pthread.h>
-#include <sys/timerfd.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <chrono>
-#include <optional>
 #include <string>
-#include <string_view>
 
 // ---- begin shannot/detail/frame_filter.hpp ----
 // Strips a transport's own frames ("\n<marker> <payload>\n") out of a byte stream.
@@ -1909,21 +1915,100 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/frame_filter.hpp ----
+// ---- begin shannot/detail/posix/pipe.hpp ----
+// Pipes: made close-on-exec and large, written in full without SIGPIPE, drained with a bound.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+// ---- begin shannot/detail/posix/unique_fd.hpp ----
+// UniqueFd: owns one file descriptor and closes it once.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace shannot::detail {
+
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) reset(std::exchange(other.fd_, -1));
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+
+    [[nodiscard]] int get() const noexcept { return fd_; }
+    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+
+private:
+    int fd_ = -1;
+};
+
+/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
+/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
+/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
+/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
+[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
+    if (fd < 0) return UniqueFd();
+    if (fd >= floor) return UniqueFd(fd);
+    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
+    ::close(fd);
+    errno = saved;
+    return UniqueFd(lifted);
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/unique_fd.hpp ----
 
 namespace shannot::detail {
 
 using Clock = std::chrono::steady_clock;
 
-/// After the process exits, how long its pipes may stay open before we stop reading: a
-/// grandchild that inherited stdout must not hold the caller forever.
-inline constexpr std::chrono::milliseconds drain_after_exit{250};
+/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
+[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    read_end = lift_fd(fds[0]);
+    write_end = lift_fd(fds[1]);
+    return read_end && write_end;
+}
 
-struct LoopOutcome {
-    ExitInfo exit;
-    bool timed_out = false;
-    bool cancelled = false;
-    std::chrono::nanoseconds duration{0};
-};
+/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
+inline constexpr int output_pipe_capacity = 1 << 20;
+
+/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
+/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
+/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
+/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
+inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
+
+inline bool set_nonblocking(int fd) noexcept {
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
 
 /// write(2) to a pipe without risking SIGPIPE for the whole process: block it for this thread,
 /// and swallow the one our write raised (the technique git and curl use).
@@ -1965,15 +2050,31 @@ struct LoopOutcome {
     return true;
 }
 
-/// Arms a timerfd to fire after `ns` nanoseconds (0: at once). Exit timers of the ssh and the
-/// session process handles use it: they end the run loop when the end frames arrived.
-inline void arm_timer(int timer_fd, long long ns) noexcept {
-    itimerspec when{};
-    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    if (ns == 0) when.it_value.tv_nsec = 1;
-    ::timerfd_settime(timer_fd, 0, &when, nullptr);
+/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
+/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
+/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
+inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
+    char buffer[8192];
+    for (std::size_t taken = 0; taken < (512u << 10);) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            into.append(buffer, static_cast<std::size_t>(n));
+            taken += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
+        }
+        return;
+    }
 }
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/pipe.hpp ----
+
+namespace shannot::detail {
 
 /// How waiting for a helper's first frames ended.
 enum class FirstFrames { ready, ended, timed_out };
@@ -2012,26 +2113,101 @@ inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, Frame
     return FirstFrames::ready;
 }
 
-/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
-/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
-/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
-inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
-    char buffer[8192];
-    for (std::size_t taken = 0; taken < (512u << 10);) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n > 0) {
-            into.append(buffer, static_cast<std::size_t>(n));
-            taken += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
-        }
-        return;
-    }
+}  // namespace shannot::detail
+// ---- end shannot/detail/first_frames.hpp ----
+// ---- begin shannot/detail/posix/process.hpp ----
+// Child processes by descriptor: pidfd_open, signals through a pidfd, and whether one has exited.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace shannot::detail {
+
+inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+
+/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
+/// exited; no descriptor counts as exited.
+[[nodiscard]] inline bool has_exited(int exit_fd) {
+    if (exit_fd < 0) return true;
+    pollfd p{exit_fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/process.hpp ----
+// ---- begin shannot/detail/posix/random.hpp ----
+// Random markers: frame nonces and the names of remote folders.
+
+#include <sys/random.h>
+
+#include <string>
+
+namespace shannot::detail {
+
+/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
+[[nodiscard]] inline std::string random_marker() {
+    unsigned char bytes[16] = {};
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0) got += static_cast<std::size_t>(n);
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "shannot-";
+    for (auto b : bytes) {
+        out += hex[b >> 4];
+        out += hex[b & 15];
+    }
+    return out;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/random.hpp ----
+// ---- begin shannot/detail/run.hpp ----
+// The steps a fresh run (SandboxManager) and a session command (SandboxSession) share:
+// admission with the caller's PATH, mapping sandbox paths to host paths, and turning a loop
+// outcome into a ProcessResult or an error.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin shannot/detail/run_loop.hpp ----
+// The one poll loop of a run: feed stdin, drain stdout and stderr, watch exit, deadline, cancel.
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace shannot::detail {
+
+/// After the process exits, how long its pipes may stay open before we stop reading: a
+/// grandchild that inherited stdout must not hold the caller forever.
+inline constexpr std::chrono::milliseconds drain_after_exit{250};
+
+struct LoopOutcome {
+    ExitInfo exit;
+    bool timed_out = false;
+    bool cancelled = false;
+    std::chrono::nanoseconds duration{0};
+};
 
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output
@@ -2181,203 +2357,7 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 }
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/event_loop.hpp ----
-
-namespace shannot::detail {
-
-/// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
-/// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
-/// arrived, a stream hit EOF (the channel died), or a kill went unanswered for kill_fallback.
-/// The end frames are "eof" on stdout and, on stderr, whatever `is_err_end` accepts.
-class CommandFrames {
-public:
-    static constexpr std::chrono::seconds kill_fallback{3};
-
-    /// `timer_fd` is not owned.
-    CommandFrames(const std::string& nonce, int timer_fd, bool (*is_err_end)(std::string_view))
-        : out_frames_(nonce), err_frames_(nonce), timer_(timer_fd), is_err_end_(is_err_end) {}
-
-    /// Passes `in` through the stream's frame filter (frames out, output to `out`).
-    void feed(StreamKind kind, std::string_view in, std::string& out) {
-        frames(kind).feed(in, out);
-        if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
-        if (!err_done_)
-            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || is_err_end_(p);
-        if (complete()) fire(0);
-    }
-    /// EOF on a channel stream: the channel is gone, so the command ends now.
-    void finish(StreamKind kind, std::string& out) {
-        frames(kind).finish(out);
-        fire(0);
-    }
-
-    /// The stream carried the command's end frame: nothing more of it will come.
-    [[nodiscard]] bool finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
-    [[nodiscard]] bool complete() const { return out_done_ && err_done_; }
-    [[nodiscard]] const std::vector<std::string>& err_payloads() const { return err_frames_.payloads(); }
-    /// 0 running, 1 SIGTERM asked, 2 SIGKILL asked.
-    [[nodiscard]] int stopped() const { return stopped_; }
-
-    /// Sends a stop request (`line`, at `level` 1 for SIGTERM, 2 for SIGKILL) to whoever runs the
-    /// command through `fd`. When it cannot be sent, the command ends now; a SIGKILL that is not
-    /// answered within kill_fallback ends it then.
-    void request_stop(int fd, std::string_view line, int level) {
-        if (complete()) return;
-        stopped_ = std::max(stopped_, level);
-        if (!write_all(fd, line, Clock::now() + std::chrono::seconds(1))) {
-            fire(0);
-            return;
-        }
-        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
-    }
-
-    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
-    void fire(long long ns) {
-        if (fired_now_) return;
-        if (ns == 0) fired_now_ = true;
-        arm_timer(timer_, ns);
-    }
-
-private:
-    FrameFilter& frames(StreamKind kind) { return kind == StreamKind::out ? out_frames_ : err_frames_; }
-
-    FrameFilter out_frames_, err_frames_;
-    int timer_;
-    bool (*is_err_end_)(std::string_view);
-    bool out_done_ = false, err_done_ = false, fired_now_ = false;
-    int stopped_ = 0;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/command_frames.hpp ----
-// ---- begin shannot/detail/marker.hpp ----
-// Random markers (frame nonces, folder names) and a pidfd liveness check.
-
-#include <poll.h>
-#include <sys/random.h>
-
-#include <string>
-
-// ---- begin shannot/detail/unique_fd.hpp ----
-// UniqueFd: owns one file descriptor and closes it once.
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
-#include <utility>
-
-namespace shannot::detail {
-
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd() { reset(); }
-
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-
-private:
-    int fd_ = -1;
-};
-
-/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
-/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
-/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
-/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
-[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
-    if (fd < 0) return UniqueFd();
-    if (fd >= floor) return UniqueFd(fd);
-    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
-    ::close(fd);
-    errno = saved;
-    return UniqueFd(lifted);
-}
-
-/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
-[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    read_end = lift_fd(fds[0]);
-    write_end = lift_fd(fds[1]);
-    return read_end && write_end;
-}
-
-/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
-inline constexpr int output_pipe_capacity = 1 << 20;
-
-/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
-/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
-/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
-/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
-inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
-
-inline bool set_nonblocking(int fd) noexcept {
-    const int flags = ::fcntl(fd, F_GETFL);
-    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/unique_fd.hpp ----
-
-namespace shannot::detail {
-
-/// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
-[[nodiscard]] inline std::string random_marker() {
-    unsigned char bytes[16] = {};
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<std::size_t>(n);
-    }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "shannot-";
-    for (auto b : bytes) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
-}
-
-/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
-/// exited; no descriptor counts as exited.
-[[nodiscard]] inline bool has_exited(int exit_fd) {
-    if (exit_fd < 0) return true;
-    pollfd p{exit_fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/marker.hpp ----
-// ---- begin shannot/detail/run_support.hpp ----
-// The steps a fresh run (SandboxManager) and a session command (SandboxSession) share:
-// admission with the caller's PATH, mapping sandbox paths to host paths, and turning a loop
-// outcome into a ProcessResult or an error.
-
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
+// ---- end shannot/detail/run_loop.hpp ----
 
 namespace shannot::detail {
 
@@ -2508,8 +2488,8 @@ template <class Output>
 }
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/run_support.hpp ----
-// ---- begin shannot/detail/session_agent.hpp ----
+// ---- end shannot/detail/run.hpp ----
+// ---- begin shannot/detail/session/agent.hpp ----
 // The POSIX-sh agent that is PID 1 of a warm session's sandbox and runs its commands one by one.
 
 #include <cstddef>
@@ -2893,36 +2873,123 @@ template <class Environment>
 }
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/session_agent.hpp ----
+// ---- end shannot/detail/session/agent.hpp ----
+// ---- begin shannot/detail/session/session_command.hpp ----
+// SessionCommand: one command on a warm session's agent, as the run loop sees it.
 
-namespace shannot {
+#include <signal.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
-/// How a session's sandbox starts.
-struct SessionOptions {
-    /// The directory every command starts in unless its RunOptions name another (absolute,
-    /// inside the sandbox). Default: where a fresh run would start.
-    std::optional<std::string> working_directory{};
-    /// How long the sandbox may take to start and report ready.
-    std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
-    /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
-    /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
-    std::string shell = "/bin/sh";
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin shannot/detail/command_frames.hpp ----
+// CommandFrames: the end of one command on a channel many commands share (a remote
+// dispatcher's ssh session, a warm session's agent), as its process handle tracks it.
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin shannot/detail/posix/timer.hpp ----
+// A one-shot timer descriptor: the exit_fd() of handles whose end is a frame, not a process exit.
+
+#include <sys/timerfd.h>
+
+#include <ctime>
+
+namespace shannot::detail {
+
+/// Arms a timerfd to fire after `ns` nanoseconds (0: at once). Exit timers of the ssh and the
+/// session process handles use it: they end the run loop when the end frames arrived.
+inline void arm_timer(int timer_fd, long long ns) noexcept {
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    if (ns == 0) when.it_value.tv_nsec = 1;
+    ::timerfd_settime(timer_fd, 0, &when, nullptr);
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/timer.hpp ----
+
+namespace shannot::detail {
+
+/// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
+/// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
+/// arrived, a stream hit EOF (the channel died), or a kill went unanswered for kill_fallback.
+/// The end frames are "eof" on stdout and, on stderr, whatever `is_err_end` accepts.
+class CommandFrames {
+public:
+    static constexpr std::chrono::seconds kill_fallback{3};
+
+    /// `timer_fd` is not owned.
+    CommandFrames(const std::string& nonce, int timer_fd, bool (*is_err_end)(std::string_view))
+        : out_frames_(nonce), err_frames_(nonce), timer_(timer_fd), is_err_end_(is_err_end) {}
+
+    /// Passes `in` through the stream's frame filter (frames out, output to `out`).
+    void feed(StreamKind kind, std::string_view in, std::string& out) {
+        frames(kind).feed(in, out);
+        if (!out_done_)
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+        if (!err_done_)
+            for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || is_err_end_(p);
+        if (complete()) fire(0);
+    }
+    /// EOF on a channel stream: the channel is gone, so the command ends now.
+    void finish(StreamKind kind, std::string& out) {
+        frames(kind).finish(out);
+        fire(0);
+    }
+
+    /// The stream carried the command's end frame: nothing more of it will come.
+    [[nodiscard]] bool finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
+    [[nodiscard]] bool complete() const { return out_done_ && err_done_; }
+    [[nodiscard]] const std::vector<std::string>& err_payloads() const { return err_frames_.payloads(); }
+    /// 0 running, 1 SIGTERM asked, 2 SIGKILL asked.
+    [[nodiscard]] int stopped() const { return stopped_; }
+
+    /// Sends a stop request (`line`, at `level` 1 for SIGTERM, 2 for SIGKILL) to whoever runs the
+    /// command through `fd`. When it cannot be sent, the command ends now; a SIGKILL that is not
+    /// answered within kill_fallback ends it then.
+    void request_stop(int fd, std::string_view line, int level) {
+        if (complete()) return;
+        stopped_ = std::max(stopped_, level);
+        if (!write_all(fd, line, Clock::now() + std::chrono::seconds(1))) {
+            fire(0);
+            return;
+        }
+        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+    }
+
+    /// Arms the exit timer: now (0), or after `ns` unless it already fired.
+    void fire(long long ns) {
+        if (fired_now_) return;
+        if (ns == 0) fired_now_ = true;
+        arm_timer(timer_, ns);
+    }
+
+private:
+    FrameFilter& frames(StreamKind kind) { return kind == StreamKind::out ? out_frames_ : err_frames_; }
+
+    FrameFilter out_frames_, err_frames_;
+    int timer_;
+    bool (*is_err_end_)(std::string_view);
+    bool out_done_ = false, err_done_ = false, fired_now_ = false;
+    int stopped_ = 0;
 };
 
-/// A transport that can also start one long-lived sandbox with its stdin, stdout and stderr
-/// connected to us (the channel a session talks to its agent through).
-///  - `typename T::channel_type`: a ProcessHandle whose stdin_fd() is the agent's stdin;
-///    terminate()/kill() end the whole sandbox; exit_fd() becomes readable when it has ended.
-///  - `Result<channel_type> open_channel(const LaunchSpec&)`: starts bwrap with the spec's
-///    files at their descriptors (LaunchSpec::pipe_stdin is always true).
-template <class T>
-concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec) {
-    typename T::channel_type;
-    requires ProcessHandle<typename T::channel_type>;
-    { t.open_channel(spec) } -> std::same_as<Result<typename T::channel_type>>;
-};
+}  // namespace shannot::detail
+// ---- end shannot/detail/command_frames.hpp ----
 
-namespace detail {
+namespace shannot::detail {
 
 /// One command on a session, as the run loop sees it. The descriptors are the session
 /// channel's (not owned), the exit timer included (see CommandFrames).
@@ -3007,7 +3074,22 @@ private:
     bool broken_ = false;
 };
 
-}  // namespace detail
+}  // namespace shannot::detail
+// ---- end shannot/detail/session/session_command.hpp ----
+
+namespace shannot {
+
+/// How a session's sandbox starts.
+struct SessionOptions {
+    /// The directory every command starts in unless its RunOptions name another (absolute,
+    /// inside the sandbox). Default: where a fresh run would start.
+    std::optional<std::string> working_directory{};
+    /// How long the sandbox may take to start and report ready.
+    std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
+    /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
+    /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
+    std::string shell = "/bin/sh";
+};
 
 /// One sandbox that stays up and runs commands one after another: what an agent does, dozens
 /// of short commands in a row, without paying a sandbox start (or, remotely, an ssh session)
@@ -3427,13 +3509,12 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <string_view>
 #include <vector>
 
-// ---- begin shannot/detail/posix_process.hpp ----
+// ---- begin shannot/detail/local/posix_process.hpp ----
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -3446,11 +3527,6 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <vector>
 
 namespace shannot::detail {
-
-inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-inline int pidfd_send_signal(int pidfd, int sig) noexcept {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 /// Reads a small integer sysctl; -1 when absent or unreadable.
 inline long read_sysctl(const char* path) {
@@ -3696,8 +3772,8 @@ private:
 };
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/posix_process.hpp ----
-// ---- begin shannot/detail/spawner.hpp ----
+// ---- end shannot/detail/local/posix_process.hpp ----
+// ---- begin shannot/detail/local/spawner_thread.hpp ----
 // One long-lived thread that performs every posix_spawn of bwrap, so --die-with-parent holds.
 
 #include <spawn.h>
@@ -3768,7 +3844,7 @@ private:
 };
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/spawner.hpp ----
+// ---- end shannot/detail/local/spawner_thread.hpp ----
 
 namespace shannot {
 
@@ -3951,7 +4027,7 @@ private:
 
 }  // namespace shannot
 // ---- end shannot/transport/posix_spawn.hpp ----
-// ---- begin shannot/ssh_options.hpp ----
+// ---- begin shannot/ssh_connection.hpp ----
 // SshConnection: where and how to reach a remote host, validated, and the ssh argv built from it.
 
 #include <algorithm>
@@ -4075,9 +4151,9 @@ namespace detail {
 }
 
 }  // namespace shannot
-// ---- end shannot/ssh_options.hpp ----
+// ---- end shannot/ssh_connection.hpp ----
 // ---- begin shannot/transport/openssh_process.hpp ----
-// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused sessions.
+// OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused dispatchers.
 
 #include <poll.h>
 #include <sys/timerfd.h>
@@ -4095,7 +4171,29 @@ namespace detail {
 #include <utility>
 #include <vector>
 
-// ---- begin shannot/detail/spawn.hpp ----
+// ---- begin shannot/detail/ssh/dispatcher_pool.hpp ----
+// DispatcherPool: ControlMaster connections to one host, and the long-lived dispatchers on them.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin shannot/detail/posix/child.hpp ----
 // spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
 
 #include <fcntl.h>
@@ -4186,8 +4284,8 @@ struct Child {
 }
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/spawn.hpp ----
-// ---- begin shannot/detail/ssh_dispatcher.hpp ----
+// ---- end shannot/detail/posix/child.hpp ----
+// ---- begin shannot/detail/ssh/dispatcher.hpp ----
 // The POSIX-sh dispatcher that one long-lived ssh session runs on the remote host.
 
 #include <string>
@@ -4576,28 +4674,7 @@ exit "$e"
 )sh";
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/ssh_dispatcher.hpp ----
-// ---- begin shannot/detail/ssh_pool.hpp ----
-// SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
-
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
+// ---- end shannot/detail/ssh/dispatcher.hpp ----
 
 namespace shannot::detail {
 
@@ -4645,7 +4722,7 @@ namespace shannot::detail {
 /// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
 /// "Compile time"); the types they name depend on it for the same reason.
 template <class Deferred>
-struct SshSession {
+struct Dispatcher {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
     std::vector<std::string> argv{};      ///< the ssh command, up to the destination
@@ -4657,17 +4734,17 @@ struct SshSession {
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
-/// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
+/// folder), each carrying up to sessions_per_connection dispatchers (one ssh session each). Dispatchers are reused
 /// across commands; a dead one is noticed and replaced. Thread-safe.
 template <class Deferred>
-class SshSessionPool {
-    using SshSession = detail::SshSession<Deferred>;
+class DispatcherPool {
+    using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
-    explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
-    SshSessionPool(const SshSessionPool&) = delete;
-    SshSessionPool& operator=(const SshSessionPool&) = delete;
-    ~SshSessionPool() { close(); }
+    explicit DispatcherPool(SshConnection connection) : conn_(std::move(connection)) {}
+    DispatcherPool(const DispatcherPool&) = delete;
+    DispatcherPool& operator=(const DispatcherPool&) = delete;
+    ~DispatcherPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
     /// The remote's top-level symlinks to folders ("/bin" -> "/usr/bin" where /usr is merged), as
@@ -4677,32 +4754,32 @@ public:
         return links_;
     }
 
-    /// A ready session for one command: an idle live one, else a new one (starting a master when
-    /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
+    /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
+    /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
     /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
-    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
             while (!idle_.empty()) {
-                auto session = std::move(idle_.back());
+                auto dispatcher = std::move(idle_.back());
                 idle_.pop_back();
-                if (!has_exited(session->child.pidfd)) return session;
-                discard_locked(*session);
+                if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
+                discard_locked(*dispatcher);
             }
             if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 if (auto index = master_with_room(); index < masters_.size()) {
-                    ++masters_[index].sessions;
+                    ++masters_[index].channels;
                     ++busy_;
                     const auto socket = masters_[index].socket;
                     lock.unlock();
-                    auto session = start_session(index, socket);
+                    auto dispatcher = start_dispatcher(index, socket);
                     lock.lock();
-                    if (session) return session;
-                    --masters_[index].sessions;
+                    if (dispatcher) return dispatcher;
+                    --masters_[index].channels;
                     --busy_;
                     cv_.notify_all();
-                    return tl::make_unexpected(std::move(session.error()));
+                    return tl::make_unexpected(std::move(dispatcher.error()));
                 }
                 if (masters_alive() < conn_.max_connections) {
                     if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
@@ -4715,20 +4792,20 @@ public:
         }
     }
 
-    /// Gives a session back: kept for the next command when `reusable`, else ended.
-    void release(std::unique_ptr<SshSession> session, bool reusable) {
-        if (!session) return;
+    /// Gives a dispatcher back: kept for the next command when `reusable`, else ended.
+    void release(std::unique_ptr<Dispatcher> dispatcher, bool reusable) {
+        if (!dispatcher) return;
         std::lock_guard lock(mutex_);
-        if (reusable && !closed_ && !has_exited(session->child.pidfd)) {
-            ++session->commands;
-            idle_.push_back(std::move(session));
+        if (reusable && !closed_ && !has_exited(dispatcher->child.pidfd)) {
+            ++dispatcher->commands;
+            idle_.push_back(std::move(dispatcher));
         } else {
-            discard_locked(*session);
+            discard_locked(*dispatcher);
         }
         cv_.notify_all();
     }
 
-    /// Ends every session and master and removes every socket, log and the folder.
+    /// Ends every dispatcher and master and removes every socket, log and the folder.
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
@@ -4745,8 +4822,8 @@ public:
         std::lock_guard lock(mutex_);
         return masters_alive();
     }
-    /// Idle sessions kept for reuse.
-    [[nodiscard]] std::size_t idle_sessions() {
+    /// Idle dispatchers kept for reuse.
+    [[nodiscard]] std::size_t idle_dispatchers() {
         std::lock_guard lock(mutex_);
         return idle_.size();
     }
@@ -4755,7 +4832,7 @@ private:
     struct Master {
         Child child;
         std::string socket, log;
-        std::size_t sessions = 0;  ///< channels open on it (busy or idle)
+        std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
     };
@@ -4773,18 +4850,18 @@ private:
             auto& m = masters_[i];
             if (!m.ready || !m.child.pidfd) continue;
             if (has_exited(m.child.pidfd)) {
-                if (m.sessions == 0) stop_master(m);
-                else m.ready = false;  // its sessions fail and are discarded; then it is stopped
+                if (m.channels == 0) stop_master(m);
+                else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
             }
-            if (m.sessions < conn_.sessions_per_connection && (best == masters_.size() || m.sessions < masters_[best].sessions))
+            if (m.channels < conn_.sessions_per_connection && (best == masters_.size() || m.channels < masters_[best].channels))
                 best = i;
         }
         return best;
     }
 
-    /// Kills and reaps a session's ssh client and frees its channel. Caller holds the lock.
-    void discard_locked(SshSession& s) {
+    /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
+    void discard_locked(Dispatcher& s) {
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
             int status = 0;
@@ -4795,8 +4872,8 @@ private:
         --busy_;
         if (s.master < masters_.size()) {
             auto& m = masters_[s.master];
-            if (m.sessions > 0) --m.sessions;
-            if (m.sessions == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+            if (m.channels > 0) --m.channels;
+            if (m.channels == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
         }
     }
 
@@ -4822,7 +4899,7 @@ private:
         }
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].sessions == 0) slot = i;
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         stop_master(m);
@@ -4874,40 +4951,40 @@ private:
 
     /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
     /// on both streams (discarding whatever a login banner or rc file printed before them).
-    Result<std::unique_ptr<SshSession>> start_session(std::size_t index, const std::string& socket) {
-        auto session = std::make_unique<SshSession>();
-        session->master = index;
+    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket) {
+        auto dispatcher = std::make_unique<Dispatcher>();
+        dispatcher->master = index;
         const auto hello = random_marker();
-        session->hello = hello;
+        dispatcher->hello = hello;
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
-        session->argv = spec.argv;
+        dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto child = spawn_child(spec);
         if (!child) return tl::make_unexpected(std::move(child.error()));
-        session->child = std::move(*child);
+        dispatcher->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
-        const auto started = await_first_frames(session->child.out.get(), session->child.err.get(), session->child.pidfd.get(),
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
                                                 out_frames, err_frames, deadline, diagnostics);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
-            return session;
+            return dispatcher;
         }
         const bool exited = started == FirstFrames::ended;
 
         // Not ready: collect what ssh said, end it, and say why.
-        if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
-        drain_into(session->child.err.get(), diagnostics, std::chrono::seconds(1));
+        if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
+        drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
         int status = 0;
-        while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
+        while (::waitpid(dispatcher->child.pid, &status, 0) < 0 && errno == EINTR) {
         }
-        session->child.pid = -1;
+        dispatcher->child.pid = -1;
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
@@ -4940,39 +5017,52 @@ private:
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
-    std::vector<std::unique_ptr<SshSession>> idle_;
-    std::size_t busy_ = 0;  ///< sessions holding a channel: busy, idle or starting
+    std::vector<std::unique_ptr<Dispatcher>> idle_;
+    std::size_t busy_ = 0;  ///< dispatchers holding a channel: busy, idle or starting
     std::string dir_;
     bool closed_ = false;
 };
 
 }  // namespace shannot::detail
-// ---- end shannot/detail/ssh_pool.hpp ----
+// ---- end shannot/detail/ssh/dispatcher_pool.hpp ----
+// ---- begin shannot/detail/ssh/remote_command.hpp ----
+// RemoteCommand: one fresh run on a borrowed dispatcher, as the run loop sees it.
 
-namespace shannot {
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-namespace detail {
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
-/// One command on a borrowed dispatcher session. Its output arrives on the session's pipes and
+namespace shannot::detail {
+
+/// One command on a borrowed dispatcher. Its output arrives on the dispatcher's pipes and
 /// ends with this command's frames; exit_fd() is its own timer (see CommandFrames).
 template <class Deferred>
-class SshProcess {
-    using SshSessionPool = detail::SshSessionPool<Deferred>;
-    using SshSession = detail::SshSession<Deferred>;
+class RemoteCommand {
+    using DispatcherPool = detail::DispatcherPool<Deferred>;
+    using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
     static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
-    SshProcess(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::string nonce,
+    RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
                std::vector<std::string> argv, UniqueFd timer)
-        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), timer_(std::move(timer)),
+        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
           frames_(nonce, timer_.get(), &is_end_report) {}
-    SshProcess(SshProcess&&) noexcept = default;
-    SshProcess& operator=(SshProcess&& other) noexcept {
+    RemoteCommand(RemoteCommand&&) noexcept = default;
+    RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
             give_back(false);
             pool_ = std::move(other.pool_);
-            session_ = std::move(other.session_);
+            dispatcher_ = std::move(other.dispatcher_);
             argv_ = std::move(other.argv_);
             timer_ = std::move(other.timer_);
             frames_ = std::move(other.frames_);
@@ -4980,18 +5070,18 @@ public:
         }
         return *this;
     }
-    ~SshProcess() { give_back(false); }
+    ~RemoteCommand() { give_back(false); }
 
     [[nodiscard]] int stdin_fd() const { return -1; }  // input was staged on the remote by launch()
-    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
-    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
+    [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
     [[nodiscard]] int exit_fd() const { return timer_.get(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
     void terminate() { request_signal("TERM", 1); }
-    /// As terminate(), and if the remote does not answer within kill_fallback the session is
+    /// As terminate(), and if the remote does not answer within kill_fallback the dispatcher is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
     void kill() { request_signal("KILL", 2); }
 
@@ -5002,7 +5092,7 @@ public:
     }
     void finish_output(StreamKind kind, std::string& out) {
         const auto before = out.size();
-        frames_.finish(kind, out);  // EOF on a session stream: the session is gone
+        frames_.finish(kind, out);  // EOF on a dispatcher stream: it is gone
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
     }
     [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
@@ -5014,14 +5104,14 @@ public:
             give_back(true);
             return info;
         }
-        // The session broke, or a kill went unanswered: it cannot carry another command.
+        // The dispatcher broke, or a kill went unanswered: it cannot carry another command.
         int status = -1;
-        if (session_ && session_->child.pid > 0) {
-            pollfd p{session_->child.pidfd.get(), POLLIN, 0};
-            if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(session_->child.pidfd.get(), SIGKILL);
-            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+        if (dispatcher_ && dispatcher_->child.pid > 0) {
+            pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
+            if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
+            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
             }
-            session_->child.pid = -1;
+            dispatcher_->child.pid = -1;
         }
         give_back(false);
         if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
@@ -5042,7 +5132,7 @@ public:
 
 private:
     void request_signal(const char* name, int level) {
-        if (session_) frames_.request_stop(session_->child.in.get(), dispatcher_request({"K", name}), level);
+        if (dispatcher_) frames_.request_stop(dispatcher_->child.in.get(), dispatcher_request({"K", name}), level);
     }
 
     /// The dispatcher's last frame on stderr: its exit report, or why bwrap did not start.
@@ -5100,8 +5190,8 @@ private:
     }
 
     void give_back(bool reusable) {
-        if (pool_ && session_) pool_->release(std::move(session_), reusable);
-        session_.reset();
+        if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), reusable);
+        dispatcher_.reset();
     }
 
     void keep_tail(std::string_view text) {
@@ -5109,57 +5199,96 @@ private:
         if (ssh_errors_.size() > 4096) ssh_errors_.erase(0, ssh_errors_.size() - 4096);
     }
 
-    std::shared_ptr<SshSessionPool> pool_;
-    std::unique_ptr<SshSession> session_;
+    std::shared_ptr<DispatcherPool> pool_;
+    std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
     UniqueFd timer_;  // before frames_, which keeps its number
     CommandFrames frames_;
     std::string ssh_errors_;
 };
 
+/// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
+/// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
+/// then carries only the command: the dispatcher reads its requests a system call per byte, and
+/// the arguments of a profile are ~1.3 KB (~0.4 ms a run here).
+template <class Session>
+std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
+    constexpr std::size_t slots = 8;
+    auto& kept = dispatcher.kept_args;
+    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end()) return static_cast<std::size_t>(it - kept.begin());
+    std::size_t slot = kept.size();
+    if (slot < slots) {
+        kept.push_back({});
+    } else {
+        slot = dispatcher.next_slot;
+        dispatcher.next_slot = (dispatcher.next_slot + 1) % slots;
+    }
+    auto text = dispatcher_request(args);
+    text.pop_back();  // the newline
+    lines += dispatcher_request({"P", std::to_string(slot), text});
+    kept[slot] = std::move(args);
+    return slot;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/ssh/remote_command.hpp ----
+// ---- begin shannot/detail/ssh/remote_session_sandbox.hpp ----
+// RemoteSessionSandbox: a warm session's long-lived sandbox on the remote, on a dispatcher of its own.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shannot::detail {
+
 /// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
 /// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
 /// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
 template <class Deferred>
-class SshChannel {
-    using SshSessionPool = detail::SshSessionPool<Deferred>;
-    using SshSession = detail::SshSession<Deferred>;
+class RemoteSessionSandbox {
+    using DispatcherPool = detail::DispatcherPool<Deferred>;
+    using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
-    SshChannel(std::shared_ptr<SshSessionPool> pool, std::unique_ptr<SshSession> session, std::vector<std::string> argv,
+    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
                std::string shell)
-        : pool_(std::move(pool)), session_(std::move(session)), argv_(std::move(argv)), shell_(std::move(shell)) {}
-    SshChannel(SshChannel&&) noexcept = default;
-    SshChannel& operator=(SshChannel&& other) noexcept {
+        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+    RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
+    RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
         if (this != &other) {
             end();
             pool_ = std::move(other.pool_);
-            session_ = std::move(other.session_);
+            dispatcher_ = std::move(other.dispatcher_);
             argv_ = std::move(other.argv_);
             shell_ = std::move(other.shell_);
             killed_remote_ = other.killed_remote_;
         }
         return *this;
     }
-    ~SshChannel() { end(); }
+    ~RemoteSessionSandbox() { end(); }
 
-    [[nodiscard]] int stdin_fd() const { return session_ ? session_->child.in.get() : -1; }
-    [[nodiscard]] int stdout_fd() const { return session_ ? session_->child.out.get() : -1; }
-    [[nodiscard]] int stderr_fd() const { return session_ ? session_->child.err.get() : -1; }
-    [[nodiscard]] int exit_fd() const { return session_ ? session_->child.pidfd.get() : -1; }
+    [[nodiscard]] int stdin_fd() const { return dispatcher_ ? dispatcher_->child.in.get() : -1; }
+    [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     void close_stdin() {
-        if (session_) session_->child.in.reset();
+        if (dispatcher_) dispatcher_->child.in.reset();
     }
-    /// Ends the remote sandbox (through another session: this one may be wedged) and the client.
+    /// Ends the remote sandbox (through another dispatcher: this one may be wedged) and the client.
     void terminate() { kill(); }
     void kill() {
-        if (!session_) return;
+        if (!dispatcher_) return;
         if (!killed_remote_ && pool_) {
             killed_remote_ = true;
             auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
             if (other) {
-                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", session_->hello}),
+                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", dispatcher_->hello}),
                                             Clock::now() + std::chrono::seconds(2));
                 pool_->release(std::move(*other), sent);
             }
@@ -5171,10 +5300,10 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         int status = -1;
-        if (session_ && session_->child.pid > 0) {
-            while (::waitpid(session_->child.pid, &status, 0) < 0 && errno == EINTR) {
+        if (dispatcher_ && dispatcher_->child.pid > 0) {
+            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
             }
-            session_->child.pid = -1;
+            dispatcher_->child.pid = -1;
         }
         end();
         if (status >= 0 && WIFSIGNALED(status)) {
@@ -5206,57 +5335,37 @@ public:
 
 private:
     void signal(int sig) {
-        if (session_ && session_->child.pid > 0 && session_->child.pidfd) pidfd_send_signal(session_->child.pidfd.get(), sig);
+        if (dispatcher_ && dispatcher_->child.pid > 0 && dispatcher_->child.pidfd) pidfd_send_signal(dispatcher_->child.pidfd.get(), sig);
     }
     void end() {
-        if (pool_ && session_) pool_->release(std::move(session_), false);  // kills and reaps the client if still running
-        session_.reset();
+        if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
+        dispatcher_.reset();
     }
 
-    std::shared_ptr<SshSessionPool> pool_;
-    std::unique_ptr<SshSession> session_;
+    std::shared_ptr<DispatcherPool> pool_;
+    std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
     std::string shell_;
     bool killed_remote_ = false;
 };
 
-/// The slot of the session's dispatcher that holds `args` (bwrap's arguments before "--"), adding
-/// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
-/// then carries only the command: the dispatcher reads its requests a system call per byte, and
-/// the arguments of a profile are ~1.3 KB (~0.4 ms a run here).
-template <class Session>
-std::size_t keep_args(Session& session, std::vector<std::string> args, std::string& lines) {
-    constexpr std::size_t slots = 8;
-    auto& kept = session.kept_args;
-    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end()) return static_cast<std::size_t>(it - kept.begin());
-    std::size_t slot = kept.size();
-    if (slot < slots) {
-        kept.push_back({});
-    } else {
-        slot = session.next_slot;
-        session.next_slot = (session.next_slot + 1) % slots;
-    }
-    auto text = dispatcher_request(args);
-    text.pop_back();  // the newline
-    lines += dispatcher_request({"P", std::to_string(slot), text});
-    kept[slot] = std::move(args);
-    return slot;
-}
+}  // namespace shannot::detail
+// ---- end shannot/detail/ssh/remote_session_sandbox.hpp ----
 
-}  // namespace detail
+namespace shannot {
 
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
-/// dispatcher that a long-lived ssh session runs there (see detail/ssh_dispatcher.hpp). Sessions
+/// dispatcher that a long-lived ssh session runs there (see detail/ssh/dispatcher.hpp). Dispatchers
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
 /// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
 /// bwrap start. Copies share the pool; the last copy's destruction closes it.
-/// Users name it OpenSshProcessTransport; the parameter only defers compilation (see SshSession).
+/// Users name it OpenSshProcessTransport; the parameter only defers compilation (see Dispatcher).
 template <class Deferred>
 class BasicOpenSshProcessTransport {
 public:
-    using process_type = detail::SshProcess<Deferred>;
+    using process_type = detail::RemoteCommand<Deferred>;
     /// A warm session's sandbox (see session.hpp) on a dedicated ssh session.
-    using channel_type = detail::SshChannel<Deferred>;
+    using channel_type = detail::RemoteSessionSandbox<Deferred>;
     static constexpr std::string_view name = "ssh";
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
@@ -5265,12 +5374,12 @@ public:
     static constexpr int json_status_fd = 4;
 
     explicit BasicOpenSshProcessTransport(SshConnection connection)
-        : pool_(std::make_shared<detail::SshSessionPool<Deferred>>(std::move(connection))) {}
+        : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
     /// Which of `paths` are symlinks on the remote, as far as its dispatchers tell: the top-level
-    /// ones (/bin -> /usr/bin where /usr is merged), known once a first session has started.
+    /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started.
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
         const auto known = pool_->remote_symlinks();
         std::map<std::string, std::string> links;
@@ -5280,13 +5389,13 @@ public:
     }
     /// Master connections alive now.
     [[nodiscard]] std::size_t connections() const { return pool_->connections(); }
-    /// Warm sessions waiting for the next command.
-    [[nodiscard]] std::size_t idle_sessions() const { return pool_->idle_sessions(); }
+    /// Dispatchers waiting for the next command.
+    [[nodiscard]] std::size_t idle_dispatchers() const { return pool_->idle_dispatchers(); }
     /// Ends every ssh process and removes every socket; later runs fail with errc::session_closed.
     void close() { pool_->close(); }
 
     /// Sends the request (and the input, staged on the remote before the command starts) over a
-    /// warm session. A session found dead on the way is replaced once.
+    /// warm dispatcher. A dispatcher found dead on the way is replaced once.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
         long long timeout_s = 0;
@@ -5294,32 +5403,32 @@ public:
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         for (int attempt = 0;; ++attempt) {
-            auto session = pool_->acquire();
-            if (!session) return tl::make_unexpected(std::move(session.error()));
+            auto dispatcher = pool_->acquire();
+            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
-            const auto slot = detail::keep_args(**session, {spec.bwrap_args.begin(), split}, lines);
+            const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
             std::vector<std::string> request = {"R", nonce, std::to_string(timeout_s),
                                                 spec.files.empty() ? std::string() : spec.files.front().path,
                                                 std::to_string(input.size()), connection().remote_bwrap, std::to_string(slot)};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
-            const int fd = (*session)->child.in.get();
+            const int fd = (*dispatcher)->child.in.get();
             if (!detail::write_all(fd, lines, deadline) || !detail::write_all(fd, input, deadline)) {
-                pool_->release(std::move(*session), false);
+                pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0 && detail::Clock::now() < deadline) continue;
                 return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
             }
             detail::UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
             if (!timer) {
-                pool_->release(std::move(*session), false);
+                pool_->release(std::move(*dispatcher), false);
                 return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
             }
-            std::vector<std::string> argv = (*session)->argv;
+            std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return process_type(pool_, std::move(*session), nonce, std::move(argv), std::move(timer));
+            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer));
         }
     }
 
@@ -5337,22 +5446,22 @@ public:
         std::optional<std::chrono::steady_clock::time_point> wait_until;
         if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
-            auto session = pool_->acquire(wait_until);
-            if (!session) return tl::make_unexpected(std::move(session.error()));
-            if (!detail::write_all((*session)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
-                pool_->release(std::move(*session), false);
-                if (attempt == 0) continue;  // a session found dead on the way is replaced once
+            auto dispatcher = pool_->acquire(wait_until);
+            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
+            if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
+                pool_->release(std::move(*dispatcher), false);
+                if (attempt == 0) continue;  // a dispatcher found dead on the way is replaced once
                 return fail(errc::connection_failed, "cannot send the session request to the ssh session on " + ssh_destination(connection()));
             }
-            std::vector<std::string> argv = (*session)->argv;
+            std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return channel_type(pool_, std::move(*session), std::move(argv), shell);
+            return channel_type(pool_, std::move(*dispatcher), std::move(argv), shell);
         }
     }
 
 private:
-    std::shared_ptr<detail::SshSessionPool<Deferred>> pool_;
+    std::shared_ptr<detail::DispatcherPool<Deferred>> pool_;
 };
 
 }  // namespace shannot

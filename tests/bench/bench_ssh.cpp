@@ -280,7 +280,7 @@ int bench_b9(const shannot_test::SshdFixture& sshd, int reps) {
         print_result(v.id, v.label, fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 1.7) + " faster", Goal::at_least, 1.7, "1.7x");
         print_spread("parallel", s.a, "sequential", s.b);
     }
-    print_note(std::to_string(connections) + " ssh connections open, " + std::to_string(sandbox.transport().idle_sessions()) +
+    print_note(std::to_string(connections) + " ssh connections open, " + std::to_string(sandbox.transport().idle_dispatchers()) +
                " warm sessions; " + std::to_string(std::thread::hardware_concurrency()) + " cores");
     return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Fuzz target: the ssh option allowlist never crashes and lets through only safe-list names.
-#include <shannot/ssh_options.hpp>
+#include <shannot/ssh_connection.hpp>
 
 #include <fuzzer/FuzzedDataProvider.h>
 

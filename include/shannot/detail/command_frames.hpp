@@ -9,8 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include <shannot/detail/event_loop.hpp>
 #include <shannot/detail/frame_filter.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/timer.hpp>
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {

@@ -19,9 +19,11 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/posix_process.hpp>
-#include <shannot/detail/spawner.hpp>
-#include <shannot/detail/unique_fd.hpp>
+#include <shannot/detail/local/posix_process.hpp>
+#include <shannot/detail/local/spawner_thread.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 #include <shannot/fwd.hpp>
 

@@ -14,7 +14,7 @@
 
 #include <shannot/allowlist.hpp>
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/event_loop.hpp>
+#include <shannot/detail/run_loop.hpp>
 #include <shannot/detail/paths.hpp>
 #include <shannot/error.hpp>
 #include <shannot/process_result.hpp>

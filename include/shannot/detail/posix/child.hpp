@@ -13,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <shannot/detail/posix_process.hpp>
-#include <shannot/detail/unique_fd.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 
 extern char** environ;

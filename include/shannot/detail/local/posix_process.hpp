@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,14 +17,10 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/unique_fd.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/unique_fd.hpp>
 
 namespace shannot::detail {
-
-inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-inline int pidfd_send_signal(int pidfd, int sig) noexcept {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 /// Reads a small integer sysctl; -1 when absent or unreadable.
 inline long read_sysctl(const char* path) {

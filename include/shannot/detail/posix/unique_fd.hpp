@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <utility>
 
 namespace shannot::detail {
@@ -48,29 +47,6 @@ private:
     ::close(fd);
     errno = saved;
     return UniqueFd(lifted);
-}
-
-/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
-[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    read_end = lift_fd(fds[0]);
-    write_end = lift_fd(fds[1]);
-    return read_end && write_end;
-}
-
-/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
-inline constexpr int output_pipe_capacity = 1 << 20;
-
-/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
-/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
-/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
-/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
-inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
-
-inline bool set_nonblocking(int fd) noexcept {
-    const int flags = ::fcntl(fd, F_GETFL);
-    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
 }  // namespace shannot::detail

@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Random markers (frame nonces, folder names) and a pidfd liveness check.
+// Random markers: frame nonces and the names of remote folders.
 #pragma once
 
-#include <poll.h>
 #include <sys/random.h>
 
 #include <string>
-
-#include <shannot/detail/unique_fd.hpp>
 
 namespace shannot::detail {
 
@@ -27,14 +24,5 @@ namespace shannot::detail {
     }
     return out;
 }
-
-/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
-/// exited; no descriptor counts as exited.
-[[nodiscard]] inline bool has_exited(int exit_fd) {
-    if (exit_fd < 0) return true;
-    pollfd p{exit_fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
 
 }  // namespace shannot::detail

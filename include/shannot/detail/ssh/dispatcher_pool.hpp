@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// SshSessionPool: ControlMaster connections to one host, and long-lived dispatcher sessions on them.
+// DispatcherPool: ControlMaster connections to one host, and the long-lived dispatchers on them.
 #pragma once
 
 #include <fcntl.h>
@@ -21,15 +21,17 @@
 #include <string_view>
 #include <vector>
 
-#include <shannot/detail/event_loop.hpp>
+#include <shannot/detail/first_frames.hpp>
 #include <shannot/detail/frame_filter.hpp>
-#include <shannot/detail/marker.hpp>
 #include <shannot/detail/paths.hpp>
+#include <shannot/detail/posix/child.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/random.hpp>
 #include <shannot/detail/shell_quote.hpp>
-#include <shannot/detail/spawn.hpp>
-#include <shannot/detail/ssh_dispatcher.hpp>
+#include <shannot/detail/ssh/dispatcher.hpp>
 #include <shannot/error.hpp>
-#include <shannot/ssh_options.hpp>
+#include <shannot/ssh_connection.hpp>
 
 namespace shannot::detail {
 
@@ -77,7 +79,7 @@ namespace shannot::detail {
 /// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
 /// "Compile time"); the types they name depend on it for the same reason.
 template <class Deferred>
-struct SshSession {
+struct Dispatcher {
     Child child;
     std::size_t master = 0;               ///< index of the ControlMaster it rides on
     std::vector<std::string> argv{};      ///< the ssh command, up to the destination
@@ -89,17 +91,17 @@ struct SshSession {
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
-/// folder), each carrying up to sessions_per_connection dispatcher sessions. Sessions are reused
+/// folder), each carrying up to sessions_per_connection dispatchers (one ssh session each). Dispatchers are reused
 /// across commands; a dead one is noticed and replaced. Thread-safe.
 template <class Deferred>
-class SshSessionPool {
-    using SshSession = detail::SshSession<Deferred>;
+class DispatcherPool {
+    using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
-    explicit SshSessionPool(SshConnection connection) : conn_(std::move(connection)) {}
-    SshSessionPool(const SshSessionPool&) = delete;
-    SshSessionPool& operator=(const SshSessionPool&) = delete;
-    ~SshSessionPool() { close(); }
+    explicit DispatcherPool(SshConnection connection) : conn_(std::move(connection)) {}
+    DispatcherPool(const DispatcherPool&) = delete;
+    DispatcherPool& operator=(const DispatcherPool&) = delete;
+    ~DispatcherPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
     /// The remote's top-level symlinks to folders ("/bin" -> "/usr/bin" where /usr is merged), as
@@ -109,32 +111,32 @@ public:
         return links_;
     }
 
-    /// A ready session for one command: an idle live one, else a new one (starting a master when
-    /// needed). Waits while max_connections * sessions_per_connection sessions are busy.
+    /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
+    /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
     /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
-    [[nodiscard]] Result<std::unique_ptr<SshSession>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
             while (!idle_.empty()) {
-                auto session = std::move(idle_.back());
+                auto dispatcher = std::move(idle_.back());
                 idle_.pop_back();
-                if (!has_exited(session->child.pidfd)) return session;
-                discard_locked(*session);
+                if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
+                discard_locked(*dispatcher);
             }
             if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 if (auto index = master_with_room(); index < masters_.size()) {
-                    ++masters_[index].sessions;
+                    ++masters_[index].channels;
                     ++busy_;
                     const auto socket = masters_[index].socket;
                     lock.unlock();
-                    auto session = start_session(index, socket);
+                    auto dispatcher = start_dispatcher(index, socket);
                     lock.lock();
-                    if (session) return session;
-                    --masters_[index].sessions;
+                    if (dispatcher) return dispatcher;
+                    --masters_[index].channels;
                     --busy_;
                     cv_.notify_all();
-                    return tl::make_unexpected(std::move(session.error()));
+                    return tl::make_unexpected(std::move(dispatcher.error()));
                 }
                 if (masters_alive() < conn_.max_connections) {
                     if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
@@ -147,20 +149,20 @@ public:
         }
     }
 
-    /// Gives a session back: kept for the next command when `reusable`, else ended.
-    void release(std::unique_ptr<SshSession> session, bool reusable) {
-        if (!session) return;
+    /// Gives a dispatcher back: kept for the next command when `reusable`, else ended.
+    void release(std::unique_ptr<Dispatcher> dispatcher, bool reusable) {
+        if (!dispatcher) return;
         std::lock_guard lock(mutex_);
-        if (reusable && !closed_ && !has_exited(session->child.pidfd)) {
-            ++session->commands;
-            idle_.push_back(std::move(session));
+        if (reusable && !closed_ && !has_exited(dispatcher->child.pidfd)) {
+            ++dispatcher->commands;
+            idle_.push_back(std::move(dispatcher));
         } else {
-            discard_locked(*session);
+            discard_locked(*dispatcher);
         }
         cv_.notify_all();
     }
 
-    /// Ends every session and master and removes every socket, log and the folder.
+    /// Ends every dispatcher and master and removes every socket, log and the folder.
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
@@ -177,8 +179,8 @@ public:
         std::lock_guard lock(mutex_);
         return masters_alive();
     }
-    /// Idle sessions kept for reuse.
-    [[nodiscard]] std::size_t idle_sessions() {
+    /// Idle dispatchers kept for reuse.
+    [[nodiscard]] std::size_t idle_dispatchers() {
         std::lock_guard lock(mutex_);
         return idle_.size();
     }
@@ -187,7 +189,7 @@ private:
     struct Master {
         Child child;
         std::string socket, log;
-        std::size_t sessions = 0;  ///< channels open on it (busy or idle)
+        std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
     };
@@ -205,18 +207,18 @@ private:
             auto& m = masters_[i];
             if (!m.ready || !m.child.pidfd) continue;
             if (has_exited(m.child.pidfd)) {
-                if (m.sessions == 0) stop_master(m);
-                else m.ready = false;  // its sessions fail and are discarded; then it is stopped
+                if (m.channels == 0) stop_master(m);
+                else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
             }
-            if (m.sessions < conn_.sessions_per_connection && (best == masters_.size() || m.sessions < masters_[best].sessions))
+            if (m.channels < conn_.sessions_per_connection && (best == masters_.size() || m.channels < masters_[best].channels))
                 best = i;
         }
         return best;
     }
 
-    /// Kills and reaps a session's ssh client and frees its channel. Caller holds the lock.
-    void discard_locked(SshSession& s) {
+    /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
+    void discard_locked(Dispatcher& s) {
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
             int status = 0;
@@ -227,8 +229,8 @@ private:
         --busy_;
         if (s.master < masters_.size()) {
             auto& m = masters_[s.master];
-            if (m.sessions > 0) --m.sessions;
-            if (m.sessions == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+            if (m.channels > 0) --m.channels;
+            if (m.channels == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
         }
     }
 
@@ -254,7 +256,7 @@ private:
         }
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].sessions == 0) slot = i;
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         stop_master(m);
@@ -306,40 +308,40 @@ private:
 
     /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
     /// on both streams (discarding whatever a login banner or rc file printed before them).
-    Result<std::unique_ptr<SshSession>> start_session(std::size_t index, const std::string& socket) {
-        auto session = std::make_unique<SshSession>();
-        session->master = index;
+    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket) {
+        auto dispatcher = std::make_unique<Dispatcher>();
+        dispatcher->master = index;
         const auto hello = random_marker();
-        session->hello = hello;
+        dispatcher->hello = hello;
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
-        session->argv = spec.argv;
+        dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto child = spawn_child(spec);
         if (!child) return tl::make_unexpected(std::move(child.error()));
-        session->child = std::move(*child);
+        dispatcher->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
-        const auto started = await_first_frames(session->child.out.get(), session->child.err.get(), session->child.pidfd.get(),
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
                                                 out_frames, err_frames, deadline, diagnostics);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
-            return session;
+            return dispatcher;
         }
         const bool exited = started == FirstFrames::ended;
 
         // Not ready: collect what ssh said, end it, and say why.
-        if (!exited) pidfd_send_signal(session->child.pidfd.get(), SIGKILL);
-        drain_into(session->child.err.get(), diagnostics, std::chrono::seconds(1));
+        if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
+        drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
         int status = 0;
-        while (::waitpid(session->child.pid, &status, 0) < 0 && errno == EINTR) {
+        while (::waitpid(dispatcher->child.pid, &status, 0) < 0 && errno == EINTR) {
         }
-        session->child.pid = -1;
+        dispatcher->child.pid = -1;
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
@@ -372,8 +374,8 @@ private:
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
-    std::vector<std::unique_ptr<SshSession>> idle_;
-    std::size_t busy_ = 0;  ///< sessions holding a channel: busy, idle or starting
+    std::vector<std::unique_ptr<Dispatcher>> idle_;
+    std::size_t busy_ = 0;  ///< dispatchers holding a channel: busy, idle or starting
     std::string dir_;
     bool closed_ = false;
 };

@@ -3,9 +3,6 @@
 #pragma once
 
 #include <poll.h>
-#include <pthread.h>
-#include <sys/timerfd.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,12 +14,10 @@
 #include <string_view>
 
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/frame_filter.hpp>
+#include <shannot/detail/posix/pipe.hpp>
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {
-
-using Clock = std::chrono::steady_clock;
 
 /// After the process exits, how long its pipes may stay open before we stop reading: a
 /// grandchild that inherited stdout must not hold the caller forever.
@@ -34,114 +29,6 @@ struct LoopOutcome {
     bool cancelled = false;
     std::chrono::nanoseconds duration{0};
 };
-
-/// write(2) to a pipe without risking SIGPIPE for the whole process: block it for this thread,
-/// and swallow the one our write raised (the technique git and curl use).
-[[nodiscard]] inline ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
-    sigset_t pipe_set, old_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    ssize_t n = ::write(fd, data, size);
-    const int saved = errno;
-    if (n < 0 && saved == EPIPE && !was_pending) {
-        const timespec zero{0, 0};
-        while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
-    errno = saved;
-    return n;
-}
-
-/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
-[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN) return false;
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
-        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
-    }
-    return true;
-}
-
-/// Arms a timerfd to fire after `ns` nanoseconds (0: at once). Exit timers of the ssh and the
-/// session process handles use it: they end the run loop when the end frames arrived.
-inline void arm_timer(int timer_fd, long long ns) noexcept {
-    itimerspec when{};
-    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    if (ns == 0) when.it_value.tv_nsec = 1;
-    ::timerfd_settime(timer_fd, 0, &when, nullptr);
-}
-
-/// How waiting for a helper's first frames ended.
-enum class FirstFrames { ready, ended, timed_out };
-
-/// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
-/// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
-/// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
-/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
-inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
-                                      Clock::time_point deadline, std::string& diagnostics) {
-    std::string junk;
-    char buffer[8192];
-    while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) return FirstFrames::timed_out;
-        pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
-        if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
-            if (errno == EINTR) continue;
-            return FirstFrames::ended;
-        }
-        bool ended = fds[2].revents != 0;
-        for (int k = 0; k < 2; ++k) {
-            if (!fds[k].revents) continue;
-            const ssize_t n = ::read(fds[k].fd, buffer, sizeof buffer);
-            if (n > 0) {
-                junk.clear();
-                (k == 0 ? out_frames : err_frames).feed(std::string_view(buffer, static_cast<std::size_t>(n)), junk);
-                if (k == 1) diagnostics += junk;
-                if (diagnostics.size() > 8192) diagnostics.erase(0, diagnostics.size() - 8192);
-            } else if (n == 0) {
-                ended = true;
-            }
-        }
-        if (ended && (out_frames.payloads().empty() || err_frames.payloads().empty())) return FirstFrames::ended;
-    }
-    return FirstFrames::ready;
-}
-
-/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
-/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
-/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
-inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
-    char buffer[8192];
-    for (std::size_t taken = 0; taken < (512u << 10);) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n > 0) {
-            into.append(buffer, static_cast<std::size_t>(n));
-            taken += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
-        }
-        return;
-    }
-}
 
 /// Runs `process` to completion. `sink(StreamKind, std::string_view)` receives every byte the
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// Child processes by descriptor: pidfd_open, signals through a pidfd, and whether one has exited.
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <shannot/detail/posix/unique_fd.hpp>
+
+namespace shannot::detail {
+
+inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
+/// exited; no descriptor counts as exited.
+[[nodiscard]] inline bool has_exited(int exit_fd) {
+    if (exit_fd < 0) return true;
+    pollfd p{exit_fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
+
+}  // namespace shannot::detail

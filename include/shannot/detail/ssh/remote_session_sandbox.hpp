@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+// RemoteSessionSandbox: a warm session's long-lived sandbox on the remote, on a dispatcher of its own.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/posix/pipe.hpp>
+#include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/shell_quote.hpp>
+#include <shannot/detail/ssh/dispatcher_pool.hpp>
+#include <shannot/error.hpp>
+
+namespace shannot::detail {
+
+/// A warm session's sandbox on the remote: one ssh session whose dispatcher handed its stdin,
+/// stdout and stderr to a long-lived bwrap (the `S` request). Owns the ssh session; ending the
+/// ssh client ends the sandbox (the agent reads EOF, kills what runs and exits).
+template <class Deferred>
+class RemoteSessionSandbox {
+    using DispatcherPool = detail::DispatcherPool<Deferred>;
+    using Dispatcher = detail::Dispatcher<Deferred>;
+
+public:
+    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
+               std::string shell)
+        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+    RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
+    RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
+        if (this != &other) {
+            end();
+            pool_ = std::move(other.pool_);
+            dispatcher_ = std::move(other.dispatcher_);
+            argv_ = std::move(other.argv_);
+            shell_ = std::move(other.shell_);
+            killed_remote_ = other.killed_remote_;
+        }
+        return *this;
+    }
+    ~RemoteSessionSandbox() { end(); }
+
+    [[nodiscard]] int stdin_fd() const { return dispatcher_ ? dispatcher_->child.in.get() : -1; }
+    [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
+    [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    void close_stdin() {
+        if (dispatcher_) dispatcher_->child.in.reset();
+    }
+    /// Ends the remote sandbox (through another dispatcher: this one may be wedged) and the client.
+    void terminate() { kill(); }
+    void kill() {
+        if (!dispatcher_) return;
+        if (!killed_remote_ && pool_) {
+            killed_remote_ = true;
+            auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+            if (other) {
+                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", dispatcher_->hello}),
+                                            Clock::now() + std::chrono::seconds(2));
+                pool_->release(std::move(*other), sent);
+            }
+        }
+        signal(SIGKILL);
+    }
+
+    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
+    ExitInfo wait() {
+        ExitInfo info;
+        int status = -1;
+        if (dispatcher_ && dispatcher_->child.pid > 0) {
+            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            dispatcher_->child.pid = -1;
+        }
+        end();
+        if (status >= 0 && WIFSIGNALED(status)) {
+            info.kind = ExitInfo::Kind::signaled;
+            info.signal = WTERMSIG(status);
+            return info;
+        }
+        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        info.exit_code = code;
+        if (code == 0) return info;
+        info.kind = ExitInfo::Kind::setup_failed;
+        info.error = errc::sandbox_setup_failed;
+        if (code == 96) {
+            info.error = errc::remote_bwrap_missing;
+            info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
+        } else if (code == 95) {
+            info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
+        } else if (code == 94) {
+            info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+        } else if (code == 255) {
+            info.kind = ExitInfo::Kind::transport_failed;
+            info.error = errc::connection_failed;
+            info.detail = "the ssh session ended (ssh exit status 255)";
+        } else {
+            info.detail = "the remote sandbox exited with status " + std::to_string(code);
+        }
+        return info;
+    }
+
+private:
+    void signal(int sig) {
+        if (dispatcher_ && dispatcher_->child.pid > 0 && dispatcher_->child.pidfd) pidfd_send_signal(dispatcher_->child.pidfd.get(), sig);
+    }
+    void end() {
+        if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
+        dispatcher_.reset();
+    }
+
+    std::shared_ptr<DispatcherPool> pool_;
+    std::unique_ptr<Dispatcher> dispatcher_;
+    std::vector<std::string> argv_;
+    std::string shell_;
+    bool killed_remote_ = false;
+};
+
+}  // namespace shannot::detail
