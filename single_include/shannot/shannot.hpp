@@ -132,6 +132,34 @@ inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
+/// The enumerator's name ("command_refused"): a stable key for logs and JSON output, where the
+/// category's message is prose that may change. Every enumerator is named here (-Wswitch checks
+/// that); "unknown" is for values outside the enum.
+[[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
+    switch (code) {
+    case errc::ok: return "ok";
+    case errc::invalid_profile: return "invalid_profile";
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::command_refused: return "command_refused";
+    case errc::bwrap_not_found: return "bwrap_not_found";
+    case errc::sandbox_unavailable: return "sandbox_unavailable";
+    case errc::sandbox_setup_failed: return "sandbox_setup_failed";
+    case errc::spawn_failed: return "spawn_failed";
+    case errc::io_error: return "io_error";
+    case errc::command_failed: return "command_failed";
+    case errc::cancelled: return "cancelled";
+    case errc::transport_error: return "transport_error";
+    case errc::connection_failed: return "connection_failed";
+    case errc::authentication_failed: return "authentication_failed";
+    case errc::host_key_mismatch: return "host_key_mismatch";
+    case errc::remote_bwrap_missing: return "remote_bwrap_missing";
+    case errc::unsafe_ssh_option: return "unsafe_ssh_option";
+    case errc::session_closed: return "session_closed";
+    case errc::session_lost: return "session_lost";
+    }
+    return "unknown";
+}
+
 /// A failure the environment or the caller can cause. `message` names the field, option or path.
 struct Error {
     errc code = errc::ok;
