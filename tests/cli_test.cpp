@@ -416,6 +416,123 @@ TEST_CASE("cli: --help for every subcommand") {
     CHECK(run_cli(home, {"run", "--help"}).out.find("--max-output") != std::string::npos);
 }
 
+/// The subcommand names `shannot --help` lists, in order.
+std::vector<std::string> listed_subcommands(const std::string& main_help) {
+    std::vector<std::string> names;
+    const auto start = main_help.find("\nsubcommands:\n");
+    if (start == std::string::npos) return names;
+    std::size_t pos = start + 14;
+    while (pos < main_help.size() && main_help.compare(pos, 2, "  ") == 0) {
+        const auto end = main_help.find('\n', pos);
+        const auto line = main_help.substr(pos, end - pos);
+        const auto name_end = line.find(' ', 2);
+        if (line[2] != ' ') names.push_back(line.substr(2, name_end - 2));  // not a wrapped summary line
+        pos = end + 1;
+    }
+    return names;
+}
+
+/// The options an "options:" section of --help lists: {"--timeout", true} (takes a value).
+std::vector<std::pair<std::string, bool>> listed_options(const std::string& help) {
+    std::vector<std::pair<std::string, bool>> options;
+    const auto start = help.find("\noptions:\n");
+    if (start == std::string::npos) return options;
+    std::size_t pos = start + 10;
+    while (pos < help.size() && help[pos] == ' ') {
+        const auto end = help.find('\n', pos);
+        const auto line = help.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.rfind("  -", 0) != 0) continue;                    // a wrapped help line
+        const auto label = line.substr(2, line.find("  ", 2) - 2);  // "-i, --identity KEY"
+        const auto long_start = label.find("--");
+        const auto space = label.find(' ', long_start);
+        options.emplace_back(label.substr(long_start, space - long_start), space != std::string::npos);
+    }
+    return options;
+}
+
+TEST_CASE("cli: one table drives dispatch, --help, the options each help lists and the hints") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto names = listed_subcommands(run_cli(home, {"--help"}).out);
+    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "help"});
+
+    SUBCASE("each listed subcommand dispatches, and its help is `help NAME`'s") {
+        for (const auto& name : names) {
+            const auto r = run_cli(home, {name, "--help"});
+            CHECK_MESSAGE(r.status == 0, name);
+            CHECK_MESSAGE(r.out.rfind("usage: shannot ", 0) == 0, name);
+            CHECK_MESSAGE(run_cli(home, {"help", name}).out == r.out, name);
+        }
+        const auto unknown = run_cli(home, {"help", "nope"});
+        CHECK(unknown.status == 125);
+        for (const auto& name : names) CHECK_MESSAGE(unknown.err.find(name) != std::string::npos, name);
+    }
+    SUBCASE("verbs: each has its own help, `help remote VERB` too, and the parent lists them") {
+        const auto remote = run_cli(home, {"remote", "--help"}).out;
+        for (const char* verb : {"add", "list", "remove", "test"}) {
+            const auto r = run_cli(home, {"remote", verb, "--help"});
+            CHECK(r.status == 0);
+            CHECK_MESSAGE(r.out.rfind(std::string("usage: shannot remote ") + verb, 0) == 0, verb);
+            CHECK_MESSAGE(remote.find(std::string("shannot remote ") + verb) != std::string::npos, verb);
+            CHECK(run_cli(home, {"help", "remote", verb}).out == r.out);
+        }
+        CHECK(run_cli(home, {"help", "remote", "frob"}).status == 125);
+        const auto unknown = run_cli(home, {"remote", "frob"});
+        CHECK(unknown.err.find("use add, list, remove or test") != std::string::npos);
+    }
+    SUBCASE("every option a help lists is accepted, and one it does not list is refused") {
+        // (subcommand and verb, arguments that make it stop after parsing: a usage error that is
+        // not about the option.)
+        const std::vector<std::vector<std::string>> commands = {{"run"},
+                                                                {"verify", "extra"},
+                                                                {"export", "extra"},
+                                                                {"lint", "extra"},
+                                                                {"profiles", "extra"},
+                                                                {"remote", "add"},
+                                                                {"remote", "list", "extra"},
+                                                                {"remote", "remove"},
+                                                                {"remote", "test"}};
+        std::size_t seen = 0;
+        for (const auto& command : commands) {
+            auto help_args =
+                std::vector<std::string>(command.begin(), command.end() - (command.back() == "extra" ? 1 : 0));
+            help_args.push_back("--help");
+            const auto options = listed_options(run_cli(home, help_args).out);
+            CHECK_MESSAGE(!options.empty(), command[0]);  // -h, --help at least
+            for (const auto& option : options) {
+                const std::string& name = option.first;  // (not a structured binding: clang 14 cannot capture one)
+                if (name == "--help") continue;
+                ++seen;
+                auto args = command;
+                args.push_back(option.second ? name + "=x" : name);
+                const auto r = run_cli(home, args);
+                CHECK_MESSAGE(r.status == 125, name);
+                // The scanner's complaints all say "option '--name'"; the usage error is another one.
+                CHECK_MESSAGE(r.err.find("option '") == std::string::npos, command[0] << " " << name << ": " << r.err);
+            }
+            // Control: an option no help lists is refused, by name.
+            auto args = command;
+            args.push_back("--frobnicate");
+            const auto r = run_cli(home, args);
+            CHECK(r.status == 125);
+            CHECK_MESSAGE(r.err.find("unknown option '--frobnicate'") != std::string::npos, r.err);
+        }
+        CHECK(seen >= 20);
+    }
+    SUBCASE("a command named like any subcommand gets the put-it-first hint") {
+        for (const auto& name : names) {
+            const auto r = run_cli(home, {"--profile", "minimal", name});
+            CHECK_MESSAGE(r.status == 126, name);
+            CHECK_MESSAGE(r.err.find("put it first: `shannot " + name + " ...`") != std::string::npos, r.err);
+        }
+        // Control: another refused command gets the --profile hint.
+        const auto other = run_cli(home, {"--profile", "minimal", "sh"});
+        CHECK(other.status == 126);
+        CHECK(other.err.find("put it first") == std::string::npos);
+    }
+}
+
 TEST_CASE("cli: export, lint and profiles") {
     SHANNOT_REQUIRE_CLI();
     TempDir home;

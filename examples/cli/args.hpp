@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -18,13 +19,112 @@
 
 namespace shannot_cli {
 
-/// One option a subcommand accepts. `long_name` is how it is reported ("--profile").
+/// One option a subcommand accepts, and its line in `--help`: the scanner and the help text read
+/// the same entry. Write entries with designated initializers:
+///   {.long_name = "--timeout", .metavar = "SECONDS", .help = "stop the command after this long"}
 struct OptionSpec {
-    std::string_view long_name;
+    std::string_view long_name;     ///< "--profile": how the option is written, looked up and reported
     std::string_view short_name{};  ///< "-i", or empty
-    bool takes_value = false;
-    bool repeatable = false;
+    std::string_view metavar{};     ///< the value's name in help ("P", "NAME=VALUE"); empty: takes no value
+    std::string_view help{};        ///< one sentence or a few; wrapped to the help's width
+    bool repeatable = false;        ///< may be given more than once (ParsedArgs::all); else once
+
+    [[nodiscard]] constexpr bool takes_value() const { return !metavar.empty(); }
 };
+
+/// `a` then `b`, as one array: a subcommand's own options followed by shared ones
+/// (`join_options(run_own_option_specs, target_option_specs)`).
+template <std::size_t N, std::size_t M>
+[[nodiscard]] constexpr std::array<OptionSpec, N + M> join_options(const OptionSpec (&a)[N], const OptionSpec (&b)[M]) {
+    std::array<OptionSpec, N + M> out{};
+    for (std::size_t i = 0; i < N; ++i) out[i] = a[i];
+    for (std::size_t i = 0; i < M; ++i) out[N + i] = b[i];
+    return out;
+}
+
+/// What the table of a subcommand must hold (checked at compile time, see main.cpp): long names
+/// "--x", short names "-x" or none, no name twice, -h/--help left to the scanner, help for each.
+[[nodiscard]] constexpr bool options_are_valid(std::span<const OptionSpec> specs) {
+    const auto is_help = [](std::string_view n) { return n == "-h" || n == "--help"; };
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        const auto& s = specs[i];
+        if (s.long_name.size() < 3 || s.long_name.substr(0, 2) != "--" || s.long_name[2] == '-' || is_help(s.long_name))
+            return false;
+        if (!s.short_name.empty() &&
+            (s.short_name.size() != 2 || s.short_name[0] != '-' || s.short_name[1] == '-' || is_help(s.short_name)))
+            return false;
+        if (s.help.empty()) return false;
+        for (std::size_t j = 0; j < i; ++j)
+            if (specs[j].long_name == s.long_name || (!s.short_name.empty() && specs[j].short_name == s.short_name))
+                return false;
+    }
+    return true;
+}
+
+namespace detail {
+
+/// Column where option help starts (git and CLI11 use 24-26; ours fits `--max-output BYTES`).
+inline constexpr std::size_t help_column = 22;
+/// Width help text is wrapped to.
+inline constexpr std::size_t help_width = 92;
+
+/// Appends `text` word-wrapped to `width`: the first line continues `out`'s current line (at
+/// `column`), the next lines start `indent` spaces in.
+inline void append_wrapped(std::string& out, std::string_view text, std::size_t column, std::size_t indent,
+                           std::size_t width = help_width) {
+    bool first = true;
+    while (!text.empty()) {
+        const auto start = text.find_first_not_of(' ');
+        if (start == std::string_view::npos) break;
+        text.remove_prefix(start);
+        const auto end = std::min(text.find(' '), text.size());
+        const auto word = text.substr(0, end);
+        text.remove_prefix(end);
+        if (!first && column + 1 + word.size() > width) {
+            out += '\n';
+            out.append(indent, ' ');
+            column = indent;
+        } else if (!first) {
+            out += ' ';
+            ++column;
+        }
+        out += word;
+        column += word.size();
+        first = false;
+    }
+    out += '\n';
+}
+
+}  // namespace detail
+
+/// Two columns: "  LABEL   text", the text wrapped to `width` and aligned at `column` (on the next
+/// line when LABEL is too long). Used for options, subcommands and verbs.
+inline void append_help_row(std::string& out, std::string_view label, std::string_view text, std::size_t column,
+                            std::size_t width = detail::help_width) {
+    out += "  ";
+    out += label;
+    if (2 + label.size() + 2 <= column) {
+        out.append(column - 2 - label.size(), ' ');
+    } else {
+        out += '\n';
+        out.append(column, ' ');
+    }
+    detail::append_wrapped(out, text, column, column, width);
+}
+
+/// The "options:" section of a subcommand's --help, from the entries it parses with; -h/--help
+/// last, as the scanner accepts it everywhere.
+[[nodiscard]] inline std::string options_help(std::span<const OptionSpec> specs) {
+    std::string out = "options:\n";
+    for (const auto& s : specs) {
+        std::string label = s.short_name.empty() ? std::string() : std::string(s.short_name) + ", ";
+        label += s.long_name;
+        if (s.takes_value()) label += " " + std::string(s.metavar);
+        append_help_row(out, label, s.help, detail::help_column);
+    }
+    append_help_row(out, "-h, --help", "this text", detail::help_column);
+    return out;
+}
 
 struct ParsedOption {
     std::string name;  ///< the long name
@@ -94,7 +194,7 @@ enum class Positionals {
             if (s.long_name == name || (!s.short_name.empty() && s.short_name == name)) spec = &s;
         if (!spec) return usage_error(label + "unknown option '" + name + "'", see);
         ParsedOption option{std::string(spec->long_name), {}};
-        if (spec->takes_value) {
+        if (spec->takes_value()) {
             if (eq != std::string::npos) {
                 option.value = arg.substr(eq + 1);
             } else if (i + 1 < args.size()) {

@@ -88,33 +88,6 @@ using Expected = tl::expected<T, Failure>;
     }
 }
 
-/// The stable name of a library error code, for --json output.
-[[nodiscard]] inline std::string_view errc_name(shannot::errc code) {
-    using shannot::errc;
-    switch (code) {
-    case errc::ok: return "ok";
-    case errc::invalid_profile: return "invalid_profile";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::command_refused: return "command_refused";
-    case errc::bwrap_not_found: return "bwrap_not_found";
-    case errc::sandbox_unavailable: return "sandbox_unavailable";
-    case errc::sandbox_setup_failed: return "sandbox_setup_failed";
-    case errc::spawn_failed: return "spawn_failed";
-    case errc::io_error: return "io_error";
-    case errc::command_failed: return "command_failed";
-    case errc::cancelled: return "cancelled";
-    case errc::transport_error: return "transport_error";
-    case errc::connection_failed: return "connection_failed";
-    case errc::authentication_failed: return "authentication_failed";
-    case errc::host_key_mismatch: return "host_key_mismatch";
-    case errc::remote_bwrap_missing: return "remote_bwrap_missing";
-    case errc::unsafe_ssh_option: return "unsafe_ssh_option";
-    case errc::session_closed: return "session_closed";
-    case errc::session_lost: return "session_lost";
-    }
-    return "unknown";
-}
-
 /// A library error as the tool reports it.
 [[nodiscard]] inline Failure from_error(const shannot::Error& e) {
     return Failure{status_for(e.code), e.describe(), hint_for(e.code)};

@@ -11,8 +11,8 @@
 #include "args.hpp"
 #include "common.hpp"
 #include "encoding.hpp"
-#include "help.hpp"
 #include "profiles.hpp"
+#include "subcommand.hpp"
 
 namespace shannot_cli {
 
@@ -20,26 +20,30 @@ namespace shannot_cli {
 /// (The ssh transport type is the one whose validation does not look at this host's files.)
 using StructuralTransport = shannot::OpenSshProcessTransport;
 
-inline constexpr OptionSpec profile_only_specs[] = {{"--profile", "", true}};
+/// Options of export and lint.
+inline constexpr OptionSpec profile_only_specs[] = {
+    {.long_name = "--profile", .metavar = "P", .help = "as for `shannot run` (default: minimal)"},
+};
 
-/// Parses `[--profile P]` for `where`; nullopt after printing help.
-[[nodiscard]] inline Expected<std::optional<std::string>> parse_profile_only(std::span<const std::string> args, std::string_view where,
-                                                                             std::string_view topic) {
-    auto parsed = parse_args(args, profile_only_specs, where, Positionals::interleaved);
+/// Parses `[--profile P]` for `self`; nullopt after printing help.
+[[nodiscard]] inline Expected<std::optional<std::string>> parse_profile_only(const Subcommand& self,
+                                                                             std::span<const std::string> args) {
+    const std::string where = "shannot " + std::string(self.name);
+    auto parsed = parse_args(args, self.options, where, Positionals::interleaved);
     if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
     if (parsed->help) {
-        print_help(topic);
+        print_help(self);
         return std::optional<std::string>{};
     }
     if (!parsed->positionals.empty())
-        return usage_error(std::string(where.substr(8)) + ": unexpected argument '" + parsed->positionals.front() + "'",
-                           "see `" + std::string(where) + " --help`");
+        return usage_error(std::string(self.name) + ": unexpected argument '" + parsed->positionals.front() + "'",
+                           "see `" + where + " --help`");
     return std::optional<std::string>{parsed->get("--profile").value_or("")};
 }
 
 /// `shannot export [--profile P]`.
-inline int export_command(std::span<const std::string> args) {
-    auto spec = parse_profile_only(args, "shannot export", "export");
+inline int export_command(const Subcommand& self, std::span<const std::string> args) {
+    auto spec = parse_profile_only(self, args);
     if (!spec) return report(spec.error());
     if (!*spec) return status::ok;
     auto profile = resolve_profile<StructuralTransport>(**spec);
@@ -47,6 +51,17 @@ inline int export_command(std::span<const std::string> args) {
     write_all(1, dump_json(profile->to_json(), 2) + "\n");
     return status::ok;
 }
+
+inline constexpr Subcommand export_subcommand{
+    .name = "export",
+    .summary = "print a profile as JSON, every field",
+    .run = export_command,
+    .options = profile_only_specs,
+    .help = {.usage = "shannot export [--profile P]",
+             .about = R"(Prints the profile as JSON with every field, defaults included; loading the output back gives
+the same profile. Only the structure is checked: bind sources may be missing on this host.
+)"},
+};
 
 [[nodiscard]] inline std::string_view severity_name(shannot::LintFinding::Severity s) {
     switch (s) {
@@ -58,8 +73,8 @@ inline int export_command(std::span<const std::string> args) {
 }
 
 /// `shannot lint [--profile P]`: exit 1 when any finding is a danger.
-inline int lint_command(std::span<const std::string> args) {
-    auto spec = parse_profile_only(args, "shannot lint", "lint");
+inline int lint_command(const Subcommand& self, std::span<const std::string> args) {
+    auto spec = parse_profile_only(self, args);
     if (!spec) return report(spec.error());
     if (!*spec) return status::ok;
     auto profile = resolve_profile<StructuralTransport>(**spec);
@@ -79,11 +94,24 @@ inline int lint_command(std::span<const std::string> args) {
     return danger ? status::check_failed : status::ok;
 }
 
+inline constexpr Subcommand lint_subcommand{
+    .name = "lint",
+    .summary = "list the risks a profile takes",
+    .run = lint_command,
+    .options = profile_only_specs,
+    .help = {.usage = "shannot lint [--profile P]",
+             .about = R"(Lists the risks the profile takes, one per line: SEVERITY CODE MESSAGE, where SEVERITY is
+info, warning or danger (danger: the sandbox can be escaped from the allowlist or reach the
+network, e.g. an allowed command that runs other commands, like `find -exec`).
+Exit status 1 when there is a danger finding, else 0 (warnings alone do not fail).
+)"},
+};
+
 /// `shannot profiles`.
-inline int profiles_command(std::span<const std::string> args) {
-    auto parsed = parse_args(args, {}, "shannot profiles", Positionals::interleaved);
+inline int profiles_command(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_args(args, self.options, "shannot profiles", Positionals::interleaved);
     if (!parsed) return report(parsed.error());
-    if (parsed->help) return print_help("profiles");
+    if (parsed->help) return print_help(self);
     if (!parsed->positionals.empty())
         return report(Failure{status::usage, "profiles: unexpected argument '" + parsed->positionals.front() + "'",
                               "it takes no arguments"});
@@ -119,5 +147,16 @@ inline int profiles_command(std::span<const std::string> args) {
     write_all(1, out);
     return status::ok;
 }
+
+inline constexpr Subcommand profiles_subcommand{
+    .name = "profiles",
+    .summary = "list the built-in profiles and the profile files found",
+    .run = profiles_command,
+    .help = {.usage = "shannot profiles",
+             .about = R"(Lists the built-in profiles and the profile files found, with the --profile value that picks
+each. Files are NAME.json in $XDG_CONFIG_HOME/shannot/profiles (else ~/.config/shannot/profiles)
+and in the installed share/shannot/profiles. A built-in name always means the built-in.
+)"},
+};
 
 }  // namespace shannot_cli

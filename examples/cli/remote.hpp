@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,28 +15,30 @@
 #include "common.hpp"
 #include "config.hpp"
 #include "encoding.hpp"
-#include "help.hpp"
 #include "profiles.hpp"
+#include "subcommand.hpp"
 #include "target.hpp"
 
 namespace shannot_cli {
 
 namespace detail {
 
-/// Parses the arguments of `remote SUB`; nullopt after printing help.
-[[nodiscard]] inline Expected<std::optional<ParsedArgs>> parse_remote(std::span<const std::string> args, std::string_view sub,
-                                                                      std::span<const OptionSpec> specs, std::size_t positionals,
-                                                                      std::string_view synopsis) {
-    const std::string where = "shannot remote " + std::string(sub);
-    auto parsed = parse_args(args, specs, where, Positionals::interleaved);
+/// Parses the arguments of the verb `self` (`remote add`) against its options; nullopt after
+/// printing its help. `positionals`: how many it takes.
+[[nodiscard]] inline Expected<std::optional<ParsedArgs>> parse_remote(const Subcommand& self,
+                                                                      std::span<const std::string> args,
+                                                                      std::size_t positionals) {
+    const std::string where = "shannot remote " + std::string(self.name);
+    auto parsed = parse_args(args, self.options, where, Positionals::interleaved);
     if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
     if (parsed->help) {
-        print_help("remote");
+        print_help(self);
         return std::optional<ParsedArgs>{};
     }
     if (parsed->positionals.size() != positionals)
-        return usage_error(where.substr(8) + ": " + (parsed->positionals.size() < positionals ? "missing arguments" : "too many arguments"),
-                           "usage: " + where + " " + std::string(synopsis));
+        return usage_error(where.substr(8) + ": " +
+                               (parsed->positionals.size() < positionals ? "missing arguments" : "too many arguments"),
+                           "usage: " + std::string(self.help.usage));
     for (const auto& p : parsed->positionals)
         if (!is_valid_utf8(p)) return usage_error(where.substr(8) + ": arguments must be UTF-8 text", "check the arguments");
     for (const auto& o : parsed->options)
@@ -53,10 +57,8 @@ namespace detail {
     return ec ? path : a.lexically_normal().string();
 }
 
-inline int remote_add(std::span<const std::string> args) {
-    static constexpr OptionSpec specs[] = {{"--user", "", true}, {"--port", "", true}, {"--key", "", true},
-                                           {"--known-hosts", "", true}, {"--profile", "", true}};
-    auto parsed = parse_remote(args, "add", specs, 2, "NAME HOST [--user U] [--port N] [--key FILE] [--known-hosts FILE] [--profile P]");
+inline int remote_add(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_remote(self, args, 2);
     if (!parsed) return report(parsed.error());
     if (!*parsed) return status::ok;
     const auto& a = **parsed;
@@ -105,9 +107,8 @@ inline int remote_add(std::span<const std::string> args) {
     return status::ok;
 }
 
-inline int remote_list(std::span<const std::string> args) {
-    static constexpr OptionSpec specs[] = {{"--json"}};
-    auto parsed = parse_remote(args, "list", specs, 0, "[--json]");
+inline int remote_list(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_remote(self, args, 0);
     if (!parsed) return report(parsed.error());
     if (!*parsed) return status::ok;
     auto file = config_path();
@@ -134,8 +135,8 @@ inline int remote_list(std::span<const std::string> args) {
     return status::ok;
 }
 
-inline int remote_remove(std::span<const std::string> args) {
-    auto parsed = parse_remote(args, "remove", {}, 1, "NAME");
+inline int remote_remove(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_remote(self, args, 1);
     if (!parsed) return report(parsed.error());
     if (!*parsed) return status::ok;
     const auto& name = (*parsed)->positionals[0];
@@ -152,8 +153,8 @@ inline int remote_remove(std::span<const std::string> args) {
     return status::ok;
 }
 
-inline int remote_test(std::span<const std::string> args) {
-    auto parsed = parse_remote(args, "test", {}, 1, "NAME");
+inline int remote_test(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_remote(self, args, 1);
     if (!parsed) return report(parsed.error());
     if (!*parsed) return status::ok;
     const auto& name = (*parsed)->positionals[0];
@@ -191,19 +192,61 @@ inline int remote_test(std::span<const std::string> args) {
 
 }  // namespace detail
 
-/// `shannot remote SUB ...`.
-inline int remote_command(std::span<const std::string> args) {
-    if (args.empty())
-        return report(Failure{status::usage, "remote: missing subcommand (add, list, remove or test)",
-                              "see `shannot remote --help`"});
-    if (args[0] == "-h" || args[0] == "--help") return print_help("remote");
-    const auto& sub = args[0];
-    const auto rest = args.subspan(1);
-    if (sub == "add") return detail::remote_add(rest);
-    if (sub == "list") return detail::remote_list(rest);
-    if (sub == "remove") return detail::remote_remove(rest);
-    if (sub == "test") return detail::remote_test(rest);
-    return report(Failure{status::usage, "remote: unknown subcommand '" + sub + "'", "use add, list, remove or test"});
-}
+inline constexpr OptionSpec remote_add_option_specs[] = {
+    {.long_name = "--user", .metavar = "U", .help = "the ssh user (default: ssh's, usually yours)"},
+    {.long_name = "--port", .metavar = "N", .help = "the ssh port (default 22)"},
+    {.long_name = "--key", .metavar = "FILE", .help = "the ssh private key; stored as an absolute path"},
+    {.long_name = "--known-hosts", .metavar = "FILE", .help = "the ssh known_hosts file; stored as an absolute path"},
+    {.long_name = "--profile",
+     .metavar = "P",
+     .help = "the profile used there unless a run's --profile says otherwise"},
+};
+
+inline constexpr OptionSpec remote_list_option_specs[] = {
+    {.long_name = "--json", .help = "print the remotes as the config file holds them"},
+};
+
+/// The verbs of `shannot remote`, in the order its help lists them.
+inline constexpr Subcommand remote_verbs[] = {
+    {.name = "add",
+     .summary = "store a remote. NAME: letters, digits, '.', '_', '-', not starting with '-'. HOST may also be written "
+                "[USER@]HOST[:PORT]",
+     .run = detail::remote_add,
+     .options = remote_add_option_specs,
+     .help = {.usage =
+                  "shannot remote add NAME HOST [--user U] [--port N] [--key FILE] [--known-hosts FILE] [--profile P]",
+              .about = R"(Stores a remote named NAME in the config file. NAME: letters, digits, '.', '_', '-', not
+starting with '-'. HOST may also be written [USER@]HOST[:PORT].
+)"}},
+    {.name = "list",
+     .summary = "print the remotes (--json: as the config file holds them)",
+     .run = detail::remote_list,
+     .options = remote_list_option_specs,
+     .help = {.usage = "shannot remote list [--json]",
+              .about = "Prints the remotes of the config file, one per line.\n"}},
+    {.name = "remove",
+     .summary = "forget a remote",
+     .run = detail::remote_remove,
+     .help = {.usage = "shannot remote remove NAME", .about = "Removes the remote NAME from the config file.\n"}},
+    {.name = "test",
+     .summary = "run `ls /` in the remote's sandbox and report how it went (exit 0 when it ran)",
+     .run = detail::remote_test,
+     .help = {.usage = "shannot remote test NAME",
+              .about = R"(Runs `ls /` in the sandbox on the remote NAME, with its profile (a copy that allows ls if it
+does not), and reports how it went: exit 0 when it ran, 1 when `ls /` failed.
+)"}},
+};
+
+inline constexpr Subcommand remote_subcommand{
+    .name = "remote",
+    .summary = "add, list, remove and test named remote hosts",
+    .run = run_verb,
+    .help = {.about = R"(Named remote hosts, kept in $XDG_CONFIG_HOME/shannot/config.json (else
+~/.config/shannot/config.json; written atomically, mode 0600). Use one with
+`shannot --target NAME COMMAND...`.
+)"},
+    .verbs_data = remote_verbs,
+    .verbs_size = std::size(remote_verbs),
+};
 
 }  // namespace shannot_cli

@@ -21,21 +21,60 @@
 #include "args.hpp"
 #include "common.hpp"
 #include "encoding.hpp"
-#include "help.hpp"
 #include "profiles.hpp"
+#include "subcommand.hpp"
 #include "target.hpp"
 
 namespace shannot_cli {
 
+/// Options of `run` itself. To add one: an entry here (its help next to it), then read it in
+/// parse_run with parsed->get / has / all (all: for a repeatable one).
+inline constexpr OptionSpec run_own_option_specs[] = {
+    {.long_name = "--profile",
+     .metavar = "P",
+     .help = "a built-in (minimal, readonly, diagnostics, systemd), NAME for NAME.json in a profile folder "
+             "(`shannot profiles`), or a path to a JSON file. Default: the remote's profile, else minimal"},
+    {.long_name = "--timeout",
+     .metavar = "SECONDS",
+     .help = "stop the command after this long (SIGTERM, then SIGKILL; exit 124); 0 means no limit. Default 30"},
+    {.long_name = "--cwd", .metavar = "DIR", .help = "working directory inside the sandbox (absolute)"},
+    {.long_name = "--env",
+     .metavar = "NAME=VALUE",
+     .help = "set a variable inside the sandbox (repeatable). Nothing else from this environment reaches the command, "
+             "only the profile's variables",
+     .repeatable = true},
+    {.long_name = "--max-output",
+     .metavar = "BYTES",
+     .help = "keep at most BYTES of each stream: its head and tail; the middle is dropped and counted (a note on "
+             "stderr says how much). Output is then written when the command ends. Without it output is written "
+             "through as it arrives (with --json, 4 MiB per stream are kept)"},
+    {.long_name = "--input",
+     .metavar = "FILE",
+     .help = "the command's stdin is FILE; `-` passes this process's stdin. Without it the command's stdin is empty: "
+             "this process's stdin is never read"},
+    {.long_name = "--json", .help = "print the result as one JSON object (below) instead of the output"},
+    {.long_name = "--dry-run",
+     .help = "check the command against the profile and print the bwrap argv as a JSON array; runs nothing (refused: "
+             "exit 126 and the reason on stderr)"},
+};
+
 /// Options of `run`, the target options included.
-[[nodiscard]] inline std::vector<OptionSpec> run_option_specs() {
-    std::vector<OptionSpec> specs = {
-        {"--profile", "", true},     {"--timeout", "", true}, {"--cwd", "", true}, {"--env", "", true, true},
-        {"--max-output", "", true},  {"--input", "", true},   {"--json"},          {"--dry-run"},
-    };
-    specs.insert(specs.end(), std::begin(target_option_specs), std::end(target_option_specs));
-    return specs;
-}
+inline constexpr auto run_option_specs = join_options(run_own_option_specs, target_option_specs);
+
+inline constexpr HelpText run_help{
+    .usage = "shannot [run] [OPTIONS] [--] COMMAND [ARG...]",
+    .about = R"(Runs COMMAND in the sandbox a profile describes and exits with its status. Options come
+before COMMAND; COMMAND and everything after it reach the command unchanged. A command named
+like a subcommand needs `run`: `shannot run -- lint`.
+)",
+    .notes = R"(--json prints: command, argv (what ran here: bwrap or ssh), exit_code (-1 when killed),
+signal, timed_out, cancelled, stdout and stderr (text when valid UTF-8, else base64, as
+stdout_encoding/stderr_encoding say: "utf-8" or "base64"), stdout_truncated,
+stderr_truncated, stdout_dropped, stderr_dropped, duration_ms, profile, transport, status
+(what shannot exits with). An error prints {"error": {code, message, hint, status}}.
+)",
+    .exit_statuses = true,
+};
 
 /// Everything `run` was asked to do, checked.
 struct RunRequest {
@@ -83,13 +122,6 @@ private:
     struct sigaction old_[3] {};
 };
 
-[[nodiscard]] inline bool is_env_name(std::string_view name) {
-    if (name.empty() || (name.front() >= '0' && name.front() <= '9')) return false;
-    for (char c : name)
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-    return true;
-}
-
 /// The bytes of FILE, or of this process's stdin for "-".
 [[nodiscard]] inline Expected<std::string> read_input(const std::string& spec) {
     const bool from_stdin = spec == "-";
@@ -128,13 +160,11 @@ private:
     return text;
 }
 
-inline constexpr std::string_view subcommand_names[] = {"run", "verify", "export", "lint", "profiles", "remote", "help"};
-
 }  // namespace detail
 
-/// Parses `run`'s arguments. `implicit`: the user wrote `shannot CMD`.
-[[nodiscard]] inline Expected<std::optional<RunRequest>> parse_run(std::span<const std::string> args, bool implicit) {
-    const auto specs = run_option_specs();
+/// Parses `run`'s arguments against `specs` (run_option_specs). `implicit`: the user wrote `shannot CMD`.
+[[nodiscard]] inline Expected<std::optional<RunRequest>> parse_run(std::span<const std::string> args,
+                                                                   std::span<const OptionSpec> specs, bool implicit) {
     auto parsed = parse_args(args, specs, implicit ? "shannot" : "shannot run", Positionals::stop_at_first);
     if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
     if (parsed->help) return std::optional<RunRequest>{};
@@ -150,7 +180,7 @@ inline constexpr std::string_view subcommand_names[] = {"run", "verify", "export
         const auto eq = kv.find('=');
         if (eq == std::string::npos) return usage_error("--env: '" + kv + "' has no '='", "write --env NAME=VALUE");
         const auto name = kv.substr(0, eq);
-        if (!detail::is_env_name(name))
+        if (!shannot::detail::is_env_name(name))
             return usage_error("--env: '" + name + "' is not a valid variable name", "names match [A-Za-z_][A-Za-z0-9_]*");
         if (req.options.environment.count(name)) return usage_error("--env: '" + name + "' given twice", "give each name once");
         req.options.environment[name] = kv.substr(eq + 1);
@@ -184,11 +214,12 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
         Failure f = from_error(e);
         if (e.code == shannot::errc::command_refused) {
             f.hint = "pick a profile that allows it with --profile (`shannot profiles` lists them), or write one";
-            for (auto sub : detail::subcommand_names)
-                if (req.implicit && req.command.front() == sub)
-                    f.hint = "to use the subcommand, put it first: `shannot " + std::string(sub) + " ...`";
+            if (req.implicit && find_subcommand(req.command.front()))
+                f.hint = "to use the subcommand, put it first: `shannot " + req.command.front() + " ...`";
         }
-        if (req.json) write_all(1, dump_json(error_to_json(errc_name(e.code), one_line(f.message), f.hint, f.status)) + "\n");
+        if (req.json)
+            write_all(
+                1, dump_json(error_to_json(shannot::to_string(e.code), one_line(f.message), f.hint, f.status)) + "\n");
         return report(f);
     };
     if (req.dry_run) {
@@ -239,10 +270,10 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
 }
 
 /// `shannot run ...` and `shannot CMD ...`.
-inline int run_command(std::span<const std::string> args, bool implicit) {
-    auto req = parse_run(args, implicit);
+inline int run_main(const Subcommand& self, std::span<const std::string> args, bool implicit) {
+    auto req = parse_run(args, self.options, implicit);
     if (!req) return report(req.error());
-    if (!*req) return print_help("run");
+    if (!*req) return print_help(self);
     auto destination = resolve_destination((*req)->target);
     if (!destination) return report(destination.error());
     const std::string spec = !(*req)->profile_spec.empty() ? (*req)->profile_spec : destination->profile;
@@ -260,5 +291,20 @@ inline int run_command(std::span<const std::string> args, bool implicit) {
     shannot::SshSandbox sandbox(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh));
     return execute_run(sandbox, **req, "ssh", bwrap);
 }
+
+inline int run_command(const Subcommand& self, std::span<const std::string> args) {
+    return run_main(self, args, false);
+}
+
+inline constexpr Subcommand run_subcommand{
+    .name = "run",
+    .summary = "run a command in the sandbox; the default: `shannot ls /` is `shannot run ls /`",
+    .run = run_command,
+    .options = run_option_specs,
+    .help = run_help,
+};
+
+/// `shannot CMD ...`, which is `shannot run CMD ...` (any first word that names no subcommand).
+inline int run_implicit(std::span<const std::string> args) { return run_main(run_subcommand, args, true); }
 
 }  // namespace shannot_cli

@@ -16,12 +16,19 @@
 
 namespace shannot_cli {
 
-/// The options that choose a remote; shared by run, verify and remote test.
+/// The options that choose a remote; shared by run and verify (TargetOptions::from reads them).
 inline constexpr OptionSpec target_option_specs[] = {
-    {"--target", "", true},
-    {"--ssh", "", true},
-    {"--identity", "-i", true},
-    {"--known-hosts", "", true},
+    {.long_name = "--target", .metavar = "NAME", .help = "run on a remote from the config file (`shannot remote add`)"},
+    {.long_name = "--ssh",
+     .metavar = "[USER@]HOST[:PORT]",
+     .help =
+         "run on HOST over the system ssh (BatchMode; an unknown host key is accepted and remembered, a changed one "
+         "refused)"},
+    {.long_name = "--identity",
+     .short_name = "-i",
+     .metavar = "KEY",
+     .help = "ssh private key (with --ssh or --target)"},
+    {.long_name = "--known-hosts", .metavar = "FILE", .help = "ssh known_hosts file (with --ssh or --target)"},
 };
 
 /// `[user@]host[:port]`; an IPv6 address with a port is written `[addr]:port`.

@@ -14,9 +14,9 @@
 
 #include "args.hpp"
 #include "common.hpp"
-#include "help.hpp"
 #include "probes.hpp"
 #include "profiles.hpp"
+#include "subcommand.hpp"
 #include "target.hpp"
 
 namespace shannot_cli {
@@ -201,13 +201,19 @@ int run_verify(shannot::SandboxProfile<T> profile, T transport, bool local, cons
     return passed == checks.size() ? status::ok : status::check_failed;
 }
 
+/// Options of `verify`: the profile and where to run.
+inline constexpr OptionSpec verify_own_option_specs[] = {
+    {.long_name = "--profile",
+     .metavar = "P",
+     .help = "as for `shannot run` (default: the remote's profile, else minimal)"},
+};
+inline constexpr auto verify_option_specs = join_options(verify_own_option_specs, target_option_specs);
+
 /// `shannot verify [--profile P] [--target NAME | --ssh ...]`.
-inline int verify_command(std::span<const std::string> args) {
-    std::vector<OptionSpec> specs = {{"--profile", "", true}};
-    specs.insert(specs.end(), std::begin(target_option_specs), std::end(target_option_specs));
-    auto parsed = parse_args(args, specs, "shannot verify", Positionals::interleaved);
+inline int verify_command(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_args(args, self.options, "shannot verify", Positionals::interleaved);
     if (!parsed) return report(parsed.error());
-    if (parsed->help) return print_help("verify");
+    if (parsed->help) return print_help(self);
     if (!parsed->positionals.empty())
         return report(Failure{status::usage, "verify: unexpected argument '" + parsed->positionals.front() + "'",
                               "see `shannot verify --help`"});
@@ -223,5 +229,27 @@ inline int verify_command(std::span<const std::string> args) {
     if (!profile) return report(profile.error());
     return run_verify(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh), false, destination->label);
 }
+
+inline constexpr Subcommand verify_subcommand{
+    .name = "verify",
+    .summary = "prove the sandbox holds here or on a remote: runs, read-only, no network, no env",
+    .run = verify_command,
+    .options = verify_option_specs,
+    .help =
+        {.usage =
+             "shannot verify [--profile P] [--target NAME | --ssh [USER@]HOST[:PORT] [-i KEY] [--known-hosts FILE]]",
+         .about = R"(Proves the sandbox holds where it would run, one line per check (ok or FAIL):
+  - an allowed command runs (the first of `ls /`, `true`, `cat /dev/null` the profile admits)
+  - a write into a read-only bind fails
+  - the network is unreachable: on this host, connecting to a TCP listener verify opens on
+    127.0.0.1 fails from inside (needs bash in the sandbox); everywhere, /proc/net/dev
+    inside lists the loopback interface only
+  - the caller's environment is invisible: a random variable set in verify's environment is
+    absent inside, and inside there are only the profile's variables (and PWD, set by bwrap)
+Checks after the first run `sh`, `cat` (and `bash` on this host), which the profile may not
+allow: they run with a copy of the profile whose allowlist adds them, and verify says so.
+Exit status 0 when every check passes, 1 otherwise.
+)"},
+};
 
 }  // namespace shannot_cli
