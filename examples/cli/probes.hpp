@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The shannot tool: what `verify` probes with: a loopback listener, random names, check lines.
+// The shannot tool: what `verify` probes with: a loopback listener, random names, quoting.
 #pragma once
 
 #include <arpa/inet.h>
@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -87,11 +88,16 @@ private:
     int port_ = 0;
 };
 
-struct Check {
-    bool ok = false;
-    std::string title;
-    std::string detail;
-};
+/// The pieces of `text` between `separator`s ("a\nb\n" is {"a", "b"}: no empty piece after the last).
+[[nodiscard]] inline std::vector<std::string> split(const std::string& text, char separator) {
+    std::vector<std::string> pieces;
+    for (std::size_t start = 0; start < text.size();) {
+        const auto end = std::min(text.find(separator, start), text.size());
+        pieces.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return pieces;
+}
 
 [[nodiscard]] inline std::string join(const std::set<std::string>& names) {
     std::string out;
