@@ -161,10 +161,7 @@ run)
     install_missing
     configure
     [ $# -eq 0 ] && set -- ls /
-    for tool in "$BUILD/examples/cli/shannot" "$BUILD/examples/shannot"; do
-        [ -x "$tool" ] && exec "$tool" "$@"
-    done
-    exec "$BUILD/examples/quickstart" "$@"
+    exec "$BUILD/examples/cli/shannot" "$@"
     ;;
 test)
     install_missing "${TEST_PACKAGES[@]}"
