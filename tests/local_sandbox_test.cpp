@@ -253,6 +253,38 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", M, SHANNOT_MODES) {
         CHECK(r.error().result->exit_code == 3);
         CHECK(r.error().message.find("status 3: oops") != std::string::npos);
     }
+    SUBCASE("bad per-run input is refused before admission, naming the culprit, in every mode") {
+        const std::vector<std::pair<std::vector<std::string>, shannot::RunOptions>> bad = {
+            {{}, {}},
+            {{""}, {}},
+            {{"echo", std::string("a\0b", 3)}, {}},
+            {{"true"}, {.environment = {{"A B", "x"}}}},
+            {{"true"}, {.environment = {{"V", std::string("a\0b", 3)}}}},
+            {{"true"}, {.working_directory = "tmp"}},
+            {{"true"}, {.working_directory = std::string("/t\0mp", 4)}},
+        };
+        const std::vector<std::string> messages = {
+            "empty command",
+            "empty command",
+            "command[1] contains a NUL byte",
+            "environment variable name 'A B' is not valid (want [A-Za-z_][A-Za-z0-9_]*)",
+            "environment variable V contains a NUL byte",
+            "working directory 'tmp' must be an absolute path without NUL",
+            "working directory '" + std::string("/t\0mp", 4) + "' must be an absolute path without NUL",
+        };
+        for (std::size_t i = 0; i < bad.size(); ++i) {
+            CAPTURE(i);
+            auto r = sandbox.run(bad[i].first, bad[i].second);
+            REQUIRE_FALSE(r);
+            CHECK(r.error().code == errc::invalid_argument);
+            CHECK(r.error().message == messages[i]);
+            CHECK(r.error().result == nullptr);
+        }
+        // The control: the same settings with good values run.
+        auto good = sandbox.run({"sh", "-c", "echo \"$A_B\" \"$(pwd)\""}, {.environment = {{"A_B", "x"}}, .working_directory = "/tmp"});
+        REQUIRE(good);
+        CHECK(good->stdout_data == "x /tmp\n");
+    }
     SUBCASE("a bad environment name is refused before anything starts") {
         for (const auto& name : std::vector<std::string>{"A B", "LD_PRELOAD=x", "", "1X"}) {
             CAPTURE(name);

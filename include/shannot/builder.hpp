@@ -27,6 +27,10 @@ struct BuildExtras {
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
+/// The profile comes validated and the command and extras checked (SandboxProfile::validate,
+/// detail::check_run_input at admission); the builder refuses only what bwrap's own argv cannot
+/// hold: an argument over MAX_ARG_STRLEN, more arguments than bwrap takes, a seccomp filter the
+/// transport cannot pass.
 ///
 /// Order, fixed and tested against stored argv:
 ///  1. namespaces and hardening: --unshare-user (if user_namespace_isolation), --unshare-ipc,
@@ -53,26 +57,12 @@ public:
         : profile_(profile), command_(std::move(command)), extras_(std::move(extras)) {}
 
     [[nodiscard]] Result<std::vector<std::string>> build() const {
-        if (command_.empty() || command_.front().empty()) return fail(errc::invalid_argument, "empty command");
         for (std::size_t i = 0; i < command_.size(); ++i) {
-            if (detail::has_nul(command_[i]))
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
             if (command_[i].size() >= max_argument_bytes)
                 return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
                                                         std::to_string(command_[i].size()) + " bytes, Linux allows " +
                                                         std::to_string(max_argument_bytes - 1) +
                                                         " in one argument (MAX_ARG_STRLEN); pass large data as input");
-        }
-        for (const auto& [name, value] : extras_.environment) {
-            if (!detail::is_env_name(name))
-                return fail(errc::invalid_argument, "environment variable name '" + name +
-                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
-        }
-        if (extras_.working_directory) {
-            const auto& cwd = *extras_.working_directory;
-            if (!detail::is_absolute(cwd) || detail::has_nul(cwd))
-                return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
         }
 
         std::vector<std::string> a;

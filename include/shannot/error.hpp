@@ -129,6 +129,14 @@ using Result = tl::expected<T, Error>;
     return tl::make_unexpected(Error{code, std::move(message), nullptr});
 }
 
+/// Passes a failed result's error on, whatever value type the caller returns:
+/// `if (!r) return propagate(r);`. A function, not a TRY macro, so every early return stays
+/// visible where it happens (see docs/architecture.md, "Errors are values").
+template <class T>
+[[nodiscard]] tl::unexpected<Error> propagate(Result<T>& failed) {
+    return tl::make_unexpected(std::move(failed.error()));
+}
+
 }  // namespace shannot
 
 template <>

@@ -14,9 +14,8 @@
 #include <shannot/allowlist.hpp>
 #include <shannot/builder.hpp>
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/paths.hpp>
+#include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
-#include <shannot/detail/run_loop.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>
@@ -97,52 +96,19 @@ public:
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
-        auto prepared = prepare(std::move(command), options);
-        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        auto prepared = detail::prepare_launch(profile_, transport_, admission_, std::move(command), options);
+        if (!prepared) return propagate(prepared);
         return std::move(prepared->spec.bwrap_args);
     }
 
 private:
-    struct Prepared {
-        std::vector<std::string> command;
-        LaunchSpec spec;
-    };
-
-    [[nodiscard]] Result<Prepared> prepare(std::vector<std::string> command, const RunOptions& options) {
-        if (auto ok = profile_.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
-        auto admitted = detail::admit_command(profile_, transport_, admission_, std::move(command), options);
-        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
-
-        BuildExtras extras{options.environment, options.working_directory, {}, detail::host_symlinks(transport_, profile_)};
-        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
-            if (!extras.working_directory) extras.working_directory = transport_.default_working_directory();
-        }
-        auto args = BubblewrapCommandBuilder<T>(profile_, *admitted, std::move(extras)).build();
-        if (!args) return tl::make_unexpected(std::move(args.error()));
-        Prepared prepared{std::move(*admitted), LaunchSpec{std::move(*args), {}, options.input.has_value(), options.timeout}};
-        if constexpr (requires { T::seccomp_fd; }) {
-            if (profile_.seccomp_profile) prepared.spec.files.push_back({T::seccomp_fd, *profile_.seccomp_profile});
-        }
-        return prepared;
-    }
-
     template <class F>
     Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
-        auto prepared = prepare(std::move(command), options);
-        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
-        if (options.input) prepared->spec.input = *options.input;
+        auto prepared = detail::prepare_launch(profile_, transport_, admission_, std::move(command), options);
+        if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
-        if (!process) return tl::make_unexpected(std::move(process.error()));
-
-        Output out(options.max_output), err(options.max_output);
-        auto sink = [&](StreamKind kind, std::string_view bytes) {
-            (kind == StreamKind::out ? out : err).append(bytes);
-            on_chunk(OutputChunk{kind, bytes});
-        };
-        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
-        auto outcome = detail::run_loop(*process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
-
-        return detail::assemble_result(T::name, std::move(prepared->command), process->argv(), outcome, out, err, options);
+        if (!process) return propagate(process);
+        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), options, on_chunk);
     }
 
     profile_type profile_;

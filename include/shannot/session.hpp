@@ -20,7 +20,6 @@
 #include <vector>
 
 #include <shannot/allowlist.hpp>
-#include <shannot/builder.hpp>
 #include <shannot/concepts/session_transport.hpp>
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/first_frames.hpp>
@@ -30,8 +29,8 @@
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/random.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
-#include <shannot/detail/run_loop.hpp>
 #include <shannot/detail/session/agent.hpp>
 #include <shannot/detail/session/session_command.hpp>
 #include <shannot/error.hpp>
@@ -78,7 +77,7 @@ struct SessionOptions {
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
     static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
-                                       "(channel_type and open_channel(const LaunchSpec&); see session.hpp)");
+                                       "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
 
 public:
     using transport_type = T;
@@ -89,7 +88,7 @@ public:
                                                      SessionOptions options = {}) {
         SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
         std::lock_guard lock(session.state_->mutex);
-        if (auto started = session.start_locked(); !started) return tl::make_unexpected(std::move(started.error()));
+        if (auto started = session.start_locked(); !started) return propagate(started);
         return session;
     }
 
@@ -193,31 +192,31 @@ private:
 
     Result<void> start_locked() {
         auto& s = *state_;
-        if (auto ok = s.profile.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = s.profile.validate(); !ok) return propagate(ok);
         if (s.options.shell.empty() || detail::has_nul(s.options.shell))
             return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
+        if (s.options.working_directory) {
+            auto ok = detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
+            if (!ok) return propagate(ok);
+        }
         if (!s.timer) {
             s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
             if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
         }
         const auto hello = detail::random_marker();
-        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args(), detail::host_symlinks(s.transport, s.profile)};
-        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
-            if (!extras.working_directory) extras.working_directory = s.transport.default_working_directory();
-        }
-        std::vector<std::string> agent = {std::string(detail::session_agent_shell), "-c",
-                                          std::string(detail::session_agent_script), "shannot", hello};
-        auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
-        if (!args) return tl::make_unexpected(std::move(args.error()));
+        detail::LaunchPlan plan;
+        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
+        plan.working_directory = s.options.working_directory;
+        plan.extra_args = detail::session_mount_args();
+        plan.files = {{detail::session_shell_fd, s.options.shell}};
+        plan.pipe_stdin = true;
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
         // session); the sandbox itself has no deadline.
-        LaunchSpec spec{std::move(*args), {}, true, s.options.start_timeout};
-        if constexpr (requires { T::seccomp_fd; }) {
-            if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
-        }
-        spec.files.push_back({detail::session_shell_fd, s.options.shell});
-        auto channel = s.transport.open_channel(spec);
-        if (!channel) return tl::make_unexpected(std::move(channel.error()));
+        plan.timeout = s.options.start_timeout;
+        auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
+        if (!spec) return propagate(spec);
+        auto channel = s.transport.open_channel(*spec);
+        if (!channel) return propagate(channel);
         s.argv = channel->argv();
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
@@ -263,23 +262,15 @@ private:
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
         }
-        if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
-        for (std::size_t i = 0; i < command.size(); ++i)
-            if (detail::has_nul(command[i]))
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
-        for (const auto& [name, value] : options.environment)
-            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
-        std::string cwd = options.working_directory.value_or(std::string());
-        if (options.working_directory && (!detail::is_absolute(cwd) || detail::has_nul(cwd)))
-            return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
         auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
-        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
+        if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
         if (!input.empty() && !s.input_ok)
             return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
                                                 "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
 
         const auto nonce = detail::random_marker();
+        const std::string cwd = options.working_directory.value_or(std::string());
         const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted);
         const int in = s.channel->stdin_fd();
         const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
@@ -288,18 +279,11 @@ private:
             return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
         }
 
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd);
-        Output out(options.max_output), err(options.max_output);
-        auto sink = [&](StreamKind kind, std::string_view bytes) {
-            (kind == StreamKind::out ? out : err).append(bytes);
-            on_chunk(OutputChunk{kind, bytes});
-        };
-        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
-        static const std::optional<std::string> no_input;
-        auto outcome = detail::run_loop(process, no_input, options.timeout, options.kill_grace, cancel_fd, sink);
-        if (process.broken())
-            mark_lost_locked(outcome.exit.kind == ExitInfo::Kind::signaled ? "a stopped command did not end" : outcome.exit.detail);
-        return detail::assemble_result(T::name, std::move(*admitted), s.argv, outcome, out, err, options);
+        // The input went ahead of the command: the handle has no stdin, so the loop writes none.
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), options, on_chunk);
+        if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
+        return result;
     }
 
     std::unique_ptr<State> state_;

@@ -183,6 +183,14 @@ using Result = tl::expected<T, Error>;
     return tl::make_unexpected(Error{code, std::move(message), nullptr});
 }
 
+/// Passes a failed result's error on, whatever value type the caller returns:
+/// `if (!r) return propagate(r);`. A function, not a TRY macro, so every early return stays
+/// visible where it happens (see docs/architecture.md, "Errors are values").
+template <class T>
+[[nodiscard]] tl::unexpected<Error> propagate(Result<T>& failed) {
+    return tl::make_unexpected(std::move(failed.error()));
+}
+
 }  // namespace shannot
 
 template <>
@@ -1379,6 +1387,10 @@ struct BuildExtras {
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
+/// The profile comes validated and the command and extras checked (SandboxProfile::validate,
+/// detail::check_run_input at admission); the builder refuses only what bwrap's own argv cannot
+/// hold: an argument over MAX_ARG_STRLEN, more arguments than bwrap takes, a seccomp filter the
+/// transport cannot pass.
 ///
 /// Order, fixed and tested against stored argv:
 ///  1. namespaces and hardening: --unshare-user (if user_namespace_isolation), --unshare-ipc,
@@ -1405,26 +1417,12 @@ public:
         : profile_(profile), command_(std::move(command)), extras_(std::move(extras)) {}
 
     [[nodiscard]] Result<std::vector<std::string>> build() const {
-        if (command_.empty() || command_.front().empty()) return fail(errc::invalid_argument, "empty command");
         for (std::size_t i = 0; i < command_.size(); ++i) {
-            if (detail::has_nul(command_[i]))
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
             if (command_[i].size() >= max_argument_bytes)
                 return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
                                                         std::to_string(command_[i].size()) + " bytes, Linux allows " +
                                                         std::to_string(max_argument_bytes - 1) +
                                                         " in one argument (MAX_ARG_STRLEN); pass large data as input");
-        }
-        for (const auto& [name, value] : extras_.environment) {
-            if (!detail::is_env_name(name))
-                return fail(errc::invalid_argument, "environment variable name '" + name +
-                                                        "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
-        }
-        if (extras_.working_directory) {
-            const auto& cwd = *extras_.working_directory;
-            if (!detail::is_absolute(cwd) || detail::has_nul(cwd))
-                return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
         }
 
         std::vector<std::string> a;
@@ -2197,14 +2195,184 @@ namespace shannot::detail {
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/random.hpp ----
-// ---- begin shannot/detail/run.hpp ----
-// The steps a fresh run (SandboxManager) and a session command (SandboxSession) share:
-// admission with the caller's PATH, mapping sandbox paths to host paths, and turning a loop
-// outcome into a ProcessResult or an error.
+// ---- begin shannot/detail/prepare.hpp ----
+// The prepare path every launch takes: per-run input checks, admission, then the builder and the
+// LaunchSpec. Fresh runs (SandboxManager) and sessions (SandboxSession) share it.
 
+#include <chrono>
+#include <concepts>
 #include <map>
-#include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shannot::detail {
+
+/// `what` names the setting in the message: "working directory" (RunOptions), or the option a
+/// session or transport took it from.
+[[nodiscard]] inline Result<void> check_working_directory(std::string_view what, std::string_view path) {
+    if (is_absolute(path) && !has_nul(path)) return {};
+    return fail(errc::invalid_argument, std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
+}
+
+/// The checks of a caller's command and RunOptions, made once for fresh runs and session
+/// commands alike, before admission sees the command: a NUL cannot cross argv (or a session's
+/// request), and bwrap and the session agent would misread a bad variable name or a relative
+/// working directory. (The builder checks only the limits of bwrap's own argv.)
+[[nodiscard]] inline Result<void> check_run_input(const std::vector<std::string>& command, const RunOptions& options) {
+    if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
+    for (std::size_t i = 0; i < command.size(); ++i)
+        if (has_nul(command[i])) return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+    for (const auto& [name, value] : options.environment) {
+        if (!is_env_name(name))
+            return fail(errc::invalid_argument, "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+    }
+    if (options.working_directory) return check_working_directory("working directory", *options.working_directory);
+    return {};
+}
+
+/// The PATH the command will see: the caller's, else the profile's, else execvp's default.
+template <class T>
+[[nodiscard]] std::string effective_path(const SandboxProfile<T>& profile, const RunOptions& options) {
+    if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
+    if (auto it = profile.environment.find("PATH"); it != profile.environment.end()) return it->second;
+    return "/bin:/usr/bin";
+}
+
+/// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
+/// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
+template <class T>
+[[nodiscard]] std::optional<std::string> host_path(const SandboxProfile<T>& profile, std::string_view in_sandbox) {
+    std::string_view best_target;
+    const SandboxBind* best = nullptr;
+    bool best_is_bind = false;
+    auto consider = [&](std::string_view target, const SandboxBind* bind) {
+        target = strip_trailing_slash(target);
+        if (!is_same_or_under(in_sandbox, target)) return;
+        if (best_target.empty() || target.size() > best_target.size()) {
+            best_target = target;
+            best = bind;
+            best_is_bind = bind != nullptr;
+        }
+    };
+    for (const auto& b : profile.binds) consider(b.target, &b);
+    for (const auto& t : profile.tmpfs_paths) consider(t, nullptr);
+    consider("/proc", nullptr);
+    consider("/dev", nullptr);
+    if (!best_is_bind) return std::nullopt;
+    std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
+    std::string source(strip_trailing_slash(best->source));
+    if (source == "/") source.clear();
+    return source + rest;
+}
+
+/// Checks the caller's input (check_run_input) and asks the admission policy about `command`.
+/// Bare names resolve through the command's PATH, checked on this host when the transport can.
+template <class T, class Admission>
+[[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
+                                                            const Admission& admission, std::vector<std::string> command,
+                                                            const RunOptions& options) {
+    if (auto ok = check_run_input(command, options); !ok) return propagate(ok);
+    const std::string path = effective_path(profile, options);  // the request holds a view of it
+    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
+    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
+                      { t.executable_exists(p) } -> std::convertible_to<bool>;
+                  }) {
+        request.exists = [&profile, &transport](std::string_view in_sandbox) {
+            const auto host = host_path(profile, in_sandbox);
+            return host && transport.executable_exists(*host);
+        };
+    }
+    return admission.admit(std::move(request));
+}
+
+/// What the transport can tell of the profile's bind sources that are symlinks where bwrap runs
+/// (see BuildExtras::host_symlinks); nothing for a transport that cannot tell.
+template <class T>
+[[nodiscard]] std::map<std::string, std::string> host_symlinks(const T& transport, const SandboxProfile<T>& profile) {
+    if constexpr (requires(const std::vector<std::string>& paths) {
+                      { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
+                  }) {
+        std::vector<std::string> sources;
+        for (const auto& b : profile.binds)
+            if (is_identity_bind(b)) sources.emplace_back(strip_trailing_slash(b.target));
+        return transport.host_symlinks(sources);
+    } else {
+        return {};
+    }
+}
+
+/// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
+/// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
+struct LaunchPlan {
+    std::vector<std::string> command{};                ///< after `--`: the admitted command, or the session agent
+    std::map<std::string, std::string> environment{};  ///< added to the profile's variables
+    std::optional<std::string> working_directory{};    ///< checked; when unset, the transport's default
+    std::vector<std::string> extra_args{};             ///< before `--` (a session's own mounts)
+    std::vector<InheritedFile> files{};                ///< besides the profile's seccomp filter
+    bool pipe_stdin = false;
+    std::string_view input{};
+    std::optional<std::chrono::milliseconds> timeout{};
+};
+
+/// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
+/// arguments from the builder, the files bwrap inherits.
+template <class T>
+[[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
+    BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
+                       host_symlinks(transport, profile)};
+    if constexpr (requires(const T& t) {
+                      { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
+                  }) {
+        if (!extras.working_directory) {
+            extras.working_directory = transport.default_working_directory();
+            if (extras.working_directory) {
+                auto ok = check_working_directory("the transport's working directory", *extras.working_directory);
+                if (!ok) return propagate(ok);
+            }
+        }
+    }
+    auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
+    if (!args) return propagate(args);
+    LaunchSpec spec{std::move(*args), {}, plan.pipe_stdin, plan.timeout, plan.input};
+    if constexpr (requires { T::seccomp_fd; }) {
+        if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
+    }
+    spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
+    return spec;
+}
+
+/// A fresh run ready to launch: the command as admitted, and what the transport gets.
+struct PreparedLaunch {
+    std::vector<std::string> command;
+    LaunchSpec spec;
+};
+
+/// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
+/// built into a LaunchSpec with the caller's RunOptions. Nothing is spawned.
+template <class T, class Admission>
+[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
+                                                    std::vector<std::string> command, const RunOptions& options) {
+    if (auto ok = profile.validate(); !ok) return propagate(ok);
+    auto admitted = admit_command(profile, transport, admission, std::move(command), options);
+    if (!admitted) return propagate(admitted);
+    LaunchPlan plan{*admitted, options.environment, options.working_directory, {}, {}, options.input.has_value(),
+                    options.input ? std::string_view(*options.input) : std::string_view{}, options.timeout};
+    auto spec = launch_spec(profile, transport, std::move(plan));
+    if (!spec) return propagate(spec);
+    return PreparedLaunch{std::move(*admitted), std::move(*spec)};
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/prepare.hpp ----
+// ---- begin shannot/detail/run.hpp ----
+// The run path a fresh run (SandboxManager) and a session command (SandboxSession) share once
+// the command is launched: output policies, the run loop, and the caller's result or error.
+
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -2389,57 +2557,6 @@ LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::o
 
 namespace shannot::detail {
 
-/// What the transport can tell of the profile's bind sources that are symlinks where bwrap runs
-/// (see BuildExtras::host_symlinks); nothing for a transport that cannot tell.
-template <class T>
-[[nodiscard]] std::map<std::string, std::string> host_symlinks(const T& transport, const SandboxProfile<T>& profile) {
-    if constexpr (requires(const std::vector<std::string>& paths) {
-                      { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
-                  }) {
-        std::vector<std::string> sources;
-        for (const auto& b : profile.binds)
-            if (is_identity_bind(b)) sources.emplace_back(strip_trailing_slash(b.target));
-        return transport.host_symlinks(sources);
-    } else {
-        return {};
-    }
-}
-
-/// The PATH the command will see: the caller's, else the profile's, else execvp's default.
-template <class T>
-[[nodiscard]] std::string effective_path(const SandboxProfile<T>& profile, const RunOptions& options) {
-    if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
-    if (auto it = profile.environment.find("PATH"); it != profile.environment.end()) return it->second;
-    return "/bin:/usr/bin";
-}
-
-/// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
-/// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
-template <class T>
-[[nodiscard]] std::optional<std::string> host_path(const SandboxProfile<T>& profile, std::string_view in_sandbox) {
-    std::string_view best_target;
-    const SandboxBind* best = nullptr;
-    bool best_is_bind = false;
-    auto consider = [&](std::string_view target, const SandboxBind* bind) {
-        target = strip_trailing_slash(target);
-        if (!is_same_or_under(in_sandbox, target)) return;
-        if (best_target.empty() || target.size() > best_target.size()) {
-            best_target = target;
-            best = bind;
-            best_is_bind = bind != nullptr;
-        }
-    };
-    for (const auto& b : profile.binds) consider(b.target, &b);
-    for (const auto& t : profile.tmpfs_paths) consider(t, nullptr);
-    consider("/proc", nullptr);
-    consider("/dev", nullptr);
-    if (!best_is_bind) return std::nullopt;
-    std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
-    std::string source(strip_trailing_slash(best->source));
-    if (source == "/") source.clear();
-    return source + rest;
-}
-
 /// The last 2000 bytes of stderr without trailing blanks: what an error message quotes.
 [[nodiscard]] inline std::string stderr_tail(std::string_view err) {
     constexpr std::size_t limit = 2000;
@@ -2447,27 +2564,16 @@ template <class T>
     return std::string(err.size() > limit ? err.substr(err.size() - limit) : err);
 }
 
-/// Checks the caller's environment names and asks the admission policy about `command`. Bare
-/// names resolve through the command's PATH, checked on this host when the transport can.
-template <class T, class Admission>
-[[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
-                                                            const Admission& admission, std::vector<std::string> command,
-                                                            const RunOptions& options) {
-    for (const auto& [name, value] : options.environment)
-        if (!is_env_name(name))
-            return fail(errc::invalid_argument, "environment variable name '" + name +
-                                                    "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-    const std::string path = effective_path(profile, options);  // the request holds a view of it
-    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
-    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
-                      { t.executable_exists(p) } -> std::convertible_to<bool>;
-                  }) {
-        request.exists = [&profile, &transport](std::string_view in_sandbox) {
-            const auto host = host_path(profile, in_sandbox);
-            return host && transport.executable_exists(*host);
-        };
-    }
-    return admission.admit(std::move(request));
+/// How an unsuccessful run ended, for an error message: "'CMD' exited with status 3: <stderr's
+/// tail>" (or timed out, was cancelled, was killed by signal N).
+[[nodiscard]] inline std::string failure_message(const ProcessResult& r) {
+    std::string message = "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
+    if (r.timed_out) message += "timed out";
+    else if (r.cancelled) message += "was cancelled";
+    else if (r.signal) message += "was killed by signal " + std::to_string(r.signal);
+    else message += "exited with status " + std::to_string(r.exit_code);
+    if (auto tail = stderr_tail(r.stderr_data); !tail.empty()) message += ": " + tail;
+    return message;
 }
 
 /// Turns how a run ended into the caller's result: a ProcessResult when the command ran (it
@@ -2503,16 +2609,25 @@ template <class Output>
         return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
                                          std::move(result)});
     }
-    if (options.check && !result->succeeded()) {
-        std::string message = "command '" + result->command.front() + "' ";
-        if (result->timed_out) message += "timed out";
-        else if (result->cancelled) message += "was cancelled";
-        else if (result->signal) message += "was killed by signal " + std::to_string(result->signal);
-        else message += "exited with status " + std::to_string(result->exit_code);
-        if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-        return tl::make_unexpected(Error{errc::command_failed, std::move(message), std::move(result)});
-    }
+    if (options.check && !result->succeeded())
+        return tl::make_unexpected(Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
     return std::move(*result);
+}
+
+/// Runs a launched process to its end: its output goes to one `Output` policy per stream and
+/// to `on_chunk(const OutputChunk&)` as it arrives; input, deadline and cancel come from
+/// `options`. Then the caller's result for `command` (as admitted).
+template <class Output, ProcessHandle P, class F>
+[[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
+                                                 const RunOptions& options, F&& on_chunk) {
+    Output out(options.max_output), err(options.max_output);
+    auto sink = [&](StreamKind kind, std::string_view bytes) {
+        (kind == StreamKind::out ? out : err).append(bytes);
+        on_chunk(OutputChunk{kind, bytes});
+    };
+    const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
+    const auto outcome = run_loop(process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
+    return assemble_result(transport_name, std::move(command), process.argv(), outcome, out, err, options);
 }
 
 }  // namespace shannot::detail
@@ -3020,12 +3135,14 @@ private:
 namespace shannot::detail {
 
 /// One command on a session, as the run loop sees it. The descriptors are the session
-/// channel's (not owned), the exit timer included (see CommandFrames).
+/// channel's (not owned), the exit timer included (see CommandFrames), and so is `argv`, how
+/// the session's sandbox was started.
 class SessionCommand {
 public:
-    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
+    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory,
+                   const std::vector<std::string>& argv)
         : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
-          working_directory_(std::move(working_directory)) {
+          working_directory_(std::move(working_directory)), argv_(&argv) {
         itimerspec off{};
         ::timerfd_settime(timer_, 0, &off, nullptr);
         std::uint64_t expirations = 0;
@@ -3036,7 +3153,7 @@ public:
     [[nodiscard]] int stdout_fd() const { return out_; }
     [[nodiscard]] int stderr_fd() const { return err_; }
     [[nodiscard]] int exit_fd() const { return timer_; }
-    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return *argv_; }
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
@@ -3051,15 +3168,15 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         if (!frames_.complete()) {
-            broken_ = true;
             if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+                lost_reason_ = "a stopped command did not end";
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
                 return info;
             }
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::session_lost;
-            info.detail = "the session's sandbox ended while the command ran";
+            info.detail = lost_reason_ = "the session's sandbox ended while the command ran";
             return info;
         }
         for (const auto& payload : frames_.err_payloads()) {
@@ -3081,15 +3198,14 @@ public:
             }
             return info;
         }
-        broken_ = true;
         info.kind = ExitInfo::Kind::transport_failed;
         info.error = errc::session_lost;
-        info.detail = "the session agent sent no exit report";
+        info.detail = lost_reason_ = "the session agent sent no exit report";
         return info;
     }
 
-    /// True when the session cannot carry another command (it died, or ignored a kill).
-    [[nodiscard]] bool broken() const noexcept { return broken_; }
+    /// Why the session cannot carry another command (it died, or ignored a kill); empty while it can.
+    [[nodiscard]] const std::string& lost_reason() const noexcept { return lost_reason_; }
 
 private:
     /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
@@ -3098,8 +3214,8 @@ private:
     int in_, out_, err_, timer_;
     CommandFrames frames_;
     std::string working_directory_;
-    std::vector<std::string> argv_{};
-    bool broken_ = false;
+    const std::vector<std::string>* argv_;
+    std::string lost_reason_{};
 };
 
 }  // namespace shannot::detail
@@ -3144,7 +3260,7 @@ struct SessionOptions {
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
     static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
-                                       "(channel_type and open_channel(const LaunchSpec&); see session.hpp)");
+                                       "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
 
 public:
     using transport_type = T;
@@ -3155,7 +3271,7 @@ public:
                                                      SessionOptions options = {}) {
         SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
         std::lock_guard lock(session.state_->mutex);
-        if (auto started = session.start_locked(); !started) return tl::make_unexpected(std::move(started.error()));
+        if (auto started = session.start_locked(); !started) return propagate(started);
         return session;
     }
 
@@ -3259,31 +3375,31 @@ private:
 
     Result<void> start_locked() {
         auto& s = *state_;
-        if (auto ok = s.profile.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = s.profile.validate(); !ok) return propagate(ok);
         if (s.options.shell.empty() || detail::has_nul(s.options.shell))
             return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
+        if (s.options.working_directory) {
+            auto ok = detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
+            if (!ok) return propagate(ok);
+        }
         if (!s.timer) {
             s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
             if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
         }
         const auto hello = detail::random_marker();
-        BuildExtras extras{{}, s.options.working_directory, detail::session_mount_args(), detail::host_symlinks(s.transport, s.profile)};
-        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
-            if (!extras.working_directory) extras.working_directory = s.transport.default_working_directory();
-        }
-        std::vector<std::string> agent = {std::string(detail::session_agent_shell), "-c",
-                                          std::string(detail::session_agent_script), "shannot", hello};
-        auto args = BubblewrapCommandBuilder<T>(s.profile, std::move(agent), std::move(extras)).build();
-        if (!args) return tl::make_unexpected(std::move(args.error()));
+        detail::LaunchPlan plan;
+        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
+        plan.working_directory = s.options.working_directory;
+        plan.extra_args = detail::session_mount_args();
+        plan.files = {{detail::session_shell_fd, s.options.shell}};
+        plan.pipe_stdin = true;
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
         // session); the sandbox itself has no deadline.
-        LaunchSpec spec{std::move(*args), {}, true, s.options.start_timeout};
-        if constexpr (requires { T::seccomp_fd; }) {
-            if (s.profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *s.profile.seccomp_profile});
-        }
-        spec.files.push_back({detail::session_shell_fd, s.options.shell});
-        auto channel = s.transport.open_channel(spec);
-        if (!channel) return tl::make_unexpected(std::move(channel.error()));
+        plan.timeout = s.options.start_timeout;
+        auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
+        if (!spec) return propagate(spec);
+        auto channel = s.transport.open_channel(*spec);
+        if (!channel) return propagate(channel);
         s.argv = channel->argv();
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
@@ -3329,23 +3445,15 @@ private:
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
         }
-        if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
-        for (std::size_t i = 0; i < command.size(); ++i)
-            if (detail::has_nul(command[i]))
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
-        for (const auto& [name, value] : options.environment)
-            if (detail::has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
-        std::string cwd = options.working_directory.value_or(std::string());
-        if (options.working_directory && (!detail::is_absolute(cwd) || detail::has_nul(cwd)))
-            return fail(errc::invalid_argument, "working directory '" + cwd + "' must be an absolute path without NUL");
         auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
-        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
+        if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
         if (!input.empty() && !s.input_ok)
             return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
                                                 "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
 
         const auto nonce = detail::random_marker();
+        const std::string cwd = options.working_directory.value_or(std::string());
         const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted);
         const int in = s.channel->stdin_fd();
         const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
@@ -3354,18 +3462,11 @@ private:
             return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
         }
 
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd);
-        Output out(options.max_output), err(options.max_output);
-        auto sink = [&](StreamKind kind, std::string_view bytes) {
-            (kind == StreamKind::out ? out : err).append(bytes);
-            on_chunk(OutputChunk{kind, bytes});
-        };
-        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
-        static const std::optional<std::string> no_input;
-        auto outcome = detail::run_loop(process, no_input, options.timeout, options.kill_grace, cancel_fd, sink);
-        if (process.broken())
-            mark_lost_locked(outcome.exit.kind == ExitInfo::Kind::signaled ? "a stopped command did not end" : outcome.exit.detail);
-        return detail::assemble_result(T::name, std::move(*admitted), s.argv, outcome, out, err, options);
+        // The input went ahead of the command: the handle has no stdin, so the loop writes none.
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), options, on_chunk);
+        if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
+        return result;
     }
 
     std::unique_ptr<State> state_;
@@ -3459,52 +3560,19 @@ public:
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
-        auto prepared = prepare(std::move(command), options);
-        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
+        auto prepared = detail::prepare_launch(profile_, transport_, admission_, std::move(command), options);
+        if (!prepared) return propagate(prepared);
         return std::move(prepared->spec.bwrap_args);
     }
 
 private:
-    struct Prepared {
-        std::vector<std::string> command;
-        LaunchSpec spec;
-    };
-
-    [[nodiscard]] Result<Prepared> prepare(std::vector<std::string> command, const RunOptions& options) {
-        if (auto ok = profile_.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
-        auto admitted = detail::admit_command(profile_, transport_, admission_, std::move(command), options);
-        if (!admitted) return tl::make_unexpected(std::move(admitted.error()));
-
-        BuildExtras extras{options.environment, options.working_directory, {}, detail::host_symlinks(transport_, profile_)};
-        if constexpr (requires(const T& t) { { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>; }) {
-            if (!extras.working_directory) extras.working_directory = transport_.default_working_directory();
-        }
-        auto args = BubblewrapCommandBuilder<T>(profile_, *admitted, std::move(extras)).build();
-        if (!args) return tl::make_unexpected(std::move(args.error()));
-        Prepared prepared{std::move(*admitted), LaunchSpec{std::move(*args), {}, options.input.has_value(), options.timeout}};
-        if constexpr (requires { T::seccomp_fd; }) {
-            if (profile_.seccomp_profile) prepared.spec.files.push_back({T::seccomp_fd, *profile_.seccomp_profile});
-        }
-        return prepared;
-    }
-
     template <class F>
     Result<ProcessResult> execute(std::vector<std::string> command, const RunOptions& options, F&& on_chunk) {
-        auto prepared = prepare(std::move(command), options);
-        if (!prepared) return tl::make_unexpected(std::move(prepared.error()));
-        if (options.input) prepared->spec.input = *options.input;
+        auto prepared = detail::prepare_launch(profile_, transport_, admission_, std::move(command), options);
+        if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
-        if (!process) return tl::make_unexpected(std::move(process.error()));
-
-        Output out(options.max_output), err(options.max_output);
-        auto sink = [&](StreamKind kind, std::string_view bytes) {
-            (kind == StreamKind::out ? out : err).append(bytes);
-            on_chunk(OutputChunk{kind, bytes});
-        };
-        const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
-        auto outcome = detail::run_loop(*process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
-
-        return detail::assemble_result(T::name, std::move(prepared->command), process->argv(), outcome, out, err, options);
+        if (!process) return propagate(process);
+        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), options, on_chunk);
     }
 
     profile_type profile_;

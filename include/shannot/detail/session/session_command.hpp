@@ -21,12 +21,14 @@
 namespace shannot::detail {
 
 /// One command on a session, as the run loop sees it. The descriptors are the session
-/// channel's (not owned), the exit timer included (see CommandFrames).
+/// channel's (not owned), the exit timer included (see CommandFrames), and so is `argv`, how
+/// the session's sandbox was started.
 class SessionCommand {
 public:
-    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory)
+    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory,
+                   const std::vector<std::string>& argv)
         : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
-          working_directory_(std::move(working_directory)) {
+          working_directory_(std::move(working_directory)), argv_(&argv) {
         itimerspec off{};
         ::timerfd_settime(timer_, 0, &off, nullptr);
         std::uint64_t expirations = 0;
@@ -37,7 +39,7 @@ public:
     [[nodiscard]] int stdout_fd() const { return out_; }
     [[nodiscard]] int stderr_fd() const { return err_; }
     [[nodiscard]] int exit_fd() const { return timer_; }
-    [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    [[nodiscard]] const std::vector<std::string>& argv() const { return *argv_; }
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
@@ -52,15 +54,15 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         if (!frames_.complete()) {
-            broken_ = true;
             if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+                lost_reason_ = "a stopped command did not end";
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
                 return info;
             }
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::session_lost;
-            info.detail = "the session's sandbox ended while the command ran";
+            info.detail = lost_reason_ = "the session's sandbox ended while the command ran";
             return info;
         }
         for (const auto& payload : frames_.err_payloads()) {
@@ -82,15 +84,14 @@ public:
             }
             return info;
         }
-        broken_ = true;
         info.kind = ExitInfo::Kind::transport_failed;
         info.error = errc::session_lost;
-        info.detail = "the session agent sent no exit report";
+        info.detail = lost_reason_ = "the session agent sent no exit report";
         return info;
     }
 
-    /// True when the session cannot carry another command (it died, or ignored a kill).
-    [[nodiscard]] bool broken() const noexcept { return broken_; }
+    /// Why the session cannot carry another command (it died, or ignored a kill); empty while it can.
+    [[nodiscard]] const std::string& lost_reason() const noexcept { return lost_reason_; }
 
 private:
     /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
@@ -99,8 +100,8 @@ private:
     int in_, out_, err_, timer_;
     CommandFrames frames_;
     std::string working_directory_;
-    std::vector<std::string> argv_{};
-    bool broken_ = false;
+    const std::vector<std::string>* argv_;
+    std::string lost_reason_{};
 };
 
 }  // namespace shannot::detail

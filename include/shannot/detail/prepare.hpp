@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// The prepare path every launch takes: per-run input checks, admission, then the builder and the
+// LaunchSpec. Fresh runs (SandboxManager) and sessions (SandboxSession) share it.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <shannot/allowlist.hpp>
+#include <shannot/builder.hpp>
+#include <shannot/concepts/transport.hpp>
+#include <shannot/detail/paths.hpp>
+#include <shannot/error.hpp>
+#include <shannot/process_result.hpp>
+#include <shannot/profile.hpp>
+
+namespace shannot::detail {
+
+/// `what` names the setting in the message: "working directory" (RunOptions), or the option a
+/// session or transport took it from.
+[[nodiscard]] inline Result<void> check_working_directory(std::string_view what, std::string_view path) {
+    if (is_absolute(path) && !has_nul(path)) return {};
+    return fail(errc::invalid_argument, std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
+}
+
+/// The checks of a caller's command and RunOptions, made once for fresh runs and session
+/// commands alike, before admission sees the command: a NUL cannot cross argv (or a session's
+/// request), and bwrap and the session agent would misread a bad variable name or a relative
+/// working directory. (The builder checks only the limits of bwrap's own argv.)
+[[nodiscard]] inline Result<void> check_run_input(const std::vector<std::string>& command, const RunOptions& options) {
+    if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
+    for (std::size_t i = 0; i < command.size(); ++i)
+        if (has_nul(command[i])) return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+    for (const auto& [name, value] : options.environment) {
+        if (!is_env_name(name))
+            return fail(errc::invalid_argument, "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+    }
+    if (options.working_directory) return check_working_directory("working directory", *options.working_directory);
+    return {};
+}
+
+/// The PATH the command will see: the caller's, else the profile's, else execvp's default.
+template <class T>
+[[nodiscard]] std::string effective_path(const SandboxProfile<T>& profile, const RunOptions& options) {
+    if (auto it = options.environment.find("PATH"); it != options.environment.end()) return it->second;
+    if (auto it = profile.environment.find("PATH"); it != profile.environment.end()) return it->second;
+    return "/bin:/usr/bin";
+}
+
+/// Where a path inside the sandbox comes from on this host: the deepest mount covering it.
+/// A tmpfs (empty at start), /proc, /dev or an unmounted path has no host counterpart.
+template <class T>
+[[nodiscard]] std::optional<std::string> host_path(const SandboxProfile<T>& profile, std::string_view in_sandbox) {
+    std::string_view best_target;
+    const SandboxBind* best = nullptr;
+    bool best_is_bind = false;
+    auto consider = [&](std::string_view target, const SandboxBind* bind) {
+        target = strip_trailing_slash(target);
+        if (!is_same_or_under(in_sandbox, target)) return;
+        if (best_target.empty() || target.size() > best_target.size()) {
+            best_target = target;
+            best = bind;
+            best_is_bind = bind != nullptr;
+        }
+    };
+    for (const auto& b : profile.binds) consider(b.target, &b);
+    for (const auto& t : profile.tmpfs_paths) consider(t, nullptr);
+    consider("/proc", nullptr);
+    consider("/dev", nullptr);
+    if (!best_is_bind) return std::nullopt;
+    std::string rest(in_sandbox.substr(best_target == "/" ? 0 : best_target.size()));
+    std::string source(strip_trailing_slash(best->source));
+    if (source == "/") source.clear();
+    return source + rest;
+}
+
+/// Checks the caller's input (check_run_input) and asks the admission policy about `command`.
+/// Bare names resolve through the command's PATH, checked on this host when the transport can.
+template <class T, class Admission>
+[[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
+                                                            const Admission& admission, std::vector<std::string> command,
+                                                            const RunOptions& options) {
+    if (auto ok = check_run_input(command, options); !ok) return propagate(ok);
+    const std::string path = effective_path(profile, options);  // the request holds a view of it
+    AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
+    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
+                      { t.executable_exists(p) } -> std::convertible_to<bool>;
+                  }) {
+        request.exists = [&profile, &transport](std::string_view in_sandbox) {
+            const auto host = host_path(profile, in_sandbox);
+            return host && transport.executable_exists(*host);
+        };
+    }
+    return admission.admit(std::move(request));
+}
+
+/// What the transport can tell of the profile's bind sources that are symlinks where bwrap runs
+/// (see BuildExtras::host_symlinks); nothing for a transport that cannot tell.
+template <class T>
+[[nodiscard]] std::map<std::string, std::string> host_symlinks(const T& transport, const SandboxProfile<T>& profile) {
+    if constexpr (requires(const std::vector<std::string>& paths) {
+                      { transport.host_symlinks(paths) } -> std::same_as<std::map<std::string, std::string>>;
+                  }) {
+        std::vector<std::string> sources;
+        for (const auto& b : profile.binds)
+            if (is_identity_bind(b)) sources.emplace_back(strip_trailing_slash(b.target));
+        return transport.host_symlinks(sources);
+    } else {
+        return {};
+    }
+}
+
+/// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
+/// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
+struct LaunchPlan {
+    std::vector<std::string> command{};                ///< after `--`: the admitted command, or the session agent
+    std::map<std::string, std::string> environment{};  ///< added to the profile's variables
+    std::optional<std::string> working_directory{};    ///< checked; when unset, the transport's default
+    std::vector<std::string> extra_args{};             ///< before `--` (a session's own mounts)
+    std::vector<InheritedFile> files{};                ///< besides the profile's seccomp filter
+    bool pipe_stdin = false;
+    std::string_view input{};
+    std::optional<std::chrono::milliseconds> timeout{};
+};
+
+/// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
+/// arguments from the builder, the files bwrap inherits.
+template <class T>
+[[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
+    BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
+                       host_symlinks(transport, profile)};
+    if constexpr (requires(const T& t) {
+                      { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
+                  }) {
+        if (!extras.working_directory) {
+            extras.working_directory = transport.default_working_directory();
+            if (extras.working_directory) {
+                auto ok = check_working_directory("the transport's working directory", *extras.working_directory);
+                if (!ok) return propagate(ok);
+            }
+        }
+    }
+    auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
+    if (!args) return propagate(args);
+    LaunchSpec spec{std::move(*args), {}, plan.pipe_stdin, plan.timeout, plan.input};
+    if constexpr (requires { T::seccomp_fd; }) {
+        if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
+    }
+    spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
+    return spec;
+}
+
+/// A fresh run ready to launch: the command as admitted, and what the transport gets.
+struct PreparedLaunch {
+    std::vector<std::string> command;
+    LaunchSpec spec;
+};
+
+/// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
+/// built into a LaunchSpec with the caller's RunOptions. Nothing is spawned.
+template <class T, class Admission>
+[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
+                                                    std::vector<std::string> command, const RunOptions& options) {
+    if (auto ok = profile.validate(); !ok) return propagate(ok);
+    auto admitted = admit_command(profile, transport, admission, std::move(command), options);
+    if (!admitted) return propagate(admitted);
+    LaunchPlan plan{*admitted, options.environment, options.working_directory, {}, {}, options.input.has_value(),
+                    options.input ? std::string_view(*options.input) : std::string_view{}, options.timeout};
+    auto spec = launch_spec(profile, transport, std::move(plan));
+    if (!spec) return propagate(spec);
+    return PreparedLaunch{std::move(*admitted), std::move(*spec)};
+}
+
+}  // namespace shannot::detail
