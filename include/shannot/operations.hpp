@@ -15,6 +15,7 @@
 
 #include <shannot/cancel.hpp>
 #include <shannot/detail/paths.hpp>
+#include <shannot/detail/run.hpp>
 #include <shannot/error.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
@@ -93,24 +94,10 @@ namespace detail {
     return tl::make_unexpected(std::move(e));
 }
 
-/// The command ran and did not succeed: an error carrying the result, with its own words.
+/// The command ran and did not succeed: an error carrying the result, worded as a run's own.
 [[nodiscard]] inline tl::unexpected<Error> op_failed(std::string_view op, std::string_view subject, ProcessResult r) {
-    std::string message = op_context(op, subject) + "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
-    errc code = errc::command_failed;
-    if (r.timed_out) {
-        message += "timed out";
-    } else if (r.cancelled) {
-        message += "was cancelled";
-        code = errc::cancelled;
-    } else if (r.signal) {
-        message += "was killed by signal " + std::to_string(r.signal);
-    } else {
-        message += "exited with status " + std::to_string(r.exit_code);
-    }
-    std::string_view err = r.stderr_data;
-    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
-    if (err.size() > 2000) err = err.substr(err.size() - 2000);
-    if (!err.empty()) message += ": " + std::string(err);
+    const errc code = r.cancelled && !r.timed_out ? errc::cancelled : errc::command_failed;
+    std::string message = op_context(op, subject) + failure_message(r);
     return tl::make_unexpected(Error{code, std::move(message), std::make_shared<ProcessResult>(std::move(r))});
 }
 
@@ -180,9 +167,9 @@ template <class T>
 template <CommandRunner S>
 [[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
                                             const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("read_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("read_file", path); !ok) return propagate(ok);
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     if (r->stdout_truncated)
         return fail(errc::io_error, detail::op_context("read_file", path) + "the file is larger than the " +
                                         std::to_string(options.max_output) +
@@ -195,12 +182,12 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<std::vector<std::string>> list_files(S& sandbox, std::string_view dir,
                                                           const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("list_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("list_files", dir); !ok) return propagate(ok);
     // -H follows a symlinked DIR; depth 0 reports DIR's own type first ("d" + empty name).
     auto r = detail::run_op(sandbox, "list_files", dir,
                             {"find", "-H", std::string(dir), "-maxdepth", "1", "-printf", "%y%P\\0"},
                             detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     if (r->stdout_truncated)
         return fail(errc::io_error, detail::op_context("list_files", dir) + "the listing is larger than the " +
                                         std::to_string(options.max_output) + "-byte limit");
@@ -232,14 +219,14 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("write_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("write_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("write_file", path, std::move(mount.error()));
     // dd takes the path as an operand (`of=`), so no name is ever read as an option; it
     // truncates, and refuses a directory instead of writing into it as cp would.
     auto r = detail::run_op(sandbox, "write_file", path, {"dd", "of=" + std::string(path), "bs=65536", "status=none"},
                             detail::run_options(options, std::move(content)));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     return {};
 }
 
@@ -247,11 +234,11 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
                                        const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("remove_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("remove_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("remove_file", path, std::move(mount.error()));
     auto r = detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     return {};
 }
 
@@ -284,7 +271,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
                                                  std::string code, const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
-    if (!command) return tl::make_unexpected(std::move(command.error()));
+    if (!command) return propagate(command);
     auto r = sandbox.run(std::move(*command), detail::run_options(options, std::move(code)));
     if (!r) return detail::op_error("execute_code", language, std::move(r.error()));
     return r;
@@ -311,7 +298,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path,
                                                    bool long_format = false, bool show_hidden = false,
                                                    const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("list_directory", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("list_directory", path); !ok) return propagate(ok);
     std::vector<std::string> command{"ls"};
     if (long_format) command.emplace_back("-l");
     if (show_hidden) command.emplace_back("-a");
@@ -323,7 +310,7 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
                                                  std::string_view name_pattern, const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("search_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("search_files", dir); !ok) return propagate(ok);
     if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
     return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
 }
@@ -333,7 +320,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern,
                                                  std::string_view path, bool recursive = false,
                                                  const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("grep_content", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("grep_content", path); !ok) return propagate(ok);
     if (detail::has_nul(pattern)) return fail(errc::invalid_argument, "grep_content: the pattern contains a NUL byte");
     std::vector<std::string> command{"grep"};
     if (recursive) command.emplace_back("-r");

@@ -63,7 +63,7 @@ template <class Json>
     for (std::size_t i = 0; i < v.size(); ++i) {
         const auto item_field = field + "[" + std::to_string(i) + "]";
         auto s = base ? get_path(v[i], item_field, *base) : get_string(v[i], item_field);
-        if (!s) return tl::make_unexpected(std::move(s.error()));
+        if (!s) return propagate(s);
         out.push_back(std::move(*s));
     }
     return out;
@@ -78,11 +78,11 @@ template <class Json>
         if (key == "source" || key == "target") {
             // Targets are inside the sandbox: never resolved against the profile folder.
             auto p = key == "source" ? get_path(value, f, base) : get_string(value, f);
-            if (!p) return tl::make_unexpected(std::move(p.error()));
+            if (!p) return propagate(p);
             (key == "source" ? bind.source : bind.target) = std::move(*p);
         } else if (key == "read_only" || key == "create_target" || key == "optional") {
             auto b = get_bool(value, f);
-            if (!b) return tl::make_unexpected(std::move(b.error()));
+            if (!b) return propagate(b);
             (key == "read_only" ? bind.read_only : key == "create_target" ? bind.create_target : bind.optional) = *b;
         } else {
             return bad(f, "unknown key (expected source, target, read_only, create_target, optional)");
@@ -117,18 +117,18 @@ template <class Transport = PosixSpawnTransport>
                                     " is newer than this library reads (" + std::to_string(profile_format_version) + ")");
         } else if (key == "name") {
             auto s = get_string(value, key);
-            if (!s) return tl::make_unexpected(std::move(s.error()));
+            if (!s) return propagate(s);
             p.name = std::move(*s);
         } else if (key == "allowed_commands" || key == "additional_args" || key == "tmpfs_paths") {
             auto list = get_strings(value, key, key == "tmpfs_paths" ? &base : nullptr);
-            if (!list) return tl::make_unexpected(std::move(list.error()));
+            if (!list) return propagate(list);
             (key == "allowed_commands" ? p.allowed_commands : key == "additional_args" ? p.additional_args : p.tmpfs_paths) =
                 std::move(*list);
         } else if (key == "binds") {
             if (!value.is_array()) return bad(key, "must be an array of bind objects");
             for (std::size_t i = 0; i < value.size(); ++i) {
                 auto bind = get_bind(value[i], "binds[" + std::to_string(i) + "]", base);
-                if (!bind) return tl::make_unexpected(std::move(bind.error()));
+                if (!bind) return propagate(bind);
                 p.binds.push_back(std::move(*bind));
             }
         } else if (key == "environment") {
@@ -140,18 +140,18 @@ template <class Transport = PosixSpawnTransport>
         } else if (key == "seccomp_profile") {
             if (value.is_null()) continue;
             auto path = get_path(value, key, base);
-            if (!path) return tl::make_unexpected(std::move(path.error()));
+            if (!path) return propagate(path);
             p.seccomp_profile = std::move(*path);
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);
-            if (!b) return tl::make_unexpected(std::move(b.error()));
+            if (!b) return propagate(b);
             (key == "network_isolation" ? p.network_isolation : p.user_namespace_isolation) = *b;
         } else {
             return bad(key, "unknown key (a misspelt key would otherwise fall back to a default)");
         }
     }
     if (!data.contains("name")) return bad("name", "is required");
-    if (auto ok = p.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = p.validate(); !ok) return propagate(ok);
     return p;
 }
 
@@ -163,7 +163,7 @@ template <class Transport = PosixSpawnTransport>
         return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
                                                std::to_string(max_profile_bytes) + ")");
     auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
-    if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
+    if (!parsed) return propagate(parsed);
     return load_profile_from_mapping<Transport>(*parsed, base_path);
 }
 

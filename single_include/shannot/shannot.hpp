@@ -747,7 +747,7 @@ template <class Json>
     for (std::size_t i = 0; i < v.size(); ++i) {
         const auto item_field = field + "[" + std::to_string(i) + "]";
         auto s = base ? get_path(v[i], item_field, *base) : get_string(v[i], item_field);
-        if (!s) return tl::make_unexpected(std::move(s.error()));
+        if (!s) return propagate(s);
         out.push_back(std::move(*s));
     }
     return out;
@@ -762,11 +762,11 @@ template <class Json>
         if (key == "source" || key == "target") {
             // Targets are inside the sandbox: never resolved against the profile folder.
             auto p = key == "source" ? get_path(value, f, base) : get_string(value, f);
-            if (!p) return tl::make_unexpected(std::move(p.error()));
+            if (!p) return propagate(p);
             (key == "source" ? bind.source : bind.target) = std::move(*p);
         } else if (key == "read_only" || key == "create_target" || key == "optional") {
             auto b = get_bool(value, f);
-            if (!b) return tl::make_unexpected(std::move(b.error()));
+            if (!b) return propagate(b);
             (key == "read_only" ? bind.read_only : key == "create_target" ? bind.create_target : bind.optional) = *b;
         } else {
             return bad(f, "unknown key (expected source, target, read_only, create_target, optional)");
@@ -801,18 +801,18 @@ template <class Transport = PosixSpawnTransport>
                                     " is newer than this library reads (" + std::to_string(profile_format_version) + ")");
         } else if (key == "name") {
             auto s = get_string(value, key);
-            if (!s) return tl::make_unexpected(std::move(s.error()));
+            if (!s) return propagate(s);
             p.name = std::move(*s);
         } else if (key == "allowed_commands" || key == "additional_args" || key == "tmpfs_paths") {
             auto list = get_strings(value, key, key == "tmpfs_paths" ? &base : nullptr);
-            if (!list) return tl::make_unexpected(std::move(list.error()));
+            if (!list) return propagate(list);
             (key == "allowed_commands" ? p.allowed_commands : key == "additional_args" ? p.additional_args : p.tmpfs_paths) =
                 std::move(*list);
         } else if (key == "binds") {
             if (!value.is_array()) return bad(key, "must be an array of bind objects");
             for (std::size_t i = 0; i < value.size(); ++i) {
                 auto bind = get_bind(value[i], "binds[" + std::to_string(i) + "]", base);
-                if (!bind) return tl::make_unexpected(std::move(bind.error()));
+                if (!bind) return propagate(bind);
                 p.binds.push_back(std::move(*bind));
             }
         } else if (key == "environment") {
@@ -824,18 +824,18 @@ template <class Transport = PosixSpawnTransport>
         } else if (key == "seccomp_profile") {
             if (value.is_null()) continue;
             auto path = get_path(value, key, base);
-            if (!path) return tl::make_unexpected(std::move(path.error()));
+            if (!path) return propagate(path);
             p.seccomp_profile = std::move(*path);
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);
-            if (!b) return tl::make_unexpected(std::move(b.error()));
+            if (!b) return propagate(b);
             (key == "network_isolation" ? p.network_isolation : p.user_namespace_isolation) = *b;
         } else {
             return bad(key, "unknown key (a misspelt key would otherwise fall back to a default)");
         }
     }
     if (!data.contains("name")) return bad("name", "is required");
-    if (auto ok = p.validate(); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = p.validate(); !ok) return propagate(ok);
     return p;
 }
 
@@ -847,7 +847,7 @@ template <class Transport = PosixSpawnTransport>
         return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
                                                std::to_string(max_profile_bytes) + ")");
     auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
-    if (!parsed) return tl::make_unexpected(std::move(parsed.error()));
+    if (!parsed) return propagate(parsed);
     return load_profile_from_mapping<Transport>(*parsed, base_path);
 }
 
@@ -2142,12 +2142,16 @@ inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, Frame
 }  // namespace shannot::detail
 // ---- end shannot/detail/first_frames.hpp ----
 // ---- begin shannot/detail/posix/process.hpp ----
-// Child processes by descriptor: pidfd_open, signals through a pidfd, and whether one has exited.
+// Child processes: pidfd_open, signals through a pidfd, whether one has exited, reaping one.
 
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <optional>
 
 namespace shannot::detail {
 
@@ -2164,6 +2168,19 @@ inline int pidfd_send_signal(int pidfd, int sig) noexcept {
     return ::poll(&p, 1, 0) > 0;
 }
 [[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
+
+/// Waits for child `pid` to end (through EINTR) and marks it reaped (`pid` = -1): its wait
+/// status, or nothing when there was no child to wait for (pid <= 0, or not ours to reap).
+inline std::optional<int> reap(pid_t& pid) noexcept {
+    if (pid <= 0) return std::nullopt;
+    int status = 0;
+    int rc = 0;
+    while ((rc = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+    if (rc < 0) return std::nullopt;
+    return status;
+}
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/process.hpp ----
@@ -3718,10 +3735,7 @@ public:
 
     /// Reaps bwrap and tells how the run ended, using bwrap's status lines, never its stderr.
     ExitInfo wait() {
-        int status = 0;
-        while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
+        const int status = reap(pid_).value_or(0);
         read_status();
         // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
         // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
@@ -3853,10 +3867,7 @@ private:
     void reap_if_running() {
         if (pid_ <= 0) return;
         kill();
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
+        reap(pid_);
     }
 
     pid_t pid_;
@@ -3941,6 +3952,64 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/local/spawner_thread.hpp ----
+// ---- begin shannot/detail/posix/spawn_setup.hpp ----
+// SpawnSetup: posix_spawn's file actions and attributes, with what every child of ours starts with.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+
+namespace shannot::detail {
+
+/// The file actions and attributes of one posix_spawn, destroyed with this object. Every child
+/// (bwrap here, the ssh client) starts with an empty signal mask and default dispositions for
+/// every signal, whatever the caller's threads block or ignore (an ignored SIGPIPE or SIGTERM
+/// would otherwise be inherited through exec), and in a process group of its own: a terminal's
+/// Ctrl-C, sent to the caller's foreground group, does not reach it; the caller decides how its
+/// runs end.
+class SpawnSetup {
+public:
+    SpawnSetup() noexcept {
+        posix_spawn_file_actions_init(&actions_);
+        posix_spawnattr_init(&attributes_);
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        sigdelset(&all, SIGKILL);
+        sigdelset(&all, SIGSTOP);
+        posix_spawnattr_setsigmask(&attributes_, &none);
+        posix_spawnattr_setsigdefault(&attributes_, &all);
+        posix_spawnattr_setpgroup(&attributes_, 0);
+        posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    }
+    ~SpawnSetup() {
+        posix_spawn_file_actions_destroy(&actions_);
+        posix_spawnattr_destroy(&attributes_);
+    }
+    SpawnSetup(const SpawnSetup&) = delete;
+    SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+    /// The child's descriptor `target` becomes a copy of our `fd`.
+    void dup_to(int fd, int target) noexcept { posix_spawn_file_actions_adddup2(&actions_, fd, target); }
+    /// The child's descriptor `target` is `path`, opened there.
+    void open_at(int target, const char* path, int flags, mode_t mode = 0) noexcept {
+        posix_spawn_file_actions_addopen(&actions_, target, path, flags, mode);
+    }
+    void close(int fd) noexcept { posix_spawn_file_actions_addclose(&actions_, fd); }
+    /// Every descriptor from `lowest` up is closed in the child.
+    void close_from(int lowest) noexcept { posix_spawn_file_actions_addclosefrom_np(&actions_, lowest); }
+
+    [[nodiscard]] const posix_spawn_file_actions_t* actions() const noexcept { return &actions_; }
+    [[nodiscard]] const posix_spawnattr_t* attributes() const noexcept { return &attributes_; }
+
+private:
+    posix_spawn_file_actions_t actions_;
+    posix_spawnattr_t attributes_;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/spawn_setup.hpp ----
 
 namespace shannot {
 
@@ -4023,7 +4092,7 @@ public:
     /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
-        if (!bwrap_path) return tl::make_unexpected(std::move(bwrap_path.error()));
+        if (!bwrap_path) return propagate(bwrap_path);
 
         struct Pipe {
             detail::UniqueFd read, write;
@@ -4048,16 +4117,13 @@ public:
         cargv.push_back(nullptr);
         char* envp[] = {nullptr};
 
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawnattr_init(&attr);
-        if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in.read.get(), 0);
-        else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
+        detail::SpawnSetup setup;
+        if (spec.pipe_stdin) setup.dup_to(in.read.get(), 0);
+        else setup.open_at(0, "/dev/null", O_RDONLY);
+        setup.dup_to(out.write.get(), 1);
+        setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
-        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
+        setup.dup_to(status.write.get(), json_status_fd);
         // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
         // descriptor in between is closed, everything above the highest is closed by closefrom.
         int highest = json_status_fd;
@@ -4065,25 +4131,14 @@ public:
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
-            if (taken == spec.files.end()) posix_spawn_file_actions_addclose(&actions, fd);
-            else posix_spawn_file_actions_addopen(&actions, fd, taken->path.c_str(), O_RDONLY, 0);
+            if (taken == spec.files.end()) setup.close(fd);
+            else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
-        posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
-        sigset_t no_signals, all_signals;
-        sigemptyset(&no_signals);
-        sigfillset(&all_signals);
-        sigdelset(&all_signals, SIGKILL);
-        sigdelset(&all_signals, SIGSTOP);
-        posix_spawnattr_setsigmask(&attr, &no_signals);
-        posix_spawnattr_setsigdefault(&attr, &all_signals);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        setup.close_from(highest + 1);
 
         pid_t pid = -1;
         const int rc = detail::SpawnerThread<Deferred>::instance().run(
-            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), &actions, &attr, cargv.data(), envp); });
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
+            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
         if (rc != 0) {
             if (rc == E2BIG)
                 return fail(errc::invalid_argument, "the command line is too long for the kernel (" +
@@ -4102,8 +4157,7 @@ public:
         if (!pidfd) {
             const int saved = errno;
             ::kill(pid, SIGKILL);
-            int ignored = 0;
-            ::waitpid(pid, &ignored, 0);
+            detail::reap(pid);
             return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
@@ -4295,7 +4349,6 @@ namespace detail {
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -4329,37 +4382,23 @@ struct Child {
         enlarge_output_pipe(err_w.get());
     }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
-    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    SpawnSetup setup;
+    if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
+    else setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
-        posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+        setup.dup_to(out_w.get(), 1);
+        setup.dup_to(err_w.get(), 2);
     } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        setup.open_at(1, "/dev/null", O_WRONLY);
+        setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    setup.close_from(3);
 
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     Child child;
-    const int rc = ::posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    const int rc = ::posix_spawnp(&child.pid, argv[0], setup.actions(), setup.attributes(), argv.data(), environ);
     if (rc != 0) {
         if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
@@ -4367,8 +4406,7 @@ struct Child {
     child.pidfd = UniqueFd(pidfd_open(child.pid));
     if (!child.pidfd) {
         ::kill(child.pid, SIGKILL);
-        int ignored = 0;
-        ::waitpid(child.pid, &ignored, 0);
+        reap(child.pid);
         return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
     }
     child.in = std::move(in_w);
@@ -4875,10 +4913,10 @@ public:
                     --masters_[index].channels;
                     --busy_;
                     cv_.notify_all();
-                    return tl::make_unexpected(std::move(dispatcher.error()));
+                    return propagate(dispatcher);
                 }
                 if (masters_alive() < conn_.max_connections) {
-                    if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
+                    if (auto started = start_master(lock); !started) return propagate(started);
                     continue;
                 }
             }
@@ -4960,9 +4998,7 @@ private:
     void discard_locked(Dispatcher& s) {
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            int status = 0;
-            while (::waitpid(s.child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
+            reap(s.child.pid);
             s.child = Child{};
         }
         --busy_;
@@ -4976,9 +5012,7 @@ private:
     void stop_master(Master& m) {
         if (m.child.pidfd) {
             pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
-            int status = 0;
-            while (::waitpid(m.child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
+            reap(m.child.pid);
             m.child = Child{};
         }
         m.ready = false;
@@ -5007,7 +5041,7 @@ private:
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         spec.log_file = m.log;
         auto child = spawn_child(spec);
-        if (!child) return tl::make_unexpected(std::move(child.error()));
+        if (!child) return propagate(child);
         m.child = std::move(*child);
         m.starting = true;
         const auto socket = m.socket;
@@ -5060,7 +5094,7 @@ private:
         dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto child = spawn_child(spec);
-        if (!child) return tl::make_unexpected(std::move(child.error()));
+        if (!child) return propagate(child);
         dispatcher->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
@@ -5077,10 +5111,7 @@ private:
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        int status = 0;
-        while (::waitpid(dispatcher->child.pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        dispatcher->child.pid = -1;
+        const int status = reap(dispatcher->child.pid).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
@@ -5132,6 +5163,7 @@ private:
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -5201,13 +5233,11 @@ public:
             return info;
         }
         // The dispatcher broke, or a kill went unanswered: it cannot carry another command.
-        int status = -1;
+        std::optional<int> status;
         if (dispatcher_ && dispatcher_->child.pid > 0) {
             pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
             if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
-            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            dispatcher_->child.pid = -1;
+            status = reap(dispatcher_->child.pid);
         }
         give_back(false);
         if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
@@ -5219,7 +5249,7 @@ public:
         info.error = classify_ssh_failure(ssh_errors_);
         if (info.error == errc::transport_error) info.error = errc::connection_failed;
         const auto line = last_line(ssh_errors_);
-        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
         info.detail = "the ssh session ended mid-command (ssh exit status " + std::to_string(code) + ")" +
                       (line.empty() ? std::string(": connection lost?") : ": " + line);
         ssh_errors_.clear();  // the message carries them
@@ -5336,6 +5366,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -5395,19 +5426,15 @@ public:
     /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
     ExitInfo wait() {
         ExitInfo info;
-        int status = -1;
-        if (dispatcher_ && dispatcher_->child.pid > 0) {
-            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            dispatcher_->child.pid = -1;
-        }
+        std::optional<int> status;
+        if (dispatcher_) status = reap(dispatcher_->child.pid);
         end();
-        if (status >= 0 && WIFSIGNALED(status)) {
+        if (status && WIFSIGNALED(*status)) {
             info.kind = ExitInfo::Kind::signaled;
-            info.signal = WTERMSIG(status);
+            info.signal = WTERMSIG(*status);
             return info;
         }
-        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
         info.exit_code = code;
         if (code == 0) return info;
         info.kind = ExitInfo::Kind::setup_failed;
@@ -5493,14 +5520,14 @@ public:
     /// Sends the request (and the input, staged on the remote before the command starts) over a
     /// warm dispatcher. A dispatcher found dead on the way is replaced once.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = validate(connection()); !ok) return propagate(ok);
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire();
-            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
+            if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
@@ -5533,7 +5560,7 @@ public:
     /// It holds one of the pool's max_connections * sessions_per_connection channels until it
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
-        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = validate(connection()); !ok) return propagate(ok);
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
         std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
@@ -5543,7 +5570,7 @@ public:
         if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(wait_until);
-            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
+            if (!dispatcher) return propagate(dispatcher);
             if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0) continue;  // a dispatcher found dead on the way is replaced once
@@ -5648,24 +5675,10 @@ namespace detail {
     return tl::make_unexpected(std::move(e));
 }
 
-/// The command ran and did not succeed: an error carrying the result, with its own words.
+/// The command ran and did not succeed: an error carrying the result, worded as a run's own.
 [[nodiscard]] inline tl::unexpected<Error> op_failed(std::string_view op, std::string_view subject, ProcessResult r) {
-    std::string message = op_context(op, subject) + "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
-    errc code = errc::command_failed;
-    if (r.timed_out) {
-        message += "timed out";
-    } else if (r.cancelled) {
-        message += "was cancelled";
-        code = errc::cancelled;
-    } else if (r.signal) {
-        message += "was killed by signal " + std::to_string(r.signal);
-    } else {
-        message += "exited with status " + std::to_string(r.exit_code);
-    }
-    std::string_view err = r.stderr_data;
-    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.remove_suffix(1);
-    if (err.size() > 2000) err = err.substr(err.size() - 2000);
-    if (!err.empty()) message += ": " + std::string(err);
+    const errc code = r.cancelled && !r.timed_out ? errc::cancelled : errc::command_failed;
+    std::string message = op_context(op, subject) + failure_message(r);
     return tl::make_unexpected(Error{code, std::move(message), std::make_shared<ProcessResult>(std::move(r))});
 }
 
@@ -5735,9 +5748,9 @@ template <class T>
 template <CommandRunner S>
 [[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
                                             const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("read_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("read_file", path); !ok) return propagate(ok);
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     if (r->stdout_truncated)
         return fail(errc::io_error, detail::op_context("read_file", path) + "the file is larger than the " +
                                         std::to_string(options.max_output) +
@@ -5750,12 +5763,12 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<std::vector<std::string>> list_files(S& sandbox, std::string_view dir,
                                                           const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("list_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("list_files", dir); !ok) return propagate(ok);
     // -H follows a symlinked DIR; depth 0 reports DIR's own type first ("d" + empty name).
     auto r = detail::run_op(sandbox, "list_files", dir,
                             {"find", "-H", std::string(dir), "-maxdepth", "1", "-printf", "%y%P\\0"},
                             detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     if (r->stdout_truncated)
         return fail(errc::io_error, detail::op_context("list_files", dir) + "the listing is larger than the " +
                                         std::to_string(options.max_output) + "-byte limit");
@@ -5787,14 +5800,14 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("write_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("write_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("write_file", path, std::move(mount.error()));
     // dd takes the path as an operand (`of=`), so no name is ever read as an option; it
     // truncates, and refuses a directory instead of writing into it as cp would.
     auto r = detail::run_op(sandbox, "write_file", path, {"dd", "of=" + std::string(path), "bs=65536", "status=none"},
                             detail::run_options(options, std::move(content)));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     return {};
 }
 
@@ -5802,11 +5815,11 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
                                        const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("remove_file", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("remove_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("remove_file", path, std::move(mount.error()));
     auto r = detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
-    if (!r) return tl::make_unexpected(std::move(r.error()));
+    if (!r) return propagate(r);
     return {};
 }
 
@@ -5839,7 +5852,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
                                                  std::string code, const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
-    if (!command) return tl::make_unexpected(std::move(command.error()));
+    if (!command) return propagate(command);
     auto r = sandbox.run(std::move(*command), detail::run_options(options, std::move(code)));
     if (!r) return detail::op_error("execute_code", language, std::move(r.error()));
     return r;
@@ -5866,7 +5879,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path,
                                                    bool long_format = false, bool show_hidden = false,
                                                    const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("list_directory", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("list_directory", path); !ok) return propagate(ok);
     std::vector<std::string> command{"ls"};
     if (long_format) command.emplace_back("-l");
     if (show_hidden) command.emplace_back("-a");
@@ -5878,7 +5891,7 @@ template <CommandRunner S>
 template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
                                                  std::string_view name_pattern, const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("search_files", dir); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("search_files", dir); !ok) return propagate(ok);
     if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
     return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
 }
@@ -5888,7 +5901,7 @@ template <CommandRunner S>
 [[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern,
                                                  std::string_view path, bool recursive = false,
                                                  const OperationOptions& options = {}) {
-    if (auto ok = detail::check_op_path("grep_content", path); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = detail::check_op_path("grep_content", path); !ok) return propagate(ok);
     if (detail::has_nul(pattern)) return fail(errc::invalid_argument, "grep_content: the pattern contains a NUL byte");
     std::vector<std::string> command{"grep"};
     if (recursive) command.emplace_back("-r");

@@ -76,14 +76,14 @@ public:
     /// Sends the request (and the input, staged on the remote before the command starts) over a
     /// warm dispatcher. A dispatcher found dead on the way is replaced once.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = validate(connection()); !ok) return propagate(ok);
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire();
-            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
+            if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
@@ -116,7 +116,7 @@ public:
     /// It holds one of the pool's max_connections * sessions_per_connection channels until it
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
-        if (auto ok = validate(connection()); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = validate(connection()); !ok) return propagate(ok);
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
         std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
@@ -126,7 +126,7 @@ public:
         if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(wait_until);
-            if (!dispatcher) return tl::make_unexpected(std::move(dispatcher.error()));
+            if (!dispatcher) return propagate(dispatcher);
             if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0) continue;  // a dispatcher found dead on the way is replaced once

@@ -23,6 +23,7 @@
 #include <shannot/detail/local/spawner_thread.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/spawn_setup.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 #include <shannot/fwd.hpp>
@@ -108,7 +109,7 @@ public:
     /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
-        if (!bwrap_path) return tl::make_unexpected(std::move(bwrap_path.error()));
+        if (!bwrap_path) return propagate(bwrap_path);
 
         struct Pipe {
             detail::UniqueFd read, write;
@@ -133,16 +134,13 @@ public:
         cargv.push_back(nullptr);
         char* envp[] = {nullptr};
 
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawnattr_init(&attr);
-        if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in.read.get(), 0);
-        else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
+        detail::SpawnSetup setup;
+        if (spec.pipe_stdin) setup.dup_to(in.read.get(), 0);
+        else setup.open_at(0, "/dev/null", O_RDONLY);
+        setup.dup_to(out.write.get(), 1);
+        setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
-        posix_spawn_file_actions_adddup2(&actions, status.write.get(), json_status_fd);
+        setup.dup_to(status.write.get(), json_status_fd);
         // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
         // descriptor in between is closed, everything above the highest is closed by closefrom.
         int highest = json_status_fd;
@@ -150,25 +148,14 @@ public:
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
-            if (taken == spec.files.end()) posix_spawn_file_actions_addclose(&actions, fd);
-            else posix_spawn_file_actions_addopen(&actions, fd, taken->path.c_str(), O_RDONLY, 0);
+            if (taken == spec.files.end()) setup.close(fd);
+            else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
-        posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
-        sigset_t no_signals, all_signals;
-        sigemptyset(&no_signals);
-        sigfillset(&all_signals);
-        sigdelset(&all_signals, SIGKILL);
-        sigdelset(&all_signals, SIGSTOP);
-        posix_spawnattr_setsigmask(&attr, &no_signals);
-        posix_spawnattr_setsigdefault(&attr, &all_signals);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        setup.close_from(highest + 1);
 
         pid_t pid = -1;
         const int rc = detail::SpawnerThread<Deferred>::instance().run(
-            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), &actions, &attr, cargv.data(), envp); });
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
+            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
         if (rc != 0) {
             if (rc == E2BIG)
                 return fail(errc::invalid_argument, "the command line is too long for the kernel (" +
@@ -187,8 +174,7 @@ public:
         if (!pidfd) {
             const int saved = errno;
             ::kill(pid, SIGKILL);
-            int ignored = 0;
-            ::waitpid(pid, &ignored, 0);
+            detail::reap(pid);
             return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})

@@ -116,10 +116,7 @@ public:
 
     /// Reaps bwrap and tells how the run ended, using bwrap's status lines, never its stderr.
     ExitInfo wait() {
-        int status = 0;
-        while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
+        const int status = reap(pid_).value_or(0);
         read_status();
         // Killed runs: bwrap's death SIGKILLs the sandbox's PID 1 (--die-with-parent), an instant
         // later. Wait for it (bounded) so that nothing of the run is alive when the caller returns.
@@ -251,10 +248,7 @@ private:
     void reap_if_running() {
         if (pid_ <= 0) return;
         kill();
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
+        reap(pid_);
     }
 
     pid_t pid_;

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +14,7 @@
 
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/posix/spawn_setup.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 
@@ -44,37 +44,23 @@ struct Child {
         enlarge_output_pipe(err_w.get());
     }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    if (spec.pipe_stdin) posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
-    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    SpawnSetup setup;
+    if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
+    else setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
-        posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+        setup.dup_to(out_w.get(), 1);
+        setup.dup_to(err_w.get(), 2);
     } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        setup.open_at(1, "/dev/null", O_WRONLY);
+        setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    setup.close_from(3);
 
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     Child child;
-    const int rc = ::posix_spawnp(&child.pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    const int rc = ::posix_spawnp(&child.pid, argv[0], setup.actions(), setup.attributes(), argv.data(), environ);
     if (rc != 0) {
         if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
@@ -82,8 +68,7 @@ struct Child {
     child.pidfd = UniqueFd(pidfd_open(child.pid));
     if (!child.pidfd) {
         ::kill(child.pid, SIGKILL);
-        int ignored = 0;
-        ::waitpid(child.pid, &ignored, 0);
+        reap(child.pid);
         return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
     }
     child.in = std::move(in_w);

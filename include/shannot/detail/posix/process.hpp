@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Child processes by descriptor: pidfd_open, signals through a pidfd, and whether one has exited.
+// Child processes: pidfd_open, signals through a pidfd, whether one has exited, reaping one.
 #pragma once
 
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <optional>
 
 #include <shannot/detail/posix/unique_fd.hpp>
 
@@ -24,5 +28,18 @@ inline int pidfd_send_signal(int pidfd, int sig) noexcept {
     return ::poll(&p, 1, 0) > 0;
 }
 [[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
+
+/// Waits for child `pid` to end (through EINTR) and marks it reaped (`pid` = -1): its wait
+/// status, or nothing when there was no child to wait for (pid <= 0, or not ours to reap).
+inline std::optional<int> reap(pid_t& pid) noexcept {
+    if (pid <= 0) return std::nullopt;
+    int status = 0;
+    int rc = 0;
+    while ((rc = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+    if (rc < 0) return std::nullopt;
+    return status;
+}
 
 }  // namespace shannot::detail

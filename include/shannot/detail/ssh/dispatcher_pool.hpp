@@ -136,10 +136,10 @@ public:
                     --masters_[index].channels;
                     --busy_;
                     cv_.notify_all();
-                    return tl::make_unexpected(std::move(dispatcher.error()));
+                    return propagate(dispatcher);
                 }
                 if (masters_alive() < conn_.max_connections) {
-                    if (auto started = start_master(lock); !started) return tl::make_unexpected(std::move(started.error()));
+                    if (auto started = start_master(lock); !started) return propagate(started);
                     continue;
                 }
             }
@@ -221,9 +221,7 @@ private:
     void discard_locked(Dispatcher& s) {
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            int status = 0;
-            while (::waitpid(s.child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
+            reap(s.child.pid);
             s.child = Child{};
         }
         --busy_;
@@ -237,9 +235,7 @@ private:
     void stop_master(Master& m) {
         if (m.child.pidfd) {
             pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
-            int status = 0;
-            while (::waitpid(m.child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
+            reap(m.child.pid);
             m.child = Child{};
         }
         m.ready = false;
@@ -268,7 +264,7 @@ private:
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         spec.log_file = m.log;
         auto child = spawn_child(spec);
-        if (!child) return tl::make_unexpected(std::move(child.error()));
+        if (!child) return propagate(child);
         m.child = std::move(*child);
         m.starting = true;
         const auto socket = m.socket;
@@ -321,7 +317,7 @@ private:
         dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto child = spawn_child(spec);
-        if (!child) return tl::make_unexpected(std::move(child.error()));
+        if (!child) return propagate(child);
         dispatcher->child = std::move(*child);
 
         FrameFilter out_frames(hello), err_frames(hello);
@@ -338,10 +334,7 @@ private:
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        int status = 0;
-        while (::waitpid(dispatcher->child.pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        dispatcher->child.pid = -1;
+        const int status = reap(dispatcher->child.pid).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");

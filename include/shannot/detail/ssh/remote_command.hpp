@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,13 +89,11 @@ public:
             return info;
         }
         // The dispatcher broke, or a kill went unanswered: it cannot carry another command.
-        int status = -1;
+        std::optional<int> status;
         if (dispatcher_ && dispatcher_->child.pid > 0) {
             pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
             if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
-            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            dispatcher_->child.pid = -1;
+            status = reap(dispatcher_->child.pid);
         }
         give_back(false);
         if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
@@ -106,7 +105,7 @@ public:
         info.error = classify_ssh_failure(ssh_errors_);
         if (info.error == errc::transport_error) info.error = errc::connection_failed;
         const auto line = last_line(ssh_errors_);
-        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
         info.detail = "the ssh session ended mid-command (ssh exit status " + std::to_string(code) + ")" +
                       (line.empty() ? std::string(": connection lost?") : ": " + line);
         ssh_errors_.clear();  // the message carries them

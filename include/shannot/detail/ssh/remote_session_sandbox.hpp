@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,19 +74,15 @@ public:
     /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
     ExitInfo wait() {
         ExitInfo info;
-        int status = -1;
-        if (dispatcher_ && dispatcher_->child.pid > 0) {
-            while (::waitpid(dispatcher_->child.pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            dispatcher_->child.pid = -1;
-        }
+        std::optional<int> status;
+        if (dispatcher_) status = reap(dispatcher_->child.pid);
         end();
-        if (status >= 0 && WIFSIGNALED(status)) {
+        if (status && WIFSIGNALED(*status)) {
             info.kind = ExitInfo::Kind::signaled;
-            info.signal = WTERMSIG(status);
+            info.signal = WTERMSIG(*status);
             return info;
         }
-        const int code = status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
         info.exit_code = code;
         if (code == 0) return info;
         info.kind = ExitInfo::Kind::setup_failed;
