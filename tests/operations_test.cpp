@@ -468,10 +468,10 @@ TEST_CASE_TEMPLATE("operations diagnostics", T, SHANNOT_TRANSPORTS) {
         auto brief = shannot::list_directory(sandbox, "/data");
         REQUIRE(brief);
         CHECK(brief->stdout_data == "notes.txt\nplain\nsub\n");
-        auto hidden = shannot::list_directory(sandbox, "/data", false, true);
+        auto hidden = shannot::list_directory(sandbox, "/data", {.hidden = true});
         REQUIRE(hidden);
         CHECK(contains(hidden->stdout_data, ".hidden\n"));
-        auto long_format = shannot::list_directory(sandbox, "/data", true);
+        auto long_format = shannot::list_directory(sandbox, "/data", {.long_format = true});
         REQUIRE(long_format);
         CHECK(contains(long_format->stdout_data, "total "));
         CHECK(contains(long_format->stdout_data, "\n-rw"));
@@ -494,11 +494,11 @@ TEST_CASE_TEMPLATE("operations diagnostics", T, SHANNOT_TRANSPORTS) {
         REQUIRE(one);
         CHECK(one->exit_code == 0);
         CHECK(one->stdout_data == "say -needle here\n");
-        auto tree = shannot::grep_content(sandbox, "-needle", "/data", true);
+        auto tree = shannot::grep_content(sandbox, "-needle", "/data", {.recursive = true});
         REQUIRE(tree);
         CHECK(contains(tree->stdout_data, "/data/notes.txt:say -needle here\n"));
         CHECK(contains(tree->stdout_data, "/data/sub/deep.txt:-needle deep\n"));
-        auto none = shannot::grep_content(sandbox, "absent", "/data", true);
+        auto none = shannot::grep_content(sandbox, "absent", "/data", {.recursive = true});
         REQUIRE(none);  // no match is an answer: grep's status 1
         CHECK(none->exit_code == 1);
         CHECK(none->stdout_data.empty());

@@ -293,15 +293,20 @@ template <CommandRunner S>
     return sandbox.run({"free", "-h"}, detail::run_options(options));
 }
 
+/// What list_directory shows besides the names.
+struct ListOptions {
+    bool long_format = false;  ///< `ls -l`: type, mode, owner, size, time
+    bool hidden = false;       ///< `ls -a`: names starting with '.' too
+};
+
 /// `ls [-l] [-a] -- PATH`, the human-readable listing (list_files is the exact one).
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path,
-                                                   bool long_format = false, bool show_hidden = false,
+[[nodiscard]] Result<ProcessResult> list_directory(S& sandbox, std::string_view path, const ListOptions& list = {},
                                                    const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("list_directory", path); !ok) return propagate(ok);
     std::vector<std::string> command{"ls"};
-    if (long_format) command.emplace_back("-l");
-    if (show_hidden) command.emplace_back("-a");
+    if (list.long_format) command.emplace_back("-l");
+    if (list.hidden) command.emplace_back("-a");
     command.insert(command.end(), {"--", std::string(path)});
     return sandbox.run(std::move(command), detail::run_options(options));
 }
@@ -315,15 +320,19 @@ template <CommandRunner S>
     return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
 }
 
+/// How grep_content searches.
+struct GrepOptions {
+    bool recursive = false;  ///< `grep -r`: PATH is a directory, searched with everything under it
+};
+
 /// `grep [-r] -e PATTERN -- PATH`: the pattern follows -e, so one starting with '-' is a pattern.
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern,
-                                                 std::string_view path, bool recursive = false,
-                                                 const OperationOptions& options = {}) {
+[[nodiscard]] Result<ProcessResult> grep_content(S& sandbox, std::string_view pattern, std::string_view path,
+                                                 const GrepOptions& grep = {}, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("grep_content", path); !ok) return propagate(ok);
     if (detail::has_nul(pattern)) return fail(errc::invalid_argument, "grep_content: the pattern contains a NUL byte");
     std::vector<std::string> command{"grep"};
-    if (recursive) command.emplace_back("-r");
+    if (grep.recursive) command.emplace_back("-r");
     command.insert(command.end(), {"-e", std::string(pattern), "--", std::string(path)});
     return sandbox.run(std::move(command), detail::run_options(options));
 }

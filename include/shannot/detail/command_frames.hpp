@@ -3,6 +3,8 @@
 // dispatcher's ssh session, a warm session's agent), as its process handle tracks it.
 #pragma once
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -15,6 +17,9 @@
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {
+
+/// How far we went to stop a command, in order: a later request never lowers it.
+enum class StopLevel { none, terminate, kill };
 
 /// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
 /// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
@@ -47,20 +52,22 @@ public:
     [[nodiscard]] bool finished(StreamKind kind) const { return kind == StreamKind::out ? out_done_ : err_done_; }
     [[nodiscard]] bool complete() const { return out_done_ && err_done_; }
     [[nodiscard]] const std::vector<std::string>& err_payloads() const { return err_frames_.payloads(); }
-    /// 0 running, 1 SIGTERM asked, 2 SIGKILL asked.
-    [[nodiscard]] int stopped() const { return stopped_; }
+    [[nodiscard]] StopLevel stopped() const { return stopped_; }
+    /// The signal we asked for (SIGTERM or SIGKILL), 0 when we asked for none.
+    [[nodiscard]] int stop_signal() const {
+        return stopped_ == StopLevel::kill ? SIGKILL : stopped_ == StopLevel::terminate ? SIGTERM : 0;
+    }
 
-    /// Sends a stop request (`line`, at `level` 1 for SIGTERM, 2 for SIGKILL) to whoever runs the
-    /// command through `fd`. When it cannot be sent, the command ends now; a SIGKILL that is not
-    /// answered within kill_fallback ends it then.
-    void request_stop(int fd, std::string_view line, int level) {
+    /// Sends a stop request (`line`) to whoever runs the command through `fd`. When it cannot be
+    /// sent, the command ends now; a kill that is not answered within kill_fallback ends it then.
+    void request_stop(int fd, std::string_view line, StopLevel level) {
         if (complete()) return;
         stopped_ = std::max(stopped_, level);
         if (!write_all(fd, line, Clock::now() + std::chrono::seconds(1))) {
             fire(0);
             return;
         }
-        if (level == 2) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
+        if (level == StopLevel::kill) fire(std::chrono::duration_cast<std::chrono::nanoseconds>(kill_fallback).count());
     }
 
     /// Arms the exit timer: now (0), or after `ns` unless it already fired.
@@ -77,7 +84,7 @@ private:
     int timer_;
     bool (*is_err_end_)(std::string_view);
     bool out_done_ = false, err_done_ = false, fired_now_ = false;
-    int stopped_ = 0;
+    StopLevel stopped_ = StopLevel::none;
 };
 
 }  // namespace shannot::detail

@@ -43,8 +43,8 @@ public:
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
-    void terminate() { frames_.request_stop(in_, "\nK TERM\n", 1); }
-    void kill() { frames_.request_stop(in_, "\nK KILL\n", 2); }
+    void terminate() { frames_.request_stop(in_, "\nK TERM\n", StopLevel::terminate); }
+    void kill() { frames_.request_stop(in_, "\nK KILL\n", StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
     void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
@@ -54,10 +54,11 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         if (!frames_.complete()) {
-            if (frames_.stopped() > 0) {  // we stopped it and the agent did not answer: the sandbox is ended
+            // We stopped it and the agent did not answer: the sandbox is ended.
+            if (frames_.stopped() != StopLevel::none) {
                 lost_reason_ = "a stopped command did not end";
                 info.kind = ExitInfo::Kind::signaled;
-                info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
+                info.signal = frames_.stop_signal();
                 return info;
             }
             info.kind = ExitInfo::Kind::transport_failed;
@@ -76,7 +77,7 @@ public:
             }
             int code = -1;
             if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
-            if (frames_.stopped() > 0 && code > 128) {
+            if (frames_.stopped() != StopLevel::none && code > 128) {
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = code - 128;
             } else {

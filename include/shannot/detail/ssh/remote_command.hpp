@@ -64,10 +64,10 @@ public:
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
-    void terminate() { request_signal("TERM", 1); }
+    void terminate() { request_signal("TERM", StopLevel::terminate); }
     /// As terminate(), and if the remote does not answer within kill_fallback the dispatcher is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
-    void kill() { request_signal("KILL", 2); }
+    void kill() { request_signal("KILL", StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
         const auto before = out.size();
@@ -92,13 +92,15 @@ public:
         std::optional<int> status;
         if (dispatcher_ && dispatcher_->child.pid > 0) {
             pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
-            if (::poll(&p, 1, frames_.stopped() ? 0 : 2000) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
+            const int wait_ms = frames_.stopped() != StopLevel::none ? 0 : 2000;
+            if (::poll(&p, 1, wait_ms) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
             status = reap(dispatcher_->child.pid);
         }
         give_back(false);
-        if (frames_.stopped() > 0) {  // we asked it to stop; the local side gave up waiting for the remote
+        // We asked it to stop; the local side gave up waiting for the remote.
+        if (frames_.stopped() != StopLevel::none) {
             info.kind = ExitInfo::Kind::signaled;
-            info.signal = frames_.stopped() == 2 ? SIGKILL : SIGTERM;
+            info.signal = frames_.stop_signal();
             return info;
         }
         info.kind = ExitInfo::Kind::transport_failed;
@@ -113,7 +115,7 @@ public:
     }
 
 private:
-    void request_signal(const char* name, int level) {
+    void request_signal(const char* name, StopLevel level) {
         if (dispatcher_) frames_.request_stop(dispatcher_->child.in.get(), dispatcher_request({"K", name}), level);
     }
 
