@@ -30,8 +30,13 @@ class BubblewrapCommandBuilder;
 
 struct GlobAllowlist;
 class HeadTailCapture;
+class CancelToken;
+struct SshConnection;
 
 template <class Transport, class Admission, class Output>
 class SandboxManager;
+
+template <class Transport, class Admission, class Output>
+class SandboxSession;
 
 }  // namespace shannot

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <shannot/cancel.hpp>
+#include <shannot/concepts/command_runner.hpp>
 #include <shannot/detail/paths.hpp>
 #include <shannot/detail/run.hpp>
 #include <shannot/error.hpp>
@@ -43,14 +44,6 @@
 // and an absolute one can never be read as an option (`--` is there as a second guard).
 
 namespace shannot {
-
-/// What the operations run commands on: a SandboxManager (a fresh sandbox per operation) or a
-/// SandboxSession (one warm sandbox; a file an operation writes to its tmpfs stays for the next).
-template <class S>
-concept CommandRunner = requires(S& s, std::vector<std::string> command, RunOptions options) {
-    { s.run(std::move(command), std::move(options)) } -> std::same_as<Result<ProcessResult>>;
-    s.profile().allowed_commands;
-};
 
 /// Per-operation settings: the subset of RunOptions an operation leaves to the caller (the
 /// operation owns the command, its stdin and `check`).
@@ -215,7 +208,8 @@ template <CommandRunner S>
 
 /// Creates or truncates `path` and writes `content` (any bytes, any size) to it. Allowed only
 /// where a writable mount covers the path; otherwise errc::command_refused before anything runs.
-/// In a tmpfs the file lives as long as that one run: use a writable bind to keep it.
+/// In a tmpfs the file lives as long as the sandbox: that one run for a SandboxManager, the
+/// session for a SandboxSession; use a writable bind to keep it.
 template <CommandRunner S>
 [[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {

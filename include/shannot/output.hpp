@@ -1,23 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Output policies: how a run keeps what a command prints. The default keeps head and tail.
+// HeadTailCapture, the default output policy: keeps the head and the tail of what a command prints.
 #pragma once
 
 #include <algorithm>
-#include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace shannot {
+#include <shannot/concepts/output.hpp>
 
-/// The contract of an output policy: built with the per-stream cap, fed every byte in order,
-/// asked once at the end for the kept bytes and how many were dropped.
-template <class O>
-concept OutputPolicy = std::constructible_from<O, std::size_t> && requires(O& o, const O& co, std::string_view bytes) {
-    o.append(bytes);
-    { o.take() } -> std::same_as<std::string>;
-    { co.dropped() } -> std::convertible_to<std::uint64_t>;
-};
+namespace shannot {
 
 /// Keeps the first cap/2 bytes and the last cap - cap/2 bytes; counts the rest. Memory never
 /// exceeds the cap, however much the command prints, and reading never stops (so the command

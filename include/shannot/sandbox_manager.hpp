@@ -13,6 +13,8 @@
 
 #include <shannot/allowlist.hpp>
 #include <shannot/builder.hpp>
+#include <shannot/concepts/admission.hpp>
+#include <shannot/concepts/output.hpp>
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
@@ -26,8 +28,8 @@ namespace shannot {
 
 /// Runs commands in the sandbox a profile describes, through a transport chosen at compile time.
 ///  - Transport (see concepts/transport.hpp): PosixSpawnTransport here, OpenSshProcessTransport remote.
-///  - Admission: decides which commands run; `admit(AdmissionRequest) -> Result<command>`.
-///  - Output: keeps what commands print; HeadTailCapture bounds memory per stream.
+///  - Admission (see concepts/admission.hpp): decides which commands run; GlobAllowlist by default.
+///  - Output (see concepts/output.hpp): keeps what commands print; HeadTailCapture bounds memory per stream.
 /// Every run path goes through admission first: nothing is spawned for a refused command.
 /// Thread-safe: any number of threads may run commands on one manager at once.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
@@ -44,14 +46,13 @@ class SandboxManager {
                   "SandboxManager<T>: T::process_type must provide stdin_fd(), stdout_fd(), stderr_fd(), exit_fd(), "
                   "close_stdin(), terminate(), kill(), wait() -> ExitInfo and argv() (see ProcessHandle)");
     static_assert(Transport<T>, "SandboxManager<T>: T does not model shannot::Transport (see concepts/transport.hpp)");
-    static_assert(requires(const Admission& a, AdmissionRequest r) {
-                      { a.admit(std::move(r)) } -> std::same_as<Result<std::vector<std::string>>>;
-                  },
+    static_assert(AdmissionPolicy<Admission>,
                   "SandboxManager<T, Admission>: Admission must have "
-                  "`Result<std::vector<std::string>> admit(AdmissionRequest) const`");
+                  "`Result<std::vector<std::string>> admit(AdmissionRequest) const` (see concepts/admission.hpp)");
     static_assert(OutputPolicy<Output>,
                   "SandboxManager<T, A, Output>: Output must be constructible from the cap (std::size_t) and have "
-                  "append(std::string_view), take() -> std::string and dropped() -> std::uint64_t");
+                  "append(std::string_view), take() -> std::string and dropped() -> std::uint64_t "
+                  "(see concepts/output.hpp)");
 
 public:
     using transport_type = T;

@@ -49,9 +49,14 @@ class BubblewrapCommandBuilder;
 
 struct GlobAllowlist;
 class HeadTailCapture;
+class CancelToken;
+struct SshConnection;
 
 template <class Transport, class Admission, class Output>
 class SandboxManager;
+
+template <class Transport, class Admission, class Output>
+class SandboxSession;
 
 }  // namespace shannot
 // ---- end shannot/fwd.hpp ----
@@ -965,17 +970,62 @@ template <class Transport = PosixSpawnTransport>
 
 }  // namespace shannot
 // ---- end shannot/builtin_profiles.hpp ----
-// ---- begin shannot/allowlist.hpp ----
-// Command admission: the glob matcher and GlobAllowlist, the default admission policy.
+// ---- begin shannot/concepts/admission.hpp ----
+// The admission policy contract: which commands may run, decided before anything is spawned.
 
+#include <concepts>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace shannot {
 
-namespace detail {
+/// What an admission policy is asked. `exists` answers "is there an executable at this path
+/// inside the sandbox?" where the transport can tell (locally); it is empty over ssh.
+struct AdmissionRequest {
+    std::string_view profile_name{};
+    const std::vector<std::string>& allowed_commands;
+    std::vector<std::string> command{};
+    std::string_view path_env{};  ///< the PATH the command will see ("/bin:/usr/bin" when unset, as execvp)
+    std::function<bool(std::string_view)> exists;
+};
+
+/// An admission policy: a value the host class owns and asks about every command, of a fresh
+/// run or of a session, before anything is spawned.
+template <class A>
+concept AdmissionPolicy = requires(const A& a, AdmissionRequest request) {
+    { a.admit(std::move(request)) } -> std::same_as<Result<std::vector<std::string>>>;
+};
+
+/// The archetype: the smallest type that models AdmissionPolicy, with its member's contract.
+struct AdmissionArchetype {
+    /// Called on the caller's thread, once per command, possibly from many threads at once
+    /// (hence const). The host has already refused an empty command and NUL bytes. Returns the
+    /// command to run, as asked or rewritten (GlobAllowlist makes a bare name the absolute path
+    /// that admitted it), or errc::command_refused with a message naming the command and profile.
+    Result<std::vector<std::string>> admit(AdmissionRequest request) const { return std::move(request.command); }
+};
+static_assert(AdmissionPolicy<AdmissionArchetype>);
+
+}  // namespace shannot
+// ---- end shannot/concepts/admission.hpp ----
+// ---- begin shannot/allowlist.hpp ----
+// GlobAllowlist, the default admission policy: Shannot's allowlist of globs with its bypasses closed.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin shannot/detail/glob.hpp ----
+// glob_match: fnmatch(3) with FNM_PATHNAME in the C locale, byte for byte as glibc answers.
+
+#include <cstddef>
+#include <string_view>
+
+namespace shannot::detail {
 
 /// Pattern byte at `i`, or -1 past the end (so a NUL byte in a pattern is an ordinary byte).
 [[nodiscard]] constexpr int glob_at(std::string_view pattern, std::size_t i) noexcept {
@@ -1166,14 +1216,12 @@ struct BracketMatch {
     return negate ? BracketMatch{BracketMatch::not_matched} : BracketMatch{BracketMatch::matched, p};
 }
 
-}  // namespace detail
-
 /// fnmatch(3) with FNM_PATHNAME in the C locale, byte for byte as glibc answers (a differential
 /// test holds it to that): `*`, `?` and `[...]` never match '/'; `\` escapes (`\/` matches '/');
 /// POSIX classes (`[[:digit:]]`); case-sensitive. Backtracks only to the last `*`, as glibc does,
 /// so hostile patterns run in O(pattern x text), never exponential time.
 [[nodiscard]] constexpr bool glob_match(std::string_view pattern, std::string_view text) noexcept {
-    const auto at = [&](std::size_t i) { return detail::glob_at(pattern, i); };
+    const auto at = [&](std::size_t i) { return glob_at(pattern, i); };
     std::size_t pi = 0, ti = 0;
     std::size_t star_p = std::string_view::npos, star_t = 0;
     while (ti < text.size()) {
@@ -1196,9 +1244,9 @@ struct BracketMatch {
             if (at(pi + 1) == c) next = pi + 2;  // a trailing '\' matches nothing
         } else if (p == '[') {
             if (c != '/') {
-                const auto m = detail::match_bracket(pattern, pi, static_cast<unsigned char>(c));
-                if (m.kind == detail::BracketMatch::matched) next = m.end;
-                else if (m.kind == detail::BracketMatch::unterminated && c == '[') next = pi + 1;
+                const auto m = match_bracket(pattern, pi, static_cast<unsigned char>(c));
+                if (m.kind == BracketMatch::matched) next = m.end;
+                else if (m.kind == BracketMatch::unterminated && c == '[') next = pi + 1;
             }
         } else if (p == c) {
             next = pi + 1;
@@ -1218,15 +1266,13 @@ struct BracketMatch {
     return pi == pattern.size();
 }
 
-/// What an admission policy is asked. `exists` answers "is there an executable at this path
-/// inside the sandbox?" where the transport can tell (locally); it is empty over ssh.
-struct AdmissionRequest {
-    std::string_view profile_name{};
-    const std::vector<std::string>& allowed_commands;
-    std::vector<std::string> command{};
-    std::string_view path_env{};  ///< the PATH the command will see ("/bin:/usr/bin" when unset, as execvp)
-    std::function<bool(std::string_view)> exists;
-};
+}  // namespace shannot::detail
+// ---- end shannot/detail/glob.hpp ----
+
+namespace shannot {
+
+/// fnmatch(3) with FNM_PATHNAME, as glibc answers it (see detail/glob.hpp).
+using detail::glob_match;
 
 /// The default admission policy: Shannot's allowlist with its bypasses closed. A bare name is
 /// matched as written and as resolved through PATH; when only an absolute pattern admits it,
@@ -1234,6 +1280,8 @@ struct AdmissionRequest {
 struct GlobAllowlist {
     [[nodiscard]] Result<std::vector<std::string>> admit(AdmissionRequest request) const {
         auto& command = request.command;
+        // The hosts refuse these before they ask; a policy called on its own must still not
+        // read past an empty command.
         if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
         const std::string name = command.front();
         if (detail::has_nul(name)) return fail(errc::invalid_argument, "command name contains a NUL byte");
@@ -1741,11 +1789,11 @@ concept SessionTransport = Transport<T> && requires(T& t, const LaunchSpec& spec
 
 }  // namespace shannot
 // ---- end shannot/concepts/session_transport.hpp ----
-// ---- begin shannot/output.hpp ----
-// Output policies: how a run keeps what a command prints. The default keeps head and tail.
+// ---- begin shannot/concepts/output.hpp ----
+// The output policy contract: how a run keeps what a command prints.
 
-#include <algorithm>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -1760,6 +1808,33 @@ concept OutputPolicy = std::constructible_from<O, std::size_t> && requires(O& o,
     { o.take() } -> std::same_as<std::string>;
     { co.dropped() } -> std::convertible_to<std::uint64_t>;
 };
+
+/// The archetype: the smallest type that models OutputPolicy, with each member's contract.
+/// A run makes one per stream (stdout, stderr) on the thread that runs it.
+struct OutputArchetype {
+    /// `cap` is RunOptions::max_output: the bytes the policy may keep of this stream.
+    explicit OutputArchetype(std::size_t /*cap*/) {}
+    /// Every byte the command printed on this stream, in order, as it arrives. Must not block
+    /// or fail: the run keeps reading whatever the policy keeps, so the command never stalls.
+    void append(std::string_view /*bytes*/) {}
+    /// Once, after the run: the kept bytes (ProcessResult::stdout_data, stderr_data).
+    std::string take() { return {}; }
+    /// Bytes read but not kept (ProcessResult::stdout_dropped; more than 0 means truncated).
+    std::uint64_t dropped() const { return 0; }
+};
+static_assert(OutputPolicy<OutputArchetype>);
+
+}  // namespace shannot
+// ---- end shannot/concepts/output.hpp ----
+// ---- begin shannot/output.hpp ----
+// HeadTailCapture, the default output policy: keeps the head and the tail of what a command prints.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace shannot {
 
 /// Keeps the first cap/2 bytes and the last cap - cap/2 bytes; counts the rest. Memory never
 /// exceeds the cap, however much the command prints, and reading never stops (so the command
@@ -3562,8 +3637,8 @@ namespace shannot {
 
 /// Runs commands in the sandbox a profile describes, through a transport chosen at compile time.
 ///  - Transport (see concepts/transport.hpp): PosixSpawnTransport here, OpenSshProcessTransport remote.
-///  - Admission: decides which commands run; `admit(AdmissionRequest) -> Result<command>`.
-///  - Output: keeps what commands print; HeadTailCapture bounds memory per stream.
+///  - Admission (see concepts/admission.hpp): decides which commands run; GlobAllowlist by default.
+///  - Output (see concepts/output.hpp): keeps what commands print; HeadTailCapture bounds memory per stream.
 /// Every run path goes through admission first: nothing is spawned for a refused command.
 /// Thread-safe: any number of threads may run commands on one manager at once.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
@@ -3580,14 +3655,13 @@ class SandboxManager {
                   "SandboxManager<T>: T::process_type must provide stdin_fd(), stdout_fd(), stderr_fd(), exit_fd(), "
                   "close_stdin(), terminate(), kill(), wait() -> ExitInfo and argv() (see ProcessHandle)");
     static_assert(Transport<T>, "SandboxManager<T>: T does not model shannot::Transport (see concepts/transport.hpp)");
-    static_assert(requires(const Admission& a, AdmissionRequest r) {
-                      { a.admit(std::move(r)) } -> std::same_as<Result<std::vector<std::string>>>;
-                  },
+    static_assert(AdmissionPolicy<Admission>,
                   "SandboxManager<T, Admission>: Admission must have "
-                  "`Result<std::vector<std::string>> admit(AdmissionRequest) const`");
+                  "`Result<std::vector<std::string>> admit(AdmissionRequest) const` (see concepts/admission.hpp)");
     static_assert(OutputPolicy<Output>,
                   "SandboxManager<T, A, Output>: Output must be constructible from the cap (std::size_t) and have "
-                  "append(std::string_view), take() -> std::string and dropped() -> std::uint64_t");
+                  "append(std::string_view), take() -> std::string and dropped() -> std::uint64_t "
+                  "(see concepts/output.hpp)");
 
 public:
     using transport_type = T;
@@ -5646,6 +5720,39 @@ private:
 
 }  // namespace shannot
 // ---- end shannot/transport/openssh_process.hpp ----
+// ---- begin shannot/concepts/command_runner.hpp ----
+// The command runner contract: what the agent operations (operations.hpp) run their commands on.
+
+#include <concepts>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shannot {
+
+/// What the operations run commands on: a SandboxManager (a fresh sandbox per operation) or a
+/// SandboxSession (one warm sandbox; a file an operation writes to its tmpfs stays for the next).
+template <class S>
+concept CommandRunner = requires(S& s, std::vector<std::string> command, RunOptions options) {
+    { s.run(std::move(command), std::move(options)) } -> std::same_as<Result<ProcessResult>>;
+    s.profile().allowed_commands;
+};
+
+/// The archetype: the smallest type that models CommandRunner, with each member's contract.
+struct CommandRunnerArchetype {
+    /// Runs one command to its end, as SandboxManager::run(): admission, the sandbox, the result.
+    Result<ProcessResult> run(std::vector<std::string> /*command*/, RunOptions /*options*/) {
+        return fail(errc::spawn_failed, "archetype");
+    }
+    /// The profile the commands run under: write_file and remove_file read its mounts
+    /// (writable_mount) to refuse a path no writable mount covers before anything runs.
+    const SandboxProfile<TransportArchetype>& profile() const { return profile_; }
+    SandboxProfile<TransportArchetype> profile_;
+};
+static_assert(CommandRunner<CommandRunnerArchetype>);
+
+}  // namespace shannot
+// ---- end shannot/concepts/command_runner.hpp ----
 // ---- begin shannot/operations.hpp ----
 // Agent operations (read, list, write, remove, execute code, diagnostics) as sandboxed commands.
 
@@ -5681,14 +5788,6 @@ private:
 // and an absolute one can never be read as an option (`--` is there as a second guard).
 
 namespace shannot {
-
-/// What the operations run commands on: a SandboxManager (a fresh sandbox per operation) or a
-/// SandboxSession (one warm sandbox; a file an operation writes to its tmpfs stays for the next).
-template <class S>
-concept CommandRunner = requires(S& s, std::vector<std::string> command, RunOptions options) {
-    { s.run(std::move(command), std::move(options)) } -> std::same_as<Result<ProcessResult>>;
-    s.profile().allowed_commands;
-};
 
 /// Per-operation settings: the subset of RunOptions an operation leaves to the caller (the
 /// operation owns the command, its stdin and `check`).
@@ -5853,7 +5952,8 @@ template <CommandRunner S>
 
 /// Creates or truncates `path` and writes `content` (any bytes, any size) to it. Allowed only
 /// where a writable mount covers the path; otherwise errc::command_refused before anything runs.
-/// In a tmpfs the file lives as long as that one run: use a writable bind to keep it.
+/// In a tmpfs the file lives as long as the sandbox: that one run for a SandboxManager, the
+/// session for a SandboxSession; use a writable bind to keep it.
 template <CommandRunner S>
 [[nodiscard]] Result<void> write_file(S& sandbox, std::string_view path, std::string content,
                                       const OperationOptions& options = {}) {
