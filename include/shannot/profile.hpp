@@ -97,113 +97,138 @@ struct SandboxProfile {
     [[nodiscard]] nlohmann::json to_json() const;
 };
 
-template <class Transport>
-Result<void> SandboxProfile<Transport>::validate() const {
-    using detail::check_path;
-    if (name.empty()) return fail(errc::invalid_profile, "name: must be a non-empty string");
-    if (detail::has_nul(name)) return fail(errc::invalid_profile, "name: contains a NUL byte");
+namespace detail {
 
-    for (std::size_t i = 0; i < allowed_commands.size(); ++i) {
+/// allowed_commands: each a bare name (a glob) or an absolute path without '.', '..' or empty components.
+template <class T>
+[[nodiscard]] Result<void> check_allowed_commands(const SandboxProfile<T>& p) {
+    for (std::size_t i = 0; i < p.allowed_commands.size(); ++i) {
         const auto field = "allowed_commands[" + std::to_string(i) + "]";
-        const auto& pattern = allowed_commands[i];
+        const auto& pattern = p.allowed_commands[i];
         if (pattern.empty()) return fail(errc::invalid_profile, field + ": must be a non-empty string");
-        if (detail::has_nul(pattern)) return fail(errc::invalid_profile, field + ": contains a NUL byte");
+        if (has_nul(pattern)) return fail(errc::invalid_profile, field + ": contains a NUL byte");
         if (pattern.find('/') != std::string::npos) {
-            if (!detail::is_absolute(pattern))
+            if (!is_absolute(pattern))
                 return fail(errc::invalid_profile, field + ": must be a bare command name or an absolute path");
-            if (detail::has_dot_component(pattern) || detail::has_empty_component(pattern))
+            if (has_dot_component(pattern) || has_empty_component(pattern))
                 return fail(errc::invalid_profile, field + ": must not contain '.', '..' or empty components");
-        }
-    }
-
-    // Every mount target, to refuse two mounts on one path (which one wins would be order luck).
-    std::map<std::string, std::string> targets{};
-    auto claim = [&](const std::string& target, const std::string& field) -> Result<void> {
-        auto key = std::string(detail::strip_trailing_slash(target));
-        auto [it, inserted] = targets.emplace(key, field);
-        if (!inserted) return fail(errc::invalid_profile, field + ": " + key + " is already mounted by " + it->second);
-        return {};
-    };
-
-    for (std::size_t i = 0; i < binds.size(); ++i) {
-        const auto field = "binds[" + std::to_string(i) + "]";
-        const auto& bind = binds[i];
-        if (auto r = check_path(field + ".source", bind.source); !r) return r;
-        if (auto r = check_path(field + ".target", bind.target); !r) return r;
-        if (detail::is_same_or_under(bind.target, "/proc") && std::string_view(detail::strip_trailing_slash(bind.target)) != "/proc")
-            return fail(errc::invalid_profile, field + ".target: paths below /proc are managed by the sandbox");
-        if (!bind.read_only) {
-            for (auto kernel : detail::kernel_paths) {
-                if (detail::is_same_or_under(bind.source, kernel) || detail::is_same_or_under(kernel, bind.source))
-                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source +
-                                                           " would expose host " + std::string(kernel) +
-                                                           "; make it read_only");
-                if (detail::is_same_or_under(bind.target, kernel))
-                    return fail(errc::invalid_profile, field + ": a writable bind onto " + bind.target +
-                                                           " is refused; make it read_only");
-            }
-        }
-        if (auto r = claim(bind.target, field + ".target"); !r) return r;
-    }
-    for (std::size_t i = 0; i < tmpfs_paths.size(); ++i) {
-        const auto field = "tmpfs_paths[" + std::to_string(i) + "]";
-        if (auto r = check_path(field, tmpfs_paths[i]); !r) return r;
-        if (detail::strip_trailing_slash(tmpfs_paths[i]) == "/")
-            return fail(errc::invalid_profile, field + ": a tmpfs on / would hide every other mount");
-        if (detail::is_same_or_under(tmpfs_paths[i], "/proc"))
-            return fail(errc::invalid_profile, field + ": /proc is managed by the sandbox");
-        if (auto r = claim(tmpfs_paths[i], field); !r) return r;
-    }
-    for (const auto& [key, value] : environment) {
-        if (!detail::is_env_name(key))
-            return fail(errc::invalid_profile, "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
-        if (detail::has_nul(value)) return fail(errc::invalid_profile, "environment." + key + ": contains a NUL byte");
-    }
-    if (seccomp_profile)
-        if (auto r = check_path("seccomp_profile", *seccomp_profile); !r) return r;
-    for (std::size_t i = 0; i < additional_args.size(); ++i) {
-        const auto field = "additional_args[" + std::to_string(i) + "]";
-        if (additional_args[i].empty()) return fail(errc::invalid_profile, field + ": must be a non-empty string");
-        if (detail::has_nul(additional_args[i])) return fail(errc::invalid_profile, field + ": contains a NUL byte");
-        if (additional_args[i] == "--")
-            return fail(errc::invalid_profile, field + ": '--' would end bwrap's options early");
-    }
-
-    static_assert(requires { Transport::checks_local_paths; },
-                  "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
-                  "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
-    {
-        if constexpr (Transport::checks_local_paths) {
-            std::error_code ec;
-            for (std::size_t i = 0; i < binds.size(); ++i) {
-                const auto field = "binds[" + std::to_string(i) + "].source";
-                if (!std::filesystem::exists(binds[i].source, ec)) {
-                    if (binds[i].optional) continue;
-                    return fail(errc::invalid_profile,
-                                field + ": " + binds[i].source + " does not exist (mark the bind \"optional\" to skip it)");
-                }
-                if (binds[i].read_only) continue;
-                // bwrap follows symlinks: the lexical check above must hold for where the source
-                // really is, or a writable bind of /tmp/x -> /proc/sys opens the host's kernel knobs.
-                const auto real = std::filesystem::canonical(binds[i].source, ec);
-                if (ec) return fail(errc::invalid_profile, field + ": " + binds[i].source + " cannot be resolved: " + ec.message());
-                for (auto kernel : detail::kernel_paths) {
-                    if (detail::is_same_or_under(real.native(), kernel) || detail::is_same_or_under(kernel, real.native()))
-                        return fail(errc::invalid_profile, field + ": " + binds[i].source + " resolves to " + real.native() +
-                                                               "; a writable bind of it would expose host " + std::string(kernel) +
-                                                               "; make it read_only");
-                }
-            }
-            if (seccomp_profile && !std::filesystem::is_regular_file(*seccomp_profile, ec))
-                return fail(errc::invalid_profile, "seccomp_profile: " + *seccomp_profile + " is not a readable file");
         }
     }
     return {};
 }
 
+/// binds and tmpfs_paths: well-formed paths, nothing writable onto the kernel's control surfaces,
+/// nothing below /proc, and never two mounts on one target (which one wins would be order luck).
+template <class T>
+[[nodiscard]] Result<void> check_mounts(const SandboxProfile<T>& p) {
+    std::map<std::string, std::string> targets{};  // each mount target, with the field that claimed it
+    auto claim = [&](const std::string& target, const std::string& field) -> Result<void> {
+        auto key = std::string(strip_trailing_slash(target));
+        auto [it, inserted] = targets.emplace(key, field);
+        if (!inserted) return fail(errc::invalid_profile, field + ": " + key + " is already mounted by " + it->second);
+        return {};
+    };
+    for (std::size_t i = 0; i < p.binds.size(); ++i) {
+        const auto field = "binds[" + std::to_string(i) + "]";
+        const auto& bind = p.binds[i];
+        if (auto r = check_path(field + ".source", bind.source); !r) return r;
+        if (auto r = check_path(field + ".target", bind.target); !r) return r;
+        if (is_same_or_under(bind.target, "/proc") && std::string_view(strip_trailing_slash(bind.target)) != "/proc")
+            return fail(errc::invalid_profile, field + ".target: paths below /proc are managed by the sandbox");
+        if (!bind.read_only) {
+            for (auto kernel : kernel_paths) {
+                if (is_same_or_under(bind.source, kernel) || is_same_or_under(kernel, bind.source))
+                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source + " would expose host " +
+                                                           std::string(kernel) + "; make it read_only");
+                if (is_same_or_under(bind.target, kernel))
+                    return fail(errc::invalid_profile,
+                                field + ": a writable bind onto " + bind.target + " is refused; make it read_only");
+            }
+        }
+        if (auto r = claim(bind.target, field + ".target"); !r) return r;
+    }
+    for (std::size_t i = 0; i < p.tmpfs_paths.size(); ++i) {
+        const auto field = "tmpfs_paths[" + std::to_string(i) + "]";
+        if (auto r = check_path(field, p.tmpfs_paths[i]); !r) return r;
+        if (strip_trailing_slash(p.tmpfs_paths[i]) == "/")
+            return fail(errc::invalid_profile, field + ": a tmpfs on / would hide every other mount");
+        if (is_same_or_under(p.tmpfs_paths[i], "/proc"))
+            return fail(errc::invalid_profile, field + ": /proc is managed by the sandbox");
+        if (auto r = claim(p.tmpfs_paths[i], field); !r) return r;
+    }
+    return {};
+}
+
+/// environment, seccomp_profile and additional_args: what reaches bwrap's argv besides mounts.
+template <class T>
+[[nodiscard]] Result<void> check_settings(const SandboxProfile<T>& p) {
+    for (const auto& [key, value] : p.environment) {
+        if (!is_env_name(key))
+            return fail(errc::invalid_profile, "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (has_nul(value)) return fail(errc::invalid_profile, "environment." + key + ": contains a NUL byte");
+    }
+    if (p.seccomp_profile)
+        if (auto r = check_path("seccomp_profile", *p.seccomp_profile); !r) return r;
+    for (std::size_t i = 0; i < p.additional_args.size(); ++i) {
+        const auto field = "additional_args[" + std::to_string(i) + "]";
+        if (p.additional_args[i].empty()) return fail(errc::invalid_profile, field + ": must be a non-empty string");
+        if (has_nul(p.additional_args[i])) return fail(errc::invalid_profile, field + ": contains a NUL byte");
+        if (p.additional_args[i] == "--")
+            return fail(errc::invalid_profile, field + ": '--' would end bwrap's options early");
+    }
+    return {};
+}
+
+/// Where bwrap runs on this host: each bind source exists (or is optional), a writable one does
+/// not resolve into the kernel's control surfaces, the seccomp filter is a file.
+template <class T>
+[[nodiscard]] Result<void> check_local_paths(const SandboxProfile<T>& p) {
+    std::error_code ec;
+    for (std::size_t i = 0; i < p.binds.size(); ++i) {
+        const auto field = "binds[" + std::to_string(i) + "].source";
+        const auto& bind = p.binds[i];
+        if (!std::filesystem::exists(bind.source, ec)) {
+            if (bind.optional) continue;
+            return fail(errc::invalid_profile,
+                        field + ": " + bind.source + " does not exist (mark the bind \"optional\" to skip it)");
+        }
+        if (bind.read_only) continue;
+        // bwrap follows symlinks: the lexical check must hold for where the source really is, or
+        // a writable bind of /tmp/x -> /proc/sys opens the host's kernel knobs.
+        const auto real = std::filesystem::canonical(bind.source, ec);
+        if (ec) return fail(errc::invalid_profile, field + ": " + bind.source + " cannot be resolved: " + ec.message());
+        for (auto kernel : kernel_paths) {
+            if (is_same_or_under(real.native(), kernel) || is_same_or_under(kernel, real.native()))
+                return fail(errc::invalid_profile, field + ": " + bind.source + " resolves to " + real.native() +
+                                                       "; a writable bind of it would expose host " +
+                                                       std::string(kernel) + "; make it read_only");
+        }
+    }
+    if (p.seccomp_profile && !std::filesystem::is_regular_file(*p.seccomp_profile, ec))
+        return fail(errc::invalid_profile, "seccomp_profile: " + *p.seccomp_profile + " is not a readable file");
+    return {};
+}
+
+}  // namespace detail
+
+template <class Transport>
+Result<void> SandboxProfile<Transport>::validate() const {
+    if (name.empty()) return fail(errc::invalid_profile, "name: must be a non-empty string");
+    if (detail::has_nul(name)) return fail(errc::invalid_profile, "name: contains a NUL byte");
+    if (auto r = detail::check_allowed_commands(*this); !r) return r;
+    if (auto r = detail::check_mounts(*this); !r) return r;
+    if (auto r = detail::check_settings(*this); !r) return r;
+    static_assert(requires { Transport::checks_local_paths; },
+                  "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
+                  "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
+    if constexpr (Transport::checks_local_paths) return detail::check_local_paths(*this);
+    return {};
+}
+
 namespace detail {
 /// nlohmann::json, spelled so that it depends on T: a function template that uses it is checked
-/// only when instantiated, not in every file that includes shannot (B10: compile time).
+/// only when instantiated, not in every file that includes shannot (docs/architecture.md,
+/// "Compile time").
 template <class T>
 struct json_for {
     using type = nlohmann::json;
