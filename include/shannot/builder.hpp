@@ -133,10 +133,10 @@ private:
     };
 
     /// When bind `m` shows what another bind of the profile already shows, through a symlink on
-    /// the host: the path it resolves to there, for `--symlink` in its place. Debian and Fedora
-    /// have /bin -> usr/bin, /lib -> usr/lib (merged /usr), and /etc/os-release -> ../usr/lib/os-release:
-    /// bwrap spends 0.15-0.3 ms on each bind (a mount, a read-only remount, a mountinfo scan) and
-    /// next to nothing on a symlink. Only when that changes nothing inside:
+    /// the host: the path it resolves to there, for `--symlink` in its place (merged /usr:
+    /// /bin -> usr/bin, /lib -> usr/lib, /etc/os-release -> ../usr/lib/os-release). A bind costs
+    /// bwrap a mount, a read-only remount and a mountinfo scan; a symlink nearly nothing. Only
+    /// when that changes nothing inside:
     ///  - both binds show the host path at the same place (source == target) and are both
     ///    read-only or both writable, and the other one is not itself a symlink to follow;
     ///  - nothing else is mounted on "/", under `m`, or between the other bind and the resolved

@@ -30,7 +30,7 @@ using json = nlohmann::json;
 }
 
 // The readers below are templates over the JSON type only so that their bodies are compiled
-// where a profile is loaded, not in every file that includes shannot (B10: compile time).
+// where a profile is loaded, not in every file that includes shannot (docs/architecture.md).
 template <class Json>
 [[nodiscard]] Result<std::string> get_string(const Json& v, const std::string& field) {
     if (!v.is_string()) return bad(field, "must be a string");

@@ -623,7 +623,7 @@ inline constexpr std::size_t max_json_depth = 64;
 /// (a duplicate key keeps the last value there) and report errors without throwing.
 ///
 /// A template only so that its bodies are compiled where a profile is parsed, not in every file
-/// that includes shannot (B10: compile time of the single header).
+/// that includes shannot (docs/architecture.md, "Compile time").
 template <class Json = nlohmann::json>
 class StrictJsonBuilder {
 public:
@@ -715,7 +715,7 @@ private:
 
 /// Parses `text` strictly. Never throws; errors say what and where. A template only so that
 /// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
-/// shannot (it is most of what the header costs to compile otherwise: B10).
+/// shannot (it is most of what the header costs to compile otherwise).
 /// `Json` is a parameter for the same reason: with it, the body is checked only when instantiated.
 template <class Text = std::string_view, class Json = nlohmann::json>
 [[nodiscard]] Result<Json> parse_json_strict(const Text& text) {
@@ -744,7 +744,7 @@ using json = nlohmann::json;
 }
 
 // The readers below are templates over the JSON type only so that their bodies are compiled
-// where a profile is loaded, not in every file that includes shannot (B10: compile time).
+// where a profile is loaded, not in every file that includes shannot (docs/architecture.md).
 template <class Json>
 [[nodiscard]] Result<std::string> get_string(const Json& v, const std::string& field) {
     if (!v.is_string()) return bad(field, "must be a string");
@@ -1566,10 +1566,10 @@ private:
     };
 
     /// When bind `m` shows what another bind of the profile already shows, through a symlink on
-    /// the host: the path it resolves to there, for `--symlink` in its place. Debian and Fedora
-    /// have /bin -> usr/bin, /lib -> usr/lib (merged /usr), and /etc/os-release -> ../usr/lib/os-release:
-    /// bwrap spends 0.15-0.3 ms on each bind (a mount, a read-only remount, a mountinfo scan) and
-    /// next to nothing on a symlink. Only when that changes nothing inside:
+    /// the host: the path it resolves to there, for `--symlink` in its place (merged /usr:
+    /// /bin -> usr/bin, /lib -> usr/lib, /etc/os-release -> ../usr/lib/os-release). A bind costs
+    /// bwrap a mount, a read-only remount and a mountinfo scan; a symlink nearly nothing. Only
+    /// when that changes nothing inside:
     ///  - both binds show the host path at the same place (source == target) and are both
     ///    read-only or both writable, and the other one is not itself a symlink to follow;
     ///  - nothing else is mounted on "/", under `m`, or between the other bind and the resolved
@@ -1768,7 +1768,7 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {
-    /// Called on the caller's thread, once per run, after the allowlist admitted the command.
+    /// The handle of one running sandbox (see ProcessHandle).
     struct process_type {
         int stdin_fd() const { return -1; }
         int stdout_fd() const { return -1; }
@@ -1786,6 +1786,7 @@ struct TransportArchetype {
     /// True when bind sources and the seccomp file live on this host and can be checked here.
     static constexpr bool checks_local_paths = false;
     /// Starts bwrap with `spec`; the returned handle's descriptors are open and non-blocking.
+    /// Called on the caller's thread, once per run, after admission let the command through.
     Result<process_type> launch(const LaunchSpec&) { return fail(errc::spawn_failed, "archetype"); }
 };
 static_assert(Transport<TransportArchetype>);
@@ -1963,8 +1964,8 @@ static_assert(OutputPolicy<HeadTailCapture>);
 
 namespace shannot::detail {
 
-/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
-/// with a random per-run marker the command cannot know. This filter removes exactly those
+/// A remote dispatcher or a session agent writes its messages into a command's stdout and stderr
+/// as "\n<marker> <payload>\n", with a random per-command marker the command cannot know. This filter removes exactly those
 /// bytes and hands back the payloads, across any chunking: bytes that could still be the start
 /// of a frame are held back until they are known not to be.
 ///
@@ -2125,9 +2126,9 @@ using Clock = std::chrono::steady_clock;
 /// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
 inline constexpr int output_pipe_capacity = 1 << 20;
 
-/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
-/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
-/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
+/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): with the
+/// kernel's 64 KiB, a command printing fast and our loop wake each other every few KiB; with
+/// this it writes 16 times more before it waits, and each of our reads takes a full buffer.
 /// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
 inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
 
@@ -4220,7 +4221,7 @@ public:
     [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
 
     /// Which of `paths` are symlinks on this host, each with the absolute path it resolves to
-    /// (realpath: one that resolves to nothing is left out). About 1 us per path.
+    /// (realpath: one that resolves to nothing is left out).
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
         std::map<std::string, std::string> links;
         for (const auto& path : paths) {
@@ -4467,6 +4468,7 @@ namespace detail {
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -4480,7 +4482,6 @@ namespace detail {
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -4489,6 +4490,7 @@ namespace detail {
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -5492,7 +5494,7 @@ private:
 /// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
 /// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
 /// then carries only the command: the dispatcher reads its requests a system call per byte, and
-/// the arguments of a profile are ~1.3 KB (~0.4 ms a run here).
+/// a profile's arguments are most of a request.
 template <class Session>
 std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
     constexpr std::size_t slots = 8;
@@ -5636,8 +5638,8 @@ namespace shannot {
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
 /// dispatcher that a long-lived ssh session runs there (see detail/ssh/dispatcher.hpp). Dispatchers
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
-/// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
-/// bwrap start. Copies share the pool; the last copy's destruction closes it.
+/// connection costs a TCP and key exchange and every ssh session a login shell, a command on a
+/// warm dispatcher only a bwrap start. Copies share the pool; the last copy's destruction closes it.
 /// Users name it OpenSshProcessTransport; the parameter only defers compilation (see Dispatcher).
 template <class Deferred>
 class BasicOpenSshProcessTransport {

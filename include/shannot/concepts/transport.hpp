@@ -94,7 +94,7 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {
-    /// Called on the caller's thread, once per run, after the allowlist admitted the command.
+    /// The handle of one running sandbox (see ProcessHandle).
     struct process_type {
         int stdin_fd() const { return -1; }
         int stdout_fd() const { return -1; }
@@ -112,6 +112,7 @@ struct TransportArchetype {
     /// True when bind sources and the seccomp file live on this host and can be checked here.
     static constexpr bool checks_local_paths = false;
     /// Starts bwrap with `spec`; the returned handle's descriptors are open and non-blocking.
+    /// Called on the caller's thread, once per run, after admission let the command through.
     Result<process_type> launch(const LaunchSpec&) { return fail(errc::spawn_failed, "archetype"); }
 };
 static_assert(Transport<TransportArchetype>);

@@ -9,8 +9,8 @@
 
 namespace shannot::detail {
 
-/// The remote wrapper writes its messages into the command's stderr as "\n<marker> <payload>\n"
-/// with a random per-run marker the command cannot know. This filter removes exactly those
+/// A remote dispatcher or a session agent writes its messages into a command's stdout and stderr
+/// as "\n<marker> <payload>\n", with a random per-command marker the command cannot know. This filter removes exactly those
 /// bytes and hands back the payloads, across any chunking: bytes that could still be the start
 /// of a frame are held back until they are known not to be.
 ///

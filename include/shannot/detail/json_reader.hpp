@@ -19,7 +19,7 @@ inline constexpr std::size_t max_json_depth = 64;
 /// (a duplicate key keeps the last value there) and report errors without throwing.
 ///
 /// A template only so that its bodies are compiled where a profile is parsed, not in every file
-/// that includes shannot (B10: compile time of the single header).
+/// that includes shannot (docs/architecture.md, "Compile time").
 template <class Json = nlohmann::json>
 class StrictJsonBuilder {
 public:
@@ -111,7 +111,7 @@ private:
 
 /// Parses `text` strictly. Never throws; errors say what and where. A template only so that
 /// nlohmann's parser is instantiated where a profile is loaded, not in every file that includes
-/// shannot (it is most of what the header costs to compile otherwise: B10).
+/// shannot (it is most of what the header costs to compile otherwise).
 /// `Json` is a parameter for the same reason: with it, the body is checked only when instantiated.
 template <class Text = std::string_view, class Json = nlohmann::json>
 [[nodiscard]] Result<Json> parse_json_strict(const Text& text) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,8 +37,8 @@ namespace shannot {
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
 /// dispatcher that a long-lived ssh session runs there (see detail/ssh/dispatcher.hpp). Dispatchers
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
-/// connection costs ~0.2 s and every ssh session a login shell, a command on a warm session a
-/// bwrap start. Copies share the pool; the last copy's destruction closes it.
+/// connection costs a TCP and key exchange and every ssh session a login shell, a command on a
+/// warm dispatcher only a bwrap start. Copies share the pool; the last copy's destruction closes it.
 /// Users name it OpenSshProcessTransport; the parameter only defers compilation (see Dispatcher).
 template <class Deferred>
 class BasicOpenSshProcessTransport {

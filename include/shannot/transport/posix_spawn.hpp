@@ -83,7 +83,7 @@ public:
     [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
 
     /// Which of `paths` are symlinks on this host, each with the absolute path it resolves to
-    /// (realpath: one that resolves to nothing is left out). About 1 us per path.
+    /// (realpath: one that resolves to nothing is left out).
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
         std::map<std::string, std::string> links;
         for (const auto& path : paths) {

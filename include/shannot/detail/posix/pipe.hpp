@@ -32,9 +32,9 @@ using Clock = std::chrono::steady_clock;
 /// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
 inline constexpr int output_pipe_capacity = 1 << 20;
 
-/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): a command
-/// printing fast then writes 16 times more before it waits for us, and each of our reads takes
-/// a full buffer (B7: 1 GiB of output ran at 0.47x a plain pipe with 64 KiB, 1.08x with this).
+/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): with the
+/// kernel's 64 KiB, a command printing fast and our loop wake each other every few KiB; with
+/// this it writes 16 times more before it waits, and each of our reads takes a full buffer.
 /// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
 inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
 
