@@ -2455,7 +2455,7 @@ template <class T>
     }
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
     if (!args) return propagate(args);
-    LaunchSpec spec{std::move(*args), {}, plan.pipe_stdin, plan.timeout, plan.input};
+    LaunchSpec spec{.bwrap_args = std::move(*args), .pipe_stdin = plan.pipe_stdin, .timeout = plan.timeout, .input = plan.input};
     if constexpr (requires { T::seccomp_fd; }) {
         if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
     }
@@ -2477,8 +2477,12 @@ template <class T, class Admission>
     if (auto ok = profile.validate(); !ok) return propagate(ok);
     auto admitted = admit_command(profile, transport, admission, std::move(command), options);
     if (!admitted) return propagate(admitted);
-    LaunchPlan plan{*admitted, options.environment, options.working_directory, {}, {}, options.input.has_value(),
-                    options.input ? std::string_view(*options.input) : std::string_view{}, options.timeout};
+    LaunchPlan plan{.command = *admitted,
+                    .environment = options.environment,
+                    .working_directory = options.working_directory,
+                    .pipe_stdin = options.input.has_value(),
+                    .input = options.input ? std::string_view(*options.input) : std::string_view{},
+                    .timeout = options.timeout};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
     return PreparedLaunch{std::move(*admitted), std::move(*spec)};
