@@ -308,6 +308,12 @@ TEST_CASE_TEMPLATE("session errors at open", T, SHANNOT_TRANSPORTS) {
         CHECK(s.error().code == errc::sandbox_setup_failed);
         CHECK(s.error().message.find("nonexistent-shannot-source") != std::string::npos);
     }
+    SUBCASE("a relative working directory is refused, naming the option") {
+        auto s = open_test_session<T>({.working_directory = "tmp"});
+        REQUIRE_FALSE(s);
+        CHECK(s.error().code == errc::invalid_argument);
+        CHECK(s.error().message == "SessionOptions::working_directory 'tmp' must be an absolute path without NUL");
+    }
     SUBCASE("a missing shell") {
         auto s = open_test_session<T>({.shell = "/nonexistent/sh"});
         REQUIRE_FALSE(s);

@@ -131,6 +131,22 @@ TEST_CASE("SshConnection validation and the ssh argv") {
         bad.allow_unsafe_ssh_options = true;
         CHECK(shannot::validate(bad));
     }
+    SUBCASE("working_directory is every command's default --chdir; a relative one is refused before anything runs") {
+        c.working_directory = "/srv";
+        shannot::SshSandbox good(shannot::SshProfile{.name = "t"}, shannot::OpenSshProcessTransport(c));
+        auto args = good.dry_run({"ls"});
+        REQUIRE_MESSAGE(args, (args ? "" : args.error().message));
+        CHECK(index_of(*args, "--chdir") + 1 == index_of(*args, "/srv"));
+        auto own = good.dry_run({"ls"}, {.working_directory = "/tmp"});
+        REQUIRE(own);
+        CHECK(index_of(*own, "/srv") < 0);
+        c.working_directory = "srv";
+        shannot::SshSandbox bad(shannot::SshProfile{.name = "t"}, shannot::OpenSshProcessTransport(c));
+        auto refused = bad.dry_run({"ls"});
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == errc::invalid_argument);
+        CHECK(refused.error().message == "the transport's working directory 'srv' must be an absolute path without NUL");
+    }
 }
 
 TEST_CASE("OpenSshProcessTransport against a real sshd") {
