@@ -455,7 +455,7 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
     SHANNOT_REQUIRE_CLI();
     TempDir home;
     const auto names = listed_subcommands(run_cli(home, {"--help"}).out);
-    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "help"});
+    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "mcp", "help"});
 
     SUBCASE("each listed subcommand dispatches, and its help is `help NAME`'s") {
         for (const auto& name : names) {
@@ -492,7 +492,8 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
                                                                 {"remote", "add"},
                                                                 {"remote", "list", "extra"},
                                                                 {"remote", "remove"},
-                                                                {"remote", "test"}};
+                                                                {"remote", "test"},
+                                                                {"mcp", "extra"}};
         std::size_t seen = 0;
         for (const auto& command : commands) {
             auto help_args =
