@@ -28,6 +28,10 @@ PACKAGES=(bubblewrap openssh-server openssh-client meson ninja-build cmake nlohm
 # `test` only: clang 14 and its sanitizer and libFuzzer runtimes (libclang-rt-14-dev, which
 # Debian 12's clang only recommends: apt without recommends leaves it out).
 TEST_PACKAGES=(clang libclang-rt-14-dev)
+# `test` only: node and npm for the MCP client tests (tests/mcp), from Debian when this machine
+# has none (a node installed otherwise, e.g. from nodesource, is used as it is).
+command -v node >/dev/null 2>&1 || TEST_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || TEST_PACKAGES+=(npm)
 BUILD=${SHANNOT_BUILD_DIR:-build}
 STEPS=build-steps
 
@@ -60,6 +64,21 @@ configure() {
 }
 
 load() { cut -d' ' -f1 /proc/loadavg; }
+
+# The official MCP clients the tests of `shannot mcp` drive (tests/mcp/package-lock.json), with
+# `npm ci`: once, and again only when the lock file changed. Without them those tests are skipped,
+# and fail under CI=true.
+install_mcp_clients() {
+    local dir=tests/mcp
+    local stamp=$dir/node_modules/.shannot-package-lock.json
+    if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then return 0; fi
+    echo "dev.sh: npm ci in $dir (the MCP clients the tests drive)" >&2
+    if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error </dev/null >&2); then
+        cp "$dir/package-lock.json" "$stamp"
+    else
+        echo "dev.sh: npm ci failed in $dir: the MCP client tests will be skipped (and fail under CI=true)" >&2
+    fi
+}
 
 # step NAME LIMIT RECORD CMD...: runs CMD with its output in $STEPS/<n>.log, for at most LIMIT s
 # (less when the budget is nearly spent). RECORD: "always" adds NAME to the summary as OK or FAIL;
@@ -165,6 +184,7 @@ run)
     ;;
 test)
     install_missing "${TEST_PACKAGES[@]}"
+    install_mcp_clients
     run_test_steps
     ;;
 *)
