@@ -193,7 +193,8 @@ using Plan = tl::expected<CallPlan, std::string>;
 struct CallOutcome {
     json result;  ///< the CallToolResult
     std::optional<shannot::ProcessResult> run;
-    std::string error;  ///< empty when the call succeeded
+    std::string error;           ///< empty when the call succeeded
+    std::string limit_exceeded;  ///< the resource limit that stopped the command, if one did
 };
 
 /// An isError result with a message the model can act on.
@@ -238,6 +239,14 @@ namespace detail {
             break;
     }
     CallOutcome o;
+    // A resource limit that stopped the command (`limit_exceeded` in the run object, where runs
+    // have limits) is a failure of the call, like a timeout; the profile sets limits, not callers.
+    if (const auto limit = structured.find("limit_exceeded"); limit != structured.end() && limit->is_string()) {
+        o.limit_exceeded = limit->get<std::string>();
+        if (error.empty())
+            error = where(runner) + "the command exceeded its " + o.limit_exceeded +
+                    " limit and was stopped (limits are the profile's; a call cannot change them)";
+    }
     json content = json::array();
     if (!error.empty()) content.push_back(text_block(error));
     content.push_back(text_block(std::move(text)));

@@ -237,7 +237,8 @@ private:
         r["duration_ms"] =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - call.received).count();
         r["bytes"] = call.bytes.load();
-        r["limit_exceeded"] = nullptr;
+        r["limit_exceeded"] =
+            outcome && !outcome->limit_exceeded.empty() ? json(outcome->limit_exceeded) : json(nullptr);
         r["error"] = error.empty() ? json(nullptr) : json(error);
         r["id"] = call.id;
         audit_.write(r);
