@@ -189,6 +189,10 @@ test('the operation tools run their command in the profile given, or the first t
   assert.match(relative.content[0].text, /not absolute/);
   const unknown = await call('read_file', { path: '/etc/hostname', profile: 'nope' });
   assert.match(unknown.content[0].text, /profile: no profile named 'nope'/);
+  assert.match((await call('read_file', {})).content[0].text, /read_file: path: required/);
+  assert.match((await call('search_files', { path: '/etc' })).content[0].text, /pattern: required/);
+  assert.match((await call('list_directory', { path: '/', long: 'yes' })).content[0].text, /long: must be true or false/);
+  assert.match((await call('check_memory', { target: 'mars' })).content[0].text, /unknown argument 'target'/);
 });
 
 test('no stray output: every line on stdout was a protocol message', async () => {

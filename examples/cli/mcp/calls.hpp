@@ -3,6 +3,7 @@
 // the run, and a CallToolResult whose structuredContent is what `shannot --json` prints.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -156,7 +157,8 @@ using Plan = tl::expected<CallPlan, std::string>;
     for (const char* name : {"path", "pattern"}) {
         auto value = detail::string_arg(arguments, name);
         if (!value) return bad(value.error());
-        const bool required = tool.definition["inputSchema"]["required"].contains(name);
+        const auto& listed = tool.definition["inputSchema"]["required"];
+        const bool required = std::find(listed.begin(), listed.end(), name) != listed.end();
         if (!*value && required)
             return bad(std::string(name) + ": required (" +
                        tool.definition["inputSchema"]["properties"][name]["description"].get<std::string>() + ")");

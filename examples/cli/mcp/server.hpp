@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,7 +101,17 @@ private:
         std::atomic<std::uint64_t> bytes{0};
     };
 
+    /// One line, whatever it holds: the server never dies of a request. (Nothing here is meant
+    /// to throw; an exception, e.g. std::bad_alloc, is answered as an internal error.)
     void handle_line(const Line& line) {
+        try {
+            handle_line_unguarded(line);
+        } catch (const std::exception& e) {
+            send_error(nullptr, {rpc_error::internal_error, std::string("internal error: ") + e.what()});
+        }
+    }
+
+    void handle_line_unguarded(const Line& line) {
         if (line.too_long) {
             send_error(recover_id(line.head, line.tail),
                        {rpc_error::invalid_request,
@@ -322,8 +333,7 @@ private:
                     continue;
                 }
             }
-            const auto outcome = execute(
-                call->plan, call->token, [&call](std::size_t n) { call->bytes += n; }, catalog_.settings());
+            const auto outcome = execute_guarded(*call);
             bool cancelled;
             std::string reason;
             {
@@ -334,6 +344,16 @@ private:
             }
             record(*call, call->tool->name, &outcome, cancelled ? reason : outcome.error);
             if (!cancelled) answer(call->id, call->envelope, outcome.result, false);
+        }
+    }
+
+    /// Runs a call; an exception (nothing here is meant to throw) becomes an isError result.
+    CallOutcome execute_guarded(Call& call) {
+        try {
+            return execute(
+                call.plan, call.token, [&call](std::size_t n) { call.bytes += n; }, catalog_.settings());
+        } catch (const std::exception& e) {
+            return error_outcome(std::string("internal error: ") + e.what());
         }
     }
 
