@@ -80,6 +80,14 @@ test('every method with wrong params gets an error naming the problem; the serve
     if (code === null) continue;  // U+00FF is fine JSON: answered {}
     assert.ok(answers.some((a) => a.id === expectedId && a.error?.code === code), `${line.slice(0, 60)}: ${JSON.stringify(answers)}`);
   }
+  // An id already in use by a call in progress is refused; that call goes on.
+  s.send({ jsonrpc: '2.0', id: 'dup', method: 'tools/call', params: { name: 'sandbox_tools', arguments: { command: ['sleep', '1'] } } });
+  s.send({ jsonrpc: '2.0', id: 'dup', method: 'tools/call', params: { name: 'sandbox_tools', arguments: { command: ['true'] } } });
+  for (let i = 0; i < 100 && s.messages.filter((m) => m.id === 'dup').length < 2; ++i) await new Promise((r) => setTimeout(r, 100));
+  const dup = s.messages.filter((m) => m.id === 'dup');
+  assert.equal(dup.length, 2);
+  assert.match(dup[0].error.message, /already in use by a call in progress/);
+  assert.equal(dup[1].result.structuredContent.exit_code, 0);
   // Notifications with bad params, and responses nobody asked for, get no answer.
   const quiet = s.messages.length;
   s.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: { bad: 1 } } });

@@ -286,14 +286,14 @@ private:
             return answer(in.id, env, error_outcome(message).result, false);
         }
         call->plan = std::move(*plan);
-        std::string busy;
+        enum class Queued { yes, id_in_use, full } queued = Queued::yes;
         {
             std::lock_guard lock(mutex_);
             if (stopping_) return;
             if (calls_.count(call->key)) {
-                busy = "id";
+                queued = Queued::id_in_use;
             } else if (queue_.size() >= max_waiting_calls) {
-                busy = "full";
+                queued = Queued::full;
             } else {
                 calls_.emplace(call->key, call);
                 queue_.push_back(call);
@@ -302,10 +302,10 @@ private:
                 if (call->progress_token && !ticker_.joinable()) ticker_ = std::thread([this] { tick(); });
             }
         }
-        if (busy == "id")
+        if (queued == Queued::id_in_use)
             return send_error(in.id, {rpc_error::invalid_request,
                                       "the id " + call->key + " is already in use by a call in progress"});
-        if (busy == "full") {
+        if (queued == Queued::full) {
             const std::string message = "the server is busy: " + std::to_string(max_running_calls) +
                                         " calls are running and " + std::to_string(max_waiting_calls) +
                                         " waiting; try again when one has finished";
