@@ -96,6 +96,23 @@ test('a remote timeout and a cancel stop the remote command', async () => {
   assert.ok(await eventually(() => processesRunning(['sleep', '1000', word2]).length === 0, 10000), 'the remote sleep was killed');
 });
 
+test('--warm on a remote: one warm sandbox there, kept between calls', async () => {
+  const s = await connect(['--profile', home.profileFile, '--target', 'testhost', '--no-local', '--warm'], home.env);
+  try {
+    const c = (command) => s.client.callTool({ name: 'sandbox_testhost_tools', arguments: { command } });
+    assert.equal((await c(['sh', '-c', 'echo kept > /tmp/note'])).structuredContent.exit_code, 0);
+    const r = await c(['cat', '/tmp/note']);
+    assert.equal(r.structuredContent.stdout, 'kept\n');
+    assert.equal(r.structuredContent.transport, 'ssh');
+  } finally {
+    await s.client.close();
+  }
+  // Control: without --warm, each remote call has a fresh /tmp.
+  await server.client.callTool({ name: 'sandbox_testhost_tools', arguments: { command: ['sh', '-c', 'echo kept > /tmp/note'] } });
+  const fresh = await server.client.callTool({ name: 'sandbox_testhost_tools', arguments: { command: ['cat', '/tmp/note'] } });
+  assert.equal(fresh.structuredContent.exit_code, 1);
+});
+
 test('an unreachable host: isError naming the host and the cause', async () => {
   const s = await connect(['--profile', home.profileFile, '--no-local', '--ssh', `${process.env.SHANNOT_TEST_SSH_USER}@127.0.0.1:1`, '-i', process.env.SHANNOT_TEST_SSH_KEY], home.env);
   try {
