@@ -4,10 +4,13 @@
 // and its memory stays bounded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeHome, peakRssKiB, rawServer } from './support.mjs';
+import { makeHome, peakRssKiB, rawServer, stopAll } from './support.mjs';
 
 const home = makeHome();
-after(() => home.cleanup());
+after(async () => {
+  await stopAll();
+  home.cleanup();
+});
 
 /// The peak memory a server holding a 50 MB request would exceed, with room for what it needs.
 const rssBoundKiB = 40 * 1024;

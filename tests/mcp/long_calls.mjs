@@ -5,14 +5,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { alive, connect, eventually, makeHome, marker, processesRunning, rawServer, sleep } from './support.mjs';
+import { alive, connect, eventually, makeHome, marker, processesRunning, rawServer, sleep, stopAll } from './support.mjs';
 
 const home = makeHome();
 let server;
 
 before(async () => { server = await connect(['--profile', home.profileFile, '--profile', 'minimal'], home.env); });
 after(async () => {
-  await server?.client.close();
+  await stopAll();
   home.cleanup();
 });
 

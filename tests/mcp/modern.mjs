@@ -3,10 +3,13 @@
 // binary that serves the initialize era; and the revision's errors, sent raw.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeHome, rawServer, sdkV2, shannotPath } from './support.mjs';
+import { makeHome, rawServer, sdkV2, shannotPath, stopAll } from './support.mjs';
 
 const home = makeHome();
-after(() => home.cleanup());
+after(async () => {
+  await stopAll();
+  home.cleanup();
+});
 
 async function connectModern(mode) {
   const { Client, StdioClientTransport } = await sdkV2();

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { alive, connect, eventually, makeHome, marker, processesRunning, shannotPath, unavailable } from './support.mjs';
+import { alive, connect, eventually, makeHome, marker, processesRunning, shannotPath, unavailable, stopAll } from './support.mjs';
 
 const port = process.env.SHANNOT_TEST_SSH_PORT;
 if (!port) unavailable('no test sshd (run this file under with_sshd, as meson does)');
@@ -48,7 +48,7 @@ before(async () => {
   server = await connect(['--profile', home.profileFile, '--target', 'testhost'], home.env);
 });
 after(async () => {
-  await server?.client.close();
+  await stopAll();
   home.cleanup();
 });
 

@@ -3,10 +3,13 @@
 // (the diagnostic ones a profile allows the commands of), through the official client.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, makeHome } from './support.mjs';
+import { connect, makeHome, stopAll } from './support.mjs';
 
 const home = makeHome();
-after(() => home.cleanup());
+after(async () => {
+  await stopAll();
+  home.cleanup();
+});
 
 test('resources: one per profile, read as the exported profile with its lint findings', async () => {
   const s = await connect([], home.env);

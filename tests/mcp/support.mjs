@@ -71,6 +71,15 @@ export function makeHome() {
   };
 }
 
+/// Everything the tests started, stopped by stopAll() (each file calls it in after()), so a test
+/// that fails half-way does not leave a server that keeps node, and meson, waiting.
+const started = new Set();
+
+export async function stopAll() {
+  for (const stop of [...started]) await stop();
+  started.clear();
+}
+
 /// A v1 SDK client connected to `shannot mcp ARGS` (the environment the SDK passes, plus `env`).
 export async function connect(args = [], env = {}, name = 'shannot-tests') {
   const { Client, StdioClientTransport } = await sdk();
@@ -81,6 +90,7 @@ export async function connect(args = [], env = {}, name = 'shannot-tests') {
   const errors = [];
   client.onerror = (e) => errors.push(e);
   await client.connect(transport);
+  started.add(() => client.close().catch(() => {}));
   return { client, transport, errors, stderr: () => stderr, pid: transport.pid };
 }
 
@@ -153,6 +163,10 @@ export function rawServer(args = [], env = {}) {
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk) => { stderr += chunk; });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  started.add(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
   return {
     child,
     messages,

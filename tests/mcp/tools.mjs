@@ -4,14 +4,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { connect, makeHome, shannotPath, toolCommands } from './support.mjs';
+import { connect, makeHome, shannotPath, toolCommands, stopAll } from './support.mjs';
 
 const home = makeHome();
 let server;
 
 before(async () => { server = await connect([], home.env); });
 after(async () => {
-  await server?.client.close();
+  await stopAll();
   home.cleanup();
 });
 
