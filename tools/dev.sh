@@ -26,8 +26,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(bubblewrap openssh-server openssh-client meson ninja-build cmake nlohmann-json3-dev
           libexpected-dev doctest-dev pkg-config)
 # `test` only: clang 14 and its sanitizer and libFuzzer runtimes (libclang-rt-14-dev, which
-# Debian 12's clang only recommends: apt without recommends leaves it out).
-TEST_PACKAGES=(clang libclang-rt-14-dev)
+# Debian 12's clang only recommends: apt without recommends leaves it out); shellcheck and dash
+# for the lint tests of the shell programs (include/shannot/detail/scripts).
+TEST_PACKAGES=(clang libclang-rt-14-dev shellcheck dash)
 # `test` only: node and npm for the MCP client tests (tests/mcp), from Debian when this machine
 # has none (a node installed otherwise, e.g. from nodesource, is used as it is).
 command -v node >/dev/null 2>&1 || TEST_PACKAGES+=(nodejs)

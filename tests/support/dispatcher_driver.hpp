@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The ssh dispatcher (detail/ssh/dispatcher.hpp) driven by hand: what the transport does, minus the
+// The ssh dispatcher (detail/scripts/dispatcher.sh) driven by hand: what the transport does, minus the
 // transport, so that a test can withhold the K a local deadline would send and see every byte, and
 // a benchmark can time the dispatcher alone. No doctest macros: the benchmarks build this with
 // DOCTEST_CONFIG_DISABLE, under which an assertion would not even evaluate its expression.

@@ -35,7 +35,7 @@
 namespace shannot {
 
 /// The remote transport: bwrap runs on `SshConnection::host`, started by a small POSIX-sh
-/// dispatcher that a long-lived ssh session runs there (see detail/ssh/dispatcher.hpp). Dispatchers
+/// dispatcher that a long-lived ssh session runs there (docs/protocol.md, detail/scripts/dispatcher.sh). Dispatchers
 /// ride on a bounded pool of ControlMaster connections and are reused across commands: a new
 /// connection costs a TCP and key exchange and every ssh session a login shell, a command on a
 /// warm dispatcher only a bwrap start. Copies share the pool; the last copy's destruction closes it.

@@ -28,8 +28,8 @@
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/random.hpp>
+#include <shannot/detail/scripts/dispatcher_script.hpp>
 #include <shannot/detail/shell_quote.hpp>
-#include <shannot/detail/ssh/dispatcher.hpp>
 #include <shannot/error.hpp>
 #include <shannot/ssh_connection.hpp>
 

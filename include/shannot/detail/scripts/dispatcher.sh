@@ -1,0 +1,488 @@
+# SPDX-License-Identifier: MIT
+# The ssh dispatcher: the POSIX-sh program one long-lived ssh session runs on the remote host.
+# shellcheck shell=sh
+# shellcheck disable=SC2317 # the functions the requests call look unreachable: requests are eval'd
+#
+# Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
+# request, so that a command costs a bwrap start, not an ssh session and a login shell (sshd runs
+# the user's login shell, and its rc files, for every session). The protocol (requests, frames,
+# exit statuses) is docs/protocol.md; this file says how it is carried out. It needs sh, bwrap,
+# head, tee, wc, sleep, mkdir, mv and rm on the remote, and /proc.
+#
+# tools/embed_scripts.py embeds this file into detail/scripts/dispatcher_script.hpp (without its
+# full-line comments and indentation, which ssh then does not carry); regenerate that header after
+# editing, and run the lint tests (`meson test -C build --suite scripts`).
+#
+# Three processes:
+#  - the reader (serve_requests) owns the session's stdin: it reads every request, handles K, Z
+#    and S itself and hands each P and R line to the runner through a pipe;
+#  - the runner (run_requests) runs each R's bwrap;
+#  - the backstop (run_backstop), one for the dispatcher's life, kills a run that outlives its
+#    TIMEOUT, in case the local side can no longer send K.
+# The reader and the runner are one foreground pipeline, not background jobs, so the bwrap the
+# runner starts gets SIGINT and SIGQUIT at their defaults (POSIX sh starts a background job with
+# both ignored, and no builtin can reset that), and the reader can still take a K while a command
+# runs.
+#
+# No names a sandbox can open. A profile may bind the folder the dispatcher keeps its files in (a
+# read-only bind of /, of /tmp, or of wherever the remote's $TMPDIR is), and a read-only bind stops
+# writes to files, not to fifos or sockets. So the dispatcher keeps nothing there that a command
+# could write to and the dispatcher would then act on: no fifo (the runner reads its requests and
+# bwrap's status from a pipe only the dispatcher's processes hold), only regular files, which such
+# a bind keeps read-only. The staged input of a run is emptied when the run ends. A writable bind
+# of that folder is another matter: it lets a command rewrite the pid and signal files (see
+# SECURITY.md).
+#
+# Its folder, $dir (${TMPDIR:-/tmp}/shannot.HELLO, 0700), holds:
+#   m      "PID START ." naming this dispatcher, so that the next dispatcher of the same user can
+#          remove the folder if this one dies without its EXIT trap (remove_stale_folders)
+#   pid    the runner's pid while a run is on, else empty (signal_run finds bwrap as its child)
+#   sig    a signal a K brought before the run's bwrap started: the run then never starts it
+#   k      the signal signal_run sent to the running bwrap, which the runner reports
+#   t      "SEQ TIMEOUT ." for the backstop (arm_backstop)
+#   in     the input of the run, staged; emptied when the run ends
+#   s      "PID START" of the reader that runs an S request's bwrap (read by another
+#          dispatcher's Z)
+#   x      the exit status of an S request's bwrap, which the dispatcher exits with
+# Files are replaced by rename (sig) or emptied and appended to (pid, t, in), never truncated and
+# rewritten: a concurrent reader never sees one half-written but as a torn line (which it ignores),
+# and ext4 (and xfs) start writing a file back to disk when it is closed after it was truncated and
+# written again (auto_da_alloc), ~0.3 ms each, where emptying a file or appending to an empty one
+# costs ~0.03 ms. Neither step alone does that.
+#
+# Descriptors: 5 and 6 are the session's stdout and stderr (commands write to them directly); in
+# the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh
+# would report a killed command there), and 9 is the write end of its own stdin while a run is on.
+
+# ---- Helpers every process uses
+
+# read_start_time PID: sets start_time to the start time of process PID (field 22 of
+# /proc/PID/stat), which with the pid names one process for good; returns 1 when it is gone.
+read_start_time() {
+  start_time=
+  read -r start_stat <"/proc/$1/stat" 2>/dev/null || return 1
+  # The fields after the command name, which is in parentheses and may hold anything.
+  start_stat=${start_stat##*) }
+  # shellcheck disable=SC2086 # split into its fields on purpose
+  set -- $start_stat
+  start_time=${20}
+}
+
+# list_children PID: sets children to the pids of the children of process PID, blank-separated
+# ('' when none), from /proc/PID/task/PID/children (a kernel with CONFIG_PROC_CHILDREN) or else a
+# scan of /proc.
+list_children() {
+  children=
+  if [ -r "/proc/$1/task/$1/children" ]; then
+    read -r children 2>/dev/null <"/proc/$1/task/$1/children"
+    return 0
+  fi
+  children_of=$1
+  for child_stat in /proc/[0-9]*/stat; do
+    read -r child_fields 2>/dev/null <"$child_stat" || continue
+    # shellcheck disable=SC2086 # split into its fields (state, parent, ...) on purpose
+    set -- ${child_fields##*) }
+    [ "$2" = "$children_of" ] || continue
+    child_stat=${child_stat#/proc/}
+    children="$children ${child_stat%/stat}"
+  done
+}
+
+# send_refusal REASON: ends request $nonce without running it: its frames, with REASON (nobwrap,
+# noseccomp, noargs, nostage) on stderr instead of an exit report.
+send_refusal() {
+  printf '\n%s eof\n' "$nonce"
+  printf '\n%s %s\n' "$nonce" "$1" >&6
+}
+
+# list_root_symlinks: prints " /bin=/usr/bin /lib=/usr/lib ...": the top-level symlinks to
+# folders, resolved (`cd -P`), for the builder's --symlink. Only those whose paths are plain
+# ([A-Za-z0-9._/-]), so the ready frame splits on blanks. Run in a subshell (it changes directory).
+list_root_symlinks() {
+  for link in /*; do
+    # shellcheck disable=SC2015 # continue unless both hold
+    [ -L "$link" ] && [ -d "$link" ] || continue
+    case $link in *[!A-Za-z0-9._/-]*) continue ;; esac
+    cd -P "$link" 2>/dev/null || continue
+    case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
+  done
+}
+
+# ---- K: signal the running bwrap (the reader, and the backstop)
+
+# signal_run SIGNAL [backstop]: signals the running bwrap with SIGNAL (TERM or KILL); its death
+# takes the sandbox with it (--die-with-parent). A signal that comes before bwrap has started is
+# kept in $dir/sig, and the runner then never starts it; with a second word (the backstop), a
+# signal that finds no run is dropped instead.
+#
+# The handshake with the runner: the runner writes its own pid to the pid file, then checks for a
+# kept signal, and only then starts bwrap, as a simple command (vfork, no fork of the shell). So
+# this reads either an empty pid file (and keeps the signal, then reads again, in case the runner
+# wrote it meanwhile) or the runner's pid; it then waits for the runner's child to be bwrap (or for
+# the pid file to change: the run is over), and signals that child.
+signal_run() {
+  runner='' signal_name=$1
+  # stderr is the session's: it is redirected before a read whose file may fail to open.
+  read -r runner 2>/dev/null <"$dir/pid"
+  if [ -z "$runner" ]; then
+    [ -z "$2" ] || return 0
+    printf '%s\n' "$signal_name" >"$dir/sig.t" && mv -f "$dir/sig.t" "$dir/sig"
+    read -r runner 2>/dev/null <"$dir/pid"
+    [ -n "$runner" ] || return 0
+  fi
+  # A run is on and $runner is the runner: bwrap is its one child. Wait for it while the run
+  # lasts (3 s at most). Until it has exec'd bwrap, the child is the runner's vfork child and
+  # bears the runner's name: wait then too. sh -c catches SIGINT, and the child would run the
+  # shell's handler (the signal then lost, and the runner's state touched) rather than die of it.
+  signal_waits=0 runner_comm=
+  read -r runner_comm 2>/dev/null <"/proc/$runner/comm"
+  while :; do
+    list_children "$runner"
+    # shellcheck disable=SC2086 # one word per pid
+    set -- $children
+    if [ -n "$1" ]; then
+      child_comm=
+      read -r child_comm 2>/dev/null <"/proc/$1/comm"
+      [ "$child_comm" = "$runner_comm" ] || break
+    fi
+    read -r runner_now 2>/dev/null <"$dir/pid"
+    [ "$runner_now" = "$runner" ] && [ "$signal_waits" -lt 300 ] || return 0
+    sleep 0.01 2>/dev/null || sleep 1
+    signal_waits=$((signal_waits+1))
+  done
+  interrupt_bwrap "$1" "$signal_name"
+}
+
+# interrupt_bwrap PID SIGNAL: ends bwrap PID for signal_run. bwrap is stopped first and its
+# children (a sandbox still being set up, which may not die with its parent yet) are killed; then
+# it is signalled with INT and continued. INT, not SIGNAL: sh reports a foreground command killed
+# by TERM or KILL on its stderr (here the command's), but not one killed by INT; the runner
+# reports SIGNAL, which it reads from $dir/k, as the signal.
+interrupt_bwrap() {
+  printf '%s\n' "$2" >"$dir/k"
+  kill -s STOP "$1" 2>/dev/null || return 0
+  signal_waits=0
+  while [ "$signal_waits" -lt 100 ] && read -r bwrap_stat 2>/dev/null <"/proc/$1/stat"; do
+    case ${bwrap_stat##*) } in [TtZ]*) break ;; esac
+    sleep 0.01 2>/dev/null || sleep 1
+    signal_waits=$((signal_waits+1))
+  done
+  list_children "$1"
+  for child in $children; do kill -s KILL "$child" 2>/dev/null; done
+  kill -s INT "$1" 2>/dev/null
+  kill -s CONT "$1" 2>/dev/null
+  return 0
+}
+
+# ---- The backstop
+
+# remove_stale_folders: removes the folders of this user's dispatchers that died without their
+# EXIT trap (killed outright, their sshd gone): each names its dispatcher in m (pid, start time,
+# "."); a folder whose dispatcher is gone is removed. Only this user's folders, not links, and
+# never on a torn read (no ".").
+remove_stale_folders() {
+  for stale_marker in "${TMPDIR:-/tmp}"/shannot.*/m; do
+    stale_dir=${stale_marker%/m}
+    # shellcheck disable=SC2015 # continue unless all hold
+    [ "$stale_dir" != "$dir" ] && [ -f "$stale_marker" ] && [ -O "$stale_dir" ] && ! [ -L "$stale_dir" ] || continue
+    stale_pid='' stale_start='' stale_end=''
+    read -r stale_pid stale_start stale_end <"$stale_marker" || continue
+    [ "$stale_end" = . ] || continue
+    read_start_time "$stale_pid" && [ "$start_time" = "$stale_start" ] && continue
+    rm -rf "$stale_dir"
+  done
+}
+
+# run_backstop: the backstop behind the local deadline: one process for the dispatcher's life,
+# counting seconds, not a timer process per command. The runner writes "SEQ TIMEOUT ." to $dir/t
+# as a timed run starts and "SEQ 0 ." as it ends, SEQ new each time; TIMEOUT s after this saw a new
+# SEQ (up to 1 s after the write) it kills the run's bwrap. A torn read (no ".") changes nothing.
+# It ends within a second of the dispatcher, when the folder is gone or the dispatcher's pid is.
+run_backstop() {
+  backstop_seq_seen='' backstop_left=0
+  while sleep 1 && [ -d "$dir" ] && kill -0 $$; do
+    deadline_seq='' deadline_timeout='' deadline_end=''
+    read -r deadline_seq deadline_timeout deadline_end <"$dir/t" || continue
+    [ "$deadline_end" = . ] || continue
+    if [ "$deadline_seq" != "$backstop_seq_seen" ]; then
+      backstop_seq_seen=$deadline_seq backstop_left=$deadline_timeout
+    elif [ "$backstop_left" -gt 0 ]; then
+      backstop_left=$((backstop_left-1))
+      [ "$backstop_left" -gt 0 ] || signal_run KILL backstop
+    fi
+  done
+}
+
+# ---- The reader: reads every request on the session's stdin
+
+# hand_to_runner: passes the request line being evaluated on to the runner, through the pipe.
+hand_to_runner() {
+  printf '%s\n' "$request" >&7
+}
+
+# stage_run NONCE TIMEOUT SECCOMP INLEN ...: R, as the reader sees it. Stages the INLEN input
+# bytes that follow the line in $dir/in, then hands the line to the runner. Input that cannot be
+# stored ($TMPDIR full) is still read in full, so the session stays usable, and the request ends
+# with a nostage frame; only input cut short (stdin EOF) ends the dispatcher.
+stage_run() {
+  nonce=$1 stage_length=$4
+  if [ "$stage_length" -gt 0 ]; then
+    # Appended to (the runner empties it after each run, a failed staging removes it): see the
+    # note on ext4 at the top.
+    staged=$(head -c "$stage_length" | tee -a "$dir/in" 2>/dev/null | wc -c)
+    [ "$staged" -eq "$stage_length" ] || exit 0
+    if ! [ "$(wc -c <"$dir/in" 2>/dev/null || echo x)" -eq "$stage_length" ] 2>/dev/null; then
+      rm -f "$dir/in"
+      send_refusal nostage
+      return 0
+    fi
+  fi
+  # Before the next request is read, so that a K after this R is kept for this command.
+  : >"$dir/pid"
+  [ ! -e "$dir/sig" ] || rm -f "$dir/sig"
+  hand_to_runner
+}
+
+# end_dispatcher STATUS: ends the reader, and so the dispatcher, with STATUS (the pipeline's
+# status would be the runner's: the dispatcher reads it from $dir/x).
+end_dispatcher() {
+  echo "$1" >"$dir/x"
+  exit "$1"
+}
+
+# start_session SECCOMP SHELL BWRAP ARGS...: S. Hands this ssh session to one long-lived sandbox:
+# runs BWRAP ARGS in the foreground with the session's stdin, stdout and stderr, SECCOMP (or '') at
+# fd 3 and SHELL at fd 5 (bwrap copies it into the sandbox for the session agent); when it ends,
+# so does the dispatcher, with its status. Refusals: 96 (BWRAP not found), 95 (SECCOMP unreadable),
+# 94 (SHELL unreadable). Records the reader's pid and start time in $dir/s for a Z.
+start_session() {
+  session_seccomp=$1 session_shell=$2 session_bwrap=$3
+  shift 3
+  command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
+  if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
+  [ -r "$session_shell" ] || end_dispatcher 94
+  # This process's own pid ($$ is the dispatcher's).
+  for reader_pid in /proc/self/task/*; do reader_pid=${reader_pid##*/}; done
+  read_start_time "$reader_pid"
+  printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
+  trap - PIPE
+  if [ -n "$session_seccomp" ]; then
+    "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+  else
+    "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+  fi
+  end_dispatcher $?
+}
+
+# kill_session HELLO: Z. Kills the dispatcher of another session (HELLO: its marker) that runs a
+# session's sandbox (S), after checking the pid and start time of its reader, bwrap's parent: bwrap
+# dies with its parent (--die-with-parent), and the sandbox with bwrap. Removes its folder.
+kill_session() {
+  session_pid='' session_start=''
+  read -r session_pid session_start <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+  read_start_time "$session_pid" && [ "$start_time" = "$session_start" ] && kill -s KILL "$session_pid" 2>/dev/null
+  rm -rf "${TMPDIR:-/tmp}/shannot.$1"
+  return 0
+}
+
+# serve_requests: the reader. stdin is the session's, stdout too (fd 7 is the pipe to the runner).
+# Each request is one line of sh-quoted words (a newline inside a word is written '"$nl"'), which
+# it evaluates: the first word is the verb. On EOF (the local side is gone) it kills the running
+# command; the runner then reads EOF too, and the dispatcher ends and removes its folder.
+serve_requests() {
+  exec 7>&1 1>&5
+  # The verbs, as the reader sees them.
+  P() { hand_to_runner; }
+  R() { stage_run "$@"; }
+  K() { signal_run "$@"; }
+  S() { start_session "$@"; }
+  Z() { kill_session "$@"; }
+  while IFS= read -r request; do eval "$request"; done
+  signal_run KILL
+}
+
+# ---- The runner: runs what the reader hands it
+
+# arm_backstop TIMEOUT: arms the backstop with TIMEOUT s for the run starting (0: disarms it),
+# under a new SEQ. Emptied, then appended to (see the note on ext4 at the top); a read in between
+# sees no "." and changes nothing.
+arm_backstop() {
+  backstop_seq=$((backstop_seq+1))
+  : >"$dir/t"
+  printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
+}
+
+# keep_args SLOT ARGS: P. Keeps ARGS (bwrap's arguments before "--", one word of sh-quoted text)
+# for the R requests that name SLOT (a number): a profile's arguments are ~1.3 KB, and the reader
+# reads its requests a system call per byte, so they are sent once per session and list.
+keep_args() {
+  eval "bwrap_args_$1=\$2"
+}
+
+# refuse_run REASON: ends the run without starting it (send_refusal), its staged input emptied.
+refuse_run() {
+  [ "$run_input" = /dev/null ] || : >"$run_input"
+  send_refusal "$1"
+}
+
+# start_bwrap COMMAND...: starts the run's bwrap with the arguments kept in its slot, then
+# COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, and bwrap's
+# --json-status-fd (4) into fd 9; its stdout and stderr are the session's. One simple command,
+# which dash starts with vfork (no copy of the shell), with SIGINT, SIGQUIT and (this shell reset
+# it) SIGPIPE at their defaults. Returns bwrap's exit status.
+start_bwrap() {
+  seccomp_redirect=
+  # shellcheck disable=SC2016 # expanded by the eval below
+  [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
+  eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+}
+
+# read_bwrap_status: sets bwrap_status to what bwrap wrote to its --json-status-fd. That went into
+# this shell's own stdin, between the start and the end of an assignment to bwrap_status that
+# run_request wrote around it: sourcing the pipe runs it (dash reads it in blocks; "return" ends
+# it), other shells read it a line at a time (a system call per byte).
+read_bwrap_status() {
+  bwrap_status=
+  if [ -n "$sources_in_blocks" ]; then
+    # shellcheck disable=SC1091 # the pipe from the reader
+    . /proc/self/fd/0
+  else
+    while IFS= read -r status_line && [ "$status_line" != "'; return" ]; do
+      bwrap_status="$bwrap_status$status_line$nl"
+    done
+  fi
+}
+
+# await_sandbox_exit PID: waits until the sandbox's PID 1 (bwrap's "child-pid") is a zombie (it
+# kills what is left in the sandbox as it exits), and kills it if it outlived bwrap, ~3 s at most;
+# so when a killed run returns, nothing of it is left on the remote. It is often still exiting when
+# bwrap has, for a few hundred microseconds, so it is read again at once 50 times before each
+# further look costs a sleep (an exec, and 10 ms).
+await_sandbox_exit() {
+  [ -n "$1" ] || return 0
+  exit_checks=0
+  while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
+    case $sandbox_stat in *") Z "*) break ;; esac
+    [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ] && kill -s KILL "$1"
+    [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
+    exit_checks=$((exit_checks+1))
+  done
+}
+
+# run_request NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT COMMAND...: R, as the runner sees it. Starts
+# BWRAP with the arguments kept in SLOT followed by COMMAND, and when it has exited writes the
+# frames: "\nNONCE eof\n" on stdout and "\nNONCE exit RC SETUP\n" on stderr (SETUP is 1 when
+# bwrap's status reported "exit-code": RC is the command's). Instead of exit: nobwrap, noseccomp,
+# noargs (no P for SLOT: a bug). TIMEOUT (s, 0 = none) arms the backstop.
+run_request() {
+  nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5
+  eval "run_args=\${bwrap_args_$6-}"
+  shift 6
+  run_input=/dev/null
+  [ "$run_input_length" -eq 0 ] || run_input=$dir/in
+  if ! command -v "$run_bwrap" >/dev/null 2>&1; then
+    refuse_run nobwrap
+    return 0
+  fi
+  if [ -n "$run_seccomp" ] && ! [ -r "$run_seccomp" ]; then
+    refuse_run noseccomp
+    return 0
+  fi
+  if [ -z "$run_args" ]; then
+    refuse_run noargs
+    return 0
+  fi
+  [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
+  # The pid file names this runner while the run is on (signal_run finds bwrap as its child); a
+  # signal kept before that is found here, and the command never starts.
+  : >"$dir/k"
+  printf '%s\n' "$runner_pid" >>"$dir/pid"  # emptied by the reader and after each run: see the top
+  # bwrap's --json-status-fd writes into this shell's own stdin (fd 9: a write end of that pipe),
+  # between the start and the end of an assignment to bwrap_status, which read_bwrap_status reads
+  # back. The reader writes nothing to the pipe while a run is on (the next request comes only
+  # after this one's frames), and bwrap never writes a "'".
+  exec 9>/proc/self/fd/0
+  printf "bwrap_status='" >&9
+  if [ -s "$dir/sig" ]; then
+    read -r run_signal <"$dir/sig"
+  else
+    start_bwrap "$@"
+    run_status=$?
+    run_signal=
+    read -r run_signal <"$dir/k"
+  fi
+  case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
+  [ "$run_timeout" -le 0 ] || arm_backstop 0
+  printf "\n'; return\n" >&9
+  exec 9>&-
+  read_bwrap_status
+  run_setup=0 sandbox_pid=
+  case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
+  case $bwrap_status in
+    *'"child-pid"'*)
+      sandbox_pid=${bwrap_status#*'"child-pid"'}
+      sandbox_pid=${sandbox_pid#"${sandbox_pid%%[0-9]*}"}
+      sandbox_pid=${sandbox_pid%%[!0-9]*} ;;
+  esac
+  [ -z "$run_signal" ] || run_setup=0
+  [ "$run_input" = /dev/null ] || : >"$run_input"
+  : >"$dir/pid"
+  await_sandbox_exit "$sandbox_pid"
+  printf '\n%s eof\n' "$nonce"
+  printf '\n%s exit %s %s\n' "$nonce" "$run_status" "$run_setup" >&6
+}
+
+# run_requests: the runner. Runs the requests the reader writes to its stdin, a pipe that nothing
+# else can open (no fifo: see "No names a sandbox can open" at the top).
+run_requests() {
+  exec 2>/dev/null
+  # SIGPIPE at its default for bwrap (which sh cannot reset for one command without a fork). This
+  # shell then dies of a write to a session that is gone, where the reader's EOF ends it anyway.
+  trap - PIPE
+  # This process's own pid ($$ is the dispatcher's).
+  for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
+  backstop_seq=0
+  # The verbs, as the runner sees them.
+  P() { keep_args "$@"; }
+  R() { run_request "$@"; }
+  # dash reads a sourced file in blocks and runs each line as it arrives, where `read` takes a
+  # system call per byte; a shell that may read a sourced file to its end first (bash, ksh, zsh,
+  # yash: any that sets its version variable or RANDOM) reads the pipe a line at a time.
+  # shellcheck disable=SC3028 # RANDOM is what tells those shells apart
+  if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
+    sources_in_blocks=1
+    # shellcheck disable=SC1091 # the pipe from the reader
+    . /proc/self/fd/0
+  else
+    sources_in_blocks=
+    while IFS= read -r request; do eval "$request"; done
+  fi
+}
+
+# ---- Main
+
+hello=$1
+# A newline: request lines write a newline inside a word as '"$nl"'.
+nl='
+'
+umask 077
+dir=${TMPDIR:-/tmp}/shannot.$hello
+mkdir "$dir" || exit 97
+trap 'rm -rf "$dir"' EXIT
+# Commands start with SIGPIPE at its default (see run_requests); the dispatcher ignores it.
+trap '' PIPE
+exec 5>&1 6>&2
+read_start_time $$
+printf '%s %s .\n' "$$" "$start_time" >"$dir/m"
+root_symlinks=$(list_root_symlinks)
+(
+  trap - EXIT
+  remove_stale_folders
+  run_backstop
+) </dev/null >/dev/null 2>&1 5>&- 6>&- &
+printf '\n%s ready%s\n' "$hello" "$root_symlinks"
+printf '\n%s ready\n' "$hello" >&2
+serve_requests | run_requests
+exit_status=0
+read -r exit_status 2>/dev/null <"$dir/x"
+exit "$exit_status"
