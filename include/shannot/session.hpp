@@ -31,6 +31,7 @@
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/session/agent.hpp>
 #include <shannot/detail/session/session_command.hpp>
 #include <shannot/error.hpp>
@@ -226,7 +227,7 @@ private:
                                                         err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
-            s.input_ok = out_frames.payloads().front() == "ready input";
+            s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};

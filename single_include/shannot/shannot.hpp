@@ -2801,6 +2801,75 @@ template <class Output, ProcessHandle P, class F>
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/run.hpp ----
+// ---- begin shannot/detail/scripts/protocol.hpp ----
+// The words of the dispatcher's and the session agent's protocols (docs/protocol.md), named once.
+
+#include <string_view>
+
+/// What the C++ side sends to and reads from the two POSIX-sh programs (dispatcher.sh,
+/// session_agent.sh). A frame is "\n<MARKER> <PAYLOAD>\n" (FrameFilter); the constants here are
+/// payloads, or the first word of one, and request verbs. docs/protocol.md describes both
+/// protocols; the scripts spell the same words.
+namespace shannot::detail::protocol {
+
+/// Both programs: the first frame, on stdout and on stderr (marked with HELLO).
+inline constexpr std::string_view ready = "ready";
+/// Both programs: a command's last frame on stdout (marked with its nonce).
+inline constexpr std::string_view eof = "eof";
+/// Both programs: a command's exit report on stderr, "exit RC SETUP" (dispatcher) or "exit RC"
+/// (agent); it ends the command.
+inline constexpr std::string_view exit_report = "exit ";
+
+/// True when `payload` is an exit report ("exit ...").
+[[nodiscard]] constexpr bool is_exit_report(std::string_view payload) noexcept {
+    return payload.substr(0, exit_report.size()) == exit_report;
+}
+
+/// The ssh dispatcher (dispatcher.sh).
+namespace dispatcher {
+
+/// Request verbs, the first word of a request line.
+inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
+inline constexpr std::string_view run_verb = "R";           ///< R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT -- COMMAND...
+inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
+inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP ARGS...
+inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
+/// The signals a K names.
+inline constexpr std::string_view term_signal = "TERM";
+inline constexpr std::string_view kill_signal = "KILL";
+
+/// An R's last frame on stderr instead of its exit report: the run did not start.
+inline constexpr std::string_view no_bwrap = "nobwrap";      ///< BWRAP is not found
+inline constexpr std::string_view no_seccomp = "noseccomp";  ///< SECCOMP is not readable
+inline constexpr std::string_view no_args = "noargs";        ///< no P for SLOT (a bug)
+inline constexpr std::string_view no_stage = "nostage";      ///< the input could not be stored ($TMPDIR full)
+
+/// The dispatcher's exit statuses of its own.
+inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
+inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found
+inline constexpr int exit_session_no_seccomp = 95;  ///< S: SECCOMP unreadable
+inline constexpr int exit_session_no_shell = 94;    ///< S: SHELL unreadable
+
+}  // namespace dispatcher
+
+/// The session agent (session_agent.sh).
+namespace agent {
+
+/// The ready frame's payload when `head` and `cat` exist in the sandbox (else "ready noinput").
+inline constexpr std::string_view ready_input = "ready input";
+/// Stop requests: the reader signals every process but the agent's two.
+inline constexpr std::string_view terminate_request = "\nK TERM\n";
+inline constexpr std::string_view kill_request = "\nK KILL\n";
+
+/// A command's frames on stderr before its exit report: it did not start.
+inline constexpr std::string_view no_cwd = "nocwd";      ///< cannot change to its working directory
+inline constexpr std::string_view no_exec = "noexec";    ///< the command is not an executable file
+inline constexpr std::string_view no_input = "noinput";  ///< the input could not be staged (tmpfs full)
+
+}  // namespace agent
+
+}  // namespace shannot::detail::protocol
+// ---- end shannot/detail/scripts/protocol.hpp ----
 // ---- begin shannot/detail/session/agent.hpp ----
 // What the C++ side knows of the session agent: its place in the sandbox, its mounts, its requests.
 
@@ -3248,7 +3317,7 @@ public:
     void feed(StreamKind kind, std::string_view in, std::string& out) {
         frames(kind).feed(in, out);
         if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == protocol::eof;
         if (!err_done_)
             for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || is_err_end_(p);
         if (complete()) fire(0);
@@ -3326,8 +3395,8 @@ public:
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
-    void terminate() { frames_.request_stop(in_, "\nK TERM\n", StopLevel::terminate); }
-    void kill() { frames_.request_stop(in_, "\nK KILL\n", StopLevel::kill); }
+    void terminate() { frames_.request_stop(in_, protocol::agent::terminate_request, StopLevel::terminate); }
+    void kill() { frames_.request_stop(in_, protocol::agent::kill_request, StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
     void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
@@ -3349,17 +3418,22 @@ public:
             info.detail = lost_reason_ = "the session's sandbox ended while the command ran";
             return info;
         }
+        namespace words = protocol::agent;
         for (const auto& payload : frames_.err_payloads()) {
-            if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
+            if (payload == words::no_cwd || payload == words::no_exec || payload == words::no_input) {
                 info.kind = ExitInfo::Kind::setup_failed;
-                info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
-                info.detail = payload == "nocwd"    ? "cannot change to the working directory '" + working_directory_ + "' in the sandbox"
-                              : payload == "noexec" ? std::string("the command is not an executable file in the sandbox")
-                                                    : std::string("cannot stage the input in the sandbox (its /dev tmpfs is full?)");
+                info.error = payload == words::no_input ? errc::io_error : errc::sandbox_setup_failed;
+                if (payload == words::no_cwd)
+                    info.detail = "cannot change to the working directory '" + working_directory_ + "' in the sandbox";
+                else if (payload == words::no_exec)
+                    info.detail = "the command is not an executable file in the sandbox";
+                else
+                    info.detail = "cannot stage the input in the sandbox (its /dev tmpfs is full?)";
                 return info;
             }
-            int code = -1;
-            if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
+            int code = -1;  // "exit RC"
+            if (!protocol::is_exit_report(payload)) continue;
+            if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d", &code) != 1) continue;
             if (frames_.stopped() != StopLevel::none && code > 128) {
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = code - 128;
@@ -3379,7 +3453,7 @@ public:
 
 private:
     /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
-    static bool is_end_report(std::string_view payload) { return payload.rfind("exit ", 0) == 0; }
+    static bool is_end_report(std::string_view payload) { return protocol::is_exit_report(payload); }
 
     int in_, out_, err_, timer_;
     CommandFrames frames_;
@@ -3579,7 +3653,7 @@ private:
                                                         err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
-            s.input_ok = out_frames.payloads().front() == "ready input";
+            s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};
@@ -5176,7 +5250,7 @@ private:
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 97)
+        if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
         return fail(classify_ssh_failure(diagnostics),
@@ -5269,10 +5343,10 @@ public:
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
-    void terminate() { request_signal("TERM", StopLevel::terminate); }
+    void terminate() { request_signal(protocol::dispatcher::term_signal, StopLevel::terminate); }
     /// As terminate(), and if the remote does not answer within kill_fallback the dispatcher is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
-    void kill() { request_signal("KILL", StopLevel::kill); }
+    void kill() { request_signal(protocol::dispatcher::kill_signal, StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
         const auto before = out.size();
@@ -5320,44 +5394,50 @@ public:
     }
 
 private:
-    void request_signal(const char* name, StopLevel level) {
-        if (dispatcher_) frames_.request_stop(dispatcher_->child.in.get(), dispatcher_request({"K", name}), level);
+    void request_signal(std::string_view name, StopLevel level) {
+        if (!dispatcher_) return;
+        const auto line = dispatcher_request({std::string(protocol::dispatcher::signal_verb), std::string(name)});
+        frames_.request_stop(dispatcher_->child.in.get(), line, level);
     }
 
     /// The dispatcher's last frame on stderr: its exit report, or why bwrap did not start.
     static bool is_end_report(std::string_view p) {
-        return p == "nobwrap" || p == "noseccomp" || p == "nostage" || p == "noargs" || p.rfind("exit ", 0) == 0;
+        namespace words = protocol::dispatcher;
+        return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
+               protocol::is_exit_report(p);
     }
 
     [[nodiscard]] ExitInfo from_report() const {
+        namespace words = protocol::dispatcher;
         ExitInfo info;
         for (const auto& payload : frames_.err_payloads()) {
-            if (payload == "nobwrap") {
+            if (payload == words::no_bwrap) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
                 info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
                 return info;
             }
-            if (payload == "noseccomp") {
+            if (payload == words::no_seccomp) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
                 return info;
             }
-            if (payload == "nostage") {
+            if (payload == words::no_stage) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
-            if (payload == "noargs") {  // a P request went missing: a bug, not the command's doing
+            if (payload == words::no_args) {  // a P request went missing: a bug, not the command's doing
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::transport_error;
                 info.detail = "the remote dispatcher does not hold the bwrap arguments the request names";
                 return info;
             }
-            int code = -1, setup = 0;
-            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) != 2) continue;
+            int code = -1, setup = 0;  // "exit RC SETUP"
+            if (!protocol::is_exit_report(payload)) continue;
+            if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d", &code, &setup) != 2) continue;
             if (setup == 1 || code == 0) {
                 info.exit_code = code;
             } else if (code > 128) {  // bwrap itself was killed (by us, or by the remote backstop)
@@ -5414,7 +5494,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
     }
     auto text = dispatcher_request(args);
     text.pop_back();  // the newline
-    lines += dispatcher_request({"P", std::to_string(slot), text});
+    lines += dispatcher_request({std::string(protocol::dispatcher::keep_args_verb), std::to_string(slot), text});
     kept[slot] = std::move(args);
     return slot;
 }
@@ -5478,15 +5558,15 @@ public:
             killed_remote_ = true;
             auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
             if (other) {
-                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", dispatcher_->hello}),
-                                            Clock::now() + std::chrono::seconds(2));
+                const auto line = dispatcher_request({std::string(protocol::dispatcher::kill_session_verb), dispatcher_->hello});
+                const bool sent = write_all((*other)->child.in.get(), line, Clock::now() + std::chrono::seconds(2));
                 pool_->release(std::move(*other), sent);
             }
         }
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
+    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -5502,12 +5582,12 @@ public:
         if (code == 0) return info;
         info.kind = ExitInfo::Kind::setup_failed;
         info.error = errc::sandbox_setup_failed;
-        if (code == 96) {
+        if (code == protocol::dispatcher::exit_session_no_bwrap) {
             info.error = errc::remote_bwrap_missing;
             info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
-        } else if (code == 95) {
+        } else if (code == protocol::dispatcher::exit_session_no_seccomp) {
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
-        } else if (code == 94) {
+        } else if (code == protocol::dispatcher::exit_session_no_shell) {
             info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
@@ -5595,9 +5675,13 @@ public:
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
-            std::vector<std::string> request = {"R", nonce, std::to_string(timeout_s),
+            std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
+                                                nonce,
+                                                std::to_string(timeout_s),
                                                 spec.files.empty() ? std::string() : spec.files.front().path,
-                                                std::to_string(input.size()), connection().remote_bwrap, std::to_string(slot)};
+                                                std::to_string(input.size()),
+                                                connection().remote_bwrap,
+                                                std::to_string(slot)};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -5626,7 +5710,8 @@ public:
         if (auto ok = validate(connection()); !ok) return propagate(ok);
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
-        std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
+        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
+                                            connection().remote_bwrap};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;

@@ -14,6 +14,7 @@
 #include <shannot/detail/frame_filter.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/timer.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {
@@ -37,7 +38,7 @@ public:
     void feed(StreamKind kind, std::string_view in, std::string& out) {
         frames(kind).feed(in, out);
         if (!out_done_)
-            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == "eof";
+            for (const auto& p : out_frames_.payloads()) out_done_ = out_done_ || p == protocol::eof;
         if (!err_done_)
             for (const auto& p : err_frames_.payloads()) err_done_ = err_done_ || is_err_end_(p);
         if (complete()) fire(0);

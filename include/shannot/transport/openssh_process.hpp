@@ -23,6 +23,7 @@
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/random.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
 #include <shannot/detail/ssh/remote_command.hpp>
@@ -89,9 +90,13 @@ public:
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
-            std::vector<std::string> request = {"R", nonce, std::to_string(timeout_s),
+            std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
+                                                nonce,
+                                                std::to_string(timeout_s),
                                                 spec.files.empty() ? std::string() : spec.files.front().path,
-                                                std::to_string(input.size()), connection().remote_bwrap, std::to_string(slot)};
+                                                std::to_string(input.size()),
+                                                connection().remote_bwrap,
+                                                std::to_string(slot)};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -120,7 +125,8 @@ public:
         if (auto ok = validate(connection()); !ok) return propagate(ok);
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
-        std::vector<std::string> request = {"S", seccomp, shell, connection().remote_bwrap};
+        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
+                                            connection().remote_bwrap};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;

@@ -15,6 +15,7 @@
 
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/command_frames.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/error.hpp>
 #include <shannot/process_result.hpp>
 
@@ -43,8 +44,8 @@ public:
     void close_stdin() {}
 
     /// The agent's reader sends SIGTERM (SIGKILL) to every process in the sandbox but the agent's two.
-    void terminate() { frames_.request_stop(in_, "\nK TERM\n", StopLevel::terminate); }
-    void kill() { frames_.request_stop(in_, "\nK KILL\n", StopLevel::kill); }
+    void terminate() { frames_.request_stop(in_, protocol::agent::terminate_request, StopLevel::terminate); }
+    void kill() { frames_.request_stop(in_, protocol::agent::kill_request, StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) { frames_.feed(kind, in, out); }
     void finish_output(StreamKind kind, std::string& out) { frames_.finish(kind, out); }
@@ -66,17 +67,22 @@ public:
             info.detail = lost_reason_ = "the session's sandbox ended while the command ran";
             return info;
         }
+        namespace words = protocol::agent;
         for (const auto& payload : frames_.err_payloads()) {
-            if (payload == "nocwd" || payload == "noexec" || payload == "noinput") {
+            if (payload == words::no_cwd || payload == words::no_exec || payload == words::no_input) {
                 info.kind = ExitInfo::Kind::setup_failed;
-                info.error = payload == "noinput" ? errc::io_error : errc::sandbox_setup_failed;
-                info.detail = payload == "nocwd"    ? "cannot change to the working directory '" + working_directory_ + "' in the sandbox"
-                              : payload == "noexec" ? std::string("the command is not an executable file in the sandbox")
-                                                    : std::string("cannot stage the input in the sandbox (its /dev tmpfs is full?)");
+                info.error = payload == words::no_input ? errc::io_error : errc::sandbox_setup_failed;
+                if (payload == words::no_cwd)
+                    info.detail = "cannot change to the working directory '" + working_directory_ + "' in the sandbox";
+                else if (payload == words::no_exec)
+                    info.detail = "the command is not an executable file in the sandbox";
+                else
+                    info.detail = "cannot stage the input in the sandbox (its /dev tmpfs is full?)";
                 return info;
             }
-            int code = -1;
-            if (std::sscanf(payload.c_str(), "exit %d", &code) != 1) continue;
+            int code = -1;  // "exit RC"
+            if (!protocol::is_exit_report(payload)) continue;
+            if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d", &code) != 1) continue;
             if (frames_.stopped() != StopLevel::none && code > 128) {
                 info.kind = ExitInfo::Kind::signaled;
                 info.signal = code - 128;
@@ -96,7 +102,7 @@ public:
 
 private:
     /// The agent's last frame on stderr: "exit RC" (nocwd, noexec and noinput come before it).
-    static bool is_end_report(std::string_view payload) { return payload.rfind("exit ", 0) == 0; }
+    static bool is_end_report(std::string_view payload) { return protocol::is_exit_report(payload); }
 
     int in_, out_, err_, timer_;
     CommandFrames frames_;

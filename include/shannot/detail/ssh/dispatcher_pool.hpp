@@ -29,6 +29,7 @@
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/random.hpp>
 #include <shannot/detail/scripts/dispatcher_script.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/error.hpp>
 #include <shannot/ssh_connection.hpp>
@@ -338,7 +339,7 @@ private:
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 97)
+        if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
         return fail(classify_ssh_failure(diagnostics),

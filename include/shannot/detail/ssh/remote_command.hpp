@@ -20,6 +20,7 @@
 #include <shannot/detail/command_frames.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
 #include <shannot/error.hpp>
@@ -64,10 +65,10 @@ public:
     void close_stdin() {}
 
     /// Asks the dispatcher to signal bwrap; the sandbox dies with it (--die-with-parent).
-    void terminate() { request_signal("TERM", StopLevel::terminate); }
+    void terminate() { request_signal(protocol::dispatcher::term_signal, StopLevel::terminate); }
     /// As terminate(), and if the remote does not answer within kill_fallback the dispatcher is
     /// dropped: closing the channel makes the dispatcher kill the command itself.
-    void kill() { request_signal("KILL", StopLevel::kill); }
+    void kill() { request_signal(protocol::dispatcher::kill_signal, StopLevel::kill); }
 
     void filter_output(StreamKind kind, std::string_view in, std::string& out) {
         const auto before = out.size();
@@ -115,44 +116,50 @@ public:
     }
 
 private:
-    void request_signal(const char* name, StopLevel level) {
-        if (dispatcher_) frames_.request_stop(dispatcher_->child.in.get(), dispatcher_request({"K", name}), level);
+    void request_signal(std::string_view name, StopLevel level) {
+        if (!dispatcher_) return;
+        const auto line = dispatcher_request({std::string(protocol::dispatcher::signal_verb), std::string(name)});
+        frames_.request_stop(dispatcher_->child.in.get(), line, level);
     }
 
     /// The dispatcher's last frame on stderr: its exit report, or why bwrap did not start.
     static bool is_end_report(std::string_view p) {
-        return p == "nobwrap" || p == "noseccomp" || p == "nostage" || p == "noargs" || p.rfind("exit ", 0) == 0;
+        namespace words = protocol::dispatcher;
+        return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
+               protocol::is_exit_report(p);
     }
 
     [[nodiscard]] ExitInfo from_report() const {
+        namespace words = protocol::dispatcher;
         ExitInfo info;
         for (const auto& payload : frames_.err_payloads()) {
-            if (payload == "nobwrap") {
+            if (payload == words::no_bwrap) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
                 info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
                 return info;
             }
-            if (payload == "noseccomp") {
+            if (payload == words::no_seccomp) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::sandbox_setup_failed;
                 info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
                 return info;
             }
-            if (payload == "nostage") {
+            if (payload == words::no_stage) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
-            if (payload == "noargs") {  // a P request went missing: a bug, not the command's doing
+            if (payload == words::no_args) {  // a P request went missing: a bug, not the command's doing
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::transport_error;
                 info.detail = "the remote dispatcher does not hold the bwrap arguments the request names";
                 return info;
             }
-            int code = -1, setup = 0;
-            if (std::sscanf(payload.c_str(), "exit %d %d", &code, &setup) != 2) continue;
+            int code = -1, setup = 0;  // "exit RC SETUP"
+            if (!protocol::is_exit_report(payload)) continue;
+            if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d", &code, &setup) != 2) continue;
             if (setup == 1 || code == 0) {
                 info.exit_code = code;
             } else if (code > 128) {  // bwrap itself was killed (by us, or by the remote backstop)
@@ -209,7 +216,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
     }
     auto text = dispatcher_request(args);
     text.pop_back();  // the newline
-    lines += dispatcher_request({"P", std::to_string(slot), text});
+    lines += dispatcher_request({std::string(protocol::dispatcher::keep_args_verb), std::to_string(slot), text});
     kept[slot] = std::move(args);
     return slot;
 }

@@ -15,6 +15,7 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
+#include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
 #include <shannot/error.hpp>
@@ -63,15 +64,15 @@ public:
             killed_remote_ = true;
             auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
             if (other) {
-                const bool sent = write_all((*other)->child.in.get(), dispatcher_request({"Z", dispatcher_->hello}),
-                                            Clock::now() + std::chrono::seconds(2));
+                const auto line = dispatcher_request({std::string(protocol::dispatcher::kill_session_verb), dispatcher_->hello});
+                const bool sent = write_all((*other)->child.in.get(), line, Clock::now() + std::chrono::seconds(2));
                 pool_->release(std::move(*other), sent);
             }
         }
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals.
+    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -87,12 +88,12 @@ public:
         if (code == 0) return info;
         info.kind = ExitInfo::Kind::setup_failed;
         info.error = errc::sandbox_setup_failed;
-        if (code == 96) {
+        if (code == protocol::dispatcher::exit_session_no_bwrap) {
             info.error = errc::remote_bwrap_missing;
             info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
-        } else if (code == 95) {
+        } else if (code == protocol::dispatcher::exit_session_no_seccomp) {
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
-        } else if (code == 94) {
+        } else if (code == protocol::dispatcher::exit_session_no_shell) {
             info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
