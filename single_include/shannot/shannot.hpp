@@ -2892,17 +2892,17 @@ namespace shannot::detail {
 /// warm session's sandbox, run as `/dev/.shannot/sh -c session_agent_script shannot HELLO`.
 inline constexpr std::string_view session_agent_script = R"sh(read_requests() {
 exec 4<&- 6<&-
-while IFS= read -r request; do
-case $request in
+while IFS= read -r line; do
+case $line in
 "R "*)
-input_length=${request#R * }
-input_length=${input_length%% *}
-if [ "$input_length" -gt 0 ]; then
-[ "$input_support" = input ] || { printf 'exit\n' >&5; exit 1; }
-head -c "$input_length" | { cat >"$agent_dir/in" || { cat >/dev/null; exit 1; }; } ||
-{ request=${request#R }; request="report_noinput ${request%% *}"; }
+length=${line#R * }
+length=${length%% *}
+if [ "$length" -gt 0 ]; then
+[ "$input_mode" = input ] || { printf 'exit\n' >&5; exit 1; }
+head -c "$length" | { cat >"$dir/in" || { cat >/dev/null; exit 1; }; } ||
+{ line=${line#R }; line="report_noinput ${line%% *}"; }
 fi
-printf '%s\n' "$request" >&5 ;;
+printf '%s\n' "$line" >&5 ;;
 "K TERM") kill -s TERM -- -1 ;;
 "K KILL") kill -s KILL -- -1 ;;
 esac
@@ -2911,17 +2911,17 @@ kill -s KILL -- -1
 printf 'exit\n' >&5
 }
 start_reader() {
-exec 5>"$agent_proc/self/fd/4"
+exec 5>"$procfs/self/fd/4"
 read_requests <&7 >/dev/null 8>&- &
-reader_pid=$!
-exec 5>&- 6<"$agent_proc/$reader_pid"
+reader=$!
+exec 5>&- 6<"$procfs/$reader"
 }
 begin_command() {
-nonce=$1 command_cwd=$3 reader_restarts=0
+nonce=$1 cwd=$3 restarts=0
 i=/dev/null
-[ "$2" -gt 0 ] && i=$agent_dir/in
-if [ -n "$command_cwd" ]; then
-cd "$command_cwd" || { printf '\n%s nocwd\n' "$nonce" >&8; return 1; }
+[ "$2" -gt 0 ] && i=$dir/in
+if [ -n "$cwd" ]; then
+cd "$cwd" || { printf '\n%s nocwd\n' "$nonce" >&8; return 1; }
 fi
 unset OLDPWD
 case $4 in
@@ -2935,34 +2935,34 @@ printf '\n%s noexec\n' "$nonce" >&8
 return 1
 }
 sweep_sandbox() {
-[ -e "$agent_proc/self/fd/6/stat" ] || { kill -s KILL -- -1; reader_pid=; }
-sweep_rounds=0
-while [ "$sweep_rounds" -lt 500 ]; do
-set -- "$agent_proc"/[0-9]*
+[ -e "$procfs/self/fd/6/stat" ] || { kill -s KILL -- -1; reader=; }
+rounds=0
+while [ "$rounds" -lt 500 ]; do
+set -- "$procfs"/[0-9]*
 strays=
 for entry; do
-case $entry in "$agent_proc/1"|"$agent_proc/$reader_pid") ;; *) strays="$strays ${entry#"$agent_proc"/}" ;; esac
+case $entry in "$procfs/1"|"$procfs/$reader") ;; *) strays="$strays ${entry#"$procfs"/}" ;; esac
 done
 [ -z "$strays" ] && break
 kill -s KILL $strays
 sleep 0.01 || :
-sweep_rounds=$((sweep_rounds + 1))
+rounds=$((rounds + 1))
 done
-[ -n "$reader_pid" ] || start_reader
+[ -n "$reader" ] || start_reader
 }
 finish_command() {
-command_status=$1
-if [ -n "$command_cwd" ]; then
+status=$1
+if [ -n "$cwd" ]; then
 cd "$session_cwd"
 unset OLDPWD
 fi
-set -- "$agent_proc"/[0-9]*
-if [ "$#" -ne 2 ] || [ "$2" != "$agent_proc/$reader_pid" ] || ! [ -e "$agent_proc/self/fd/6/stat" ]; then
+set -- "$procfs"/[0-9]*
+if [ "$#" -ne 2 ] || [ "$2" != "$procfs/$reader" ] || ! [ -e "$procfs/self/fd/6/stat" ]; then
 sweep_sandbox
 fi
 [ "$i" = /dev/null ] || : >"$i"
 printf '\n%s eof\n' "$nonce"
-printf '\n%s exit %s\n' "$nonce" "$command_status" >&8
+printf '\n%s exit %s\n' "$nonce" "$status" >&8
 }
 report_noinput() {
 printf '\n%s noinput\n' "$1" >&8
@@ -2976,33 +2976,34 @@ hello=$1
 nl='
 '
 exec 7<&0 8>&2 2>/dev/null 0</dev/null 3<&- 4<&- 5<&- 6<&-
-agent_dir=/dev/.shannot
-agent_proc=$agent_dir/proc
+dir=/dev/.shannot
+procfs=$dir/proc
 session_cwd=$PWD
-input_support=noinput
-command -v head >/dev/null && command -v cat >/dev/null && input_support=input
+input_mode=noinput
+command -v head >/dev/null && command -v cat >/dev/null && input_mode=input
 exec 4<<E
 -
 E
-if [ -p "$agent_proc/self/fd/4" ] && read -r heredoc_line <&4; then :
-elif exec 4<&- && mkfifo -m 600 "$agent_dir/p" && exec 3<>"$agent_dir/p" 4<"$agent_dir/p" 3<&- && rm -f "$agent_dir/p"; then :
+if [ -p "$procfs/self/fd/4" ] && read -r heredoc_line <&4; then :
+elif exec 4<&- && mkfifo -m 600 "$dir/p" && exec 3<>"$dir/p" 4<"$dir/p" 3<&- && rm -f "$dir/p"; then
+:
 else
 printf 'shannot session agent: the shell makes no here-document pipe, and mkfifo or rm is missing\n' >&8
 exit 1
 fi
 start_reader
-printf '\n%s ready %s\n' "$hello" "$input_support"
-printf '\n%s ready %s\n' "$hello" "$input_support" >&8
-reader_restarts=0
-while [ "$reader_restarts" -lt 3 ]; do
+printf '\n%s ready %s\n' "$hello" "$input_mode"
+printf '\n%s ready %s\n' "$hello" "$input_mode" >&8
+restarts=0
+while [ "$restarts" -lt 3 ]; do
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
-. "$agent_proc/self/fd/4"
+. "$procfs/self/fd/4"
 else
-while IFS= read -r request <&4; do
-eval "$request"
+while IFS= read -r line <&4; do
+eval "$line"
 done
 fi
-reader_restarts=$((reader_restarts + 1))
+restarts=$((restarts + 1))
 start_reader
 done
 )sh";
@@ -3017,9 +3018,8 @@ inline constexpr std::string_view session_agent_functions[] = {
 /// The variables the agent assigns: a command's own variables of these names must reach it
 /// and change nothing else (session_test).
 inline constexpr std::string_view session_agent_variables[] = {
-    "IFS", "agent_dir", "agent_proc", "command_cwd", "command_status", "entry", "hello", "heredoc_line", "i",
-    "input_length", "input_support", "nl", "nonce", "reader_pid", "reader_restarts", "request", "session_cwd",
-    "strays", "sweep_rounds"
+    "IFS", "cwd", "dir", "entry", "hello", "heredoc_line", "i", "input_mode", "length", "line", "nl", "nonce",
+    "procfs", "reader", "restarts", "rounds", "session_cwd", "status", "strays"
 };
 
 }  // namespace shannot::detail
@@ -4846,7 +4846,9 @@ await_sandbox_exit() {
 exit_checks=0
 while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
 case $sandbox_stat in *") Z "*) break ;; esac
-[ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ] && kill -s KILL "$1"
+if [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ]; then
+kill -s KILL "$1"
+fi
 [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
 exit_checks=$((exit_checks+1))
 done

@@ -363,7 +363,9 @@ await_sandbox_exit() {
   exit_checks=0
   while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
     case $sandbox_stat in *") Z "*) break ;; esac
-    [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ] && kill -s KILL "$1"
+    if [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ]; then
+      kill -s KILL "$1"
+    fi
     [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
     exit_checks=$((exit_checks+1))
   done

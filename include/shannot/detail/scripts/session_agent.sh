@@ -49,20 +49,20 @@
 # ends the sandbox. Other lines (the empty line before each request, a late K) are ignored.
 read_requests() {
   exec 4<&- 6<&-
-  while IFS= read -r request; do
-    case $request in
+  while IFS= read -r line; do
+    case $line in
       "R "*)
         # R NONCE INLEN ...: INLEN input bytes follow the line. They are staged in the tmpfs,
         # or read and dropped if that fails (the tmpfs is full), and the line becomes a
         # report_noinput.
-        input_length=${request#R * }
-        input_length=${input_length%% *}
-        if [ "$input_length" -gt 0 ]; then
-          [ "$input_support" = input ] || { printf 'exit\n' >&5; exit 1; }
-          head -c "$input_length" | { cat >"$agent_dir/in" || { cat >/dev/null; exit 1; }; } ||
-            { request=${request#R }; request="report_noinput ${request%% *}"; }
+        length=${line#R * }
+        length=${length%% *}
+        if [ "$length" -gt 0 ]; then
+          [ "$input_mode" = input ] || { printf 'exit\n' >&5; exit 1; }
+          head -c "$length" | { cat >"$dir/in" || { cat >/dev/null; exit 1; }; } ||
+            { line=${line#R }; line="report_noinput ${line%% *}"; }
         fi
-        printf '%s\n' "$request" >&5 ;;
+        printf '%s\n' "$line" >&5 ;;
       # K SIGNAL: every process but PID 1 and this one.
       "K TERM") kill -s TERM -- -1 ;;
       "K KILL") kill -s KILL -- -1 ;;
@@ -75,10 +75,10 @@ read_requests() {
 # start_reader: starts a reader, with fd 5 (the write end of the runner's pipe, reopened through
 # /proc) for it alone, and keeps its /proc folder open as fd 6.
 start_reader() {
-  exec 5>"$agent_proc/self/fd/4"
+  exec 5>"$procfs/self/fd/4"
   read_requests <&7 >/dev/null 8>&- &
-  reader_pid=$!
-  exec 5>&- 6<"$agent_proc/$reader_pid"
+  reader=$!
+  exec 5>&- 6<"$procfs/$reader"
 }
 
 # ---- The runner: the functions a request line calls
@@ -89,11 +89,11 @@ start_reader() {
 # command has a PATH of its own, and the request line then tests it with that PATH. Returns 1 on
 # failure, and the line then skips the command.
 begin_command() {
-  nonce=$1 command_cwd=$3 reader_restarts=0
+  nonce=$1 cwd=$3 restarts=0
   i=/dev/null
-  [ "$2" -gt 0 ] && i=$agent_dir/in
-  if [ -n "$command_cwd" ]; then
-    cd "$command_cwd" || { printf '\n%s nocwd\n' "$nonce" >&8; return 1; }
+  [ "$2" -gt 0 ] && i=$dir/in
+  if [ -n "$cwd" ]; then
+    cd "$cwd" || { printf '\n%s nocwd\n' "$nonce" >&8; return 1; }
   fi
   unset OLDPWD
   case $4 in
@@ -112,21 +112,21 @@ report_noexec() {
 # sweep_sandbox: kills and reaps every process but PID 1 and the reader (~5 s at most), and
 # starts a new reader when the old one is gone.
 sweep_sandbox() {
-  [ -e "$agent_proc/self/fd/6/stat" ] || { kill -s KILL -- -1; reader_pid=; }
-  sweep_rounds=0
-  while [ "$sweep_rounds" -lt 500 ]; do
-    set -- "$agent_proc"/[0-9]*
+  [ -e "$procfs/self/fd/6/stat" ] || { kill -s KILL -- -1; reader=; }
+  rounds=0
+  while [ "$rounds" -lt 500 ]; do
+    set -- "$procfs"/[0-9]*
     strays=
     for entry; do
-      case $entry in "$agent_proc/1"|"$agent_proc/$reader_pid") ;; *) strays="$strays ${entry#"$agent_proc"/}" ;; esac
+      case $entry in "$procfs/1"|"$procfs/$reader") ;; *) strays="$strays ${entry#"$procfs"/}" ;; esac
     done
     [ -z "$strays" ] && break
     # shellcheck disable=SC2086 # one word per pid
     kill -s KILL $strays
     sleep 0.01 || :
-    sweep_rounds=$((sweep_rounds + 1))
+    rounds=$((rounds + 1))
   done
-  [ -n "$reader_pid" ] || start_reader
+  [ -n "$reader" ] || start_reader
 }
 
 # finish_command STATUS: F. Goes back to the session's directory, sweeps what the command left
@@ -134,19 +134,19 @@ sweep_sandbox() {
 # staged input and writes the frames: "\nNONCE eof\n" on stdout and "\nNONCE exit STATUS\n" on
 # stderr (STATUS as the shell reports it: 128+N for a signal).
 finish_command() {
-  command_status=$1
-  if [ -n "$command_cwd" ]; then
+  status=$1
+  if [ -n "$cwd" ]; then
     # shellcheck disable=SC2164 # a session directory that is gone changes nothing here
     cd "$session_cwd"
     unset OLDPWD
   fi
-  set -- "$agent_proc"/[0-9]*
-  if [ "$#" -ne 2 ] || [ "$2" != "$agent_proc/$reader_pid" ] || ! [ -e "$agent_proc/self/fd/6/stat" ]; then
+  set -- "$procfs"/[0-9]*
+  if [ "$#" -ne 2 ] || [ "$2" != "$procfs/$reader" ] || ! [ -e "$procfs/self/fd/6/stat" ]; then
     sweep_sandbox
   fi
   [ "$i" = /dev/null ] || : >"$i"
   printf '\n%s eof\n' "$nonce"
-  printf '\n%s exit %s\n' "$nonce" "$command_status" >&8
+  printf '\n%s exit %s\n' "$nonce" "$status" >&8
 }
 
 # report_noinput NONCE: the reader could not stage the input of request NONCE (written by the
@@ -172,11 +172,11 @@ nl='
 # 7: the host's requests; 8: the real stderr (each command's fd 2); the agent's own stderr is
 # /dev/null. Nothing else of bwrap's is left open.
 exec 7<&0 8>&2 2>/dev/null 0</dev/null 3<&- 4<&- 5<&- 6<&-
-agent_dir=/dev/.shannot
-agent_proc=$agent_dir/proc
+dir=/dev/.shannot
+procfs=$dir/proc
 session_cwd=$PWD
-input_support=noinput
-command -v head >/dev/null && command -v cat >/dev/null && input_support=input
+input_mode=noinput
+command -v head >/dev/null && command -v cat >/dev/null && input_mode=input
 # The runner's private pipe: a here-document, a pipe in dash and bash 5.1+, whose one line is
 # read at once (the pipe then empty, its write end closed), and which start_reader reopens for
 # writing through /proc/self/fd/4. Where here-documents are temporary files, a fifo in the agent's
@@ -185,31 +185,32 @@ exec 4<<E
 -
 E
 # shellcheck disable=SC2034,SC2094 # the line is read to empty the pipe; the fifo is opened both ways on purpose
-if [ -p "$agent_proc/self/fd/4" ] && read -r heredoc_line <&4; then :
-elif exec 4<&- && mkfifo -m 600 "$agent_dir/p" && exec 3<>"$agent_dir/p" 4<"$agent_dir/p" 3<&- && rm -f "$agent_dir/p"; then :
+if [ -p "$procfs/self/fd/4" ] && read -r heredoc_line <&4; then :
+elif exec 4<&- && mkfifo -m 600 "$dir/p" && exec 3<>"$dir/p" 4<"$dir/p" 3<&- && rm -f "$dir/p"; then
+  :
 else
   printf 'shannot session agent: the shell makes no here-document pipe, and mkfifo or rm is missing\n' >&8
   exit 1
 fi
 start_reader
-printf '\n%s ready %s\n' "$hello" "$input_support"
-printf '\n%s ready %s\n' "$hello" "$input_support" >&8
+printf '\n%s ready %s\n' "$hello" "$input_mode"
+printf '\n%s ready %s\n' "$hello" "$input_mode" >&8
 # Request lines, until the reader writes `exit`. A pipe that ends without it (the reader died)
 # gets a new reader, three times in a row at most (begin_command resets the count).
-reader_restarts=0
-while [ "$reader_restarts" -lt 3 ]; do
+restarts=0
+while [ "$restarts" -lt 3 ]; do
   # dash sources the pipe: it reads it in blocks and runs each line as it arrives; a shell that
   # may read a sourced file to its end first (bash, ksh, zsh, yash: any that sets its version
   # variable or RANDOM) reads it a line at a time, a system call per byte.
   # shellcheck disable=SC3028 # RANDOM is what tells those shells apart
   if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
     # shellcheck disable=SC1091 # the private pipe
-    . "$agent_proc/self/fd/4"
+    . "$procfs/self/fd/4"
   else
-    while IFS= read -r request <&4; do
-      eval "$request"
+    while IFS= read -r line <&4; do
+      eval "$line"
     done
   fi
-  reader_restarts=$((reader_restarts + 1))
+  restarts=$((restarts + 1))
   start_reader
 done
