@@ -55,15 +55,19 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         CHECK(next->stdout_data == "/tmp\nunset\n");
     }
     SUBCASE("variables named like the agent's own reach the command and change nothing else") {
-        // The agent's script uses these names; a command's variables must not disturb it.
-        const std::map<std::string, std::string> env = {{"c", "1"}, {"d", "2"}, {"h", "3"}, {"i", "4"}, {"n", "5"}, {"o", "6"},
-                                                        {"r", "7"}, {"w", "8"}, {"x", "9"}, {"IFS", ":"}, {"nl", "10"}};
-        auto r = session->run({"sh", "-c", "echo $c$d$h$i$n$o$r$w$x$nl"}, {.environment = env, .working_directory = "/usr"});
+        // Every name the agent's script assigns (listed from it by tools/embed_scripts.py): a
+        // command's variables must not disturb it.
+        std::map<std::string, std::string> env;
+        for (auto name : shannot::detail::session_agent_variables) env[std::string(name)] = "v-" + std::string(name);
+        env["IFS"] = ":";
+        REQUIRE(env.count("i") == 1);  // the one the request line itself reads
+        auto r = session->run({"env"}, {.environment = env, .working_directory = "/usr"});
         REQUIRE(r);
-        CHECK(r->stdout_data == "12345678910\n");
-        auto next = session->run({"sh", "-c", "pwd; echo ${c-u}${i-u}${n-u}${x-u}"}, {.input = "in"});
+        for (const auto& [name, value] : env) CHECK_MESSAGE(("\n" + r->stdout_data).find("\n" + name + "=" + value + "\n") != std::string::npos, name);
+        auto next = session->run({"sh", "-c", "pwd; env"}, {.input = "in"});
         REQUIRE(next);
-        CHECK(next->stdout_data == "/tmp\nuuuu\n");
+        CHECK(next->stdout_data.rfind("/tmp\n", 0) == 0);
+        for (const auto& [name, value] : env) CHECK_MESSAGE(next->stdout_data.find("\n" + name + "=") == std::string::npos, name);
     }
     SUBCASE("a command named like a shell builtin runs the program, under the name it was given") {
         // The agent runs commands from its own shell: `echo`, `kill` or `test` must still be

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+// The ssh dispatcher (detail/scripts/dispatcher.sh) alone: each request of its protocol
+// (docs/protocol.md) driven by hand over pipes, with this host's sh and bwrap, no ssh. The
+// transport's own tests (ssh_transport_test) drive it over ssh, its backstop included.
+#include <doctest/doctest.h>
+#include <shannot/shannot.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "support/bwrap_env.hpp"
+#include "support/dispatcher_driver.hpp"
+
+using namespace std::chrono_literals;
+namespace protocol = shannot::detail::protocol;
+
+namespace {
+
+/// bwrap's arguments before "--" that the tests keep in slot 0: this host, read-only.
+std::string host_args() {
+    auto text = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                                                     "--die-with-parent", "--json-status-fd", "4"});
+    text.pop_back();
+    return text;
+}
+
+struct RunRequest {
+    std::vector<std::string> command;
+    std::string input{};
+    std::string slot = "0";
+    std::string bwrap = "bwrap";
+    std::string seccomp{};
+    int timeout_s = 0;
+};
+
+/// An R request line and its input.
+std::string run_request(const std::string& nonce, const RunRequest& r) {
+    std::vector<std::string> words = {"R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot,
+                                      "--"};
+    words.insert(words.end(), r.command.begin(), r.command.end());
+    return shannot::detail::dispatcher_request(words) + r.input;
+}
+
+/// A dispatcher run here over pipes, its folder under a private $TMPDIR, started and ready,
+/// with this host's read-only view kept in slot 0.
+struct Dispatcher {
+    shannot_test::TempDir tmp;
+    std::string hello = shannot::detail::random_marker();
+    shannot_test::DispatcherDriver d{shannot_test::DispatcherDriver::local(hello, tmp.path())};
+    std::string ready;
+
+    Dispatcher() {
+        ready = d.ready(hello);
+        if (!ready.empty()) (void)d.send(shannot::detail::dispatcher_request({"P", "0", host_args()}));
+    }
+    [[nodiscard]] std::string folder() const { return tmp.path() + "/shannot." + hello; }
+    shannot_test::ScriptDriver::Frames run(const std::string& nonce, const RunRequest& r) {
+        if (!d.send(run_request(nonce, r))) return {};
+        return d.frames(nonce);
+    }
+};
+
+std::string file_text(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folders, plain paths only") {
+    SHANNOT_REQUIRE_BWRAP();
+    // A root of our making: symlinks to folders (relative, absolute, through another link), and
+    // ones it must leave out (a name that needs quoting, a dangling link, a link to a file).
+    const auto hello = shannot::detail::random_marker();
+    std::vector<std::string> argv = {"bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "/bin", "/bin2",
+                                     "--symlink", "usr/lib", "/lib", "--symlink", "/usr/sbin", "/sbin", "--symlink", "/usr/share", "/odd name",
+                                     "--symlink", "/nonexistent", "/dangling", "--symlink", "/usr/bin/env", "/file-link", "--proc", "/proc",
+                                     "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent"};
+    std::string expected = "ready /bin=/usr/bin /bin2=/usr/bin /lib=/usr/lib";
+    if (std::filesystem::is_directory("/usr/lib64")) {  // where amd64's ELF interpreter is found
+        argv.insert(argv.end(), {"--symlink", "usr/lib64", "/lib64"});
+        expected += " /lib64=/usr/lib64";
+    }
+    expected += " /sbin=/usr/sbin";
+    argv.insert(argv.end(), {"--", "/bin/sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello});
+    shannot_test::ScriptDriver d(argv);
+    REQUIRE_MESSAGE(d.started(), d.error());
+    std::string on_stderr;
+    CHECK(d.ready(hello, &on_stderr) == expected);
+    CHECK(on_stderr == "ready");  // on stderr the frame is "ready" alone
+}
+
+TEST_CASE("dispatcher.sh driven over pipes") {
+    SHANNOT_REQUIRE_BWRAP();
+    Dispatcher s;
+    REQUIRE_MESSAGE(s.d.started(), s.d.error());
+    REQUIRE_MESSAGE(s.ready.rfind("ready", 0) == 0, s.d.out << s.d.err);
+
+    SUBCASE("its folder names it (pid, start time, \".\") and is gone when stdin ends") {
+        std::istringstream m(file_text(s.folder() + "/m"));
+        long pid = 0;
+        std::string start, dot;
+        m >> pid >> start >> dot;
+        CHECK(pid == s.d.pid());
+        CHECK_FALSE(start.empty());
+        CHECK(dot == ".");
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 0);
+        CHECK_FALSE(std::filesystem::exists(s.folder()));
+    }
+    SUBCASE("P keeps bwrap's arguments per slot; R runs the command with them, output and status passed through") {
+        auto f = s.run("n1", {.command = {"sh", "-c", "echo out; echo err >&2; exit 3"}});
+        CHECK(f.payloads == std::vector<std::string>{"exit 3 1"});  // SETUP 1: the command's own status
+        CHECK(f.out == "out\n");
+        CHECK(f.err == "err\n");
+        auto other = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--setenv", "SLOT", "one",
+                                                          "--json-status-fd", "4"});
+        other.pop_back();
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "1", other})));
+        f = s.run("n2", {.command = {"sh", "-c", "echo \"${SLOT-none}\""}, .slot = "1"});
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "one\n");
+        f = s.run("n3", {.command = {"sh", "-c", "echo \"${SLOT-none}\""}});
+        CHECK(f.out == "none\n");
+    }
+    SUBCASE("R with input: the bytes reach the command exactly, and the staged copy is emptied when the run ends") {
+        std::string input;
+        for (int b = 0; b < 256; ++b) input.push_back(static_cast<char>(b));
+        input += "end";
+        auto f = s.run("n1", {.command = {"cat"}, .input = input});
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == input);
+        CHECK(std::filesystem::file_size(s.folder() + "/in") == 0);
+        f = s.run("n2", {.command = {"cat"}});  // no input: /dev/null, not the last run's
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out.empty());
+    }
+    SUBCASE("nobwrap, noseccomp and noargs end the request with their frame; its input is read; the dispatcher goes on") {
+        auto f = s.run("n1", {.command = {"cat"}, .input = "abc", .bwrap = "/nonexistent/bwrap"});
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_bwrap)});
+        CHECK(f.out.empty());
+        f = s.run("n2", {.command = {"cat"}, .input = "def", .seccomp = "/nonexistent/seccomp.bpf"});
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_seccomp)});
+        f = s.run("n3", {.command = {"cat"}, .input = "ghi", .slot = "7"});  // no P for slot 7
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_args)});
+        f = s.run("n4", {.command = {"cat"}, .input = "fine"});
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "fine");
+    }
+    SUBCASE("nostage: input that cannot be stored is still read in full; the request ends with nostage, the next one runs") {
+        // A folder where the staged input goes: tee cannot write it, as on a full $TMPDIR.
+        REQUIRE(std::filesystem::create_directory(s.folder() + "/in"));
+        auto f = s.run("n1", {.command = {"cat"}, .input = std::string(5000, 'x')});
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_stage)});
+        CHECK(f.out.empty());
+        std::filesystem::remove(s.folder() + "/in");
+        f = s.run("n2", {.command = {"cat"}, .input = "staged"});
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "staged");
+    }
+    SUBCASE("a bwrap that fails before the command reports its status with SETUP 0") {
+        auto args = shannot::detail::dispatcher_request({"--ro-bind", "/nonexistent-shannot", "/x", "--json-status-fd", "4"});
+        args.pop_back();
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "2", args})));
+        auto f = s.run("n1", {.command = {"true"}, .slot = "2"});
+        CHECK(f.report == "exit 1 0");
+        CHECK(f.err.find("nonexistent-shannot") != std::string::npos);  // bwrap's own complaint
+    }
+    SUBCASE("K while a command runs: TERM is reported as 143, KILL as 137, once nothing of the sandbox is left") {
+        for (const auto& [signal, status] : {std::pair<std::string, std::string>{"TERM", "exit 143 0"}, {"KILL", "exit 137 0"}}) {
+            CAPTURE(signal);
+            const auto marker = "4472." + std::string(signal == "TERM" ? "25" : "5");
+            REQUIRE(s.d.send(run_request("n-" + signal, {.command = {"sh", "-c", "echo started >&2; exec sleep " + marker}})));
+            REQUIRE(s.d.read_until([&] { return s.d.err.find("started\n") != std::string::npos; }));
+            REQUIRE(s.d.send(shannot::detail::dispatcher_request({"K", signal})));
+            const auto f = s.d.frames("n-" + signal);
+            CHECK(f.report == status);
+            CHECK(f.err == "started\n");  // the kill adds no word of the shell's
+            CHECK(shannot_test::processes_with(marker) == 0);
+        }
+    }
+    SUBCASE("K before bwrap started (in the same write as its R) stops that run; one with no run on is forgotten") {
+        REQUIRE(s.d.send(run_request("n1", {.command = {"sh", "-c", "exec sleep 4472.75"}}) + shannot::detail::dispatcher_request({"K", "KILL"})));
+        auto f = s.d.frames("n1");
+        CHECK(f.report == "exit 137 0");
+        CHECK(shannot_test::processes_with("4472.75") == 0);
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"K", "KILL"})));  // nothing runs
+        f = s.run("n2", {.command = {"echo", "alive"}});
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "alive\n");
+    }
+    SUBCASE("EOF while a command runs: it is killed, and the dispatcher exits 0 and removes its folder") {
+        REQUIRE(s.d.send(run_request("n1", {.command = {"sh", "-c", "echo started >&2; exec sleep 4472.125"}})));
+        REQUIRE(s.d.read_until([&] { return s.d.err.find("started\n") != std::string::npos; }));
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 0);
+        CHECK(eventually([] { return shannot_test::processes_with("4472.125") == 0; }));
+        CHECK_FALSE(std::filesystem::exists(s.folder()));
+    }
+    SUBCASE("input cut short by EOF ends the dispatcher without running the command") {
+        const auto whole = run_request("n1", {.command = {"cat"}, .input = std::string(100, 'x')});
+        REQUIRE(s.d.send(whole.substr(0, whole.size() - 90)));  // the line and 10 of its 100 bytes of input
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 0);
+        s.d.read_to_end();
+        CHECK(s.d.out.find("n1 eof") == std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(s.folder()));
+    }
+}
+
+TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are exit statuses 94-96") {
+    SHANNOT_REQUIRE_BWRAP();
+    const std::vector<std::string> sandbox = {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
+    auto session_request = [&](const std::string& seccomp, const std::string& shell, const std::string& bwrap,
+                               const std::vector<std::string>& command) {
+        std::vector<std::string> words = {"S", seccomp, shell, bwrap};
+        words.insert(words.end(), sandbox.begin(), sandbox.end());
+        words.insert(words.end(), command.begin(), command.end());
+        return shannot::detail::dispatcher_request(words);
+    };
+
+    SUBCASE("refusals") {
+        for (const auto& [seccomp, shell, bwrap, status] :
+             {std::tuple<std::string, std::string, std::string, int>{"", "/nonexistent/shell", "bwrap", protocol::dispatcher::exit_session_no_shell},
+              {"/nonexistent/seccomp.bpf", "/bin/sh", "bwrap", protocol::dispatcher::exit_session_no_seccomp},
+              {"", "/bin/sh", "/nonexistent/bwrap", protocol::dispatcher::exit_session_no_bwrap}}) {
+            CAPTURE(status);
+            Dispatcher s;
+            REQUIRE_FALSE(s.ready.empty());
+            REQUIRE(s.d.send(session_request(seccomp, shell, bwrap, {"--", "true"})));
+            CHECK(s.d.wait_exit() == status);
+            CHECK_FALSE(std::filesystem::exists(s.folder()));
+        }
+    }
+    SUBCASE("bwrap runs with the session's stdin and stdout, the shell at fd 5; the dispatcher exits with its status") {
+        Dispatcher s;
+        REQUIRE_FALSE(s.ready.empty());
+        // The sandbox copies fd 5 in (as a session does for its agent's shell) and compares it.
+        std::vector<std::string> command = {"--ro-bind-data", "5", "/tmp/shell-copy", "--", "sh", "-c",
+                                            "head -c 5; cmp -s /tmp/shell-copy /bin/sh && echo same; exit 7"};
+        command.insert(command.begin(), {"--tmpfs", "/tmp"});
+        REQUIRE(s.d.send(session_request("", "/bin/sh", "bwrap", command)));
+        // The reader records its pid and start time for a Z, while the sandbox runs.
+        REQUIRE(eventually([&] { return std::filesystem::exists(s.folder() + "/s"); }));
+        std::istringstream record(file_text(s.folder() + "/s"));
+        long reader = 0;
+        record >> reader;
+        CHECK(reader > 0);
+        CHECK(::kill(static_cast<pid_t>(reader), 0) == 0);
+        REQUIRE(s.d.send("hello"));
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 7);
+        s.d.read_to_end();
+        CHECK(s.d.out == "hellosame\n");
+        CHECK_FALSE(std::filesystem::exists(s.folder()));
+    }
+}
+
+TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, checking it is still that process") {
+    SHANNOT_REQUIRE_BWRAP();
+    shannot_test::TempDir tmp;  // both dispatchers' folders, as for one remote user
+    const auto hello_a = shannot::detail::random_marker(), hello_b = shannot::detail::random_marker();
+    shannot_test::DispatcherDriver a(shannot_test::DispatcherDriver::local(hello_a, tmp.path()));
+    shannot_test::DispatcherDriver b(shannot_test::DispatcherDriver::local(hello_b, tmp.path()));
+    REQUIRE_FALSE(a.ready(hello_a).empty());
+    REQUIRE_FALSE(b.ready(hello_b).empty());
+    REQUIRE(b.send(shannot::detail::dispatcher_request({"P", "0", host_args()})));
+    const auto folder_a = tmp.path() + "/shannot." + hello_a;
+
+    SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+                                                            "/proc", "--unshare-pid", "--die-with-parent", "--", "sleep", "4473.5"})));
+        REQUIRE(eventually([&] { return std::filesystem::exists(folder_a + "/s") && shannot_test::processes_with("4473.5") > 0; }));
+        REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", hello_a})));
+        CHECK(eventually([] { return shannot_test::processes_with("4473.5") == 0; }));
+        CHECK(a.wait_exit() != -1);
+        CHECK_FALSE(std::filesystem::exists(folder_a));
+        REQUIRE(b.send(run_request("n1", {.command = {"echo", "b goes on"}})));
+        auto f = b.frames("n1");
+        CHECK(f.out == "b goes on\n");
+    }
+    SUBCASE("a recorded process that is not the one recorded (another start time) is left alive") {
+        // A folder whose s file names a live process of ours, with a start time it does not have.
+        shannot_test::ScriptDriver bystander({"sleep", "4473.75"});
+        REQUIRE(bystander.started());
+        const auto fake = tmp.path() + "/shannot.fake-" + hello_a;
+        REQUIRE(std::filesystem::create_directory(fake));
+        std::ofstream(fake + "/s") << bystander.pid() << " 1\n";
+        REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", "fake-" + hello_a})));
+        REQUIRE(b.send(run_request("n1", {.command = {"true"}})));
+        auto f = b.frames("n1");
+        CHECK(f.report == "exit 0 1");
+        CHECK(::kill(bystander.pid(), 0) == 0);
+        CHECK_FALSE(std::filesystem::exists(fake));
+        ::kill(bystander.pid(), SIGKILL);
+    }
+}
