@@ -301,6 +301,21 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
         auto f = b.frames("n1");
         CHECK(f.out == "b goes on\n");
     }
+    SUBCASE("Z for a marker without a folder, or whose recorded process is gone, says nothing") {
+        // The dispatcher's stderr is the next command's: a word of its own there would be that
+        // command's output.
+        const auto gone = tmp.path() + "/shannot.gone-" + hello_a;
+        REQUIRE(std::filesystem::create_directory(gone));
+        std::ofstream(gone + "/s") << "999999999 1\n";  // no such process
+        REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", "none-" + hello_a}) +
+                       shannot::detail::dispatcher_request({"Z", "gone-" + hello_a}) +
+                       run_request("n1", {.command = {"echo", "quiet"}})));
+        auto f = b.frames("n1");
+        CHECK(f.report == "exit 0 1");
+        CHECK(f.out == "quiet\n");
+        CHECK(f.err.empty());
+        CHECK_FALSE(std::filesystem::exists(gone));
+    }
     SUBCASE("a recorded process that is not the one recorded (another start time) is left alive") {
         // A folder whose s file names a live process of ours, with a start time it does not have.
         shannot_test::ScriptDriver bystander({"sleep", "4473.75"});

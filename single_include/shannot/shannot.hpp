@@ -4660,7 +4660,7 @@ namespace shannot::detail {
 /// ssh session as `sh -c ssh_dispatcher_script shannot HELLO`.
 inline constexpr std::string_view ssh_dispatcher_script = R"sh(read_start_time() {
 start_time=
-read -r start_stat <"/proc/$1/stat" 2>/dev/null || return 1
+read -r start_stat 2>/dev/null <"/proc/$1/stat" || return 1
 start_stat=${start_stat##*) }
 set -- $start_stat
 start_time=${20}
@@ -4766,7 +4766,7 @@ nonce=$1 stage_length=$4
 if [ "$stage_length" -gt 0 ]; then
 staged=$(head -c "$stage_length" | tee -a "$dir/in" 2>/dev/null | wc -c)
 [ "$staged" -eq "$stage_length" ] || exit 0
-if ! [ "$(wc -c <"$dir/in" 2>/dev/null || echo x)" -eq "$stage_length" ] 2>/dev/null; then
+if ! [ "$(wc -c 2>/dev/null <"$dir/in" || echo x)" -eq "$stage_length" ] 2>/dev/null; then
 rm -f "$dir/in"
 send_refusal nostage
 return 0
@@ -4799,7 +4799,7 @@ end_dispatcher $?
 }
 kill_session() {
 session_pid='' session_start=''
-read -r session_pid session_start <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+read -r session_pid session_start 2>/dev/null <"${TMPDIR:-/tmp}/shannot.$1/s" || return 0
 read_start_time "$session_pid" && [ "$start_time" = "$session_start" ] && kill -s KILL "$session_pid" 2>/dev/null
 rm -rf "${TMPDIR:-/tmp}/shannot.$1"
 return 0

@@ -53,6 +53,9 @@
 # Descriptors: 5 and 6 are the session's stdout and stderr (commands write to them directly); in
 # the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh
 # would report a killed command there), and 9 is the write end of its own stdin while a run is on.
+# The reader's stderr is the session's, which the next command's stderr follows: a read whose file
+# may fail to open has its stderr redirected first (`2>/dev/null <FILE`: redirections apply left
+# to right, and sh reports a file it cannot open on the stderr it has then).
 
 # ---- Helpers every process uses
 
@@ -60,7 +63,7 @@
 # /proc/PID/stat), which with the pid names one process for good; returns 1 when it is gone.
 read_start_time() {
   start_time=
-  read -r start_stat <"/proc/$1/stat" 2>/dev/null || return 1
+  read -r start_stat 2>/dev/null <"/proc/$1/stat" || return 1
   # The fields after the command name, which is in parentheses and may hold anything.
   start_stat=${start_stat##*) }
   # shellcheck disable=SC2086 # split into its fields on purpose
@@ -122,7 +125,7 @@ list_root_symlinks() {
 # the pid file to change: the run is over), and signals that child.
 signal_run() {
   runner='' signal_name=$1
-  # stderr is the session's: it is redirected before a read whose file may fail to open.
+  # stderr is the session's: redirected before a read whose file may fail to open (see the top).
   read -r runner 2>/dev/null <"$dir/pid"
   if [ -z "$runner" ]; then
     [ -z "$2" ] || return 0
@@ -231,7 +234,7 @@ stage_run() {
     # note on ext4 at the top.
     staged=$(head -c "$stage_length" | tee -a "$dir/in" 2>/dev/null | wc -c)
     [ "$staged" -eq "$stage_length" ] || exit 0
-    if ! [ "$(wc -c <"$dir/in" 2>/dev/null || echo x)" -eq "$stage_length" ] 2>/dev/null; then
+    if ! [ "$(wc -c 2>/dev/null <"$dir/in" || echo x)" -eq "$stage_length" ] 2>/dev/null; then
       rm -f "$dir/in"
       send_refusal nostage
       return 0
@@ -279,7 +282,7 @@ start_session() {
 # dies with its parent (--die-with-parent), and the sandbox with bwrap. Removes its folder.
 kill_session() {
   session_pid='' session_start=''
-  read -r session_pid session_start <"${TMPDIR:-/tmp}/shannot.$1/s" 2>/dev/null || return 0
+  read -r session_pid session_start 2>/dev/null <"${TMPDIR:-/tmp}/shannot.$1/s" || return 0
   read_start_time "$session_pid" && [ "$start_time" = "$session_start" ] && kill -s KILL "$session_pid" 2>/dev/null
   rm -rf "${TMPDIR:-/tmp}/shannot.$1"
   return 0
