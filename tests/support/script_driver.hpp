@@ -34,14 +34,20 @@ public:
     ~ScriptDriver() {
         if (child_.pid <= 0) return;
         close_input();
-        if (wait_exit(std::chrono::seconds(5)) != -1) return;
-        ::kill(child_.pid, SIGKILL);
+        if (wait_exit(std::chrono::seconds(5)) != -1 || child_.pid <= 0) return;
+        signal(SIGKILL);
         ::waitpid(child_.pid, nullptr, 0);
     }
 
     [[nodiscard]] bool started() const { return child_.pid > 0 || exit_status_ != -1; }
     [[nodiscard]] const std::string& error() const { return error_; }
+    /// The program's pid while it has not been reaped, else -1: never pass it to kill(2)
+    /// unchecked (kill(-1, ...) signals every process there is); use signal().
     [[nodiscard]] pid_t pid() const { return child_.pid; }
+    /// Sends `sig` to the program, if it has not been reaped yet.
+    void signal(int sig) {
+        if (child_.pid > 0) ::kill(child_.pid, sig);
+    }
 
     [[nodiscard]] bool send(std::string_view text) {
         return shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + std::chrono::seconds(10));
