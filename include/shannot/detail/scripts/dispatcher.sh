@@ -44,11 +44,11 @@
 #   s      "PID START" of the reader that runs an S request's bwrap (read by another
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
-# Files are replaced by rename (sig) or emptied and appended to (pid, t, in), never truncated and
-# rewritten: a concurrent reader never sees one half-written but as a torn line (which it ignores),
-# and ext4 (and xfs) start writing a file back to disk when it is closed after it was truncated and
-# written again (auto_da_alloc), ~0.3 ms each, where emptying a file or appending to an empty one
-# costs ~0.03 ms. Neither step alone does that.
+# sig is replaced by rename, so that a concurrent reader never sees it empty mid-write. The files
+# every run writes (pid, t, in) are emptied and later appended to, never truncated and rewritten:
+# ext4 (and xfs) start writing a file back to disk when it is closed after it was truncated and
+# written again (auto_da_alloc), which neither step alone does; a read of t in between sees no "."
+# and is ignored, as a torn read is.
 #
 # Descriptors: 5 and 6 are the session's stdout and stderr (commands write to them directly); in
 # the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh

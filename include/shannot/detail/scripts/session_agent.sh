@@ -6,11 +6,12 @@
 #
 # Run as `/dev/.shannot/sh -c AGENT shannot HELLO` by bwrap (--as-pid-1), from an execute-only
 # (0111) copy of the shell in a private 0700 tmpfs (detail/session/agent.hpp, session_mount_args):
-# executing a file one cannot read makes the process non-dumpable, so no command can open
-# /proc/1/fd/0 (the request pipe) or /proc/1/mem to learn a nonce. The protocol (requests, frames)
-# is docs/protocol.md; this file says how it is carried out. A request is one line of shell code
-# that PID 1 evaluates: its verbs R, X and F are the functions below, and it names the variable i
-# and the descriptors 4, 6, 7 and 8; renaming any of them changes the protocol (session_request).
+# executing a file one cannot read makes the process non-dumpable, so no command can open PID 1's
+# descriptors (the host's request pipe among them) or /proc/1/mem to learn a nonce. The protocol
+# (requests, frames) is docs/protocol.md; this file says how it is carried out. A request is one
+# line of shell code that PID 1 evaluates: its verbs R, X and F are the functions below, and it
+# names the variables i and nl and the descriptors 4, 6, 7 and 8; renaming any of them changes the
+# protocol (session_request).
 #
 # tools/embed_scripts.py embeds this file into detail/scripts/session_agent_script.hpp (without its
 # full-line comments and indentation: the agent travels in bwrap's argv, and to a remote host in an
