@@ -189,7 +189,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.err.find("nonexistent-shannot") != std::string::npos);  // bwrap's own complaint
     }
     SUBCASE("K while a command runs: TERM is reported as 143, KILL as 137, once nothing of the sandbox is left") {
-        for (const auto& [signal, status] : {std::pair<std::string, std::string>{"TERM", "exit 143 0"}, {"KILL", "exit 137 0"}}) {
+        for (const auto& stop : {std::pair<std::string, std::string>{"TERM", "exit 143 0"}, {"KILL", "exit 137 0"}}) {
+            const std::string signal = stop.first, status = stop.second;  // clang 14 cannot capture a structured binding
             CAPTURE(signal);
             const auto marker = "4472." + std::string(signal == "TERM" ? "25" : "5");
             REQUIRE(s.d.send(run_request("n-" + signal, {.command = {"sh", "-c", "echo started >&2; exec sleep " + marker}})));
@@ -242,10 +243,12 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
     };
 
     SUBCASE("refusals") {
-        for (const auto& [seccomp, shell, bwrap, status] :
+        for (const auto& refusal :
              {std::tuple<std::string, std::string, std::string, int>{"", "/nonexistent/shell", "bwrap", protocol::dispatcher::exit_session_no_shell},
               {"/nonexistent/seccomp.bpf", "/bin/sh", "bwrap", protocol::dispatcher::exit_session_no_seccomp},
               {"", "/bin/sh", "/nonexistent/bwrap", protocol::dispatcher::exit_session_no_bwrap}}) {
+            const auto& [seccomp, shell, bwrap, expected] = refusal;
+            const int status = expected;  // clang 14 cannot capture a structured binding
             CAPTURE(status);
             Dispatcher s;
             REQUIRE_FALSE(s.ready.empty());

@@ -120,8 +120,10 @@ TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox")
         CHECK(a.d.out.empty());
     }
     SUBCASE("K TERM and K KILL stop the command and everything it started; a K with nothing running changes nothing") {
-        for (const auto& [stop, status] : {std::pair<std::string_view, std::string>{protocol::agent::terminate_request, "exit 143"},
-                                           {protocol::agent::kill_request, "exit 137"}}) {
+        for (const auto& entry : {std::pair<std::string_view, std::string>{protocol::agent::terminate_request, "exit 143"},
+                                  {protocol::agent::kill_request, "exit 137"}}) {
+            const std::string_view stop = entry.first;
+            const std::string status = entry.second;  // clang 14 cannot capture a structured binding
             CAPTURE(status);
             REQUIRE(a.d.send(request("n1", {.argv = {"sh", "-c", "sleep 4474.5 & echo started >&2; sleep 4474.25"}})));
             REQUIRE(a.d.read_until([&] { return a.d.err.find("started\n") != std::string::npos; }));
