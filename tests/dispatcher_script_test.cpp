@@ -77,16 +77,6 @@ std::string file_text(const std::string& path) {
     return s.str();
 }
 
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
-
 }  // namespace
 
 TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folders, plain paths only") {
@@ -217,7 +207,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         REQUIRE(s.d.read_until([&] { return s.d.err.find("started\n") != std::string::npos; }));
         s.d.close_input();
         CHECK(s.d.wait_exit() == 0);
-        CHECK(eventually([] { return shannot_test::processes_with("4472.125") == 0; }));
+        CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4472.125") == 0; }));
         CHECK_FALSE(std::filesystem::exists(s.folder()));
     }
     SUBCASE("input cut short by EOF ends the dispatcher without running the command") {
@@ -266,7 +256,7 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
         command.insert(command.begin(), {"--tmpfs", "/tmp"});
         REQUIRE(s.d.send(session_request("", "/bin/sh", "bwrap", command)));
         // The reader records its pid and start time for a Z, while the sandbox runs.
-        REQUIRE(eventually([&] { return std::filesystem::exists(s.folder() + "/s"); }));
+        REQUIRE(shannot_test::eventually([&] { return std::filesystem::exists(s.folder() + "/s"); }));
         std::istringstream record(file_text(s.folder() + "/s"));
         long reader = 0;
         record >> reader;
@@ -298,9 +288,9 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
         // that does not die with it yet, which a session's Z never meets (it follows a ready agent).
         const auto sleep_argv = std::string("sleep") + '\0' + "4473.5";
-        REQUIRE(eventually([&] { return std::filesystem::exists(folder_a + "/s") && shannot_test::processes_running(sleep_argv) > 0; }));
+        REQUIRE(shannot_test::eventually([&] { return std::filesystem::exists(folder_a + "/s") && shannot_test::processes_running(sleep_argv) > 0; }));
         REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", hello_a})));
-        CHECK(eventually([] { return shannot_test::processes_with("4473.5") == 0; }));
+        CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4473.5") == 0; }));
         CHECK(a.wait_exit() != -1);
         CHECK_FALSE(std::filesystem::exists(folder_a));
         REQUIRE(b.send(run_request("n1", {.command = {"echo", "b goes on"}})));

@@ -49,16 +49,6 @@ struct Agent {
     }
 };
 
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
-
 }  // namespace
 
 TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox") {
@@ -143,7 +133,7 @@ TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox")
         REQUIRE(a.d.read_until([&] { return a.d.err.find("started\n") != std::string::npos; }));
         a.d.close_input();
         CHECK(a.d.wait_exit() == 0);
-        CHECK(eventually([] { return shannot_test::processes_with("4474.75") == 0; }));
+        CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4474.75") == 0; }));
     }
 }
 

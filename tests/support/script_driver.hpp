@@ -19,6 +19,17 @@
 
 namespace shannot_test {
 
+/// Polls `condition` every 10 ms until it holds (true) or `bound` passes (false).
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
 class ScriptDriver {
 public:
     /// Starts `argv` (argv[0] looked up on PATH) with its stdin, stdout and stderr on pipes.
