@@ -28,8 +28,8 @@ namespace {
 
 /// bwrap's arguments before "--" that the tests keep in slot 0: this host, read-only.
 std::string host_args() {
-    auto text = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-                                                     "--die-with-parent", "--json-status-fd", "4"});
+    auto text = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                                     "--unshare-pid", "--die-with-parent", "--json-status-fd", "4"});
     text.pop_back();
     return text;
 }
@@ -45,8 +45,8 @@ struct RunRequest {
 
 /// An R request line and its input.
 std::string run_request(const std::string& nonce, const RunRequest& r) {
-    std::vector<std::string> words = {"R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot,
-                                      "--"};
+    std::vector<std::string> words = {
+        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, "--"};
     words.insert(words.end(), r.command.begin(), r.command.end());
     return shannot::detail::dispatcher_request(words) + r.input;
 }
@@ -84,17 +84,20 @@ TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folder
     // A root of our making: symlinks to folders (relative, absolute, through another link), and
     // ones it must leave out (a name that needs quoting, a dangling link, a link to a file).
     const auto hello = shannot::detail::random_marker();
-    std::vector<std::string> argv = {"bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "/bin", "/bin2",
-                                     "--symlink", "usr/lib", "/lib", "--symlink", "/usr/sbin", "/sbin", "--symlink", "/usr/share", "/odd name",
-                                     "--symlink", "/nonexistent", "/dangling", "--symlink", "/usr/bin/env", "/file-link", "--proc", "/proc",
-                                     "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent"};
+    std::vector<std::string> argv = {"bwrap", "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
+                                     "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent"};
+    const std::vector<std::pair<std::string, std::string>> links = {
+        {"usr/bin", "/bin"},        {"/bin", "/bin2"},           {"usr/lib", "/lib"},           {"/usr/sbin", "/sbin"},
+        {"/usr/share", "/odd name"}, {"/nonexistent", "/dangling"}, {"/usr/bin/env", "/file-link"}};
+    for (const auto& [target, link] : links) argv.insert(argv.end(), {"--symlink", target, link});
     std::string expected = "ready /bin=/usr/bin /bin2=/usr/bin /lib=/usr/lib";
     if (std::filesystem::is_directory("/usr/lib64")) {  // where amd64's ELF interpreter is found
         argv.insert(argv.end(), {"--symlink", "usr/lib64", "/lib64"});
         expected += " /lib64=/usr/lib64";
     }
     expected += " /sbin=/usr/sbin";
-    argv.insert(argv.end(), {"--", "/bin/sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello});
+    argv.insert(argv.end(),
+                {"--", "/bin/sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello});
     shannot_test::ScriptDriver d(argv);
     REQUIRE_MESSAGE(d.started(), d.error());
     std::string on_stderr;
@@ -125,8 +128,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.payloads == std::vector<std::string>{"exit 3 1"});  // SETUP 1: the command's own status
         CHECK(f.out == "out\n");
         CHECK(f.err == "err\n");
-        auto other = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--setenv", "SLOT", "one",
-                                                          "--json-status-fd", "4"});
+        auto other = shannot::detail::dispatcher_request(
+            {"--ro-bind", "/", "/", "--dev", "/dev", "--setenv", "SLOT", "one", "--json-status-fd", "4"});
         other.pop_back();
         REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "1", other})));
         f = s.run("n2", {.command = {"sh", "-c", "echo \"${SLOT-none}\""}, .slot = "1"});
@@ -147,7 +150,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.report == "exit 0 1");
         CHECK(f.out.empty());
     }
-    SUBCASE("nobwrap, noseccomp and noargs end the request with their frame; its input is read; the dispatcher goes on") {
+    SUBCASE("nobwrap, noseccomp and noargs end the request; its input is read; the dispatcher goes on") {
         auto f = s.run("n1", {.command = {"cat"}, .input = "abc", .bwrap = "/nonexistent/bwrap"});
         CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_bwrap)});
         CHECK(f.out.empty());
@@ -159,7 +162,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.report == "exit 0 1");
         CHECK(f.out == "fine");
     }
-    SUBCASE("nostage: input that cannot be stored is still read in full; the request ends with nostage, the next one runs") {
+    SUBCASE("nostage: input that cannot be stored is read in full and dropped; the next request runs") {
         // A folder where the staged input goes: tee cannot write it, as on a full $TMPDIR.
         REQUIRE(std::filesystem::create_directory(s.folder() + "/in"));
         auto f = s.run("n1", {.command = {"cat"}, .input = std::string(5000, 'x')});
@@ -171,7 +174,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.out == "staged");
     }
     SUBCASE("a bwrap that fails before the command reports its status with SETUP 0") {
-        auto args = shannot::detail::dispatcher_request({"--ro-bind", "/nonexistent-shannot", "/x", "--json-status-fd", "4"});
+        auto args =
+            shannot::detail::dispatcher_request({"--ro-bind", "/nonexistent-shannot", "/x", "--json-status-fd", "4"});
         args.pop_back();
         REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "2", args})));
         auto f = s.run("n1", {.command = {"true"}, .slot = "2"});
@@ -180,10 +184,12 @@ TEST_CASE("dispatcher.sh driven over pipes") {
     }
     SUBCASE("K while a command runs: TERM is reported as 143, KILL as 137, once nothing of the sandbox is left") {
         for (const auto& stop : {std::pair<std::string, std::string>{"TERM", "exit 143 0"}, {"KILL", "exit 137 0"}}) {
-            const std::string signal = stop.first, status = stop.second;  // clang 14 cannot capture a structured binding
+            // Not a structured binding: clang 14 cannot capture one in doctest's lambdas.
+            const std::string signal = stop.first, status = stop.second;
             CAPTURE(signal);
             const auto marker = "4472." + std::string(signal == "TERM" ? "25" : "5");
-            REQUIRE(s.d.send(run_request("n-" + signal, {.command = {"sh", "-c", "echo started >&2; exec sleep " + marker}})));
+            REQUIRE(s.d.send(
+                run_request("n-" + signal, {.command = {"sh", "-c", "echo started >&2; exec sleep " + marker}})));
             REQUIRE(s.d.read_until([&] { return s.d.err.find("started\n") != std::string::npos; }));
             REQUIRE(s.d.send(shannot::detail::dispatcher_request({"K", signal})));
             const auto f = s.d.frames("n-" + signal);
@@ -193,7 +199,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         }
     }
     SUBCASE("K before bwrap started (in the same write as its R) stops that run; one with no run on is forgotten") {
-        REQUIRE(s.d.send(run_request("n1", {.command = {"sh", "-c", "exec sleep 4472.75"}}) + shannot::detail::dispatcher_request({"K", "KILL"})));
+        REQUIRE(s.d.send(run_request("n1", {.command = {"sh", "-c", "exec sleep 4472.75"}}) +
+                         shannot::detail::dispatcher_request({"K", "KILL"})));
         auto f = s.d.frames("n1");
         CHECK(f.report == "exit 137 0");
         CHECK(shannot_test::processes_with("4472.75") == 0);
@@ -223,7 +230,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
 
 TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are exit statuses 94-96") {
     SHANNOT_REQUIRE_BWRAP();
-    const std::vector<std::string> sandbox = {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
+    const std::vector<std::string> sandbox = {
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
     auto session_request = [&](const std::string& seccomp, const std::string& shell, const std::string& bwrap,
                                const std::vector<std::string>& command) {
         std::vector<std::string> words = {"S", seccomp, shell, bwrap};
@@ -234,7 +242,8 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
 
     SUBCASE("refusals") {
         for (const auto& refusal :
-             {std::tuple<std::string, std::string, std::string, int>{"", "/nonexistent/shell", "bwrap", protocol::dispatcher::exit_session_no_shell},
+             {std::tuple<std::string, std::string, std::string, int>{"", "/nonexistent/shell", "bwrap",
+                                                                     protocol::dispatcher::exit_session_no_shell},
               {"/nonexistent/seccomp.bpf", "/bin/sh", "bwrap", protocol::dispatcher::exit_session_no_seccomp},
               {"", "/bin/sh", "/nonexistent/bwrap", protocol::dispatcher::exit_session_no_bwrap}}) {
             const auto& [seccomp, shell, bwrap, expected] = refusal;
@@ -283,12 +292,15 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
     const auto folder_a = tmp.path() + "/shannot." + hello_a;
 
     SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
-        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
-                                                            "/proc", "--unshare-pid", "--die-with-parent", "--", "sleep", "4473.5"})));
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "--ro-bind", "/", "/", "--dev",
+                                                            "/dev", "--proc", "/proc", "--unshare-pid",
+                                                            "--die-with-parent", "--", "sleep", "4473.5"})));
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
         // that does not die with it yet, which a session's Z never meets (it follows a ready agent).
         const auto sleep_argv = std::string("sleep") + '\0' + "4473.5";
-        REQUIRE(shannot_test::eventually([&] { return std::filesystem::exists(folder_a + "/s") && shannot_test::processes_running(sleep_argv) > 0; }));
+        REQUIRE(shannot_test::eventually([&] {
+            return std::filesystem::exists(folder_a + "/s") && shannot_test::processes_running(sleep_argv) > 0;
+        }));
         REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", hello_a})));
         CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4473.5") == 0; }));
         CHECK(a.wait_exit() != -1);

@@ -42,7 +42,9 @@ struct Agent {
     shannot_test::AgentDriver d;
     std::string ready, ready_err;
 
-    explicit Agent(const shannot_test::AgentOptions& options = {}) : d(hello, options) { ready = d.ready(hello, &ready_err); }
+    explicit Agent(const shannot_test::AgentOptions& options = {}) : d(hello, options) {
+        ready = d.ready(hello, &ready_err);
+    }
     shannot_test::ScriptDriver::Frames run(const std::string& nonce, const Command& c) {
         if (!d.send(request(nonce, c))) return {};
         return d.frames(nonce, 30s, &protocol::is_exit_report);
@@ -84,13 +86,15 @@ TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox")
         CHECK(a.run("n1", {.argv = {"/nonexistent/command"}}).payloads == no_exec);
         CHECK(a.run("n2", {.argv = {"/etc/passwd"}}).payloads == no_exec);  // a file, not executable
         CHECK(a.run("n3", {.argv = {"no-such-command-shannot"}}).payloads == no_exec);
-        CHECK(a.run("n4", {.argv = {"cat", "/etc/hostname"}, .environment = {{"PATH", "/nonexistent"}}}).payloads == no_exec);
+        CHECK(a.run("n4", {.argv = {"cat", "/etc/hostname"}, .environment = {{"PATH", "/nonexistent"}}}).payloads ==
+              no_exec);
         auto f = a.run("n5", {.argv = {"sh", "-c", "echo \"$PATH\""}, .environment = {{"PATH", "/usr/bin:/bin"}}});
         CHECK(f.payloads == std::vector<std::string>{"exit 0"});
         CHECK(f.out == "/usr/bin:/bin\n");
     }
     SUBCASE("the command's own variables reach it alone, newlines and quotes intact") {
-        auto f = a.run("n1", {.argv = {"sh", "-c", "printf '%s|%s' \"$A\" \"$B\""}, .environment = {{"A", "x y\nz"}, {"B", "it's"}}});
+        auto f = a.run("n1", {.argv = {"sh", "-c", "printf '%s|%s' \"$A\" \"$B\""},
+                              .environment = {{"A", "x y\nz"}, {"B", "it's"}}});
         CHECK(f.out == "x y\nz|it's");
         f = a.run("n2", {.argv = {"sh", "-c", "echo \"${A-unset}${B-unset}\""}});
         CHECK(f.out == "unsetunset\n");
@@ -110,8 +114,9 @@ TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox")
         CHECK(a.d.out.empty());
     }
     SUBCASE("K TERM and K KILL stop the command and everything it started; a K with nothing running changes nothing") {
-        for (const auto& entry : {std::pair<std::string_view, std::string>{protocol::agent::terminate_request, "exit 143"},
-                                  {protocol::agent::kill_request, "exit 137"}}) {
+        for (const auto& entry :
+             {std::pair<std::string_view, std::string>{protocol::agent::terminate_request, "exit 143"},
+              {protocol::agent::kill_request, "exit 137"}}) {
             const std::string_view stop = entry.first;
             const std::string status = entry.second;  // clang 14 cannot capture a structured binding
             CAPTURE(status);
@@ -139,7 +144,7 @@ TEST_CASE("session_agent.sh driven over pipes, as PID 1 of a session's sandbox")
 
 TEST_CASE("session_agent.sh: input it cannot stage") {
     SHANNOT_REQUIRE_BWRAP();
-    SUBCASE("noinput: input its tmpfs cannot hold is read and dropped; the request ends with noinput, the session goes on") {
+    SUBCASE("noinput: input its tmpfs cannot hold is read and dropped; the next request runs") {
         Agent a({.tmpfs_size = "65536"});
         REQUIRE_MESSAGE(a.ready == protocol::agent::ready_input, a.d.out << a.d.err);
         auto f = a.run("n1", {.argv = {"cat"}, .input = std::string(200000, 'x')});
@@ -149,11 +154,12 @@ TEST_CASE("session_agent.sh: input it cannot stage") {
         CHECK(f.payloads == std::vector<std::string>{"exit 0"});
         CHECK(f.out == std::string(1000, 'y'));
     }
-    SUBCASE("without head or cat it says noinput, and input sent anyway ends the agent rather than being read as requests") {
+    SUBCASE("without head or cat: ready noinput, and input sent anyway ends the agent, unread") {
         Agent a({.path = "/nonexistent"});
         CHECK(a.ready == "ready noinput");
         CHECK(a.ready_err == "ready noinput");
-        REQUIRE(a.d.send(request("n1", {.argv = {"/bin/true"}, .input = "\nR n2 0 '' '/bin/true' && '/bin/true'; F \"$?\"\n"})));
+        REQUIRE(a.d.send(
+            request("n1", {.argv = {"/bin/true"}, .input = "\nR n2 0 '' '/bin/true' && '/bin/true'; F \"$?\"\n"})));
         CHECK(a.d.wait_exit() != -1);
         a.d.read_to_end();
         CHECK(a.d.out.find("eof") == std::string::npos);
@@ -170,8 +176,8 @@ TEST_CASE("session_agent.sh: every function the agent defines is out of a comman
     for (auto name : functions) {
         CAPTURE(name);
         CHECK(shannot::detail::shell_may_run_itself(name));
-        CHECK(shannot::detail::session_request("n", "", 0, Environment{}, {std::string(name)}).find("( exec '" + std::string(name) + "'") !=
-              std::string::npos);
+        CHECK(shannot::detail::session_request("n", "", 0, Environment{}, {std::string(name)})
+                  .find("( exec '" + std::string(name) + "'") != std::string::npos);
     }
     CHECK_FALSE(shannot::detail::shell_may_run_itself("cat"));  // the control: a program name
 }

@@ -64,11 +64,14 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         auto r = session->run({"env"}, {.environment = env, .working_directory = "/usr"});
         REQUIRE(r);
         for (const auto& entry : env)  // not a structured binding: clang 14 cannot capture one in doctest's lambdas
-            CHECK_MESSAGE(("\n" + r->stdout_data).find("\n" + entry.first + "=" + entry.second + "\n") != std::string::npos, entry.first);
+            CHECK_MESSAGE(
+                ("\n" + r->stdout_data).find("\n" + entry.first + "=" + entry.second + "\n") != std::string::npos,
+                entry.first);
         auto next = session->run({"sh", "-c", "pwd; env"}, {.input = "in"});
         REQUIRE(next);
         CHECK(next->stdout_data.rfind("/tmp\n", 0) == 0);
-        for (const auto& entry : env) CHECK_MESSAGE(next->stdout_data.find("\n" + entry.first + "=") == std::string::npos, entry.first);
+        for (const auto& entry : env)
+            CHECK_MESSAGE(next->stdout_data.find("\n" + entry.first + "=") == std::string::npos, entry.first);
     }
     SUBCASE("a command named like a shell builtin runs the program, under the name it was given") {
         // The agent runs commands from its own shell: `echo`, `kill` or `test` must still be

@@ -23,7 +23,8 @@ struct AgentOptions {
 
 class AgentDriver : public ScriptDriver {
 public:
-    explicit AgentDriver(const std::string& hello, const AgentOptions& options = {}) : ScriptDriver(argv(hello, options)) {}
+    explicit AgentDriver(const std::string& hello, const AgentOptions& options = {})
+        : ScriptDriver(argv(hello, options)) {}
 
     /// bwrap over a read-only view of this host, with a session's own mounts and the agent as
     /// PID 1; the shell is opened at fd 5 by a shell that then execs bwrap.
@@ -31,8 +32,8 @@ public:
         std::vector<std::string> args = {"sh", "-c", "exec \"$@\" 5<\"$0\"", options.shell, "bwrap",
                                          "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                                          "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
-                                         "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                                         "--clearenv", "--setenv", "PATH", options.path, "--chdir", options.working_directory};
+                                         "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+                                         "--setenv", "PATH", options.path, "--chdir", options.working_directory};
         auto mounts = shannot::detail::session_mount_args();
         if (!options.tmpfs_size.empty()) {
             const auto tmpfs = std::find(mounts.begin(), mounts.end(), "--tmpfs");

@@ -61,7 +61,8 @@ public:
     }
 
     [[nodiscard]] bool send(std::string_view text) {
-        return shannot::detail::write_all(child_.in.get(), text, shannot::detail::Clock::now() + std::chrono::seconds(10));
+        return shannot::detail::write_all(child_.in.get(), text,
+                                          shannot::detail::Clock::now() + std::chrono::seconds(10));
     }
     void close_input() { child_.in.reset(); }
 
@@ -71,7 +72,8 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + bound;
         char buffer[4096];
         while (!done()) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             pollfd fds[2] = {{child_.out.get(), POLLIN, 0}, {child_.err.get(), POLLIN, 0}};
             if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
@@ -90,9 +92,11 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + bound;
         char buffer[4096];
         while (out_open || err_open) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
-            pollfd fds[2] = {{out_open ? child_.out.get() : -1, POLLIN, 0}, {err_open ? child_.err.get() : -1, POLLIN, 0}};
+            pollfd fds[2] = {{out_open ? child_.out.get() : -1, POLLIN, 0},
+                             {err_open ? child_.err.get() : -1, POLLIN, 0}};
             if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
             for (int i = 0; i < 2; ++i) {
                 if (!fds[i].revents) continue;
@@ -114,7 +118,8 @@ public:
             const auto at = s.find(mark);
             return at == std::string::npos ? at : s.find('\n', at + 1);
         };
-        if (!read_until([&] { return end_of(out) != std::string::npos && end_of(err) != std::string::npos; }, bound)) return {};
+        if (!read_until([&] { return end_of(out) != std::string::npos && end_of(err) != std::string::npos; }, bound))
+            return {};
         const auto at = out.find(mark), end = end_of(out);
         std::string payload = out.substr(at + mark.size(), end - at - mark.size());
         out.erase(0, end + 1);

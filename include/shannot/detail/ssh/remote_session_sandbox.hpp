@@ -64,7 +64,8 @@ public:
             killed_remote_ = true;
             auto other = pool_->acquire(std::chrono::steady_clock::now() + std::chrono::seconds(2));
             if (other) {
-                const auto line = dispatcher_request({std::string(protocol::dispatcher::kill_session_verb), dispatcher_->hello});
+                const auto line =
+                    dispatcher_request({std::string(protocol::dispatcher::kill_session_verb), dispatcher_->hello});
                 const bool sent = write_all((*other)->child.in.get(), line, Clock::now() + std::chrono::seconds(2));
                 pool_->release(std::move(*other), sent);
             }
