@@ -154,4 +154,33 @@ TEST_CASE("lint_profile") {
     SUBCASE("a plain read-only profile is clean") {
         CHECK(codes(shannot::LocalProfile{.name = "ok", .allowed_commands = {"ls", "cat"}}).empty());
     }
+    SUBCASE("bind sources missing on this host: skipped, or failing the run when never skipped") {
+        const std::string gone = "/nonexistent-shannot-lint";
+        shannot::LocalProfile p{.name = "binds",
+                                .allowed_commands = {"ls"},
+                                .binds = {{.source = "/usr", .target = "/usr", .required = true},
+                                          {.source = gone, .target = "/data"},
+                                          {.source = gone, .target = "/opt", .optional = true},
+                                          {.source = gone, .target = "/srv", .required = true},
+                                          {.source = gone, .target = "/usr/share/doc"},
+                                          {.source = "/dev/null", .target = "/usr/share/secret", .optional = true}}};
+        const auto findings = shannot::lint_profile(p);
+        CHECK(codes(p) == std::multiset<std::string>{"skipped-bind", "missing-source", "missing-source", "optional-ignored"});
+        for (const auto& f : findings) {
+            CAPTURE(f.message);
+            CHECK(f.severity == shannot::LintFinding::Severity::warning);
+            if (f.code == "skipped-bind")
+                CHECK(f.message == "binds[1].source: " + gone + " does not exist on this host: a run here skips the bind to /data "
+                                   "(\"required\": true makes it an error, \"optional\": true silences this)");
+            if (f.code == "optional-ignored")
+                CHECK(f.message == "binds[5]: \"optional\" is ignored: the bind masks part of binds[0] (/usr), and a masking bind "
+                                   "is never skipped");
+        }
+        // The same profile for a transport whose sources live elsewhere: only the structural finding.
+        CHECK(shannot::lint_profile(p.for_transport<shannot::OpenSshProcessTransport>()).size() == 1);
+        // Control: with every source present, nothing about sources is said.
+        for (auto& b : p.binds)
+            if (b.source == gone) b.source = "/etc";
+        CHECK(codes(p) == std::multiset<std::string>{"optional-ignored"});
+    }
 }

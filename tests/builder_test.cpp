@@ -37,7 +37,7 @@ Args build(const shannot::SandboxProfile<T>& p, Args command = {"ls"}, shannot::
 TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host symlink is --symlink") {
     const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
     const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, {"--", "ls"}});
-    const shannot::SandboxBind usr{.source = "/usr", .target = "/usr"};
+    const shannot::SandboxBind usr{.source = "/usr", .target = "/usr", .required = true};
     const shannot::SandboxBind bin{.source = "/bin", .target = "/bin", .optional = true};
     const shannot::BuildExtras links{.host_symlinks = {{"/bin", "/usr/bin"}}};
 
@@ -47,7 +47,7 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
         CHECK(build(p) == concat({head, {"--ro-bind-try", "/bin", "/bin", "--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("a file works the same: /etc/os-release -> /usr/lib/os-release") {
-        Profile p{.name = "t", .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release"}}};
+        Profile p{.name = "t", .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release", .optional = true}}};
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/etc/os-release", "/usr/lib/os-release"}}}) ==
               concat({head, {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"}, tail}));
     }
@@ -59,9 +59,9 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
               concat({head, bind_bin, {"--tmpfs", "/usr"}, tail}));
     }
     SUBCASE("the covering bind is writable, or shows another host path") {
-        Profile rw{.name = "t", .binds = {{.source = "/usr", .target = "/usr", .read_only = false}, bin}};
+        Profile rw{.name = "t", .binds = {{.source = "/usr", .target = "/usr", .read_only = false, .required = true}, bin}};
         CHECK(build(rw, {"ls"}, links) == concat({head, bind_bin, {"--bind", "/usr", "/usr"}, tail}));
-        Profile elsewhere{.name = "t", .binds = {{.source = "/opt/usr", .target = "/usr"}, bin}};
+        Profile elsewhere{.name = "t", .binds = {{.source = "/opt/usr", .target = "/usr", .required = true}, bin}};
         CHECK(build(elsewhere, {"ls"}, links) == concat({head, bind_bin, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
     }
     SUBCASE("something is mounted between /usr and /usr/bin, or under /bin") {
@@ -71,11 +71,12 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
         CHECK(build(under, {"ls"}, links) == concat({head, bind_bin, {"--tmpfs", "/bin/cache", "--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("the bind is not source == target, or something is mounted on /") {
-        Profile moved{.name = "t", .binds = {usr, {.source = "/bin", .target = "/tools"}}};
+        Profile moved{.name = "t", .binds = {usr, {.source = "/bin", .target = "/tools", .required = true}}};
         CHECK(build(moved, {"ls"}, links) == concat({head, {"--ro-bind", "/bin", "/tools", "--ro-bind", "/usr", "/usr"}, tail}));
-        Profile root{.name = "t", .binds = {{.source = "/", .target = "/"}, usr, bin}};
+        // Under a bind of /, /bin masks part of it: never skipped, so --ro-bind whatever it says.
+        Profile root{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}, usr, bin}};
         CHECK(build(root, {"ls"}, links) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"},
-                                                    bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+                                                    {"--ro-bind", "/bin", "/bin"}, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("a resolved path that is relative, or the bind itself, is ignored") {
         Profile p{.name = "t", .binds = {usr, bin}};
@@ -83,6 +84,46 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
               concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/bin", "/bin/x"}}}) ==
               concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+    }
+}
+
+TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxBind)") {
+    const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
+    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, {"--", "ls"}});
+    // /etc (required), a mask inside it, /opt (neither), /srv (optional), /data (writable, neither)
+    // and a bind inside a tmpfs.
+    const Profile p{.name = "t",
+                    .binds = {{.source = "/etc", .target = "/etc", .required = true},
+                              {.source = "/gone/null", .target = "/etc/shadow"},
+                              {.source = "/opt", .target = "/opt"},
+                              {.source = "/srv", .target = "/srv", .optional = true},
+                              {.source = "/data", .target = "/data", .read_only = false},
+                              {.source = "/gone/cache", .target = "/work/cache", .optional = true}},
+                    .tmpfs_paths = {"/work"}};
+    const Args masks = {"--ro-bind", "/etc", "/etc", "--ro-bind", "/gone/null", "/etc/shadow"};
+    SUBCASE("sources not checked (a remote): bwrap skips a missing one there, but never a masking one") {
+        CHECK(build(p) == concat({head, {"--bind-try", "/data", "/data"}, masks,
+                                  {"--ro-bind-try", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work",
+                                   "--ro-bind", "/gone/cache", "/work/cache"},
+                                  tail}));
+    }
+    SUBCASE("checked, none missing: plain binds, optional ones still -try") {
+        CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{}}) ==
+              concat({head, {"--bind", "/data", "/data"}, masks,
+                      {"--ro-bind", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work", "--ro-bind",
+                       "/gone/cache", "/work/cache"},
+                      tail}));
+    }
+    SUBCASE("checked, some missing: those that may be skipped are left out, the others stay") {
+        // Every index listed: /etc (required), the mask and the bind inside the tmpfs stay; /opt,
+        // /srv and /data go.
+        CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{0, 1, 2, 3, 4, 5}}) ==
+              concat({head, masks, {"--tmpfs", "/work", "--ro-bind", "/gone/cache", "/work/cache"}, tail}));
+        // Control: only /opt missing.
+        CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{2}}) ==
+              concat({head, {"--bind", "/data", "/data"}, masks,
+                      {"--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work", "--ro-bind", "/gone/cache", "/work/cache"},
+                      tail}));
     }
 }
 
@@ -108,7 +149,7 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
               concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, status, {"--", "ls"}}));
     }
     SUBCASE("a tmpfs under a bind is mounted after it, whatever the order written") {
-        Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv"}}, .tmpfs_paths = {"/srv/cache"}};
+        Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv", .required = true}}, .tmpfs_paths = {"/srv/cache"}};
         CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind", "/srv", "/srv", "--tmpfs",
                                               "/srv/cache"},
                                   tail_env, status, {"--", "ls"}}));
@@ -120,17 +161,18 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                                   tail_env, status, {"--", "ls"}}));
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
-        Profile p{.name = "t", .binds = {{.source = "/", .target = "/"}}};
+        Profile p{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}}};
         CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"}, tail_env,
                                   status, {"--", "ls"}}));
     }
-    SUBCASE("optional and writable binds pick the matching bwrap flag") {
+    SUBCASE("optional, required and writable binds pick the matching bwrap flag") {
         Profile p{.name = "t",
                   .binds = {{.source = "/a", .target = "/a", .optional = true},
-                            {.source = "/b", .target = "/b", .read_only = false},
-                            {.source = "/c", .target = "/c", .read_only = false, .optional = true}}};
+                            {.source = "/b", .target = "/b", .read_only = false, .required = true},
+                            {.source = "/c", .target = "/c", .read_only = false, .optional = true},
+                            {.source = "/d", .target = "/d", .required = true}}};
         CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/a", "/a", "--bind",
-                                              "/b", "/b", "--bind-try", "/c", "/c"},
+                                              "/b", "/b", "--bind-try", "/c", "/c", "--ro-bind", "/d", "/d"},
                                   tail_env, status, {"--", "ls"}}));
     }
     SUBCASE("a trailing slash on a target does not change the order") {

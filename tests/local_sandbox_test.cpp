@@ -318,14 +318,85 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", M, SHANNOT_MODES) {
         CHECK(r.error().code == errc::bwrap_not_found);
         CHECK(r.error().message.find("/nonexistent/bwrap") != std::string::npos);
     }
-    if constexpr (local) SUBCASE("a missing non-optional bind source is refused by validation") {
-        auto profile = shannot_test::test_profile();
-        profile.binds.push_back({.source = "/nonexistent-shannot", .target = "/data"});
-        shannot::LocalSandbox sb(profile);
-        auto r = sb.run({"true"});
+}
+
+// Issue 23: Shannot's profiles run unchanged on hosts that lack some bind source.
+TEST_CASE_TEMPLATE("missing bind sources: skipped and said, unless required or masking", M, SHANNOT_MODES) {
+    using T = typename M::transport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    constexpr bool local = M::local;
+    const std::string missing = "/nonexistent-shannot-bind-source";
+    const auto with = [](shannot::SandboxBind bind) {
+        auto p = shannot_test::test_profile<T>();
+        p.binds.push_back(std::move(bind));
+        return p;
+    };
+    const std::string field = "binds[" + std::to_string(shannot_test::test_profile<T>().binds.size()) + "].source";
+    const std::vector<std::string> probe = {"sh", "-c", "if [ -e /data ]; then echo present; else echo absent; fi"};
+
+    SUBCASE("a missing source is skipped and the command runs; here a warning names the field") {
+        auto runner = shannot_test::make_runner<M>(with({.source = missing, .target = "/data"}));
+        for (int i = 0; i < 2; ++i) {  // every run (every command of a session) carries it
+            auto r = runner.run(probe);
+            REQUIRE_MESSAGE(r, (r ? "" : r.error().describe()));
+            CHECK(r->stdout_data == "absent\n");
+            if constexpr (local) {
+                REQUIRE(r->warnings.size() == 1);
+                CHECK(r->warnings[0] == field + ": " + missing +
+                                            " does not exist here: the bind to /data is skipped (\"required\": true makes "
+                                            "this an error)");
+            } else {
+                CHECK(r->warnings.empty());  // the remote's bwrap skips it (--ro-bind-try); nothing is known here
+            }
+        }
+        // Control: a source that exists is mounted, and nothing is said.
+        auto present = shannot_test::make_runner<M>(with({.source = "/usr/share", .target = "/data"}));
+        auto r = present.run(probe);
+        REQUIRE(r);
+        CHECK(r->stdout_data == "present\n");
+        CHECK(r->warnings.empty());
+    }
+    SUBCASE("an optional one is skipped without a word") {
+        auto runner = shannot_test::make_runner<M>(with({.source = missing, .target = "/data", .optional = true}));
+        auto r = runner.run(probe);
+        REQUIRE(r);
+        CHECK(r->stdout_data == "absent\n");
+        CHECK(r->warnings.empty());
+    }
+    SUBCASE("a required one is an error that names the field (over ssh: bwrap's, naming the source)") {
+        auto runner = shannot_test::make_runner<M>(with({.source = missing, .target = "/data", .required = true}));
+        auto r = runner.run(probe);
         REQUIRE_FALSE(r);
-        CHECK(r.error().code == errc::invalid_profile);
-        CHECK(r.error().message.find("binds[") != std::string::npos);
+        if constexpr (local) {
+            CHECK(r.error().code == errc::invalid_profile);
+            CHECK(r.error().message == field + ": " + missing + " does not exist, and the bind is \"required\"");
+        } else {
+            CHECK(r.error().code == errc::sandbox_setup_failed);
+            CHECK(r.error().message.find(missing) != std::string::npos);
+        }
+    }
+    SUBCASE("a bind that masks part of another mount is never skipped, even when optional") {
+        // test_profile binds /usr: a bind onto /usr/share/doc hides what the host has there.
+        for (const bool optional : {false, true}) {
+            CAPTURE(optional);
+            auto runner = shannot_test::make_runner<M>(with({.source = missing, .target = "/usr/share/doc", .optional = optional}));
+            auto r = runner.run({"ls", "/usr/share/doc"});
+            REQUIRE_FALSE(r);  // skipping it would have listed the host's /usr/share/doc
+            if constexpr (local) {
+                CHECK(r.error().code == errc::invalid_profile);
+                CHECK(r.error().message.find(field + ": " + missing + " does not exist, and the bind masks part of binds[0] (/usr)") == 0);
+            } else {
+                CHECK(r.error().code == errc::sandbox_setup_failed);
+                CHECK(r.error().message.find(missing) != std::string::npos);
+            }
+        }
+        // Control: with its source present, the mask shows that source instead of the host's files.
+        shannot_test::TempDir empty;
+        auto masked = shannot_test::make_runner<M>(with({.source = empty.path(), .target = "/usr/share/doc"}));
+        auto r = masked.run({"ls", "-A", "/usr/share/doc"});
+        REQUIRE_MESSAGE(r, (r ? "" : r.error().describe()));
+        CHECK(r->exit_code == 0);
+        CHECK(r->stdout_data.empty());
     }
 }
 

@@ -76,20 +76,39 @@ TEST_CASE("load_profile_from_path") {
         CHECK(p->user_namespace_isolation);
         CHECK(p->additional_args == std::vector<std::string>{"--hostname", "sandbox"});
     }
-    SUBCASE("a missing file, a folder and a missing local bind source are clear errors") {
+    SUBCASE("a missing file, a folder and a missing local bind source that may not be skipped are clear errors") {
         auto missing = shannot::load_profile_from_path(dir.path / "nope.json");
         REQUIRE_FALSE(missing);
         CHECK(missing.error().message == (dir.path / "nope.json").string() + ": cannot open: No such file or directory");
         auto folder = shannot::load_profile_from_path(dir.path);
         REQUIRE_FALSE(folder);
         CHECK(folder.error().message.find("is a directory") != std::string::npos);
-        const auto file = dir.write("p.json", R"({"name": "x", "binds": [{"source": "gone", "target": "/g"}]})");
+        const auto gone = (dir.path / "gone").string();
+        const auto file = dir.write("p.json", R"({"name": "x", "binds": [{"source": "gone", "target": "/g", "required": true}]})");
         auto local = shannot::load_profile_from_path(file);  // the local transport checks sources exist
         REQUIRE_FALSE(local);
-        CHECK(local.error().message == file.string() + ": binds[0].source: " + (dir.path / "gone").string() +
-                                           " does not exist (mark the bind \"optional\" to skip it)");
+        CHECK(local.error().message == file.string() + ": binds[0].source: " + gone + " does not exist, and the bind is \"required\"");
         auto remote = shannot::load_profile_from_path<shannot_test::RemoteLikeTransport>(file);  // lives on the remote
         CHECK(remote);
+        // A bind inside another mount masks part of it: never skipped, whatever it says.
+        for (const char* flags : {"", R"(, "optional": true)"}) {
+            CAPTURE(flags);
+            const auto masking = dir.write("m.json", std::string(R"({"name": "x", "tmpfs_paths": ["/w"], "binds": [)") +
+                                                         R"({"source": "/usr", "target": "/usr"}, {"source": "gone", "target": "/usr/share")" +
+                                                         flags + "}]}");
+            auto m = shannot::load_profile_from_path(masking);
+            REQUIRE_FALSE(m);
+            CHECK(m.error().message == masking.string() + ": binds[1].source: " + gone +
+                                           " does not exist, and the bind masks part of binds[0] (/usr): a masking bind is "
+                                           "never skipped, as that would show what it hides");
+        }
+        const auto in_tmpfs = dir.write("t.json", R"({"name": "x", "tmpfs_paths": ["/w"], "binds": [{"source": "gone", "target": "/w/x"}]})");
+        auto t = shannot::load_profile_from_path(in_tmpfs);
+        REQUIRE_FALSE(t);
+        CHECK(t.error().message.find("masks part of tmpfs_paths[0] (/w)") != std::string::npos);
+        // Control: the same bind, on its own, is skipped at run time (local_sandbox_test), not refused here.
+        const auto alone = dir.write("a.json", R"({"name": "x", "binds": [{"source": "gone", "target": "/usr/share"}]})");
+        CHECK(shannot::load_profile_from_path(alone));
     }
 }
 
@@ -174,7 +193,10 @@ TEST_CASE("load_profile_from_string refuses malformed profiles, naming the field
         {R"({"name": "x", "binds": [{"target": "/a"}]})", "binds[0].source: is required"},
         {R"({"name": "x", "binds": [{"source": "/a"}]})", "binds[0].target: is required"},
         {R"({"name": "x", "binds": [{"source": "/a", "target": "/a", "readonly": true}]})",
-         "binds[0].readonly: unknown key (expected source, target, read_only, create_target, optional)"},
+         "binds[0].readonly: unknown key (expected source, target, read_only, create_target, optional, required)"},
+        {R"({"name": "x", "binds": [{"source": "/a", "target": "/a", "required": 1}]})", "binds[0].required: must be true or false"},
+        {R"({"name": "x", "binds": [{"source": "/a", "target": "/a"}, {"source": "/b", "target": "/b", "optional": true, "required": true}]})",
+         "binds[1]: \"optional\" and \"required\" are both true; a missing source cannot be both skipped and an error: keep one"},
         {R"({"name": "x", "binds": [{"source": "/a", "target": "/a", "read_only": "yes"}]})", "binds[0].read_only: must be true or false"},
         {R"({"name": "x", "binds": [{"source": "/a", "target": "/a"}, {"source": "/b", "target": "/b"}, {"source": "rel", "target": "/c"}]})",
          "binds[2].source: must be an absolute path (no profile folder to resolve 'rel' against)"},

@@ -24,6 +24,12 @@ struct BuildExtras {
     /// to there (the transport finds them: see `host_symlinks`). A bind that only repeats
     /// another one through a symlink becomes that symlink (see linked_bind()).
     std::map<std::string, std::string> host_symlinks{};
+    /// Indices into the profile's binds whose sources do not exist where bwrap runs, when the
+    /// transport could look (detail::check_bind_sources); nullopt when it could not (a remote).
+    /// A bind that may be skipped (not SandboxBind::required, masking nothing) is then left out
+    /// when listed here, else mounted with --ro-bind; unchecked, it is --ro-bind-try, so bwrap
+    /// skips a missing source where it runs.
+    std::optional<std::vector<std::size_t>> missing_sources{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -39,7 +45,10 @@ struct BuildExtras {
 ///  2. mounts on "/" itself, then --proc /proc and --dev /dev;
 ///  3. every other tmpfs and bind, sorted by target so a parent is mounted before its children
 ///     (a later mount on a parent would hide them); a bind that repeats another through a host
-///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place;
+///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
+///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
+///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
+///     one, or any where sources were not checked, is --ro-bind-try/--bind-try;
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
 ///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
@@ -82,8 +91,9 @@ public:
                 a.insert(a.end(), {"--symlink", std::move(*link), m.target});
                 return;
             }
-            const char* flag = m.bind->read_only ? (m.bind->optional ? "--ro-bind-try" : "--ro-bind")
-                                                 : (m.bind->optional ? "--bind-try" : "--bind");
+            const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
+            const char* flag = m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind")
+                                                 : (try_flag ? "--bind-try" : "--bind");
             a.insert(a.end(), {flag, m.bind->source, m.target});
         };
         for (const auto& m : mounts)
@@ -162,9 +172,20 @@ private:
         return resolved;
     }
 
+    /// False for a bind that must be mounted even if its source is missing (detail::never_skipped).
+    [[nodiscard]] bool may_skip(const SandboxBind& b) const {
+        return !detail::never_skipped(profile_, static_cast<std::size_t>(&b - profile_.binds.data()));
+    }
+
+    /// The binds and tmpfs mounts to emit, without the binds skipped for a missing source.
     [[nodiscard]] std::vector<Mount> sorted_mounts() const {
         std::vector<Mount> mounts;
-        for (const auto& b : profile_.binds) mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
+        for (std::size_t i = 0; i < profile_.binds.size(); ++i) {
+            const auto& b = profile_.binds[i];
+            const auto& missing = extras_.missing_sources;
+            if (missing && std::find(missing->begin(), missing->end(), i) != missing->end() && may_skip(b)) continue;
+            mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
+        }
         for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
         std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });

@@ -20,17 +20,22 @@ inline constexpr std::array<std::string_view, 4> builtin_profile_names{"minimal"
 
 namespace detail {
 
-inline SandboxBind ro(std::string path, bool optional = true) { return {path, path, true, true, optional}; }
+/// A read-only bind of `path` at the same place: optional (skipped silently when missing), or
+/// required (missing: an error).
+enum class Need { optional, required };
+inline SandboxBind ro(std::string path, Need need = Need::optional) {
+    return {.source = path, .target = path, .optional = need == Need::optional, .required = need == Need::required};
+}
 
 /// Binaries, libraries and the handful of /etc files a dynamically linked tool needs. Every
 /// path but /usr is optional so one profile serves Debian (merged /usr, /etc/alternatives) and
-/// Fedora (/lib64, no alternatives tree) alike.
+/// Fedora (/lib64, no alternatives tree) alike; /usr is required.
 template <class T>
 SandboxProfile<T> base_profile(std::string name, std::vector<std::string> commands) {
     SandboxProfile<T> p;
     p.name = std::move(name);
     p.allowed_commands = std::move(commands);
-    p.binds.push_back(detail::ro("/usr", false));
+    p.binds.push_back(detail::ro("/usr", detail::Need::required));
     for (const char* path : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives",
                              "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
                              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/os-release"})
@@ -46,10 +51,10 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
 template <class T>
 void add_readonly_views(SandboxProfile<T>& p) {
     std::erase_if(p.binds, [](const SandboxBind& b) { return b.target.rfind("/etc/", 0) == 0; });
-    p.binds.push_back(detail::ro("/etc", false));
+    p.binds.push_back(detail::ro("/etc", detail::Need::required));
     // Secrets under /etc stay hidden: an empty file over each hash file, a tmpfs over ssh keys.
-    for (const char* secret : {"/etc/shadow", "/etc/gshadow"})
-        p.binds.push_back({"/dev/null", secret, true, true, true});
+    // Inside the bind of /etc, these masks are never skipped (SandboxBind).
+    for (const char* secret : {"/etc/shadow", "/etc/gshadow"}) p.binds.push_back({.source = "/dev/null", .target = secret});
     p.tmpfs_paths.push_back("/etc/ssh");
     for (const char* path : {"/opt", "/srv", "/var/log"}) p.binds.push_back(detail::ro(path));
 }
@@ -77,7 +82,7 @@ template <class Transport = PosixSpawnTransport>
     if (level >= 1) detail::add_readonly_views(p);
     if (level >= 2) {
         // Host processes, read-only: `ps` sees the host. The sandbox still has its own pid namespace.
-        p.binds.push_back({"/proc", "/proc", true, true, false});
+        p.binds.push_back(detail::ro("/proc", detail::Need::required));
         p.binds.push_back(detail::ro("/run/utmp"));
     }
     if (level >= 3) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <array>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <shannot/allowlist.hpp>
@@ -27,6 +29,9 @@ inline constexpr std::array<std::string_view, 36> exec_capable_commands{
     "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
     "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
 
+/// The findings for `p`. Where bwrap runs on this host (Transport::checks_local_paths, e.g. a
+/// LocalProfile) it also looks for each bind source here: a missing one is skipped at run time
+/// (`skipped-bind`), or fails the run when the bind is never skipped (`missing-source`).
 template <class Transport>
 [[nodiscard]] std::vector<LintFinding> lint_profile(const SandboxProfile<Transport>& p) {
     using S = LintFinding::Severity;
@@ -63,6 +68,28 @@ template <class Transport>
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (detail::strip_trailing_slash(p.binds[i].source) == "/")
             out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
+    for (std::size_t i = 0; i < p.binds.size(); ++i) {
+        const auto& b = p.binds[i];
+        const auto field = "binds[" + std::to_string(i) + "]";
+        const auto outer = detail::enclosing_mount(p, i);
+        if (b.optional && outer)
+            out.push_back({S::warning, "optional-ignored",
+                           field + ": \"optional\" is ignored: the bind masks part of " + outer->field + " (" +
+                               outer->target + "), and a masking bind is never skipped"});
+        if constexpr (Transport::checks_local_paths) {
+            std::error_code ec;
+            if (std::filesystem::exists(b.source, ec) || ec) continue;  // there, or not lookable (validate() says)
+            if (b.required || outer)
+                out.push_back({S::warning, "missing-source",
+                               field + ".source: " + b.source + " does not exist on this host, and the bind is " +
+                                   (b.required ? "\"required\"" : "never skipped (it masks part of " + outer->field + ")") +
+                                   ": a run here fails"});
+            else if (!b.optional)
+                out.push_back({S::warning, "skipped-bind",
+                               field + ".source: " + b.source + " does not exist on this host: a run here skips the bind to " +
+                                   b.target + " (\"required\": true makes it an error, \"optional\": true silences this)"});
+        }
+    }
     return out;
 }
 

@@ -58,6 +58,9 @@ struct ProcessResult {
     std::uint64_t stdout_dropped = 0;  ///< bytes read but not kept
     std::uint64_t stderr_dropped = 0;
     std::chrono::nanoseconds duration{0};
+    /// What the caller should know about how the sandbox was set up: each bind skipped because
+    /// its source is missing here (SandboxBind). Empty when nothing was skipped.
+    std::vector<std::string> warnings{};
 
     /// Exited with status 0, within its deadline, not cancelled.
     [[nodiscard]] bool succeeded() const noexcept { return exit_code == 0 && signal == 0 && !timed_out && !cancelled; }

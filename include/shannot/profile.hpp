@@ -23,13 +23,24 @@ namespace shannot {
 /// Newest profile format this library reads; a profile may state `"version"` to demand more.
 inline constexpr std::int64_t profile_format_version = 1;
 
-/// One bind mount. Shannot's keys plus `optional` (bwrap --ro-bind-try / --bind-try).
+/// One bind mount: Shannot's keys plus `optional` and `required`. What happens when the source
+/// is missing where bwrap runs (docs/architecture.md, "Missing bind sources"):
+///  - by default the bind is skipped and said (ProcessResult::warnings locally; over ssh the
+///    remote's bwrap skips it, --ro-bind-try), so one profile serves hosts that lack some path,
+///    as under Shannot;
+///  - `optional`: skipped without a word (the author expects it to be missing on some hosts);
+///  - `required`: an error naming the field (validate() locally, bwrap's setup error remotely);
+///  - a bind whose target lies inside another of the profile's mounts (a bind or a tmpfs) is
+///    never skipped, whatever it says: it masks something (/dev/null over /etc/shadow), and
+///    skipping it would show what it hides. Its `optional` is ignored (lint says so).
+/// `optional` and `required` together are an error.
 struct SandboxBind {
     std::string source{};          ///< host path (on the machine where bwrap runs)
     std::string target{};          ///< path inside the sandbox
     bool read_only = true;
     bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
-    bool optional = false;       ///< a missing source is skipped instead of failing the sandbox
+    bool optional = false;       ///< a missing source is skipped silently
+    bool required = false;       ///< a missing source is an error, never skipped
 
     friend bool operator==(const SandboxBind&, const SandboxBind&) = default;
 };
@@ -99,6 +110,42 @@ struct SandboxProfile {
 
 namespace detail {
 
+/// A mount of a profile, named by the field that declares it ("binds[7]", "tmpfs_paths[1]").
+struct MountRef {
+    std::string field;
+    std::string target;
+};
+
+/// The deepest of the profile's other mounts (binds and tmpfs) that bind `index`'s target lies
+/// strictly inside, or nullopt. Such a bind masks what that mount shows there (/dev/null over
+/// /etc/shadow under a bind of /etc), so it is never skipped: skipping it would show what it hides.
+template <class T>
+[[nodiscard]] std::optional<MountRef> enclosing_mount(const SandboxProfile<T>& p, std::size_t index) {
+    const std::string_view target = strip_trailing_slash(p.binds[index].target);
+    std::string_view best{};
+    std::string_view kind{};
+    std::size_t best_index = 0;
+    const auto consider = [&](std::string_view other, std::string_view what, std::size_t i) {
+        other = strip_trailing_slash(other);
+        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size())) return;
+        best = other;
+        kind = what;
+        best_index = i;
+    };
+    for (std::size_t i = 0; i < p.binds.size(); ++i)
+        if (i != index) consider(p.binds[i].target, "binds", i);
+    for (std::size_t i = 0; i < p.tmpfs_paths.size(); ++i) consider(p.tmpfs_paths[i], "tmpfs_paths", i);
+    if (best.empty()) return std::nullopt;
+    return MountRef{std::string(kind) + "[" + std::to_string(best_index) + "]", std::string(best)};
+}
+
+/// True when bind `index` must be mounted even if its source is missing: it is `required`, or
+/// it masks part of another mount (enclosing_mount). Such a missing source is an error.
+template <class T>
+[[nodiscard]] bool never_skipped(const SandboxProfile<T>& p, std::size_t index) {
+    return p.binds[index].required || enclosing_mount(p, index).has_value();
+}
+
 /// allowed_commands: each a bare name (a glob) or an absolute path without '.', '..' or empty components.
 template <class T>
 [[nodiscard]] Result<void> check_allowed_commands(const SandboxProfile<T>& p) {
@@ -131,6 +178,9 @@ template <class T>
     for (std::size_t i = 0; i < p.binds.size(); ++i) {
         const auto field = "binds[" + std::to_string(i) + "]";
         const auto& bind = p.binds[i];
+        if (bind.optional && bind.required)
+            return fail(errc::invalid_profile, field + ": \"optional\" and \"required\" are both true; a missing source "
+                                                       "cannot be both skipped and an error: keep one");
         if (auto r = check_path(field + ".source", bind.source); !r) return r;
         if (auto r = check_path(field + ".target", bind.target); !r) return r;
         if (is_same_or_under(bind.target, "/proc") && std::string_view(strip_trailing_slash(bind.target)) != "/proc")
@@ -179,18 +229,29 @@ template <class T>
     return {};
 }
 
-/// Where bwrap runs on this host: each bind source exists (or is optional), a writable one does
-/// not resolve into the kernel's control surfaces, the seccomp filter is a file.
+/// Where bwrap runs on this host: each bind source that is never skipped (never_skipped) exists,
+/// a writable one does not resolve into the kernel's control surfaces, the seccomp filter is a
+/// file. A missing source of any other bind is left to the launch, which skips it and says so.
 template <class T>
 [[nodiscard]] Result<void> check_local_paths(const SandboxProfile<T>& p) {
     std::error_code ec;
     for (std::size_t i = 0; i < p.binds.size(); ++i) {
         const auto field = "binds[" + std::to_string(i) + "].source";
         const auto& bind = p.binds[i];
-        if (!std::filesystem::exists(bind.source, ec)) {
-            if (bind.optional) continue;
-            return fail(errc::invalid_profile,
-                        field + ": " + bind.source + " does not exist (mark the bind \"optional\" to skip it)");
+        const bool exists = std::filesystem::exists(bind.source, ec);
+        // Only a source that is not there may be skipped (bwrap's --ro-bind-try skips ENOENT
+        // alone): one that cannot be looked up (a symlink loop, no permission) is an error.
+        if (ec)
+            return fail(errc::invalid_profile, field + ": " + bind.source + " cannot be looked up: " + ec.message());
+        if (!exists) {
+            if (bind.required)
+                return fail(errc::invalid_profile,
+                            field + ": " + bind.source + " does not exist, and the bind is \"required\"");
+            if (auto outer = enclosing_mount(p, i))
+                return fail(errc::invalid_profile, field + ": " + bind.source + " does not exist, and the bind masks part of " +
+                                                       outer->field + " (" + outer->target +
+                                                       "): a masking bind is never skipped, as that would show what it hides");
+            continue;  // skipped at launch, with a warning unless optional
         }
         if (bind.read_only) continue;
         // bwrap follows symlinks: the lexical check must hold for where the source really is, or
@@ -244,7 +305,8 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
                               {"target", b.target},
                               {"read_only", b.read_only},
                               {"create_target", b.create_target},
-                              {"optional", b.optional}});
+                              {"optional", b.optional},
+                              {"required", b.required}});
     Json out = {
         {"version", profile_format_version},
         {"name", name},

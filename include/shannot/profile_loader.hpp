@@ -80,12 +80,15 @@ template <class Json>
             auto p = key == "source" ? get_path(value, f, base) : get_string(value, f);
             if (!p) return propagate(p);
             (key == "source" ? bind.source : bind.target) = std::move(*p);
-        } else if (key == "read_only" || key == "create_target" || key == "optional") {
+        } else if (key == "read_only" || key == "create_target" || key == "optional" || key == "required") {
             auto b = get_bool(value, f);
             if (!b) return propagate(b);
-            (key == "read_only" ? bind.read_only : key == "create_target" ? bind.create_target : bind.optional) = *b;
+            (key == "read_only"       ? bind.read_only
+             : key == "create_target" ? bind.create_target
+             : key == "optional"      ? bind.optional
+                                      : bind.required) = *b;
         } else {
-            return bad(f, "unknown key (expected source, target, read_only, create_target, optional)");
+            return bad(f, "unknown key (expected source, target, read_only, create_target, optional, required)");
         }
     }
     if (!v.contains("source")) return bad(field + ".source", "is required");

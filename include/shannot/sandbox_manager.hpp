@@ -109,7 +109,8 @@ private:
         if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
-        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), options, on_chunk);
+        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
+                                            options, on_chunk);
     }
 
     profile_type profile_;

@@ -158,6 +158,7 @@ private:
         std::optional<typename T::channel_type> channel{};
         detail::UniqueFd timer{};
         std::vector<std::string> argv{};
+        std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
         bool input_ok = false;
         bool lost = false;  ///< the sandbox died or broke; the next call reports it
         std::string lost_why{};
@@ -214,6 +215,8 @@ private:
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
         // session); the sandbox itself has no deadline.
         plan.timeout = s.options.start_timeout;
+        auto sources = detail::check_bind_sources(s.profile);
+        plan.missing_sources = std::move(sources.missing);
         auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
         if (!spec) return propagate(spec);
         auto channel = s.transport.open_channel(*spec);
@@ -228,6 +231,7 @@ private:
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
+            s.warnings = std::move(sources.warnings);
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};
@@ -282,7 +286,7 @@ private:
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
         detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), options, on_chunk);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk);
         if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
         return result;
     }

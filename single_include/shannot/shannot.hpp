@@ -350,13 +350,24 @@ namespace shannot {
 /// Newest profile format this library reads; a profile may state `"version"` to demand more.
 inline constexpr std::int64_t profile_format_version = 1;
 
-/// One bind mount. Shannot's keys plus `optional` (bwrap --ro-bind-try / --bind-try).
+/// One bind mount: Shannot's keys plus `optional` and `required`. What happens when the source
+/// is missing where bwrap runs (docs/architecture.md, "Missing bind sources"):
+///  - by default the bind is skipped and said (ProcessResult::warnings locally; over ssh the
+///    remote's bwrap skips it, --ro-bind-try), so one profile serves hosts that lack some path,
+///    as under Shannot;
+///  - `optional`: skipped without a word (the author expects it to be missing on some hosts);
+///  - `required`: an error naming the field (validate() locally, bwrap's setup error remotely);
+///  - a bind whose target lies inside another of the profile's mounts (a bind or a tmpfs) is
+///    never skipped, whatever it says: it masks something (/dev/null over /etc/shadow), and
+///    skipping it would show what it hides. Its `optional` is ignored (lint says so).
+/// `optional` and `required` together are an error.
 struct SandboxBind {
     std::string source{};          ///< host path (on the machine where bwrap runs)
     std::string target{};          ///< path inside the sandbox
     bool read_only = true;
     bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
-    bool optional = false;       ///< a missing source is skipped instead of failing the sandbox
+    bool optional = false;       ///< a missing source is skipped silently
+    bool required = false;       ///< a missing source is an error, never skipped
 
     friend bool operator==(const SandboxBind&, const SandboxBind&) = default;
 };
@@ -426,6 +437,42 @@ struct SandboxProfile {
 
 namespace detail {
 
+/// A mount of a profile, named by the field that declares it ("binds[7]", "tmpfs_paths[1]").
+struct MountRef {
+    std::string field;
+    std::string target;
+};
+
+/// The deepest of the profile's other mounts (binds and tmpfs) that bind `index`'s target lies
+/// strictly inside, or nullopt. Such a bind masks what that mount shows there (/dev/null over
+/// /etc/shadow under a bind of /etc), so it is never skipped: skipping it would show what it hides.
+template <class T>
+[[nodiscard]] std::optional<MountRef> enclosing_mount(const SandboxProfile<T>& p, std::size_t index) {
+    const std::string_view target = strip_trailing_slash(p.binds[index].target);
+    std::string_view best{};
+    std::string_view kind{};
+    std::size_t best_index = 0;
+    const auto consider = [&](std::string_view other, std::string_view what, std::size_t i) {
+        other = strip_trailing_slash(other);
+        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size())) return;
+        best = other;
+        kind = what;
+        best_index = i;
+    };
+    for (std::size_t i = 0; i < p.binds.size(); ++i)
+        if (i != index) consider(p.binds[i].target, "binds", i);
+    for (std::size_t i = 0; i < p.tmpfs_paths.size(); ++i) consider(p.tmpfs_paths[i], "tmpfs_paths", i);
+    if (best.empty()) return std::nullopt;
+    return MountRef{std::string(kind) + "[" + std::to_string(best_index) + "]", std::string(best)};
+}
+
+/// True when bind `index` must be mounted even if its source is missing: it is `required`, or
+/// it masks part of another mount (enclosing_mount). Such a missing source is an error.
+template <class T>
+[[nodiscard]] bool never_skipped(const SandboxProfile<T>& p, std::size_t index) {
+    return p.binds[index].required || enclosing_mount(p, index).has_value();
+}
+
 /// allowed_commands: each a bare name (a glob) or an absolute path without '.', '..' or empty components.
 template <class T>
 [[nodiscard]] Result<void> check_allowed_commands(const SandboxProfile<T>& p) {
@@ -458,6 +505,9 @@ template <class T>
     for (std::size_t i = 0; i < p.binds.size(); ++i) {
         const auto field = "binds[" + std::to_string(i) + "]";
         const auto& bind = p.binds[i];
+        if (bind.optional && bind.required)
+            return fail(errc::invalid_profile, field + ": \"optional\" and \"required\" are both true; a missing source "
+                                                       "cannot be both skipped and an error: keep one");
         if (auto r = check_path(field + ".source", bind.source); !r) return r;
         if (auto r = check_path(field + ".target", bind.target); !r) return r;
         if (is_same_or_under(bind.target, "/proc") && std::string_view(strip_trailing_slash(bind.target)) != "/proc")
@@ -506,18 +556,29 @@ template <class T>
     return {};
 }
 
-/// Where bwrap runs on this host: each bind source exists (or is optional), a writable one does
-/// not resolve into the kernel's control surfaces, the seccomp filter is a file.
+/// Where bwrap runs on this host: each bind source that is never skipped (never_skipped) exists,
+/// a writable one does not resolve into the kernel's control surfaces, the seccomp filter is a
+/// file. A missing source of any other bind is left to the launch, which skips it and says so.
 template <class T>
 [[nodiscard]] Result<void> check_local_paths(const SandboxProfile<T>& p) {
     std::error_code ec;
     for (std::size_t i = 0; i < p.binds.size(); ++i) {
         const auto field = "binds[" + std::to_string(i) + "].source";
         const auto& bind = p.binds[i];
-        if (!std::filesystem::exists(bind.source, ec)) {
-            if (bind.optional) continue;
-            return fail(errc::invalid_profile,
-                        field + ": " + bind.source + " does not exist (mark the bind \"optional\" to skip it)");
+        const bool exists = std::filesystem::exists(bind.source, ec);
+        // Only a source that is not there may be skipped (bwrap's --ro-bind-try skips ENOENT
+        // alone): one that cannot be looked up (a symlink loop, no permission) is an error.
+        if (ec)
+            return fail(errc::invalid_profile, field + ": " + bind.source + " cannot be looked up: " + ec.message());
+        if (!exists) {
+            if (bind.required)
+                return fail(errc::invalid_profile,
+                            field + ": " + bind.source + " does not exist, and the bind is \"required\"");
+            if (auto outer = enclosing_mount(p, i))
+                return fail(errc::invalid_profile, field + ": " + bind.source + " does not exist, and the bind masks part of " +
+                                                       outer->field + " (" + outer->target +
+                                                       "): a masking bind is never skipped, as that would show what it hides");
+            continue;  // skipped at launch, with a warning unless optional
         }
         if (bind.read_only) continue;
         // bwrap follows symlinks: the lexical check must hold for where the source really is, or
@@ -571,7 +632,8 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
                               {"target", b.target},
                               {"read_only", b.read_only},
                               {"create_target", b.create_target},
-                              {"optional", b.optional}});
+                              {"optional", b.optional},
+                              {"required", b.required}});
     Json out = {
         {"version", profile_format_version},
         {"name", name},
@@ -794,12 +856,15 @@ template <class Json>
             auto p = key == "source" ? get_path(value, f, base) : get_string(value, f);
             if (!p) return propagate(p);
             (key == "source" ? bind.source : bind.target) = std::move(*p);
-        } else if (key == "read_only" || key == "create_target" || key == "optional") {
+        } else if (key == "read_only" || key == "create_target" || key == "optional" || key == "required") {
             auto b = get_bool(value, f);
             if (!b) return propagate(b);
-            (key == "read_only" ? bind.read_only : key == "create_target" ? bind.create_target : bind.optional) = *b;
+            (key == "read_only"       ? bind.read_only
+             : key == "create_target" ? bind.create_target
+             : key == "optional"      ? bind.optional
+                                      : bind.required) = *b;
         } else {
-            return bad(f, "unknown key (expected source, target, read_only, create_target, optional)");
+            return bad(f, "unknown key (expected source, target, read_only, create_target, optional, required)");
         }
     }
     if (!v.contains("source")) return bad(field + ".source", "is required");
@@ -926,17 +991,22 @@ inline constexpr std::array<std::string_view, 4> builtin_profile_names{"minimal"
 
 namespace detail {
 
-inline SandboxBind ro(std::string path, bool optional = true) { return {path, path, true, true, optional}; }
+/// A read-only bind of `path` at the same place: optional (skipped silently when missing), or
+/// required (missing: an error).
+enum class Need { optional, required };
+inline SandboxBind ro(std::string path, Need need = Need::optional) {
+    return {.source = path, .target = path, .optional = need == Need::optional, .required = need == Need::required};
+}
 
 /// Binaries, libraries and the handful of /etc files a dynamically linked tool needs. Every
 /// path but /usr is optional so one profile serves Debian (merged /usr, /etc/alternatives) and
-/// Fedora (/lib64, no alternatives tree) alike.
+/// Fedora (/lib64, no alternatives tree) alike; /usr is required.
 template <class T>
 SandboxProfile<T> base_profile(std::string name, std::vector<std::string> commands) {
     SandboxProfile<T> p;
     p.name = std::move(name);
     p.allowed_commands = std::move(commands);
-    p.binds.push_back(detail::ro("/usr", false));
+    p.binds.push_back(detail::ro("/usr", detail::Need::required));
     for (const char* path : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives",
                              "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
                              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/os-release"})
@@ -952,10 +1022,10 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
 template <class T>
 void add_readonly_views(SandboxProfile<T>& p) {
     std::erase_if(p.binds, [](const SandboxBind& b) { return b.target.rfind("/etc/", 0) == 0; });
-    p.binds.push_back(detail::ro("/etc", false));
+    p.binds.push_back(detail::ro("/etc", detail::Need::required));
     // Secrets under /etc stay hidden: an empty file over each hash file, a tmpfs over ssh keys.
-    for (const char* secret : {"/etc/shadow", "/etc/gshadow"})
-        p.binds.push_back({"/dev/null", secret, true, true, true});
+    // Inside the bind of /etc, these masks are never skipped (SandboxBind).
+    for (const char* secret : {"/etc/shadow", "/etc/gshadow"}) p.binds.push_back({.source = "/dev/null", .target = secret});
     p.tmpfs_paths.push_back("/etc/ssh");
     for (const char* path : {"/opt", "/srv", "/var/log"}) p.binds.push_back(detail::ro(path));
 }
@@ -983,7 +1053,7 @@ template <class Transport = PosixSpawnTransport>
     if (level >= 1) detail::add_readonly_views(p);
     if (level >= 2) {
         // Host processes, read-only: `ps` sees the host. The sandbox still has its own pid namespace.
-        p.binds.push_back({"/proc", "/proc", true, true, false});
+        p.binds.push_back(detail::ro("/proc", detail::Need::required));
         p.binds.push_back(detail::ro("/run/utmp"));
     }
     if (level >= 3) {
@@ -1374,8 +1444,10 @@ struct GlobAllowlist {
 // Profile lint: the risks a profile takes, listed so a reviewer sees them before an agent does.
 
 #include <array>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace shannot {
@@ -1395,6 +1467,9 @@ inline constexpr std::array<std::string_view, 36> exec_capable_commands{
     "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
     "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
 
+/// The findings for `p`. Where bwrap runs on this host (Transport::checks_local_paths, e.g. a
+/// LocalProfile) it also looks for each bind source here: a missing one is skipped at run time
+/// (`skipped-bind`), or fails the run when the bind is never skipped (`missing-source`).
 template <class Transport>
 [[nodiscard]] std::vector<LintFinding> lint_profile(const SandboxProfile<Transport>& p) {
     using S = LintFinding::Severity;
@@ -1431,6 +1506,28 @@ template <class Transport>
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (detail::strip_trailing_slash(p.binds[i].source) == "/")
             out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
+    for (std::size_t i = 0; i < p.binds.size(); ++i) {
+        const auto& b = p.binds[i];
+        const auto field = "binds[" + std::to_string(i) + "]";
+        const auto outer = detail::enclosing_mount(p, i);
+        if (b.optional && outer)
+            out.push_back({S::warning, "optional-ignored",
+                           field + ": \"optional\" is ignored: the bind masks part of " + outer->field + " (" +
+                               outer->target + "), and a masking bind is never skipped"});
+        if constexpr (Transport::checks_local_paths) {
+            std::error_code ec;
+            if (std::filesystem::exists(b.source, ec) || ec) continue;  // there, or not lookable (validate() says)
+            if (b.required || outer)
+                out.push_back({S::warning, "missing-source",
+                               field + ".source: " + b.source + " does not exist on this host, and the bind is " +
+                                   (b.required ? "\"required\"" : "never skipped (it masks part of " + outer->field + ")") +
+                                   ": a run here fails"});
+            else if (!b.optional)
+                out.push_back({S::warning, "skipped-bind",
+                               field + ".source: " + b.source + " does not exist on this host: a run here skips the bind to " +
+                                   b.target + " (\"required\": true makes it an error, \"optional\": true silences this)"});
+        }
+    }
     return out;
 }
 
@@ -1457,6 +1554,12 @@ struct BuildExtras {
     /// to there (the transport finds them: see `host_symlinks`). A bind that only repeats
     /// another one through a symlink becomes that symlink (see linked_bind()).
     std::map<std::string, std::string> host_symlinks{};
+    /// Indices into the profile's binds whose sources do not exist where bwrap runs, when the
+    /// transport could look (detail::check_bind_sources); nullopt when it could not (a remote).
+    /// A bind that may be skipped (not SandboxBind::required, masking nothing) is then left out
+    /// when listed here, else mounted with --ro-bind; unchecked, it is --ro-bind-try, so bwrap
+    /// skips a missing source where it runs.
+    std::optional<std::vector<std::size_t>> missing_sources{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -1472,7 +1575,10 @@ struct BuildExtras {
 ///  2. mounts on "/" itself, then --proc /proc and --dev /dev;
 ///  3. every other tmpfs and bind, sorted by target so a parent is mounted before its children
 ///     (a later mount on a parent would hide them); a bind that repeats another through a host
-///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place;
+///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
+///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
+///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
+///     one, or any where sources were not checked, is --ro-bind-try/--bind-try;
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
 ///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
@@ -1515,8 +1621,9 @@ public:
                 a.insert(a.end(), {"--symlink", std::move(*link), m.target});
                 return;
             }
-            const char* flag = m.bind->read_only ? (m.bind->optional ? "--ro-bind-try" : "--ro-bind")
-                                                 : (m.bind->optional ? "--bind-try" : "--bind");
+            const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
+            const char* flag = m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind")
+                                                 : (try_flag ? "--bind-try" : "--bind");
             a.insert(a.end(), {flag, m.bind->source, m.target});
         };
         for (const auto& m : mounts)
@@ -1595,9 +1702,20 @@ private:
         return resolved;
     }
 
+    /// False for a bind that must be mounted even if its source is missing (detail::never_skipped).
+    [[nodiscard]] bool may_skip(const SandboxBind& b) const {
+        return !detail::never_skipped(profile_, static_cast<std::size_t>(&b - profile_.binds.data()));
+    }
+
+    /// The binds and tmpfs mounts to emit, without the binds skipped for a missing source.
     [[nodiscard]] std::vector<Mount> sorted_mounts() const {
         std::vector<Mount> mounts;
-        for (const auto& b : profile_.binds) mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
+        for (std::size_t i = 0; i < profile_.binds.size(); ++i) {
+            const auto& b = profile_.binds[i];
+            const auto& missing = extras_.missing_sources;
+            if (missing && std::find(missing->begin(), missing->end(), i) != missing->end() && may_skip(b)) continue;
+            mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
+        }
         for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
         std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
@@ -1668,6 +1786,9 @@ struct ProcessResult {
     std::uint64_t stdout_dropped = 0;  ///< bytes read but not kept
     std::uint64_t stderr_dropped = 0;
     std::chrono::nanoseconds duration{0};
+    /// What the caller should know about how the sandbox was set up: each bind skipped because
+    /// its source is missing here (SandboxBind). Empty when nothing was skipped.
+    std::vector<std::string> warnings{};
 
     /// Exited with status 0, within its deadline, not cancelled.
     [[nodiscard]] bool succeeded() const noexcept { return exit_code == 0 && signal == 0 && !timed_out && !cancelled; }
@@ -2319,10 +2440,13 @@ namespace shannot::detail {
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -2423,6 +2547,37 @@ template <class T>
     }
 }
 
+/// The bind sources missing where bwrap runs, and what to tell the caller about them.
+struct BindSourceCheck {
+    /// Indices into the profile's binds (BuildExtras::missing_sources); nullopt when the
+    /// transport cannot look (a remote: its bwrap skips a missing source with --ro-bind-try).
+    std::optional<std::vector<std::size_t>> missing{};
+    /// One line per bind skipped for it, but for `optional` ones (ProcessResult::warnings).
+    std::vector<std::string> warnings{};
+};
+
+/// Looks for each bind source on this host when bwrap runs here (T::checks_local_paths). A
+/// missing one that may be skipped is skipped, and said unless the bind is `optional`; one that
+/// is never skipped (detail::never_skipped) was refused by validate() already.
+template <class T>
+[[nodiscard]] BindSourceCheck check_bind_sources(const SandboxProfile<T>& profile) {
+    BindSourceCheck out;
+    if constexpr (T::checks_local_paths) {
+        out.missing.emplace();
+        for (std::size_t i = 0; i < profile.binds.size(); ++i) {
+            const auto& b = profile.binds[i];
+            std::error_code ec;  // a source that cannot be looked up was refused by validate()
+            if (std::filesystem::exists(b.source, ec) || ec || never_skipped(profile, i)) continue;
+            out.missing->push_back(i);
+            if (!b.optional)
+                out.warnings.push_back("binds[" + std::to_string(i) + "].source: " + b.source +
+                                       " does not exist here: the bind to " + b.target +
+                                       " is skipped (\"required\": true makes this an error)");
+        }
+    }
+    return out;
+}
+
 /// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
 /// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
 struct LaunchPlan {
@@ -2434,6 +2589,7 @@ struct LaunchPlan {
     bool pipe_stdin = false;
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
+    std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -2441,7 +2597,7 @@ struct LaunchPlan {
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
     BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile)};
+                       host_symlinks(transport, profile), std::move(plan.missing_sources)};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -2467,6 +2623,7 @@ template <class T>
 struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
+    std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
@@ -2477,15 +2634,17 @@ template <class T, class Admission>
     if (auto ok = profile.validate(); !ok) return propagate(ok);
     auto admitted = admit_command(profile, transport, admission, std::move(command), options);
     if (!admitted) return propagate(admitted);
+    auto sources = check_bind_sources(profile);
     LaunchPlan plan{.command = *admitted,
                     .environment = options.environment,
                     .working_directory = options.working_directory,
                     .pipe_stdin = options.input.has_value(),
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
-                    .timeout = options.timeout};
+                    .timeout = options.timeout,
+                    .missing_sources = std::move(sources.missing)};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
-    return PreparedLaunch{std::move(*admitted), std::move(*spec)};
+    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings)};
 }
 
 }  // namespace shannot::detail
@@ -2750,11 +2909,13 @@ namespace shannot::detail {
 /// transport failed, errc::command_failed for an unsuccessful run under `options.check`.
 template <class Output>
 [[nodiscard]] Result<ProcessResult> assemble_result(std::string_view transport_name, std::vector<std::string> command,
-                                                    std::vector<std::string> argv, const LoopOutcome& outcome, Output& out,
-                                                    Output& err, const RunOptions& options) {
+                                                    std::vector<std::string> argv, std::vector<std::string> warnings,
+                                                    const LoopOutcome& outcome, Output& out, Output& err,
+                                                    const RunOptions& options) {
     auto result = std::make_shared<ProcessResult>();
     result->command = std::move(command);
     result->argv = std::move(argv);
+    result->warnings = std::move(warnings);
     result->timed_out = outcome.timed_out;
     result->cancelled = outcome.cancelled;
     result->stdout_dropped = out.dropped();
@@ -2785,10 +2946,12 @@ template <class Output>
 
 /// Runs a launched process to its end: its output goes to one `Output` policy per stream and
 /// to `on_chunk(const OutputChunk&)` as it arrives; input, deadline and cancel come from
-/// `options`. Then the caller's result for `command` (as admitted).
+/// `options`. Then the caller's result for `command` (as admitted), with `warnings` about how
+/// its sandbox was set up (PreparedLaunch::warnings).
 template <class Output, ProcessHandle P, class F>
 [[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
-                                                 const RunOptions& options, F&& on_chunk) {
+                                                 std::vector<std::string> warnings, const RunOptions& options,
+                                                 F&& on_chunk) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);
@@ -2796,7 +2959,8 @@ template <class Output, ProcessHandle P, class F>
     };
     const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
     const auto outcome = run_loop(process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
-    return assemble_result(transport_name, std::move(command), process.argv(), outcome, out, err, options);
+    return assemble_result(transport_name, std::move(command), process.argv(), std::move(warnings), outcome, out, err,
+                           options);
 }
 
 }  // namespace shannot::detail
@@ -3584,6 +3748,7 @@ private:
         std::optional<typename T::channel_type> channel{};
         detail::UniqueFd timer{};
         std::vector<std::string> argv{};
+        std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
         bool input_ok = false;
         bool lost = false;  ///< the sandbox died or broke; the next call reports it
         std::string lost_why{};
@@ -3640,6 +3805,8 @@ private:
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
         // session); the sandbox itself has no deadline.
         plan.timeout = s.options.start_timeout;
+        auto sources = detail::check_bind_sources(s.profile);
+        plan.missing_sources = std::move(sources.missing);
         auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
         if (!spec) return propagate(spec);
         auto channel = s.transport.open_channel(*spec);
@@ -3654,6 +3821,7 @@ private:
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
+            s.warnings = std::move(sources.warnings);
             s.channel.emplace(std::move(*channel));
             s.lost = false;
             return {};
@@ -3708,7 +3876,7 @@ private:
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
         detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), options, on_chunk);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk);
         if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
         return result;
     }
@@ -3815,7 +3983,8 @@ private:
         if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
-        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), options, on_chunk);
+        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
+                                            options, on_chunk);
     }
 
     profile_type profile_;

@@ -5,10 +5,13 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -117,6 +120,37 @@ template <class T>
     }
 }
 
+/// The bind sources missing where bwrap runs, and what to tell the caller about them.
+struct BindSourceCheck {
+    /// Indices into the profile's binds (BuildExtras::missing_sources); nullopt when the
+    /// transport cannot look (a remote: its bwrap skips a missing source with --ro-bind-try).
+    std::optional<std::vector<std::size_t>> missing{};
+    /// One line per bind skipped for it, but for `optional` ones (ProcessResult::warnings).
+    std::vector<std::string> warnings{};
+};
+
+/// Looks for each bind source on this host when bwrap runs here (T::checks_local_paths). A
+/// missing one that may be skipped is skipped, and said unless the bind is `optional`; one that
+/// is never skipped (detail::never_skipped) was refused by validate() already.
+template <class T>
+[[nodiscard]] BindSourceCheck check_bind_sources(const SandboxProfile<T>& profile) {
+    BindSourceCheck out;
+    if constexpr (T::checks_local_paths) {
+        out.missing.emplace();
+        for (std::size_t i = 0; i < profile.binds.size(); ++i) {
+            const auto& b = profile.binds[i];
+            std::error_code ec;  // a source that cannot be looked up was refused by validate()
+            if (std::filesystem::exists(b.source, ec) || ec || never_skipped(profile, i)) continue;
+            out.missing->push_back(i);
+            if (!b.optional)
+                out.warnings.push_back("binds[" + std::to_string(i) + "].source: " + b.source +
+                                       " does not exist here: the bind to " + b.target +
+                                       " is skipped (\"required\": true makes this an error)");
+        }
+    }
+    return out;
+}
+
 /// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
 /// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
 struct LaunchPlan {
@@ -128,6 +162,7 @@ struct LaunchPlan {
     bool pipe_stdin = false;
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
+    std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -135,7 +170,7 @@ struct LaunchPlan {
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
     BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile)};
+                       host_symlinks(transport, profile), std::move(plan.missing_sources)};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -161,6 +196,7 @@ template <class T>
 struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
+    std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
@@ -171,15 +207,17 @@ template <class T, class Admission>
     if (auto ok = profile.validate(); !ok) return propagate(ok);
     auto admitted = admit_command(profile, transport, admission, std::move(command), options);
     if (!admitted) return propagate(admitted);
+    auto sources = check_bind_sources(profile);
     LaunchPlan plan{.command = *admitted,
                     .environment = options.environment,
                     .working_directory = options.working_directory,
                     .pipe_stdin = options.input.has_value(),
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
-                    .timeout = options.timeout};
+                    .timeout = options.timeout,
+                    .missing_sources = std::move(sources.missing)};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
-    return PreparedLaunch{std::move(*admitted), std::move(*spec)};
+    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings)};
 }
 
 }  // namespace shannot::detail

@@ -40,11 +40,13 @@ namespace shannot::detail {
 /// transport failed, errc::command_failed for an unsuccessful run under `options.check`.
 template <class Output>
 [[nodiscard]] Result<ProcessResult> assemble_result(std::string_view transport_name, std::vector<std::string> command,
-                                                    std::vector<std::string> argv, const LoopOutcome& outcome, Output& out,
-                                                    Output& err, const RunOptions& options) {
+                                                    std::vector<std::string> argv, std::vector<std::string> warnings,
+                                                    const LoopOutcome& outcome, Output& out, Output& err,
+                                                    const RunOptions& options) {
     auto result = std::make_shared<ProcessResult>();
     result->command = std::move(command);
     result->argv = std::move(argv);
+    result->warnings = std::move(warnings);
     result->timed_out = outcome.timed_out;
     result->cancelled = outcome.cancelled;
     result->stdout_dropped = out.dropped();
@@ -75,10 +77,12 @@ template <class Output>
 
 /// Runs a launched process to its end: its output goes to one `Output` policy per stream and
 /// to `on_chunk(const OutputChunk&)` as it arrives; input, deadline and cancel come from
-/// `options`. Then the caller's result for `command` (as admitted).
+/// `options`. Then the caller's result for `command` (as admitted), with `warnings` about how
+/// its sandbox was set up (PreparedLaunch::warnings).
 template <class Output, ProcessHandle P, class F>
 [[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
-                                                 const RunOptions& options, F&& on_chunk) {
+                                                 std::vector<std::string> warnings, const RunOptions& options,
+                                                 F&& on_chunk) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);
@@ -86,7 +90,8 @@ template <class Output, ProcessHandle P, class F>
     };
     const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
     const auto outcome = run_loop(process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
-    return assemble_result(transport_name, std::move(command), process.argv(), outcome, out, err, options);
+    return assemble_result(transport_name, std::move(command), process.argv(), std::move(warnings), outcome, out, err,
+                           options);
 }
 
 }  // namespace shannot::detail
