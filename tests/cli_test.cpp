@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -287,7 +288,39 @@ TEST_CASE("cli: --json and --dry-run") {
         CHECK(j["stderr_dropped"] == 0);
         CHECK(j["duration_ms"].is_number());
         CHECK(j["status"] == 3);
+        CHECK(j["schema_version"] == 1);
+        CHECK(j["warnings"] == json::array());
         CHECK(count_lines(r.out) == 1);
+    }
+    SUBCASE("a bind whose source is missing is skipped and said: on stderr, in \"warnings\", by lint") {
+        auto p = shannot_test::test_profile();
+        const auto field = "binds[" + std::to_string(p.binds.size()) + "].source";
+        p.binds.push_back({.source = "/nonexistent-shannot-cli", .target = "/data"});
+        const auto file = home.path / "missing.json";
+        write_file(file, p.to_json().dump());
+        const std::vector<std::string> probe = {"sh", "-c", "[ -e /data ] && echo present || echo absent"};
+        auto args = std::vector<std::string>{"--profile", file.string()};
+        args.insert(args.end(), probe.begin(), probe.end());
+        auto r = run_cli(home, args);
+        CHECK(r.status == 0);
+        CHECK(r.out == "absent\n");
+        CHECK(r.err == "shannot: warning: " + field +
+                           ": /nonexistent-shannot-cli does not exist here: the bind to /data is skipped (\"required\": "
+                           "true makes this an error)\n");
+        args.insert(args.begin(), "--json");
+        r = run_cli(home, args);
+        const auto j = json::parse(r.out);
+        REQUIRE(j["warnings"].size() == 1);
+        CHECK(j["warnings"][0].get<std::string>().rfind(field + ": /nonexistent-shannot-cli does not exist here", 0) == 0);
+        const auto lint = json::parse(run_cli(home, {"lint", "--json", "--profile", file.string()}).out);
+        const auto& findings = lint["findings"];
+        CHECK(std::count_if(findings.begin(), findings.end(), [](const json& f) { return f["code"] == "skipped-bind"; }) == 1);
+        // "required": the same bind is an error naming the field.
+        p.binds.back().required = true;
+        write_file(file, p.to_json().dump());
+        r = run_cli(home, {"--profile", file.string(), "true"});
+        CHECK(r.status == 121);
+        CHECK(r.err.find(field + ": /nonexistent-shannot-cli does not exist, and the bind is \"required\"") != std::string::npos);
     }
     SUBCASE("--json: bytes that are not UTF-8 are base64") {
         const auto r = run_cli(home, {"--json", "--profile", tools, "sh", "-c", "printf 'a\\377b'"});
@@ -331,6 +364,7 @@ TEST_CASE("cli: --json and --dry-run") {
         j = json::parse(refused.out);
         CHECK(j["error"]["code"] == "command_refused");
         CHECK(j["error"]["status"] == 126);
+        CHECK(j["schema_version"] == 1);
     }
     SUBCASE("--dry-run prints the bwrap argv and runs nothing") {
         const auto marker = home.path / "must-not-exist";
@@ -559,6 +593,24 @@ TEST_CASE("cli: export, lint and profiles") {
         CHECK(calm.status == 0);
         CHECK(calm.out.find("0 finding(s)") != std::string::npos);
     }
+    SUBCASE("lint --json: the same findings as one object") {
+        const auto dangerous = run_cli(home, {"lint", "--json"});
+        CHECK(dangerous.status == 1);
+        const auto j = json::parse(dangerous.out);
+        CHECK(j["schema_version"] == 1);
+        CHECK(j["profile"] == "minimal");
+        CHECK(j["danger"] == true);
+        REQUIRE(j["findings"].size() == 1);
+        CHECK(j["findings"][0]["severity"] == "danger");
+        CHECK(j["findings"][0]["code"] == "exec-capable");
+        CHECK(j["findings"][0]["message"].get<std::string>().find("'find'") != std::string::npos);
+        auto p = *shannot::builtin_profile("minimal");
+        p.allowed_commands = {"ls", "cat"};
+        write_file(home.path / "calm.json", p.to_json().dump());
+        const auto calm = run_cli(home, {"lint", "--json", "--profile", (home.path / "calm.json").string()});
+        CHECK(calm.status == 0);
+        CHECK(json::parse(calm.out) == json({{"schema_version", 1}, {"profile", "minimal"}, {"findings", json::array()}, {"danger", false}}));
+    }
     SUBCASE("profiles lists built-ins and files in the user's folder, which --profile finds by name") {
         auto p = *shannot::builtin_profile("minimal");
         p.name = "mine";
@@ -573,6 +625,29 @@ TEST_CASE("cli: export, lint and profiles") {
         CHECK(r.out.find("INVALID") != std::string::npos);
         CHECK(run_cli(home, {"--profile", "mine", "ls", "/"}).status == 0);
         CHECK(run_cli(home, {"--profile", "mine", "cat", "/etc/os-release"}).status == 126);
+
+        const auto listed = run_cli(home, {"profiles", "--json"});
+        CHECK(listed.status == 0);
+        const auto j = json::parse(listed.out);
+        CHECK(j["schema_version"] == 1);
+        CHECK(j["default"] == "minimal");
+        std::vector<std::string> names;
+        for (const auto& b : j["builtin"]) names.push_back(b["name"]);
+        CHECK(names == std::vector<std::string>(shannot::builtin_profile_names.begin(), shannot::builtin_profile_names.end()));
+        CHECK(j["builtin"][0]["default"] == true);
+        CHECK(j["builtin"][1]["default"] == false);
+        CHECK(j["builtin"][0]["allowed_commands"] == json(shannot::builtin_profile("minimal")->allowed_commands));
+        CHECK(j["folders"][0] == json({{"label", "user"}, {"path", (home.path / "shannot" / "profiles").string()}}));
+        std::map<std::string, json> user_files;
+        for (const auto& f : j["files"])
+            if (f["folder"] == "user") user_files[fs::path(f["path"].get<std::string>()).filename().string()] = f;
+        REQUIRE(user_files.size() == 2);
+        CHECK(user_files["mine.json"]["valid"] == true);
+        CHECK(user_files["mine.json"]["name"] == "mine");
+        CHECK(user_files["mine.json"]["profile_arg"] == "mine");
+        CHECK(user_files["mine.json"]["shadowed"] == false);
+        CHECK(user_files["broken.json"]["valid"] == false);
+        CHECK_FALSE(user_files["broken.json"]["error"].get<std::string>().empty());
     }
 }
 
@@ -602,6 +677,13 @@ TEST_CASE("cli: remote add, list, remove and the config file") {
     CHECK(r.status == 0);
     CHECK(r.out.find("db-1  admin@db.example.org:2222") != std::string::npos);
     CHECK(r.out.find("web.2  ops@web:22") != std::string::npos);
+    r = run_cli(home, {"remote", "list", "--json"});
+    CHECK(r.status == 0);
+    const auto listed = json::parse(r.out);
+    CHECK(listed["schema_version"] == 1);
+    CHECK(listed["config_file"] == home.config_file().string());
+    CHECK(listed["remotes"] == stored["remotes"]);
+    CHECK(listed["remotes"].size() == 2);
 
     const auto duplicate = run_cli(home, {"remote", "add", "db-1", "other"});
     CHECK(duplicate.status == 125);
@@ -647,6 +729,30 @@ TEST_CASE("cli: verify") {
             CHECK_MESSAGE(r.out.find(check) != std::string::npos, check);
         CHECK(r.out.find("whose allowlist adds them") != std::string::npos);
         CHECK(r.out.find("FAIL") == std::string::npos);
+    }
+    SUBCASE("--json: the same checks as one object") {
+        const auto r = run_cli(home, {"verify", "--json"});
+        CHECK_MESSAGE(r.status == 0, r.out << r.err);
+        const auto j = json::parse(r.out);
+        CHECK(j["schema_version"] == 1);
+        CHECK(j["profile"] == "minimal");
+        CHECK(j["where"] == "this host");
+        CHECK(j["transport"] == "local");
+        CHECK(j["ok"] == true);
+        CHECK(j["run"] == 5);
+        CHECK(j["passed"] == 5);
+        CHECK(j["warnings"] == json::array());
+        CHECK(j["probe_tools_added"] == json({"sh", "bash"}));  // minimal allows cat
+        REQUIRE(j["checks"].size() == 5);
+        CHECK(j["checks"][2]["title"] == "the network is unreachable");
+        for (const auto& c : j["checks"]) CHECK_MESSAGE(c["ok"] == true, c.dump());
+        // Control: a profile that shares the network fails those checks, and says so in the JSON.
+        const auto bad = run_cli(home, {"verify", "--json", "--profile", write_tool_profile(home, false).string()});
+        CHECK(bad.status == 1);
+        const auto b = json::parse(bad.out);
+        CHECK(b["ok"] == false);
+        CHECK(b["checks"][2]["ok"] == false);
+        CHECK(b["passed"] == 3);
     }
     SUBCASE("fails when the profile shares the host's network") {
         const auto r = run_cli(home, {"verify", "--profile", write_tool_profile(home, false).string()});

@@ -74,10 +74,16 @@ namespace shannot_cli {
     return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+/// The version of every JSON object the tool prints (`run --json`, `profiles --json`, `lint
+/// --json`, `verify --json`, `remote list --json`: their "schema_version"). Adding a field keeps
+/// it; removing or changing the meaning of one raises it. docs/cli.md lists the fields.
+inline constexpr int json_schema_version = 1;
+
 /// The whole result. Streams are text when they are valid UTF-8, else base64, and say which.
 [[nodiscard]] inline nlohmann::json result_to_json(const shannot::ProcessResult& r, std::string_view profile,
                                                    std::string_view transport, int exit_status) {
     nlohmann::json j;
+    j["schema_version"] = json_schema_version;
     j["command"] = r.command;
     j["argv"] = r.argv;
     j["exit_code"] = r.exit_code;
@@ -99,13 +105,15 @@ namespace shannot_cli {
     j["profile"] = std::string(profile);
     j["transport"] = std::string(transport);
     j["status"] = exit_status;  // what `shannot` exits with
+    j["warnings"] = r.warnings;
     return j;
 }
 
 /// An error as JSON, for --json callers that read stdout only.
 [[nodiscard]] inline nlohmann::json error_to_json(std::string_view code, std::string_view message, std::string_view hint,
                                                   int exit_status) {
-    return {{"error",
+    return {{"schema_version", json_schema_version},
+            {"error",
              {{"code", std::string(code)}, {"message", std::string(message)}, {"hint", std::string(hint)}, {"status", exit_status}}}};
 }
 

@@ -116,7 +116,10 @@ inline int remote_list(const Subcommand& self, std::span<const std::string> args
     auto config = load_config(*file);
     if (!config) return report(config.error());
     if ((*parsed)->has("--json")) {
-        write_all(1, dump_json(config_to_json(*config)["remotes"], 2) + "\n");
+        const nlohmann::json j = {{"schema_version", json_schema_version},
+                                  {"config_file", file->string()},
+                                  {"remotes", config_to_json(*config)["remotes"]}};
+        write_all(1, dump_json(j, 2) + "\n");
         return status::ok;
     }
     if (config->remotes.empty()) {
@@ -203,7 +206,8 @@ inline constexpr OptionSpec remote_add_option_specs[] = {
 };
 
 inline constexpr OptionSpec remote_list_option_specs[] = {
-    {.long_name = "--json", .help = "print the remotes as the config file holds them"},
+    {.long_name = "--json",
+     .help = "print one JSON object: schema_version, config_file, and remotes as the config file holds them"},
 };
 
 /// The verbs of `shannot remote`, in the order its help lists them.
@@ -219,7 +223,7 @@ inline constexpr Subcommand remote_verbs[] = {
 starting with '-'. HOST may also be written [USER@]HOST[:PORT].
 )"}},
     {.name = "list",
-     .summary = "print the remotes (--json: as the config file holds them)",
+     .summary = "print the remotes (--json: as one JSON object)",
      .run = detail::remote_list,
      .options = remote_list_option_specs,
      .help = {.usage = "shannot remote list [--json]",

@@ -67,11 +67,16 @@ inline constexpr HelpText run_help{
 before COMMAND; COMMAND and everything after it reach the command unchanged. A command named
 like a subcommand needs `run`: `shannot run -- lint`.
 )",
-    .notes = R"(--json prints: command, argv (what ran here: bwrap or ssh), exit_code (-1 when killed),
-signal, timed_out, cancelled, stdout and stderr (text when valid UTF-8, else base64, as
-stdout_encoding/stderr_encoding say: "utf-8" or "base64"), stdout_truncated,
+    .notes = R"(--json prints: schema_version, command, argv (what ran here: bwrap or ssh), exit_code (-1
+when killed), signal, timed_out, cancelled, stdout and stderr (text when valid UTF-8, else
+base64, as stdout_encoding/stderr_encoding say: "utf-8" or "base64"), stdout_truncated,
 stderr_truncated, stdout_dropped, stderr_dropped, duration_ms, profile, transport, status
-(what shannot exits with). An error prints {"error": {code, message, hint, status}}.
+(what shannot exits with), warnings. An error prints {"schema_version", "error": {code,
+message, hint, status}}. docs/cli.md describes each field.
+A bind whose source is missing on this host is skipped, and said: a warning on stderr (and in
+"warnings"), unless the profile marks it "optional" (skipped silently) or "required" (an
+error). A bind that masks part of another mount is never skipped. Over ssh the remote's
+bwrap skips a missing source without a warning.
 )",
     .exit_statuses = true,
 };
@@ -251,6 +256,7 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
     }
     if (!result) return fail(result.error());
     const int exit_status = detail::exit_status_of(*result);
+    for (const auto& w : result->warnings) note("warning: " + w);
     if (req.json) {
         write_all(1, dump_json(result_to_json(*result, profile.name, transport, exit_status)) + "\n");
         return exit_status;

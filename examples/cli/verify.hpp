@@ -11,10 +11,13 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <shannot/shannot.hpp>
 
 #include "args.hpp"
 #include "common.hpp"
+#include "encoding.hpp"
 #include "probes.hpp"
 #include "profiles.hpp"
 #include "subcommand.hpp"
@@ -32,6 +35,7 @@ struct VerifyContext {
     bool local = false;                   ///< this host (not ssh)
     std::string secret_name;              ///< set in verify's environment; must be absent inside
     std::optional<std::string> broken{};  ///< why the sandbox cannot run at all, once known
+    std::vector<std::string> warnings{};  ///< of the first run: binds skipped for a missing source
 
     /// Runs `command` with `probe`; nullopt, with the reason in `detail`, when it did not run.
     std::optional<shannot::ProcessResult> run(const std::vector<std::string>& command, std::string& detail) {
@@ -68,6 +72,7 @@ template <class T>
             cx.broken = "the sandbox did not run (see the first check)";
             return {false, detail::quoted(command) + ": " + r.error().describe()};
         }
+        cx.warnings = r->warnings;
         return {r->exit_code == 0,
                 detail::quoted(command) + " exited " + std::to_string(r->exit_code) +
                     (r->signal ? " (signal " + std::to_string(r->signal) + ")" : "") + " in " +
@@ -203,9 +208,10 @@ template <class T>
     return missing;
 }
 
-/// Runs every check with `transport` and prints them; returns 0 when all pass.
+/// Runs every check with `transport` and prints them (as they finish, or as one JSON object at
+/// the end); returns 0 when all pass.
 template <class T>
-int run_verify(shannot::SandboxProfile<T> profile, T transport, bool local, const std::string& where) {
+int run_verify(shannot::SandboxProfile<T> profile, T transport, bool local, const std::string& where, bool json) {
     const std::string secret_name = "SHANNOT_VERIFY_" + detail::random_hex(8);
     ::setenv(secret_name.c_str(), detail::random_hex(8).c_str(), 1);  // must stay invisible inside
 
@@ -224,19 +230,38 @@ int run_verify(shannot::SandboxProfile<T> profile, T transport, bool local, cons
         out += "note: the checks after the first also run " +
                join_names(added, [](const std::string& a) { return a; }) + " with a copy of profile '" + profile.name +
                "' whose allowlist adds them\n";
-    write_all(1, out);
+    if (!json) write_all(1, out);
 
     std::size_t run = 0, passed = 0;
+    nlohmann::json checks = nlohmann::json::array();
     for (const auto& check : verify_checks<T>) {
         if (check.this_host_only && !local) continue;
         const CheckResult c = check.check(cx);
-        write_all(1, std::string(c.ok ? "  ok    " : "  FAIL  ") + std::string(check.title) + ": " +
-                         one_line(c.detail) + "\n");
+        if (json) checks.push_back({{"title", check.title}, {"ok", c.ok}, {"detail", one_line(c.detail)}});
+        else
+            write_all(1, std::string(c.ok ? "  ok    " : "  FAIL  ") + std::string(check.title) + ": " +
+                             one_line(c.detail) + "\n");
         ++run;
         passed += c.ok ? 1 : 0;
     }
-    write_all(1, "verify: " + std::to_string(passed) + " of " + std::to_string(run) + " checks passed" +
-                     (passed == run ? "\n" : "; the sandbox does not hold as expected here\n"));
+    const auto& warnings = cx.warnings;
+    if (json) {
+        const nlohmann::json j = {{"schema_version", json_schema_version},
+                                  {"profile", profile.name},
+                                  {"where", where},
+                                  {"transport", std::string(T::name)},
+                                  {"probe_tools_added", added},
+                                  {"checks", std::move(checks)},
+                                  {"passed", passed},
+                                  {"run", run},
+                                  {"ok", passed == run},
+                                  {"warnings", warnings}};
+        write_all(1, dump_json(j, 2) + "\n");
+    } else {
+        for (const auto& w : warnings) note("warning: " + w);
+        write_all(1, "verify: " + std::to_string(passed) + " of " + std::to_string(run) + " checks passed" +
+                         (passed == run ? "\n" : "; the sandbox does not hold as expected here\n"));
+    }
     return passed == run ? status::ok : status::check_failed;
 }
 
@@ -245,6 +270,7 @@ inline constexpr OptionSpec verify_own_option_specs[] = {
     {.long_name = "--profile",
      .metavar = "P",
      .help = "as for `shannot run` (default: the remote's profile, else minimal)"},
+    {.long_name = "--json", .help = "print the checks as one JSON object when they are done (docs/cli.md)"},
 };
 inline constexpr auto verify_option_specs = join_options(verify_own_option_specs, target_option_specs);
 
@@ -259,14 +285,16 @@ inline int verify_command(const Subcommand& self, std::span<const std::string> a
     auto destination = resolve_destination(TargetOptions::from(*parsed));
     if (!destination) return report(destination.error());
     const std::string spec = parsed->get("--profile").value_or(destination->profile);
+    const bool json = parsed->has("--json");
     if (!destination->ssh) {
         auto profile = resolve_profile<shannot::PosixSpawnTransport>(spec);
         if (!profile) return report(profile.error());
-        return run_verify(std::move(*profile), shannot::PosixSpawnTransport(), true, "this host");
+        return run_verify(std::move(*profile), shannot::PosixSpawnTransport(), true, "this host", json);
     }
     auto profile = resolve_profile<shannot::OpenSshProcessTransport>(spec);
     if (!profile) return report(profile.error());
-    return run_verify(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh), false, destination->label);
+    return run_verify(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh), false, destination->label,
+                      json);
 }
 
 inline constexpr Subcommand verify_subcommand{
@@ -276,7 +304,7 @@ inline constexpr Subcommand verify_subcommand{
     .options = verify_option_specs,
     .help =
         {.usage =
-             "shannot verify [--profile P] [--target NAME | --ssh [USER@]HOST[:PORT] [-i KEY] [--known-hosts FILE]]",
+             "shannot verify [--profile P] [--json] [--target NAME | --ssh [USER@]HOST[:PORT] [-i KEY] [--known-hosts FILE]]",
          .about = R"(Proves the sandbox holds where it would run, one line per check (ok or FAIL):
   - an allowed command runs (the first of `ls /`, `true`, `cat /dev/null` the profile admits)
   - a write into a read-only bind fails
@@ -287,6 +315,8 @@ inline constexpr Subcommand verify_subcommand{
     absent inside, and inside there are only the profile's variables (and PWD, set by bwrap)
 Checks after the first run `sh`, `cat` (and `bash` on this host), which the profile may not
 allow: they run with a copy of the profile whose allowlist adds them, and verify says so.
+With --json, one object when all checks are done: each check's title, ok and detail, and the
+warnings of the sandbox (binds skipped for a missing source). docs/cli.md lists the fields.
 Exit status 0 when every check passes, 1 otherwise.
 )"},
 };
