@@ -8,8 +8,10 @@
 #include <shannot/shannot.hpp>
 
 #include "common.hpp"
+#include "completion.hpp"
 #include "help.hpp"
 #include "info.hpp"
+#include "man_page.hpp"
 #include "mcp.hpp"
 #include "remote.hpp"
 #include "run.hpp"
@@ -40,6 +42,9 @@ inline int dispatch(const std::vector<std::string>& all) {
         return report(Failure{status::usage, "no command given", "e.g. `shannot ls /`; `shannot --help` lists the subcommands"});
     const auto& first = args[0];
     if (first == "-h" || first == "--help") return print_main_help();
+    // Not listed in --help: what the build installs, made from this table (examples/cli/meson.build).
+    if (first == "--help-man") return write_all(1, man_page()) ? status::ok : status::internal;
+    if (first == "--help-completion") return write_all(1, bash_completion()) ? status::ok : status::internal;
     if (first == "--version") {
         write_all(1, "shannot " + std::to_string(SHANNOT_VERSION_MAJOR) + "." + std::to_string(SHANNOT_VERSION_MINOR) + "." +
                          std::to_string(SHANNOT_VERSION_PATCH) + "\n");
