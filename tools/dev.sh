@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The two commands the README opens with, on a fresh Debian 12 machine:
-#   tools/dev.sh run [CMD...]   install what is missing (as root), build, run CMD (default: ls /)
-#                               in the sandbox with the built-in default profile
+#   tools/dev.sh run [CMD...]   install what is missing (as root), build the tool alone, run CMD
+#                               (default: ls /) in the sandbox with the built-in default profile
 #   tools/dev.sh test           install what is missing (as root), build, run the whole suite;
 #                               the last line is "N passed, M failed"
 # `test` runs, in order, each step with a time limit, a later step running even when an earlier
@@ -27,8 +27,9 @@ PACKAGES=(bubblewrap openssh-server openssh-client meson ninja-build cmake nlohm
           libexpected-dev doctest-dev pkg-config)
 # `test` only: clang 14 and its sanitizer and libFuzzer runtimes (libclang-rt-14-dev, which
 # Debian 12's clang only recommends: apt without recommends leaves it out); shellcheck and dash
-# for the lint tests of the shell programs (include/shannot/detail/scripts).
-TEST_PACKAGES=(clang libclang-rt-14-dev shellcheck dash)
+# for the lint tests of the shell programs (include/shannot/detail/scripts); groff (the installed
+# man page is checked with `groff -man -ww`; minimal images lack it).
+TEST_PACKAGES=(clang libclang-rt-14-dev shellcheck dash groff-base)
 # `test` only: node and npm for the MCP client tests (tests/mcp), from Debian when this machine
 # has none (a node installed otherwise, e.g. from nodesource, is used as it is).
 command -v node >/dev/null 2>&1 || TEST_PACKAGES+=(nodejs)
@@ -57,11 +58,29 @@ install_missing() {
 # doctest's long test functions is most of -O2's), with the flow-based warnings -Og keeps. The
 # suite is built against include/ only (tools/sanitize.sh runs it against single_include/), and
 # the benchmarks not at all (tools/bench.sh builds them, in release).
+# `run` needs the tool only: a first `run` configures without the test suite (whose configure
+# step alone takes several seconds: one generated file per header, doctest found through cmake)
+# and builds one target; `test` turns the suite on in the same build/ and builds everything, so
+# the tool built by `run` is reused.
 configure() {
+    local tests=$1
     if [ ! -f "$BUILD/build.ninja" ]; then
-        meson setup "$BUILD" -Doptimization=g -Dsuite_header=include -Dbenchmarks=false "$@" >/dev/null
+        meson setup "$BUILD" -Doptimization=g -Dsuite_header=include -Dbenchmarks=false -Dtests="$tests" >/dev/null
+    elif [ "$tests" = true ] && ! tests_enabled; then
+        meson configure "$BUILD" -Dtests=true >/dev/null
     fi
-    ninja -C "$BUILD"
+    if [ "$tests" = true ]; then
+        ninja -C "$BUILD"
+    else
+        ninja -C "$BUILD" examples/cli/shannot
+    fi
+}
+
+# Whether $BUILD was configured with the test suite (meson's `tests` option).
+tests_enabled() {
+    python3 -c 'import json, sys
+opts = json.load(open(sys.argv[1]))
+sys.exit(0 if any(o["name"] == "tests" and o["value"] for o in opts) else 1)' "$BUILD/meson-info/intro-buildoptions.json"
 }
 
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -135,8 +154,8 @@ run_test_steps() {
     #    a cut or failed meson test is an entry of its own.
     rm -f "$BUILD/meson-logs/testlog.json"
     export BUILD
-    export -f configure
-    step "g++ build ($BUILD/)" 900 failure bash -c configure
+    export -f configure tests_enabled
+    step "g++ build ($BUILD/)" 900 failure bash -c 'configure true'
     if [ "$step_rc" -eq 0 ]; then
         # meson test exits 1 when a test failed: those are entries of testlog.json already.
         step "meson test ($BUILD/)" 1200 failure:1 \
@@ -179,7 +198,7 @@ cmd=${1:-}
 case "$cmd" in
 run)
     install_missing
-    configure
+    configure false
     [ $# -eq 0 ] && set -- ls /
     exec "$BUILD/examples/cli/shannot" "$@"
     ;;

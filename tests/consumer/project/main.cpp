@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Consumer program: the argv a dry run of `ls /` in the built-in minimal profile would use.
+// Consumer program: the argv a dry run of `ls /` in the built-in minimal profile would use, and
+// with --run, `ls /` run in that sandbox (real bwrap, the transport's spawner thread).
 #include <shannot/shannot.hpp>
 
 #include <cstdio>
+#include <string_view>
 
 // Built twice: against dependency('shannot') (include/) and, with CONSUMER_SINGLE_HEADER,
 // against dependency('shannot_single') (single_include/). The guard macro tells which one the
@@ -18,7 +20,8 @@ constexpr bool want_single = true;
 constexpr bool want_single = false;
 #endif
 
-int main() {
+int main(int argc, char** argv_in) {
+    const bool run = argc > 1 && std::string_view(argv_in[1]) == "--run";
     if (got_single != want_single) {
         std::fprintf(stderr, "the dependency provided the %s form of shannot\n", got_single ? "single-header" : "multi-header");
         return 1;
@@ -36,5 +39,14 @@ int main() {
     }
     std::printf("shannot %s (%s)\n", shannot::version_string, got_single ? "single_include" : "include");
     for (const auto& arg : *argv) std::printf("%s\n", arg.c_str());
+    if (run) {
+        auto result = sandbox.run({"ls", "/"});
+        if (!result) {
+            std::fprintf(stderr, "run: %s\n", result.error().describe().c_str());
+            return 1;
+        }
+        std::printf("ran: exit %d\n%s", result->exit_code, result->stdout_data.c_str());
+        return result->exit_code;
+    }
     return 0;
 }
