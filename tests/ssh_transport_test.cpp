@@ -487,7 +487,7 @@ TEST_CASE("the remote dispatcher where sh is bash (as on Fedora, RHEL and Arch)"
     CHECK(status->stderr_data == "err\n");
     // bwrap failing before the command starts is told apart from the command failing.
     auto profile = shannot_test::test_profile<T>();
-    profile.binds.push_back({.source = "/nonexistent-shannot", .target = "/data"});
+    profile.binds.push_back({.source = "/nonexistent-shannot", .target = "/data", .required = true});
     shannot::SandboxManager<T> broken(profile, transport);
     auto setup = broken.run({"echo", "never"});
     REQUIRE_FALSE(setup);
