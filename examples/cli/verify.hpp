@@ -84,13 +84,19 @@ template <class T>
 /// Creating a file in the first read-only bind of a directory fails (and leaves nothing on the host).
 template <class T>
 [[nodiscard]] CheckResult check_read_only(VerifyContext<T>& cx) {
+    // Here: a directory that exists. On a remote, whose files cannot be seen from here: a required
+    // bind (its source must exist there), else one that is at least not optional.
     const shannot::SandboxBind* target = nullptr;
-    for (const auto& b : cx.profile.binds) {
-        std::error_code ec;
-        if (b.read_only && (cx.local ? std::filesystem::is_directory(b.source, ec) : !b.optional)) {
-            target = &b;
-            break;
+    for (const bool required_only : {true, false}) {
+        for (const auto& b : cx.profile.binds) {
+            std::error_code ec;
+            const bool likely = cx.local ? std::filesystem::is_directory(b.source, ec) : required_only ? b.required : !b.optional;
+            if (b.read_only && likely) {
+                target = &b;
+                break;
+            }
         }
+        if (target) break;
     }
     if (!target) return {false, "the profile has no read-only bind of a directory to try"};
     const auto tag = detail::random_hex(6);
