@@ -364,7 +364,7 @@ def case_tool(args, tmp: str) -> None:
         raise SystemExit("FAIL: the installed shannot.1 differs from what the installed tool generates (stale)")
     problems = man_problems(page, tree)
     control = man_problems(page.replace("\\fB\\-\\-max\\-output\\fR", "\\fBmax\\fR"), tree)
-    if control != ["`shannot run`: no --max-output"]:
+    if "`shannot run`: no --max-output" not in control:
         raise SystemExit(f"FAIL: the man page check misses a removed option: {control}")
     if shutil.which("groff"):
         proc = subprocess.run(["groff", "-man", "-ww", "-z", page_file], capture_output=True, text=True)
