@@ -26,6 +26,7 @@ namespace shannot_cli::mcp {
         return schema;
     };
     json properties = {
+        {"schema_version", {{"type", "integer"}, {"description", "the version of this object's fields (docs/cli.md)"}}},
         {"command", described(strings, "the command as admitted (a bare name may be resolved to its path)")},
         {"argv", described(strings, "what ran on the server: bwrap (or ssh) and all its arguments")},
         {"exit_code", {{"type", "integer"}, {"description", "the command's exit status; -1 when a signal ended it"}}},
@@ -45,6 +46,8 @@ namespace shannot_cli::mcp {
         {"profile", {{"type", "string"}}},
         {"transport", {{"type", "string"}, {"description", "local, or ssh for a remote host"}}},
         {"status", {{"type", "integer"}, {"description", "what `shannot` would exit with (124: timed out)"}}},
+        {"warnings",
+         described(strings, "how the sandbox was set up: each bind skipped because its source is missing there")},
         {"limits", {{"type", {"object", "null"}}, {"description", "the resource limits the run had"}}},
         {"limit_exceeded",
          {{"type", {"string", "null"}}, {"description", "the resource limit that stopped the command, if any"}}},
