@@ -13,7 +13,7 @@ CASE:
                  ('shannot_single') through pkg-config (PKG_CONFIG_PATH)
   single-header  CXX -I <prefix>/include/shannot_single, the way a project without a build
                  system uses the single header
-  tool           the installed bin/shannot runs; its man page and bash completion equal what it
+  tool           include/ holds headers only; the installed bin/shannot runs; its man page and bash completion equal what it
                  generates, cover every subcommand and option of its --help (groff -ww finds
                  nothing to say; shellcheck, where installed, neither), and the completion
                  completes them in bash; the installed profiles equal the built-ins
@@ -332,6 +332,10 @@ def case_tool(args, tmp: str) -> None:
     with open(os.path.join(home, "shannot", "config.json"), "w", encoding="utf-8") as f:
         json.dump({"version": 1, "remotes": {"db-1": {"host": "db"}, "web.2": {"host": "web"}}}, f)
 
+    strays = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(root, "include")) for f in files
+              if not f.endswith(".hpp")]
+    if strays:
+        raise SystemExit(f"FAIL: include/ holds files that are not headers: {strays}")
     version = must([tool, "--version"], env=env)
     if not version.startswith("shannot "):
         raise SystemExit(f"FAIL: --version printed {version!r}")
