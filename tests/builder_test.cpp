@@ -19,6 +19,13 @@ namespace {
 const Args hardening = {"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
                         "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"};
 
+/// Every tmpfs is sized (--size, the default tmpfs_bytes here); /dev/shm is one of its own, sorted
+/// among the mounts; /dev itself is made read-only last, before "--".
+const std::string tmpfs_size = std::to_string(shannot::ResourceLimits{}.tmpfs_bytes);
+Args tmpfs(const std::string& target) { return {"--size", tmpfs_size, "--tmpfs", target}; }
+const Args shm = tmpfs("/dev/shm");
+const Args dev_ro = {"--remount-ro", "/dev"};
+
 Args concat(std::initializer_list<Args> parts) {
     Args out;
     for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -36,54 +43,55 @@ Args build(const shannot::SandboxProfile<T>& p, Args command = {"ls"}, shannot::
 
 TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host symlink is --symlink") {
     const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
-    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, {"--", "ls"}});
+    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
     const shannot::SandboxBind usr{.source = "/usr", .target = "/usr", .required = true};
     const shannot::SandboxBind bin{.source = "/bin", .target = "/bin", .optional = true};
     const shannot::BuildExtras links{.host_symlinks = {{"/bin", "/usr/bin"}}};
 
     SUBCASE("/bin -> /usr/bin under a read-only /usr: a symlink where the bind was") {
         Profile p{.name = "t", .binds = {usr, bin}};
-        CHECK(build(p, {"ls"}, links) == concat({head, {"--symlink", "/usr/bin", "/bin", "--ro-bind", "/usr", "/usr"}, tail}));
-        CHECK(build(p) == concat({head, {"--ro-bind-try", "/bin", "/bin", "--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(p, {"ls"}, links) == concat({head, {"--symlink", "/usr/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(p) == concat({head, {"--ro-bind-try", "/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("a file works the same: /etc/os-release -> /usr/lib/os-release") {
         Profile p{.name = "t", .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release", .optional = true}}};
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/etc/os-release", "/usr/lib/os-release"}}}) ==
-              concat({head, {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"}, tail}));
+              concat({head, shm, {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"}, tail}));
     }
     // Each of these would show something else (or more) than the bind did: the bind stays.
     const Args bind_bin = {"--ro-bind-try", "/bin", "/bin"};
     SUBCASE("the target is not bound: no /usr, or /usr only as a tmpfs") {
-        CHECK(build(Profile{.name = "t", .binds = {bin}}, {"ls"}, links) == concat({head, bind_bin, tail}));
+        CHECK(build(Profile{.name = "t", .binds = {bin}}, {"ls"}, links) == concat({head, bind_bin, shm, tail}));
         CHECK(build(Profile{.name = "t", .binds = {bin}, .tmpfs_paths = {"/usr"}}, {"ls"}, links) ==
-              concat({head, bind_bin, {"--tmpfs", "/usr"}, tail}));
+              concat({head, bind_bin, shm, tmpfs("/usr"), tail}));
     }
     SUBCASE("the covering bind is writable, or shows another host path") {
         Profile rw{.name = "t", .binds = {{.source = "/usr", .target = "/usr", .read_only = false, .required = true}, bin}};
-        CHECK(build(rw, {"ls"}, links) == concat({head, bind_bin, {"--bind", "/usr", "/usr"}, tail}));
+        CHECK(build(rw, {"ls"}, links) == concat({head, bind_bin, shm, {"--bind", "/usr", "/usr"}, tail}));
         Profile elsewhere{.name = "t", .binds = {{.source = "/opt/usr", .target = "/usr", .required = true}, bin}};
-        CHECK(build(elsewhere, {"ls"}, links) == concat({head, bind_bin, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
+        CHECK(build(elsewhere, {"ls"}, links) == concat({head, bind_bin, shm, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
     }
     SUBCASE("something is mounted between /usr and /usr/bin, or under /bin") {
         Profile between{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/usr/bin"}};
-        CHECK(build(between, {"ls"}, links) == concat({head, bind_bin, {"--ro-bind", "/usr", "/usr", "--tmpfs", "/usr/bin"}, tail}));
+        CHECK(build(between, {"ls"}, links) == concat({head, bind_bin, shm, {"--ro-bind", "/usr", "/usr"}, tmpfs("/usr/bin"), tail}));
         Profile under{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/bin/cache"}};
-        CHECK(build(under, {"ls"}, links) == concat({head, bind_bin, {"--tmpfs", "/bin/cache", "--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(under, {"ls"}, links) == concat({head, bind_bin, tmpfs("/bin/cache"), shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("the bind is not source == target, or something is mounted on /") {
         Profile moved{.name = "t", .binds = {usr, {.source = "/bin", .target = "/tools", .required = true}}};
-        CHECK(build(moved, {"ls"}, links) == concat({head, {"--ro-bind", "/bin", "/tools", "--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(moved, {"ls"}, links) ==
+              concat({head, shm, {"--ro-bind", "/bin", "/tools", "--ro-bind", "/usr", "/usr"}, tail}));
         // Under a bind of /, /bin masks part of it: never skipped, so --ro-bind whatever it says.
         Profile root{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}, usr, bin}};
         CHECK(build(root, {"ls"}, links) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"},
-                                                    {"--ro-bind", "/bin", "/bin"}, {"--ro-bind", "/usr", "/usr"}, tail}));
+                                                    {"--ro-bind", "/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("a resolved path that is relative, or the bind itself, is ignored") {
         Profile p{.name = "t", .binds = {usr, bin}};
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/bin", "usr/bin"}}}) ==
-              concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+              concat({head, bind_bin, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/bin", "/bin/x"}}}) ==
-              concat({head, bind_bin, {"--ro-bind", "/usr", "/usr"}, tail}));
+              concat({head, bind_bin, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
 }
 
@@ -143,27 +151,45 @@ TEST_CASE("BubblewrapCommandBuilder golden argv of the built-in profiles") {
 TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     const Args tail_env = {"--clearenv"};
     const Args status = {"--json-status-fd", "4"};
+    const Args proc_dev = {"--proc", "/proc", "--dev", "/dev"};
+    const Args end = concat({dev_ro, {"--", "ls"}});
 
     SUBCASE("an empty profile: hardening, private /proc and /dev, cleared environment") {
-        CHECK(build(Profile{.name = "empty"}) ==
-              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, status, {"--", "ls"}}));
+        CHECK(build(Profile{.name = "empty"}) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+    }
+    SUBCASE("every tmpfs is sized with tmpfs_bytes, the run's when it has one; /dev/shm is one") {
+        Profile p{.name = "t", .tmpfs_paths = {"/tmp", "/var/tmp"}};
+        p.limits.tmpfs_bytes = 1 << 20;
+        const Args mib = {"--size", "1048576", "--tmpfs"};
+        CHECK(build(p) == concat({hardening, proc_dev, mib, {"/dev/shm"}, mib, {"/tmp"}, mib, {"/var/tmp"}, tail_env, status, end}));
+        shannot::ResourceLimits run;
+        run.tmpfs_bytes = 4096;
+        const Args page = {"--size", "4096", "--tmpfs"};
+        CHECK(build(p, {"ls"}, {.limits = run}) ==
+              concat({hardening, proc_dev, page, {"/dev/shm"}, page, {"/tmp"}, page, {"/var/tmp"}, tail_env, status, end}));
+    }
+    SUBCASE("a profile that mounts /dev/shm itself keeps its own mount there") {
+        Profile bound{.name = "t", .binds = {{.source = "/srv/shm", .target = "/dev/shm"}}};
+        CHECK(build(bound) == concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, status, end}));
+        Profile own{.name = "t", .tmpfs_paths = {"/dev/shm/"}};
+        CHECK(build(own) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+    }
+    SUBCASE("a transport that applies limits through bwrap's --block-fd gets it") {
+        shannot::SandboxProfile<shannot::PosixSpawnTransport> local{.name = "t"};
+        CHECK(build(local) == concat({hardening, proc_dev, shm, tail_env, status, {"--block-fd", "6"}, end}));
     }
     SUBCASE("a tmpfs under a bind is mounted after it, whatever the order written") {
         Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv", .required = true}}, .tmpfs_paths = {"/srv/cache"}};
-        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind", "/srv", "/srv", "--tmpfs",
-                                              "/srv/cache"},
-                                  tail_env, status, {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, {"--ro-bind", "/srv", "/srv"}, tmpfs("/srv/cache"), tail_env, status, end}));
     }
     SUBCASE("a bind under a tmpfs is mounted after it") {
         Profile p{.name = "t", .binds = {{.source = "/etc/hosts", .target = "/etc/hosts"}}, .tmpfs_paths = {"/etc"}};
-        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/etc", "--ro-bind",
-                                              "/etc/hosts", "/etc/hosts"},
-                                  tail_env, status, {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/etc"), {"--ro-bind", "/etc/hosts", "/etc/hosts"}, tail_env, status,
+                                  end}));
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
         Profile p{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}}};
-        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"}, tail_env,
-                                  status, {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, status, end}));
     }
     SUBCASE("optional, required and writable binds pick the matching bwrap flag") {
         Profile p{.name = "t",
@@ -171,31 +197,27 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                             {.source = "/b", .target = "/b", .read_only = false, .required = true},
                             {.source = "/c", .target = "/c", .read_only = false, .optional = true},
                             {.source = "/d", .target = "/d", .required = true}}};
-        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/a", "/a", "--bind",
-                                              "/b", "/b", "--bind-try", "/c", "/c", "--ro-bind", "/d", "/d"},
-                                  tail_env, status, {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, proc_dev,
+                                  {"--ro-bind-try", "/a", "/a", "--bind", "/b", "/b", "--bind-try", "/c", "/c", "--ro-bind", "/d", "/d"},
+                                  shm, tail_env, status, end}));
     }
     SUBCASE("a trailing slash on a target does not change the order") {
         Profile p{.name = "t", .binds = {{.source = "/x/y", .target = "/x/y/"}}, .tmpfs_paths = {"/x/"}};
-        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/x", "--ro-bind", "/x/y",
-                                              "/x/y"},
-                                  tail_env, status, {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/x"), {"--ro-bind", "/x/y", "/x/y"}, tail_env, status, end}));
     }
     SUBCASE("profile and run variables: sorted, the run's override the profile's") {
         Profile p{.name = "t", .environment = {{"B", "profile"}, {"A", "profile"}}};
         CHECK(build(p, {"ls"}, {.environment = {{"B", "run"}, {"C", "run"}}}) ==
-              concat({hardening, {"--proc", "/proc", "--dev", "/dev", "--clearenv", "--setenv", "A", "profile", "--setenv",
-                                  "B", "run", "--setenv", "C", "run"},
-                      status, {"--", "ls"}}));
+              concat({hardening, proc_dev, shm, {"--clearenv", "--setenv", "A", "profile", "--setenv", "B", "run", "--setenv", "C", "run"},
+                      status, end}));
     }
     SUBCASE("a working directory becomes --chdir") {
         CHECK(build(Profile{.name = "t"}, {"ls"}, {.working_directory = "/tmp"}) ==
-              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--chdir", "/tmp"}, status, {"--", "ls"}}));
+              concat({hardening, proc_dev, shm, tail_env, {"--chdir", "/tmp"}, status, end}));
     }
     SUBCASE("seccomp is an fd number the transport chooses, never the path") {
         Profile p{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
-        CHECK(build(p) == concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--seccomp", "3"}, status,
-                                  {"--", "ls"}}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "3"}, status, end}));
         shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
         auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
         REQUIRE_FALSE(r);
@@ -203,18 +225,17 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     }
     SUBCASE("no --json-status-fd when the transport does not read it") {
         shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t"};
-        CHECK(build(bare) == concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, {"--", "ls"}}));
+        CHECK(build(bare) == concat({hardening, proc_dev, shm, tail_env, end}));
     }
     SUBCASE("network and user namespace isolation can be turned off") {
         Profile p{.name = "t", .network_isolation = false, .user_namespace_isolation = false};
-        CHECK(build(p) == Args{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-                               "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--proc", "/proc", "--dev",
-                               "/dev", "--clearenv", "--json-status-fd", "4", "--", "ls"});
+        CHECK(build(p) == concat({{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+                                   "--new-session", "--cap-drop", "ALL"},
+                                  proc_dev, shm, {"--clearenv", "--json-status-fd", "4"}, end}));
     }
     SUBCASE("additional_args come last before --, verbatim") {
         Profile p{.name = "t", .additional_args = {"--hostname", "sandbox"}};
         CHECK(build(p, {"ls", "-l", "--", "-x"}) ==
-              concat({hardening, {"--proc", "/proc", "--dev", "/dev"}, tail_env, status, {"--hostname", "sandbox"},
-                      {"--", "ls", "-l", "--", "-x"}}));
+              concat({hardening, proc_dev, shm, tail_env, status, {"--hostname", "sandbox"}, dev_ro, {"--", "ls", "-l", "--", "-x"}}));
     }
 }

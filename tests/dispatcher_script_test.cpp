@@ -41,12 +41,13 @@ struct RunRequest {
     std::string bwrap = "bwrap";
     std::string seccomp{};
     int timeout_s = 0;
+    std::string limits{};  ///< the LIMITS word (remote_limits()); '' for none
 };
 
 /// An R request line and its input.
 std::string run_request(const std::string& nonce, const RunRequest& r) {
     std::vector<std::string> words = {
-        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, "--"};
+        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, r.limits, "--"};
     words.insert(words.end(), r.command.begin(), r.command.end());
     return shannot::detail::dispatcher_request(words) + r.input;
 }
@@ -96,6 +97,8 @@ TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folder
         expected += " /lib64=/usr/lib64";
     }
     expected += " /sbin=/usr/sbin";
+    // No cgroup file system is mounted in that root: no pids cgroup, no bound on processes.
+    expected += " limits=rlimits-without-processes";
     argv.insert(argv.end(),
                 {"--", "/bin/sh", "-c", std::string(shannot::detail::ssh_dispatcher_script), "shannot", hello});
     shannot_test::ScriptDriver d(argv);
@@ -125,7 +128,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
     }
     SUBCASE("P keeps bwrap's arguments per slot; R runs the command with them, output and status passed through") {
         auto f = s.run("n1", {.command = {"sh", "-c", "echo out; echo err >&2; exit 3"}});
-        CHECK(f.payloads == std::vector<std::string>{"exit 3 1"});  // SETUP 1: the command's own status
+        CHECK(f.payloads == std::vector<std::string>{"exit 3 1 0 0"});  // SETUP 1: the command's own status
         CHECK(f.out == "out\n");
         CHECK(f.err == "err\n");
         auto other = shannot::detail::dispatcher_request(
@@ -133,7 +136,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         other.pop_back();
         REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "1", other})));
         f = s.run("n2", {.command = {"sh", "-c", "echo \"${SLOT-none}\""}, .slot = "1"});
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "one\n");
         f = s.run("n3", {.command = {"sh", "-c", "echo \"${SLOT-none}\""}});
         CHECK(f.out == "none\n");
@@ -143,11 +146,11 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         for (int b = 0; b < 256; ++b) input.push_back(static_cast<char>(b));
         input += "end";
         auto f = s.run("n1", {.command = {"cat"}, .input = input});
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == input);
         CHECK(std::filesystem::file_size(s.folder() + "/in") == 0);
         f = s.run("n2", {.command = {"cat"}});  // no input: /dev/null, not the last run's
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out.empty());
     }
     SUBCASE("nobwrap, noseccomp and noargs end the request; its input is read; the dispatcher goes on") {
@@ -159,7 +162,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         f = s.run("n3", {.command = {"cat"}, .input = "ghi", .slot = "7"});  // no P for slot 7
         CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_args)});
         f = s.run("n4", {.command = {"cat"}, .input = "fine"});
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "fine");
     }
     SUBCASE("nostage: input that cannot be stored is read in full and dropped; the next request runs") {
@@ -170,7 +173,7 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.out.empty());
         std::filesystem::remove(s.folder() + "/in");
         f = s.run("n2", {.command = {"cat"}, .input = "staged"});
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "staged");
     }
     SUBCASE("a bwrap that fails before the command reports its status with SETUP 0") {
@@ -179,11 +182,11 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         args.pop_back();
         REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "2", args})));
         auto f = s.run("n1", {.command = {"true"}, .slot = "2"});
-        CHECK(f.report == "exit 1 0");
+        CHECK(f.report == "exit 1 0 0 0");
         CHECK(f.err.find("nonexistent-shannot") != std::string::npos);  // bwrap's own complaint
     }
     SUBCASE("K while a command runs: TERM is reported as 143, KILL as 137, once nothing of the sandbox is left") {
-        for (const auto& stop : {std::pair<std::string, std::string>{"TERM", "exit 143 0"}, {"KILL", "exit 137 0"}}) {
+        for (const auto& stop : {std::pair<std::string, std::string>{"TERM", "exit 143 0 0 0"}, {"KILL", "exit 137 0 0 0"}}) {
             // Not a structured binding: clang 14 cannot capture one in doctest's lambdas.
             const std::string signal = stop.first, status = stop.second;
             CAPTURE(signal);
@@ -202,11 +205,11 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         REQUIRE(s.d.send(run_request("n1", {.command = {"sh", "-c", "exec sleep 4472.75"}}) +
                          shannot::detail::dispatcher_request({"K", "KILL"})));
         auto f = s.d.frames("n1");
-        CHECK(f.report == "exit 137 0");
+        CHECK(f.report == "exit 137 0 0 0");
         CHECK(shannot_test::processes_with("4472.75") == 0);
         REQUIRE(s.d.send(shannot::detail::dispatcher_request({"K", "KILL"})));  // nothing runs
         f = s.run("n2", {.command = {"echo", "alive"}});
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "alive\n");
     }
     SUBCASE("EOF while a command runs: it is killed, and the dispatcher exits 0 and removes its folder") {
@@ -234,7 +237,7 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
     auto session_request = [&](const std::string& seccomp, const std::string& shell, const std::string& bwrap,
                                const std::vector<std::string>& command) {
-        std::vector<std::string> words = {"S", seccomp, shell, bwrap};
+        std::vector<std::string> words = {"S", seccomp, shell, bwrap, ""};
         words.insert(words.end(), sandbox.begin(), sandbox.end());
         words.insert(words.end(), command.begin(), command.end());
         return shannot::detail::dispatcher_request(words);
@@ -292,7 +295,7 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
     const auto folder_a = tmp.path() + "/shannot." + hello_a;
 
     SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
-        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "--ro-bind", "/", "/", "--dev",
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "--ro-bind", "/", "/", "--dev",
                                                             "/dev", "--proc", "/proc", "--unshare-pid",
                                                             "--die-with-parent", "--", "sleep", "4473.5"})));
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
@@ -319,7 +322,7 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
                        shannot::detail::dispatcher_request({"Z", "gone-" + hello_a}) +
                        run_request("n1", {.command = {"echo", "quiet"}})));
         auto f = b.frames("n1");
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "quiet\n");
         CHECK(f.err.empty());
         CHECK_FALSE(std::filesystem::exists(gone));
@@ -334,9 +337,107 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
         REQUIRE(b.send(shannot::detail::dispatcher_request({"Z", "fake-" + hello_a})));
         REQUIRE(b.send(run_request("n1", {.command = {"true"}})));
         auto f = b.frames("n1");
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(bystander.wait_exit(100ms) == -1);  // still running (a zombie would answer kill(pid, 0) too)
         CHECK_FALSE(std::filesystem::exists(fake));
         bystander.signal(SIGKILL);
+    }
+}
+
+TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a pids cgroup of the runner's") {
+    SHANNOT_REQUIRE_BWRAP();
+    // The same rule as the library's own (detail/local/limits.hpp), found here by the script.
+    const auto parent = shannot::detail::find_cgroup_parent();
+    const std::string mechanism = parent ? "rlimits+cgroup-v" + std::to_string(parent->version) : "rlimits-without-processes";
+    const std::string in_cgroup = parent ? "1" : "0";
+    if (!parent && shannot_test::in_ci() && ::getuid() == 0) FAIL("no pids cgroup parent for root (CI=true)");
+    Dispatcher s;
+    REQUIRE_MESSAGE(s.d.started(), s.d.error());
+    CHECK(s.ready.substr(s.ready.rfind(' ') + 1) == "limits=" + mechanism);
+    const pid_t dispatcher = s.d.pid();
+    auto own_cgroups = [&] {
+        std::vector<std::string> found;
+        if (!parent) return found;
+        for (const auto& e : std::filesystem::directory_iterator(parent->dir))
+            if (e.path().filename().string().rfind("shannot-ssh-" + std::to_string(dispatcher) + "-", 0) == 0)
+                found.push_back(e.path().filename().string());
+        return found;
+    };
+
+    SUBCASE("R: the rlimits inside are the word's (KiB, s, 512-byte blocks, files), the CPU hard limit a second later") {
+        const shannot::ResourceLimits limits{.memory_bytes = 512u << 20, .processes = 50, .cpu_seconds = 7,
+                                             .file_size_bytes = 1u << 20, .open_files = 99};
+        auto f = s.run("n1", {.command = {"sh", "-c", "ulimit -v; ulimit -t; ulimit -H -t; ulimit -f; ulimit -n; ulimit -c"},
+                              .limits = shannot::detail::remote_limits(limits)});
+        CHECK(f.out == "524288\n7\n8\n2048\n99\n0\n");
+        CHECK(f.report == "exit 0 1 " + in_cgroup + " 0");
+        if (parent) CHECK(own_cgroups().size() == 1);  // the runner's, made at its first run with LIMITS
+        // Without LIMITS: nothing is set (the dispatcher's own), and the run is not in a cgroup.
+        f = s.run("n2", {.command = {"sh", "-c", "ulimit -t"}});
+        CHECK(f.out == "unlimited\n");
+        CHECK(f.report == "exit 0 1 0 0");
+    }
+    SUBCASE("R: a storm of 100 sleeps under PROCESSES = 20 is cut short, and the report says the cgroup refused it") {
+        if (!parent) return;
+        const std::string limits = shannot::detail::remote_limits(shannot::ResourceLimits{.processes = 20});
+        auto f = s.run("n1", {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
+                              .limits = limits});
+        CHECK(f.out.empty());
+        CHECK(f.err.find("Cannot fork") != std::string::npos);
+        CHECK(f.report == "exit 2 1 1 1");
+        CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4474.5") == 0; }));
+        // The next run's count starts afresh: the same storm under 200 starts all 100.
+        f = s.run("n2", {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
+                         .limits = shannot::detail::remote_limits(shannot::ResourceLimits{.processes = 200})});
+        CHECK(f.out == "all\n");
+        CHECK(f.report == "exit 0 1 1 0");
+    }
+    SUBCASE("R: LIMITS that are not numbers are refused (nolimits); the dispatcher goes on") {
+        auto f = s.run("n1", {.command = {"true"}, .limits = "1 2 3 4 x;y"});
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_limits)});
+        f = s.run("n2", {.command = {"echo", "fine"}});
+        CHECK(f.out == "fine\n");
+    }
+    SUBCASE("its cgroups go with it when stdin ends; a dead dispatcher's are removed by the next one") {
+        (void)s.run("n1", {.command = {"true"}, .limits = shannot::detail::remote_limits(shannot::ResourceLimits{})});
+        CHECK(own_cgroups().size() == (parent ? 1u : 0u));
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 0);
+        CHECK(own_cgroups().empty());
+        if (!parent) return;
+        // One named as a dispatcher that is gone (pid 999999999) would have named it.
+        const auto stale = parent->dir + "/shannot-ssh-999999999-1-r";
+        REQUIRE(std::filesystem::create_directory(stale));
+        Dispatcher next;
+        REQUIRE_FALSE(next.ready.empty());
+        CHECK(shannot_test::eventually([&] { return !std::filesystem::exists(stale); }));
+    }
+}
+
+TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them; malformed ones are refused (93)") {
+    SHANNOT_REQUIRE_BWRAP();
+    const auto parent = shannot::detail::find_cgroup_parent();
+    Dispatcher s;
+    REQUIRE_FALSE(s.ready.empty());
+    SUBCASE("the sandbox's limits, and its processes in the session's cgroup") {
+        const shannot::ResourceLimits limits{.processes = 30, .cpu_seconds = 9, .open_files = 77};
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request(
+            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+             "/proc", "--unshare-pid", "--die-with-parent", "--", "sh", "-c", "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
+        s.d.close_input();
+        CHECK(s.d.wait_exit() == 0);
+        s.d.read_to_end();
+        CHECK(s.d.out.rfind("9\n77\n", 0) == 0);
+        if (parent && parent->version == 1) {
+            const auto pids_line = s.d.out.find(":pids:");
+            REQUIRE(pids_line != std::string::npos);
+            const auto line = s.d.out.substr(pids_line, s.d.out.find('\n', pids_line) - pids_line);
+            CHECK(line.find("/shannot-ssh-") != std::string::npos);
+            CHECK(line.substr(line.size() - 2) == "-s");  // the session's cgroup, not the runner's
+        }
+    }
+    SUBCASE("malformed LIMITS: exit 93") {
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "--", "true"})));
+        CHECK(s.d.wait_exit() == protocol::dispatcher::exit_session_no_limits);
     }
 }

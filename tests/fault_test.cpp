@@ -297,7 +297,10 @@ TEST_CASE("fault: RLIMIT_NOFILE of 32 (in a child process)") {
 TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
     using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
-    auto sandbox = shannot_test::make_runner<M>();
+    // 500 children need more than the default 256 processes (resource_limits_test stops a storm there).
+    auto profile = shannot_test::test_profile<T>();
+    profile.limits.processes = 1024;
+    auto sandbox = shannot_test::make_runner<M>(profile);
     REQUIRE(sandbox.run({"true"}));  // warm: the ssh pool's (or the session's) processes belong to the baseline
     const auto before = footprint();
     const auto start = std::chrono::steady_clock::now();

@@ -334,7 +334,7 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     args.pop_back();
     REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "0", args})));
     const auto request = [](const std::string& nonce, int timeout_s, const std::string& script) {
-        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "--", "sh", "-c", script});
+        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "", "--", "sh", "-c", script});
     };
 
     SUBCASE("a run the local side stops watching is killed by the remote backstop, TIMEOUT s on") {
@@ -342,7 +342,7 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
         REQUIRE(d.send(request("n1", 1, "echo started >&2; exec sleep 4471.25")));
         const auto f = d.frames("n1", 20s);
         const auto took = std::chrono::steady_clock::now() - start;
-        CHECK(f.report == "exit 137 0");  // reported as bwrap killed by SIGKILL
+        CHECK(f.report == "exit 137 0 0 0");  // reported as bwrap killed by SIGKILL
         CHECK(f.err == "started\n");
         CHECK(took >= 1s);
         CHECK(took < 10s);
@@ -353,30 +353,30 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
         REQUIRE(d.read_until([&] { return d.err.find("started\n") != std::string::npos; }));
         REQUIRE(d.send("\nK TERM\n"));
         const auto f = d.frames("n2");
-        CHECK(f.report == "exit 143 0");
+        CHECK(f.report == "exit 143 0 0 0");
         CHECK(f.err == "started\n");
         CHECK(shannot_test::processes_with("4471.5") == 0);
     }
     SUBCASE("K KILL in the same write as its request") {
         REQUIRE(d.send(request("n3", 60, "exec sleep 4471.75") + "\nK KILL\n"));
         const auto f = d.frames("n3");
-        CHECK(f.report == "exit 137 0");
+        CHECK(f.report == "exit 137 0 0 0");
         CHECK(f.err.empty());
         CHECK(shannot_test::processes_with("4471.75") == 0);
     }
     SUBCASE("a timed run that ends in time, then an untimed one that outlives its timeout") {
         REQUIRE(d.send(request("n4", 0, "echo out; echo err >&2")));
         auto f = d.frames("n4");
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "out\n");
         CHECK(f.err == "err\n");
         REQUIRE(d.send(request("n5", 1, "echo fast")));
         f = d.frames("n5");
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "fast\n");
         REQUIRE(d.send(request("n6", 0, "sleep 3; echo slow")));  // the backstop must have dropped n5's timeout
         f = d.frames("n6");
-        CHECK(f.report == "exit 0 1");
+        CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "slow\n");
     }
     // EOF: the dispatcher, its reader, runner and backstop all end.

@@ -11,6 +11,7 @@
 
 #include <shannot/detail/paths.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/profile.hpp>
 
 namespace shannot {
@@ -30,6 +31,9 @@ struct BuildExtras {
     /// when listed here, else mounted with --ro-bind; unchecked, it is --ro-bind-try, so bwrap
     /// skips a missing source where it runs.
     std::optional<std::vector<std::size_t>> missing_sources{};
+    /// The run's limits (the profile's with the run's overrides); unset: the profile's. The
+    /// builder uses tmpfs_bytes (`--size` before every tmpfs); the transport applies the rest.
+    std::optional<ResourceLimits> limits{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -48,10 +52,16 @@ struct BuildExtras {
 ///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
 ///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
 ///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
-///     one, or any where sources were not checked, is --ro-bind-try/--bind-try;
+///     one, or any where sources were not checked, is --ro-bind-try/--bind-try. Every tmpfs is
+///     `--size TMPFS_BYTES --tmpfs TARGET`, and /dev/shm is one (unless the profile mounts
+///     something there);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
+///     transport reads it), --block-fd FD (if the transport applies limits through it),
+///     additional_args, BuildExtras::extra_args, --remount-ro /dev, --, the command.
+/// bwrap's --dev is a tmpfs of half the host's RAM that `--size` cannot bound and the sandbox's
+/// user owns: it is made read-only once every mount under it is done, and /dev/shm gets a
+/// bounded tmpfs of its own.
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
@@ -81,10 +91,11 @@ public:
         if (profile_.network_isolation) a.emplace_back("--unshare-net");
         for (const char* flag : {"--die-with-parent", "--new-session", "--cap-drop", "ALL"}) a.emplace_back(flag);
 
+        const auto tmpfs_bytes = std::to_string((extras_.limits ? *extras_.limits : profile_.limits).tmpfs_bytes);
         const auto mounts = sorted_mounts();
         auto emit = [&](const Mount& m) {
             if (m.bind == nullptr) {
-                a.insert(a.end(), {"--tmpfs", m.target});
+                a.insert(a.end(), {"--size", tmpfs_bytes, "--tmpfs", m.target});
                 return;
             }
             if (auto link = linked_bind(m, mounts)) {
@@ -124,8 +135,11 @@ public:
         }
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
+        if constexpr (requires { Transport::limits_block_fd; })
+            a.insert(a.end(), {"--block-fd", std::to_string(Transport::limits_block_fd)});
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
         a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
+        a.insert(a.end(), {"--remount-ro", "/dev"});
         a.emplace_back("--");
         if (a.size() + command_.size() > max_bwrap_arguments)
             return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
@@ -187,6 +201,9 @@ private:
             mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
         }
         for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
+        // /dev/shm gets a sized tmpfs unless the profile mounts something there itself.
+        if (std::none_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.target == "/dev/shm"; }))
+            mounts.push_back({"/dev/shm", nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
         std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
         return mounts;

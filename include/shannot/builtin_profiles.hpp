@@ -3,11 +3,13 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/profile.hpp>
 
 namespace shannot {
@@ -44,6 +46,14 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
     p.environment = {{"HOME", "/tmp"},
                      {"LANG", "C.UTF-8"},
                      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
+    // The library's defaults, written out: enough for any diagnostic command, not for a runaway
+    // (docs/architecture.md, "Resource limits").
+    p.limits = ResourceLimits{.memory_bytes = std::uint64_t(4) << 30,
+                              .processes = 256,
+                              .cpu_seconds = 300,
+                              .file_size_bytes = std::uint64_t(1) << 30,
+                              .open_files = 1024,
+                              .tmpfs_bytes = std::uint64_t(256) << 20};
     return p;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <shannot/allowlist.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/profile.hpp>
 
 namespace shannot {
@@ -28,6 +30,9 @@ inline constexpr std::array<std::string_view, 36> exec_capable_commands{
     "csh",   "tcsh",    "busybox", "python", "python3", "perl",   "ruby",    "node",    "lua",
     "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
     "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
+
+/// A limit above this many times its default (ResourceLimits{}) is flagged ("high-limit").
+inline constexpr std::uint64_t limit_lint_factor = 16;
 
 /// The findings for `p`. Where bwrap runs on this host (Transport::checks_local_paths, e.g. a
 /// LocalProfile) it also looks for each bind source here: a missing one is skipped at run time
@@ -89,6 +94,16 @@ template <class Transport>
                                field + ".source: " + b.source + " does not exist on this host: a run here skips the bind to " +
                                    b.target + " (\"required\": true makes it an error, \"optional\": true silences this)"});
         }
+    }
+    static constexpr ResourceLimits defaults{};
+    for (const auto& spec : limit_specs) {
+        const auto value = p.limits.*spec.value, ceiling = defaults.*spec.value * limit_lint_factor;
+        if (value > ceiling)
+            out.push_back({S::warning, "high-limit",
+                           "limits." + std::string(spec.name) + " is " + std::to_string(value) + ", more than " +
+                               std::to_string(limit_lint_factor) + " times the default (" +
+                               std::to_string(defaults.*spec.value) +
+                               "): a runaway command can take that much of the host"});
     }
     return out;
 }

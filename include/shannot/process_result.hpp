@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <shannot/cancel.hpp>
+#include <shannot/limits.hpp>
 
 namespace shannot {
 
@@ -41,6 +42,10 @@ struct RunOptions {
     bool check = false;
     /// Set to a token you keep; `token.cancel()` from any thread stops the run.
     std::optional<CancelToken> cancel{};
+    /// Replaces the profile's limits for this run, higher or lower. In a session the sandbox's
+    /// limits are set when it opens (SessionOptions::limits); a command may only lower its
+    /// cpu_seconds, memory_bytes, file_size_bytes and open_files.
+    LimitOverrides limits{};
 };
 
 /// How a sandboxed command ended and what it printed.
@@ -61,6 +66,15 @@ struct ProcessResult {
     /// What the caller should know about how the sandbox was set up: each bind skipped because
     /// its source is missing here (SandboxBind). Empty when nothing was skipped.
     std::vector<std::string> warnings{};
+    /// The limits the run had: the profile's, with the run's (or the session's) overrides.
+    ResourceLimits limits{};
+    /// How they were enforced: one of the values in shannot::limits_mechanism.
+    std::string limits_mechanism{};
+    /// The limit the run's end is attributable to ("cpu_seconds" after SIGXCPU,
+    /// "file_size_bytes" after SIGXFSZ, "processes" when a pids cgroup refused a fork and the
+    /// command failed), else empty. A limit that makes a call fail (memory_bytes: ENOMEM;
+    /// open_files: EMFILE; tmpfs_bytes: ENOSPC) is reported by the command itself.
+    std::optional<std::string> limit_exceeded{};
 
     /// Exited with status 0, within its deadline, not cancelled.
     [[nodiscard]] bool succeeded() const noexcept { return exit_code == 0 && signal == 0 && !timed_out && !cancelled; }

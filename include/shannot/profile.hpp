@@ -17,6 +17,7 @@
 #include <shannot/detail/paths.hpp>
 #include <shannot/error.hpp>
 #include <shannot/fwd.hpp>
+#include <shannot/limits.hpp>
 
 namespace shannot {
 
@@ -91,6 +92,8 @@ struct SandboxProfile {
     bool network_isolation = true;
     bool user_namespace_isolation = true;
     std::vector<std::string> additional_args{};
+    /// What the sandbox may consume; a profile that does not say gets the library's defaults.
+    ResourceLimits limits{};
 
     friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
 
@@ -98,7 +101,7 @@ struct SandboxProfile {
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
         return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args};
+                network_isolation, user_namespace_isolation, additional_args, limits};
     }
 
     /// Structural checks for every transport, plus existence checks where bwrap runs locally.
@@ -279,6 +282,7 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_allowed_commands(*this); !r) return r;
     if (auto r = detail::check_mounts(*this); !r) return r;
     if (auto r = detail::check_settings(*this); !r) return r;
+    if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
     static_assert(requires { Transport::checks_local_paths; },
                   "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
                   "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
@@ -319,6 +323,9 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"additional_args", additional_args},
     };
     out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
+    Json limits_json = Json::object();
+    for (const auto& spec : limit_specs) limits_json[std::string(spec.name)] = limits.*spec.value;
+    out["limits"] = std::move(limits_json);
     return out;
 }
 

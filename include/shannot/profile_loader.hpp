@@ -96,6 +96,27 @@ template <class Json>
     return bind;
 }
 
+/// `"limits": {"memory_bytes": N, ...}`: every member optional, each a positive integer; the
+/// members left out keep the library's defaults.
+template <class Json>
+[[nodiscard]] Result<ResourceLimits> get_limits(const Json& v) {
+    if (!v.is_object()) return bad("limits", "must be an object (" + limit_names_list() + ")");
+    ResourceLimits limits;
+    for (const auto& [key, value] : v.items()) {
+        const auto field = "limits." + key;
+        const auto* spec = find_limit(key);
+        if (!spec) return bad(field, "unknown key (expected " + limit_names_list() + ")");
+        // A float, a string or a negative number is refused here; 0 by check_limit.
+        if (!value.is_number_integer() || (!value.is_number_unsigned() && value.template get<std::int64_t>() < 0))
+            return bad(field, "must be a positive integer");
+        const auto n = value.template get<std::uint64_t>();
+        if (auto ok = check_limit(*spec, n, field, errc::invalid_profile); !ok)
+            return tl::make_unexpected(std::move(ok.error()));
+        limits.*spec->value = n;
+    }
+    return limits;
+}
+
 }  // namespace detail
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
@@ -145,6 +166,10 @@ template <class Transport = PosixSpawnTransport>
             auto path = get_path(value, key, base);
             if (!path) return propagate(path);
             p.seccomp_profile = std::move(*path);
+        } else if (key == "limits") {
+            auto limits = get_limits(value);
+            if (!limits) return tl::make_unexpected(std::move(limits.error()));
+            p.limits = *limits;
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);
             if (!b) return propagate(b);

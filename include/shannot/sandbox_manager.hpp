@@ -19,6 +19,7 @@
 #include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
@@ -94,6 +95,19 @@ public:
         return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
     }
 
+    /// The limits a run with `options` would have (the profile's, with options.limits applied)
+    /// and how they would be enforced where bwrap runs (shannot::limits_mechanism; "unknown"
+    /// for a remote host not reached yet). Runs nothing.
+    [[nodiscard]] Result<LimitsInForce> limits_in_force(const RunOptions& options = {}) const {
+        if (auto ok = check_limits(profile_.limits, "limits", errc::invalid_profile); !ok) return propagate(ok);
+        auto limits = detail::run_limits(profile_, options.limits);
+        if (!limits) return propagate(limits);
+        LimitsInForce in_force{*limits, std::string(limits_mechanism::unknown)};
+        if constexpr (requires(const T& t) { { t.limits_mechanism() } -> std::convertible_to<std::string_view>; })
+            in_force.mechanism = std::string(transport_.limits_mechanism());
+        return in_force;
+    }
+
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
@@ -110,7 +124,10 @@ private:
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
         return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
-                                            options, on_chunk);
+                                            options, on_chunk, [&] {
+                                                return detail::limits_outcome(*process, prepared->limits,
+                                                                              limits_mechanism::unknown);
+                                            });
     }
 
     profile_type profile_;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,7 @@
 #include <shannot/detail/session/agent.hpp>
 #include <shannot/detail/session/session_command.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/output.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
@@ -51,6 +53,11 @@ struct SessionOptions {
     /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
     /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
     std::string shell = "/bin/sh";
+    /// Replaces the profile's limits for the whole session. They hold for the sandbox (every
+    /// tmpfs, the process count) and for each command (memory, CPU time, file size and
+    /// descriptors are per process: each command gets them anew). The agent's two processes
+    /// count towards `processes`.
+    LimitOverrides limits{};
 };
 
 /// One sandbox that stays up and runs commands one after another: what an agent does, dozens
@@ -74,6 +81,10 @@ struct SessionOptions {
 ///  - Commands run one at a time: run() from several threads queues. A command can break its
 ///    own session (kill the agent's reader while it runs, fill its tmpfs); the next call then
 ///    reports it.
+///  - Limits are the session's (SessionOptions::limits over the profile's). A command's
+///    RunOptions::limits may lower its own cpu_seconds, memory_bytes, file_size_bytes and
+///    open_files (it then runs in a subshell that sets them: one fork of the agent); raising
+///    one, or changing processes or tmpfs_bytes, is an error naming it.
 /// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
@@ -159,6 +170,8 @@ private:
         detail::UniqueFd timer{};
         std::vector<std::string> argv{};
         std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
+        ResourceLimits limits{};
+        std::string limits_mechanism{};
         bool input_ok = false;
         bool lost = false;  ///< the sandbox died or broke; the next call reports it
         std::string lost_why{};
@@ -205,11 +218,13 @@ private:
             s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
             if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
         }
+        auto limits = detail::run_limits(s.profile, s.options.limits);
+        if (!limits) return propagate(limits);
         const auto hello = detail::random_marker();
         detail::LaunchPlan plan;
         plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
         plan.working_directory = s.options.working_directory;
-        plan.extra_args = detail::session_mount_args();
+        plan.extra_args = detail::session_mount_args(limits->tmpfs_bytes);
         plan.files = {{detail::session_shell_fd, s.options.shell}};
         plan.pipe_stdin = true;
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
@@ -217,11 +232,14 @@ private:
         plan.timeout = s.options.start_timeout;
         auto sources = detail::check_bind_sources(s.profile);
         plan.missing_sources = std::move(sources.missing);
+        plan.limits = *limits;
         auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
         if (!spec) return propagate(spec);
         auto channel = s.transport.open_channel(*spec);
         if (!channel) return propagate(channel);
         s.argv = channel->argv();
+        s.limits = *limits;
+        s.limits_mechanism = detail::limits_outcome(*channel, *limits, limits_mechanism::unknown).mechanism;
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
@@ -267,6 +285,8 @@ private:
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
         }
+        auto limits = command_limits(options.limits);
+        if (!limits) return propagate(limits);
         auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
         if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
@@ -276,7 +296,9 @@ private:
 
         const auto nonce = detail::random_marker();
         const std::string cwd = options.working_directory.value_or(std::string());
-        const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted);
+        const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted,
+                                                     detail::command_ulimits(s.limits, *limits));
+        const auto hits_before = processes_limit_events(*s.channel);
         const int in = s.channel->stdin_fd();
         const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
         if (!detail::write_all(in, request, send_deadline) || !detail::write_all(in, input, send_deadline)) {
@@ -286,9 +308,43 @@ private:
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
         detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
+            // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
+            return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};
+        });
         if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
         return result;
+    }
+
+    /// One command's limits: the session's, lowered where `overrides` asks (see the class comment).
+    Result<ResourceLimits> command_limits(const LimitOverrides& overrides) const {
+        const auto& s = *state_;
+        if (auto ok = check_limits(overrides, "limits", errc::invalid_argument); !ok) return propagate(ok);
+        for (const auto& spec : limit_specs) {
+            const auto& value = overrides.*spec.override_value;
+            const auto session = s.limits.*spec.value;
+            if (!value || *value == session) continue;
+            const std::string field = "limits." + std::string(spec.name);
+            if (spec.name == "processes" || spec.name == "tmpfs_bytes")
+                return fail(errc::invalid_argument,
+                            field + ": a session's " + std::string(spec.name) + " (" + std::to_string(session) +
+                                ") holds for its whole sandbox; set it in SessionOptions::limits");
+            if (*value > session)
+                return fail(errc::invalid_argument,
+                            field + ": " + std::to_string(*value) + " is more than the session's " +
+                                std::to_string(session) +
+                                "; a command can only lower its limits (raise them in SessionOptions::limits)");
+        }
+        return apply_overrides(s.limits, overrides);
+    }
+
+    /// How many forks the session's pids cgroup has refused so far (0 without one).
+    template <class C>
+    static std::uint64_t processes_limit_events(const C& channel) {
+        if constexpr (requires { { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>; })
+            return channel.processes_limit_events();
+        else
+            return 0;
     }
 
     std::unique_ptr<State> state_;

@@ -344,6 +344,164 @@ namespace shannot::detail {
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/paths.hpp ----
+// ---- begin shannot/limits.hpp ----
+// Resource limits: how much memory, processes, CPU time, file size, descriptors and tmpfs a sandbox gets.
+
+#include <signal.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace shannot {
+
+/// What one sandbox may consume. A profile always has limits: these defaults stop runaway
+/// behaviour (a fork bomb, a memory hog, a spinner, a tmpfs filler) and stay out of the way of
+/// a diagnostic command; docs/architecture.md ("Resource limits") says why each value.
+struct ResourceLimits {
+    /// Address space of each process (RLIMIT_AS): a malloc or mmap past it fails with ENOMEM.
+    std::uint64_t memory_bytes = std::uint64_t(4) << 30;
+    /// Processes and threads the run may hold at once, bwrap's own process included.
+    std::uint64_t processes = 256;
+    /// CPU time of each process (RLIMIT_CPU): SIGXCPU at the limit, SIGKILL a second later.
+    std::uint64_t cpu_seconds = 300;
+    /// Largest file a process may write (RLIMIT_FSIZE): the write is cut there, SIGXFSZ.
+    std::uint64_t file_size_bytes = std::uint64_t(1) << 30;
+    /// Descriptors each process may hold (RLIMIT_NOFILE).
+    std::uint64_t open_files = 1024;
+    /// Size of every tmpfs in the sandbox: the profile's, /dev/shm, a session agent's.
+    std::uint64_t tmpfs_bytes = std::uint64_t(256) << 20;
+
+    friend bool operator==(const ResourceLimits&, const ResourceLimits&) = default;
+};
+
+/// Per-run (RunOptions::limits) or per-session (SessionOptions::limits) changes to a profile's
+/// limits: a member that is set replaces the profile's, higher or lower.
+struct LimitOverrides {
+    std::optional<std::uint64_t> memory_bytes{};
+    std::optional<std::uint64_t> processes{};
+    std::optional<std::uint64_t> cpu_seconds{};
+    std::optional<std::uint64_t> file_size_bytes{};
+    std::optional<std::uint64_t> open_files{};
+    std::optional<std::uint64_t> tmpfs_bytes{};
+
+    [[nodiscard]] bool empty() const noexcept {
+        return !memory_bytes && !processes && !cpu_seconds && !file_size_bytes && !open_files && !tmpfs_bytes;
+    }
+    friend bool operator==(const LimitOverrides&, const LimitOverrides&) = default;
+};
+
+/// One limit's name (the profile key, the CLI's --limit NAME), where it lives in both structs,
+/// the largest value accepted, and whether it counts bytes (K, M, G suffixes on the CLI).
+struct LimitSpec {
+    std::string_view name;
+    std::uint64_t ResourceLimits::*value;
+    std::optional<std::uint64_t> LimitOverrides::*override_value;
+    std::uint64_t max;
+    bool bytes;
+};
+
+/// Every limit, in the order profiles and results list them. The maxima are what the kernel and
+/// bwrap accept: PID_MAX_LIMIT processes, NR_OPEN descriptors, bwrap's tmpfs size bound.
+inline constexpr std::array<LimitSpec, 6> limit_specs{{
+    {"memory_bytes", &ResourceLimits::memory_bytes, &LimitOverrides::memory_bytes, std::uint64_t(1) << 62, true},
+    {"processes", &ResourceLimits::processes, &LimitOverrides::processes, std::uint64_t(1) << 22, false},
+    {"cpu_seconds", &ResourceLimits::cpu_seconds, &LimitOverrides::cpu_seconds, std::uint64_t(1) << 32, false},
+    {"file_size_bytes", &ResourceLimits::file_size_bytes, &LimitOverrides::file_size_bytes, std::uint64_t(1) << 62,
+     true},
+    {"open_files", &ResourceLimits::open_files, &LimitOverrides::open_files, std::uint64_t(1) << 30, false},
+    {"tmpfs_bytes", &ResourceLimits::tmpfs_bytes, &LimitOverrides::tmpfs_bytes, std::uint64_t(1) << 62, true},
+}};
+
+/// The limit called `name`, or nullptr.
+[[nodiscard]] constexpr const LimitSpec* find_limit(std::string_view name) noexcept {
+    for (const auto& spec : limit_specs)
+        if (spec.name == name) return &spec;
+    return nullptr;
+}
+
+/// "memory_bytes, processes, ...": for messages that list what there is.
+[[nodiscard]] inline std::string limit_names_list() {
+    std::string out;
+    for (const auto& spec : limit_specs) out += (out.empty() ? "" : ", ") + std::string(spec.name);
+    return out;
+}
+
+/// Checks one value; `field` names it in the message ("limits.processes").
+[[nodiscard]] inline Result<void> check_limit(const LimitSpec& spec, std::uint64_t value, const std::string& field,
+                                              errc code) {
+    if (value == 0) return fail(code, field + ": must be a positive integer (0 would stop every command)");
+    if (value > spec.max)
+        return fail(code, field + ": " + std::to_string(value) + " is more than the largest accepted (" +
+                              std::to_string(spec.max) + ")");
+    return {};
+}
+
+/// Checks every limit; messages name the field as `prefix.NAME` ("limits.processes").
+[[nodiscard]] inline Result<void> check_limits(const ResourceLimits& limits, std::string_view prefix, errc code) {
+    for (const auto& spec : limit_specs)
+        if (auto ok = check_limit(spec, limits.*spec.value, std::string(prefix) + "." + std::string(spec.name), code);
+            !ok)
+            return ok;
+    return {};
+}
+
+/// Checks the members that are set.
+[[nodiscard]] inline Result<void> check_limits(const LimitOverrides& overrides, std::string_view prefix, errc code) {
+    for (const auto& spec : limit_specs)
+        if (const auto& v = overrides.*spec.override_value)
+            if (auto ok = check_limit(spec, *v, std::string(prefix) + "." + std::string(spec.name), code); !ok)
+                return ok;
+    return {};
+}
+
+/// `base` with the members `overrides` sets replaced.
+[[nodiscard]] inline ResourceLimits apply_overrides(ResourceLimits base, const LimitOverrides& overrides) noexcept {
+    for (const auto& spec : limit_specs)
+        if (const auto& v = overrides.*spec.override_value) base.*spec.value = *v;
+    return base;
+}
+
+/// How the limits of a run were enforced; ProcessResult::limits_mechanism and
+/// SandboxManager::limits_in_force() report it. Every limit but `processes` is always an rlimit
+/// (tmpfs_bytes: bwrap's --size); `processes` is a pids cgroup where one can be made, else
+/// RLIMIT_NPROC, which Linux does not apply to root (uid 0 is exempt, in any user namespace).
+namespace limits_mechanism {
+/// Every limit by setrlimit; processes by RLIMIT_NPROC, counted in the sandbox's user namespace.
+inline constexpr std::string_view rlimits = "rlimits";
+/// processes by a pids cgroup (v1 or v2) the library made for the run; the rest by rlimits.
+inline constexpr std::string_view cgroup_v1 = "rlimits+cgroup-v1";
+inline constexpr std::string_view cgroup_v2 = "rlimits+cgroup-v2";
+/// The caller is root and no pids cgroup could be made: the process count is not bounded.
+inline constexpr std::string_view no_process_limit = "rlimits-without-processes";
+/// Not known yet: decided where bwrap runs (a remote host not yet reached).
+inline constexpr std::string_view unknown = "unknown";
+}  // namespace limits_mechanism
+
+/// The limits a run would have, and how they would be enforced (SandboxManager::limits_in_force).
+struct LimitsInForce {
+    ResourceLimits limits{};
+    std::string mechanism{};
+};
+
+namespace detail {
+/// Which limit, if any, ended a run that exited with `exit_code` or died of `signal`: a shell
+/// and bwrap report a command killed by signal N as 128+N. SIGXCPU is RLIMIT_CPU's, SIGXFSZ
+/// RLIMIT_FSIZE's; the other limits make a call fail (ENOMEM, EAGAIN, ENOSPC, EMFILE), which
+/// the command reports in its own way, and `processes_hit` says the pids cgroup refused a fork.
+[[nodiscard]] inline std::optional<std::string> exceeded_limit(int exit_code, int signal, bool processes_hit) {
+    const int sig = signal != 0 ? signal : exit_code > 128 ? exit_code - 128 : 0;
+    if (sig == SIGXCPU) return std::string("cpu_seconds");
+    if (sig == SIGXFSZ) return std::string("file_size_bytes");
+    if (processes_hit && (exit_code != 0 || signal != 0)) return std::string("processes");
+    return std::nullopt;
+}
+}  // namespace detail
+
+}  // namespace shannot
+// ---- end shannot/limits.hpp ----
 
 namespace shannot {
 
@@ -418,6 +576,8 @@ struct SandboxProfile {
     bool network_isolation = true;
     bool user_namespace_isolation = true;
     std::vector<std::string> additional_args{};
+    /// What the sandbox may consume; a profile that does not say gets the library's defaults.
+    ResourceLimits limits{};
 
     friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
 
@@ -425,7 +585,7 @@ struct SandboxProfile {
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
         return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args};
+                network_isolation, user_namespace_isolation, additional_args, limits};
     }
 
     /// Structural checks for every transport, plus existence checks where bwrap runs locally.
@@ -606,6 +766,7 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_allowed_commands(*this); !r) return r;
     if (auto r = detail::check_mounts(*this); !r) return r;
     if (auto r = detail::check_settings(*this); !r) return r;
+    if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
     static_assert(requires { Transport::checks_local_paths; },
                   "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
                   "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
@@ -646,6 +807,9 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"additional_args", additional_args},
     };
     out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
+    Json limits_json = Json::object();
+    for (const auto& spec : limit_specs) limits_json[std::string(spec.name)] = limits.*spec.value;
+    out["limits"] = std::move(limits_json);
     return out;
 }
 
@@ -872,6 +1036,27 @@ template <class Json>
     return bind;
 }
 
+/// `"limits": {"memory_bytes": N, ...}`: every member optional, each a positive integer; the
+/// members left out keep the library's defaults.
+template <class Json>
+[[nodiscard]] Result<ResourceLimits> get_limits(const Json& v) {
+    if (!v.is_object()) return bad("limits", "must be an object (" + limit_names_list() + ")");
+    ResourceLimits limits;
+    for (const auto& [key, value] : v.items()) {
+        const auto field = "limits." + key;
+        const auto* spec = find_limit(key);
+        if (!spec) return bad(field, "unknown key (expected " + limit_names_list() + ")");
+        // A float, a string or a negative number is refused here; 0 by check_limit.
+        if (!value.is_number_integer() || (!value.is_number_unsigned() && value.template get<std::int64_t>() < 0))
+            return bad(field, "must be a positive integer");
+        const auto n = value.template get<std::uint64_t>();
+        if (auto ok = check_limit(*spec, n, field, errc::invalid_profile); !ok)
+            return tl::make_unexpected(std::move(ok.error()));
+        limits.*spec->value = n;
+    }
+    return limits;
+}
+
 }  // namespace detail
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
@@ -921,6 +1106,10 @@ template <class Transport = PosixSpawnTransport>
             auto path = get_path(value, key, base);
             if (!path) return propagate(path);
             p.seccomp_profile = std::move(*path);
+        } else if (key == "limits") {
+            auto limits = get_limits(value);
+            if (!limits) return tl::make_unexpected(std::move(limits.error()));
+            p.limits = *limits;
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);
             if (!b) return propagate(b);
@@ -977,6 +1166,7 @@ template <class Transport = PosixSpawnTransport>
 // The built-in profiles, usable from the header alone: minimal, readonly, diagnostics, systemd.
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -1015,6 +1205,14 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
     p.environment = {{"HOME", "/tmp"},
                      {"LANG", "C.UTF-8"},
                      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
+    // The library's defaults, written out: enough for any diagnostic command, not for a runaway
+    // (docs/architecture.md, "Resource limits").
+    p.limits = ResourceLimits{.memory_bytes = std::uint64_t(4) << 30,
+                              .processes = 256,
+                              .cpu_seconds = 300,
+                              .file_size_bytes = std::uint64_t(1) << 30,
+                              .open_files = 1024,
+                              .tmpfs_bytes = std::uint64_t(256) << 20};
     return p;
 }
 
@@ -1444,6 +1642,7 @@ struct GlobAllowlist {
 // Profile lint: the risks a profile takes, listed so a reviewer sees them before an agent does.
 
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -1466,6 +1665,9 @@ inline constexpr std::array<std::string_view, 36> exec_capable_commands{
     "csh",   "tcsh",    "busybox", "python", "python3", "perl",   "ruby",    "node",    "lua",
     "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
     "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
+
+/// A limit above this many times its default (ResourceLimits{}) is flagged ("high-limit").
+inline constexpr std::uint64_t limit_lint_factor = 16;
 
 /// The findings for `p`. Where bwrap runs on this host (Transport::checks_local_paths, e.g. a
 /// LocalProfile) it also looks for each bind source here: a missing one is skipped at run time
@@ -1528,6 +1730,16 @@ template <class Transport>
                                    b.target + " (\"required\": true makes it an error, \"optional\": true silences this)"});
         }
     }
+    static constexpr ResourceLimits defaults{};
+    for (const auto& spec : limit_specs) {
+        const auto value = p.limits.*spec.value, ceiling = defaults.*spec.value * limit_lint_factor;
+        if (value > ceiling)
+            out.push_back({S::warning, "high-limit",
+                           "limits." + std::string(spec.name) + " is " + std::to_string(value) + ", more than " +
+                               std::to_string(limit_lint_factor) + " times the default (" +
+                               std::to_string(defaults.*spec.value) +
+                               "): a runaway command can take that much of the host"});
+    }
     return out;
 }
 
@@ -1560,6 +1772,9 @@ struct BuildExtras {
     /// when listed here, else mounted with --ro-bind; unchecked, it is --ro-bind-try, so bwrap
     /// skips a missing source where it runs.
     std::optional<std::vector<std::size_t>> missing_sources{};
+    /// The run's limits (the profile's with the run's overrides); unset: the profile's. The
+    /// builder uses tmpfs_bytes (`--size` before every tmpfs); the transport applies the rest.
+    std::optional<ResourceLimits> limits{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -1578,10 +1793,16 @@ struct BuildExtras {
 ///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
 ///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
 ///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
-///     one, or any where sources were not checked, is --ro-bind-try/--bind-try;
+///     one, or any where sources were not checked, is --ro-bind-try/--bind-try. Every tmpfs is
+///     `--size TMPFS_BYTES --tmpfs TARGET`, and /dev/shm is one (unless the profile mounts
+///     something there);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
 ///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), additional_args, BuildExtras::extra_args, --, the command.
+///     transport reads it), --block-fd FD (if the transport applies limits through it),
+///     additional_args, BuildExtras::extra_args, --remount-ro /dev, --, the command.
+/// bwrap's --dev is a tmpfs of half the host's RAM that `--size` cannot bound and the sandbox's
+/// user owns: it is made read-only once every mount under it is done, and /dev/shm gets a
+/// bounded tmpfs of its own.
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
@@ -1611,10 +1832,11 @@ public:
         if (profile_.network_isolation) a.emplace_back("--unshare-net");
         for (const char* flag : {"--die-with-parent", "--new-session", "--cap-drop", "ALL"}) a.emplace_back(flag);
 
+        const auto tmpfs_bytes = std::to_string((extras_.limits ? *extras_.limits : profile_.limits).tmpfs_bytes);
         const auto mounts = sorted_mounts();
         auto emit = [&](const Mount& m) {
             if (m.bind == nullptr) {
-                a.insert(a.end(), {"--tmpfs", m.target});
+                a.insert(a.end(), {"--size", tmpfs_bytes, "--tmpfs", m.target});
                 return;
             }
             if (auto link = linked_bind(m, mounts)) {
@@ -1654,8 +1876,11 @@ public:
         }
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
+        if constexpr (requires { Transport::limits_block_fd; })
+            a.insert(a.end(), {"--block-fd", std::to_string(Transport::limits_block_fd)});
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
         a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
+        a.insert(a.end(), {"--remount-ro", "/dev"});
         a.emplace_back("--");
         if (a.size() + command_.size() > max_bwrap_arguments)
             return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
@@ -1717,6 +1942,9 @@ private:
             mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
         }
         for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
+        // /dev/shm gets a sized tmpfs unless the profile mounts something there itself.
+        if (std::none_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.target == "/dev/shm"; }))
+            mounts.push_back({"/dev/shm", nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
         std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
         return mounts;
@@ -1769,6 +1997,10 @@ struct RunOptions {
     bool check = false;
     /// Set to a token you keep; `token.cancel()` from any thread stops the run.
     std::optional<CancelToken> cancel{};
+    /// Replaces the profile's limits for this run, higher or lower. In a session the sandbox's
+    /// limits are set when it opens (SessionOptions::limits); a command may only lower its
+    /// cpu_seconds, memory_bytes, file_size_bytes and open_files.
+    LimitOverrides limits{};
 };
 
 /// How a sandboxed command ended and what it printed.
@@ -1789,6 +2021,15 @@ struct ProcessResult {
     /// What the caller should know about how the sandbox was set up: each bind skipped because
     /// its source is missing here (SandboxBind). Empty when nothing was skipped.
     std::vector<std::string> warnings{};
+    /// The limits the run had: the profile's, with the run's (or the session's) overrides.
+    ResourceLimits limits{};
+    /// How they were enforced: one of the values in shannot::limits_mechanism.
+    std::string limits_mechanism{};
+    /// The limit the run's end is attributable to ("cpu_seconds" after SIGXCPU,
+    /// "file_size_bytes" after SIGXFSZ, "processes" when a pids cgroup refused a fork and the
+    /// command failed), else empty. A limit that makes a call fail (memory_bytes: ENOMEM;
+    /// open_files: EMFILE; tmpfs_bytes: ENOSPC) is reported by the command itself.
+    std::optional<std::string> limit_exceeded{};
 
     /// Exited with status 0, within its deadline, not cancelled.
     [[nodiscard]] bool succeeded() const noexcept { return exit_code == 0 && signal == 0 && !timed_out && !cancelled; }
@@ -1825,6 +2066,9 @@ struct LaunchSpec {
     /// (the ssh dispatcher stages them on the remote); its process then reports stdin_fd() == -1
     /// and the host's loop writes nothing. Otherwise the loop writes them to stdin_fd().
     std::string_view input{};
+    /// The run's limits, for the transport to set on the sandbox before the command starts
+    /// (tmpfs_bytes is already in bwrap_args). Unset: none (only benchmarks measure that).
+    std::optional<ResourceLimits> limits{};
 };
 
 /// How a process ended, as the transport saw it.
@@ -1872,6 +2116,10 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    then opens LaunchSpec::files there.
 ///  - `static constexpr int json_status_fd`: bwrap reports child pid and exit there; the
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
+///  - `static constexpr int limits_block_fd`: the builder adds `--block-fd N`, and the
+///    transport holds bwrap's sandbox process there until LaunchSpec::limits are set on it.
+///  - `std::string_view limits_mechanism() const`: how limits are enforced where bwrap runs
+///    (shannot::limits_mechanism), for SandboxManager::limits_in_force().
 ///  - `bool executable_exists(std::string_view host_path)`: lets admission resolve bare
 ///    names through PATH (only where bwrap runs on this host).
 ///  - `std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const`:
@@ -1886,6 +2134,9 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///  - `void finish_output(StreamKind, std::string& out)`: at EOF of that stream, flushes held bytes.
 ///  - `bool output_finished(StreamKind) const`: true once the stream carried the run's last byte
 ///    though its descriptor stays open (a reused ssh session); the loop then stops reading it.
+///  - `std::string_view limits_mechanism() const` and `bool processes_limit_hit() const` (read
+///    after wait()): how this run's limits were enforced, and whether a pids cgroup refused a
+///    fork; they fill ProcessResult::limits_mechanism and limit_exceeded.
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {
@@ -2053,6 +2304,7 @@ static_assert(OutputPolicy<HeadTailCapture>);
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -2590,6 +2842,7 @@ struct LaunchPlan {
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
+    ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -2597,7 +2850,7 @@ struct LaunchPlan {
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
     BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile), std::move(plan.missing_sources)};
+                       host_symlinks(transport, profile), std::move(plan.missing_sources), plan.limits};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -2611,7 +2864,11 @@ template <class T>
     }
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
     if (!args) return propagate(args);
-    LaunchSpec spec{.bwrap_args = std::move(*args), .pipe_stdin = plan.pipe_stdin, .timeout = plan.timeout, .input = plan.input};
+    LaunchSpec spec{.bwrap_args = std::move(*args),
+                    .pipe_stdin = plan.pipe_stdin,
+                    .timeout = plan.timeout,
+                    .input = plan.input,
+                    .limits = plan.limits};
     if constexpr (requires { T::seccomp_fd; }) {
         if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
     }
@@ -2619,11 +2876,21 @@ template <class T>
     return spec;
 }
 
-/// A fresh run ready to launch: the command as admitted, and what the transport gets.
+/// The limits a launch has: the profile's, with `overrides` (the run's or the session's)
+/// applied; a bad override is an error naming it ("limits.processes: ...").
+template <class T>
+[[nodiscard]] Result<ResourceLimits> run_limits(const SandboxProfile<T>& profile, const LimitOverrides& overrides) {
+    if (auto ok = check_limits(overrides, "limits", errc::invalid_argument); !ok) return propagate(ok);
+    return apply_overrides(profile.limits, overrides);
+}
+
+/// A fresh run ready to launch: the command as admitted, what the transport gets, and the
+/// limits the run has (for its result).
 struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
     std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
+    ResourceLimits limits{};  ///< what the run may consume (run_limits), for its result
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
@@ -2632,6 +2899,8 @@ template <class T, class Admission>
 [[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
                                                     std::vector<std::string> command, const RunOptions& options) {
     if (auto ok = profile.validate(); !ok) return propagate(ok);
+    auto limits = run_limits(profile, options.limits);
+    if (!limits) return propagate(limits);
     auto admitted = admit_command(profile, transport, admission, std::move(command), options);
     if (!admitted) return propagate(admitted);
     auto sources = check_bind_sources(profile);
@@ -2641,10 +2910,11 @@ template <class T, class Admission>
                     .pipe_stdin = options.input.has_value(),
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
                     .timeout = options.timeout,
-                    .missing_sources = std::move(sources.missing)};
+                    .missing_sources = std::move(sources.missing),
+                    .limits = *limits};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
-    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings)};
+    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings), *limits};
 }
 
 }  // namespace shannot::detail
@@ -2900,8 +3170,30 @@ namespace shannot::detail {
     else if (r.cancelled) message += "was cancelled";
     else if (r.signal) message += "was killed by signal " + std::to_string(r.signal);
     else message += "exited with status " + std::to_string(r.exit_code);
+    if (r.limit_exceeded) message += " (the " + *r.limit_exceeded + " limit was exceeded)";
     if (auto tail = stderr_tail(r.stderr_data); !tail.empty()) message += ": " + tail;
     return message;
+}
+
+/// What a run's result says about its limits: those it had, how they were enforced, and
+/// whether a pids cgroup refused a fork.
+struct LimitsOutcome {
+    ResourceLimits limits{};
+    std::string mechanism{};
+    bool processes_hit = false;
+};
+
+/// The limits part of a run's result, from a process handle's optional hooks (read after its
+/// wait()); `fallback` names the mechanism when the handle does not.
+template <class P>
+[[nodiscard]] LimitsOutcome limits_outcome(const P& process, const ResourceLimits& limits, std::string_view fallback) {
+    LimitsOutcome outcome{limits, std::string(fallback), false};
+    if constexpr (requires { { process.limits_mechanism() } -> std::convertible_to<std::string_view>; }) {
+        if (!process.limits_mechanism().empty()) outcome.mechanism = std::string(process.limits_mechanism());
+    }
+    if constexpr (requires { { process.processes_limit_hit() } -> std::convertible_to<bool>; })
+        outcome.processes_hit = process.processes_limit_hit();
+    return outcome;
 }
 
 /// Turns how a run ended into the caller's result: a ProcessResult when the command ran (it
@@ -2911,7 +3203,7 @@ template <class Output>
 [[nodiscard]] Result<ProcessResult> assemble_result(std::string_view transport_name, std::vector<std::string> command,
                                                     std::vector<std::string> argv, std::vector<std::string> warnings,
                                                     const LoopOutcome& outcome, Output& out, Output& err,
-                                                    const RunOptions& options) {
+                                                    const RunOptions& options, const LimitsOutcome& limits = {}) {
     auto result = std::make_shared<ProcessResult>();
     result->command = std::move(command);
     result->argv = std::move(argv);
@@ -2925,6 +3217,8 @@ template <class Output>
     result->stdout_data = out.take();
     result->stderr_data = err.take();
     result->duration = outcome.duration;
+    result->limits = limits.limits;
+    result->limits_mechanism = limits.mechanism;
 
     const auto& exit = outcome.exit;
     const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
@@ -2934,11 +3228,15 @@ template <class Output>
         result->signal = exit.signal;
     } else {
         // The sandbox or the transport failed: an error, with what was printed attached.
+        result->limit_exceeded = exceeded_limit(-1, 0, limits.processes_hit);
         std::string message = exit.detail.empty() ? std::string(transport_name) + " transport failed" : exit.detail;
+        if (result->limit_exceeded) message += " (the " + *result->limit_exceeded + " limit was exceeded)";
         if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
         return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
                                          std::move(result)});
     }
+    if (!stopped_by_us)
+        result->limit_exceeded = exceeded_limit(result->exit_code, result->signal, limits.processes_hit);
     if (options.check && !result->succeeded())
         return tl::make_unexpected(Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
     return std::move(*result);
@@ -2947,11 +3245,12 @@ template <class Output>
 /// Runs a launched process to its end: its output goes to one `Output` policy per stream and
 /// to `on_chunk(const OutputChunk&)` as it arrives; input, deadline and cancel come from
 /// `options`. Then the caller's result for `command` (as admitted), with `warnings` about how
-/// its sandbox was set up (PreparedLaunch::warnings).
-template <class Output, ProcessHandle P, class F>
+/// its sandbox was set up (PreparedLaunch::warnings) and what `limits_of()` (called once the
+/// process has ended) says of its limits.
+template <class Output, ProcessHandle P, class F, class LimitsOf>
 [[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
                                                  std::vector<std::string> warnings, const RunOptions& options,
-                                                 F&& on_chunk) {
+                                                 F&& on_chunk, LimitsOf&& limits_of) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);
@@ -2960,7 +3259,7 @@ template <class Output, ProcessHandle P, class F>
     const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
     const auto outcome = run_loop(process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
     return assemble_result(transport_name, std::move(command), process.argv(), std::move(warnings), outcome, out, err,
-                           options);
+                           options, limits_of());
 }
 
 }  // namespace shannot::detail
@@ -2980,8 +3279,8 @@ namespace shannot::detail::protocol {
 inline constexpr std::string_view ready = "ready";
 /// Both programs: a command's last frame on stdout (marked with its nonce).
 inline constexpr std::string_view eof = "eof";
-/// Both programs: a command's exit report on stderr, "exit RC SETUP" (dispatcher) or "exit RC"
-/// (agent); it ends the command.
+/// Both programs: a command's exit report on stderr, "exit RC SETUP CGROUP HIT" (dispatcher) or
+/// "exit RC" (agent); it ends the command.
 inline constexpr std::string_view exit_report = "exit ";
 
 /// True when `payload` is an exit report ("exit ...").
@@ -2994,9 +3293,10 @@ namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
 inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
-inline constexpr std::string_view run_verb = "R";           ///< R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT -- COMMAND...
+/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS -- COMMAND...
+inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
-inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP ARGS...
+inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP LIMITS ARGS...
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
 inline constexpr std::string_view term_signal = "TERM";
@@ -3007,12 +3307,18 @@ inline constexpr std::string_view no_bwrap = "nobwrap";      ///< BWRAP is not f
 inline constexpr std::string_view no_seccomp = "noseccomp";  ///< SECCOMP is not readable
 inline constexpr std::string_view no_args = "noargs";        ///< no P for SLOT (a bug)
 inline constexpr std::string_view no_stage = "nostage";      ///< the input could not be stored ($TMPDIR full)
+inline constexpr std::string_view no_limits = "nolimits";    ///< LIMITS is not five numbers (a bug)
+
+/// The ready frame's word on stdout that says how runs' limits are enforced there:
+/// "limits=MECHANISM", a shannot::limits_mechanism value.
+inline constexpr std::string_view limits_word = "limits=";
 
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
 inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found
 inline constexpr int exit_session_no_seccomp = 95;  ///< S: SECCOMP unreadable
 inline constexpr int exit_session_no_shell = 94;    ///< S: SHELL unreadable
+inline constexpr int exit_session_no_limits = 93;   ///< S: LIMITS malformed, or its pids cgroup cannot be made
 
 }  // namespace dispatcher
 
@@ -3037,7 +3343,9 @@ inline constexpr std::string_view no_input = "noinput";  ///< the input could no
 // ---- begin shannot/detail/session/agent.hpp ----
 // What the C++ side knows of the session agent: its place in the sandbox, its mounts, its requests.
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -3328,10 +3636,12 @@ inline constexpr int session_shell_fd = 5;
 
 /// bwrap arguments a session adds before `--`: the agent is PID 1 (it reaps and kills what its
 /// commands leave behind), counts processes in a procfs of its own and runs from the
-/// execute-only copy of the shell.
-[[nodiscard]] inline std::vector<std::string> session_mount_args() {
+/// execute-only copy of the shell. Its tmpfs (where a command's input is staged) is
+/// `tmpfs_bytes` large, like every tmpfs of the sandbox.
+[[nodiscard]] inline std::vector<std::string> session_mount_args(
+    std::uint64_t tmpfs_bytes = ResourceLimits{}.tmpfs_bytes) {
     return {"--as-pid-1",
-            "--perms", "0700", "--tmpfs", std::string(session_agent_dir),
+            "--perms", "0700", "--size", std::to_string(tmpfs_bytes), "--tmpfs", std::string(session_agent_dir),
             "--proc", std::string(session_agent_dir) + "/proc",
             "--perms", "0111", "--ro-bind-data", std::to_string(session_shell_fd), std::string(session_agent_shell)};
 }
@@ -3361,10 +3671,12 @@ inline constexpr int session_shell_fd = 5;
 /// run in `cwd` (absolute, or empty for the session's directory) with `input_size` bytes of
 /// input following the line. The line is shell code the agent evaluates: R, X and F are its
 /// functions, `i` its variable (the command's input), 4, 6, 7 and 8 its descriptors
-/// (detail/scripts/session_agent.sh).
+/// (detail/scripts/session_agent.sh). `ulimits` (from command_ulimits(), or empty) lowers this
+/// command's limits: the command then runs in a subshell that sets them and execs it.
 template <class Environment>
 [[nodiscard]] std::string session_request(std::string_view nonce, std::string_view cwd, std::size_t input_size,
-                                          const Environment& environment, const std::vector<std::string>& argv) {
+                                          const Environment& environment, const std::vector<std::string>& argv,
+                                          std::string_view ulimits = {}) {
     std::string assignments;
     for (const auto& [name, value] : environment) {
         assignments += name;
@@ -3392,9 +3704,10 @@ template <class Environment>
     line += own_path ? std::string("''") : command_word;
     line += " && ";
     if (own_path) line += "{ " + assignments + "command -v " + command_word + " >/dev/null || X; } && ";
-    const bool by_exec = bare && shell_may_run_itself(argv.front());
+    const bool by_exec = (bare && shell_may_run_itself(argv.front())) || !ulimits.empty();
     if (by_exec) {
         line += "( ";
+        line += ulimits;
         if (!assignments.empty()) line += "export " + assignments + "&& ";
         line += "exec ";
     } else {
@@ -3408,6 +3721,30 @@ template <class Environment>
     if (by_exec) line += " )";
     line += " <\"$i\" 2>&8 4<&- 6<&- 7<&- 8>&-; F \"$?\"\n";
     return line;
+}
+
+/// The `ulimit` commands (each followed by "&& ") that lower one command's limits in a session
+/// from `session`'s to `command`'s; empty when nothing is lower. POSIX shells count -v in KiB
+/// and -f in 512-byte blocks (rounded down here), -t in seconds, -n in descriptors; the CPU
+/// limit keeps its hard limit a second past the soft one, as for a fresh run.
+[[nodiscard]] inline std::string command_ulimits(const ResourceLimits& session, const ResourceLimits& command) {
+    std::string out;
+    auto add = [&](const char* flags, std::uint64_t value) {
+        out += "ulimit ";
+        out += flags;
+        out += ' ';
+        out += std::to_string(value);
+        out += " && ";
+    };
+    if (command.cpu_seconds < session.cpu_seconds) {
+        add("-S -t", command.cpu_seconds);  // the soft limit first: a hard one below it is refused
+        add("-H -t", command.cpu_seconds + 1);
+    }
+    if (command.memory_bytes < session.memory_bytes) add("-v", std::max<std::uint64_t>(command.memory_bytes / 1024, 1));
+    if (command.file_size_bytes < session.file_size_bytes)
+        add("-f", std::max<std::uint64_t>(command.file_size_bytes / 512, 1));
+    if (command.open_files < session.open_files) add("-n", command.open_files);
+    return out;
 }
 
 }  // namespace shannot::detail
@@ -3641,6 +3978,11 @@ struct SessionOptions {
     /// A POSIX shell where bwrap runs (this host, or the remote host). It is copied into the
     /// sandbox, execute-only, to run the session agent, so the profile need not mount it.
     std::string shell = "/bin/sh";
+    /// Replaces the profile's limits for the whole session. They hold for the sandbox (every
+    /// tmpfs, the process count) and for each command (memory, CPU time, file size and
+    /// descriptors are per process: each command gets them anew). The agent's two processes
+    /// count towards `processes`.
+    LimitOverrides limits{};
 };
 
 /// One sandbox that stays up and runs commands one after another: what an agent does, dozens
@@ -3664,6 +4006,10 @@ struct SessionOptions {
 ///  - Commands run one at a time: run() from several threads queues. A command can break its
 ///    own session (kill the agent's reader while it runs, fill its tmpfs); the next call then
 ///    reports it.
+///  - Limits are the session's (SessionOptions::limits over the profile's). A command's
+///    RunOptions::limits may lower its own cpu_seconds, memory_bytes, file_size_bytes and
+///    open_files (it then runs in a subshell that sets them: one fork of the agent); raising
+///    one, or changing processes or tmpfs_bytes, is an error naming it.
 /// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
@@ -3749,6 +4095,8 @@ private:
         detail::UniqueFd timer{};
         std::vector<std::string> argv{};
         std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
+        ResourceLimits limits{};
+        std::string limits_mechanism{};
         bool input_ok = false;
         bool lost = false;  ///< the sandbox died or broke; the next call reports it
         std::string lost_why{};
@@ -3795,11 +4143,13 @@ private:
             s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
             if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
         }
+        auto limits = detail::run_limits(s.profile, s.options.limits);
+        if (!limits) return propagate(limits);
         const auto hello = detail::random_marker();
         detail::LaunchPlan plan;
         plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
         plan.working_directory = s.options.working_directory;
-        plan.extra_args = detail::session_mount_args();
+        plan.extra_args = detail::session_mount_args(limits->tmpfs_bytes);
         plan.files = {{detail::session_shell_fd, s.options.shell}};
         plan.pipe_stdin = true;
         // The timeout bounds how long the transport may wait to open the channel (a free ssh
@@ -3807,11 +4157,14 @@ private:
         plan.timeout = s.options.start_timeout;
         auto sources = detail::check_bind_sources(s.profile);
         plan.missing_sources = std::move(sources.missing);
+        plan.limits = *limits;
         auto spec = detail::launch_spec(s.profile, s.transport, std::move(plan));
         if (!spec) return propagate(spec);
         auto channel = s.transport.open_channel(*spec);
         if (!channel) return propagate(channel);
         s.argv = channel->argv();
+        s.limits = *limits;
+        s.limits_mechanism = detail::limits_outcome(*channel, *limits, limits_mechanism::unknown).mechanism;
 
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
@@ -3857,6 +4210,8 @@ private:
             if (!s.lost) mark_lost_locked(why);
             return fail(errc::session_lost, "the session is lost (" + why + "): reopen() it");
         }
+        auto limits = command_limits(options.limits);
+        if (!limits) return propagate(limits);
         auto admitted = detail::admit_command(s.profile, s.transport, s.admission, std::move(command), options);
         if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
@@ -3866,7 +4221,9 @@ private:
 
         const auto nonce = detail::random_marker();
         const std::string cwd = options.working_directory.value_or(std::string());
-        const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted);
+        const auto request = detail::session_request(nonce, cwd, input.size(), options.environment, *admitted,
+                                                     detail::command_ulimits(s.limits, *limits));
+        const auto hits_before = processes_limit_events(*s.channel);
         const int in = s.channel->stdin_fd();
         const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
         if (!detail::write_all(in, request, send_deadline) || !detail::write_all(in, input, send_deadline)) {
@@ -3876,9 +4233,43 @@ private:
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
         detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk);
+        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
+            // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
+            return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};
+        });
         if (!process.lost_reason().empty()) mark_lost_locked(process.lost_reason());
         return result;
+    }
+
+    /// One command's limits: the session's, lowered where `overrides` asks (see the class comment).
+    Result<ResourceLimits> command_limits(const LimitOverrides& overrides) const {
+        const auto& s = *state_;
+        if (auto ok = check_limits(overrides, "limits", errc::invalid_argument); !ok) return propagate(ok);
+        for (const auto& spec : limit_specs) {
+            const auto& value = overrides.*spec.override_value;
+            const auto session = s.limits.*spec.value;
+            if (!value || *value == session) continue;
+            const std::string field = "limits." + std::string(spec.name);
+            if (spec.name == "processes" || spec.name == "tmpfs_bytes")
+                return fail(errc::invalid_argument,
+                            field + ": a session's " + std::string(spec.name) + " (" + std::to_string(session) +
+                                ") holds for its whole sandbox; set it in SessionOptions::limits");
+            if (*value > session)
+                return fail(errc::invalid_argument,
+                            field + ": " + std::to_string(*value) + " is more than the session's " +
+                                std::to_string(session) +
+                                "; a command can only lower its limits (raise them in SessionOptions::limits)");
+        }
+        return apply_overrides(s.limits, overrides);
+    }
+
+    /// How many forks the session's pids cgroup has refused so far (0 without one).
+    template <class C>
+    static std::uint64_t processes_limit_events(const C& channel) {
+        if constexpr (requires { { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>; })
+            return channel.processes_limit_events();
+        else
+            return 0;
     }
 
     std::unique_ptr<State> state_;
@@ -3968,6 +4359,19 @@ public:
         return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
     }
 
+    /// The limits a run with `options` would have (the profile's, with options.limits applied)
+    /// and how they would be enforced where bwrap runs (shannot::limits_mechanism; "unknown"
+    /// for a remote host not reached yet). Runs nothing.
+    [[nodiscard]] Result<LimitsInForce> limits_in_force(const RunOptions& options = {}) const {
+        if (auto ok = check_limits(profile_.limits, "limits", errc::invalid_profile); !ok) return propagate(ok);
+        auto limits = detail::run_limits(profile_, options.limits);
+        if (!limits) return propagate(limits);
+        LimitsInForce in_force{*limits, std::string(limits_mechanism::unknown)};
+        if constexpr (requires(const T& t) { { t.limits_mechanism() } -> std::convertible_to<std::string_view>; })
+            in_force.mechanism = std::string(transport_.limits_mechanism());
+        return in_force;
+    }
+
     /// Admission and argv building without running anything: the bwrap arguments a run would use.
     [[nodiscard]] Result<std::vector<std::string>> dry_run(std::vector<std::string> command,
                                                            const RunOptions& options = {}) {
@@ -3984,7 +4388,10 @@ private:
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
         return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
-                                            options, on_chunk);
+                                            options, on_chunk, [&] {
+                                                return detail::limits_outcome(*process, prepared->limits,
+                                                                              limits_mechanism::unknown);
+                                            });
     }
 
     profile_type profile_;
@@ -4017,6 +4424,511 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <string_view>
 #include <vector>
 
+// ---- begin shannot/detail/local/limits.hpp ----
+// A run's limits on this host: rlimits set on bwrap's sandbox process, and a pids cgroup per run.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// ---- begin shannot/detail/local/spawner_thread.hpp ----
+// One long-lived thread that performs every posix_spawn of bwrap, so --die-with-parent holds.
+
+#include <spawn.h>
+#include <sys/types.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace shannot::detail {
+
+/// bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
+/// bwrap exits, not the process. A sandbox started from a short-lived thread would be killed
+/// with it. So every spawn happens on this thread, which lives as long as the process.
+/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
+template <class Deferred>
+class SpawnerThread {
+public:
+    /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success;
+    /// ESRCH once quit()).
+    int run(const std::function<int()>& spawn) {
+        std::unique_lock lock(mutex_);
+        if (quit_) return ESRCH;
+        if (!started_) {
+            std::thread(&SpawnerThread::loop, this).detach();
+            started_ = true;
+        }
+        // One request at a time; callers queue on the mutex.
+        done_cv_.wait(lock, [&] { return job_ == nullptr; });
+        const std::function<int()>* mine = &spawn;
+        job_ = mine;
+        finished_ = false;
+        job_cv_.notify_one();
+        done_cv_.wait(lock, [&] { return finished_ && job_ == mine; });
+        const int result = result_;
+        job_ = nullptr;
+        done_cv_.notify_all();
+        return result;
+    }
+
+    /// Ends the thread once it is idle (CgroupSlots at exit, so that its cgroup can go).
+    void quit() {
+        std::lock_guard lock(mutex_);
+        quit_ = true;
+        job_cv_.notify_all();
+    }
+
+    static SpawnerThread& instance() {
+        // Leaked on purpose: the thread must outlive every static destructor that may still spawn.
+        static auto* spawner = new SpawnerThread;
+        return *spawner;
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            job_cv_.wait(lock, [&] { return quit_ || (job_ != nullptr && !finished_); });
+            if (quit_) return;
+            const auto* job = job_;
+            lock.unlock();
+            const int result = (*job)();
+            lock.lock();
+            result_ = result;
+            finished_ = true;
+            done_cv_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable job_cv_;
+    std::condition_variable done_cv_;
+    const std::function<int()>* job_ = nullptr;
+    bool finished_ = false;
+    bool started_ = false;
+    bool quit_ = false;
+    int result_ = 0;
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/local/spawner_thread.hpp ----
+
+namespace shannot::detail {
+
+/// Where this process may create pids cgroups: a cgroup2 directory whose children get the pids
+/// controller (`pids` in its cgroup.subtree_control) and that it may write to (a delegated
+/// subtree, or root), nearest its own cgroup; else, with cgroup v1, its own cgroup in the pids
+/// hierarchy when writable. Nothing else is ever written: not the parent's files, not another
+/// cgroup's (the machine's own management uses cgroups too).
+struct CgroupParent {
+    std::string dir;
+    int version = 0;
+};
+
+/// The lines of a small file (/proc/self/cgroup, /proc/self/mountinfo, cgroup.subtree_control).
+[[nodiscard]] inline std::vector<std::string> read_lines(const std::string& path) {
+    std::vector<std::string> lines;
+    std::FILE* f = std::fopen(path.c_str(), "re");
+    if (!f) return lines;
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, f)) {
+        std::string line(buffer);
+        if (!line.empty() && line.back() == '\n') line.pop_back();
+        lines.push_back(std::move(line));
+    }
+    std::fclose(f);
+    return lines;
+}
+
+/// The space-separated words of `line`.
+[[nodiscard]] inline std::vector<std::string> split_words(std::string_view line, char separator = ' ') {
+    std::vector<std::string> words;
+    std::size_t start = 0;
+    while (start <= line.size()) {
+        const auto end = line.find(separator, start);
+        const auto word = line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        if (!word.empty()) words.emplace_back(word);
+        if (end == std::string_view::npos) break;
+        start = end + 1;
+    }
+    return words;
+}
+
+[[nodiscard]] inline bool has_word(const std::vector<std::string>& words, std::string_view word) {
+    for (const auto& w : words)
+        if (w == word) return true;
+    return false;
+}
+
+/// The first line of a small file, or "".
+[[nodiscard]] inline std::string first_line(const std::string& path) {
+    auto lines = read_lines(path);
+    return lines.empty() ? std::string() : std::move(lines.front());
+}
+
+/// Finds the parent for this process's pids cgroups (see CgroupParent), or nothing.
+[[nodiscard]] inline std::optional<CgroupParent> find_cgroup_parent() {
+    std::string v2_path, v1_path;
+    for (const auto& line : read_lines("/proc/self/cgroup")) {
+        const auto first = line.find(':'), second = line.find(':', first + 1);
+        if (first == std::string::npos || second == std::string::npos) continue;
+        const auto controllers = split_words(std::string_view(line).substr(first + 1, second - first - 1), ',');
+        const auto path = line.substr(second + 1);
+        if (line.compare(0, first, "0") == 0 && controllers.empty())
+            v2_path = path;
+        else if (has_word(controllers, "pids"))
+            v1_path = path;
+    }
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTIONS
+    std::optional<CgroupParent> v1;
+    for (const auto& line : read_lines("/proc/self/mountinfo")) {
+        const auto words = split_words(line);
+        std::size_t dash = 6;
+        while (dash < words.size() && words[dash] != "-") ++dash;
+        if (dash + 3 >= words.size()) continue;
+        const auto& root = words[3];
+        const auto& mount_point = words[4];
+        const auto& fstype = words[dash + 1];
+        const auto& super_options = words[dash + 3];
+        // A path of the hierarchy as seen at this mount, whose root may be a subtree. Mount
+        // points with escaped bytes (\040 for a space) are not ours to guess at.
+        auto at_mount = [&](const std::string& path) -> std::optional<std::string> {
+            if (path.empty() || path.front() != '/' || mount_point.find('\\') != std::string::npos) return std::nullopt;
+            if (root == "/") return mount_point + (path == "/" ? std::string() : path);
+            if (path == root) return mount_point;
+            if (path.compare(0, root.size() + 1, root + "/") == 0) return mount_point + path.substr(root.size());
+            return std::nullopt;
+        };
+        if (fstype == "cgroup2" && !v2_path.empty()) {
+            const auto own = at_mount(v2_path);
+            if (!own) continue;
+            // Nearest first: our own cgroup (only the root may hold processes and give its
+            // children controllers at once), then each parent up to the mount.
+            for (std::string dir = *own;; dir = dir.substr(0, dir.rfind('/'))) {
+                if (has_word(split_words(first_line(dir + "/cgroup.subtree_control")), "pids") &&
+                    ::access(dir.c_str(), W_OK) == 0 && ::access((dir + "/cgroup.procs").c_str(), W_OK) == 0)
+                    return CgroupParent{dir, 2};
+                if (dir.size() <= mount_point.size() || dir.rfind('/') == std::string::npos) break;
+            }
+        } else if (fstype == "cgroup" && !v1_path.empty() && has_word(split_words(super_options, ','), "pids")) {
+            const auto own = at_mount(v1_path);
+            if (own && ::access(own->c_str(), W_OK) == 0) v1 = CgroupParent{*own, 1};
+        }
+    }
+    return v1;
+}
+
+/// Removes the empty pids cgroups of processes of ours that died before removing them (named
+/// shannot-PID-N); one that still holds a process, or whose PID lives, is left alone.
+inline void sweep_dead_cgroups(const std::string& parent) {
+    DIR* dir = ::opendir(parent.c_str());
+    if (!dir) return;
+    std::vector<std::string> dead;
+    while (const dirent* e = ::readdir(dir)) {
+        const std::string_view name = e->d_name;
+        if (name.rfind("shannot-", 0) != 0) continue;
+        const long pid = std::atol(e->d_name + 8);
+        if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+        dead.emplace_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : dead) ::rmdir((parent + "/" + name).c_str());
+}
+
+/// The parent found once per process (and the dead cgroups under it swept then).
+template <class Deferred>
+[[nodiscard]] const std::optional<CgroupParent>& cgroup_parent() {
+    static const std::optional<CgroupParent> parent = [] {
+        auto found = find_cgroup_parent();
+        if (found) sweep_dead_cgroups(found->dir);
+        return found;
+    }();
+    return parent;
+}
+
+/// Writes `text` to an existing file (a cgroup's control file). False with errno on failure.
+[[nodiscard]] inline bool write_file(const std::string& path, std::string_view text) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return n == static_cast<ssize_t>(text.size());
+}
+
+/// How many forks a pids cgroup has refused so far ("max N" in its pids.events).
+[[nodiscard]] inline std::uint64_t pids_max_events(const std::string& dir) {
+    for (const auto& line : read_lines(dir + "/pids.events"))
+        if (line.rfind("max ", 0) == 0) return std::strtoull(line.c_str() + 4, nullptr, 10);
+    return 0;
+}
+
+/// One run's pids cgroup: made with pids.max set, holds bwrap and the sandbox, removed when the
+/// run is over (it is empty by then: wait() returns once the sandbox's PID 1 is gone).
+class RunCgroup {
+public:
+    RunCgroup() = default;
+    RunCgroup(RunCgroup&& other) noexcept : dir_(std::exchange(other.dir_, std::string())), version_(other.version_) {}
+    RunCgroup& operator=(RunCgroup&& other) noexcept {
+        if (this != &other) {
+            remove();
+            dir_ = std::exchange(other.dir_, std::string());
+            version_ = other.version_;
+        }
+        return *this;
+    }
+    RunCgroup(const RunCgroup&) = delete;
+    RunCgroup& operator=(const RunCgroup&) = delete;
+    ~RunCgroup() { remove(); }
+
+    /// A new cgroup under `parent` allowing `processes` at once; empty (no cgroup) on failure.
+    [[nodiscard]] static RunCgroup make(const CgroupParent& parent, std::uint64_t processes) {
+        static std::atomic<unsigned> sequence{0};
+        RunCgroup cg;
+        std::string dir = parent.dir + "/shannot-" + std::to_string(::getpid()) + "-" + std::to_string(++sequence);
+        if (::mkdir(dir.c_str(), 0755) != 0) return cg;
+        cg.dir_ = std::move(dir);
+        cg.version_ = parent.version;
+        if (!write_file(cg.dir_ + "/pids.max", std::to_string(processes))) cg.remove();
+        return cg;
+    }
+
+    [[nodiscard]] explicit operator bool() const noexcept { return !dir_.empty(); }
+    [[nodiscard]] int version() const noexcept { return version_; }
+
+    /// Moves `pid` (and its threads) into the cgroup; its later children start there.
+    [[nodiscard]] bool add(pid_t pid) const { return write_file(dir_ + "/cgroup.procs", std::to_string(pid)); }
+
+    /// How many forks pids.max has refused so far (0 without a cgroup).
+    [[nodiscard]] std::uint64_t limit_events() const { return dir_.empty() ? 0 : pids_max_events(dir_); }
+
+    /// Removes the cgroup; a process still leaving it (an exiting sandbox) gets ~200 ms.
+    void remove() noexcept {
+        if (dir_.empty()) return;
+        for (int i = 0; i < 200 && ::rmdir(dir_.c_str()) != 0 && errno == EBUSY; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        dir_.clear();
+    }
+
+private:
+    std::string dir_{};
+    int version_ = 0;
+};
+
+/// With cgroup v1, a run's pids cgroup is a spawner thread's: every thread of a process may sit
+/// in a v1 cgroup of its own, and a process starts in its parent thread's cgroup. So each slot is
+/// a spawner thread that moved itself once into a pids cgroup made for it, and the bwrap it
+/// spawns is born there, with everything bwrap starts: no process is moved per run. Moving one
+/// (a write to cgroup.procs) takes the kernel's cgroup_threadgroup_rwsem for writing, which
+/// waits for an RCU grace period and holds off every fork and exit on the host meanwhile:
+/// 0.4 ms on average here, 19 ms at worst, where B11 allows 0.2. A slot serves one run at a
+/// time (its pids.max is that run's); there are as many as runs went on at once, and they live
+/// as long as the process (an empty cgroup left behind is removed by the next process's sweep).
+template <class Deferred>
+class CgroupSlots {
+public:
+    struct Slot {
+        SpawnerThread<Deferred> spawner{};
+        std::string dir{};
+        bool busy = false;
+    };
+
+    /// One run's hold on a slot; gives it back when destroyed (after the run's processes are gone).
+    class Lease {
+    public:
+        Lease() = default;
+        Lease(Slot* slot, std::uint64_t events) : slot_(slot), events_at_start_(events) {}
+        Lease(Lease&& other) noexcept
+            : slot_(std::exchange(other.slot_, nullptr)), events_at_start_(other.events_at_start_) {}
+        Lease& operator=(Lease&& other) noexcept {
+            if (this != &other) {
+                release();
+                slot_ = std::exchange(other.slot_, nullptr);
+                events_at_start_ = other.events_at_start_;
+            }
+            return *this;
+        }
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease() { release(); }
+
+        [[nodiscard]] explicit operator bool() const noexcept { return slot_ != nullptr; }
+        [[nodiscard]] SpawnerThread<Deferred>& spawner() const noexcept { return slot_->spawner; }
+        /// Forks refused for pids.max since the lease began (the run's own, as runs take turns).
+        [[nodiscard]] std::uint64_t limit_events() const {
+            return slot_ ? pids_max_events(slot_->dir) - events_at_start_ : 0;
+        }
+        void release() noexcept {
+            if (!slot_) return;
+            CgroupSlots::instance().give_back(slot_);
+            slot_ = nullptr;
+        }
+
+    private:
+        Slot* slot_ = nullptr;
+        std::uint64_t events_at_start_ = 0;
+    };
+
+    static CgroupSlots& instance() {
+        // Leaked on purpose, like SpawnerThread: its threads live as long as the process.
+        static auto* slots = new CgroupSlots;
+        return *slots;
+    }
+
+    /// A slot under `parent` (a v1 pids cgroup parent) whose pids.max allows `processes` for the
+    /// run, bwrap included (its own thread is one more task there); empty when none can be made.
+    [[nodiscard]] Lease acquire(const CgroupParent& parent, std::uint64_t processes) {
+        std::unique_lock lock(mutex_);
+        if (broken_ || closed_) return {};
+        Slot* slot = nullptr;
+        for (auto& s : slots_)
+            if (!s->busy) {
+                slot = s.get();
+                break;
+            }
+        if (!slot) {
+            lock.unlock();
+            auto made = make_slot(parent);
+            lock.lock();
+            if (!made) {
+                broken_ = true;  // the next runs do without, rather than try (and start a thread) each time
+                return {};
+            }
+            if (slots_.empty()) std::atexit(&CgroupSlots::remove_at_exit);
+            slots_.push_back(std::move(made));
+            slot = slots_.back().get();
+        }
+        if (!write_file(slot->dir + "/pids.max", std::to_string(processes + 1))) return {};
+        slot->busy = true;
+        return Lease(slot, pids_max_events(slot->dir));
+    }
+
+private:
+    /// At exit, the idle slots' threads end and their cgroups go; a slot still in use (a run on
+    /// another thread) stays, for the next process's sweep. Later runs do without a cgroup.
+    static void remove_at_exit() {
+        auto& self = instance();
+        std::vector<std::string> dirs;
+        {
+            std::lock_guard lock(self.mutex_);
+            self.closed_ = true;
+            for (auto& s : self.slots_)
+                if (!s->busy) {
+                    s->spawner.quit();
+                    dirs.push_back(s->dir);
+                }
+        }
+        for (const auto& dir : dirs)  // the thread leaves the cgroup as it exits: ~0.1 ms
+            for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i)
+                std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+
+    void give_back(Slot* slot) {
+        std::lock_guard lock(mutex_);
+        slot->busy = false;
+    }
+
+    /// A cgroup shannot-PID-N under `parent` and a spawner thread that moved itself into it.
+    static std::unique_ptr<Slot> make_slot(const CgroupParent& parent) {
+        static std::atomic<unsigned> sequence{0};
+        auto slot = std::make_unique<Slot>();
+        slot->dir = parent.dir + "/shannot-" + std::to_string(::getpid()) + "-s" + std::to_string(++sequence);
+        if (::mkdir(slot->dir.c_str(), 0755) != 0) return nullptr;
+        const std::string tasks = slot->dir + "/tasks";  // v1: one thread, by its id
+        const int moved = slot->spawner.run([&] {
+            return write_file(tasks, std::to_string(static_cast<long>(::syscall(SYS_gettid)))) ? 0
+                                                                                               : (errno ? errno : EIO);
+        });
+        if (moved != 0) {
+            ::rmdir(slot->dir.c_str());
+            (void)slot.release();  // its thread runs on, idle, in the caller's cgroup: it must not be freed
+            return nullptr;
+        }
+        return slot;
+    }
+
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Slot>> slots_;
+    bool broken_ = false;
+    bool closed_ = false;
+};
+
+/// prlimit(2) with the resource as an int: glibc declares it with an enum in C++, musl an int.
+template <class Resource>
+int call_prlimit(int (*f)(pid_t, Resource, const rlimit*, rlimit*), pid_t pid, int resource, const rlimit* want,
+                 rlimit* old) {
+    return f(pid, static_cast<Resource>(resource), want, old);
+}
+
+/// Sets the run's rlimits on `pid` (bwrap's sandbox process, held on --block-fd): everything
+/// in the sandbox inherits them. Never above what the caller itself may have: where raising a
+/// hard limit is refused (EPERM: no CAP_SYS_RESOURCE, or past fs.nr_open), the caller's is kept.
+/// RLIMIT_CPU gets a hard limit one second past the soft one, so a command first receives
+/// SIGXCPU (which the result can name) and is killed only if it ignores that. RLIMIT_CORE is 0:
+/// a crash inside writes no core file, here or to the host's core handler.
+[[nodiscard]] inline Result<void> set_rlimits(pid_t pid, const ResourceLimits& limits, bool in_own_user_namespace) {
+    struct One {
+        int resource;
+        rlim_t soft, hard;
+        const char* name;
+    };
+    // RLIMIT_NPROC counts the processes of the sandbox's user in its own user namespace (Linux
+    // 5.14+), which bwrap's outer process is not in: one fewer, so that bwrap and the sandbox
+    // together stay within `processes`. Without a user namespace it would count all of the
+    // caller's processes, so it is left alone there (only root runs bwrap without one).
+    const rlim_t nproc = limits.processes > 1 ? limits.processes - 1 : 1;
+    const One all[] = {
+        {RLIMIT_AS, limits.memory_bytes, limits.memory_bytes, "memory_bytes"},
+        {RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1, "cpu_seconds"},
+        {RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes, "file_size_bytes"},
+        {RLIMIT_NOFILE, limits.open_files, limits.open_files, "open_files"},
+        {RLIMIT_NPROC, nproc, nproc, "processes"},
+        {RLIMIT_CORE, 0, 0, "core"},
+    };
+    for (const auto& one : all) {
+        if (one.resource == RLIMIT_NPROC && !in_own_user_namespace) continue;
+        rlimit want{one.soft, one.hard};
+        if (call_prlimit(::prlimit, pid, one.resource, &want, nullptr) == 0) continue;
+        if (errno == ESRCH) return {};  // it died in setup: bwrap reports that
+        rlimit now{};
+        if (errno == EPERM && call_prlimit(::prlimit, pid, one.resource, nullptr, &now) == 0) {
+            want.rlim_max = std::min(want.rlim_max, now.rlim_max);
+            want.rlim_cur = std::min(want.rlim_cur, want.rlim_max);
+            if (call_prlimit(::prlimit, pid, one.resource, &want, nullptr) == 0) continue;
+            if (errno == ESRCH) return {};
+        }
+        return fail(errc::spawn_failed,
+                    std::string("cannot set the sandbox's ") + one.name + " limit (prlimit): " + std::strerror(errno));
+    }
+    return {};
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/local/limits.hpp ----
 // ---- begin shannot/detail/local/posix_process.hpp ----
 // The handle of one local bwrap process: its pipes, its pidfd, and how it ended.
 
@@ -4027,6 +4939,7 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -4096,7 +5009,9 @@ public:
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
           argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)) {}
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)),
+          slot_(std::move(other.slot_)), cgroup_(std::move(other.cgroup_)), mechanism_(other.mechanism_),
+          processes_hit_(other.processes_hit_) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -4110,6 +5025,10 @@ public:
             status_text_ = std::move(other.status_text_);
             sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
             setup_children_ = std::move(other.setup_children_);
+            slot_ = std::move(other.slot_);
+            cgroup_ = std::move(other.cgroup_);
+            mechanism_ = other.mechanism_;
+            processes_hit_ = other.processes_hit_;
         }
         return *this;
     }
@@ -4122,6 +5041,52 @@ public:
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     void close_stdin() { in_.reset(); }
+
+    /// How this run's limits were enforced (a shannot::limits_mechanism value; empty: none set).
+    [[nodiscard]] std::string_view limits_mechanism() const noexcept { return mechanism_; }
+    /// Whether the run's pids cgroup refused a fork (known once wait() returned).
+    [[nodiscard]] bool processes_limit_hit() const noexcept { return processes_hit_; }
+    /// How many forks the pids cgroup has refused so far (a session's channel asks per command).
+    [[nodiscard]] std::uint64_t processes_limit_events() const { return slot_.limit_events() + cgroup_.limit_events(); }
+
+    /// Sets the run's limits on bwrap's sandbox process, which bwrap (--block-fd) holds, its
+    /// mounts done, until `release` is written: waits for bwrap's first status line (the
+    /// process exists then), sets its rlimits, and lets it go on. The process count: bwrap was
+    /// born in `slot`'s pids cgroup (v1), or, with cgroup v2, bwrap and it are moved into one
+    /// made for the run. A bwrap that fails before making it just exits (wait() reports how).
+    /// Called once, by the transport, right after the spawn.
+    [[nodiscard]] Result<void> apply_limits(const ResourceLimits& limits, UniqueFd release, bool in_own_user_namespace,
+                                            typename CgroupSlots<Deferred>::Lease slot) {
+        const auto deadline = Clock::now() + std::chrono::seconds(30);
+        while (status_ && status_text_.find('\n') == std::string::npos) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) return fail(errc::spawn_failed, "bwrap did not report its sandbox process within 30 s");
+            pollfd p{status_.get(), POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR)
+                return fail(errc::spawn_failed, std::string("poll: ") + std::strerror(errno));
+            read_status();
+        }
+        mechanism_ = ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
+        slot_ = std::move(slot);
+        if (slot_) mechanism_ = shannot::limits_mechanism::cgroup_v1;
+        const long child = status_field(status_text_, "child-pid");
+        if (child > 0) {
+            const auto sandbox = static_cast<pid_t>(child);
+            UniqueFd fd(pidfd_open(sandbox));
+            // Still bwrap's child, so the pid is the sandbox's (it waits for us, unless setup failed).
+            if (fd && parent_of(sandbox) == pid_) {
+                sandbox_pidfd_ = std::move(fd);
+                if (const auto& parent = cgroup_parent<Deferred>(); parent && parent->version == 2) {
+                    cgroup_ = RunCgroup::make(*parent, limits.processes);
+                    if (cgroup_ && cgroup_.add(pid_) && cgroup_.add(sandbox))
+                        mechanism_ = shannot::limits_mechanism::cgroup_v2;
+                }
+                if (auto ok = set_rlimits(sandbox, limits, in_own_user_namespace); !ok) return ok;
+            }
+        }
+        [[maybe_unused]] const auto n = write_no_sigpipe(release.get(), "1", 1);  // fails only if bwrap is gone
+        return {};
+    }
 
     /// SIGTERM to bwrap: it dies (no handler), and --die-with-parent makes the kernel SIGKILL the
     /// sandbox's PID 1, which ends the whole pid namespace. PID 1 is signalled directly too.
@@ -4143,6 +5108,9 @@ public:
             }
         }
         setup_children_.clear();
+        processes_hit_ = processes_limit_events() > 0;
+        slot_.release();
+        cgroup_.remove();
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -4271,82 +5239,14 @@ private:
     std::string status_text_;
     UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
     std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
+    typename CgroupSlots<Deferred>::Lease slot_{};  ///< the v1 pids cgroup bwrap was born in, if any
+    RunCgroup cgroup_{};                    ///< the run's v2 pids cgroup, if one was made
+    std::string_view mechanism_{};
+    bool processes_hit_ = false;
 };
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/local/posix_process.hpp ----
-// ---- begin shannot/detail/local/spawner_thread.hpp ----
-// One long-lived thread that performs every posix_spawn of bwrap, so --die-with-parent holds.
-
-#include <spawn.h>
-#include <sys/types.h>
-
-#include <condition_variable>
-#include <functional>
-#include <mutex>
-#include <thread>
-
-namespace shannot::detail {
-
-/// bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked
-/// bwrap exits, not the process. A sandbox started from a short-lived thread would be killed
-/// with it. So every spawn happens on this thread, which lives as long as the process.
-/// A template only to defer its compilation to where it is used (see BasicPosixSpawnTransport).
-template <class Deferred>
-class SpawnerThread {
-public:
-    /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success).
-    int run(const std::function<int()>& spawn) {
-        std::unique_lock lock(mutex_);
-        if (!started_) {
-            std::thread(&SpawnerThread::loop, this).detach();
-            started_ = true;
-        }
-        // One request at a time; callers queue on the mutex.
-        done_cv_.wait(lock, [&] { return job_ == nullptr; });
-        const std::function<int()>* mine = &spawn;
-        job_ = mine;
-        finished_ = false;
-        job_cv_.notify_one();
-        done_cv_.wait(lock, [&] { return finished_ && job_ == mine; });
-        const int result = result_;
-        job_ = nullptr;
-        done_cv_.notify_all();
-        return result;
-    }
-
-    static SpawnerThread& instance() {
-        // Leaked on purpose: the thread must outlive every static destructor that may still spawn.
-        static auto* spawner = new SpawnerThread;
-        return *spawner;
-    }
-
-private:
-    void loop() {
-        std::unique_lock lock(mutex_);
-        while (true) {
-            job_cv_.wait(lock, [&] { return job_ != nullptr && !finished_; });
-            const auto* job = job_;
-            lock.unlock();
-            const int result = (*job)();
-            lock.lock();
-            result_ = result;
-            finished_ = true;
-            done_cv_.notify_all();
-        }
-    }
-
-    std::mutex mutex_;
-    std::condition_variable job_cv_;
-    std::condition_variable done_cv_;
-    const std::function<int()>* job_ = nullptr;
-    bool finished_ = false;
-    bool started_ = false;
-    int result_ = 0;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/local/spawner_thread.hpp ----
 // ---- begin shannot/detail/posix/spawn_setup.hpp ----
 // SpawnSetup: posix_spawn's file actions and attributes, with what every child of ours starts with.
 
@@ -4429,6 +5329,9 @@ public:
     static constexpr int seccomp_fd = 3;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
+    /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
+    /// limits are set on it (prlimit); then it execs.
+    static constexpr int limits_block_fd = 6;
 
     explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
 
@@ -4483,6 +5386,13 @@ public:
         return launch(piped);
     }
 
+    /// How a run's limits are enforced here (see shannot::limits_mechanism), without running one.
+    [[nodiscard]] std::string_view limits_mechanism() const {
+        if (const auto& parent = detail::cgroup_parent<Deferred>())
+            return parent->version == 2 ? shannot::limits_mechanism::cgroup_v2 : shannot::limits_mechanism::cgroup_v1;
+        return ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
+    }
+
     /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
     /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
@@ -4493,8 +5403,9 @@ public:
             detail::UniqueFd read, write;
         };
         auto make_pipe = [](Pipe& p) { return detail::make_pipe(p.read, p.write); };
-        Pipe in, out, err, status;
-        if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status))
+        Pipe in, out, err, status, block;
+        if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status) ||
+            (spec.limits && !make_pipe(block)))
             return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
         detail::enlarge_output_pipe(out.write.get());
         detail::enlarge_output_pipe(err.write.get());
@@ -4519,20 +5430,28 @@ public:
         setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
         setup.dup_to(status.write.get(), json_status_fd);
-        // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
-        // descriptor in between is closed, everything above the highest is closed by closefrom.
-        int highest = json_status_fd;
+        if (spec.limits) setup.dup_to(block.read.get(), limits_block_fd);
+        // Only 0-2, the status fd, the limits fd and the spec's files reach bwrap: a caller's
+        // inheritable descriptor in between is closed, everything above the highest by closefrom.
+        int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
         for (int fd = 3; fd <= highest; ++fd) {
-            if (fd == json_status_fd) continue;
+            if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             if (taken == spec.files.end()) setup.close(fd);
             else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
 
+        // With cgroup v1, bwrap is spawned by a thread that lives in a pids cgroup for the run
+        // (see CgroupSlots), so it is born there; else by the one spawner thread.
+        typename detail::CgroupSlots<Deferred>::Lease slot;
+        if (spec.limits)
+            if (const auto& parent = detail::cgroup_parent<Deferred>(); parent && parent->version == 1)
+                slot = detail::CgroupSlots<Deferred>::instance().acquire(*parent, spec.limits->processes);
+        auto& spawner = slot ? slot.spawner() : detail::SpawnerThread<Deferred>::instance();
         pid_t pid = -1;
-        const int rc = detail::SpawnerThread<Deferred>::instance().run(
+        const int rc = spawner.run(
             [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
         if (rc != 0) {
             if (rc == E2BIG)
@@ -4548,6 +5467,7 @@ public:
         out.write.reset();
         err.write.reset();
         status.write.reset();
+        block.read.reset();
         detail::UniqueFd pidfd(detail::pidfd_open(pid));
         if (!pidfd) {
             const int saved = errno;
@@ -4557,11 +5477,27 @@ public:
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
             if (fd >= 0) detail::set_nonblocking(fd);
-        return process_type(pid, std::move(pidfd), std::move(in.write), std::move(out.read), std::move(err.read),
-                            std::move(status.read), std::move(argv));
+        process_type process(pid, std::move(pidfd), std::move(in.write), std::move(out.read), std::move(err.read),
+                             std::move(status.read), std::move(argv));
+        if (spec.limits) {
+            const bool own_namespace = in_own_user_namespace(spec);
+            auto limited = process.apply_limits(*spec.limits, std::move(block.write), own_namespace, std::move(slot));
+            if (!limited) {
+                process.kill();
+                return propagate(limited);
+            }
+        }
+        return process;
     }
 
 private:
+    /// Whether the sandbox gets a user namespace of its own: asked for, or bwrap's own choice
+    /// for any caller but root (it needs one to mount without privileges).
+    static bool in_own_user_namespace(const LaunchSpec& spec) {
+        const auto& a = spec.bwrap_args;
+        return ::getuid() != 0 || std::find(a.begin(), a.end(), "--unshare-user") != a.end();
+    }
+
     static bool is_executable(const std::string& path) {
         struct stat st {};
         return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
@@ -4861,6 +5797,80 @@ cd -P "$link" 2>/dev/null || continue
 case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
 done
 }
+find_pids_cgroup() {
+pids_cgroup='' pids_cgroup_version='' own_v2='' own_v1='' v1_dir=''
+while IFS=: read -r cgroup_id cgroup_controllers cgroup_path; do
+if [ "$cgroup_id" = 0 ] && [ -z "$cgroup_controllers" ]; then own_v2=$cgroup_path; fi
+case ",$cgroup_controllers," in *,pids,*) own_v1=$cgroup_path ;; esac
+done 2>/dev/null </proc/self/cgroup
+while read -r _ _ _ mount_root mount_point mount_rest; do
+case $mount_point in *\\*) continue ;; esac
+mount_type=${mount_rest#* - }
+mount_options=${mount_type##* }
+mount_type=${mount_type%% *}
+case $mount_type in
+cgroup2) cgroup_path=$own_v2 ;;
+cgroup) case ",$mount_options," in *,pids,*) cgroup_path=$own_v1 ;; *) continue ;; esac ;;
+*) continue ;;
+esac
+case $cgroup_path in /*) ;; *) continue ;; esac
+if [ "$mount_root" = / ]; then
+cgroup_dir=$mount_point${cgroup_path%/}
+elif [ "$cgroup_path" = "$mount_root" ]; then
+cgroup_dir=$mount_point
+else
+case $cgroup_path in "$mount_root"/*) cgroup_dir=$mount_point${cgroup_path#"$mount_root"} ;; *) continue ;; esac
+fi
+if [ "$mount_type" = cgroup ]; then
+if [ -w "$cgroup_dir" ]; then v1_dir=$cgroup_dir; fi
+continue
+fi
+while :; do
+cgroup_control=
+read -r cgroup_control 2>/dev/null <"$cgroup_dir/cgroup.subtree_control"
+case " $cgroup_control " in
+*" pids "*)
+if [ -w "$cgroup_dir" ] && [ -w "$cgroup_dir/cgroup.procs" ]; then
+pids_cgroup=$cgroup_dir pids_cgroup_version=2
+return 0
+fi ;;
+esac
+if [ "$cgroup_dir" = "$mount_point" ] || [ -z "$cgroup_dir" ]; then break; fi
+cgroup_dir=${cgroup_dir%/*}
+done
+done 2>/dev/null </proc/self/mountinfo
+if [ -n "$v1_dir" ]; then pids_cgroup=$v1_dir pids_cgroup_version=1; fi
+}
+limit_self() {
+ulimit -c 0 2>/dev/null
+ulimit -v "$1" 2>/dev/null
+ulimit -S -t "$2" 2>/dev/null
+ulimit -H -t "$(($2 + 1))" 2>/dev/null
+ulimit -f "$3" 2>/dev/null
+ulimit -n "$4" 2>/dev/null
+return 0
+}
+read_pids_events() {
+pids_events=0
+while read -r event_name event_count; do
+if [ "$event_name" = max ]; then pids_events=$event_count; fi
+done 2>/dev/null <"$1/pids.events"
+}
+join_cgroup() {
+printf '%s\n' "$2" 2>/dev/null >"$1/cgroup.procs"
+}
+remove_stale_cgroups() {
+[ -n "$pids_cgroup" ] || return 0
+for stale_cgroup in "$pids_cgroup"/shannot-ssh-*; do
+[ -d "$stale_cgroup" ] || continue
+stale_name=${stale_cgroup##*/shannot-ssh-}
+stale_pid=${stale_name%%-*}
+stale_start=${stale_name#*-}
+stale_start=${stale_start%%-*}
+if read_start_time "$stale_pid" && [ "$start_time" = "$stale_start" ]; then continue; fi
+rmdir "$stale_cgroup" 2>/dev/null
+done
+}
 signal_run() {
 runner='' signal_name=$1
 read -r runner 2>/dev/null <"$dir/pid"
@@ -4950,20 +5960,43 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3
-shift 3
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
+shift 4
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
+case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+session_cgroup=
+if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
+session_cgroup=$pids_cgroup/$cgroup_name-s
+set -- $session_limits "$@"
+mkdir "$session_cgroup" 2>/dev/null || end_dispatcher 93
+printf '%s\n' "$5" 2>/dev/null >"$session_cgroup/pids.max" || end_dispatcher 93
+shift 5
+fi
 for reader_pid in /proc/self/task/*; do reader_pid=${reader_pid##*/}; done
 read_start_time "$reader_pid"
 printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
 trap - PIPE
+if [ -z "$session_limits" ]; then
 if [ -n "$session_seccomp" ]; then
 "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
 else
 "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
 fi
+end_dispatcher $?
+fi
+(
+limit_self $session_limits
+if [ -n "$session_cgroup" ]; then
+read -r self_stat </proc/self/stat
+join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
+fi
+if [ -n "$session_seccomp" ]; then
+exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+fi
+exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+)
 end_dispatcher $?
 }
 kill_session() {
@@ -4998,7 +6031,22 @@ send_refusal "$1"
 start_bwrap() {
 seccomp_redirect=
 [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
+if [ -n "$run_limits" ]; then
+eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+else
 eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+fi
+}
+enter_run_cgroup() {
+[ -n "$pids_cgroup" ] || return 1
+if [ -z "$run_cgroup" ]; then
+mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
+run_cgroup=$pids_cgroup/$cgroup_name-r
+fi
+printf '%s\n' "$(($1 + 1))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+read_pids_events "$run_cgroup"
+run_events=$pids_events
 }
 read_bwrap_status() {
 bwrap_status=
@@ -5023,9 +6071,9 @@ exit_checks=$((exit_checks+1))
 done
 }
 run_request() {
-nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5
+nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
 eval "run_args=\${bwrap_args_$6-}"
-shift 6
+shift 7
 run_input=/dev/null
 [ "$run_input_length" -eq 0 ] || run_input=$dir/in
 if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -5039,6 +6087,16 @@ fi
 if [ -z "$run_args" ]; then
 refuse_run noargs
 return 0
+fi
+case $run_limits in *[!0-9\ ]*)
+refuse_run nolimits
+return 0 ;;
+esac
+run_in_cgroup=0 run_hit=0
+if [ -n "$run_limits" ]; then
+set -- $run_limits "$@"
+if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
+shift 5
 fi
 [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
 : >"$dir/k"
@@ -5070,14 +6128,18 @@ esac
 [ "$run_input" = /dev/null ] || : >"$run_input"
 : >"$dir/pid"
 await_sandbox_exit "$sandbox_pid"
+if [ "$run_in_cgroup" = 1 ]; then
+read_pids_events "$run_cgroup"
+if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+fi
 printf '\n%s eof\n' "$nonce"
-printf '\n%s exit %s %s\n' "$nonce" "$run_status" "$run_setup" >&6
+printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
 }
 run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0
+backstop_seq=0 run_cgroup=
 P() { keep_args "$@"; }
 R() { run_request "$@"; }
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
@@ -5094,18 +6156,26 @@ nl='
 umask 077
 dir=${TMPDIR:-/tmp}/shannot.$hello
 mkdir "$dir" || exit 97
-trap 'rm -rf "$dir"' EXIT
+find_pids_cgroup
+trap 'rm -rf "$dir"; [ -z "$pids_cgroup" ] || rmdir "$pids_cgroup/$cgroup_name-r" "$pids_cgroup/$cgroup_name-s" 2>/dev/null' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
 read_start_time $$
 printf '%s %s .\n' "$$" "$start_time" >"$dir/m"
+cgroup_name=shannot-ssh-$$-$start_time
+if [ -n "$pids_cgroup" ]; then
+limits_in_force=rlimits+cgroup-v$pids_cgroup_version
+else
+limits_in_force=rlimits-without-processes
+fi
 root_symlinks=$(list_root_symlinks)
 (
 trap - EXIT
 remove_stale_folders
+remove_stale_cgroups
 run_backstop
 ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
-printf '\n%s ready%s\n' "$hello" "$root_symlinks"
+printf '\n%s ready%s limits=%s\n' "$hello" "$root_symlinks" "$limits_in_force"
 printf '\n%s ready\n' "$hello" >&2
 serve_requests | run_requests
 exit_status=0
@@ -5192,6 +6262,12 @@ public:
     [[nodiscard]] std::map<std::string, std::string> remote_symlinks() const {
         std::lock_guard lock(links_mutex_);
         return links_;
+    }
+    /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as the last
+    /// dispatcher to start reported it; "unknown" before the first.
+    [[nodiscard]] std::string limits_mechanism() const {
+        std::lock_guard lock(links_mutex_);
+        return limits_mechanism_;
     }
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
@@ -5429,12 +6505,17 @@ private:
                         ")" + (line.empty() ? std::string() : ": " + line));
     }
 
-    /// Reads "ready /bin=/usr/bin /lib=/usr/lib ..." (the dispatcher prints only absolute paths
-    /// of [A-Za-z0-9._/-]).
+    /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only
+    /// absolute paths of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
         std::map<std::string, std::string> links;
+        std::string mechanism(shannot::limits_mechanism::unknown);
         if (auto words = shell_split(ready)) {
             for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::limits_word.size()) == protocol::dispatcher::limits_word) {
+                    mechanism = std::string(word.substr(protocol::dispatcher::limits_word.size()));
+                    continue;
+                }
                 const auto eq = word.find('=');
                 if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
                     links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
@@ -5442,11 +6523,13 @@ private:
         }
         std::lock_guard lock(links_mutex_);
         links_ = std::move(links);
+        limits_mechanism_ = std::move(mechanism);
     }
 
     SshConnection conn_;
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
+    std::string limits_mechanism_{shannot::limits_mechanism::unknown};
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
@@ -5467,6 +6550,7 @@ private:
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -5487,10 +6571,11 @@ class RemoteCommand {
 public:
     static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
+    /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, UniqueFd timer)
+               std::vector<std::string> argv, UniqueFd timer, std::string mechanism = {})
         : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.get(), &is_end_report) {}
+          frames_(nonce, timer_.get(), &is_end_report), mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -5501,6 +6586,7 @@ public:
             timer_ = std::move(other.timer_);
             frames_ = std::move(other.frames_);
             ssh_errors_ = std::move(other.ssh_errors_);
+            mechanism_ = std::move(other.mechanism_);
         }
         return *this;
     }
@@ -5530,6 +6616,15 @@ public:
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
     }
     [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
+
+    /// How this run's limits were enforced (after wait()): the exit report says whether the run
+    /// was in the remote's pids cgroup; a run that was not has no bound on its process count.
+    [[nodiscard]] std::string_view limits_mechanism() const {
+        if (mechanism_.empty() || mechanism_ == shannot::limits_mechanism::unknown) return mechanism_;
+        return report_field(2) == 1 ? std::string_view(mechanism_) : shannot::limits_mechanism::no_process_limit;
+    }
+    /// Whether the run's pids cgroup refused a fork (after wait()).
+    [[nodiscard]] bool processes_limit_hit() const { return report_field(3) == 1; }
 
     ExitInfo wait() {
         ExitInfo info;
@@ -5575,7 +6670,19 @@ private:
     static bool is_end_report(std::string_view p) {
         namespace words = protocol::dispatcher;
         return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
-               protocol::is_exit_report(p);
+               p == words::no_limits || protocol::is_exit_report(p);
+    }
+
+    /// Field `index` of the exit report "exit RC SETUP CGROUP HIT" (0: RC), -1 when absent.
+    [[nodiscard]] int report_field(int index) const {
+        for (const auto& payload : frames_.err_payloads()) {
+            if (!protocol::is_exit_report(payload)) continue;
+            int fields[4] = {-1, -1, -1, -1};
+            std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d %d %d", &fields[0], &fields[1],
+                        &fields[2], &fields[3]);
+            return fields[index];
+        }
+        return -1;
     }
 
     [[nodiscard]] ExitInfo from_report() const {
@@ -5600,13 +6707,19 @@ private:
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
+            if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::transport_error;
+                info.detail = "the remote dispatcher refused the run's limits as malformed";
+                return info;
+            }
             if (payload == words::no_args) {  // a P request went missing: a bug, not the command's doing
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::transport_error;
                 info.detail = "the remote dispatcher does not hold the bwrap arguments the request names";
                 return info;
             }
-            int code = -1, setup = 0;  // "exit RC SETUP"
+            int code = -1, setup = 0;  // "exit RC SETUP CGROUP HIT"
             if (!protocol::is_exit_report(payload)) continue;
             if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d", &code, &setup) != 2) continue;
             if (setup == 1 || code == 0) {
@@ -5645,7 +6758,19 @@ private:
     UniqueFd timer_;  // before frames_, which keeps its number
     CommandFrames frames_;
     std::string ssh_errors_;
+    std::string mechanism_;  ///< the remote's, when the run has limits (see limits_mechanism())
 };
+
+/// A run's limits as the dispatcher takes them (the LIMITS word of R and S, docs/protocol.md):
+/// "MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES PROCESSES" for ulimit, which counts -v in KiB
+/// and -f in 512-byte blocks (rounded down, at least 1); "" for none.
+[[nodiscard]] inline std::string remote_limits(const std::optional<ResourceLimits>& limits) {
+    if (!limits) return {};
+    return std::to_string(std::max<std::uint64_t>(limits->memory_bytes / 1024, 1)) + " " +
+           std::to_string(limits->cpu_seconds) + " " +
+           std::to_string(std::max<std::uint64_t>(limits->file_size_bytes / 512, 1)) + " " +
+           std::to_string(limits->open_files) + " " + std::to_string(limits->processes);
+}
 
 /// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
 /// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
@@ -5696,9 +6821,11 @@ class RemoteSessionSandbox {
     using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
+    /// `mechanism`: how the remote enforces the session's limits (its ready frame), if it has any.
     RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
-               std::string shell)
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+               std::string shell, std::string mechanism = {})
+        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)),
+          mechanism_(std::move(mechanism)) {}
     RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
     RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
         if (this != &other) {
@@ -5707,6 +6834,7 @@ public:
             dispatcher_ = std::move(other.dispatcher_);
             argv_ = std::move(other.argv_);
             shell_ = std::move(other.shell_);
+            mechanism_ = std::move(other.mechanism_);
             killed_remote_ = other.killed_remote_;
         }
         return *this;
@@ -5718,6 +6846,9 @@ public:
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
     [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    /// How the session's limits are enforced: the dispatcher starts it in a pids cgroup where it
+    /// can make one (and refuses the session, 93, where it then cannot).
+    [[nodiscard]] std::string_view limits_mechanism() const { return mechanism_; }
     void close_stdin() {
         if (dispatcher_) dispatcher_->child.in.reset();
     }
@@ -5738,7 +6869,7 @@ public:
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals of the S request.
+    /// Reaps the ssh client. Exit statuses 93-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -5761,6 +6892,9 @@ public:
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_shell) {
             info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+        } else if (code == protocol::dispatcher::exit_session_no_limits) {
+            info.detail =
+                "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
@@ -5784,6 +6918,7 @@ private:
     std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
     std::string shell_;
+    std::string mechanism_;
     bool killed_remote_ = false;
 };
 
@@ -5816,6 +6951,9 @@ public:
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
+    /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as its dispatchers
+    /// tell once one has started; "unknown" before.
+    [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
     /// Which of `paths` are symlinks on the remote, as far as its dispatchers tell: the top-level
     /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started.
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
@@ -5853,7 +6991,8 @@ public:
                                                 spec.files.empty() ? std::string() : spec.files.front().path,
                                                 std::to_string(input.size()),
                                                 connection().remote_bwrap,
-                                                std::to_string(slot)};
+                                                std::to_string(slot),
+                                                detail::remote_limits(spec.limits)};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -5870,7 +7009,8 @@ public:
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer));
+            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer),
+                                spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }
 
@@ -5883,7 +7023,7 @@ public:
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
         std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
-                                            connection().remote_bwrap};
+                                            connection().remote_bwrap, detail::remote_limits(spec.limits)};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -5899,7 +7039,8 @@ public:
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return channel_type(pool_, std::move(*dispatcher), std::move(argv), shell);
+            return channel_type(pool_, std::move(*dispatcher), std::move(argv), shell,
+                                spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }
 

@@ -206,14 +206,17 @@ int bench_b5a(int reps) {
     if (!dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}))) die("B5a: cannot write to the dispatcher");
     // TIMEOUT 32: what the transport sends for the default 30 s timeout, so the backstop is armed
     // and disarmed as in a real run.
+    // The default limits, as the transport sends them: the runner then starts bwrap from a
+    // subshell that sets them, in its pids cgroup where it can make one.
+    const std::optional<shannot::ResourceLimits> limits = shannot::ResourceLimits{};
     auto through_dispatcher = [&] {
         const auto nonce = shannot::detail::random_marker();
-        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0"};
+        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0", shannot::detail::remote_limits(limits)};
         request.insert(request.end(), split, args->end());
         if (!dispatcher.send(shannot::detail::dispatcher_request(request))) die("B5a: cannot write to the dispatcher");
-        // "exit 0 1": the command exited 0, in a sandbox that was set up.
+        // "exit 0 1 ...": the command exited 0, in a sandbox that was set up.
         const auto f = dispatcher.frames(nonce, std::chrono::seconds(10));
-        if (f.report != "exit 0 1") die("B5a: the dispatcher reported '" + f.report + "': " + f.err);
+        if (f.report.rfind("exit 0 1 ", 0) != 0) die("B5a: the dispatcher reported '" + f.report + "': " + f.err);
     };
     auto bare = [&] {
         const auto s = spawn_drain(bare_argv, {.search_path = true, .fd4_devnull = true});

@@ -17,7 +17,7 @@ namespace shannot_test {
 struct AgentOptions {
     std::string working_directory = "/tmp";  ///< the session's directory
     std::string path = "/usr/local/bin:/usr/bin:/bin";  ///< PATH in the sandbox
-    std::string tmpfs_size{};                ///< bytes, for the agent's own tmpfs (default: bwrap's)
+    std::string tmpfs_size{};                ///< bytes, for the agent's own tmpfs (default: the default tmpfs_bytes)
     std::string shell = "/bin/sh";           ///< copied in as the agent's shell
 };
 
@@ -34,11 +34,9 @@ public:
                                          "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
                                          "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
                                          "--setenv", "PATH", options.path, "--chdir", options.working_directory};
-        auto mounts = shannot::detail::session_mount_args();
-        if (!options.tmpfs_size.empty()) {
-            const auto tmpfs = std::find(mounts.begin(), mounts.end(), "--tmpfs");
-            mounts.insert(tmpfs, {"--size", options.tmpfs_size});
-        }
+        // The agent's tmpfs is sized as a session sizes it: tmpfs_size, else the default tmpfs_bytes.
+        const auto mounts = options.tmpfs_size.empty() ? shannot::detail::session_mount_args()
+                                                       : shannot::detail::session_mount_args(std::stoull(options.tmpfs_size));
         args.insert(args.end(), mounts.begin(), mounts.end());
         args.insert(args.end(), {"--", std::string(shannot::detail::session_agent_shell), "-c",
                                  std::string(shannot::detail::session_agent_script), "shannot", hello});

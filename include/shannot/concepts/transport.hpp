@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 
 namespace shannot {
 
@@ -30,6 +31,9 @@ struct LaunchSpec {
     /// (the ssh dispatcher stages them on the remote); its process then reports stdin_fd() == -1
     /// and the host's loop writes nothing. Otherwise the loop writes them to stdin_fd().
     std::string_view input{};
+    /// The run's limits, for the transport to set on the sandbox before the command starts
+    /// (tmpfs_bytes is already in bwrap_args). Unset: none (only benchmarks measure that).
+    std::optional<ResourceLimits> limits{};
 };
 
 /// How a process ended, as the transport saw it.
@@ -77,6 +81,10 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    then opens LaunchSpec::files there.
 ///  - `static constexpr int json_status_fd`: bwrap reports child pid and exit there; the
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
+///  - `static constexpr int limits_block_fd`: the builder adds `--block-fd N`, and the
+///    transport holds bwrap's sandbox process there until LaunchSpec::limits are set on it.
+///  - `std::string_view limits_mechanism() const`: how limits are enforced where bwrap runs
+///    (shannot::limits_mechanism), for SandboxManager::limits_in_force().
 ///  - `bool executable_exists(std::string_view host_path)`: lets admission resolve bare
 ///    names through PATH (only where bwrap runs on this host).
 ///  - `std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const`:
@@ -91,6 +99,9 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///  - `void finish_output(StreamKind, std::string& out)`: at EOF of that stream, flushes held bytes.
 ///  - `bool output_finished(StreamKind) const`: true once the stream carried the run's last byte
 ///    though its descriptor stays open (a reused ssh session); the loop then stops reading it.
+///  - `std::string_view limits_mechanism() const` and `bool processes_limit_hit() const` (read
+///    after wait()): how this run's limits were enforced, and whether a pids cgroup refused a
+///    fork; they fill ProcessResult::limits_mechanism and limit_exceeded.
 /// Thread safety: `launch` may be called from many threads at once; a process handle is used by
 /// one thread at a time.
 struct TransportArchetype {

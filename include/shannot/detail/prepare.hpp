@@ -20,6 +20,7 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/paths.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
 
@@ -163,6 +164,7 @@ struct LaunchPlan {
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
+    ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -170,7 +172,7 @@ struct LaunchPlan {
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
     BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile), std::move(plan.missing_sources)};
+                       host_symlinks(transport, profile), std::move(plan.missing_sources), plan.limits};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -184,7 +186,11 @@ template <class T>
     }
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
     if (!args) return propagate(args);
-    LaunchSpec spec{.bwrap_args = std::move(*args), .pipe_stdin = plan.pipe_stdin, .timeout = plan.timeout, .input = plan.input};
+    LaunchSpec spec{.bwrap_args = std::move(*args),
+                    .pipe_stdin = plan.pipe_stdin,
+                    .timeout = plan.timeout,
+                    .input = plan.input,
+                    .limits = plan.limits};
     if constexpr (requires { T::seccomp_fd; }) {
         if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
     }
@@ -192,11 +198,21 @@ template <class T>
     return spec;
 }
 
-/// A fresh run ready to launch: the command as admitted, and what the transport gets.
+/// The limits a launch has: the profile's, with `overrides` (the run's or the session's)
+/// applied; a bad override is an error naming it ("limits.processes: ...").
+template <class T>
+[[nodiscard]] Result<ResourceLimits> run_limits(const SandboxProfile<T>& profile, const LimitOverrides& overrides) {
+    if (auto ok = check_limits(overrides, "limits", errc::invalid_argument); !ok) return propagate(ok);
+    return apply_overrides(profile.limits, overrides);
+}
+
+/// A fresh run ready to launch: the command as admitted, what the transport gets, and the
+/// limits the run has (for its result).
 struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
     std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
+    ResourceLimits limits{};  ///< what the run may consume (run_limits), for its result
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
@@ -205,6 +221,8 @@ template <class T, class Admission>
 [[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
                                                     std::vector<std::string> command, const RunOptions& options) {
     if (auto ok = profile.validate(); !ok) return propagate(ok);
+    auto limits = run_limits(profile, options.limits);
+    if (!limits) return propagate(limits);
     auto admitted = admit_command(profile, transport, admission, std::move(command), options);
     if (!admitted) return propagate(admitted);
     auto sources = check_bind_sources(profile);
@@ -214,10 +232,11 @@ template <class T, class Admission>
                     .pipe_stdin = options.input.has_value(),
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
                     .timeout = options.timeout,
-                    .missing_sources = std::move(sources.missing)};
+                    .missing_sources = std::move(sources.missing),
+                    .limits = *limits};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
-    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings)};
+    return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings), *limits};
 }
 
 }  // namespace shannot::detail

@@ -12,6 +12,7 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/run_loop.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {
@@ -31,8 +32,30 @@ namespace shannot::detail {
     else if (r.cancelled) message += "was cancelled";
     else if (r.signal) message += "was killed by signal " + std::to_string(r.signal);
     else message += "exited with status " + std::to_string(r.exit_code);
+    if (r.limit_exceeded) message += " (the " + *r.limit_exceeded + " limit was exceeded)";
     if (auto tail = stderr_tail(r.stderr_data); !tail.empty()) message += ": " + tail;
     return message;
+}
+
+/// What a run's result says about its limits: those it had, how they were enforced, and
+/// whether a pids cgroup refused a fork.
+struct LimitsOutcome {
+    ResourceLimits limits{};
+    std::string mechanism{};
+    bool processes_hit = false;
+};
+
+/// The limits part of a run's result, from a process handle's optional hooks (read after its
+/// wait()); `fallback` names the mechanism when the handle does not.
+template <class P>
+[[nodiscard]] LimitsOutcome limits_outcome(const P& process, const ResourceLimits& limits, std::string_view fallback) {
+    LimitsOutcome outcome{limits, std::string(fallback), false};
+    if constexpr (requires { { process.limits_mechanism() } -> std::convertible_to<std::string_view>; }) {
+        if (!process.limits_mechanism().empty()) outcome.mechanism = std::string(process.limits_mechanism());
+    }
+    if constexpr (requires { { process.processes_limit_hit() } -> std::convertible_to<bool>; })
+        outcome.processes_hit = process.processes_limit_hit();
+    return outcome;
 }
 
 /// Turns how a run ended into the caller's result: a ProcessResult when the command ran (it
@@ -42,7 +65,7 @@ template <class Output>
 [[nodiscard]] Result<ProcessResult> assemble_result(std::string_view transport_name, std::vector<std::string> command,
                                                     std::vector<std::string> argv, std::vector<std::string> warnings,
                                                     const LoopOutcome& outcome, Output& out, Output& err,
-                                                    const RunOptions& options) {
+                                                    const RunOptions& options, const LimitsOutcome& limits = {}) {
     auto result = std::make_shared<ProcessResult>();
     result->command = std::move(command);
     result->argv = std::move(argv);
@@ -56,6 +79,8 @@ template <class Output>
     result->stdout_data = out.take();
     result->stderr_data = err.take();
     result->duration = outcome.duration;
+    result->limits = limits.limits;
+    result->limits_mechanism = limits.mechanism;
 
     const auto& exit = outcome.exit;
     const bool stopped_by_us = outcome.timed_out || outcome.cancelled;
@@ -65,11 +90,15 @@ template <class Output>
         result->signal = exit.signal;
     } else {
         // The sandbox or the transport failed: an error, with what was printed attached.
+        result->limit_exceeded = exceeded_limit(-1, 0, limits.processes_hit);
         std::string message = exit.detail.empty() ? std::string(transport_name) + " transport failed" : exit.detail;
+        if (result->limit_exceeded) message += " (the " + *result->limit_exceeded + " limit was exceeded)";
         if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
         return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
                                          std::move(result)});
     }
+    if (!stopped_by_us)
+        result->limit_exceeded = exceeded_limit(result->exit_code, result->signal, limits.processes_hit);
     if (options.check && !result->succeeded())
         return tl::make_unexpected(Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
     return std::move(*result);
@@ -78,11 +107,12 @@ template <class Output>
 /// Runs a launched process to its end: its output goes to one `Output` policy per stream and
 /// to `on_chunk(const OutputChunk&)` as it arrives; input, deadline and cancel come from
 /// `options`. Then the caller's result for `command` (as admitted), with `warnings` about how
-/// its sandbox was set up (PreparedLaunch::warnings).
-template <class Output, ProcessHandle P, class F>
+/// its sandbox was set up (PreparedLaunch::warnings) and what `limits_of()` (called once the
+/// process has ended) says of its limits.
+template <class Output, ProcessHandle P, class F, class LimitsOf>
 [[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
                                                  std::vector<std::string> warnings, const RunOptions& options,
-                                                 F&& on_chunk) {
+                                                 F&& on_chunk, LimitsOf&& limits_of) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);
@@ -91,7 +121,7 @@ template <class Output, ProcessHandle P, class F>
     const int cancel_fd = options.cancel ? options.cancel->fd() : -1;
     const auto outcome = run_loop(process, options.input, options.timeout, options.kill_grace, cancel_fd, sink);
     return assemble_result(transport_name, std::move(command), process.argv(), std::move(warnings), outcome, out, err,
-                           options);
+                           options, limits_of());
 }
 
 }  // namespace shannot::detail

@@ -59,6 +59,9 @@ public:
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
     [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
+    /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as its dispatchers
+    /// tell once one has started; "unknown" before.
+    [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
     /// Which of `paths` are symlinks on the remote, as far as its dispatchers tell: the top-level
     /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started.
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
@@ -96,7 +99,8 @@ public:
                                                 spec.files.empty() ? std::string() : spec.files.front().path,
                                                 std::to_string(input.size()),
                                                 connection().remote_bwrap,
-                                                std::to_string(slot)};
+                                                std::to_string(slot),
+                                                detail::remote_limits(spec.limits)};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -113,7 +117,8 @@ public:
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer));
+            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer),
+                                spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }
 
@@ -126,7 +131,7 @@ public:
         std::string seccomp, shell;
         for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
         std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
-                                            connection().remote_bwrap};
+                                            connection().remote_bwrap, detail::remote_limits(spec.limits)};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -142,7 +147,8 @@ public:
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return channel_type(pool_, std::move(*dispatcher), std::move(argv), shell);
+            return channel_type(pool_, std::move(*dispatcher), std::move(argv), shell,
+                                spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }
 

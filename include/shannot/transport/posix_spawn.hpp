@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
+#include <shannot/detail/local/limits.hpp>
 #include <shannot/detail/local/posix_process.hpp>
 #include <shannot/detail/local/spawner_thread.hpp>
 #include <shannot/detail/posix/pipe.hpp>
@@ -51,6 +52,9 @@ public:
     static constexpr int seccomp_fd = 3;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
+    /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
+    /// limits are set on it (prlimit); then it execs.
+    static constexpr int limits_block_fd = 6;
 
     explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
 
@@ -105,6 +109,13 @@ public:
         return launch(piped);
     }
 
+    /// How a run's limits are enforced here (see shannot::limits_mechanism), without running one.
+    [[nodiscard]] std::string_view limits_mechanism() const {
+        if (const auto& parent = detail::cgroup_parent<Deferred>())
+            return parent->version == 2 ? shannot::limits_mechanism::cgroup_v2 : shannot::limits_mechanism::cgroup_v1;
+        return ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
+    }
+
     /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
     /// fd (4) and the spec's files at their descriptors, nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
@@ -115,8 +126,9 @@ public:
             detail::UniqueFd read, write;
         };
         auto make_pipe = [](Pipe& p) { return detail::make_pipe(p.read, p.write); };
-        Pipe in, out, err, status;
-        if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status))
+        Pipe in, out, err, status, block;
+        if ((spec.pipe_stdin && !make_pipe(in)) || !make_pipe(out) || !make_pipe(err) || !make_pipe(status) ||
+            (spec.limits && !make_pipe(block)))
             return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
         detail::enlarge_output_pipe(out.write.get());
         detail::enlarge_output_pipe(err.write.get());
@@ -141,20 +153,28 @@ public:
         setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
         setup.dup_to(status.write.get(), json_status_fd);
-        // Only 0-2, the status fd and the spec's files reach bwrap: a caller's inheritable
-        // descriptor in between is closed, everything above the highest is closed by closefrom.
-        int highest = json_status_fd;
+        if (spec.limits) setup.dup_to(block.read.get(), limits_block_fd);
+        // Only 0-2, the status fd, the limits fd and the spec's files reach bwrap: a caller's
+        // inheritable descriptor in between is closed, everything above the highest by closefrom.
+        int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
         for (int fd = 3; fd <= highest; ++fd) {
-            if (fd == json_status_fd) continue;
+            if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             if (taken == spec.files.end()) setup.close(fd);
             else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
 
+        // With cgroup v1, bwrap is spawned by a thread that lives in a pids cgroup for the run
+        // (see CgroupSlots), so it is born there; else by the one spawner thread.
+        typename detail::CgroupSlots<Deferred>::Lease slot;
+        if (spec.limits)
+            if (const auto& parent = detail::cgroup_parent<Deferred>(); parent && parent->version == 1)
+                slot = detail::CgroupSlots<Deferred>::instance().acquire(*parent, spec.limits->processes);
+        auto& spawner = slot ? slot.spawner() : detail::SpawnerThread<Deferred>::instance();
         pid_t pid = -1;
-        const int rc = detail::SpawnerThread<Deferred>::instance().run(
+        const int rc = spawner.run(
             [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
         if (rc != 0) {
             if (rc == E2BIG)
@@ -170,6 +190,7 @@ public:
         out.write.reset();
         err.write.reset();
         status.write.reset();
+        block.read.reset();
         detail::UniqueFd pidfd(detail::pidfd_open(pid));
         if (!pidfd) {
             const int saved = errno;
@@ -179,11 +200,27 @@ public:
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
             if (fd >= 0) detail::set_nonblocking(fd);
-        return process_type(pid, std::move(pidfd), std::move(in.write), std::move(out.read), std::move(err.read),
-                            std::move(status.read), std::move(argv));
+        process_type process(pid, std::move(pidfd), std::move(in.write), std::move(out.read), std::move(err.read),
+                             std::move(status.read), std::move(argv));
+        if (spec.limits) {
+            const bool own_namespace = in_own_user_namespace(spec);
+            auto limited = process.apply_limits(*spec.limits, std::move(block.write), own_namespace, std::move(slot));
+            if (!limited) {
+                process.kill();
+                return propagate(limited);
+            }
+        }
+        return process;
     }
 
 private:
+    /// Whether the sandbox gets a user namespace of its own: asked for, or bwrap's own choice
+    /// for any caller but root (it needs one to mount without privileges).
+    static bool in_own_user_namespace(const LaunchSpec& spec) {
+        const auto& a = spec.bwrap_args;
+        return ::getuid() != 0 || std::find(a.begin(), a.end(), "--unshare-user") != a.end();
+    }
+
     static bool is_executable(const std::string& path) {
         struct stat st {};
         return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;

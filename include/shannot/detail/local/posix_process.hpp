@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
+#include <shannot/detail/local/limits.hpp>
+#include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 
@@ -82,7 +85,9 @@ public:
         : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
           out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
           argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)) {}
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)),
+          slot_(std::move(other.slot_)), cgroup_(std::move(other.cgroup_)), mechanism_(other.mechanism_),
+          processes_hit_(other.processes_hit_) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
             reap_if_running();
@@ -96,6 +101,10 @@ public:
             status_text_ = std::move(other.status_text_);
             sandbox_pidfd_ = std::move(other.sandbox_pidfd_);
             setup_children_ = std::move(other.setup_children_);
+            slot_ = std::move(other.slot_);
+            cgroup_ = std::move(other.cgroup_);
+            mechanism_ = other.mechanism_;
+            processes_hit_ = other.processes_hit_;
         }
         return *this;
     }
@@ -108,6 +117,52 @@ public:
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     void close_stdin() { in_.reset(); }
+
+    /// How this run's limits were enforced (a shannot::limits_mechanism value; empty: none set).
+    [[nodiscard]] std::string_view limits_mechanism() const noexcept { return mechanism_; }
+    /// Whether the run's pids cgroup refused a fork (known once wait() returned).
+    [[nodiscard]] bool processes_limit_hit() const noexcept { return processes_hit_; }
+    /// How many forks the pids cgroup has refused so far (a session's channel asks per command).
+    [[nodiscard]] std::uint64_t processes_limit_events() const { return slot_.limit_events() + cgroup_.limit_events(); }
+
+    /// Sets the run's limits on bwrap's sandbox process, which bwrap (--block-fd) holds, its
+    /// mounts done, until `release` is written: waits for bwrap's first status line (the
+    /// process exists then), sets its rlimits, and lets it go on. The process count: bwrap was
+    /// born in `slot`'s pids cgroup (v1), or, with cgroup v2, bwrap and it are moved into one
+    /// made for the run. A bwrap that fails before making it just exits (wait() reports how).
+    /// Called once, by the transport, right after the spawn.
+    [[nodiscard]] Result<void> apply_limits(const ResourceLimits& limits, UniqueFd release, bool in_own_user_namespace,
+                                            typename CgroupSlots<Deferred>::Lease slot) {
+        const auto deadline = Clock::now() + std::chrono::seconds(30);
+        while (status_ && status_text_.find('\n') == std::string::npos) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) return fail(errc::spawn_failed, "bwrap did not report its sandbox process within 30 s");
+            pollfd p{status_.get(), POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR)
+                return fail(errc::spawn_failed, std::string("poll: ") + std::strerror(errno));
+            read_status();
+        }
+        mechanism_ = ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
+        slot_ = std::move(slot);
+        if (slot_) mechanism_ = shannot::limits_mechanism::cgroup_v1;
+        const long child = status_field(status_text_, "child-pid");
+        if (child > 0) {
+            const auto sandbox = static_cast<pid_t>(child);
+            UniqueFd fd(pidfd_open(sandbox));
+            // Still bwrap's child, so the pid is the sandbox's (it waits for us, unless setup failed).
+            if (fd && parent_of(sandbox) == pid_) {
+                sandbox_pidfd_ = std::move(fd);
+                if (const auto& parent = cgroup_parent<Deferred>(); parent && parent->version == 2) {
+                    cgroup_ = RunCgroup::make(*parent, limits.processes);
+                    if (cgroup_ && cgroup_.add(pid_) && cgroup_.add(sandbox))
+                        mechanism_ = shannot::limits_mechanism::cgroup_v2;
+                }
+                if (auto ok = set_rlimits(sandbox, limits, in_own_user_namespace); !ok) return ok;
+            }
+        }
+        [[maybe_unused]] const auto n = write_no_sigpipe(release.get(), "1", 1);  // fails only if bwrap is gone
+        return {};
+    }
 
     /// SIGTERM to bwrap: it dies (no handler), and --die-with-parent makes the kernel SIGKILL the
     /// sandbox's PID 1, which ends the whole pid namespace. PID 1 is signalled directly too.
@@ -129,6 +184,9 @@ public:
             }
         }
         setup_children_.clear();
+        processes_hit_ = processes_limit_events() > 0;
+        slot_.release();
+        cgroup_.remove();
         ExitInfo info;
         if (WIFSIGNALED(status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -257,6 +315,10 @@ private:
     std::string status_text_;
     UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
     std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
+    typename CgroupSlots<Deferred>::Lease slot_{};  ///< the v1 pids cgroup bwrap was born in, if any
+    RunCgroup cgroup_{};                    ///< the run's v2 pids cgroup, if one was made
+    std::string_view mechanism_{};
+    bool processes_hit_ = false;
 };
 
 }  // namespace shannot::detail

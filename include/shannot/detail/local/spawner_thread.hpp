@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -19,9 +20,11 @@ namespace shannot::detail {
 template <class Deferred>
 class SpawnerThread {
 public:
-    /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success).
+    /// Runs `spawn` on the spawner thread and returns its result (an errno value, 0 on success;
+    /// ESRCH once quit()).
     int run(const std::function<int()>& spawn) {
         std::unique_lock lock(mutex_);
+        if (quit_) return ESRCH;
         if (!started_) {
             std::thread(&SpawnerThread::loop, this).detach();
             started_ = true;
@@ -39,6 +42,13 @@ public:
         return result;
     }
 
+    /// Ends the thread once it is idle (CgroupSlots at exit, so that its cgroup can go).
+    void quit() {
+        std::lock_guard lock(mutex_);
+        quit_ = true;
+        job_cv_.notify_all();
+    }
+
     static SpawnerThread& instance() {
         // Leaked on purpose: the thread must outlive every static destructor that may still spawn.
         static auto* spawner = new SpawnerThread;
@@ -49,7 +59,8 @@ private:
     void loop() {
         std::unique_lock lock(mutex_);
         while (true) {
-            job_cv_.wait(lock, [&] { return job_ != nullptr && !finished_; });
+            job_cv_.wait(lock, [&] { return quit_ || (job_ != nullptr && !finished_); });
+            if (quit_) return;
             const auto* job = job_;
             lock.unlock();
             const int result = (*job)();
@@ -66,6 +77,7 @@ private:
     const std::function<int()>* job_ = nullptr;
     bool finished_ = false;
     bool started_ = false;
+    bool quit_ = false;
     int result_ = 0;
 };
 

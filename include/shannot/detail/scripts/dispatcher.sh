@@ -7,7 +7,7 @@
 # request, so that a command costs a bwrap start, not an ssh session and a login shell (sshd runs
 # the user's login shell, and its rc files, for every session). The protocol (requests, frames,
 # exit statuses) is docs/protocol.md; this file says how it is carried out. It needs sh, bwrap,
-# head, tee, wc, sleep, mkdir, mv and rm on the remote, and /proc.
+# head, tee, wc, sleep, mkdir, mv, rm and rmdir on the remote, and /proc.
 #
 # tools/embed_scripts.py embeds this file into detail/scripts/dispatcher_script.hpp (without its
 # full-line comments and indentation, which ssh then does not carry); regenerate that header after
@@ -44,6 +44,19 @@
 #   s      "PID START" of the reader that runs an S request's bwrap (read by another
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
+#
+# Limits (docs/architecture.md, "Resource limits"). A run's rlimits are set by a subshell that
+# then execs bwrap (`( limit_self ...; exec bwrap ... )`: one fork, as a POSIX shell cannot set a
+# limit for one command otherwise), and only memory, CPU time, file size, descriptors and core
+# files: RLIMIT_NPROC set before bwrap would count every process of the user (it becomes the
+# ceiling of the user namespace bwrap makes), and does not bind root. The process count is a pids
+# cgroup's, where the dispatcher may make one (find_pids_cgroup: the same rule as
+# detail/local/limits.hpp): the runner moves itself once into a cgroup of its own, so the bwrap
+# of every run is born there (moving a process waits for an RCU grace period and holds off forks
+# host-wide), and sets its pids.max for each run (the run's limit and itself); an S request's
+# subshell moves itself into the session's cgroup before it execs bwrap. Both are named
+# shannot-ssh-PID-START-r and -s after the dispatcher, and removed by its EXIT trap or, when it
+# died without it, by the next dispatcher's backstop (remove_stale_cgroups).
 # sig is replaced by rename, so that a concurrent reader never sees it empty mid-write. The files
 # every run writes (pid, t, in) are emptied and later appended to, never truncated and rewritten:
 # ext4 (and xfs) start writing a file back to disk when it is closed after it was truncated and
@@ -108,6 +121,105 @@ list_root_symlinks() {
     case $link in *[!A-Za-z0-9._/-]*) continue ;; esac
     cd -P "$link" 2>/dev/null || continue
     case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
+  done
+}
+
+# ---- Limits
+
+# find_pids_cgroup: sets pids_cgroup to the folder this dispatcher may create pids cgroups in,
+# and pids_cgroup_version (1 or 2); both empty when there is none. cgroup v2: the nearest of its
+# own cgroup and its ancestors whose cgroup.subtree_control lists pids and that it may write to
+# (a delegated subtree, or root); else cgroup v1: its own cgroup in the pids hierarchy, when
+# writable. Nothing else is ever written: not the parent's files, not another cgroup's.
+find_pids_cgroup() {
+  pids_cgroup='' pids_cgroup_version='' own_v2='' own_v1='' v1_dir=''
+  while IFS=: read -r cgroup_id cgroup_controllers cgroup_path; do
+    if [ "$cgroup_id" = 0 ] && [ -z "$cgroup_controllers" ]; then own_v2=$cgroup_path; fi
+    case ",$cgroup_controllers," in *,pids,*) own_v1=$cgroup_path ;; esac
+  done 2>/dev/null </proc/self/cgroup
+  # mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTIONS
+  while read -r _ _ _ mount_root mount_point mount_rest; do
+    case $mount_point in *\\*) continue ;; esac
+    mount_type=${mount_rest#* - }
+    mount_options=${mount_type##* }
+    mount_type=${mount_type%% *}
+    case $mount_type in
+      cgroup2) cgroup_path=$own_v2 ;;
+      cgroup) case ",$mount_options," in *,pids,*) cgroup_path=$own_v1 ;; *) continue ;; esac ;;
+      *) continue ;;
+    esac
+    case $cgroup_path in /*) ;; *) continue ;; esac
+    # The cgroup as seen at this mount, whose root may be a subtree of the hierarchy.
+    if [ "$mount_root" = / ]; then
+      cgroup_dir=$mount_point${cgroup_path%/}
+    elif [ "$cgroup_path" = "$mount_root" ]; then
+      cgroup_dir=$mount_point
+    else
+      case $cgroup_path in "$mount_root"/*) cgroup_dir=$mount_point${cgroup_path#"$mount_root"} ;; *) continue ;; esac
+    fi
+    if [ "$mount_type" = cgroup ]; then
+      if [ -w "$cgroup_dir" ]; then v1_dir=$cgroup_dir; fi
+      continue
+    fi
+    while :; do
+      cgroup_control=
+      read -r cgroup_control 2>/dev/null <"$cgroup_dir/cgroup.subtree_control"
+      case " $cgroup_control " in
+        *" pids "*)
+          if [ -w "$cgroup_dir" ] && [ -w "$cgroup_dir/cgroup.procs" ]; then
+            pids_cgroup=$cgroup_dir pids_cgroup_version=2
+            return 0
+          fi ;;
+      esac
+      if [ "$cgroup_dir" = "$mount_point" ] || [ -z "$cgroup_dir" ]; then break; fi
+      cgroup_dir=${cgroup_dir%/*}
+    done
+  done 2>/dev/null </proc/self/mountinfo
+  if [ -n "$v1_dir" ]; then pids_cgroup=$v1_dir pids_cgroup_version=1; fi
+}
+
+# limit_self MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES: sets the rlimits of this shell (a
+# subshell that then execs bwrap, which the sandbox inherits them from). ulimit counts -v in KiB
+# and -f in 512-byte blocks; the CPU limit's hard one is a second past the soft one, so that a
+# command gets SIGXCPU first. A limit above the user's own hard one stays the user's (only root
+# may raise one); errors go nowhere (stderr is the command's).
+# shellcheck disable=SC3045 # POSIX specifies only -f; dash, bash, ksh, zsh, yash and busybox have all of these
+limit_self() {
+  ulimit -c 0 2>/dev/null
+  ulimit -v "$1" 2>/dev/null
+  ulimit -S -t "$2" 2>/dev/null
+  ulimit -H -t "$(($2 + 1))" 2>/dev/null
+  ulimit -f "$3" 2>/dev/null
+  ulimit -n "$4" 2>/dev/null
+  return 0
+}
+
+# read_pids_events CGROUP: sets pids_events to how many forks CGROUP's pids.max has refused.
+read_pids_events() {
+  pids_events=0
+  while read -r event_name event_count; do
+    if [ "$event_name" = max ]; then pids_events=$event_count; fi
+  done 2>/dev/null <"$1/pids.events"
+}
+
+# join_cgroup CGROUP PID: moves process PID (this shell, or the runner) into CGROUP.
+join_cgroup() {
+  printf '%s\n' "$2" 2>/dev/null >"$1/cgroup.procs"
+}
+
+# remove_stale_cgroups: removes the pids cgroups of dispatchers that died without their EXIT
+# trap (shannot-ssh-PID-START-*, whose PID and start time no longer name a process). rmdir never
+# removes a cgroup that holds a process.
+remove_stale_cgroups() {
+  [ -n "$pids_cgroup" ] || return 0
+  for stale_cgroup in "$pids_cgroup"/shannot-ssh-*; do
+    [ -d "$stale_cgroup" ] || continue
+    stale_name=${stale_cgroup##*/shannot-ssh-}
+    stale_pid=${stale_name%%-*}
+    stale_start=${stale_name#*-}
+    stale_start=${stale_start%%-*}
+    if read_start_time "$stale_pid" && [ "$start_time" = "$stale_start" ]; then continue; fi
+    rmdir "$stale_cgroup" 2>/dev/null
   done
 }
 
@@ -253,27 +365,57 @@ end_dispatcher() {
   exit "$1"
 }
 
-# start_session SECCOMP SHELL BWRAP ARGS...: S. Hands this ssh session to one long-lived sandbox:
-# runs BWRAP ARGS in the foreground with the session's stdin, stdout and stderr, SECCOMP (or '') at
-# fd 3 and SHELL at fd 5 (bwrap copies it into the sandbox for the session agent); when it ends,
-# so does the dispatcher, with its status. Refusals: 96 (BWRAP not found), 95 (SECCOMP unreadable),
-# 94 (SHELL unreadable). Records the reader's pid and start time in $dir/s for a Z.
+# start_session SECCOMP SHELL BWRAP LIMITS ARGS...: S. Hands this ssh session to one long-lived
+# sandbox: runs BWRAP ARGS in the foreground with the session's stdin, stdout and stderr, SECCOMP
+# (or '') at fd 3 and SHELL at fd 5 (bwrap copies it into the sandbox for the session agent); when
+# it ends, so does the dispatcher, with its status. LIMITS ('' or "MEMORY_KIB CPU_SECONDS
+# FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox (limit_self), and where a pids cgroup
+# can be made, bwrap starts in one of the session's with pids.max PROCESSES. Refusals: 96 (BWRAP
+# not found), 95 (SECCOMP unreadable), 94 (SHELL unreadable), 93 (LIMITS malformed, or the pids
+# cgroup cannot be made). Records the reader's pid and start time in $dir/s for a Z.
 start_session() {
-  session_seccomp=$1 session_shell=$2 session_bwrap=$3
-  shift 3
+  session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
+  shift 4
   command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
   if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
   [ -r "$session_shell" ] || end_dispatcher 94
+  case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+  session_cgroup=
+  if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
+    session_cgroup=$pids_cgroup/$cgroup_name-s
+    # shellcheck disable=SC2086 # one word per number
+    set -- $session_limits "$@"
+    mkdir "$session_cgroup" 2>/dev/null || end_dispatcher 93
+    printf '%s\n' "$5" 2>/dev/null >"$session_cgroup/pids.max" || end_dispatcher 93
+    shift 5
+  fi
   # This process's own pid ($$ is the dispatcher's).
   for reader_pid in /proc/self/task/*; do reader_pid=${reader_pid##*/}; done
   read_start_time "$reader_pid"
   printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
   trap - PIPE
-  if [ -n "$session_seccomp" ]; then
-    "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-  else
-    "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+  if [ -z "$session_limits" ]; then
+    if [ -n "$session_seccomp" ]; then
+      "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+    else
+      "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+    fi
+    end_dispatcher $?
   fi
+  # A subshell sets the limits and becomes bwrap; it moves itself into the session's cgroup first
+  # (its pid from /proc/self/stat, read by the shell itself). A failed move ends it with 93.
+  (
+    # shellcheck disable=SC2086 # one word per number
+    limit_self $session_limits
+    if [ -n "$session_cgroup" ]; then
+      read -r self_stat </proc/self/stat
+      join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
+    fi
+    if [ -n "$session_seccomp" ]; then
+      exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+    fi
+    exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+  )
   end_dispatcher $?
 }
 
@@ -330,14 +472,35 @@ refuse_run() {
 
 # start_bwrap COMMAND...: starts the run's bwrap with the arguments kept in its slot, then
 # COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, and bwrap's
-# --json-status-fd (4) into fd 9; its stdout and stderr are the session's. One simple command,
-# which dash starts with vfork (no copy of the shell), with SIGINT, SIGQUIT and (this shell reset
+# --json-status-fd (4) into fd 9; its stdout and stderr are the session's. Without limits, one
+# simple command, which dash starts with vfork (no copy of the shell); with them, a subshell that
+# sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
 # it) SIGPIPE at their defaults. Returns bwrap's exit status.
 start_bwrap() {
   seccomp_redirect=
   # shellcheck disable=SC2016 # expanded by the eval below
   [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
-  eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+  if [ -n "$run_limits" ]; then
+    eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+  else
+    eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+  fi
+}
+
+# enter_run_cgroup PROCESSES: before a run with limits, where a pids cgroup can be made: the
+# runner moves itself into a cgroup of its own the first time (its bwraps are then born there),
+# and sets its pids.max to PROCESSES and itself; run_cgroup names it and run_events counts the
+# forks it refused so far. Returns 1 (run_cgroup empty) when there is none.
+enter_run_cgroup() {
+  [ -n "$pids_cgroup" ] || return 1
+  if [ -z "$run_cgroup" ]; then
+    mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+    join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
+    run_cgroup=$pids_cgroup/$cgroup_name-r
+  fi
+  printf '%s\n' "$(($1 + 1))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+  read_pids_events "$run_cgroup"
+  run_events=$pids_events
 }
 
 # read_bwrap_status: sets bwrap_status to what bwrap wrote to its --json-status-fd. That went into
@@ -374,15 +537,18 @@ await_sandbox_exit() {
   done
 }
 
-# run_request NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT COMMAND...: R, as the runner sees it. Starts
-# BWRAP with the arguments kept in SLOT followed by COMMAND, and when it has exited writes the
-# frames: "\nNONCE eof\n" on stdout and "\nNONCE exit RC SETUP\n" on stderr (SETUP is 1 when
-# bwrap's status reported "exit-code": RC is the command's). Instead of exit: nobwrap, noseccomp,
-# noargs (no P for SLOT: a bug). TIMEOUT (s, 0 = none) arms the backstop.
+# run_request NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS COMMAND...: R, as the runner sees it.
+# Starts BWRAP with the arguments kept in SLOT followed by COMMAND, and when it has exited writes
+# the frames: "\nNONCE eof\n" on stdout and "\nNONCE exit RC SETUP CGROUP HIT\n" on stderr (SETUP
+# is 1 when bwrap's status reported "exit-code": RC is the command's; CGROUP is 1 when the run was
+# in a pids cgroup, HIT when that refused a fork). LIMITS ('' or "MEMORY_KIB CPU_SECONDS
+# FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox. Instead of exit: nobwrap, noseccomp,
+# noargs (no P for SLOT: a bug), nolimits (LIMITS malformed: a bug). TIMEOUT (s, 0 = none) arms
+# the backstop.
 run_request() {
-  nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5
+  nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
   eval "run_args=\${bwrap_args_$6-}"
-  shift 6
+  shift 7
   run_input=/dev/null
   [ "$run_input_length" -eq 0 ] || run_input=$dir/in
   if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -396,6 +562,17 @@ run_request() {
   if [ -z "$run_args" ]; then
     refuse_run noargs
     return 0
+  fi
+  case $run_limits in *[!0-9\ ]*)
+    refuse_run nolimits
+    return 0 ;;
+  esac
+  run_in_cgroup=0 run_hit=0
+  if [ -n "$run_limits" ]; then
+    # shellcheck disable=SC2086 # one word per number
+    set -- $run_limits "$@"
+    if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
+    shift 5
   fi
   [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
   # The pid file names this runner while the run is on (signal_run finds bwrap as its child); a
@@ -433,8 +610,12 @@ run_request() {
   [ "$run_input" = /dev/null ] || : >"$run_input"
   : >"$dir/pid"
   await_sandbox_exit "$sandbox_pid"
+  if [ "$run_in_cgroup" = 1 ]; then
+    read_pids_events "$run_cgroup"
+    if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+  fi
   printf '\n%s eof\n' "$nonce"
-  printf '\n%s exit %s %s\n' "$nonce" "$run_status" "$run_setup" >&6
+  printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
 }
 
 # run_requests: the runner. Runs the requests the reader writes to its stdin, a pipe that nothing
@@ -446,7 +627,7 @@ run_requests() {
   trap - PIPE
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-  backstop_seq=0
+  backstop_seq=0 run_cgroup=
   # The verbs, as the runner sees them.
   P() { keep_args "$@"; }
   R() { run_request "$@"; }
@@ -473,19 +654,30 @@ nl='
 umask 077
 dir=${TMPDIR:-/tmp}/shannot.$hello
 mkdir "$dir" || exit 97
-trap 'rm -rf "$dir"' EXIT
+find_pids_cgroup
+# The EXIT trap removes the folder, and the pids cgroups the runner and a session made (empty by
+# then: the dispatcher's processes are gone, and bwrap with them).
+trap 'rm -rf "$dir"; [ -z "$pids_cgroup" ] || rmdir "$pids_cgroup/$cgroup_name-r" "$pids_cgroup/$cgroup_name-s" 2>/dev/null' EXIT
 # Commands start with SIGPIPE at its default (see run_requests); the dispatcher ignores it.
 trap '' PIPE
 exec 5>&1 6>&2
 read_start_time $$
 printf '%s %s .\n' "$$" "$start_time" >"$dir/m"
+cgroup_name=shannot-ssh-$$-$start_time
+# How a run's limits are enforced here (shannot::limits_mechanism), for the ready frame.
+if [ -n "$pids_cgroup" ]; then
+  limits_in_force=rlimits+cgroup-v$pids_cgroup_version
+else
+  limits_in_force=rlimits-without-processes
+fi
 root_symlinks=$(list_root_symlinks)
 (
   trap - EXIT
   remove_stale_folders
+  remove_stale_cgroups
   run_backstop
 ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
-printf '\n%s ready%s\n' "$hello" "$root_symlinks"
+printf '\n%s ready%s limits=%s\n' "$hello" "$root_symlinks" "$limits_in_force"
 printf '\n%s ready\n' "$hello" >&2
 serve_requests | run_requests
 exit_status=0

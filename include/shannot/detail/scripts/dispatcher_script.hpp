@@ -45,6 +45,80 @@ cd -P "$link" 2>/dev/null || continue
 case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
 done
 }
+find_pids_cgroup() {
+pids_cgroup='' pids_cgroup_version='' own_v2='' own_v1='' v1_dir=''
+while IFS=: read -r cgroup_id cgroup_controllers cgroup_path; do
+if [ "$cgroup_id" = 0 ] && [ -z "$cgroup_controllers" ]; then own_v2=$cgroup_path; fi
+case ",$cgroup_controllers," in *,pids,*) own_v1=$cgroup_path ;; esac
+done 2>/dev/null </proc/self/cgroup
+while read -r _ _ _ mount_root mount_point mount_rest; do
+case $mount_point in *\\*) continue ;; esac
+mount_type=${mount_rest#* - }
+mount_options=${mount_type##* }
+mount_type=${mount_type%% *}
+case $mount_type in
+cgroup2) cgroup_path=$own_v2 ;;
+cgroup) case ",$mount_options," in *,pids,*) cgroup_path=$own_v1 ;; *) continue ;; esac ;;
+*) continue ;;
+esac
+case $cgroup_path in /*) ;; *) continue ;; esac
+if [ "$mount_root" = / ]; then
+cgroup_dir=$mount_point${cgroup_path%/}
+elif [ "$cgroup_path" = "$mount_root" ]; then
+cgroup_dir=$mount_point
+else
+case $cgroup_path in "$mount_root"/*) cgroup_dir=$mount_point${cgroup_path#"$mount_root"} ;; *) continue ;; esac
+fi
+if [ "$mount_type" = cgroup ]; then
+if [ -w "$cgroup_dir" ]; then v1_dir=$cgroup_dir; fi
+continue
+fi
+while :; do
+cgroup_control=
+read -r cgroup_control 2>/dev/null <"$cgroup_dir/cgroup.subtree_control"
+case " $cgroup_control " in
+*" pids "*)
+if [ -w "$cgroup_dir" ] && [ -w "$cgroup_dir/cgroup.procs" ]; then
+pids_cgroup=$cgroup_dir pids_cgroup_version=2
+return 0
+fi ;;
+esac
+if [ "$cgroup_dir" = "$mount_point" ] || [ -z "$cgroup_dir" ]; then break; fi
+cgroup_dir=${cgroup_dir%/*}
+done
+done 2>/dev/null </proc/self/mountinfo
+if [ -n "$v1_dir" ]; then pids_cgroup=$v1_dir pids_cgroup_version=1; fi
+}
+limit_self() {
+ulimit -c 0 2>/dev/null
+ulimit -v "$1" 2>/dev/null
+ulimit -S -t "$2" 2>/dev/null
+ulimit -H -t "$(($2 + 1))" 2>/dev/null
+ulimit -f "$3" 2>/dev/null
+ulimit -n "$4" 2>/dev/null
+return 0
+}
+read_pids_events() {
+pids_events=0
+while read -r event_name event_count; do
+if [ "$event_name" = max ]; then pids_events=$event_count; fi
+done 2>/dev/null <"$1/pids.events"
+}
+join_cgroup() {
+printf '%s\n' "$2" 2>/dev/null >"$1/cgroup.procs"
+}
+remove_stale_cgroups() {
+[ -n "$pids_cgroup" ] || return 0
+for stale_cgroup in "$pids_cgroup"/shannot-ssh-*; do
+[ -d "$stale_cgroup" ] || continue
+stale_name=${stale_cgroup##*/shannot-ssh-}
+stale_pid=${stale_name%%-*}
+stale_start=${stale_name#*-}
+stale_start=${stale_start%%-*}
+if read_start_time "$stale_pid" && [ "$start_time" = "$stale_start" ]; then continue; fi
+rmdir "$stale_cgroup" 2>/dev/null
+done
+}
 signal_run() {
 runner='' signal_name=$1
 read -r runner 2>/dev/null <"$dir/pid"
@@ -134,20 +208,43 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3
-shift 3
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
+shift 4
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
+case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+session_cgroup=
+if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
+session_cgroup=$pids_cgroup/$cgroup_name-s
+set -- $session_limits "$@"
+mkdir "$session_cgroup" 2>/dev/null || end_dispatcher 93
+printf '%s\n' "$5" 2>/dev/null >"$session_cgroup/pids.max" || end_dispatcher 93
+shift 5
+fi
 for reader_pid in /proc/self/task/*; do reader_pid=${reader_pid##*/}; done
 read_start_time "$reader_pid"
 printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
 trap - PIPE
+if [ -z "$session_limits" ]; then
 if [ -n "$session_seccomp" ]; then
 "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
 else
 "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
 fi
+end_dispatcher $?
+fi
+(
+limit_self $session_limits
+if [ -n "$session_cgroup" ]; then
+read -r self_stat </proc/self/stat
+join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
+fi
+if [ -n "$session_seccomp" ]; then
+exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+fi
+exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+)
 end_dispatcher $?
 }
 kill_session() {
@@ -182,7 +279,22 @@ send_refusal "$1"
 start_bwrap() {
 seccomp_redirect=
 [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
+if [ -n "$run_limits" ]; then
+eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+else
 eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+fi
+}
+enter_run_cgroup() {
+[ -n "$pids_cgroup" ] || return 1
+if [ -z "$run_cgroup" ]; then
+mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
+run_cgroup=$pids_cgroup/$cgroup_name-r
+fi
+printf '%s\n' "$(($1 + 1))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+read_pids_events "$run_cgroup"
+run_events=$pids_events
 }
 read_bwrap_status() {
 bwrap_status=
@@ -207,9 +319,9 @@ exit_checks=$((exit_checks+1))
 done
 }
 run_request() {
-nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5
+nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
 eval "run_args=\${bwrap_args_$6-}"
-shift 6
+shift 7
 run_input=/dev/null
 [ "$run_input_length" -eq 0 ] || run_input=$dir/in
 if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -223,6 +335,16 @@ fi
 if [ -z "$run_args" ]; then
 refuse_run noargs
 return 0
+fi
+case $run_limits in *[!0-9\ ]*)
+refuse_run nolimits
+return 0 ;;
+esac
+run_in_cgroup=0 run_hit=0
+if [ -n "$run_limits" ]; then
+set -- $run_limits "$@"
+if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
+shift 5
 fi
 [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
 : >"$dir/k"
@@ -254,14 +376,18 @@ esac
 [ "$run_input" = /dev/null ] || : >"$run_input"
 : >"$dir/pid"
 await_sandbox_exit "$sandbox_pid"
+if [ "$run_in_cgroup" = 1 ]; then
+read_pids_events "$run_cgroup"
+if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+fi
 printf '\n%s eof\n' "$nonce"
-printf '\n%s exit %s %s\n' "$nonce" "$run_status" "$run_setup" >&6
+printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
 }
 run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0
+backstop_seq=0 run_cgroup=
 P() { keep_args "$@"; }
 R() { run_request "$@"; }
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
@@ -278,18 +404,26 @@ nl='
 umask 077
 dir=${TMPDIR:-/tmp}/shannot.$hello
 mkdir "$dir" || exit 97
-trap 'rm -rf "$dir"' EXIT
+find_pids_cgroup
+trap 'rm -rf "$dir"; [ -z "$pids_cgroup" ] || rmdir "$pids_cgroup/$cgroup_name-r" "$pids_cgroup/$cgroup_name-s" 2>/dev/null' EXIT
 trap '' PIPE
 exec 5>&1 6>&2
 read_start_time $$
 printf '%s %s .\n' "$$" "$start_time" >"$dir/m"
+cgroup_name=shannot-ssh-$$-$start_time
+if [ -n "$pids_cgroup" ]; then
+limits_in_force=rlimits+cgroup-v$pids_cgroup_version
+else
+limits_in_force=rlimits-without-processes
+fi
 root_symlinks=$(list_root_symlinks)
 (
 trap - EXIT
 remove_stale_folders
+remove_stale_cgroups
 run_backstop
 ) </dev/null >/dev/null 2>&1 5>&- 6>&- &
-printf '\n%s ready%s\n' "$hello" "$root_symlinks"
+printf '\n%s ready%s limits=%s\n' "$hello" "$root_symlinks" "$limits_in_force"
 printf '\n%s ready\n' "$hello" >&2
 serve_requests | run_requests
 exit_status=0

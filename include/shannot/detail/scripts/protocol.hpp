@@ -14,8 +14,8 @@ namespace shannot::detail::protocol {
 inline constexpr std::string_view ready = "ready";
 /// Both programs: a command's last frame on stdout (marked with its nonce).
 inline constexpr std::string_view eof = "eof";
-/// Both programs: a command's exit report on stderr, "exit RC SETUP" (dispatcher) or "exit RC"
-/// (agent); it ends the command.
+/// Both programs: a command's exit report on stderr, "exit RC SETUP CGROUP HIT" (dispatcher) or
+/// "exit RC" (agent); it ends the command.
 inline constexpr std::string_view exit_report = "exit ";
 
 /// True when `payload` is an exit report ("exit ...").
@@ -28,9 +28,10 @@ namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
 inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
-inline constexpr std::string_view run_verb = "R";           ///< R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT -- COMMAND...
+/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS -- COMMAND...
+inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
-inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP ARGS...
+inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP LIMITS ARGS...
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
 inline constexpr std::string_view term_signal = "TERM";
@@ -41,12 +42,18 @@ inline constexpr std::string_view no_bwrap = "nobwrap";      ///< BWRAP is not f
 inline constexpr std::string_view no_seccomp = "noseccomp";  ///< SECCOMP is not readable
 inline constexpr std::string_view no_args = "noargs";        ///< no P for SLOT (a bug)
 inline constexpr std::string_view no_stage = "nostage";      ///< the input could not be stored ($TMPDIR full)
+inline constexpr std::string_view no_limits = "nolimits";    ///< LIMITS is not five numbers (a bug)
+
+/// The ready frame's word on stdout that says how runs' limits are enforced there:
+/// "limits=MECHANISM", a shannot::limits_mechanism value.
+inline constexpr std::string_view limits_word = "limits=";
 
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
 inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found
 inline constexpr int exit_session_no_seccomp = 95;  ///< S: SECCOMP unreadable
 inline constexpr int exit_session_no_shell = 94;    ///< S: SHELL unreadable
+inline constexpr int exit_session_no_limits = 93;   ///< S: LIMITS malformed, or its pids cgroup cannot be made
 
 }  // namespace dispatcher
 

@@ -2,13 +2,16 @@
 // What the C++ side knows of the session agent: its place in the sandbox, its mounts, its requests.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <shannot/detail/scripts/session_agent_script.hpp>
 #include <shannot/detail/shell_quote.hpp>
+#include <shannot/limits.hpp>
 
 namespace shannot::detail {
 
@@ -22,10 +25,12 @@ inline constexpr int session_shell_fd = 5;
 
 /// bwrap arguments a session adds before `--`: the agent is PID 1 (it reaps and kills what its
 /// commands leave behind), counts processes in a procfs of its own and runs from the
-/// execute-only copy of the shell.
-[[nodiscard]] inline std::vector<std::string> session_mount_args() {
+/// execute-only copy of the shell. Its tmpfs (where a command's input is staged) is
+/// `tmpfs_bytes` large, like every tmpfs of the sandbox.
+[[nodiscard]] inline std::vector<std::string> session_mount_args(
+    std::uint64_t tmpfs_bytes = ResourceLimits{}.tmpfs_bytes) {
     return {"--as-pid-1",
-            "--perms", "0700", "--tmpfs", std::string(session_agent_dir),
+            "--perms", "0700", "--size", std::to_string(tmpfs_bytes), "--tmpfs", std::string(session_agent_dir),
             "--proc", std::string(session_agent_dir) + "/proc",
             "--perms", "0111", "--ro-bind-data", std::to_string(session_shell_fd), std::string(session_agent_shell)};
 }
@@ -55,10 +60,12 @@ inline constexpr int session_shell_fd = 5;
 /// run in `cwd` (absolute, or empty for the session's directory) with `input_size` bytes of
 /// input following the line. The line is shell code the agent evaluates: R, X and F are its
 /// functions, `i` its variable (the command's input), 4, 6, 7 and 8 its descriptors
-/// (detail/scripts/session_agent.sh).
+/// (detail/scripts/session_agent.sh). `ulimits` (from command_ulimits(), or empty) lowers this
+/// command's limits: the command then runs in a subshell that sets them and execs it.
 template <class Environment>
 [[nodiscard]] std::string session_request(std::string_view nonce, std::string_view cwd, std::size_t input_size,
-                                          const Environment& environment, const std::vector<std::string>& argv) {
+                                          const Environment& environment, const std::vector<std::string>& argv,
+                                          std::string_view ulimits = {}) {
     std::string assignments;
     for (const auto& [name, value] : environment) {
         assignments += name;
@@ -86,9 +93,10 @@ template <class Environment>
     line += own_path ? std::string("''") : command_word;
     line += " && ";
     if (own_path) line += "{ " + assignments + "command -v " + command_word + " >/dev/null || X; } && ";
-    const bool by_exec = bare && shell_may_run_itself(argv.front());
+    const bool by_exec = (bare && shell_may_run_itself(argv.front())) || !ulimits.empty();
     if (by_exec) {
         line += "( ";
+        line += ulimits;
         if (!assignments.empty()) line += "export " + assignments + "&& ";
         line += "exec ";
     } else {
@@ -102,6 +110,30 @@ template <class Environment>
     if (by_exec) line += " )";
     line += " <\"$i\" 2>&8 4<&- 6<&- 7<&- 8>&-; F \"$?\"\n";
     return line;
+}
+
+/// The `ulimit` commands (each followed by "&& ") that lower one command's limits in a session
+/// from `session`'s to `command`'s; empty when nothing is lower. POSIX shells count -v in KiB
+/// and -f in 512-byte blocks (rounded down here), -t in seconds, -n in descriptors; the CPU
+/// limit keeps its hard limit a second past the soft one, as for a fresh run.
+[[nodiscard]] inline std::string command_ulimits(const ResourceLimits& session, const ResourceLimits& command) {
+    std::string out;
+    auto add = [&](const char* flags, std::uint64_t value) {
+        out += "ulimit ";
+        out += flags;
+        out += ' ';
+        out += std::to_string(value);
+        out += " && ";
+    };
+    if (command.cpu_seconds < session.cpu_seconds) {
+        add("-S -t", command.cpu_seconds);  // the soft limit first: a hard one below it is refused
+        add("-H -t", command.cpu_seconds + 1);
+    }
+    if (command.memory_bytes < session.memory_bytes) add("-v", std::max<std::uint64_t>(command.memory_bytes / 1024, 1));
+    if (command.file_size_bytes < session.file_size_bytes)
+        add("-f", std::max<std::uint64_t>(command.file_size_bytes / 512, 1));
+    if (command.open_files < session.open_files) add("-n", command.open_files);
+    return out;
 }
 
 }  // namespace shannot::detail

@@ -32,6 +32,7 @@
 #include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/ssh_connection.hpp>
 
 namespace shannot::detail {
@@ -110,6 +111,12 @@ public:
     [[nodiscard]] std::map<std::string, std::string> remote_symlinks() const {
         std::lock_guard lock(links_mutex_);
         return links_;
+    }
+    /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as the last
+    /// dispatcher to start reported it; "unknown" before the first.
+    [[nodiscard]] std::string limits_mechanism() const {
+        std::lock_guard lock(links_mutex_);
+        return limits_mechanism_;
     }
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
@@ -347,12 +354,17 @@ private:
                         ")" + (line.empty() ? std::string() : ": " + line));
     }
 
-    /// Reads "ready /bin=/usr/bin /lib=/usr/lib ..." (the dispatcher prints only absolute paths
-    /// of [A-Za-z0-9._/-]).
+    /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only
+    /// absolute paths of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
         std::map<std::string, std::string> links;
+        std::string mechanism(shannot::limits_mechanism::unknown);
         if (auto words = shell_split(ready)) {
             for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::limits_word.size()) == protocol::dispatcher::limits_word) {
+                    mechanism = std::string(word.substr(protocol::dispatcher::limits_word.size()));
+                    continue;
+                }
                 const auto eq = word.find('=');
                 if (eq != std::string_view::npos && is_absolute(word.substr(0, eq)) && is_absolute(word.substr(eq + 1)))
                     links.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
@@ -360,11 +372,13 @@ private:
         }
         std::lock_guard lock(links_mutex_);
         links_ = std::move(links);
+        limits_mechanism_ = std::move(mechanism);
     }
 
     SshConnection conn_;
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
+    std::string limits_mechanism_{shannot::limits_mechanism::unknown};
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;

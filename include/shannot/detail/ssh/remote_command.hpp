@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -24,6 +25,7 @@
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
 #include <shannot/error.hpp>
+#include <shannot/limits.hpp>
 #include <shannot/process_result.hpp>
 
 namespace shannot::detail {
@@ -38,10 +40,11 @@ class RemoteCommand {
 public:
     static constexpr auto kill_fallback = CommandFrames::kill_fallback;
 
+    /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, UniqueFd timer)
+               std::vector<std::string> argv, UniqueFd timer, std::string mechanism = {})
         : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.get(), &is_end_report) {}
+          frames_(nonce, timer_.get(), &is_end_report), mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -52,6 +55,7 @@ public:
             timer_ = std::move(other.timer_);
             frames_ = std::move(other.frames_);
             ssh_errors_ = std::move(other.ssh_errors_);
+            mechanism_ = std::move(other.mechanism_);
         }
         return *this;
     }
@@ -81,6 +85,15 @@ public:
         if (kind == StreamKind::err) keep_tail(std::string_view(out).substr(before));
     }
     [[nodiscard]] bool output_finished(StreamKind kind) const { return frames_.finished(kind); }
+
+    /// How this run's limits were enforced (after wait()): the exit report says whether the run
+    /// was in the remote's pids cgroup; a run that was not has no bound on its process count.
+    [[nodiscard]] std::string_view limits_mechanism() const {
+        if (mechanism_.empty() || mechanism_ == shannot::limits_mechanism::unknown) return mechanism_;
+        return report_field(2) == 1 ? std::string_view(mechanism_) : shannot::limits_mechanism::no_process_limit;
+    }
+    /// Whether the run's pids cgroup refused a fork (after wait()).
+    [[nodiscard]] bool processes_limit_hit() const { return report_field(3) == 1; }
 
     ExitInfo wait() {
         ExitInfo info;
@@ -126,7 +139,19 @@ private:
     static bool is_end_report(std::string_view p) {
         namespace words = protocol::dispatcher;
         return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
-               protocol::is_exit_report(p);
+               p == words::no_limits || protocol::is_exit_report(p);
+    }
+
+    /// Field `index` of the exit report "exit RC SETUP CGROUP HIT" (0: RC), -1 when absent.
+    [[nodiscard]] int report_field(int index) const {
+        for (const auto& payload : frames_.err_payloads()) {
+            if (!protocol::is_exit_report(payload)) continue;
+            int fields[4] = {-1, -1, -1, -1};
+            std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d %d %d", &fields[0], &fields[1],
+                        &fields[2], &fields[3]);
+            return fields[index];
+        }
+        return -1;
     }
 
     [[nodiscard]] ExitInfo from_report() const {
@@ -151,13 +176,19 @@ private:
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
+            if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::transport_error;
+                info.detail = "the remote dispatcher refused the run's limits as malformed";
+                return info;
+            }
             if (payload == words::no_args) {  // a P request went missing: a bug, not the command's doing
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::transport_error;
                 info.detail = "the remote dispatcher does not hold the bwrap arguments the request names";
                 return info;
             }
-            int code = -1, setup = 0;  // "exit RC SETUP"
+            int code = -1, setup = 0;  // "exit RC SETUP CGROUP HIT"
             if (!protocol::is_exit_report(payload)) continue;
             if (std::sscanf(payload.c_str() + protocol::exit_report.size(), "%d %d", &code, &setup) != 2) continue;
             if (setup == 1 || code == 0) {
@@ -196,7 +227,19 @@ private:
     UniqueFd timer_;  // before frames_, which keeps its number
     CommandFrames frames_;
     std::string ssh_errors_;
+    std::string mechanism_;  ///< the remote's, when the run has limits (see limits_mechanism())
 };
+
+/// A run's limits as the dispatcher takes them (the LIMITS word of R and S, docs/protocol.md):
+/// "MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES PROCESSES" for ulimit, which counts -v in KiB
+/// and -f in 512-byte blocks (rounded down, at least 1); "" for none.
+[[nodiscard]] inline std::string remote_limits(const std::optional<ResourceLimits>& limits) {
+    if (!limits) return {};
+    return std::to_string(std::max<std::uint64_t>(limits->memory_bytes / 1024, 1)) + " " +
+           std::to_string(limits->cpu_seconds) + " " +
+           std::to_string(std::max<std::uint64_t>(limits->file_size_bytes / 512, 1)) + " " +
+           std::to_string(limits->open_files) + " " + std::to_string(limits->processes);
+}
 
 /// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
 /// the P request that stores them to `lines` when it holds them not yet. A fresh run's request

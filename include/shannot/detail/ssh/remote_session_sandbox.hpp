@@ -31,9 +31,11 @@ class RemoteSessionSandbox {
     using Dispatcher = detail::Dispatcher<Deferred>;
 
 public:
+    /// `mechanism`: how the remote enforces the session's limits (its ready frame), if it has any.
     RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
-               std::string shell)
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)) {}
+               std::string shell, std::string mechanism = {})
+        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)),
+          mechanism_(std::move(mechanism)) {}
     RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
     RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
         if (this != &other) {
@@ -42,6 +44,7 @@ public:
             dispatcher_ = std::move(other.dispatcher_);
             argv_ = std::move(other.argv_);
             shell_ = std::move(other.shell_);
+            mechanism_ = std::move(other.mechanism_);
             killed_remote_ = other.killed_remote_;
         }
         return *this;
@@ -53,6 +56,9 @@ public:
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
     [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    /// How the session's limits are enforced: the dispatcher starts it in a pids cgroup where it
+    /// can make one (and refuses the session, 93, where it then cannot).
+    [[nodiscard]] std::string_view limits_mechanism() const { return mechanism_; }
     void close_stdin() {
         if (dispatcher_) dispatcher_->child.in.reset();
     }
@@ -73,7 +79,7 @@ public:
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 94-96 are the dispatcher's refusals of the S request.
+    /// Reaps the ssh client. Exit statuses 93-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -96,6 +102,9 @@ public:
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_shell) {
             info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+        } else if (code == protocol::dispatcher::exit_session_no_limits) {
+            info.detail =
+                "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
@@ -119,6 +128,7 @@ private:
     std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
     std::string shell_;
+    std::string mechanism_;
     bool killed_remote_ = false;
 };
 
