@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -385,6 +386,63 @@ TEST_CASE("cli: --json and --dry-run") {
     }
 }
 
+TEST_CASE("cli: --limit replaces a limit for the run; a bad one is a usage error naming it") {
+    SHANNOT_REQUIRE_CLI();
+    TempDir home;
+    const auto tools = write_tool_profile(home).string();
+    const std::string marker = home.path.string() + "/ran";
+
+    SUBCASE("an unknown name or a bad value: 125, named, and nothing runs") {
+        for (const auto& c : std::vector<std::pair<std::string, std::string>>{
+                 {"cpu=1", "'cpu' is not a limit"},
+                 {"memory_bytes=lots", "'lots' is not a value for memory_bytes"},
+                 {"processes=-1", "'-1' is not a value for processes"},
+                 {"processes=0", "'0' is not a value for processes"},
+                 {"processes=1K", "'1K' is not a value for processes"},  // suffixes are for bytes
+                 {"open_files=99999999999", "--limit open_files: 99999999999 is more than the largest accepted"},
+                 {"tmpfs_bytes", "'tmpfs_bytes' has no '='"}}) {
+            const auto& [limit, named] = c;
+            CAPTURE(c.first);  // not a structured binding: clang 14 cannot capture one
+            const auto r = run_cli(home, {"--limit", limit, "--profile", tools, "sh", "-c", "echo ran"});
+            CHECK(r.status == 125);
+            CHECK(r.out.empty());
+            CHECK(count_lines(r.err) == 1);
+            CHECK(r.err.find(named) != std::string::npos);
+        }
+        const auto twice = run_cli(home, {"--limit", "processes=9", "--limit", "processes=10", "--profile", tools, "true"});
+        CHECK(twice.status == 125);
+        CHECK(twice.err.find("processes given twice") != std::string::npos);
+    }
+    SUBCASE("K, M, G are powers of 1024; --json echoes the limits in force") {
+        const auto r = run_cli(home, {"--json", "--limit", "memory_bytes=512M", "--limit", "tmpfs_bytes=2m", "--limit", "open_files=77",
+                                      "--profile", tools, "sh", "-c", "ulimit -n; ulimit -v"});
+        CHECK(r.status == 0);
+        const auto j = json::parse(r.out);
+        CHECK(j["stdout"] == "77\n524288\n");
+        CHECK(j["limits"]["memory_bytes"] == 512u << 20);
+        CHECK(j["limits"]["tmpfs_bytes"] == 2u << 20);
+        CHECK(j["limits"]["open_files"] == 77);
+        CHECK(j["limits"]["processes"] == shannot::ResourceLimits{}.processes);
+        CHECK(j["limit_exceeded"].is_null());
+        CHECK(j["limits_mechanism"].get<std::string>().rfind("rlimits", 0) == 0);
+        const auto g = run_cli(home, {"--dry-run", "--limit", "tmpfs_bytes=1G", "--profile", tools, "ls"});
+        CHECK(g.status == 0);
+        CHECK(g.out.find("\"--size\",\"1073741824\",\"--tmpfs\",\"/tmp\"") != std::string::npos);
+        CHECK(g.err.find("shannot: limits: memory_bytes=") == 0);
+    }
+    SUBCASE("a run a limit ended: the limit is named in --json and on stderr") {
+        const auto spun = run_cli(home, {"--json", "--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
+        CHECK(spun.status == 128 + SIGXCPU);
+        const auto j = json::parse(spun.out);
+        CHECK(j["limit_exceeded"] == "cpu_seconds");
+        CHECK(j["limits"]["cpu_seconds"] == 1);
+        const auto plain = run_cli(home, {"--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
+        CHECK(plain.status == 128 + SIGXCPU);
+        CHECK(plain.err.find("shannot: the command exceeded its cpu_seconds limit (1); raise it with --limit cpu_seconds=VALUE") !=
+              std::string::npos);
+    }
+}
+
 TEST_CASE("cli: failures have distinct statuses and one line that suggests the fix") {
     SHANNOT_REQUIRE_CLI();
     TempDir home;
@@ -579,8 +637,18 @@ TEST_CASE("cli: export, lint and profiles") {
         CHECK(*loaded == *shannot::builtin_profile<shannot::OpenSshProcessTransport>("readonly"));
         const auto j = json::parse(r.out);
         for (const char* field : {"version", "name", "allowed_commands", "binds", "tmpfs_paths", "environment", "seccomp_profile",
-                                  "network_isolation", "user_namespace_isolation", "additional_args"})
+                                  "network_isolation", "user_namespace_isolation", "additional_args", "limits"})
             CHECK_MESSAGE(j.contains(field), field);
+        CHECK(j["limits"]["processes"] == shannot::ResourceLimits{}.processes);
+    }
+    SUBCASE("lint flags a limit raised far past its default") {
+        auto p = *shannot::builtin_profile("minimal");
+        p.allowed_commands = {"ls", "cat"};
+        p.limits.processes = 100000;
+        write_file(home.path / "greedy.json", p.to_json().dump());
+        const auto r = run_cli(home, {"lint", "--profile", (home.path / "greedy.json").string()});
+        CHECK(r.status == 0);  // a warning
+        CHECK(r.out.find("warning high-limit  limits.processes is 100000") != std::string::npos);
     }
     SUBCASE("lint exits 1 on a danger finding, 0 without") {
         const auto dangerous = run_cli(home, {"lint"});  // minimal allows find, which runs commands (-exec)

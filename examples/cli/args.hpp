@@ -225,6 +225,38 @@ enum class Positionals {
     return value;
 }
 
+/// `--limit NAME=VALUE` into `limits`: NAME one of shannot::limit_specs, VALUE a positive
+/// integer; byte limits also take a K, M or G suffix (powers of 1024).
+[[nodiscard]] inline Expected<void> parse_limit(const std::string& text, shannot::LimitOverrides& limits) {
+    const auto eq = text.find('=');
+    if (eq == std::string::npos)
+        return usage_error("--limit: '" + text + "' has no '='", "write --limit NAME=VALUE, NAME one of " + shannot::limit_names_list());
+    const auto name = text.substr(0, eq);
+    const auto* spec = shannot::find_limit(name);
+    if (!spec) return usage_error("--limit: '" + name + "' is not a limit", "NAME is one of " + shannot::limit_names_list());
+    std::string_view value(text);
+    value.remove_prefix(eq + 1);
+    std::uint64_t scale = 1;
+    if (spec->bytes && !value.empty()) {
+        switch (value.back()) {
+        case 'K': case 'k': scale = 1ull << 10; break;
+        case 'M': case 'm': scale = 1ull << 20; break;
+        case 'G': case 'g': scale = 1ull << 30; break;
+        default: break;
+        }
+        if (scale != 1) value.remove_suffix(1);
+    }
+    const auto n = parse_unsigned(value);
+    const std::string how = spec->bytes ? "a positive number of bytes, e.g. 512M (K, M, G: powers of 1024)" : "a positive integer";
+    if (!n || *n == 0 || *n > UINT64_MAX / scale)
+        return usage_error("--limit: '" + text.substr(eq + 1) + "' is not a value for " + name, name + " takes " + how);
+    if (auto ok = shannot::check_limit(*spec, *n * scale, "--limit " + name, shannot::errc::invalid_argument); !ok)
+        return usage_error(ok.error().message, name + " takes " + how);
+    if (limits.*spec->override_value) return usage_error("--limit: " + name + " given twice", "give each limit once");
+    limits.*spec->override_value = *n * scale;
+    return {};
+}
+
 /// Seconds as a decimal number ("30", "0.5"); 0 means no limit. Returns milliseconds.
 [[nodiscard]] inline Expected<std::optional<std::chrono::milliseconds>> parse_timeout(const std::string& text) {
     const auto bad = [&] {

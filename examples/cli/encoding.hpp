@@ -80,6 +80,21 @@ namespace shannot_cli {
 inline constexpr int json_schema_version = 1;
 
 /// The whole result. Streams are text when they are valid UTF-8, else base64, and say which.
+/// The limits in force, as a profile's "limits" writes them.
+[[nodiscard]] inline nlohmann::json limits_to_json(const shannot::ResourceLimits& limits) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& spec : shannot::limit_specs) j[std::string(spec.name)] = limits.*spec.value;
+    return j;
+}
+
+/// "memory_bytes=4294967296 processes=256 ...", for notes.
+[[nodiscard]] inline std::string limits_text(const shannot::ResourceLimits& limits) {
+    std::string text;
+    for (const auto& spec : shannot::limit_specs)
+        text += (text.empty() ? "" : " ") + std::string(spec.name) + "=" + std::to_string(limits.*spec.value);
+    return text;
+}
+
 [[nodiscard]] inline nlohmann::json result_to_json(const shannot::ProcessResult& r, std::string_view profile,
                                                    std::string_view transport, int exit_status) {
     nlohmann::json j;
@@ -106,6 +121,9 @@ inline constexpr int json_schema_version = 1;
     j["transport"] = std::string(transport);
     j["status"] = exit_status;  // what `shannot` exits with
     j["warnings"] = r.warnings;
+    j["limits"] = limits_to_json(r.limits);
+    j["limits_mechanism"] = r.limits_mechanism;
+    j["limit_exceeded"] = r.limit_exceeded ? nlohmann::json(*r.limit_exceeded) : nlohmann::json(nullptr);
     return j;
 }
 

@@ -52,10 +52,17 @@ inline constexpr OptionSpec run_own_option_specs[] = {
      .metavar = "FILE",
      .help = "the command's stdin is FILE; `-` passes this process's stdin. Without it the command's stdin is empty: "
              "this process's stdin is never read"},
+    {.long_name = "--limit",
+     .metavar = "NAME=VALUE",
+     .help = "replace one of the profile's resource limits for this run (repeatable): memory_bytes (address space per "
+             "process; default 4G), processes (256), cpu_seconds (per process; 300), file_size_bytes (1G), open_files "
+             "(1024), tmpfs_bytes (each tmpfs; 256M). Byte values take K, M, G (powers of 1024). A run a limit ended "
+             "says so on stderr",
+     .repeatable = true},
     {.long_name = "--json", .help = "print the result as one JSON object (below) instead of the output"},
     {.long_name = "--dry-run",
      .help = "check the command against the profile and print the bwrap argv as a JSON array; runs nothing (refused: "
-             "exit 126 and the reason on stderr)"},
+             "exit 126 and the reason on stderr); the limits in force and how they are enforced go to stderr"},
 };
 
 /// Options of `run`, the target options included.
@@ -71,8 +78,11 @@ like a subcommand needs `run`: `shannot run -- lint`.
 when killed), signal, timed_out, cancelled, stdout and stderr (text when valid UTF-8, else
 base64, as stdout_encoding/stderr_encoding say: "utf-8" or "base64"), stdout_truncated,
 stderr_truncated, stdout_dropped, stderr_dropped, duration_ms, profile, transport, status
-(what shannot exits with), warnings. An error prints {"schema_version", "error": {code,
-message, hint, status}}. docs/cli.md describes each field.
+(what shannot exits with), warnings, limits (the limits in force, by name), limits_mechanism
+(how: "rlimits", "rlimits+cgroup-v1", "rlimits+cgroup-v2", or "rlimits-without-processes"
+where nothing bounds the process count) and limit_exceeded (the limit that ended the run,
+e.g. "cpu_seconds", else null). An error prints {"schema_version", "error": {code, message,
+hint, status}}. docs/cli.md describes each field.
 A bind whose source is missing on this host is skipped, and said: a warning on stderr (and in
 "warnings"), unless the profile marks it "optional" (skipped silently) or "required" (an
 error). A bind that masks part of another mount is never skipped. Over ssh the remote's
@@ -207,6 +217,8 @@ private:
         req.live = false;
     }
     if (req.json) req.live = false;
+    for (const auto& limit : parsed->all("--limit"))
+        if (auto ok = parse_limit(limit, req.options.limits); !ok) return tl::make_unexpected(std::move(ok.error()));
     req.input_spec = parsed->get("--input");
     return std::optional<RunRequest>{std::move(req)};
 }
@@ -230,6 +242,8 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
     if (req.dry_run) {
         auto args = sandbox.dry_run(req.command, req.options);
         if (!args) return fail(args.error());
+        if (auto limits = sandbox.limits_in_force(req.options))
+            note("limits: " + limits_text(limits->limits) + " (" + limits->mechanism + ")");
         nlohmann::json argv = nlohmann::json::array({bwrap});
         for (auto& a : *args) argv.push_back(std::move(a));
         write_all(1, dump_json(argv) + "\n");
@@ -269,6 +283,10 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
         if (result->stderr_truncated)
             note("stderr: kept its first and last bytes, dropped " + std::to_string(result->stderr_dropped) + " in between (--max-output)");
     }
+    if (result->limit_exceeded)
+        note("the command exceeded its " + *result->limit_exceeded + " limit (" +
+             std::to_string(result->limits.*shannot::find_limit(*result->limit_exceeded)->value) + "); raise it with --limit " +
+             *result->limit_exceeded + "=VALUE");
     if (result->timed_out && req.options.timeout)
         note("the command timed out after " + detail::format_seconds(*req.options.timeout) +
              " and was stopped; raise --timeout, or pass --timeout 0 for no limit");

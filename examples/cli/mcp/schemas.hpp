@@ -15,8 +15,8 @@ namespace shannot_cli::mcp {
 
 /// The object `shannot --json` prints for a run (result_to_json in encoding.hpp), which is what a
 /// run tool's structuredContent is. Open (no additionalProperties: false) so fields added to that
-/// object later still validate; `limits` and `limit_exceeded` (resource limits) are listed as
-/// optional for the same reason.
+/// object later still validate; `limits`, `limits_mechanism` and `limit_exceeded` (resource
+/// limits) are listed as optional for the same reason.
 [[nodiscard]] inline json run_result_schema() {
     const json strings = {{"type", "array"}, {"items", {{"type", "string"}}}};
     const json encoding = {{"type", "string"}, {"enum", {"utf-8", "base64"}}};
@@ -49,12 +49,16 @@ namespace shannot_cli::mcp {
         {"warnings",
          described(strings, "how the sandbox was set up: each bind skipped because its source is missing there")},
         {"limits", {{"type", {"object", "null"}}, {"description", "the resource limits the run had"}}},
+        {"limits_mechanism",
+         {{"type", {"string", "null"}},
+          {"description", "how they were enforced: rlimits, rlimits+cgroup-v1, rlimits+cgroup-v2, or "
+                          "rlimits-without-processes (no bound on the process count there)"}}},
         {"limit_exceeded",
          {{"type", {"string", "null"}}, {"description", "the resource limit that stopped the command, if any"}}},
     };
     json required = json::array();
     for (const auto& [key, value] : properties.items())
-        if (key != "limits" && key != "limit_exceeded") required.push_back(key);
+        if (key != "limits" && key != "limits_mechanism" && key != "limit_exceeded") required.push_back(key);
     return {{"type", "object"}, {"properties", std::move(properties)}, {"required", std::move(required)}};
 }
 
