@@ -3,13 +3,16 @@
 //   B1  LocalSandbox::run of `ls /` vs a bare posix_spawn of the identical bwrap argv
 //   B7  1 GiB of stdout through the sandbox vs the same `head` on a raw pipe (throughput)
 //   B8  peak RSS of a run printing 1 GiB under a 1 MiB cap, in a fresh child process
+//   B11 B1's LocalSandbox::run of `ls /` with the default limits vs the same without any
 // Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
 #define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
 #include <shannot/shannot.hpp>
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_util.hpp"
@@ -65,6 +68,76 @@ int bench_b1(int reps) {
     print_result("B1", "local run vs bare spawn of the same bwrap argv (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
                  fmt_ratio(a / b, 1.05), Goal::at_most, 1.05, "1.05x");
     print_spread("run", s.a, "bare", s.b);
+    return 0;
+}
+
+/// PosixSpawnTransport with the limits taken away, for B11's baseline: the same admission, argv
+/// and run loop, without what limits add (bwrap's --block-fd handshake and the prlimit calls,
+/// the pids cgroup, --size on each tmpfs, the /dev/shm tmpfs, the read-only /dev): what B1 ran
+/// before limits existed.
+class UnlimitedTransport {
+public:
+    using process_type = shannot::PosixSpawnTransport::process_type;
+    static constexpr std::string_view name = "local";
+    static constexpr bool checks_local_paths = true;
+    static constexpr int seccomp_fd = shannot::PosixSpawnTransport::seccomp_fd;
+    static constexpr int json_status_fd = shannot::PosixSpawnTransport::json_status_fd;
+
+    [[nodiscard]] bool executable_exists(std::string_view path) const { return inner_.executable_exists(path); }
+    [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
+        return inner_.host_symlinks(paths);
+    }
+    [[nodiscard]] shannot::Result<process_type> launch(const shannot::LaunchSpec& spec) {
+        shannot::LaunchSpec bare = spec;
+        bare.limits.reset();
+        bare.bwrap_args.clear();
+        const auto& a = spec.bwrap_args;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (a[i] == "--") {
+                bare.bwrap_args.insert(bare.bwrap_args.end(), a.begin() + static_cast<std::ptrdiff_t>(i), a.end());
+                break;
+            }
+            if (a[i] == "--size" || a[i] == "--remount-ro") {
+                ++i;
+                continue;
+            }
+            if (a[i] == "--tmpfs" && i + 1 < a.size() && a[i + 1] == "/dev/shm") {
+                ++i;
+                continue;
+            }
+            bare.bwrap_args.push_back(a[i]);
+        }
+        return inner_.launch(bare);
+    }
+
+private:
+    shannot::PosixSpawnTransport inner_{};
+};
+
+int bench_b11(int reps) {
+    auto profile = shannot::builtin_profile("minimal");
+    if (!profile) die(profile.error().message);
+    shannot::LocalSandbox limited(*profile);
+    shannot::SandboxManager<UnlimitedTransport> unlimited(profile->for_transport<UnlimitedTransport>());
+    const std::vector<std::string> command = {"ls", "/"};
+    std::uint64_t expected = 0;
+    auto check = [&](const shannot::Result<shannot::ProcessResult>& r, const char* which) {
+        if (!r) die(std::string("B11: ") + which + " run failed: " + r.error().message);
+        if (r->exit_code != 0) die(std::string("B11: ") + which + " run exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+        if (expected == 0) expected = r->stdout_data.size();
+        if (r->stdout_data.size() != expected) die(std::string("B11: the ") + which + " ls / printed an unexpected amount");
+    };
+    auto first = limited.run(command);
+    check(first, "limited");
+    if (first->limits_mechanism.empty()) die("B11: the limited run reports no limits mechanism");
+    auto with_limits = [&] { check(limited.run(command), "limited"); };
+    auto without = [&] { check(unlimited.run(command), "unlimited"); };
+    const auto s = interleave(reps, 10, with_limits, without);
+    const double a = median(s.a), b = median(s.b);
+    print_result("B11", "local run with the default limits vs without limits (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
+                 fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
+    print_spread("limited", s.a, "unlimited", s.b);
+    print_note("limits enforced by: " + first->limits_mechanism);
     return 0;
 }
 
@@ -136,8 +209,8 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "--rss-child") == 0)
         return guarded([&] { return rss_child(std::strtoull(argv[2], nullptr, 10)); });
     const std::string which = argc >= 2 ? argv[1] : "";
-    if (which != "b1" && which != "b7" && which != "b8") {
-        std::fprintf(stderr, "usage: %s b1|b7|b8 [--reps N]\n", argv[0]);
+    if (which != "b1" && which != "b7" && which != "b8" && which != "b11") {
+        std::fprintf(stderr, "usage: %s b1|b7|b8|b11 [--reps N]\n", argv[0]);
         return 2;
     }
     if (!shannot_test::bwrap_usable()) {
@@ -147,6 +220,7 @@ int main(int argc, char** argv) {
     return guarded([&] {
         if (which == "b1") return bench_b1(reps_from_args(argc, argv, 200));
         if (which == "b7") return bench_b7(reps_from_args(argc, argv, 20));
+        if (which == "b11") return bench_b11(reps_from_args(argc, argv, 200));
         return bench_b8(reps_from_args(argc, argv, 3));
     });
 }
