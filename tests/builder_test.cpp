@@ -97,7 +97,7 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
 
 TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxBind)") {
     const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
-    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, {"--", "ls"}});
+    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
     // /etc (required), a mask inside it, /opt (neither), /srv (optional), /data (writable, neither)
     // and a bind inside a tmpfs.
     const Profile p{.name = "t",
@@ -110,28 +110,25 @@ TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxB
                     .tmpfs_paths = {"/work"}};
     const Args masks = {"--ro-bind", "/etc", "/etc", "--ro-bind", "/gone/null", "/etc/shadow"};
     SUBCASE("sources not checked (a remote): bwrap skips a missing one there, but never a masking one") {
-        CHECK(build(p) == concat({head, {"--bind-try", "/data", "/data"}, masks,
-                                  {"--ro-bind-try", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work",
-                                   "--ro-bind", "/gone/cache", "/work/cache"},
-                                  tail}));
+        CHECK(build(p) == concat({head, {"--bind-try", "/data", "/data"}, shm, masks,
+                                  {"--ro-bind-try", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"}, tmpfs("/work"),
+                                  {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
     }
     SUBCASE("checked, none missing: plain binds, optional ones still -try") {
         CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{}}) ==
-              concat({head, {"--bind", "/data", "/data"}, masks,
-                      {"--ro-bind", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work", "--ro-bind",
-                       "/gone/cache", "/work/cache"},
-                      tail}));
+              concat({head, {"--bind", "/data", "/data"}, shm, masks,
+                      {"--ro-bind", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"}, tmpfs("/work"),
+                      {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
     }
     SUBCASE("checked, some missing: those that may be skipped are left out, the others stay") {
         // Every index listed: /etc (required), the mask and the bind inside the tmpfs stay; /opt,
         // /srv and /data go.
         CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{0, 1, 2, 3, 4, 5}}) ==
-              concat({head, masks, {"--tmpfs", "/work", "--ro-bind", "/gone/cache", "/work/cache"}, tail}));
+              concat({head, shm, masks, tmpfs("/work"), {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
         // Control: only /opt missing.
         CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{2}}) ==
-              concat({head, {"--bind", "/data", "/data"}, masks,
-                      {"--ro-bind-try", "/srv", "/srv", "--tmpfs", "/work", "--ro-bind", "/gone/cache", "/work/cache"},
-                      tail}));
+              concat({head, {"--bind", "/data", "/data"}, shm, masks, {"--ro-bind-try", "/srv", "/srv"},
+                      tmpfs("/work"), {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
     }
 }
 
@@ -169,7 +166,7 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
               concat({hardening, proc_dev, page, {"/dev/shm"}, page, {"/tmp"}, page, {"/var/tmp"}, tail_env, status, end}));
     }
     SUBCASE("a profile that mounts /dev/shm itself keeps its own mount there") {
-        Profile bound{.name = "t", .binds = {{.source = "/srv/shm", .target = "/dev/shm"}}};
+        Profile bound{.name = "t", .binds = {{.source = "/srv/shm", .target = "/dev/shm", .required = true}}};
         CHECK(build(bound) == concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, status, end}));
         Profile own{.name = "t", .tmpfs_paths = {"/dev/shm/"}};
         CHECK(build(own) == concat({hardening, proc_dev, shm, tail_env, status, end}));
