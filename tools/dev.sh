@@ -169,7 +169,7 @@ run_test_steps() {
     local fuzz_seconds=${SHANNOT_FUZZ_SECONDS:-15}
     step "fuzz: build the libFuzzer targets (build-fuzz/, clang)" 600 always tools/fuzz.sh --build-only
     if [ "$step_rc" -eq 0 ]; then
-        # Five targets two at a time take three rounds and ~10 s more. On a slow machine the
+        # Six targets two at a time take three rounds and ~10 s more. On a slow machine the
         # earlier steps may leave less than that: the fuzzers then run shorter, not cut.
         local left=$((BUDGET - SECONDS - 20))
         if [ $((fuzz_seconds * 3 + 15)) -gt "$left" ]; then

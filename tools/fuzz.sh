@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (tests/fuzz) with clang in build-fuzz and runs each for N seconds.
 #   tools/fuzz.sh [-j JOBS] [--results FILE] [--build-only] [SECONDS_PER_TARGET [TARGET...]]
-#     SECONDS_PER_TARGET  default 20; TARGETs default all five
+#     SECONDS_PER_TARGET  default 20; TARGETs default all six
 #     -j JOBS             run JOBS targets at a time (default 1; each fuzzer uses one core)
 #     --results FILE      append one JSON line per target ({"name", "result", "executions"}),
 #                         the form tools/test_summary.py reads
@@ -29,7 +29,7 @@ done
 SECONDS_PER_TARGET=${1:-20}
 [ $# -gt 0 ] && shift
 BUILD=${SHANNOT_FUZZ_BUILD_DIR:-build-fuzz}
-ALL_TARGETS=(profile_loader allowlist shell_quote frame_filter ssh_options)
+ALL_TARGETS=(profile_loader allowlist shell_quote frame_filter ssh_options seccomp)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then

@@ -12,6 +12,10 @@
 #include <shannot/concepts/admission.hpp>
 #include <shannot/allowlist.hpp>
 #include <shannot/lint.hpp>
+#include <shannot/syscalls.hpp>
+#include <shannot/concepts/syscall_rule_set.hpp>
+#include <shannot/syscall_rules.hpp>
+#include <shannot/syscall_filter.hpp>
 #include <shannot/builder.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/concepts/transport.hpp>

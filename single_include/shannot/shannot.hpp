@@ -1745,6 +1745,705 @@ template <class Transport>
 
 }  // namespace shannot
 // ---- end shannot/lint.hpp ----
+// ---- begin shannot/syscalls.hpp ----
+// System calls by name, with their numbers on each architecture a syscall filter knows.
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace shannot {
+
+/// One system call: its name and its number on each architecture, -1 where it does not exist
+/// (a rule on it is then left out of that architecture's part of a filter). The numbers come
+/// from the kernel's tables (x86_64: arch/x86/entry/syscalls/syscall_64.tbl; aarch64: the generic
+/// table, include/uapi/asm-generic/unistd.h) and are checked against the installed kernel headers
+/// by tests/seccomp_test.cpp. A call missing below can be named in place:
+/// `constexpr shannot::Syscall my_call{"name", X86_64_NUMBER, AARCH64_NUMBER};`.
+struct Syscall {
+    std::string_view name{};
+    int x86_64 = -1;
+    int aarch64 = -1;
+
+    friend constexpr bool operator==(const Syscall&, const Syscall&) = default;
+};
+
+/// An architecture a filter covers: the value the kernel puts in `seccomp_data.arch` for its
+/// native calls (AUDIT_ARCH_*), and its column of the syscall table. Every other value there
+/// (i386 or arm code run by a 64-bit process, any other arch) is refused by the filter.
+struct SeccompArch {
+    std::string_view name{};
+    std::uint32_t audit_arch = 0;
+    int Syscall::*number = nullptr;
+    /// x86_64 only: a number with this bit set is a call of the x32 ABI, which the filter refuses.
+    std::uint32_t x32_bit = 0;
+};
+
+/// AUDIT_ARCH_X86_64 (EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE) and AUDIT_ARCH_AARCH64.
+inline constexpr SeccompArch seccomp_arch_x86_64{"x86_64", 0xc000003eu, &Syscall::x86_64, 0x40000000u};
+inline constexpr SeccompArch seccomp_arch_aarch64{"aarch64", 0xc00000b7u, &Syscall::aarch64, 0};
+/// Both are little-endian, so an argument's low 32 bits sit at `16 + 8 * i` in seccomp_data.
+inline constexpr std::array<SeccompArch, 2> seccomp_arches{seccomp_arch_x86_64, seccomp_arch_aarch64};
+
+/// The calls the built-in rule sets name, and others a custom filter is likely to.
+namespace syscalls {
+// Everyday calls (examples, tests).
+inline constexpr Syscall read{"read", 0, 63};
+inline constexpr Syscall write{"write", 1, 64};
+inline constexpr Syscall close{"close", 3, 57};
+inline constexpr Syscall ioctl{"ioctl", 16, 29};
+inline constexpr Syscall getpid{"getpid", 39, 172};
+inline constexpr Syscall execve{"execve", 59, 221};
+inline constexpr Syscall kill{"kill", 62, 129};
+inline constexpr Syscall prctl{"prctl", 157, 167};
+inline constexpr Syscall exit_group{"exit_group", 231, 94};
+inline constexpr Syscall openat{"openat", 257, 56};
+inline constexpr Syscall mkdirat{"mkdirat", 258, 34};
+inline constexpr Syscall mknodat{"mknodat", 259, 33};
+inline constexpr Syscall seccomp{"seccomp", 317, 277};
+inline constexpr Syscall memfd_create{"memfd_create", 319, 279};
+inline constexpr Syscall execveat{"execveat", 322, 281};
+// Sockets.
+inline constexpr Syscall socket{"socket", 41, 198};
+inline constexpr Syscall connect{"connect", 42, 203};
+inline constexpr Syscall bind{"bind", 49, 200};
+inline constexpr Syscall listen{"listen", 50, 201};
+inline constexpr Syscall socketpair{"socketpair", 53, 199};
+// Processes, tracing, namespaces.
+inline constexpr Syscall clone{"clone", 56, 220};
+inline constexpr Syscall ptrace{"ptrace", 101, 117};
+inline constexpr Syscall personality{"personality", 135, 92};
+inline constexpr Syscall unshare{"unshare", 272, 97};
+inline constexpr Syscall setns{"setns", 308, 268};
+inline constexpr Syscall process_vm_readv{"process_vm_readv", 310, 270};
+inline constexpr Syscall process_vm_writev{"process_vm_writev", 311, 271};
+inline constexpr Syscall kcmp{"kcmp", 312, 272};
+inline constexpr Syscall pidfd_send_signal{"pidfd_send_signal", 424, 424};
+inline constexpr Syscall pidfd_open{"pidfd_open", 434, 434};
+inline constexpr Syscall clone3{"clone3", 435, 435};
+inline constexpr Syscall pidfd_getfd{"pidfd_getfd", 438, 438};
+// Mounts.
+inline constexpr Syscall pivot_root{"pivot_root", 155, 41};
+inline constexpr Syscall chroot{"chroot", 161, 51};
+inline constexpr Syscall mount{"mount", 165, 40};
+inline constexpr Syscall umount2{"umount2", 166, 39};
+inline constexpr Syscall open_tree{"open_tree", 428, 428};
+inline constexpr Syscall move_mount{"move_mount", 429, 429};
+inline constexpr Syscall fsopen{"fsopen", 430, 430};
+inline constexpr Syscall fsconfig{"fsconfig", 431, 431};
+inline constexpr Syscall fsmount{"fsmount", 432, 432};
+inline constexpr Syscall fspick{"fspick", 433, 433};
+inline constexpr Syscall mount_setattr{"mount_setattr", 442, 442};
+inline constexpr Syscall open_tree_attr{"open_tree_attr", 467, 467};  ///< Linux 6.15
+// Kernel interfaces an unprivileged sandbox has no use for.
+inline constexpr Syscall io_uring_setup{"io_uring_setup", 425, 425};
+inline constexpr Syscall io_uring_enter{"io_uring_enter", 426, 426};
+inline constexpr Syscall io_uring_register{"io_uring_register", 427, 427};
+inline constexpr Syscall bpf{"bpf", 321, 280};
+inline constexpr Syscall perf_event_open{"perf_event_open", 298, 241};
+inline constexpr Syscall userfaultfd{"userfaultfd", 323, 282};
+inline constexpr Syscall add_key{"add_key", 248, 217};
+inline constexpr Syscall request_key{"request_key", 249, 218};
+inline constexpr Syscall keyctl{"keyctl", 250, 219};
+inline constexpr Syscall init_module{"init_module", 175, 105};
+inline constexpr Syscall delete_module{"delete_module", 176, 106};
+inline constexpr Syscall finit_module{"finit_module", 313, 273};
+inline constexpr Syscall kexec_load{"kexec_load", 246, 104};
+inline constexpr Syscall kexec_file_load{"kexec_file_load", 320, 294};
+// Privileged calls (a capability in the initial user namespace): refused by the kernel anyway.
+inline constexpr Syscall syslog{"syslog", 103, 116};
+inline constexpr Syscall uselib{"uselib", 134, -1};
+inline constexpr Syscall vhangup{"vhangup", 153, 58};
+inline constexpr Syscall acct{"acct", 163, 89};
+inline constexpr Syscall settimeofday{"settimeofday", 164, 170};
+inline constexpr Syscall swapon{"swapon", 167, 224};
+inline constexpr Syscall swapoff{"swapoff", 168, 225};
+inline constexpr Syscall reboot{"reboot", 169, 142};
+inline constexpr Syscall sethostname{"sethostname", 170, 161};
+inline constexpr Syscall setdomainname{"setdomainname", 171, 162};
+inline constexpr Syscall iopl{"iopl", 172, -1};
+inline constexpr Syscall ioperm{"ioperm", 173, -1};
+inline constexpr Syscall quotactl{"quotactl", 179, 60};
+inline constexpr Syscall clock_settime{"clock_settime", 227, 112};
+inline constexpr Syscall fanotify_init{"fanotify_init", 300, 262};
+inline constexpr Syscall name_to_handle_at{"name_to_handle_at", 303, 264};
+inline constexpr Syscall open_by_handle_at{"open_by_handle_at", 304, 265};
+}  // namespace syscalls
+
+}  // namespace shannot
+// ---- end shannot/syscalls.hpp ----
+// ---- begin shannot/concepts/syscall_rule_set.hpp ----
+// The syscall rule set contract: a named group of deny rules that a SyscallFilter composes.
+
+#include <array>
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <string_view>
+#include <type_traits>
+
+namespace shannot {
+
+/// What a rule looks at besides the call's number. Arguments are compared by their low 32 bits:
+/// the calls the built-in rules check take an int or unsigned int there (socket's family,
+/// personality's persona), or ignore the high half (clone's flags) or refuse it (unshare: EINVAL).
+enum class SyscallArgCheck : std::uint8_t {
+    none,        ///< every call of it
+    any_bit,     ///< the argument has a bit of `values[0]` set
+    equals,      ///< the argument equals `values[0]`
+    not_one_of,  ///< the argument is none of `values[0..count)`
+};
+
+namespace detail {
+/// Not constexpr on purpose: a rule built at compile time with too many values fails to compile
+/// here, naming the problem.
+inline void more_than_max_values_allowed() { std::abort(); }
+}  // namespace detail
+
+/// One deny rule: calls of `call` that pass `check` fail with `error` (an errno) instead of
+/// reaching the kernel. Build them with the named constructors.
+struct SyscallRule {
+    static constexpr std::size_t max_values = 8;
+
+    Syscall call{};
+    SyscallArgCheck check = SyscallArgCheck::none;
+    std::uint8_t arg = 0;  ///< which argument (0-5) the check reads
+    std::array<std::uint32_t, max_values> values{};
+    std::uint8_t count = 0;
+    std::uint16_t error = EPERM;
+
+    /// Every call of `call` fails with `error`.
+    [[nodiscard]] static constexpr SyscallRule deny(Syscall call, std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::none, 0, {}, 0, error};
+    }
+    /// Calls whose argument `arg` has any bit of `mask` set fail (clone with namespace flags).
+    [[nodiscard]] static constexpr SyscallRule deny_if_any_bit(Syscall call, std::uint8_t arg, std::uint32_t mask,
+                                                               std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::any_bit, arg, {mask}, 1, error};
+    }
+    /// Calls whose argument `arg` equals `value` fail (socket of one family).
+    [[nodiscard]] static constexpr SyscallRule deny_if_equal(Syscall call, std::uint8_t arg, std::uint32_t value,
+                                                             std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::equals, arg, {value}, 1, error};
+    }
+    /// Calls whose argument `arg` is none of `allowed` (at most max_values) fail.
+    [[nodiscard]] static constexpr SyscallRule deny_unless_one_of(Syscall call, std::uint8_t arg,
+                                                                  std::initializer_list<std::uint32_t> allowed,
+                                                                  std::uint16_t error = EPERM) {
+        SyscallRule rule{call, SyscallArgCheck::not_one_of, arg, {}, 0, error};
+        for (auto value : allowed) {
+            if (rule.count == max_values) detail::more_than_max_values_allowed();
+            rule.values[rule.count++] = value;
+        }
+        return rule;
+    }
+
+    friend constexpr bool operator==(const SyscallRule&, const SyscallRule&) = default;
+};
+
+namespace detail {
+template <class T>
+struct is_rule_array : std::false_type {};
+template <std::size_t N>
+struct is_rule_array<std::array<SyscallRule, N>> : std::true_type {};
+template <class R>
+concept has_rule_array = requires { requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value; };
+}  // namespace detail
+
+/// A rule set: a named group of deny rules, the unit a SyscallFilter composes and a profile may
+/// relax by name (`"syscall_filter_allow": ["unix_sockets"]`). Everything is static and constant:
+/// the filter is assembled from it at compile time.
+template <class R>
+concept SyscallRuleSet = requires {
+    { R::name } -> std::convertible_to<std::string_view>;
+    { R::summary } -> std::convertible_to<std::string_view>;
+    requires detail::has_rule_array<R>;
+    requires R::rules.size() > 0;
+};
+
+/// The archetype: the smallest rule set, with each member's contract.
+///  - `name`: the group's name, unique within a filter, [a-z0-9_]; profiles relax it by this name
+///    and errors and lints show it.
+///  - `summary`: what the group denies and what relaxing it gives back, for people (lint, docs).
+///  - `rules`: a `static constexpr std::array<SyscallRule, N>` (N >= 1). A call is refused when
+///    any rule of any group left on matches it; the first match (in filter order) picks the errno.
+/// Rules only deny: a group cannot allow what another group denies, so groups compose in any
+/// order and relaxing one never weakens another.
+struct SyscallRuleSetArchetype {
+    static constexpr std::string_view name = "archetype";
+    static constexpr std::string_view summary = "acct(2): process accounting";
+    static constexpr std::array<SyscallRule, 1> rules{SyscallRule::deny(syscalls::acct)};
+};
+static_assert(SyscallRuleSet<SyscallRuleSetArchetype>);
+
+}  // namespace shannot
+// ---- end shannot/concepts/syscall_rule_set.hpp ----
+// ---- begin shannot/syscall_rules.hpp ----
+// The built-in syscall rule sets: what the default filter denies, one named group each.
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <string_view>
+
+namespace shannot {
+
+/// Values the rules compare arguments with (the kernel's ABI; tests/seccomp_test.cpp checks them
+/// against <sys/socket.h>, <sched.h> and <sys/personality.h>).
+namespace syscall_values {
+inline constexpr std::uint32_t af_unix = 1;
+inline constexpr std::uint32_t af_inet = 2;
+inline constexpr std::uint32_t af_inet6 = 10;
+inline constexpr std::uint32_t af_netlink = 16;
+/// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+/// CLONE_NEWNET: every flag of clone(2) that makes a namespace.
+inline constexpr std::uint32_t clone_namespace_flags = 0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u |
+                                                       0x10000000u | 0x20000000u | 0x40000000u;
+/// unshare(2) also takes CLONE_NEWTIME (0x80), which in clone(2)'s flags is part of the exit signal.
+inline constexpr std::uint32_t unshare_namespace_flags = clone_namespace_flags | 0x00000080u;
+inline constexpr std::uint32_t per_linux = 0;              ///< personality(PER_LINUX): the default
+inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personality(0xffffffff) only reads it
+}  // namespace syscall_values
+
+/// io_uring_setup, io_uring_enter, io_uring_register: a second system call interface beside the
+/// usual one, with a long record of kernel bugs; nothing in a read-only sandbox needs it.
+struct DenyIoUring {
+    static constexpr std::string_view name = "io_uring";
+    static constexpr std::string_view summary = "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup), SyscallRule::deny(syscalls::io_uring_enter),
+                                      SyscallRule::deny(syscalls::io_uring_register)};
+};
+
+/// ptrace, process_vm_readv/writev and pidfd_getfd: reading, writing or taking over another
+/// process of the sandbox (in a session: the agent's, or the next command's).
+struct DenyPtrace {
+    static constexpr std::string_view name = "ptrace";
+    static constexpr std::string_view summary = "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
+                                      SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
+};
+
+/// bpf: eBPF programs and maps, kernel code paths that unprivileged users rarely need.
+struct DenyBpf {
+    static constexpr std::string_view name = "bpf";
+    static constexpr std::string_view summary = "bpf (eBPF programs and maps)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::bpf)};
+};
+
+/// perf_event_open: performance counters and tracepoints, a side channel and a bug source.
+struct DenyPerfEvents {
+    static constexpr std::string_view name = "perf_events";
+    static constexpr std::string_view summary = "perf_event_open (performance counters, tracepoints)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::perf_event_open)};
+};
+
+/// userfaultfd: lets a process stall the kernel on its own page faults, the usual way to win a
+/// kernel race in an exploit.
+struct DenyUserfaultfd {
+    static constexpr std::string_view name = "userfaultfd";
+    static constexpr std::string_view summary = "userfaultfd (page faults handled by user space)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::userfaultfd)};
+};
+
+/// keyctl, add_key, request_key: the kernel keyrings are not namespaced; a sandbox could read or
+/// fill the keys of its user (and request_key can start a helper on the host).
+struct DenyKeyring {
+    static constexpr std::string_view name = "keyring";
+    static constexpr std::string_view summary = "keyctl, add_key and request_key (the kernel keyrings, not namespaced)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::keyctl), SyscallRule::deny(syscalls::add_key),
+                                      SyscallRule::deny(syscalls::request_key)};
+};
+
+/// The mount family, old and new API: the sandbox's mount tree is bwrap's, made before the
+/// command runs, and a command must not change it (in a nested user namespace it could).
+struct DenyMount {
+    static constexpr std::string_view name = "mount";
+    static constexpr std::string_view summary = "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
+                                                "fsmount, fspick and mount_setattr (changing the mount tree)";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::mount),         SyscallRule::deny(syscalls::umount2),    SyscallRule::deny(syscalls::pivot_root),
+        SyscallRule::deny(syscalls::move_mount),    SyscallRule::deny(syscalls::open_tree),  SyscallRule::deny(syscalls::open_tree_attr),
+        SyscallRule::deny(syscalls::fsopen),        SyscallRule::deny(syscalls::fsconfig),   SyscallRule::deny(syscalls::fsmount),
+        SyscallRule::deny(syscalls::fspick),        SyscallRule::deny(syscalls::mount_setattr)};
+};
+
+/// unshare and clone with a namespace flag, setns, and clone3: a nested user namespace gives its
+/// creator every capability over new namespaces and re-opens kernel paths (mounting file
+/// systems, netfilter, ...) that unprivileged users should not reach. clone3 passes its flags in
+/// memory the filter cannot read, so it fails with ENOSYS: glibc then falls back to clone (for
+/// threads, fork and posix_spawn alike), whose flags the filter checks.
+struct DenyNamespaces {
+    static constexpr std::string_view name = "namespaces";
+    static constexpr std::string_view summary = "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
+    static constexpr std::array rules{
+        SyscallRule::deny_if_any_bit(syscalls::unshare, 0, syscall_values::unshare_namespace_flags),
+        SyscallRule::deny_if_any_bit(syscalls::clone, 0, syscall_values::clone_namespace_flags),
+        SyscallRule::deny(syscalls::setns), SyscallRule::deny(syscalls::clone3, ENOSYS)};
+};
+
+/// socket(AF_UNIX): neither --unshare-net nor a read-only bind stops connect() to a socket by
+/// path, so a bound docker.sock, ssh agent or D-Bus socket would be reachable. socketpair stays:
+/// it makes a connected pair that reaches nothing outside.
+struct DenyUnixSockets {
+    static constexpr std::string_view name = "unix_sockets";
+    static constexpr std::string_view summary = "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
+                                                "an ssh agent, D-Bus); socketpair stays allowed";
+    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_unix)};
+};
+
+/// socket(AF_NETLINK): kernel interfaces (routing, audit, uevents, sock_diag, netfilter) that a
+/// network-less sandbox does not need.
+struct DenyNetlinkSockets {
+    static constexpr std::string_view name = "netlink_sockets";
+    static constexpr std::string_view summary = "socket(AF_NETLINK) (routing, audit, uevents, sock_diag, netfilter)";
+    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_netlink)};
+};
+
+/// socket of any family but AF_UNIX, AF_NETLINK (their own groups), AF_INET and AF_INET6.
+/// AF_VSOCK reaches the hypervisor's host whatever the network namespace; AF_PACKET, AF_ALG,
+/// AF_KEY, AF_XDP, AF_TIPC, AF_RDS, ... are kernel surface a sandbox without a network never
+/// uses. AF_INET and AF_INET6 stay: under --unshare-net they reach only the sandbox's own
+/// loopback, programs use them for local things (name lookups, interface queries), and a
+/// profile with "network_isolation": false asked for the network they carry.
+struct DenyOtherSocketFamilies {
+    static constexpr std::string_view name = "other_sockets";
+    static constexpr std::string_view summary = "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
+                                                "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
+    static constexpr std::array rules{SyscallRule::deny_unless_one_of(
+        syscalls::socket, 0, {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
+};
+
+/// Loading and removing kernel modules, and loading a new kernel (kexec).
+struct DenyKernelModules {
+    static constexpr std::string_view name = "kernel_modules";
+    static constexpr std::string_view summary = "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
+                                      SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
+                                      SyscallRule::deny(syscalls::kexec_file_load)};
+};
+
+/// personality beyond the default: execution domains and flags (READ_IMPLIES_EXEC,
+/// ADDR_NO_RANDOMIZE, ...) weaken the process's own hardening. PER_LINUX and the query
+/// (0xffffffff) stay allowed.
+struct DenyPersonality {
+    static constexpr std::string_view name = "personality";
+    static constexpr std::string_view summary = "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
+                                                "READ_IMPLIES_EXEC, other execution domains)";
+    static constexpr std::array rules{
+        SyscallRule::deny_unless_one_of(syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
+};
+
+}  // namespace shannot
+// ---- end shannot/syscall_rules.hpp ----
+// ---- begin shannot/syscall_filter.hpp ----
+// SyscallFilter<Rules...>: a seccomp filter composed of rule sets at compile time; the default one.
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// ---- begin shannot/detail/seccomp/assemble.hpp ----
+// The filter generator: rule sets → one classic-BPF program, evaluated at compile time.
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+// ---- begin shannot/detail/seccomp/bpf.hpp ----
+// Classic BPF as seccomp reads it: the opcodes, offsets and return values a filter is made of.
+
+#include <linux/filter.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace shannot::detail::seccomp {
+
+// The opcodes a syscall filter uses (linux/bpf_common.h); a filter reads only `seccomp_data`.
+inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;     ///< A = 32 bits at offset k
+inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;       ///< A == k ? jt : jf
+inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;       ///< A >= k (unsigned) ? jt : jf
+inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;     ///< (A & k) != 0 ? jt : jf
+inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;                 ///< skip k instructions (32-bit k)
+inline constexpr std::uint16_t ret = BPF_RET | BPF_K;                 ///< return k
+
+// struct seccomp_data (linux/seccomp.h): nr, arch, instruction_pointer, args[6] (u64 each).
+inline constexpr std::uint32_t offset_nr = 0;
+inline constexpr std::uint32_t offset_arch = 4;
+inline constexpr std::uint32_t offset_args = 16;
+/// The low 32 bits of argument `i` on a little-endian architecture.
+constexpr std::uint32_t offset_arg_low(unsigned i) { return offset_args + 8u * i; }
+
+// Return values (linux/seccomp.h); the action with the highest precedence of all stacked
+// filters wins, so a filter never loosens another.
+inline constexpr std::uint32_t ret_kill_process = 0x80000000u;  ///< SECCOMP_RET_KILL_PROCESS (Linux 4.14)
+inline constexpr std::uint32_t ret_errno = 0x00050000u;         ///< SECCOMP_RET_ERRNO | errno (16 bits)
+inline constexpr std::uint32_t ret_allow = 0x7fff0000u;         ///< SECCOMP_RET_ALLOW
+inline constexpr std::uint32_t ret_action_full = 0xffff0000u;   ///< SECCOMP_RET_ACTION_FULL
+inline constexpr std::uint32_t ret_data = 0x0000ffffu;          ///< SECCOMP_RET_DATA
+
+/// The kernel's limit on one program (BPF_MAXINSNS).
+inline constexpr std::size_t max_instructions = 4096;
+/// A number nr == -1 means "skip this call" (a tracer's doing); the kernel answers ENOSYS.
+inline constexpr std::uint32_t no_syscall = 0xffffffffu;
+
+constexpr sock_filter statement(std::uint16_t code, std::uint32_t k) { return sock_filter{code, 0, 0, k}; }
+constexpr sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t jt, std::uint8_t jf) {
+    return sock_filter{code, jt, jf, k};
+}
+
+}  // namespace shannot::detail::seccomp
+// ---- end shannot/detail/seccomp/bpf.hpp ----
+
+namespace shannot::detail::seccomp {
+
+/// Where instructions go: into `out` when set, else only counted (the first pass, which sizes the
+/// program and the jumps over each architecture's part).
+struct Emitter {
+    sock_filter* out = nullptr;
+    std::size_t size = 0;
+    constexpr void put(const sock_filter& instruction) {
+        if (out != nullptr) out[size] = instruction;
+        ++size;
+    }
+};
+
+/// One rule, for one architecture. On entry and on exit A holds the call's number; every jump
+/// stays inside the rule's own few instructions (classic BPF's conditional jumps reach 255).
+///   none:        jeq NR ? next : skip 1;  ret ERRNO
+///   any_bit:     jeq NR ? next : skip 4;  ld arg;  jset MASK ? next : skip 1;  ret ERRNO;  ld nr
+///   equals:      the same with jeq VALUE
+///   not_one_of:  jeq NR ? next : skip k+3;  ld arg;  jeq V1..Vk ? to "ld nr" : next;  ret ERRNO;  ld nr
+constexpr void emit_rule(Emitter& e, const SyscallRule& rule, const SeccompArch& arch) {
+    const int nr = rule.call.*arch.number;
+    if (nr < 0) return;  // no such call on this architecture
+    const auto number = static_cast<std::uint32_t>(nr);
+    const auto deny = statement(ret, ret_errno | (rule.error & ret_data));
+    const auto arg = statement(ld_abs, offset_arg_low(rule.arg));
+    const auto reload = statement(ld_abs, offset_nr);
+    switch (rule.check) {
+    case SyscallArgCheck::none:
+        e.put(jump(jeq, number, 0, 1));
+        e.put(deny);
+        return;
+    case SyscallArgCheck::any_bit:
+    case SyscallArgCheck::equals:
+        e.put(jump(jeq, number, 0, 4));
+        e.put(arg);
+        e.put(jump(rule.check == SyscallArgCheck::any_bit ? jset : jeq, rule.values[0], 0, 1));
+        e.put(deny);
+        e.put(reload);
+        return;
+    case SyscallArgCheck::not_one_of: {
+        const auto k = static_cast<std::uint8_t>(rule.count);
+        e.put(jump(jeq, number, 0, static_cast<std::uint8_t>(k + 3)));
+        e.put(arg);
+        for (std::uint8_t i = 0; i < k; ++i) e.put(jump(jeq, rule.values[i], static_cast<std::uint8_t>(k - i), 0));
+        e.put(deny);
+        e.put(reload);
+        return;
+    }
+    }
+}
+
+template <class... Rules>
+constexpr void emit_section(Emitter& e, const SeccompArch& arch, std::uint64_t relaxed) {
+    e.put(statement(ld_abs, offset_nr));
+    if (arch.x32_bit != 0) {
+        // Numbers from the x32 bit up are not x86_64 calls: refused, but for -1 (no call at all).
+        e.put(jump(jge, arch.x32_bit, 0, 2));
+        e.put(jump(jeq, no_syscall, 1, 0));
+        e.put(statement(ret, ret_kill_process));
+    }
+    std::size_t group = 0;
+    const auto emit_group = [&](const auto& rules) {
+        if (((relaxed >> group) & 1u) == 0)
+            for (const auto& rule : rules) emit_rule(e, rule, arch);
+        ++group;
+    };
+    (emit_group(Rules::rules), ...);
+    e.put(statement(ret, ret_allow));
+}
+
+/// The whole program: a dispatch on `seccomp_data.arch` to one part per architecture, any other
+/// arch killed; each part ends in ALLOW. Groups whose bit is set in `relaxed` are left out.
+///   0      ld arch
+///   1+2i   jeq ARCH_i ? next : skip 1
+///   2+2i   ja part_i
+///   1+2n   ret KILL_PROCESS
+///          part_0 ... part_{n-1}
+template <class... Rules>
+constexpr void emit_program(Emitter& e, std::uint64_t relaxed) {
+    std::array<std::size_t, seccomp_arches.size()> sizes{};
+    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
+        Emitter counter;
+        emit_section<Rules...>(counter, seccomp_arches[i], relaxed);
+        sizes[i] = counter.size;
+    }
+    const std::size_t first_part = 2 * seccomp_arches.size() + 2;
+    e.put(statement(ld_abs, offset_arch));
+    std::size_t start = first_part;
+    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
+        e.put(jump(jeq, seccomp_arches[i].audit_arch, 0, 1));
+        const std::size_t here = e.size;  // the ja's own index
+        e.put(statement(ja, static_cast<std::uint32_t>(start - here - 1)));
+        start += sizes[i];
+    }
+    e.put(statement(ret, ret_kill_process));
+    for (const auto& arch : seccomp_arches) emit_section<Rules...>(e, arch, relaxed);
+}
+
+template <class... Rules>
+constexpr std::size_t program_size(std::uint64_t relaxed) {
+    Emitter counter;
+    emit_program<Rules...>(counter, relaxed);
+    return counter.size;
+}
+
+}  // namespace shannot::detail::seccomp
+// ---- end shannot/detail/seccomp/assemble.hpp ----
+
+namespace shannot {
+
+/// A classic-BPF seccomp program of at most `Capacity` instructions: what bwrap loads from a
+/// descriptor (`--seccomp FD`, `--add-seccomp-fd FD`). A literal type, so a whole program can be
+/// a compile-time constant.
+template <std::size_t Capacity>
+struct BpfProgram {
+    std::array<sock_filter, Capacity> code{};
+    std::size_t size = 0;
+
+    [[nodiscard]] constexpr std::span<const sock_filter> instructions() const { return {code.data(), size}; }
+
+    /// The bytes bwrap reads: each `struct sock_filter` as the kernel lays it out on a
+    /// little-endian machine (both supported architectures are), whatever this host is.
+    [[nodiscard]] std::string bytes() const {
+        std::string out(size * sizeof(sock_filter), '\0');
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto& f = code[i];
+            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff), static_cast<unsigned char>(f.code >> 8),
+                                          f.jt, f.jf,
+                                          static_cast<unsigned char>(f.k & 0xff), static_cast<unsigned char>((f.k >> 8) & 0xff),
+                                          static_cast<unsigned char>((f.k >> 16) & 0xff), static_cast<unsigned char>(f.k >> 24)};
+            for (std::size_t b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>(raw[b]);
+        }
+        return out;
+    }
+};
+
+/// A syscall filter composed of rule sets, each a named group of deny rules (see
+/// concepts/syscall_rule_set.hpp): a call is refused (with its rule's errno, EPERM unless the rule
+/// says otherwise) when a rule of a group left on matches it, and allowed otherwise. The program
+/// checks `seccomp_data.arch` first: x86_64 and aarch64 each get their part, with their own
+/// syscall numbers; any other arch (i386 or arm code run by a 64-bit process, ...) and x86_64's
+/// x32 ABI kill the process, so no call of an ABI the tables do not describe gets through.
+///
+///     using MyFilter = shannot::SyscallFilter<shannot::DenyIoUring, shannot::DenyPtrace, MyRules>;
+///     constexpr auto program = MyFilter::program();          // built by the compiler
+///     const std::string bytes = program.bytes();             // what bwrap reads from a descriptor
+///
+/// Groups can be left out by name at run time (a profile's `syscall_filter_allow`): the same
+/// generator, called with a mask, emits them not at all.
+template <class... Rules>
+class SyscallFilter {
+    static_assert(sizeof...(Rules) >= 1, "SyscallFilter<Rules...>: name at least one rule set");
+    static_assert((requires { { Rules::name } -> std::convertible_to<std::string_view>; } && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view name` "
+                  "(see shannot/concepts/syscall_rule_set.hpp, SyscallRuleSetArchetype)");
+    static_assert((requires { { Rules::summary } -> std::convertible_to<std::string_view>; } && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
+                  "denies, for people (see SyscallRuleSetArchetype)");
+    static_assert((detail::has_rule_array<Rules> && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
+                  "rules` (see SyscallRuleSetArchetype)");
+    static_assert((SyscallRuleSet<Rules> && ...), "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
+                                                 "(an empty `rules`?)");
+    static_assert(sizeof...(Rules) <= 64, "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
+
+public:
+    /// Bit i set: the i-th rule set (groups[i]) is left out.
+    using GroupMask = std::uint64_t;
+
+    /// The rule sets' names, in order: the groups a profile may relax.
+    static constexpr std::array<std::string_view, sizeof...(Rules)> groups{std::string_view(Rules::name)...};
+    /// What each group denies, for people (lint, docs), in the same order.
+    static constexpr std::array<std::string_view, sizeof...(Rules)> summaries{std::string_view(Rules::summary)...};
+
+    /// Instructions of the program with every group on; a relaxed one is shorter.
+    static constexpr std::size_t capacity = detail::seccomp::program_size<Rules...>(0);
+    static_assert(capacity <= detail::seccomp::max_instructions,
+                  "SyscallFilter<Rules...>: the program is longer than the kernel's 4096 instructions (BPF_MAXINSNS)");
+    static_assert(
+        [] {
+            for (std::size_t i = 0; i < groups.size(); ++i)
+                for (std::size_t j = i + 1; j < groups.size(); ++j)
+                    if (groups[i] == groups[j]) return false;
+            return true;
+        }(),
+        "SyscallFilter<Rules...>: two rule sets have the same name; a profile could not tell them apart");
+
+    /// The index of group `name`, or nothing.
+    [[nodiscard]] static constexpr std::optional<std::size_t> group_index(std::string_view name) {
+        for (std::size_t i = 0; i < groups.size(); ++i)
+            if (groups[i] == name) return i;
+        return std::nullopt;
+    }
+
+    /// The program, without the groups whose bits are set in `relaxed`. Constant-evaluated when
+    /// `relaxed` is a constant (`constexpr auto p = F::program();`).
+    [[nodiscard]] static constexpr BpfProgram<capacity> program(GroupMask relaxed = 0) {
+        BpfProgram<capacity> out{};
+        detail::seccomp::Emitter e{out.code.data(), 0};
+        detail::seccomp::emit_program<Rules...>(e, relaxed);
+        out.size = e.size;
+        return out;
+    }
+
+    /// The mask that leaves out the groups `names` (a profile's relaxations); an unknown name is
+    /// an error naming it and the groups there are. `field` prefixes the message (a field path).
+    template <class Names>
+    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names, std::string_view field = "syscall_filter_allow") {
+        GroupMask mask = 0;
+        std::size_t i = 0;
+        for (const auto& name : names) {
+            const auto index = group_index(name);
+            if (!index) {
+                std::string known;
+                for (auto g : groups) known += (known.empty() ? "" : ", ") + std::string(g);
+                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) + "]: no syscall filter group named '" +
+                                                       std::string(name) + "' (groups: " + known + ")");
+            }
+            mask |= GroupMask{1} << *index;
+            ++i;
+        }
+        return mask;
+    }
+};
+
+/// The filter every profile gets unless it says `"syscall_filter": "none"`: each built-in group,
+/// in the order their names are listed (and relaxed) in profiles.
+using DefaultSyscallFilter =
+    SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
+                  DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
+
+/// The default filter with every group on, built by the compiler.
+inline constexpr auto default_syscall_filter_program = DefaultSyscallFilter::program();
+
+}  // namespace shannot
+// ---- end shannot/syscall_filter.hpp ----
 // ---- begin shannot/builder.hpp ----
 // BubblewrapCommandBuilder: profile + command → bwrap argv. Pure: no I/O, deterministic order.
 
