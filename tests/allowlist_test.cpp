@@ -147,6 +147,23 @@ TEST_CASE("lint_profile") {
         CHECK(codes(p) == std::multiset<std::string>{"exec-capable", "exec-capable", "exec-capable", "glob-pattern",
                                                      "writable-bind", "network", "user-namespace", "additional-args",
                                                      "root-bind"});
+        p.syscall_filter = "none";
+        CHECK(codes(p).count("syscall-filter-off") == 1);
+    }
+    SUBCASE("the syscall filter turned off, or groups of it relaxed, is flagged, naming each group") {
+        shannot::LocalProfile p{.name = "relaxed", .allowed_commands = {"ls"}, .syscall_filter_allow = {"unix_sockets", "ptrace"}};
+        const auto findings = shannot::lint_profile(p);
+        REQUIRE(findings.size() == 2);
+        CHECK(findings[0].code == "syscall-filter-relaxed");
+        CHECK(findings[0].severity == shannot::LintFinding::Severity::warning);
+        CHECK(findings[0].message.find("syscall_filter_allow[0]: 'unix_sockets' is allowed: socket(AF_UNIX)") == 0);
+        CHECK(findings[1].message.find("syscall_filter_allow[1]: 'ptrace' is allowed: ptrace, process_vm_readv") == 0);
+        shannot::LocalProfile off{.name = "off", .allowed_commands = {"ls"}, .syscall_filter = "none"};
+        const auto off_findings = shannot::lint_profile(off);
+        REQUIRE(off_findings.size() == 1);
+        CHECK(off_findings[0].code == "syscall-filter-off");
+        CHECK(off_findings[0].severity == shannot::LintFinding::Severity::danger);
+        CHECK(off_findings[0].message.find("syscall_filter is \"none\"") == 0);
     }
     SUBCASE("an empty allowlist is flagged") {
         CHECK(codes(shannot::LocalProfile{.name = "open"}).count("empty-allowlist") == 1);

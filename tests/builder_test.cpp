@@ -16,6 +16,9 @@ using Profile = shannot::SandboxProfile<Remote>;
 
 namespace {
 
+/// The built-in syscall filter, on in every profile that does not say "none".
+const Args filter = {"--seccomp", "6"};
+
 const Args hardening = {"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
                         "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"};
 
@@ -43,7 +46,7 @@ Args build(const shannot::SandboxProfile<T>& p, Args command = {"ls"}, shannot::
 
 TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host symlink is --symlink") {
     const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
-    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
+    const Args tail = concat({{"--clearenv"}, filter, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
     const shannot::SandboxBind usr{.source = "/usr", .target = "/usr", .required = true};
     const shannot::SandboxBind bin{.source = "/bin", .target = "/bin", .optional = true};
     const shannot::BuildExtras links{.host_symlinks = {{"/bin", "/usr/bin"}}};
@@ -97,7 +100,7 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
 
 TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxBind)") {
     const Args head = concat({hardening, {"--proc", "/proc", "--dev", "/dev"}});
-    const Args tail = concat({{"--clearenv"}, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
+    const Args tail = concat({{"--clearenv"}, filter, {"--json-status-fd", "4"}, dev_ro, {"--", "ls"}});
     // /etc (required), a mask inside it, /opt (neither), /srv (optional), /data (writable, neither)
     // and a bind inside a tmpfs.
     const Profile p{.name = "t",
@@ -152,41 +155,41 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     const Args end = concat({dev_ro, {"--", "ls"}});
 
     SUBCASE("an empty profile: hardening, private /proc and /dev, cleared environment") {
-        CHECK(build(Profile{.name = "empty"}) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+        CHECK(build(Profile{.name = "empty"}) == concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
     }
     SUBCASE("every tmpfs is sized with tmpfs_bytes, the run's when it has one; /dev/shm is one") {
         Profile p{.name = "t", .tmpfs_paths = {"/tmp", "/var/tmp"}};
         p.limits.tmpfs_bytes = 1 << 20;
         const Args mib = {"--size", "1048576", "--tmpfs"};
-        CHECK(build(p) == concat({hardening, proc_dev, mib, {"/dev/shm"}, mib, {"/tmp"}, mib, {"/var/tmp"}, tail_env, status, end}));
+        CHECK(build(p) == concat({hardening, proc_dev, mib, {"/dev/shm"}, mib, {"/tmp"}, mib, {"/var/tmp"}, tail_env, filter, status, end}));
         shannot::ResourceLimits run;
         run.tmpfs_bytes = 4096;
         const Args page = {"--size", "4096", "--tmpfs"};
         CHECK(build(p, {"ls"}, {.limits = run}) ==
-              concat({hardening, proc_dev, page, {"/dev/shm"}, page, {"/tmp"}, page, {"/var/tmp"}, tail_env, status, end}));
+              concat({hardening, proc_dev, page, {"/dev/shm"}, page, {"/tmp"}, page, {"/var/tmp"}, tail_env, filter, status, end}));
     }
     SUBCASE("a profile that mounts /dev/shm itself keeps its own mount there") {
         Profile bound{.name = "t", .binds = {{.source = "/srv/shm", .target = "/dev/shm", .required = true}}};
-        CHECK(build(bound) == concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, status, end}));
+        CHECK(build(bound) == concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, filter, status, end}));
         Profile own{.name = "t", .tmpfs_paths = {"/dev/shm/"}};
-        CHECK(build(own) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+        CHECK(build(own) == concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
     }
     SUBCASE("a transport that applies limits through bwrap's --block-fd gets it") {
         shannot::SandboxProfile<shannot::PosixSpawnTransport> local{.name = "t"};
-        CHECK(build(local) == concat({hardening, proc_dev, shm, tail_env, status, {"--block-fd", "6"}, end}));
+        CHECK(build(local) == concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "7"}, status, {"--block-fd", "6"}, end}));
     }
     SUBCASE("a tmpfs under a bind is mounted after it, whatever the order written") {
         Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv", .required = true}}, .tmpfs_paths = {"/srv/cache"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, {"--ro-bind", "/srv", "/srv"}, tmpfs("/srv/cache"), tail_env, status, end}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, {"--ro-bind", "/srv", "/srv"}, tmpfs("/srv/cache"), tail_env, filter, status, end}));
     }
     SUBCASE("a bind under a tmpfs is mounted after it") {
         Profile p{.name = "t", .binds = {{.source = "/etc/hosts", .target = "/etc/hosts"}}, .tmpfs_paths = {"/etc"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/etc"), {"--ro-bind", "/etc/hosts", "/etc/hosts"}, tail_env, status,
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/etc"), {"--ro-bind", "/etc/hosts", "/etc/hosts"}, tail_env, filter, status,
                                   end}));
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
         Profile p{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}}};
-        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, status, end}));
+        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, filter, status, end}));
     }
     SUBCASE("optional, required and writable binds pick the matching bwrap flag") {
         Profile p{.name = "t",
@@ -196,43 +199,56 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                             {.source = "/d", .target = "/d", .required = true}}};
         CHECK(build(p) == concat({hardening, proc_dev,
                                   {"--ro-bind-try", "/a", "/a", "--bind", "/b", "/b", "--bind-try", "/c", "/c", "--ro-bind", "/d", "/d"},
-                                  shm, tail_env, status, end}));
+                                  shm, tail_env, filter, status, end}));
     }
     SUBCASE("a trailing slash on a target does not change the order") {
         Profile p{.name = "t", .binds = {{.source = "/x/y", .target = "/x/y/"}}, .tmpfs_paths = {"/x/"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/x"), {"--ro-bind", "/x/y", "/x/y"}, tail_env, status, end}));
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/x"), {"--ro-bind", "/x/y", "/x/y"}, tail_env, filter, status, end}));
     }
     SUBCASE("profile and run variables: sorted, the run's override the profile's") {
         Profile p{.name = "t", .environment = {{"B", "profile"}, {"A", "profile"}}};
         CHECK(build(p, {"ls"}, {.environment = {{"B", "run"}, {"C", "run"}}}) ==
               concat({hardening, proc_dev, shm, {"--clearenv", "--setenv", "A", "profile", "--setenv", "B", "run", "--setenv", "C", "run"},
-                      status, end}));
+                      filter, status, end}));
     }
     SUBCASE("a working directory becomes --chdir") {
         CHECK(build(Profile{.name = "t"}, {"ls"}, {.working_directory = "/tmp"}) ==
-              concat({hardening, proc_dev, shm, tail_env, {"--chdir", "/tmp"}, status, end}));
+              concat({hardening, proc_dev, shm, tail_env, {"--chdir", "/tmp"}, filter, status, end}));
     }
-    SUBCASE("seccomp is an fd number the transport chooses, never the path") {
+    SUBCASE("seccomp is an fd number the transport chooses, never the path; with the built-in filter both are added") {
         Profile p{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
+        CHECK(build(p) == concat({hardening, proc_dev, shm, tail_env, {"--add-seccomp-fd", "6", "--add-seccomp-fd", "3"}, status, end}));
+        p.syscall_filter = "none";
         CHECK(build(p) == concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "3"}, status, end}));
-        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
+        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .seccomp_profile = "/etc/filter.bpf",
+                                                                  .syscall_filter = "none"};
         auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
         REQUIRE_FALSE(r);
         CHECK(r.error().message == "profile 't' has a seccomp_profile but this transport cannot pass one to bwrap");
     }
-    SUBCASE("no --json-status-fd when the transport does not read it") {
+    SUBCASE("the built-in filter: --seccomp at the transport's fd unless \"none\"; relaxing groups changes the bytes, not the argv") {
+        CHECK(build(Profile{.name = "t", .syscall_filter = "none"}) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+        CHECK(build(Profile{.name = "t", .syscall_filter = "default", .syscall_filter_allow = {"unix_sockets"}}) ==
+              concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
         shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t"};
+        auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message == "profile 't' has the built-in syscall filter on, but this transport cannot pass it to bwrap "
+                                   "(\"syscall_filter\": \"none\" runs without it)");
+    }
+    SUBCASE("no --json-status-fd when the transport does not read it") {
+        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .syscall_filter = "none"};
         CHECK(build(bare) == concat({hardening, proc_dev, shm, tail_env, end}));
     }
     SUBCASE("network and user namespace isolation can be turned off") {
         Profile p{.name = "t", .network_isolation = false, .user_namespace_isolation = false};
         CHECK(build(p) == concat({{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
                                    "--new-session", "--cap-drop", "ALL"},
-                                  proc_dev, shm, {"--clearenv", "--json-status-fd", "4"}, end}));
+                                  proc_dev, shm, {"--clearenv"}, filter, {"--json-status-fd", "4"}, end}));
     }
     SUBCASE("additional_args come last before --, verbatim") {
         Profile p{.name = "t", .additional_args = {"--hostname", "sandbox"}};
         CHECK(build(p, {"ls", "-l", "--", "-x"}) ==
-              concat({hardening, proc_dev, shm, tail_env, status, {"--hostname", "sandbox"}, dev_ro, {"--", "ls", "-l", "--", "-x"}}));
+              concat({hardening, proc_dev, shm, tail_env, filter, status, {"--hostname", "sandbox"}, dev_ro, {"--", "ls", "-l", "--", "-x"}}));
     }
 }

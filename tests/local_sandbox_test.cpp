@@ -432,7 +432,9 @@ TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
         auto args = sandbox.dry_run({"sh", "-c", "sleep 0.5; echo survived"});
         REQUIRE(args);
         std::optional<shannot::Result<shannot::PosixSpawnTransport::process_type>> process;
-        std::thread([&] { process.emplace(transport.launch({.bwrap_args = *args})); }).join();
+        shannot::LaunchSpec spec{.bwrap_args = *args};
+        REQUIRE(shannot::detail::add_filter_files(sandbox.profile(), spec));
+        std::thread([&] { process.emplace(transport.launch(spec)); }).join();
         REQUIRE(process->has_value());
         std::string out;
         const std::optional<std::string> no_input;

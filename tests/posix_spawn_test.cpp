@@ -42,6 +42,7 @@ LaunchSpec spawn_spec(const shannot::LocalProfile& profile, std::vector<std::str
     REQUIRE(args);
     LaunchSpec spec;
     spec.bwrap_args = std::move(*args);
+    REQUIRE(shannot::detail::add_filter_files(profile, spec));  // the filters the argv names, as SandboxManager adds them
     return spec;
 }
 
@@ -240,6 +241,7 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
     const auto probe = shannot_test::helper_path("shannot_fd_probe");
     REQUIRE_MESSAGE(!probe.empty(), "tests/helpers/fd_probe.cpp was not built next to the test executable");
     const std::string probe_inside = std::string(spawn_helpers_dir) + "/shannot_fd_probe";
+    const std::string seccomp_probe_inside = std::string(spawn_helpers_dir) + "/shannot_seccomp_probe";
     PosixSpawnTransport transport;
     const auto profile = spawn_profile(true);
 
@@ -258,7 +260,7 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
         CHECK(d.out.rfind("fds 0 1 2\n", 0) == 0);
         CHECK(d.out.find("\nsid 1\n") != std::string::npos);  // --new-session: its own session
     }
-    SUBCASE("the seccomp filter reaches bwrap at fd 3 and is enforced; no fd 3 remains inside") {
+    SUBCASE("the profile's seccomp filter reaches bwrap at fd 3 and is enforced; no fd 3 remains inside") {
         if (shannot_test::test_audit_arch == 0) {
             MESSAGE("skipped: no test seccomp filter for this architecture");
             return;
@@ -270,7 +272,9 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
         filtered.seccomp_profile = filter;
         auto with_filter = [&](std::vector<std::string> command) {
             auto spec = spawn_spec(filtered, std::move(command));
-            spec.files.push_back({PosixSpawnTransport::seccomp_fd, filter});
+            REQUIRE(spec.files.size() == 2);  // the profile's file at 3 and the built-in filter's bytes at 6
+            CHECK(spec.files[0].fd == PosixSpawnTransport::seccomp_fd);
+            CHECK(spec.files[0].path == filter);
             return spawn_and_drive(transport, spec);
         };
         auto denied = with_filter({"mkdir", "/tmp/x"});
@@ -285,6 +289,38 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
         // The control: without the filter the same mkdir succeeds on the tmpfs.
         auto unfiltered = spawn_and_drive(transport, spawn_spec(profile, {"mkdir", "/tmp/x"}));
         CHECK(unfiltered.exit.exit_code == 0);
+        // Stacked: the built-in filter is enforced beside the profile's file.
+        auto unix_socket = with_filter({seccomp_probe_inside, "socket_unix"});
+        CHECK(unix_socket.out == "socket_unix EPERM\n");
+    }
+    SUBCASE("the built-in filter reaches bwrap at its fd as bytes (a sealed memfd), is enforced, and no such fd remains inside") {
+        auto spec = spawn_spec(profile, {probe_inside});
+        REQUIRE(spec.files.size() == 1);
+        CHECK(spec.files[0].fd == PosixSpawnTransport::syscall_filter_fd);
+        CHECK(spec.files[0].path.empty());
+        CHECK(spec.files[0].data == shannot::default_syscall_filter_program.bytes());
+        const int fds_before = shannot_test::count_fds();
+        auto d = spawn_and_drive(transport, spec);
+        CHECK(shannot_test::count_fds() == fds_before);  // the memfd is closed here after the spawn
+        CAPTURE(d.err);
+        CHECK(d.exit.exit_code == 0);
+        CHECK(d.out.rfind("fds 0 1 2\n", 0) == 0);
+        auto denied = spawn_and_drive(transport, spawn_spec(profile, {seccomp_probe_inside, "socket_unix"}));
+        CHECK(denied.out == "socket_unix EPERM\n");
+        // The control: the same probe with "syscall_filter": "none" opens the socket.
+        auto off = profile;
+        off.syscall_filter = "none";
+        auto plain = spawn_and_drive(transport, spawn_spec(off, {seccomp_probe_inside, "socket_unix"}));
+        CHECK(plain.out == "socket_unix ok\n");
+        // A descriptor the caller holds at the filter's fd without O_CLOEXEC is not what bwrap reads there.
+        constexpr int at = PosixSpawnTransport::syscall_filter_fd;
+        const int stray = ::open("/dev/zero", O_RDONLY);
+        REQUIRE(stray >= 0);
+        REQUIRE(::dup2(stray, at) == at);
+        auto again = spawn_and_drive(transport, spawn_spec(profile, {seccomp_probe_inside, "socket_unix"}));
+        ::close(at);
+        ::close(stray);
+        CHECK(again.out == "socket_unix EPERM\n");
     }
 }
 

@@ -132,14 +132,36 @@ TEST_CASE("SandboxProfile round trip") {
             .seccomp_profile = "/etc/shannot/filter.bpf",
             .network_isolation = false,
             .user_namespace_isolation = false,
-            .additional_args = {"--hostname", "h"}};
+            .additional_args = {"--hostname", "h"},
+            .syscall_filter = "default",
+            .syscall_filter_allow = {"unix_sockets", "personality"}};
         const auto json = p.to_json();
         for (const char* key : {"name", "allowed_commands", "binds", "tmpfs_paths", "environment", "seccomp_profile",
-                                "network_isolation", "user_namespace_isolation", "additional_args", "version"})
+                                "network_isolation", "user_namespace_isolation", "additional_args", "version", "syscall_filter",
+                                "syscall_filter_allow"})
             CHECK_MESSAGE(json.contains(key), key);
         auto again = load(json.dump());
         REQUIRE(again);
         CHECK(*again == p);
+        P off{.name = "off", .syscall_filter = "none"};
+        CHECK(off.to_json()["syscall_filter"] == "none");
+        CHECK(*load(off.to_json().dump()) == off);
+    }
+    SUBCASE("the built-in syscall filter is on unless the profile says \"none\"") {
+        const auto plain = load(R"({"name": "x"})");
+        REQUIRE(plain);
+        CHECK(plain->syscall_filter == "default");
+        CHECK(plain->syscall_filter_allow.empty());
+        CHECK(plain->to_json()["syscall_filter"] == "default");
+        CHECK(plain->to_json()["syscall_filter_allow"] == nlohmann::json::array());
+        CHECK(*load(R"({"name": "x", "syscall_filter": "default"})") == *plain);
+        const auto off = load(R"({"name": "x", "syscall_filter": "none"})");
+        REQUIRE(off);
+        CHECK(off->syscall_filter == "none");
+        const auto relaxed = load(R"({"name": "x", "syscall_filter_allow": ["unix_sockets", "netlink_sockets"]})");
+        REQUIRE(relaxed);
+        CHECK(relaxed->syscall_filter_allow == std::vector<std::string>{"unix_sockets", "netlink_sockets"});
+        for (auto name : shannot::builtin_profile_names) CHECK(shannot::builtin_profile(name)->syscall_filter == "default");
     }
     SUBCASE("the shipped JSON files equal the built-ins") {
         const char* root = std::getenv("SHANNOT_SOURCE_ROOT");
@@ -225,6 +247,18 @@ TEST_CASE("load_profile_from_string refuses malformed profiles, naming the field
         {R"({"name": "x", "environment": {"V": "a\u0000b"}})", "environment.V: contains a NUL byte"},
         {R"({"name": "x", "seccomp_profile": 3})", "seccomp_profile: must be a string"},
         {R"({"name": "x", "seccomp_profile": "rel.bpf"})", "seccomp_profile: must be an absolute path (no profile folder to resolve 'rel.bpf' against)"},
+        {R"({"name": "x", "syscall_filter": "strict"})", "syscall_filter: unknown value 'strict' (expected \"default\" or \"none\")"},
+        {R"({"name": "x", "syscall_filter": "None"})", "syscall_filter: unknown value 'None' (expected \"default\" or \"none\")"},
+        {R"({"name": "x", "syscall_filter": ""})", "syscall_filter: must be a non-empty string"},
+        {R"({"name": "x", "syscall_filter": false})", "syscall_filter: must be a string"},
+        {R"({"name": "x", "syscall_filter_allow": ["unix_sockets", "docker"]})",
+         "syscall_filter_allow[1]: no syscall filter group named 'docker' (groups: io_uring, ptrace, bpf, perf_events, userfaultfd, "
+         "keyring, mount, namespaces, unix_sockets, netlink_sockets, other_sockets, kernel_modules, personality)"},
+        {R"({"name": "x", "syscall_filter_allow": "unix_sockets"})", "syscall_filter_allow: must be an array of strings"},
+        {R"({"name": "x", "syscall_filter_allow": [1]})", "syscall_filter_allow[0]: must be a string"},
+        {R"({"name": "x", "syscall_filter": "none", "syscall_filter_allow": ["ptrace"]})",
+         "syscall_filter_allow: relaxes groups of the default filter, which \"syscall_filter\": \"none\" turns off; remove one of them"},
+        {R"({"name": "x", "syscall_filtre": "none"})", "syscall_filtre: unknown key (a misspelt key would otherwise fall back to a default)"},
         {R"({"name": "x", "network_isolation": "false"})", "network_isolation: must be true or false"},
         {R"({"name": "x", "user_namespace_isolation": 0})", "user_namespace_isolation: must be true or false"},
         {R"({"name": "x", "additional_args": ["--"]})", "additional_args[0]: '--' would end bwrap's options early"},

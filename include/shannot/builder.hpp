@@ -13,6 +13,7 @@
 #include <shannot/error.hpp>
 #include <shannot/limits.hpp>
 #include <shannot/profile.hpp>
+#include <shannot/syscall_filter.hpp>
 
 namespace shannot {
 
@@ -56,9 +57,11 @@ struct BuildExtras {
 ///     `--size TMPFS_BYTES --tmpfs TARGET`, and /dev/shm is one (unless the profile mounts
 ///     something there);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
-///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), --block-fd FD (if the transport applies limits through it),
-///     additional_args, BuildExtras::extra_args, --remount-ro /dev, --, the command.
+///  5. --chdir, the syscall filters (the transport decides the fds): `--seccomp FD` for one, the
+///     built-in (Transport::syscall_filter_fd) or the profile's seccomp_profile (Transport::seccomp_fd),
+///     `--add-seccomp-fd FD` for each of both; --json-status-fd FD (if the transport reads it),
+///     --block-fd FD (if the transport applies limits through it), additional_args,
+///     BuildExtras::extra_args, --remount-ro /dev, --, the command.
 /// bwrap's --dev is a tmpfs of half the host's RAM that `--size` cannot bound and the sandbox's
 /// user owns: it is made read-only once every mount under it is done, and /dev/shm gets a
 /// bounded tmpfs of its own.
@@ -125,14 +128,28 @@ public:
         }
 
         if (extras_.working_directory) a.insert(a.end(), {"--chdir", *extras_.working_directory});
+        // The built-in filter, then the profile's own: bwrap applies both (the stricter answer wins).
+        std::vector<int> filter_fds;
+        if (profile_.syscall_filter != no_syscall_filter_name) {
+            if constexpr (requires { Transport::syscall_filter_fd; }) {
+                filter_fds.push_back(Transport::syscall_filter_fd);
+            } else {
+                return fail(errc::invalid_argument, "profile '" + profile_.name +
+                                                        "' has the built-in syscall filter on, but this transport cannot pass it "
+                                                        "to bwrap (\"syscall_filter\": \"none\" runs without it)");
+            }
+        }
         if (profile_.seccomp_profile) {
             if constexpr (requires { Transport::seccomp_fd; }) {
-                a.insert(a.end(), {"--seccomp", std::to_string(Transport::seccomp_fd)});
+                filter_fds.push_back(Transport::seccomp_fd);
             } else {
                 return fail(errc::invalid_argument, "profile '" + profile_.name +
                                                         "' has a seccomp_profile but this transport cannot pass one to bwrap");
             }
         }
+        // bwrap refuses --seccomp beside --add-seccomp-fd: one filter is --seccomp (which bwrap
+        // has had since 0.1), two are an --add-seccomp-fd each (bwrap 0.5).
+        for (int fd : filter_fds) a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         if constexpr (requires { Transport::limits_block_fd; })

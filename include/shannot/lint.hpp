@@ -13,6 +13,7 @@
 #include <shannot/allowlist.hpp>
 #include <shannot/limits.hpp>
 #include <shannot/profile.hpp>
+#include <shannot/syscall_filter.hpp>
 
 namespace shannot {
 
@@ -70,6 +71,17 @@ template <class Transport>
         out.push_back({S::warning, "user-namespace", "user_namespace_isolation is false: no user namespace is created"});
     if (!p.additional_args.empty())
         out.push_back({S::warning, "additional-args", "additional_args are passed to bwrap verbatim and can weaken the sandbox"});
+    if (p.syscall_filter == no_syscall_filter_name)
+        out.push_back({S::danger, "syscall-filter-off",
+                       "syscall_filter is \"none\": the whole kernel interface is reachable (unix sockets under bound paths, "
+                       "nested user namespaces, io_uring, ptrace, ...)"});
+    for (std::size_t i = 0; i < p.syscall_filter_allow.size(); ++i) {
+        const auto& group = p.syscall_filter_allow[i];
+        const auto index = DefaultSyscallFilter::group_index(group);
+        out.push_back({S::warning, "syscall-filter-relaxed",
+                       "syscall_filter_allow[" + std::to_string(i) + "]: '" + group + "' is allowed" +
+                           (index ? ": " + std::string(DefaultSyscallFilter::summaries[*index]) : std::string(" (no such group)"))});
+    }
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (detail::strip_trailing_slash(p.binds[i].source) == "/")
             out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});

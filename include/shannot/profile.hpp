@@ -18,6 +18,7 @@
 #include <shannot/error.hpp>
 #include <shannot/fwd.hpp>
 #include <shannot/limits.hpp>
+#include <shannot/syscall_filter.hpp>
 
 namespace shannot {
 
@@ -94,6 +95,12 @@ struct SandboxProfile {
     std::vector<std::string> additional_args{};
     /// What the sandbox may consume; a profile that does not say gets the library's defaults.
     ResourceLimits limits{};
+    /// The built-in syscall filter (syscall_filter.hpp): "default" (DefaultSyscallFilter) or "none".
+    /// It stacks with `seccomp_profile`: a call either of them refuses is refused.
+    std::string syscall_filter{default_syscall_filter_name};
+    /// Groups of the default filter left out, by name (DefaultSyscallFilter::groups), e.g.
+    /// "unix_sockets" for a profile whose command must talk to a local daemon.
+    std::vector<std::string> syscall_filter_allow{};
 
     friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
 
@@ -101,7 +108,8 @@ struct SandboxProfile {
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
         return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args, limits};
+                network_isolation, user_namespace_isolation, additional_args, limits, syscall_filter,
+                syscall_filter_allow};
     }
 
     /// Structural checks for every transport, plus existence checks where bwrap runs locally.
@@ -283,6 +291,7 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_mounts(*this); !r) return r;
     if (auto r = detail::check_settings(*this); !r) return r;
     if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
+    if (auto r = validate_syscall_filter(syscall_filter, syscall_filter_allow); !r) return r;
     static_assert(requires { Transport::checks_local_paths; },
                   "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
                   "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
@@ -321,6 +330,8 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"network_isolation", network_isolation},
         {"user_namespace_isolation", user_namespace_isolation},
         {"additional_args", additional_args},
+        {"syscall_filter", syscall_filter},
+        {"syscall_filter_allow", syscall_filter_allow},
     };
     out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
     Json limits_json = Json::object();

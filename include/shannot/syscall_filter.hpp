@@ -7,11 +7,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <shannot/concepts/syscall_rule_set.hpp>
@@ -146,5 +148,40 @@ using DefaultSyscallFilter =
 
 /// The default filter with every group on, built by the compiler.
 inline constexpr auto default_syscall_filter_program = DefaultSyscallFilter::program();
+
+/// The values of a profile's `"syscall_filter"`: the default filter, or no built-in filter.
+inline constexpr std::string_view default_syscall_filter_name = "default";
+inline constexpr std::string_view no_syscall_filter_name = "none";
+
+/// Checks a profile's `syscall_filter` and `syscall_filter_allow`; errors name the field and the value.
+template <class Names>
+[[nodiscard]] Result<void> validate_syscall_filter(std::string_view choice, const Names& allow) {
+    if (choice == no_syscall_filter_name) {
+        if (!std::empty(allow))
+            return fail(errc::invalid_profile, "syscall_filter_allow: relaxes groups of the default filter, which "
+                                               "\"syscall_filter\": \"none\" turns off; remove one of them");
+        return {};
+    }
+    if (choice != default_syscall_filter_name)
+        return fail(errc::invalid_profile, "syscall_filter: unknown value '" + std::string(choice) + "' (expected \"" +
+                                               std::string(default_syscall_filter_name) + "\" or \"" +
+                                               std::string(no_syscall_filter_name) + "\")");
+    auto mask = DefaultSyscallFilter::mask_of(allow);
+    if (!mask) return tl::make_unexpected(std::move(mask.error()));
+    return {};
+}
+
+/// The built-in filter's program as bwrap reads it, for a profile's `syscall_filter` and
+/// `syscall_filter_allow`; empty for "none".
+template <class Names>
+[[nodiscard]] Result<std::string> syscall_filter_bytes(std::string_view choice, const Names& allow) {
+    if (auto ok = validate_syscall_filter(choice, allow); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (choice == no_syscall_filter_name) return std::string();
+    if (std::empty(allow)) {
+        static const std::string full = default_syscall_filter_program.bytes();
+        return full;
+    }
+    return DefaultSyscallFilter::program(*DefaultSyscallFilter::mask_of(allow)).bytes();
+}
 
 }  // namespace shannot

@@ -14,10 +14,13 @@
 
 namespace shannot {
 
-/// A file the transport must make readable to bwrap as descriptor `fd` (the seccomp filter).
+/// What the transport must make readable to bwrap as descriptor `fd`: a file (a profile's
+/// seccomp_profile, a session's shell), or bytes (the built-in syscall filter), which must reach
+/// bwrap without a file a sandbox could see.
 struct InheritedFile {
     int fd{};
-    std::string path{};  ///< where bwrap runs: a local path, or a path on the remote host
+    std::string path{};  ///< where bwrap runs: a local path, or a path on the remote host; empty: `data`
+    std::string data{};  ///< when `path` is empty: these bytes, read from the start to EOF
 };
 
 /// Everything a transport needs to start one sandbox. Transports never see the profile.
@@ -77,8 +80,11 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 
 /// The archetype: the smallest type that models Transport, with each member's contract.
 /// Optional members a transport may add (detected with `requires`):
-///  - `static constexpr int seccomp_fd`: the descriptor number `--seccomp` names; the transport
-///    then opens LaunchSpec::files there.
+///  - `static constexpr int seccomp_fd`: the descriptor a profile's seccomp_profile file is given
+///    to bwrap on (`--seccomp N`); the transport then opens that LaunchSpec::files entry there.
+///  - `static constexpr int syscall_filter_fd`: the descriptor the built-in syscall filter's
+///    bytes are given to bwrap on (a LaunchSpec::files entry with `data`). Without it a profile
+///    must say `"syscall_filter": "none"`: the builder refuses to run without the filter it asks for.
 ///  - `static constexpr int json_status_fd`: bwrap reports child pid and exit there; the
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
 ///  - `static constexpr int limits_block_fd`: the builder adds `--block-fd N`, and the

@@ -23,6 +23,7 @@
 #include <shannot/limits.hpp>
 #include <shannot/process_result.hpp>
 #include <shannot/profile.hpp>
+#include <shannot/syscall_filter.hpp>
 
 namespace shannot::detail {
 
@@ -152,6 +153,21 @@ template <class T>
     return out;
 }
 
+/// The syscall filters bwrap loads, as LaunchSpec files at the descriptors the builder named:
+/// the profile's seccomp_profile (a file where bwrap runs) and the built-in filter (its bytes).
+template <class T>
+[[nodiscard]] Result<void> add_filter_files(const SandboxProfile<T>& profile, LaunchSpec& spec) {
+    if constexpr (requires { T::seccomp_fd; }) {
+        if (profile.seccomp_profile) spec.files.push_back({.fd = T::seccomp_fd, .path = *profile.seccomp_profile});
+    }
+    if constexpr (requires { T::syscall_filter_fd; }) {
+        auto bytes = syscall_filter_bytes(profile.syscall_filter, profile.syscall_filter_allow);
+        if (!bytes) return propagate(bytes);
+        if (!bytes->empty()) spec.files.push_back({.fd = T::syscall_filter_fd, .data = std::move(*bytes)});
+    }
+    return {};
+}
+
 /// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
 /// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
 struct LaunchPlan {
@@ -159,7 +175,7 @@ struct LaunchPlan {
     std::map<std::string, std::string> environment{};  ///< added to the profile's variables
     std::optional<std::string> working_directory{};    ///< checked; when unset, the transport's default
     std::vector<std::string> extra_args{};             ///< before `--` (a session's own mounts)
-    std::vector<InheritedFile> files{};                ///< besides the profile's seccomp filter
+    std::vector<InheritedFile> files{};                ///< besides the syscall filters (add_filter_files)
     bool pipe_stdin = false;
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
@@ -191,9 +207,7 @@ template <class T>
                     .timeout = plan.timeout,
                     .input = plan.input,
                     .limits = plan.limits};
-    if constexpr (requires { T::seccomp_fd; }) {
-        if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
-    }
+    if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
 }

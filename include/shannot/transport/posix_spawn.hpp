@@ -16,12 +16,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/local/limits.hpp>
 #include <shannot/detail/local/posix_process.hpp>
 #include <shannot/detail/local/spawner_thread.hpp>
+#include <shannot/detail/posix/data_fd.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/spawn_setup.hpp>
@@ -50,6 +52,8 @@ public:
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
     static constexpr int seccomp_fd = 3;
+    /// The built-in syscall filter reaches bwrap at fd 7, from a sealed memfd (no file anywhere).
+    static constexpr int syscall_filter_fd = 7;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
     /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
@@ -117,7 +121,8 @@ public:
     }
 
     /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
-    /// fd (4) and the spec's files at their descriptors, nothing else.
+    /// fd (4) and the spec's files at their descriptors (a file opened read-only, bytes from a
+    /// sealed memfd), nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
         if (!bwrap_path) return propagate(bwrap_path);
@@ -158,10 +163,22 @@ public:
         // inheritable descriptor in between is closed, everything above the highest by closefrom.
         int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        // Files given as bytes: a sealed memfd each, numbered above every target so that no
+        // dup2 below closes it before its own turn (closefrom then closes it in the child).
+        std::vector<std::pair<int, detail::UniqueFd>> data_fds;  // (target, memfd)
+        for (const auto& file : spec.files) {
+            if (!file.path.empty()) continue;
+            data_fds.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
+            if (!data_fds.back().second)
+                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) + " bytes to bwrap at fd " +
+                                                    std::to_string(file.fd) + " (memfd_create): " + std::strerror(errno));
+        }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
+            const auto data = std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
             if (taken == spec.files.end()) setup.close(fd);
+            else if (data != data_fds.end()) setup.dup_to(data->second.get(), fd);
             else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
@@ -182,8 +199,9 @@ public:
                                                         std::to_string(argv_bytes) + " bytes in " + std::to_string(argv.size()) +
                                                         " arguments; one argument may not exceed 128 KiB): pass large data as input");
             std::string what = "cannot start " + *bwrap_path + ": " + std::strerror(rc);
-            if (!spec.files.empty() && (rc == ENOENT || rc == EACCES))
-                what += " (or a file bwrap must inherit is unreadable: " + spec.files.front().path + ")";
+            const auto named = std::find_if(spec.files.begin(), spec.files.end(), [](const InheritedFile& f) { return !f.path.empty(); });
+            if (named != spec.files.end() && (rc == ENOENT || rc == EACCES))
+                what += " (or a file bwrap must inherit is unreadable: " + named->path + ")";
             return fail(errc::spawn_failed, std::move(what));
         }
         in.read.reset();
