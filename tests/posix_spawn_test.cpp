@@ -298,7 +298,7 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
         REQUIRE(spec.files.size() == 1);
         CHECK(spec.files[0].fd == PosixSpawnTransport::syscall_filter_fd);
         CHECK(spec.files[0].path.empty());
-        CHECK(spec.files[0].data == shannot::default_syscall_filter_program.bytes());
+        CHECK(spec.files[0].data == shannot::DefaultSyscallFilter::program().bytes());
         const int fds_before = shannot_test::count_fds();
         auto d = spawn_and_drive(transport, spec);
         CHECK(shannot_test::count_fds() == fds_before);  // the memfd is closed here after the spawn

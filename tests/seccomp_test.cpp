@@ -164,12 +164,16 @@ TEST_CASE("syscall numbers are the kernel headers'") {
 #endif
         const auto host = host_syscall_numbers();
         std::set<std::string_view> seen;
-        for (const auto& [name, number] : host) {
+        for (const auto& entry : host) {
+            const auto& name = entry.first;
+            const auto& number = entry.second;
             seen.insert(name);
             REQUIRE_MESSAGE(ours.count(name) == 1, name);
             CHECK_MESSAGE(ours.at(name).*column == number, name, ": shannot says ", ours.at(name).*column, ", the headers ", number);
         }
-        for (const auto& [name, call] : ours) {
+        for (const auto& entry : ours) {
+            const auto& name = entry.first;
+            const auto& call = entry.second;
             if (seen.count(name) != 0) continue;
             // Not in this host's headers: absent on this arch, or newer than the headers.
             if (call.*column < 0) continue;
@@ -179,12 +183,16 @@ TEST_CASE("syscall numbers are the kernel headers'") {
     }
     SUBCASE("the aarch64 column against the generic table (asm-generic/unistd.h, as arm64 includes it)") {
         std::set<std::string_view> seen;
-        for (const auto& [name, number] : shannot_test::generic_syscall_numbers()) {
+        for (const auto& entry : shannot_test::generic_syscall_numbers()) {
+            const auto& name = entry.first;
+            const auto& number = entry.second;
             seen.insert(name);
             REQUIRE_MESSAGE(ours.count(name) == 1, name);
             CHECK_MESSAGE(ours.at(name).aarch64 == number, name, ": shannot says ", ours.at(name).aarch64, ", the header ", number);
         }
-        for (const auto& [name, call] : ours) {
+        for (const auto& entry : ours) {
+            const auto& name = entry.first;
+            const auto& call = entry.second;
             if (seen.count(name) != 0) continue;
             if (call.aarch64 < 0) continue;  // x86-only calls: the generic table does not have them either
             MESSAGE(name, " is not in the installed generic table (older than the call)");
@@ -192,8 +200,10 @@ TEST_CASE("syscall numbers are the kernel headers'") {
         }
     }
     SUBCASE("calls from 424 on have one number on every architecture") {
-        for (const auto& [name, call] : ours)
-            if (call.x86_64 >= 424 || call.aarch64 >= 424) CHECK_MESSAGE(call.x86_64 == call.aarch64, name);
+        for (const auto& entry : ours) {
+            const auto& call = entry.second;
+            if (call.x86_64 >= 424 || call.aarch64 >= 424) CHECK_MESSAGE(call.x86_64 == call.aarch64, entry.first);
+        }
     }
     SUBCASE("every call a built-in rule names is in the checked table") {
         for (auto name : named_by(static_cast<DefaultSyscallFilter*>(nullptr))) CHECK_MESSAGE(ours.count(name) == 1, name);
@@ -389,7 +399,8 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
         std::mt19937_64 rng(20);  // deterministic: a failure reproduces
         std::vector<std::uint32_t> numbers;
         std::vector<std::uint64_t> values = {0, 1, 0xffffffff, 0xffffffffffffffffull, 0x100000001ull, 0x80000000ull, 0x7fffffff};
-        for (const auto& [name, call] : table()) {
+        for (const auto& entry : table()) {
+            const auto& call = entry.second;
             for (int n : {call.x86_64, call.aarch64})
                 if (n >= 0) numbers.push_back(static_cast<std::uint32_t>(n));
         }
@@ -483,7 +494,7 @@ int outcome(long rc) { return rc >= 0 ? 0 : std::min(errno, 98); }
 }  // namespace
 
 TEST_CASE("the kernel loads the default filter and enforces it (a process of this test, no bwrap)") {
-    const std::string program = shannot::default_syscall_filter_program.bytes();
+    const std::string program = shannot::DefaultSyscallFilter::program().bytes();
     SUBCASE("denied calls fail with EPERM, clone3 with ENOSYS; the same calls without the filter do not") {
         const auto unix_socket = [] { return outcome(::socket(AF_UNIX, SOCK_STREAM, 0)); };
         CHECK(in_child(&program, unix_socket) == EPERM);

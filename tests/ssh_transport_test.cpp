@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -334,7 +335,7 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     args.pop_back();
     REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "0", args})));
     const auto request = [](const std::string& nonce, int timeout_s, const std::string& script) {
-        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "", "--", "sh", "-c", script});
+        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "", "0", "--", "sh", "-c", script});
     };
 
     SUBCASE("a run the local side stops watching is killed by the remote backstop, TIMEOUT s on") {
@@ -378,6 +379,32 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
         f = d.frames("n6");
         CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "slow\n");
+    }
+    SUBCASE("FILTER 1: refused (nofilter) until a B gives the filter, then enforced from a pipe at fd 6, run after run") {
+        auto filtered = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                                                             "--die-with-parent", "--json-status-fd", "4", "--seccomp", "6"});
+        filtered.pop_back();
+        REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "1", filtered})));
+        const auto probe = shannot_test::helper_path("shannot_seccomp_probe");
+        REQUIRE(!probe.empty());
+        auto run = [&](const std::string& nonce, const std::string& slot, const std::string& filter) {
+            return shannot::detail::dispatcher_request({"R", nonce, "0", "", "0", "bwrap", slot, "", filter, "--", probe, "socket_unix"});
+        };
+        REQUIRE(d.send(run("f1", "1", "1")));
+        CHECK(d.frames("f1").report == "nofilter");
+        const auto bytes = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
+        REQUIRE(bytes);
+        REQUIRE(d.send(shannot::detail::dispatcher_request({"B", shannot::detail::printf_escape(*bytes)})));
+        for (const char* nonce : {"f2", "f3"}) {  // a new pipe each run: the second gets the whole filter too
+            REQUIRE(d.send(run(nonce, "1", "1")));
+            const auto f = d.frames(nonce);
+            CHECK(f.report == "exit 0 1 0 0");
+            CHECK_MESSAGE(f.out == "socket_unix EPERM\n", f.err);
+        }
+        REQUIRE(d.send(run("f4", "0", "0")));  // the control: no filter asked for, none applied
+        const auto f = d.frames("f4");
+        CHECK(f.report == "exit 0 1 0 0");
+        CHECK(f.out == "socket_unix ok\n");
     }
     // EOF: the dispatcher, its reader, runner and backstop all end.
     d.close_input();
@@ -445,6 +472,31 @@ echo "folders $n")";
     CHECK(folders() == 0);
 }
 
+TEST_CASE("the syscall filter as the dispatcher's requests carry it: printf_escape, read back by dash and bash") {
+    std::string all;
+    for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+    all += all;  // a NUL or an escape after a digit, and every pair that follows
+    const auto escaped = shannot::detail::printf_escape(all);
+    CHECK(escaped.find('\n') == std::string::npos);
+    CHECK(escaped.find('\'') == std::string::npos);
+    CHECK(escaped.find('%') == std::string::npos);
+    for (const char* shell : {"dash", "bash"}) {
+        CAPTURE(shell);
+        if (::access((std::string("/bin/") + shell).c_str(), X_OK) != 0) {
+            if (shannot_test::in_ci()) FAIL("no /bin/" << shell << " (CI=true)");
+            continue;
+        }
+        const auto command = shannot::detail::shell_join({shell, "-c", "printf \"$1\"", "sh", escaped});
+        std::FILE* pipe = ::popen(command.c_str(), "r");
+        REQUIRE(pipe != nullptr);
+        std::string out;
+        char buffer[4096];
+        for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+        CHECK(::pclose(pipe) == 0);
+        CHECK(out == all);
+    }
+}
+
 TEST_CASE("the remote dispatcher where sh is bash (as on Fedora, RHEL and Arch)") {
     using T = shannot::OpenSshProcessTransport;
     SHANNOT_REQUIRE_TRANSPORT(T);
@@ -467,7 +519,27 @@ TEST_CASE("the remote dispatcher where sh is bash (as on Fedora, RHEL and Arch)"
     REQUIRE_MESSAGE(hello, hello.error().describe());
     CHECK(hello->stdout_data == "hello\n");
     CHECK(hello->exit_code == 0);
-    // The dispatcher really is bash (its script is on every dispatcher's command line).
+    // bash makes the syscall filter's pipe too (a here-document), for fresh runs and sessions;
+    // the control is the same probe without the filter.
+    {
+        auto probed = shannot_test::test_profile<T>();
+        probed.binds.push_back({shannot_test::exe_dir(), "/opt/shannot-helpers", true, true, false});
+        probed.allowed_commands.push_back("/opt/shannot-helpers/shannot_seccomp_probe");
+        const std::vector<std::string> probe = {"/opt/shannot-helpers/shannot_seccomp_probe", "socket_unix", "clone3"};
+        auto filtered = shannot::SandboxManager<T>(probed, transport).run(probe);
+        REQUIRE_MESSAGE(filtered, filtered.error().describe());
+        CHECK(filtered->stdout_data == "socket_unix EPERM\nclone3 ENOSYS\n");
+        auto session = shannot::SandboxManager<T>(probed, transport).open_session();
+        REQUIRE_MESSAGE(session, session.error().describe());
+        auto in_session = session->run(probe);
+        REQUIRE_MESSAGE(in_session, in_session.error().describe());
+        CHECK(in_session->stdout_data == "socket_unix EPERM\nclone3 ENOSYS\n");
+        probed.syscall_filter = "none";
+        auto open = shannot::SandboxManager<T>(probed, transport).run(probe);
+        REQUIRE_MESSAGE(open, open.error().describe());
+        CHECK(open->stdout_data == "socket_unix ok\nclone3 ok\n");
+    }
+    // The dispatcher really is bash (its script starts every dispatcher's command line).
     int bash = 0;
     for (int pid : shannot_test::pids_with(std::string(shannot::detail::ssh_dispatcher_script.substr(0, 80)))) {
         std::error_code ec;

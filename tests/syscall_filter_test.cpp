@@ -88,7 +88,9 @@ TEST_CASE_TEMPLATE("the built-in syscall filter denies what it says, in every mo
 
     SUBCASE("each denied call fails with EPERM (clone3 with ENOSYS); with \"none\" the kernel lets it through") {
         int proved = 0;
-        for (const auto& [call, expected] : denied_calls()) {
+        for (const auto& entry : denied_calls()) {
+            const auto& call = entry.first;
+            const auto& expected = entry.second;
             CAPTURE(call);
             CHECK(filtered.at(call) == expected);
             // The control: without the filter the call succeeds, or the kernel answers with an
@@ -120,7 +122,8 @@ TEST_CASE_TEMPLATE("the built-in syscall filter denies what it says, in every mo
     }
     SUBCASE("a relaxed group is allowed and nothing else is") {
         for (const char* call : {"unshare", "setns", "clone_newuser", "clone3", "nested"}) CHECK_MESSAGE(ns_relaxed.at(call) == "ok", call);
-        for (const auto& [call, expected] : denied_calls()) {
+        for (const auto& entry : denied_calls()) {
+            const auto& call = entry.first;
             if (call == "unshare" || call == "setns" || call == "clone_newuser" || call == "clone3") continue;
             CHECK_MESSAGE(ns_relaxed.at(call) == "EPERM", call);
         }
@@ -239,4 +242,26 @@ TEST_CASE_TEMPLATE("bad syscall_filter values are errors naming them, before any
     auto from_json = shannot::load_profile_from_string<T>(R"({"name": "x", "syscall_filter": "off"})");
     REQUIRE_FALSE(from_json);
     CHECK(from_json.error().message.find("'off'") != std::string::npos);
+}
+
+TEST_CASE("over ssh, profiles with different filters take turns on the same dispatchers, each run with its own filter") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    // One transport: its dispatchers hold one filter each and are sent another when a run needs it.
+    auto transport = shannot_test::TransportFixture<T>::transport();
+    shannot::SandboxManager<T> strict(probe_profile<T>("default"), transport);
+    shannot::SandboxManager<T> relaxed(probe_profile<T>("default", {"unix_sockets"}), transport);
+    shannot::SandboxManager<T> open(probe_profile<T>("none"), transport);
+    const std::vector<std::string> probe = {std::string(helpers_dir) + "/shannot_seccomp_probe", "socket_unix", "socket_netlink"};
+    for (int round = 0; round < 3; ++round) {
+        CAPTURE(round);
+        for (auto* sandbox : {&strict, &relaxed, &open, &strict}) {
+            auto r = sandbox->run(probe);
+            REQUIRE_MESSAGE(r, r.error().describe());
+            const auto& p = sandbox->profile();
+            const std::string unix_result = p.syscall_filter == "none" || !p.syscall_filter_allow.empty() ? "ok" : "EPERM";
+            const std::string netlink_result = p.syscall_filter == "none" ? "ok" : "EPERM";
+            CHECK(r->stdout_data == "socket_unix " + unix_result + "\nsocket_netlink " + netlink_result + "\n");
+        }
+    }
 }

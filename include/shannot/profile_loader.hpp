@@ -172,11 +172,11 @@ template <class Transport = PosixSpawnTransport>
             p.limits = *limits;
         } else if (key == "syscall_filter") {
             auto choice = get_string(value, key);
-            if (!choice) return tl::make_unexpected(std::move(choice.error()));
+            if (!choice) return propagate(choice);
             p.syscall_filter = std::move(*choice);
         } else if (key == "syscall_filter_allow") {
             auto groups = get_strings(value, key, nullptr);
-            if (!groups) return tl::make_unexpected(std::move(groups.error()));
+            if (!groups) return propagate(groups);
             p.syscall_filter_allow = std::move(*groups);
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);

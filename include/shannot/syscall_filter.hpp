@@ -146,9 +146,6 @@ using DefaultSyscallFilter =
     SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
                   DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
 
-/// The default filter with every group on, built by the compiler.
-inline constexpr auto default_syscall_filter_program = DefaultSyscallFilter::program();
-
 /// The values of a profile's `"syscall_filter"`: the default filter, or no built-in filter.
 inline constexpr std::string_view default_syscall_filter_name = "default";
 inline constexpr std::string_view no_syscall_filter_name = "none";
@@ -167,7 +164,7 @@ template <class Names>
                                                std::string(default_syscall_filter_name) + "\" or \"" +
                                                std::string(no_syscall_filter_name) + "\")");
     auto mask = DefaultSyscallFilter::mask_of(allow);
-    if (!mask) return tl::make_unexpected(std::move(mask.error()));
+    if (!mask) return propagate(mask);
     return {};
 }
 
@@ -175,10 +172,12 @@ template <class Names>
 /// `syscall_filter_allow`; empty for "none".
 template <class Names>
 [[nodiscard]] Result<std::string> syscall_filter_bytes(std::string_view choice, const Names& allow) {
-    if (auto ok = validate_syscall_filter(choice, allow); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (auto ok = validate_syscall_filter(choice, allow); !ok) return propagate(ok);
     if (choice == no_syscall_filter_name) return std::string();
     if (std::empty(allow)) {
-        static const std::string full = default_syscall_filter_program.bytes();
+        // Built once per process (a few microseconds); `constexpr auto p = DefaultSyscallFilter::program()`
+        // would build it in the compiler, but in every file that includes shannot (B10: compile time).
+        static const std::string full = DefaultSyscallFilter::program().bytes();
         return full;
     }
     return DefaultSyscallFilter::program(*DefaultSyscallFilter::mask_of(allow)).bytes();

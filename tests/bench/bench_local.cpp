@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Local benchmarks of issue 6. One per invocation: `bench_local b1|b7|b8 [--reps N]`.
+// Local benchmarks of issue 6 (and B12, issue 20). One per invocation: `bench_local b1|b7|b8|b12 [--reps N]`.
 //   B1  LocalSandbox::run of `ls /` vs a bare posix_spawn of the identical bwrap argv
 //   B7  1 GiB of stdout through the sandbox vs the same `head` on a raw pipe (throughput)
 //   B8  peak RSS of a run printing 1 GiB under a 1 MiB cap, in a fresh child process
 //   B11 B1's LocalSandbox::run of `ls /` with the default limits vs the same without any
+//   B12 B1's LocalSandbox::run of `ls /` with the default syscall filter vs "syscall_filter": "none"
 // Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
 #define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
 #include <shannot/shannot.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -56,8 +58,10 @@ int bench_b1(int reps) {
         if (r.stdout_data.empty() || r.stdout_data.size() != expected) die("B1: the sandboxed ls / printed an unexpected amount");
     };
     // bwrap gets what the transport gives it: an empty environment, stdin /dev/null, stdout and
-    // stderr pipes, and fd 4 for --json-status-fd (here /dev/null: nobody reads it).
-    const SpawnOptions bare_options{.search_path = false, .inherit_env = false, .fd4_devnull = true};
+    // stderr pipes, fd 4 for --json-status-fd (here /dev/null: nobody reads it) and the built-in
+    // syscall filter at fd 6 (--seccomp 6), from a sealed memfd.
+    const SpawnOptions bare_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
+                                    .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
     auto bare = [&] {
         const auto s = spawn_drain(bare_argv, bare_options);
         if (!s.ok()) die("B1: bare bwrap failed: " + s.describe());
@@ -81,6 +85,7 @@ public:
     static constexpr std::string_view name = "local";
     static constexpr bool checks_local_paths = true;
     static constexpr int seccomp_fd = shannot::PosixSpawnTransport::seccomp_fd;
+    static constexpr int syscall_filter_fd = shannot::PosixSpawnTransport::syscall_filter_fd;
     static constexpr int json_status_fd = shannot::PosixSpawnTransport::json_status_fd;
 
     [[nodiscard]] bool executable_exists(std::string_view path) const { return inner_.executable_exists(path); }
@@ -138,6 +143,30 @@ int bench_b11(int reps) {
                  fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
     print_spread("limited", s.a, "unlimited", s.b);
     print_note("limits enforced by: " + first->limits_mechanism);
+    return 0;
+}
+
+int bench_b12(int reps) {
+    auto filtered_profile = shannot::builtin_profile("minimal");
+    if (!filtered_profile) die(filtered_profile.error().message);
+    if (filtered_profile->syscall_filter != "default") die("B12: the minimal profile does not have the default filter");
+    auto open_profile = *filtered_profile;
+    open_profile.syscall_filter = "none";
+    shannot::LocalSandbox filtered(*filtered_profile), open(open_profile);
+    const std::vector<std::string> command = {"ls", "/"};
+    auto args = filtered.dry_run(command);
+    if (!args || std::find(args->begin(), args->end(), "--seccomp") == args->end()) die("B12: the default profile's argv has no --seccomp");
+    std::uint64_t expected = 0;
+    auto run = [&](shannot::LocalSandbox& sandbox) {
+        const auto r = run_or_die(sandbox, command, {});
+        if (expected == 0) expected = r.stdout_data.size();
+        if (r.stdout_data.size() != expected) die("B12: the two sandboxes' ls / printed different amounts");
+    };
+    const auto s = interleave(reps, 10, [&] { run(filtered); }, [&] { run(open); });
+    const double a = median(s.a), b = median(s.b);
+    print_result("B12", "B1 with the default syscall filter vs \"syscall_filter\": \"none\" (ls /)", fmt_time(a) + " vs " + fmt_time(b),
+                 a / b, fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
+    print_spread("filter", s.a, "none", s.b);
     return 0;
 }
 
@@ -209,8 +238,8 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "--rss-child") == 0)
         return guarded([&] { return rss_child(std::strtoull(argv[2], nullptr, 10)); });
     const std::string which = argc >= 2 ? argv[1] : "";
-    if (which != "b1" && which != "b7" && which != "b8" && which != "b11") {
-        std::fprintf(stderr, "usage: %s b1|b7|b8|b11 [--reps N]\n", argv[0]);
+    if (which != "b1" && which != "b7" && which != "b8" && which != "b11" && which != "b12") {
+        std::fprintf(stderr, "usage: %s b1|b7|b8|b11|b12 [--reps N]\n", argv[0]);
         return 2;
     }
     if (!shannot_test::bwrap_usable()) {
@@ -221,6 +250,7 @@ int main(int argc, char** argv) {
         if (which == "b1") return bench_b1(reps_from_args(argc, argv, 200));
         if (which == "b7") return bench_b7(reps_from_args(argc, argv, 20));
         if (which == "b11") return bench_b11(reps_from_args(argc, argv, 200));
+        if (which == "b12") return bench_b12(reps_from_args(argc, argv, 300));
         return bench_b8(reps_from_args(argc, argv, 3));
     });
 }

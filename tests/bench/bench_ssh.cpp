@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -51,14 +52,30 @@ std::string run_or_die(shannot::SshSandbox& sandbox, const std::vector<std::stri
     return std::move(r->stdout_data);
 }
 
+/// The built-in syscall filter in a file of this host (the remote is this host), for the
+/// comparisons that start bwrap themselves: the dispatcher opens it at fd 6 from a descriptor.
+const std::string& filter_file() {
+    static const std::string path = [] {
+        const auto bytes = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
+        if (!bytes) die(bytes.error().message);
+        const std::string file = "/tmp/shannot-bench-filter-" + std::to_string(::getpid()) + ".bpf";
+        std::FILE* f = std::fopen(file.c_str(), "wb");
+        if (!f || std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size() || std::fclose(f) != 0) die("cannot write " + file);
+        std::atexit([] { std::remove(filter_file().c_str()); });
+        return file;
+    }();
+    return path;
+}
+
 /// What the remote login shell gets to run the same bwrap argv the transport would: the words
-/// quoted as the library quotes them, and fd 4 (--json-status-fd) opened, as the dispatcher does.
+/// quoted as the library quotes them, fd 4 (--json-status-fd) opened as the dispatcher does, and
+/// the built-in syscall filter at fd 6.
 std::string remote_bwrap_command(shannot::SshSandbox& sandbox, const std::vector<std::string>& command) {
     auto args = sandbox.dry_run(command);
     if (!args) die("dry_run: " + args.error().message);
     std::vector<std::string> words{sandbox.transport().connection().remote_bwrap};
     words.insert(words.end(), args->begin(), args->end());
-    return shannot::detail::shell_join(words) + " 4>/dev/null";
+    return shannot::detail::shell_join(words) + " 4>/dev/null 6<" + filter_file();
 }
 
 /// The ssh client argv with the fixture's key, known_hosts and port (the library's own options).
@@ -204,6 +221,11 @@ int bench_b5a(int reps) {
     auto before = shannot::detail::dispatcher_request({args->begin(), split});
     before.pop_back();
     if (!dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}))) die("B5a: cannot write to the dispatcher");
+    // The built-in syscall filter, sent once as the transport does (B), given to each run (FILTER 1).
+    const auto filter = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
+    if (!filter) die(filter.error().message);
+    if (!dispatcher.send(shannot::detail::dispatcher_request({"B", shannot::detail::printf_escape(*filter)})))
+        die("B5a: cannot write to the dispatcher");
     // TIMEOUT 32: what the transport sends for the default 30 s timeout, so the backstop is armed
     // and disarmed as in a real run.
     // The default limits, as the transport sends them: the runner then starts bwrap from a
@@ -211,7 +233,7 @@ int bench_b5a(int reps) {
     const std::optional<shannot::ResourceLimits> limits = shannot::ResourceLimits{};
     auto through_dispatcher = [&] {
         const auto nonce = shannot::detail::random_marker();
-        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0", shannot::detail::remote_limits(limits)};
+        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0", shannot::detail::remote_limits(limits), "1"};
         request.insert(request.end(), split, args->end());
         if (!dispatcher.send(shannot::detail::dispatcher_request(request))) die("B5a: cannot write to the dispatcher");
         // "exit 0 1 ...": the command exited 0, in a sandbox that was set up.
@@ -219,7 +241,7 @@ int bench_b5a(int reps) {
         if (f.report.rfind("exit 0 1 ", 0) != 0) die("B5a: the dispatcher reported '" + f.report + "': " + f.err);
     };
     auto bare = [&] {
-        const auto s = spawn_drain(bare_argv, {.search_path = true, .fd4_devnull = true});
+        const auto s = spawn_drain(bare_argv, {.search_path = true, .fd4_devnull = true, .fd6_data = *filter});
         if (!s.ok() || s.out_bytes == 0) die("B5a: bare bwrap failed: " + s.describe());
     };
     const auto s = interleave(reps, 5, through_dispatcher, bare);

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include <shannot/detail/posix/data_fd.hpp>
+
 extern char** environ;
 
 namespace shannot_bench {
@@ -174,6 +176,9 @@ struct SpawnOptions {
     bool search_path = false;   ///< posix_spawnp (argv[0] looked up on PATH) instead of posix_spawn
     bool inherit_env = true;    ///< this process's environment, else an empty one
     bool fd4_devnull = false;   ///< fd 4 open on /dev/null (for a bwrap argv holding --json-status-fd 4)
+    /// Bytes readable at fd 6, from a sealed memfd as the local transport makes it (for a bwrap
+    /// argv holding --seccomp 6: the built-in syscall filter).
+    std::string fd6_data{};
     bool stderr_devnull = false;  ///< stderr on /dev/null: stdout alone is read, blocking, no poll
     std::size_t keep = 4096;    ///< bytes of each stream kept in Spawned::out / err
 };
@@ -192,6 +197,12 @@ inline Spawned spawn_drain(const std::vector<std::string>& argv, const SpawnOpti
     if (options.stderr_devnull) posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
     else posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     if (options.fd4_devnull) posix_spawn_file_actions_addopen(&actions, 4, "/dev/null", O_WRONLY, 0);
+    shannot::detail::UniqueFd fd6;
+    if (!options.fd6_data.empty()) {
+        fd6 = shannot::detail::sealed_data_fd(options.fd6_data, 7);
+        if (!fd6) die(std::string("memfd for fd 6: ") + std::strerror(errno));
+        posix_spawn_file_actions_adddup2(&actions, fd6.get(), 6);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -66,6 +66,27 @@ inline void append_request_word(std::string& line, std::string_view word) {
     return line;
 }
 
+/// `bytes` as a printf format that prints exactly them, on one line and without a quote: letters,
+/// digits and most punctuation as they are, every other byte (NUL, newline, `\\`, `%`, `'`, ...)
+/// as a three-digit octal escape. How the dispatcher's B and S requests carry the syscall filter
+/// (docs/protocol.md).
+[[nodiscard]] inline std::string printf_escape(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size() * 4);
+    for (const char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '%' && c != '\'') {
+            out += static_cast<char>(c);
+        } else {
+            out += '\\';
+            out += static_cast<char>('0' + (c >> 6));
+            out += static_cast<char>('0' + ((c >> 3) & 7));
+            out += static_cast<char>('0' + (c & 7));
+        }
+    }
+    return out;
+}
+
 /// Splits a command line back into words the way a POSIX shell would, for the subset a quoted
 /// line may use: blanks and newlines between words, single quotes, double quotes (where `\`
 /// escapes only `$`, `` ` ``, `"`, `\` and newline) and backslash escapes. Any byte that would

@@ -51,6 +51,9 @@ public:
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
     static constexpr int seccomp_fd = 3;
+    /// The built-in syscall filter reaches the remote bwrap at fd 6, through a pipe the dispatcher
+    /// fills for each run from the copy it holds in memory (sent once per dispatcher): no file.
+    static constexpr int syscall_filter_fd = 6;
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
@@ -86,6 +89,7 @@ public:
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire();
             if (!dispatcher) return propagate(dispatcher);
@@ -93,14 +97,20 @@ public:
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
+            if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
+                lines += detail::dispatcher_request(
+                    {std::string(detail::protocol::dispatcher::keep_filter_verb), detail::printf_escape(*files.filter)});
+                (*dispatcher)->kept_filter = *files.filter;
+            }
             std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
                                                 nonce,
                                                 std::to_string(timeout_s),
-                                                spec.files.empty() ? std::string() : spec.files.front().path,
+                                                files.seccomp,
                                                 std::to_string(input.size()),
                                                 connection().remote_bwrap,
                                                 std::to_string(slot),
-                                                detail::remote_limits(spec.limits)};
+                                                detail::remote_limits(spec.limits),
+                                                files.filter != nullptr ? "1" : "0"};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -128,10 +138,16 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        std::string seccomp, shell;
-        for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
-        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
-                                            connection().remote_bwrap, detail::remote_limits(spec.limits)};
+        const auto files = filter_files(spec);
+        std::string shell;
+        for (const auto& f : spec.files)
+            if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
+        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb),
+                                            files.seccomp,
+                                            shell,
+                                            connection().remote_bwrap,
+                                            detail::remote_limits(spec.limits),
+                                            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -153,6 +169,20 @@ public:
     }
 
 private:
+    /// The profile's seccomp file (a remote path, or '') and the built-in filter's bytes (or none).
+    struct FilterFiles {
+        std::string seccomp{};
+        const std::string* filter = nullptr;
+    };
+    static FilterFiles filter_files(const LaunchSpec& spec) {
+        FilterFiles out;
+        for (const auto& f : spec.files) {
+            if (f.fd == seccomp_fd) out.seccomp = f.path;
+            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
+        }
+        return out;
+    }
+
     std::shared_ptr<detail::DispatcherPool<Deferred>> pool_;
 };
 

@@ -65,7 +65,9 @@
 #
 # Descriptors: 5 and 6 are the session's stdout and stderr (commands write to them directly); in
 # the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh
-# would report a killed command there), and 9 is the write end of its own stdin while a run is on.
+# would report a killed command there), and 9 is the write end of its own stdin while a run is on;
+# 8 is the pipe that holds the syscall filter for one run or session (open_filter_pipe), which
+# bwrap gets at 6.
 # The reader's stderr is the session's, which the next command's stderr follows: a read whose file
 # may fail to open has its stderr redirected first (`2>/dev/null <FILE`: redirections apply left
 # to right, and sh reports a file it cannot open on the stderr it has then).
@@ -105,7 +107,7 @@ list_children() {
 }
 
 # send_refusal REASON: ends request $nonce without running it: its frames, with REASON (nobwrap,
-# noseccomp, noargs, nostage) on stderr instead of an exit report.
+# noseccomp, noargs, nostage, nolimits, nofilter) on stderr instead of an exit report.
 send_refusal() {
   printf '\n%s eof\n' "$nonce"
   printf '\n%s %s\n' "$nonce" "$1" >&6
@@ -122,6 +124,24 @@ list_root_symlinks() {
     cd -P "$link" 2>/dev/null || continue
     case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
   done
+}
+
+# open_filter_pipe FILTER: makes fd 8 a pipe that holds the syscall filter FILTER (printf's
+# escapes: the C++ side's printf_escape) and nothing else, its writers closed, so that bwrap reads
+# exactly the filter from it and then EOF. No file holds the filter: nothing a sandbox could open
+# (even one that binds this folder), and nothing that needs room in $TMPDIR. The pipe is a
+# here-document's (a pipe in dash and bash 5.1+; a deleted file in older bash, which the reopened
+# writer truncates and bwrap reads from its start just the same), reopened for writing through
+# /proc/self/fd/8 once its one line is read. Uses fd 9 for a moment; returns 1 when it fails.
+open_filter_pipe() {
+  command exec 8<<END_OF_FILTER_PIPE || return 1
+-
+END_OF_FILTER_PIPE
+  read -r _ <&8 || return 1
+  command exec 9>/proc/self/fd/8 || return 1
+  # shellcheck disable=SC2059 # the filter is a printf format on purpose (printf_escape)
+  printf "$1" >&9
+  exec 9>&-
 }
 
 # ---- Limits
@@ -365,21 +385,30 @@ end_dispatcher() {
   exit "$1"
 }
 
-# start_session SECCOMP SHELL BWRAP LIMITS ARGS...: S. Hands this ssh session to one long-lived
-# sandbox: runs BWRAP ARGS in the foreground with the session's stdin, stdout and stderr, SECCOMP
-# (or '') at fd 3 and SHELL at fd 5 (bwrap copies it into the sandbox for the session agent); when
-# it ends, so does the dispatcher, with its status. LIMITS ('' or "MEMORY_KIB CPU_SECONDS
-# FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox (limit_self), and where a pids cgroup
-# can be made, bwrap starts in one of the session's with pids.max PROCESSES. Refusals: 96 (BWRAP
-# not found), 95 (SECCOMP unreadable), 94 (SHELL unreadable), 93 (LIMITS malformed, or the pids
-# cgroup cannot be made). Records the reader's pid and start time in $dir/s for a Z.
+# start_session SECCOMP SHELL BWRAP LIMITS FILTER ARGS...: S. Hands this ssh session to one
+# long-lived sandbox: runs BWRAP ARGS in the foreground with the session's stdin, stdout and
+# stderr, SECCOMP (or '') at fd 3, SHELL at fd 5 (bwrap copies it into the sandbox for the session
+# agent) and FILTER (as for B, or '' for none) through a pipe at fd 6; when it ends, so does the
+# dispatcher, with its status. LIMITS ('' or "MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES
+# PROCESSES") are set on the sandbox (limit_self), and where a pids cgroup can be made, bwrap
+# starts in one of the session's with pids.max PROCESSES. Refusals: 96 (BWRAP not found), 95
+# (SECCOMP unreadable), 94 (SHELL unreadable), 93 (LIMITS malformed, or the pids cgroup cannot be
+# made), 92 (no pipe for FILTER). Records the reader's pid and start time in $dir/s for a Z.
 start_session() {
-  session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
-  shift 4
+  session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
+  shift 5
   command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
   if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
   [ -r "$session_shell" ] || end_dispatcher 94
   case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+  # shellcheck disable=SC2016 # expanded by the evals below
+  session_redirects='5<"$session_shell" 4>/dev/null 6>&- 7>&-'
+  # shellcheck disable=SC2016
+  [ -z "$session_seccomp" ] || session_redirects="3<\"\$session_seccomp\" $session_redirects"
+  if [ -n "$session_filter" ]; then
+    open_filter_pipe "$session_filter" || end_dispatcher 92
+    session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
+  fi
   session_cgroup=
   if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
     session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -395,11 +424,7 @@ start_session() {
   printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
   trap - PIPE
   if [ -z "$session_limits" ]; then
-    if [ -n "$session_seccomp" ]; then
-      "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-    else
-      "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-    fi
+    eval "\"\$session_bwrap\" \"\$@\" $session_redirects"
     end_dispatcher $?
   fi
   # A subshell sets the limits and becomes bwrap; it moves itself into the session's cgroup first
@@ -411,10 +436,7 @@ start_session() {
       read -r self_stat </proc/self/stat
       join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
     fi
-    if [ -n "$session_seccomp" ]; then
-      exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-    fi
-    exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+    eval "exec \"\$session_bwrap\" \"\$@\" $session_redirects"
   )
   end_dispatcher $?
 }
@@ -438,6 +460,7 @@ serve_requests() {
   exec 7>&1 1>&5
   # The verbs, as the reader sees them.
   P() { hand_to_runner; }
+  B() { hand_to_runner; }
   R() { stage_run "$@"; }
   K() { signal_run "$@"; }
   S() { start_session "$@"; }
@@ -464,6 +487,13 @@ keep_args() {
   eval "bwrap_args_$1=\$2"
 }
 
+# keep_filter FILTER: B. Keeps FILTER, the built-in syscall filter written for printf
+# (printf_escape), in memory for the R requests that ask for it (FILTER 1). Sent once per
+# dispatcher and filter: the local side knows which filter each dispatcher holds.
+keep_filter() {
+  kept_filter=$1
+}
+
 # refuse_run REASON: ends the run without starting it (send_refusal), its staged input emptied.
 refuse_run() {
   [ "$run_input" = /dev/null ] || : >"$run_input"
@@ -471,8 +501,9 @@ refuse_run() {
 }
 
 # start_bwrap COMMAND...: starts the run's bwrap with the arguments kept in its slot, then
-# COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, and bwrap's
-# --json-status-fd (4) into fd 9; its stdout and stderr are the session's. Without limits, one
+# COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, the syscall
+# filter's pipe (fd 8) at fd 6 when the run asked for it, and bwrap's --json-status-fd (4) into
+# fd 9; its stdout and stderr are the session's. Without limits, one
 # simple command, which dash starts with vfork (no copy of the shell); with them, a subshell that
 # sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
 # it) SIGPIPE at their defaults. Returns bwrap's exit status.
@@ -481,9 +512,9 @@ start_bwrap() {
   # shellcheck disable=SC2016 # expanded by the eval below
   [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
   if [ -n "$run_limits" ]; then
-    eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+    eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
   else
-    eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+    eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
   fi
 }
 
@@ -537,18 +568,19 @@ await_sandbox_exit() {
   done
 }
 
-# run_request NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS COMMAND...: R, as the runner sees it.
+# run_request NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER COMMAND...: R, as the runner sees it.
 # Starts BWRAP with the arguments kept in SLOT followed by COMMAND, and when it has exited writes
 # the frames: "\nNONCE eof\n" on stdout and "\nNONCE exit RC SETUP CGROUP HIT\n" on stderr (SETUP
 # is 1 when bwrap's status reported "exit-code": RC is the command's; CGROUP is 1 when the run was
 # in a pids cgroup, HIT when that refused a fork). LIMITS ('' or "MEMORY_KIB CPU_SECONDS
-# FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox. Instead of exit: nobwrap, noseccomp,
-# noargs (no P for SLOT: a bug), nolimits (LIMITS malformed: a bug). TIMEOUT (s, 0 = none) arms
-# the backstop.
+# FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox; with FILTER 1, bwrap gets the filter
+# of the last B at fd 6 (open_filter_pipe). Instead of exit: nobwrap, noseccomp, noargs (no P for
+# SLOT: a bug), nolimits (LIMITS malformed: a bug), nofilter (no B before, or no pipe). TIMEOUT
+# (s, 0 = none) arms the backstop.
 run_request() {
-  nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
+  nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7 run_filter=$8
   eval "run_args=\${bwrap_args_$6-}"
-  shift 7
+  shift 8
   run_input=/dev/null
   [ "$run_input_length" -eq 0 ] || run_input=$dir/in
   if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -567,6 +599,14 @@ run_request() {
     refuse_run nolimits
     return 0 ;;
   esac
+  filter_redirect=
+  if [ "$run_filter" = 1 ]; then
+    if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
+      refuse_run nofilter
+      return 0
+    fi
+    filter_redirect='6</proc/self/fd/8 8<&-'
+  fi
   run_in_cgroup=0 run_hit=0
   if [ -n "$run_limits" ]; then
     # shellcheck disable=SC2086 # one word per number
@@ -597,6 +637,7 @@ run_request() {
   [ "$run_timeout" -le 0 ] || arm_backstop 0
   printf "\n'; return\n" >&9
   exec 9>&-
+  [ -z "$filter_redirect" ] || exec 8<&-
   read_bwrap_status
   run_setup=0 sandbox_pid=
   case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
@@ -627,9 +668,10 @@ run_requests() {
   trap - PIPE
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-  backstop_seq=0 run_cgroup=
+  backstop_seq=0 run_cgroup='' kept_filter=''
   # The verbs, as the runner sees them.
   P() { keep_args "$@"; }
+  B() { keep_filter "$@"; }
   R() { run_request "$@"; }
   # dash reads a sourced file in blocks and runs each line as it arrives, where `read` takes a
   # system call per byte; a shell that may read a sourced file to its end first (bash, ksh, zsh,

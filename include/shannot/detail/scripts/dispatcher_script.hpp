@@ -45,6 +45,15 @@ cd -P "$link" 2>/dev/null || continue
 case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
 done
 }
+open_filter_pipe() {
+command exec 8<<END_OF_FILTER_PIPE || return 1
+-
+END_OF_FILTER_PIPE
+read -r _ <&8 || return 1
+command exec 9>/proc/self/fd/8 || return 1
+printf "$1" >&9
+exec 9>&-
+}
 find_pids_cgroup() {
 pids_cgroup='' pids_cgroup_version='' own_v2='' own_v1='' v1_dir=''
 while IFS=: read -r cgroup_id cgroup_controllers cgroup_path; do
@@ -208,12 +217,18 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
-shift 4
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
+shift 5
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
 case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+session_redirects='5<"$session_shell" 4>/dev/null 6>&- 7>&-'
+[ -z "$session_seccomp" ] || session_redirects="3<\"\$session_seccomp\" $session_redirects"
+if [ -n "$session_filter" ]; then
+open_filter_pipe "$session_filter" || end_dispatcher 92
+session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
+fi
 session_cgroup=
 if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
 session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -227,11 +242,7 @@ read_start_time "$reader_pid"
 printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
 trap - PIPE
 if [ -z "$session_limits" ]; then
-if [ -n "$session_seccomp" ]; then
-"$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-else
-"$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-fi
+eval "\"\$session_bwrap\" \"\$@\" $session_redirects"
 end_dispatcher $?
 fi
 (
@@ -240,10 +251,7 @@ if [ -n "$session_cgroup" ]; then
 read -r self_stat </proc/self/stat
 join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
 fi
-if [ -n "$session_seccomp" ]; then
-exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-fi
-exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+eval "exec \"\$session_bwrap\" \"\$@\" $session_redirects"
 )
 end_dispatcher $?
 }
@@ -257,6 +265,7 @@ return 0
 serve_requests() {
 exec 7>&1 1>&5
 P() { hand_to_runner; }
+B() { hand_to_runner; }
 R() { stage_run "$@"; }
 K() { signal_run "$@"; }
 S() { start_session "$@"; }
@@ -272,6 +281,9 @@ printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
 keep_args() {
 eval "bwrap_args_$1=\$2"
 }
+keep_filter() {
+kept_filter=$1
+}
 refuse_run() {
 [ "$run_input" = /dev/null ] || : >"$run_input"
 send_refusal "$1"
@@ -280,9 +292,9 @@ start_bwrap() {
 seccomp_redirect=
 [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
 if [ -n "$run_limits" ]; then
-eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 else
-eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 fi
 }
 enter_run_cgroup() {
@@ -319,9 +331,9 @@ exit_checks=$((exit_checks+1))
 done
 }
 run_request() {
-nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
+nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7 run_filter=$8
 eval "run_args=\${bwrap_args_$6-}"
-shift 7
+shift 8
 run_input=/dev/null
 [ "$run_input_length" -eq 0 ] || run_input=$dir/in
 if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -340,6 +352,14 @@ case $run_limits in *[!0-9\ ]*)
 refuse_run nolimits
 return 0 ;;
 esac
+filter_redirect=
+if [ "$run_filter" = 1 ]; then
+if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
+refuse_run nofilter
+return 0
+fi
+filter_redirect='6</proc/self/fd/8 8<&-'
+fi
 run_in_cgroup=0 run_hit=0
 if [ -n "$run_limits" ]; then
 set -- $run_limits "$@"
@@ -363,6 +383,7 @@ case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
 [ "$run_timeout" -le 0 ] || arm_backstop 0
 printf "\n'; return\n" >&9
 exec 9>&-
+[ -z "$filter_redirect" ] || exec 8<&-
 read_bwrap_status
 run_setup=0 sandbox_pid=
 case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
@@ -387,8 +408,9 @@ run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0 run_cgroup=
+backstop_seq=0 run_cgroup='' kept_filter=''
 P() { keep_args "$@"; }
+B() { keep_filter "$@"; }
 R() { run_request "$@"; }
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
 sources_in_blocks=1

@@ -28,10 +28,13 @@ namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
 inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
-/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS -- COMMAND...
+/// B FILTER: keep the built-in syscall filter (printf_escape()) for the R requests that ask for it
+inline constexpr std::string_view keep_filter_verb = "B";
+/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
-inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP LIMITS ARGS...
+/// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
+inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
 inline constexpr std::string_view term_signal = "TERM";
@@ -43,6 +46,8 @@ inline constexpr std::string_view no_seccomp = "noseccomp";  ///< SECCOMP is not
 inline constexpr std::string_view no_args = "noargs";        ///< no P for SLOT (a bug)
 inline constexpr std::string_view no_stage = "nostage";      ///< the input could not be stored ($TMPDIR full)
 inline constexpr std::string_view no_limits = "nolimits";    ///< LIMITS is not five numbers (a bug)
+/// FILTER is 1 but no B came before, or no pipe could be made for the filter
+inline constexpr std::string_view no_filter = "nofilter";
 
 /// The ready frame's word on stdout that says how runs' limits are enforced there:
 /// "limits=MECHANISM", a shannot::limits_mechanism value.
@@ -54,6 +59,7 @@ inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found
 inline constexpr int exit_session_no_seccomp = 95;  ///< S: SECCOMP unreadable
 inline constexpr int exit_session_no_shell = 94;    ///< S: SHELL unreadable
 inline constexpr int exit_session_no_limits = 93;   ///< S: LIMITS malformed, or its pids cgroup cannot be made
+inline constexpr int exit_session_no_filter = 92;   ///< S: no pipe could be made for FILTER
 
 }  // namespace dispatcher
 

@@ -90,6 +90,8 @@ struct Dispatcher {
     /// bwrap argument lists (the part before "--") its dispatcher holds, by number (P requests).
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
+    /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
+    std::string kept_filter{};
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700

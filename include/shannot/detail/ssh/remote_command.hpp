@@ -99,6 +99,9 @@ public:
         ExitInfo info;
         if (frames_.complete()) {
             info = from_report();
+            // The dispatcher could not pass the filter it holds: send it again next time.
+            const auto& reports = frames_.err_payloads();
+            if (dispatcher_ && std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end()) dispatcher_->kept_filter.clear();
             give_back(true);
             return info;
         }
@@ -139,7 +142,7 @@ private:
     static bool is_end_report(std::string_view p) {
         namespace words = protocol::dispatcher;
         return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
-               p == words::no_limits || protocol::is_exit_report(p);
+               p == words::no_limits || p == words::no_filter || protocol::is_exit_report(p);
     }
 
     /// Field `index` of the exit report "exit RC SETUP CGROUP HIT" (0: RC), -1 when absent.
@@ -174,6 +177,13 @@ private:
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
+                return info;
+            }
+            if (payload == words::no_filter) {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::io_error;
+                info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                              "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
                 return info;
             }
             if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing

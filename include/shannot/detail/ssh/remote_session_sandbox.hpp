@@ -79,7 +79,7 @@ public:
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 93-96 are the dispatcher's refusals of the S request.
+    /// Reaps the ssh client. Exit statuses 92-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -105,6 +105,10 @@ public:
         } else if (code == protocol::dispatcher::exit_session_no_limits) {
             info.detail =
                 "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
+        } else if (code == protocol::dispatcher::exit_session_no_filter) {
+            info.error = errc::io_error;
+            info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                          "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
