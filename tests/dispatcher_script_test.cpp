@@ -42,12 +42,13 @@ struct RunRequest {
     std::string seccomp{};
     int timeout_s = 0;
     std::string limits{};  ///< the LIMITS word (remote_limits()); '' for none
+    std::string filter = "0";  ///< FILTER: "1" gives bwrap the filter of the last B at fd 6
 };
 
 /// An R request line and its input.
 std::string run_request(const std::string& nonce, const RunRequest& r) {
     std::vector<std::string> words = {
-        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, r.limits, "--"};
+        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, r.limits, r.filter, "--"};
     words.insert(words.end(), r.command.begin(), r.command.end());
     return shannot::detail::dispatcher_request(words) + r.input;
 }
@@ -237,7 +238,7 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
     auto session_request = [&](const std::string& seccomp, const std::string& shell, const std::string& bwrap,
                                const std::vector<std::string>& command) {
-        std::vector<std::string> words = {"S", seccomp, shell, bwrap, ""};
+        std::vector<std::string> words = {"S", seccomp, shell, bwrap, "", ""};
         words.insert(words.end(), sandbox.begin(), sandbox.end());
         words.insert(words.end(), command.begin(), command.end());
         return shannot::detail::dispatcher_request(words);
@@ -295,7 +296,7 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
     const auto folder_a = tmp.path() + "/shannot." + hello_a;
 
     SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
-        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "--ro-bind", "/", "/", "--dev",
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "", "--ro-bind", "/", "/", "--dev",
                                                             "/dev", "--proc", "/proc", "--unshare-pid",
                                                             "--die-with-parent", "--", "sleep", "4473.5"})));
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
@@ -422,7 +423,7 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
     SUBCASE("the sandbox's limits, and its processes in the session's cgroup") {
         const shannot::ResourceLimits limits{.processes = 30, .cpu_seconds = 9, .open_files = 77};
         REQUIRE(s.d.send(shannot::detail::dispatcher_request(
-            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "", "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
              "/proc", "--unshare-pid", "--die-with-parent", "--", "sh", "-c", "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
         s.d.close_input();
         CHECK(s.d.wait_exit() == 0);
@@ -437,7 +438,7 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
         }
     }
     SUBCASE("malformed LIMITS: exit 93") {
-        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "--", "true"})));
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "", "--", "true"})));
         CHECK(s.d.wait_exit() == protocol::dispatcher::exit_session_no_limits);
     }
 }

@@ -502,6 +502,742 @@ namespace detail {
 
 }  // namespace shannot
 // ---- end shannot/limits.hpp ----
+// ---- begin shannot/syscall_filter.hpp ----
+// SyscallFilter<Rules...>: a seccomp filter composed of rule sets at compile time; the default one.
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// ---- begin shannot/concepts/syscall_rule_set.hpp ----
+// The syscall rule set contract: a named group of deny rules that a SyscallFilter composes.
+
+#include <array>
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <string_view>
+#include <type_traits>
+
+// ---- begin shannot/syscalls.hpp ----
+// System calls by name, with their numbers on each architecture a syscall filter knows.
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace shannot {
+
+/// One system call: its name and its number on each architecture, -1 where it does not exist
+/// (a rule on it is then left out of that architecture's part of a filter). The numbers come
+/// from the kernel's tables (x86_64: arch/x86/entry/syscalls/syscall_64.tbl; aarch64: the generic
+/// table, include/uapi/asm-generic/unistd.h) and are checked against the installed kernel headers
+/// by tests/seccomp_test.cpp. A call missing below can be named in place:
+/// `constexpr shannot::Syscall my_call{"name", X86_64_NUMBER, AARCH64_NUMBER};`.
+struct Syscall {
+    std::string_view name{};
+    int x86_64 = -1;
+    int aarch64 = -1;
+
+    friend constexpr bool operator==(const Syscall&, const Syscall&) = default;
+};
+
+/// An architecture a filter covers: the value the kernel puts in `seccomp_data.arch` for its
+/// native calls (AUDIT_ARCH_*), and its column of the syscall table. Every other value there
+/// (i386 or arm code run by a 64-bit process, any other arch) is refused by the filter.
+struct SeccompArch {
+    std::string_view name{};
+    std::uint32_t audit_arch = 0;
+    int Syscall::*number = nullptr;
+    /// x86_64 only: a number with this bit set is a call of the x32 ABI, which the filter refuses.
+    std::uint32_t x32_bit = 0;
+};
+
+/// AUDIT_ARCH_X86_64 (EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE) and AUDIT_ARCH_AARCH64.
+inline constexpr SeccompArch seccomp_arch_x86_64{"x86_64", 0xc000003eu, &Syscall::x86_64, 0x40000000u};
+inline constexpr SeccompArch seccomp_arch_aarch64{"aarch64", 0xc00000b7u, &Syscall::aarch64, 0};
+/// Both are little-endian, so an argument's low 32 bits sit at `16 + 8 * i` in seccomp_data.
+inline constexpr std::array<SeccompArch, 2> seccomp_arches{seccomp_arch_x86_64, seccomp_arch_aarch64};
+
+/// The calls the built-in rule sets name, and others a custom filter is likely to.
+namespace syscalls {
+// Everyday calls (examples, tests).
+inline constexpr Syscall read{"read", 0, 63};
+inline constexpr Syscall write{"write", 1, 64};
+inline constexpr Syscall close{"close", 3, 57};
+inline constexpr Syscall ioctl{"ioctl", 16, 29};
+inline constexpr Syscall getpid{"getpid", 39, 172};
+inline constexpr Syscall execve{"execve", 59, 221};
+inline constexpr Syscall kill{"kill", 62, 129};
+inline constexpr Syscall prctl{"prctl", 157, 167};
+inline constexpr Syscall exit_group{"exit_group", 231, 94};
+inline constexpr Syscall openat{"openat", 257, 56};
+inline constexpr Syscall mkdirat{"mkdirat", 258, 34};
+inline constexpr Syscall mknodat{"mknodat", 259, 33};
+inline constexpr Syscall seccomp{"seccomp", 317, 277};
+inline constexpr Syscall memfd_create{"memfd_create", 319, 279};
+inline constexpr Syscall execveat{"execveat", 322, 281};
+// Sockets.
+inline constexpr Syscall socket{"socket", 41, 198};
+inline constexpr Syscall connect{"connect", 42, 203};
+inline constexpr Syscall bind{"bind", 49, 200};
+inline constexpr Syscall listen{"listen", 50, 201};
+inline constexpr Syscall socketpair{"socketpair", 53, 199};
+// Processes, tracing, namespaces.
+inline constexpr Syscall clone{"clone", 56, 220};
+inline constexpr Syscall ptrace{"ptrace", 101, 117};
+inline constexpr Syscall personality{"personality", 135, 92};
+inline constexpr Syscall unshare{"unshare", 272, 97};
+inline constexpr Syscall setns{"setns", 308, 268};
+inline constexpr Syscall process_vm_readv{"process_vm_readv", 310, 270};
+inline constexpr Syscall process_vm_writev{"process_vm_writev", 311, 271};
+inline constexpr Syscall kcmp{"kcmp", 312, 272};
+inline constexpr Syscall pidfd_send_signal{"pidfd_send_signal", 424, 424};
+inline constexpr Syscall pidfd_open{"pidfd_open", 434, 434};
+inline constexpr Syscall clone3{"clone3", 435, 435};
+inline constexpr Syscall pidfd_getfd{"pidfd_getfd", 438, 438};
+// Mounts.
+inline constexpr Syscall pivot_root{"pivot_root", 155, 41};
+inline constexpr Syscall chroot{"chroot", 161, 51};
+inline constexpr Syscall mount{"mount", 165, 40};
+inline constexpr Syscall umount2{"umount2", 166, 39};
+inline constexpr Syscall open_tree{"open_tree", 428, 428};
+inline constexpr Syscall move_mount{"move_mount", 429, 429};
+inline constexpr Syscall fsopen{"fsopen", 430, 430};
+inline constexpr Syscall fsconfig{"fsconfig", 431, 431};
+inline constexpr Syscall fsmount{"fsmount", 432, 432};
+inline constexpr Syscall fspick{"fspick", 433, 433};
+inline constexpr Syscall mount_setattr{"mount_setattr", 442, 442};
+inline constexpr Syscall open_tree_attr{"open_tree_attr", 467, 467};  ///< Linux 6.15
+// Kernel interfaces an unprivileged sandbox has no use for.
+inline constexpr Syscall io_uring_setup{"io_uring_setup", 425, 425};
+inline constexpr Syscall io_uring_enter{"io_uring_enter", 426, 426};
+inline constexpr Syscall io_uring_register{"io_uring_register", 427, 427};
+inline constexpr Syscall bpf{"bpf", 321, 280};
+inline constexpr Syscall perf_event_open{"perf_event_open", 298, 241};
+inline constexpr Syscall userfaultfd{"userfaultfd", 323, 282};
+inline constexpr Syscall add_key{"add_key", 248, 217};
+inline constexpr Syscall request_key{"request_key", 249, 218};
+inline constexpr Syscall keyctl{"keyctl", 250, 219};
+inline constexpr Syscall init_module{"init_module", 175, 105};
+inline constexpr Syscall delete_module{"delete_module", 176, 106};
+inline constexpr Syscall finit_module{"finit_module", 313, 273};
+inline constexpr Syscall kexec_load{"kexec_load", 246, 104};
+inline constexpr Syscall kexec_file_load{"kexec_file_load", 320, 294};
+// Privileged calls (a capability in the initial user namespace): refused by the kernel anyway.
+inline constexpr Syscall syslog{"syslog", 103, 116};
+inline constexpr Syscall uselib{"uselib", 134, -1};
+inline constexpr Syscall vhangup{"vhangup", 153, 58};
+inline constexpr Syscall acct{"acct", 163, 89};
+inline constexpr Syscall settimeofday{"settimeofday", 164, 170};
+inline constexpr Syscall swapon{"swapon", 167, 224};
+inline constexpr Syscall swapoff{"swapoff", 168, 225};
+inline constexpr Syscall reboot{"reboot", 169, 142};
+inline constexpr Syscall sethostname{"sethostname", 170, 161};
+inline constexpr Syscall setdomainname{"setdomainname", 171, 162};
+inline constexpr Syscall iopl{"iopl", 172, -1};
+inline constexpr Syscall ioperm{"ioperm", 173, -1};
+inline constexpr Syscall quotactl{"quotactl", 179, 60};
+inline constexpr Syscall clock_settime{"clock_settime", 227, 112};
+inline constexpr Syscall fanotify_init{"fanotify_init", 300, 262};
+inline constexpr Syscall name_to_handle_at{"name_to_handle_at", 303, 264};
+inline constexpr Syscall open_by_handle_at{"open_by_handle_at", 304, 265};
+}  // namespace syscalls
+
+}  // namespace shannot
+// ---- end shannot/syscalls.hpp ----
+
+namespace shannot {
+
+/// What a rule looks at besides the call's number. Arguments are compared by their low 32 bits:
+/// the calls the built-in rules check take an int or unsigned int there (socket's family,
+/// personality's persona), or ignore the high half (clone's flags) or refuse it (unshare: EINVAL).
+enum class SyscallArgCheck : std::uint8_t {
+    none,        ///< every call of it
+    any_bit,     ///< the argument has a bit of `values[0]` set
+    equals,      ///< the argument equals `values[0]`
+    not_one_of,  ///< the argument is none of `values[0..count)`
+};
+
+namespace detail {
+/// Not constexpr on purpose: a rule built at compile time with too many values fails to compile
+/// here, naming the problem.
+inline void more_than_max_values_allowed() { std::abort(); }
+}  // namespace detail
+
+/// One deny rule: calls of `call` that pass `check` fail with `error` (an errno) instead of
+/// reaching the kernel. Build them with the named constructors.
+struct SyscallRule {
+    static constexpr std::size_t max_values = 8;
+
+    Syscall call{};
+    SyscallArgCheck check = SyscallArgCheck::none;
+    std::uint8_t arg = 0;  ///< which argument (0-5) the check reads
+    std::array<std::uint32_t, max_values> values{};
+    std::uint8_t count = 0;
+    std::uint16_t error = EPERM;
+
+    /// Every call of `call` fails with `error`.
+    [[nodiscard]] static constexpr SyscallRule deny(Syscall call, std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::none, 0, {}, 0, error};
+    }
+    /// Calls whose argument `arg` has any bit of `mask` set fail (clone with namespace flags).
+    [[nodiscard]] static constexpr SyscallRule deny_if_any_bit(Syscall call, std::uint8_t arg, std::uint32_t mask,
+                                                               std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::any_bit, arg, {mask}, 1, error};
+    }
+    /// Calls whose argument `arg` equals `value` fail (socket of one family).
+    [[nodiscard]] static constexpr SyscallRule deny_if_equal(Syscall call, std::uint8_t arg, std::uint32_t value,
+                                                             std::uint16_t error = EPERM) {
+        return {call, SyscallArgCheck::equals, arg, {value}, 1, error};
+    }
+    /// Calls whose argument `arg` is none of `allowed` (at most max_values) fail.
+    [[nodiscard]] static constexpr SyscallRule deny_unless_one_of(Syscall call, std::uint8_t arg,
+                                                                  std::initializer_list<std::uint32_t> allowed,
+                                                                  std::uint16_t error = EPERM) {
+        SyscallRule rule{call, SyscallArgCheck::not_one_of, arg, {}, 0, error};
+        for (auto value : allowed) {
+            if (rule.count == max_values) detail::more_than_max_values_allowed();
+            rule.values[rule.count++] = value;
+        }
+        return rule;
+    }
+
+    friend constexpr bool operator==(const SyscallRule&, const SyscallRule&) = default;
+};
+
+namespace detail {
+template <class T>
+struct is_rule_array : std::false_type {};
+template <std::size_t N>
+struct is_rule_array<std::array<SyscallRule, N>> : std::true_type {};
+template <class R>
+concept has_rule_array = requires { requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value; };
+}  // namespace detail
+
+/// A rule set: a named group of deny rules, the unit a SyscallFilter composes and a profile may
+/// relax by name (`"syscall_filter_allow": ["unix_sockets"]`). Everything is static and constant:
+/// the filter is assembled from it at compile time.
+template <class R>
+concept SyscallRuleSet = requires {
+    { R::name } -> std::convertible_to<std::string_view>;
+    { R::summary } -> std::convertible_to<std::string_view>;
+    requires detail::has_rule_array<R>;
+    requires R::rules.size() > 0;
+};
+
+/// The archetype: the smallest rule set, with each member's contract.
+///  - `name`: the group's name, unique within a filter, [a-z0-9_]; profiles relax it by this name
+///    and errors and lints show it.
+///  - `summary`: what the group denies and what relaxing it gives back, for people (lint, docs).
+///  - `rules`: a `static constexpr std::array<SyscallRule, N>` (N >= 1). A call is refused when
+///    any rule of any group left on matches it; the first match (in filter order) picks the errno.
+/// Rules only deny: a group cannot allow what another group denies, so groups compose in any
+/// order and relaxing one never weakens another.
+struct SyscallRuleSetArchetype {
+    static constexpr std::string_view name = "archetype";
+    static constexpr std::string_view summary = "acct(2): process accounting";
+    static constexpr std::array<SyscallRule, 1> rules{SyscallRule::deny(syscalls::acct)};
+};
+static_assert(SyscallRuleSet<SyscallRuleSetArchetype>);
+
+}  // namespace shannot
+// ---- end shannot/concepts/syscall_rule_set.hpp ----
+// ---- begin shannot/detail/seccomp/assemble.hpp ----
+// The filter generator: rule sets → one classic-BPF program, evaluated at compile time.
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+// ---- begin shannot/detail/seccomp/bpf.hpp ----
+// Classic BPF as seccomp reads it: the opcodes, offsets and return values a filter is made of.
+
+#include <linux/filter.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace shannot::detail::seccomp {
+
+// The opcodes a syscall filter uses (linux/bpf_common.h); a filter reads only `seccomp_data`.
+inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;     ///< A = 32 bits at offset k
+inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;       ///< A == k ? jt : jf
+inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;       ///< A >= k (unsigned) ? jt : jf
+inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;     ///< (A & k) != 0 ? jt : jf
+inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;                 ///< skip k instructions (32-bit k)
+inline constexpr std::uint16_t ret = BPF_RET | BPF_K;                 ///< return k
+
+// struct seccomp_data (linux/seccomp.h): nr, arch, instruction_pointer, args[6] (u64 each).
+inline constexpr std::uint32_t offset_nr = 0;
+inline constexpr std::uint32_t offset_arch = 4;
+inline constexpr std::uint32_t offset_args = 16;
+/// The low 32 bits of argument `i` on a little-endian architecture.
+constexpr std::uint32_t offset_arg_low(unsigned i) { return offset_args + 8u * i; }
+
+// Return values (linux/seccomp.h); the action with the highest precedence of all stacked
+// filters wins, so a filter never loosens another.
+inline constexpr std::uint32_t ret_kill_process = 0x80000000u;  ///< SECCOMP_RET_KILL_PROCESS (Linux 4.14)
+inline constexpr std::uint32_t ret_errno = 0x00050000u;         ///< SECCOMP_RET_ERRNO | errno (16 bits)
+inline constexpr std::uint32_t ret_allow = 0x7fff0000u;         ///< SECCOMP_RET_ALLOW
+inline constexpr std::uint32_t ret_action_full = 0xffff0000u;   ///< SECCOMP_RET_ACTION_FULL
+inline constexpr std::uint32_t ret_data = 0x0000ffffu;          ///< SECCOMP_RET_DATA
+
+/// The kernel's limit on one program (BPF_MAXINSNS).
+inline constexpr std::size_t max_instructions = 4096;
+/// A number nr == -1 means "skip this call" (a tracer's doing); the kernel answers ENOSYS.
+inline constexpr std::uint32_t no_syscall = 0xffffffffu;
+
+constexpr sock_filter statement(std::uint16_t code, std::uint32_t k) { return sock_filter{code, 0, 0, k}; }
+constexpr sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t jt, std::uint8_t jf) {
+    return sock_filter{code, jt, jf, k};
+}
+
+}  // namespace shannot::detail::seccomp
+// ---- end shannot/detail/seccomp/bpf.hpp ----
+
+namespace shannot::detail::seccomp {
+
+/// Where instructions go: into `out` when set, else only counted (the first pass, which sizes the
+/// program and the jumps over each architecture's part).
+struct Emitter {
+    sock_filter* out = nullptr;
+    std::size_t size = 0;
+    constexpr void put(const sock_filter& instruction) {
+        if (out != nullptr) out[size] = instruction;
+        ++size;
+    }
+};
+
+/// One rule, for one architecture. On entry and on exit A holds the call's number; every jump
+/// stays inside the rule's own few instructions (classic BPF's conditional jumps reach 255).
+///   none:        jeq NR ? next : skip 1;  ret ERRNO
+///   any_bit:     jeq NR ? next : skip 4;  ld arg;  jset MASK ? next : skip 1;  ret ERRNO;  ld nr
+///   equals:      the same with jeq VALUE
+///   not_one_of:  jeq NR ? next : skip k+3;  ld arg;  jeq V1..Vk ? to "ld nr" : next;  ret ERRNO;  ld nr
+constexpr void emit_rule(Emitter& e, const SyscallRule& rule, const SeccompArch& arch) {
+    const int nr = rule.call.*arch.number;
+    if (nr < 0) return;  // no such call on this architecture
+    const auto number = static_cast<std::uint32_t>(nr);
+    const auto deny = statement(ret, ret_errno | (rule.error & ret_data));
+    const auto arg = statement(ld_abs, offset_arg_low(rule.arg));
+    const auto reload = statement(ld_abs, offset_nr);
+    switch (rule.check) {
+    case SyscallArgCheck::none:
+        e.put(jump(jeq, number, 0, 1));
+        e.put(deny);
+        return;
+    case SyscallArgCheck::any_bit:
+    case SyscallArgCheck::equals:
+        e.put(jump(jeq, number, 0, 4));
+        e.put(arg);
+        e.put(jump(rule.check == SyscallArgCheck::any_bit ? jset : jeq, rule.values[0], 0, 1));
+        e.put(deny);
+        e.put(reload);
+        return;
+    case SyscallArgCheck::not_one_of: {
+        const auto k = static_cast<std::uint8_t>(rule.count);
+        e.put(jump(jeq, number, 0, static_cast<std::uint8_t>(k + 3)));
+        e.put(arg);
+        for (std::uint8_t i = 0; i < k; ++i) e.put(jump(jeq, rule.values[i], static_cast<std::uint8_t>(k - i), 0));
+        e.put(deny);
+        e.put(reload);
+        return;
+    }
+    }
+}
+
+template <class... Rules>
+constexpr void emit_section(Emitter& e, const SeccompArch& arch, std::uint64_t relaxed) {
+    e.put(statement(ld_abs, offset_nr));
+    if (arch.x32_bit != 0) {
+        // Numbers from the x32 bit up are not x86_64 calls: refused, but for -1 (no call at all).
+        e.put(jump(jge, arch.x32_bit, 0, 2));
+        e.put(jump(jeq, no_syscall, 1, 0));
+        e.put(statement(ret, ret_kill_process));
+    }
+    std::size_t group = 0;
+    const auto emit_group = [&](const auto& rules) {
+        if (((relaxed >> group) & 1u) == 0)
+            for (const auto& rule : rules) emit_rule(e, rule, arch);
+        ++group;
+    };
+    (emit_group(Rules::rules), ...);
+    e.put(statement(ret, ret_allow));
+}
+
+/// The whole program: a dispatch on `seccomp_data.arch` to one part per architecture, any other
+/// arch killed; each part ends in ALLOW. Groups whose bit is set in `relaxed` are left out.
+///   0      ld arch
+///   1+2i   jeq ARCH_i ? next : skip 1
+///   2+2i   ja part_i
+///   1+2n   ret KILL_PROCESS
+///          part_0 ... part_{n-1}
+template <class... Rules>
+constexpr void emit_program(Emitter& e, std::uint64_t relaxed) {
+    std::array<std::size_t, seccomp_arches.size()> sizes{};
+    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
+        Emitter counter;
+        emit_section<Rules...>(counter, seccomp_arches[i], relaxed);
+        sizes[i] = counter.size;
+    }
+    const std::size_t first_part = 2 * seccomp_arches.size() + 2;
+    e.put(statement(ld_abs, offset_arch));
+    std::size_t start = first_part;
+    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
+        e.put(jump(jeq, seccomp_arches[i].audit_arch, 0, 1));
+        const std::size_t here = e.size;  // the ja's own index
+        e.put(statement(ja, static_cast<std::uint32_t>(start - here - 1)));
+        start += sizes[i];
+    }
+    e.put(statement(ret, ret_kill_process));
+    for (const auto& arch : seccomp_arches) emit_section<Rules...>(e, arch, relaxed);
+}
+
+template <class... Rules>
+constexpr std::size_t program_size(std::uint64_t relaxed) {
+    Emitter counter;
+    emit_program<Rules...>(counter, relaxed);
+    return counter.size;
+}
+
+}  // namespace shannot::detail::seccomp
+// ---- end shannot/detail/seccomp/assemble.hpp ----
+// ---- begin shannot/syscall_rules.hpp ----
+// The built-in syscall rule sets: what the default filter denies, one named group each.
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <string_view>
+
+namespace shannot {
+
+/// Values the rules compare arguments with (the kernel's ABI; tests/seccomp_test.cpp checks them
+/// against <sys/socket.h>, <sched.h> and <sys/personality.h>).
+namespace syscall_values {
+inline constexpr std::uint32_t af_unix = 1;
+inline constexpr std::uint32_t af_inet = 2;
+inline constexpr std::uint32_t af_inet6 = 10;
+inline constexpr std::uint32_t af_netlink = 16;
+/// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+/// CLONE_NEWNET: every flag of clone(2) that makes a namespace.
+inline constexpr std::uint32_t clone_namespace_flags = 0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u |
+                                                       0x10000000u | 0x20000000u | 0x40000000u;
+/// unshare(2) also takes CLONE_NEWTIME (0x80), which in clone(2)'s flags is part of the exit signal.
+inline constexpr std::uint32_t unshare_namespace_flags = clone_namespace_flags | 0x00000080u;
+inline constexpr std::uint32_t per_linux = 0;              ///< personality(PER_LINUX): the default
+inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personality(0xffffffff) only reads it
+}  // namespace syscall_values
+
+/// io_uring_setup, io_uring_enter, io_uring_register: a second system call interface beside the
+/// usual one, with a long record of kernel bugs; nothing in a read-only sandbox needs it.
+struct DenyIoUring {
+    static constexpr std::string_view name = "io_uring";
+    static constexpr std::string_view summary = "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup), SyscallRule::deny(syscalls::io_uring_enter),
+                                      SyscallRule::deny(syscalls::io_uring_register)};
+};
+
+/// ptrace, process_vm_readv/writev and pidfd_getfd: reading, writing or taking over another
+/// process of the sandbox (in a session: the agent's, or the next command's).
+struct DenyPtrace {
+    static constexpr std::string_view name = "ptrace";
+    static constexpr std::string_view summary = "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
+                                      SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
+};
+
+/// bpf: eBPF programs and maps, kernel code paths that unprivileged users rarely need.
+struct DenyBpf {
+    static constexpr std::string_view name = "bpf";
+    static constexpr std::string_view summary = "bpf (eBPF programs and maps)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::bpf)};
+};
+
+/// perf_event_open: performance counters and tracepoints, a side channel and a bug source.
+struct DenyPerfEvents {
+    static constexpr std::string_view name = "perf_events";
+    static constexpr std::string_view summary = "perf_event_open (performance counters, tracepoints)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::perf_event_open)};
+};
+
+/// userfaultfd: lets a process stall the kernel on its own page faults, the usual way to win a
+/// kernel race in an exploit.
+struct DenyUserfaultfd {
+    static constexpr std::string_view name = "userfaultfd";
+    static constexpr std::string_view summary = "userfaultfd (page faults handled by user space)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::userfaultfd)};
+};
+
+/// keyctl, add_key, request_key: the kernel keyrings are not namespaced; a sandbox could read or
+/// fill the keys of its user (and request_key can start a helper on the host).
+struct DenyKeyring {
+    static constexpr std::string_view name = "keyring";
+    static constexpr std::string_view summary = "keyctl, add_key and request_key (the kernel keyrings, not namespaced)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::keyctl), SyscallRule::deny(syscalls::add_key),
+                                      SyscallRule::deny(syscalls::request_key)};
+};
+
+/// The mount family, old and new API: the sandbox's mount tree is bwrap's, made before the
+/// command runs, and a command must not change it (in a nested user namespace it could).
+struct DenyMount {
+    static constexpr std::string_view name = "mount";
+    static constexpr std::string_view summary = "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
+                                                "fsmount, fspick and mount_setattr (changing the mount tree)";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::mount),         SyscallRule::deny(syscalls::umount2),    SyscallRule::deny(syscalls::pivot_root),
+        SyscallRule::deny(syscalls::move_mount),    SyscallRule::deny(syscalls::open_tree),  SyscallRule::deny(syscalls::open_tree_attr),
+        SyscallRule::deny(syscalls::fsopen),        SyscallRule::deny(syscalls::fsconfig),   SyscallRule::deny(syscalls::fsmount),
+        SyscallRule::deny(syscalls::fspick),        SyscallRule::deny(syscalls::mount_setattr)};
+};
+
+/// unshare and clone with a namespace flag, setns, and clone3: a nested user namespace gives its
+/// creator every capability over new namespaces and re-opens kernel paths (mounting file
+/// systems, netfilter, ...) that unprivileged users should not reach. clone3 passes its flags in
+/// memory the filter cannot read, so it fails with ENOSYS: glibc then falls back to clone (for
+/// threads, fork and posix_spawn alike), whose flags the filter checks.
+struct DenyNamespaces {
+    static constexpr std::string_view name = "namespaces";
+    static constexpr std::string_view summary = "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
+    static constexpr std::array rules{
+        SyscallRule::deny_if_any_bit(syscalls::unshare, 0, syscall_values::unshare_namespace_flags),
+        SyscallRule::deny_if_any_bit(syscalls::clone, 0, syscall_values::clone_namespace_flags),
+        SyscallRule::deny(syscalls::setns), SyscallRule::deny(syscalls::clone3, ENOSYS)};
+};
+
+/// socket(AF_UNIX): neither --unshare-net nor a read-only bind stops connect() to a socket by
+/// path, so a bound docker.sock, ssh agent or D-Bus socket would be reachable. socketpair stays:
+/// it makes a connected pair that reaches nothing outside.
+struct DenyUnixSockets {
+    static constexpr std::string_view name = "unix_sockets";
+    static constexpr std::string_view summary = "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
+                                                "an ssh agent, D-Bus); socketpair stays allowed";
+    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_unix)};
+};
+
+/// socket(AF_NETLINK): kernel interfaces (routing, audit, uevents, sock_diag, netfilter) that a
+/// network-less sandbox does not need.
+struct DenyNetlinkSockets {
+    static constexpr std::string_view name = "netlink_sockets";
+    static constexpr std::string_view summary = "socket(AF_NETLINK) (routing, audit, uevents, sock_diag, netfilter)";
+    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_netlink)};
+};
+
+/// socket of any family but AF_UNIX, AF_NETLINK (their own groups), AF_INET and AF_INET6.
+/// AF_VSOCK reaches the hypervisor's host whatever the network namespace; AF_PACKET, AF_ALG,
+/// AF_KEY, AF_XDP, AF_TIPC, AF_RDS, ... are kernel surface a sandbox without a network never
+/// uses. AF_INET and AF_INET6 stay: under --unshare-net they reach only the sandbox's own
+/// loopback, programs use them for local things (name lookups, interface queries), and a
+/// profile with "network_isolation": false asked for the network they carry.
+struct DenyOtherSocketFamilies {
+    static constexpr std::string_view name = "other_sockets";
+    static constexpr std::string_view summary = "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
+                                                "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
+    static constexpr std::array rules{SyscallRule::deny_unless_one_of(
+        syscalls::socket, 0, {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
+};
+
+/// Loading and removing kernel modules, and loading a new kernel (kexec).
+struct DenyKernelModules {
+    static constexpr std::string_view name = "kernel_modules";
+    static constexpr std::string_view summary = "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
+                                      SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
+                                      SyscallRule::deny(syscalls::kexec_file_load)};
+};
+
+/// personality beyond the default: execution domains and flags (READ_IMPLIES_EXEC,
+/// ADDR_NO_RANDOMIZE, ...) weaken the process's own hardening. PER_LINUX and the query
+/// (0xffffffff) stay allowed.
+struct DenyPersonality {
+    static constexpr std::string_view name = "personality";
+    static constexpr std::string_view summary = "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
+                                                "READ_IMPLIES_EXEC, other execution domains)";
+    static constexpr std::array rules{
+        SyscallRule::deny_unless_one_of(syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
+};
+
+}  // namespace shannot
+// ---- end shannot/syscall_rules.hpp ----
+
+namespace shannot {
+
+/// A classic-BPF seccomp program of at most `Capacity` instructions: what bwrap loads from a
+/// descriptor (`--seccomp FD`, `--add-seccomp-fd FD`). A literal type, so a whole program can be
+/// a compile-time constant.
+template <std::size_t Capacity>
+struct BpfProgram {
+    std::array<sock_filter, Capacity> code{};
+    std::size_t size = 0;
+
+    [[nodiscard]] constexpr std::span<const sock_filter> instructions() const { return {code.data(), size}; }
+
+    /// The bytes bwrap reads: each `struct sock_filter` as the kernel lays it out on a
+    /// little-endian machine (both supported architectures are), whatever this host is.
+    [[nodiscard]] std::string bytes() const {
+        std::string out(size * sizeof(sock_filter), '\0');
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto& f = code[i];
+            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff), static_cast<unsigned char>(f.code >> 8),
+                                          f.jt, f.jf,
+                                          static_cast<unsigned char>(f.k & 0xff), static_cast<unsigned char>((f.k >> 8) & 0xff),
+                                          static_cast<unsigned char>((f.k >> 16) & 0xff), static_cast<unsigned char>(f.k >> 24)};
+            for (std::size_t b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>(raw[b]);
+        }
+        return out;
+    }
+};
+
+/// A syscall filter composed of rule sets, each a named group of deny rules (see
+/// concepts/syscall_rule_set.hpp): a call is refused (with its rule's errno, EPERM unless the rule
+/// says otherwise) when a rule of a group left on matches it, and allowed otherwise. The program
+/// checks `seccomp_data.arch` first: x86_64 and aarch64 each get their part, with their own
+/// syscall numbers; any other arch (i386 or arm code run by a 64-bit process, ...) and x86_64's
+/// x32 ABI kill the process, so no call of an ABI the tables do not describe gets through.
+///
+///     using MyFilter = shannot::SyscallFilter<shannot::DenyIoUring, shannot::DenyPtrace, MyRules>;
+///     constexpr auto program = MyFilter::program();          // built by the compiler
+///     const std::string bytes = program.bytes();             // what bwrap reads from a descriptor
+///
+/// Groups can be left out by name at run time (a profile's `syscall_filter_allow`): the same
+/// generator, called with a mask, emits them not at all.
+template <class... Rules>
+class SyscallFilter {
+    static_assert(sizeof...(Rules) >= 1, "SyscallFilter<Rules...>: name at least one rule set");
+    static_assert((requires { { Rules::name } -> std::convertible_to<std::string_view>; } && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view name` "
+                  "(see shannot/concepts/syscall_rule_set.hpp, SyscallRuleSetArchetype)");
+    static_assert((requires { { Rules::summary } -> std::convertible_to<std::string_view>; } && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
+                  "denies, for people (see SyscallRuleSetArchetype)");
+    static_assert((detail::has_rule_array<Rules> && ...),
+                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
+                  "rules` (see SyscallRuleSetArchetype)");
+    static_assert((SyscallRuleSet<Rules> && ...), "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
+                                                 "(an empty `rules`?)");
+    static_assert(sizeof...(Rules) <= 64, "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
+
+public:
+    /// Bit i set: the i-th rule set (groups[i]) is left out.
+    using GroupMask = std::uint64_t;
+
+    /// The rule sets' names, in order: the groups a profile may relax.
+    static constexpr std::array<std::string_view, sizeof...(Rules)> groups{std::string_view(Rules::name)...};
+    /// What each group denies, for people (lint, docs), in the same order.
+    static constexpr std::array<std::string_view, sizeof...(Rules)> summaries{std::string_view(Rules::summary)...};
+
+    /// Instructions of the program with every group on; a relaxed one is shorter.
+    static constexpr std::size_t capacity = detail::seccomp::program_size<Rules...>(0);
+    static_assert(capacity <= detail::seccomp::max_instructions,
+                  "SyscallFilter<Rules...>: the program is longer than the kernel's 4096 instructions (BPF_MAXINSNS)");
+    static_assert(
+        [] {
+            for (std::size_t i = 0; i < groups.size(); ++i)
+                for (std::size_t j = i + 1; j < groups.size(); ++j)
+                    if (groups[i] == groups[j]) return false;
+            return true;
+        }(),
+        "SyscallFilter<Rules...>: two rule sets have the same name; a profile could not tell them apart");
+
+    /// The index of group `name`, or nothing.
+    [[nodiscard]] static constexpr std::optional<std::size_t> group_index(std::string_view name) {
+        for (std::size_t i = 0; i < groups.size(); ++i)
+            if (groups[i] == name) return i;
+        return std::nullopt;
+    }
+
+    /// The program, without the groups whose bits are set in `relaxed`. Constant-evaluated when
+    /// `relaxed` is a constant (`constexpr auto p = F::program();`).
+    [[nodiscard]] static constexpr BpfProgram<capacity> program(GroupMask relaxed = 0) {
+        BpfProgram<capacity> out{};
+        detail::seccomp::Emitter e{out.code.data(), 0};
+        detail::seccomp::emit_program<Rules...>(e, relaxed);
+        out.size = e.size;
+        return out;
+    }
+
+    /// The mask that leaves out the groups `names` (a profile's relaxations); an unknown name is
+    /// an error naming it and the groups there are. `field` prefixes the message (a field path).
+    template <class Names>
+    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names, std::string_view field = "syscall_filter_allow") {
+        GroupMask mask = 0;
+        std::size_t i = 0;
+        for (const auto& name : names) {
+            const auto index = group_index(name);
+            if (!index) {
+                std::string known;
+                for (auto g : groups) known += (known.empty() ? "" : ", ") + std::string(g);
+                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) + "]: no syscall filter group named '" +
+                                                       std::string(name) + "' (groups: " + known + ")");
+            }
+            mask |= GroupMask{1} << *index;
+            ++i;
+        }
+        return mask;
+    }
+};
+
+/// The filter every profile gets unless it says `"syscall_filter": "none"`: each built-in group,
+/// in the order their names are listed (and relaxed) in profiles.
+using DefaultSyscallFilter =
+    SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
+                  DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
+
+/// The values of a profile's `"syscall_filter"`: the default filter, or no built-in filter.
+inline constexpr std::string_view default_syscall_filter_name = "default";
+inline constexpr std::string_view no_syscall_filter_name = "none";
+
+/// Checks a profile's `syscall_filter` and `syscall_filter_allow`; errors name the field and the value.
+template <class Names>
+[[nodiscard]] Result<void> validate_syscall_filter(std::string_view choice, const Names& allow) {
+    if (choice == no_syscall_filter_name) {
+        if (!std::empty(allow))
+            return fail(errc::invalid_profile, "syscall_filter_allow: relaxes groups of the default filter, which "
+                                               "\"syscall_filter\": \"none\" turns off; remove one of them");
+        return {};
+    }
+    if (choice != default_syscall_filter_name)
+        return fail(errc::invalid_profile, "syscall_filter: unknown value '" + std::string(choice) + "' (expected \"" +
+                                               std::string(default_syscall_filter_name) + "\" or \"" +
+                                               std::string(no_syscall_filter_name) + "\")");
+    auto mask = DefaultSyscallFilter::mask_of(allow);
+    if (!mask) return propagate(mask);
+    return {};
+}
+
+/// The built-in filter's program as bwrap reads it, for a profile's `syscall_filter` and
+/// `syscall_filter_allow`; empty for "none".
+template <class Names>
+[[nodiscard]] Result<std::string> syscall_filter_bytes(std::string_view choice, const Names& allow) {
+    if (auto ok = validate_syscall_filter(choice, allow); !ok) return propagate(ok);
+    if (choice == no_syscall_filter_name) return std::string();
+    if (std::empty(allow)) {
+        // Built once per process (a few microseconds); `constexpr auto p = DefaultSyscallFilter::program()`
+        // would build it in the compiler, but in every file that includes shannot (B10: compile time).
+        static const std::string full = DefaultSyscallFilter::program().bytes();
+        return full;
+    }
+    return DefaultSyscallFilter::program(*DefaultSyscallFilter::mask_of(allow)).bytes();
+}
+
+}  // namespace shannot
+// ---- end shannot/syscall_filter.hpp ----
 
 namespace shannot {
 
@@ -578,6 +1314,12 @@ struct SandboxProfile {
     std::vector<std::string> additional_args{};
     /// What the sandbox may consume; a profile that does not say gets the library's defaults.
     ResourceLimits limits{};
+    /// The built-in syscall filter (syscall_filter.hpp): "default" (DefaultSyscallFilter) or "none".
+    /// It stacks with `seccomp_profile`: a call either of them refuses is refused.
+    std::string syscall_filter{default_syscall_filter_name};
+    /// Groups of the default filter left out, by name (DefaultSyscallFilter::groups), e.g.
+    /// "unix_sockets" for a profile whose command must talk to a local daemon.
+    std::vector<std::string> syscall_filter_allow{};
 
     friend bool operator==(const SandboxProfile&, const SandboxProfile&) = default;
 
@@ -585,7 +1327,8 @@ struct SandboxProfile {
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
         return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args, limits};
+                network_isolation, user_namespace_isolation, additional_args, limits, syscall_filter,
+                syscall_filter_allow};
     }
 
     /// Structural checks for every transport, plus existence checks where bwrap runs locally.
@@ -767,6 +1510,7 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_mounts(*this); !r) return r;
     if (auto r = detail::check_settings(*this); !r) return r;
     if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
+    if (auto r = validate_syscall_filter(syscall_filter, syscall_filter_allow); !r) return r;
     static_assert(requires { Transport::checks_local_paths; },
                   "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
                   "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
@@ -805,6 +1549,8 @@ nlohmann::json SandboxProfile<Transport>::to_json() const {
         {"network_isolation", network_isolation},
         {"user_namespace_isolation", user_namespace_isolation},
         {"additional_args", additional_args},
+        {"syscall_filter", syscall_filter},
+        {"syscall_filter_allow", syscall_filter_allow},
     };
     out["seccomp_profile"] = seccomp_profile ? Json(*seccomp_profile) : Json(nullptr);
     Json limits_json = Json::object();
@@ -1110,6 +1856,14 @@ template <class Transport = PosixSpawnTransport>
             auto limits = get_limits(value);
             if (!limits) return tl::make_unexpected(std::move(limits.error()));
             p.limits = *limits;
+        } else if (key == "syscall_filter") {
+            auto choice = get_string(value, key);
+            if (!choice) return propagate(choice);
+            p.syscall_filter = std::move(*choice);
+        } else if (key == "syscall_filter_allow") {
+            auto groups = get_strings(value, key, nullptr);
+            if (!groups) return propagate(groups);
+            p.syscall_filter_allow = std::move(*groups);
         } else if (key == "network_isolation" || key == "user_namespace_isolation") {
             auto b = get_bool(value, key);
             if (!b) return propagate(b);
@@ -1705,6 +2459,17 @@ template <class Transport>
         out.push_back({S::warning, "user-namespace", "user_namespace_isolation is false: no user namespace is created"});
     if (!p.additional_args.empty())
         out.push_back({S::warning, "additional-args", "additional_args are passed to bwrap verbatim and can weaken the sandbox"});
+    if (p.syscall_filter == no_syscall_filter_name)
+        out.push_back({S::danger, "syscall-filter-off",
+                       "syscall_filter is \"none\": the whole kernel interface is reachable (unix sockets under bound paths, "
+                       "nested user namespaces, io_uring, ptrace, ...)"});
+    for (std::size_t i = 0; i < p.syscall_filter_allow.size(); ++i) {
+        const auto& group = p.syscall_filter_allow[i];
+        const auto index = DefaultSyscallFilter::group_index(group);
+        out.push_back({S::warning, "syscall-filter-relaxed",
+                       "syscall_filter_allow[" + std::to_string(i) + "]: '" + group + "' is allowed" +
+                           (index ? ": " + std::string(DefaultSyscallFilter::summaries[*index]) : std::string(" (no such group)"))});
+    }
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (detail::strip_trailing_slash(p.binds[i].source) == "/")
             out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
@@ -1745,705 +2510,6 @@ template <class Transport>
 
 }  // namespace shannot
 // ---- end shannot/lint.hpp ----
-// ---- begin shannot/syscalls.hpp ----
-// System calls by name, with their numbers on each architecture a syscall filter knows.
-
-#include <array>
-#include <cstdint>
-#include <string_view>
-
-namespace shannot {
-
-/// One system call: its name and its number on each architecture, -1 where it does not exist
-/// (a rule on it is then left out of that architecture's part of a filter). The numbers come
-/// from the kernel's tables (x86_64: arch/x86/entry/syscalls/syscall_64.tbl; aarch64: the generic
-/// table, include/uapi/asm-generic/unistd.h) and are checked against the installed kernel headers
-/// by tests/seccomp_test.cpp. A call missing below can be named in place:
-/// `constexpr shannot::Syscall my_call{"name", X86_64_NUMBER, AARCH64_NUMBER};`.
-struct Syscall {
-    std::string_view name{};
-    int x86_64 = -1;
-    int aarch64 = -1;
-
-    friend constexpr bool operator==(const Syscall&, const Syscall&) = default;
-};
-
-/// An architecture a filter covers: the value the kernel puts in `seccomp_data.arch` for its
-/// native calls (AUDIT_ARCH_*), and its column of the syscall table. Every other value there
-/// (i386 or arm code run by a 64-bit process, any other arch) is refused by the filter.
-struct SeccompArch {
-    std::string_view name{};
-    std::uint32_t audit_arch = 0;
-    int Syscall::*number = nullptr;
-    /// x86_64 only: a number with this bit set is a call of the x32 ABI, which the filter refuses.
-    std::uint32_t x32_bit = 0;
-};
-
-/// AUDIT_ARCH_X86_64 (EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE) and AUDIT_ARCH_AARCH64.
-inline constexpr SeccompArch seccomp_arch_x86_64{"x86_64", 0xc000003eu, &Syscall::x86_64, 0x40000000u};
-inline constexpr SeccompArch seccomp_arch_aarch64{"aarch64", 0xc00000b7u, &Syscall::aarch64, 0};
-/// Both are little-endian, so an argument's low 32 bits sit at `16 + 8 * i` in seccomp_data.
-inline constexpr std::array<SeccompArch, 2> seccomp_arches{seccomp_arch_x86_64, seccomp_arch_aarch64};
-
-/// The calls the built-in rule sets name, and others a custom filter is likely to.
-namespace syscalls {
-// Everyday calls (examples, tests).
-inline constexpr Syscall read{"read", 0, 63};
-inline constexpr Syscall write{"write", 1, 64};
-inline constexpr Syscall close{"close", 3, 57};
-inline constexpr Syscall ioctl{"ioctl", 16, 29};
-inline constexpr Syscall getpid{"getpid", 39, 172};
-inline constexpr Syscall execve{"execve", 59, 221};
-inline constexpr Syscall kill{"kill", 62, 129};
-inline constexpr Syscall prctl{"prctl", 157, 167};
-inline constexpr Syscall exit_group{"exit_group", 231, 94};
-inline constexpr Syscall openat{"openat", 257, 56};
-inline constexpr Syscall mkdirat{"mkdirat", 258, 34};
-inline constexpr Syscall mknodat{"mknodat", 259, 33};
-inline constexpr Syscall seccomp{"seccomp", 317, 277};
-inline constexpr Syscall memfd_create{"memfd_create", 319, 279};
-inline constexpr Syscall execveat{"execveat", 322, 281};
-// Sockets.
-inline constexpr Syscall socket{"socket", 41, 198};
-inline constexpr Syscall connect{"connect", 42, 203};
-inline constexpr Syscall bind{"bind", 49, 200};
-inline constexpr Syscall listen{"listen", 50, 201};
-inline constexpr Syscall socketpair{"socketpair", 53, 199};
-// Processes, tracing, namespaces.
-inline constexpr Syscall clone{"clone", 56, 220};
-inline constexpr Syscall ptrace{"ptrace", 101, 117};
-inline constexpr Syscall personality{"personality", 135, 92};
-inline constexpr Syscall unshare{"unshare", 272, 97};
-inline constexpr Syscall setns{"setns", 308, 268};
-inline constexpr Syscall process_vm_readv{"process_vm_readv", 310, 270};
-inline constexpr Syscall process_vm_writev{"process_vm_writev", 311, 271};
-inline constexpr Syscall kcmp{"kcmp", 312, 272};
-inline constexpr Syscall pidfd_send_signal{"pidfd_send_signal", 424, 424};
-inline constexpr Syscall pidfd_open{"pidfd_open", 434, 434};
-inline constexpr Syscall clone3{"clone3", 435, 435};
-inline constexpr Syscall pidfd_getfd{"pidfd_getfd", 438, 438};
-// Mounts.
-inline constexpr Syscall pivot_root{"pivot_root", 155, 41};
-inline constexpr Syscall chroot{"chroot", 161, 51};
-inline constexpr Syscall mount{"mount", 165, 40};
-inline constexpr Syscall umount2{"umount2", 166, 39};
-inline constexpr Syscall open_tree{"open_tree", 428, 428};
-inline constexpr Syscall move_mount{"move_mount", 429, 429};
-inline constexpr Syscall fsopen{"fsopen", 430, 430};
-inline constexpr Syscall fsconfig{"fsconfig", 431, 431};
-inline constexpr Syscall fsmount{"fsmount", 432, 432};
-inline constexpr Syscall fspick{"fspick", 433, 433};
-inline constexpr Syscall mount_setattr{"mount_setattr", 442, 442};
-inline constexpr Syscall open_tree_attr{"open_tree_attr", 467, 467};  ///< Linux 6.15
-// Kernel interfaces an unprivileged sandbox has no use for.
-inline constexpr Syscall io_uring_setup{"io_uring_setup", 425, 425};
-inline constexpr Syscall io_uring_enter{"io_uring_enter", 426, 426};
-inline constexpr Syscall io_uring_register{"io_uring_register", 427, 427};
-inline constexpr Syscall bpf{"bpf", 321, 280};
-inline constexpr Syscall perf_event_open{"perf_event_open", 298, 241};
-inline constexpr Syscall userfaultfd{"userfaultfd", 323, 282};
-inline constexpr Syscall add_key{"add_key", 248, 217};
-inline constexpr Syscall request_key{"request_key", 249, 218};
-inline constexpr Syscall keyctl{"keyctl", 250, 219};
-inline constexpr Syscall init_module{"init_module", 175, 105};
-inline constexpr Syscall delete_module{"delete_module", 176, 106};
-inline constexpr Syscall finit_module{"finit_module", 313, 273};
-inline constexpr Syscall kexec_load{"kexec_load", 246, 104};
-inline constexpr Syscall kexec_file_load{"kexec_file_load", 320, 294};
-// Privileged calls (a capability in the initial user namespace): refused by the kernel anyway.
-inline constexpr Syscall syslog{"syslog", 103, 116};
-inline constexpr Syscall uselib{"uselib", 134, -1};
-inline constexpr Syscall vhangup{"vhangup", 153, 58};
-inline constexpr Syscall acct{"acct", 163, 89};
-inline constexpr Syscall settimeofday{"settimeofday", 164, 170};
-inline constexpr Syscall swapon{"swapon", 167, 224};
-inline constexpr Syscall swapoff{"swapoff", 168, 225};
-inline constexpr Syscall reboot{"reboot", 169, 142};
-inline constexpr Syscall sethostname{"sethostname", 170, 161};
-inline constexpr Syscall setdomainname{"setdomainname", 171, 162};
-inline constexpr Syscall iopl{"iopl", 172, -1};
-inline constexpr Syscall ioperm{"ioperm", 173, -1};
-inline constexpr Syscall quotactl{"quotactl", 179, 60};
-inline constexpr Syscall clock_settime{"clock_settime", 227, 112};
-inline constexpr Syscall fanotify_init{"fanotify_init", 300, 262};
-inline constexpr Syscall name_to_handle_at{"name_to_handle_at", 303, 264};
-inline constexpr Syscall open_by_handle_at{"open_by_handle_at", 304, 265};
-}  // namespace syscalls
-
-}  // namespace shannot
-// ---- end shannot/syscalls.hpp ----
-// ---- begin shannot/concepts/syscall_rule_set.hpp ----
-// The syscall rule set contract: a named group of deny rules that a SyscallFilter composes.
-
-#include <array>
-#include <cerrno>
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
-#include <initializer_list>
-#include <string_view>
-#include <type_traits>
-
-namespace shannot {
-
-/// What a rule looks at besides the call's number. Arguments are compared by their low 32 bits:
-/// the calls the built-in rules check take an int or unsigned int there (socket's family,
-/// personality's persona), or ignore the high half (clone's flags) or refuse it (unshare: EINVAL).
-enum class SyscallArgCheck : std::uint8_t {
-    none,        ///< every call of it
-    any_bit,     ///< the argument has a bit of `values[0]` set
-    equals,      ///< the argument equals `values[0]`
-    not_one_of,  ///< the argument is none of `values[0..count)`
-};
-
-namespace detail {
-/// Not constexpr on purpose: a rule built at compile time with too many values fails to compile
-/// here, naming the problem.
-inline void more_than_max_values_allowed() { std::abort(); }
-}  // namespace detail
-
-/// One deny rule: calls of `call` that pass `check` fail with `error` (an errno) instead of
-/// reaching the kernel. Build them with the named constructors.
-struct SyscallRule {
-    static constexpr std::size_t max_values = 8;
-
-    Syscall call{};
-    SyscallArgCheck check = SyscallArgCheck::none;
-    std::uint8_t arg = 0;  ///< which argument (0-5) the check reads
-    std::array<std::uint32_t, max_values> values{};
-    std::uint8_t count = 0;
-    std::uint16_t error = EPERM;
-
-    /// Every call of `call` fails with `error`.
-    [[nodiscard]] static constexpr SyscallRule deny(Syscall call, std::uint16_t error = EPERM) {
-        return {call, SyscallArgCheck::none, 0, {}, 0, error};
-    }
-    /// Calls whose argument `arg` has any bit of `mask` set fail (clone with namespace flags).
-    [[nodiscard]] static constexpr SyscallRule deny_if_any_bit(Syscall call, std::uint8_t arg, std::uint32_t mask,
-                                                               std::uint16_t error = EPERM) {
-        return {call, SyscallArgCheck::any_bit, arg, {mask}, 1, error};
-    }
-    /// Calls whose argument `arg` equals `value` fail (socket of one family).
-    [[nodiscard]] static constexpr SyscallRule deny_if_equal(Syscall call, std::uint8_t arg, std::uint32_t value,
-                                                             std::uint16_t error = EPERM) {
-        return {call, SyscallArgCheck::equals, arg, {value}, 1, error};
-    }
-    /// Calls whose argument `arg` is none of `allowed` (at most max_values) fail.
-    [[nodiscard]] static constexpr SyscallRule deny_unless_one_of(Syscall call, std::uint8_t arg,
-                                                                  std::initializer_list<std::uint32_t> allowed,
-                                                                  std::uint16_t error = EPERM) {
-        SyscallRule rule{call, SyscallArgCheck::not_one_of, arg, {}, 0, error};
-        for (auto value : allowed) {
-            if (rule.count == max_values) detail::more_than_max_values_allowed();
-            rule.values[rule.count++] = value;
-        }
-        return rule;
-    }
-
-    friend constexpr bool operator==(const SyscallRule&, const SyscallRule&) = default;
-};
-
-namespace detail {
-template <class T>
-struct is_rule_array : std::false_type {};
-template <std::size_t N>
-struct is_rule_array<std::array<SyscallRule, N>> : std::true_type {};
-template <class R>
-concept has_rule_array = requires { requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value; };
-}  // namespace detail
-
-/// A rule set: a named group of deny rules, the unit a SyscallFilter composes and a profile may
-/// relax by name (`"syscall_filter_allow": ["unix_sockets"]`). Everything is static and constant:
-/// the filter is assembled from it at compile time.
-template <class R>
-concept SyscallRuleSet = requires {
-    { R::name } -> std::convertible_to<std::string_view>;
-    { R::summary } -> std::convertible_to<std::string_view>;
-    requires detail::has_rule_array<R>;
-    requires R::rules.size() > 0;
-};
-
-/// The archetype: the smallest rule set, with each member's contract.
-///  - `name`: the group's name, unique within a filter, [a-z0-9_]; profiles relax it by this name
-///    and errors and lints show it.
-///  - `summary`: what the group denies and what relaxing it gives back, for people (lint, docs).
-///  - `rules`: a `static constexpr std::array<SyscallRule, N>` (N >= 1). A call is refused when
-///    any rule of any group left on matches it; the first match (in filter order) picks the errno.
-/// Rules only deny: a group cannot allow what another group denies, so groups compose in any
-/// order and relaxing one never weakens another.
-struct SyscallRuleSetArchetype {
-    static constexpr std::string_view name = "archetype";
-    static constexpr std::string_view summary = "acct(2): process accounting";
-    static constexpr std::array<SyscallRule, 1> rules{SyscallRule::deny(syscalls::acct)};
-};
-static_assert(SyscallRuleSet<SyscallRuleSetArchetype>);
-
-}  // namespace shannot
-// ---- end shannot/concepts/syscall_rule_set.hpp ----
-// ---- begin shannot/syscall_rules.hpp ----
-// The built-in syscall rule sets: what the default filter denies, one named group each.
-
-#include <array>
-#include <cerrno>
-#include <cstdint>
-#include <string_view>
-
-namespace shannot {
-
-/// Values the rules compare arguments with (the kernel's ABI; tests/seccomp_test.cpp checks them
-/// against <sys/socket.h>, <sched.h> and <sys/personality.h>).
-namespace syscall_values {
-inline constexpr std::uint32_t af_unix = 1;
-inline constexpr std::uint32_t af_inet = 2;
-inline constexpr std::uint32_t af_inet6 = 10;
-inline constexpr std::uint32_t af_netlink = 16;
-/// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
-/// CLONE_NEWNET: every flag of clone(2) that makes a namespace.
-inline constexpr std::uint32_t clone_namespace_flags = 0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u |
-                                                       0x10000000u | 0x20000000u | 0x40000000u;
-/// unshare(2) also takes CLONE_NEWTIME (0x80), which in clone(2)'s flags is part of the exit signal.
-inline constexpr std::uint32_t unshare_namespace_flags = clone_namespace_flags | 0x00000080u;
-inline constexpr std::uint32_t per_linux = 0;              ///< personality(PER_LINUX): the default
-inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personality(0xffffffff) only reads it
-}  // namespace syscall_values
-
-/// io_uring_setup, io_uring_enter, io_uring_register: a second system call interface beside the
-/// usual one, with a long record of kernel bugs; nothing in a read-only sandbox needs it.
-struct DenyIoUring {
-    static constexpr std::string_view name = "io_uring";
-    static constexpr std::string_view summary = "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup), SyscallRule::deny(syscalls::io_uring_enter),
-                                      SyscallRule::deny(syscalls::io_uring_register)};
-};
-
-/// ptrace, process_vm_readv/writev and pidfd_getfd: reading, writing or taking over another
-/// process of the sandbox (in a session: the agent's, or the next command's).
-struct DenyPtrace {
-    static constexpr std::string_view name = "ptrace";
-    static constexpr std::string_view summary = "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
-                                      SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
-};
-
-/// bpf: eBPF programs and maps, kernel code paths that unprivileged users rarely need.
-struct DenyBpf {
-    static constexpr std::string_view name = "bpf";
-    static constexpr std::string_view summary = "bpf (eBPF programs and maps)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::bpf)};
-};
-
-/// perf_event_open: performance counters and tracepoints, a side channel and a bug source.
-struct DenyPerfEvents {
-    static constexpr std::string_view name = "perf_events";
-    static constexpr std::string_view summary = "perf_event_open (performance counters, tracepoints)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::perf_event_open)};
-};
-
-/// userfaultfd: lets a process stall the kernel on its own page faults, the usual way to win a
-/// kernel race in an exploit.
-struct DenyUserfaultfd {
-    static constexpr std::string_view name = "userfaultfd";
-    static constexpr std::string_view summary = "userfaultfd (page faults handled by user space)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::userfaultfd)};
-};
-
-/// keyctl, add_key, request_key: the kernel keyrings are not namespaced; a sandbox could read or
-/// fill the keys of its user (and request_key can start a helper on the host).
-struct DenyKeyring {
-    static constexpr std::string_view name = "keyring";
-    static constexpr std::string_view summary = "keyctl, add_key and request_key (the kernel keyrings, not namespaced)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::keyctl), SyscallRule::deny(syscalls::add_key),
-                                      SyscallRule::deny(syscalls::request_key)};
-};
-
-/// The mount family, old and new API: the sandbox's mount tree is bwrap's, made before the
-/// command runs, and a command must not change it (in a nested user namespace it could).
-struct DenyMount {
-    static constexpr std::string_view name = "mount";
-    static constexpr std::string_view summary = "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
-                                                "fsmount, fspick and mount_setattr (changing the mount tree)";
-    static constexpr std::array rules{
-        SyscallRule::deny(syscalls::mount),         SyscallRule::deny(syscalls::umount2),    SyscallRule::deny(syscalls::pivot_root),
-        SyscallRule::deny(syscalls::move_mount),    SyscallRule::deny(syscalls::open_tree),  SyscallRule::deny(syscalls::open_tree_attr),
-        SyscallRule::deny(syscalls::fsopen),        SyscallRule::deny(syscalls::fsconfig),   SyscallRule::deny(syscalls::fsmount),
-        SyscallRule::deny(syscalls::fspick),        SyscallRule::deny(syscalls::mount_setattr)};
-};
-
-/// unshare and clone with a namespace flag, setns, and clone3: a nested user namespace gives its
-/// creator every capability over new namespaces and re-opens kernel paths (mounting file
-/// systems, netfilter, ...) that unprivileged users should not reach. clone3 passes its flags in
-/// memory the filter cannot read, so it fails with ENOSYS: glibc then falls back to clone (for
-/// threads, fork and posix_spawn alike), whose flags the filter checks.
-struct DenyNamespaces {
-    static constexpr std::string_view name = "namespaces";
-    static constexpr std::string_view summary = "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
-    static constexpr std::array rules{
-        SyscallRule::deny_if_any_bit(syscalls::unshare, 0, syscall_values::unshare_namespace_flags),
-        SyscallRule::deny_if_any_bit(syscalls::clone, 0, syscall_values::clone_namespace_flags),
-        SyscallRule::deny(syscalls::setns), SyscallRule::deny(syscalls::clone3, ENOSYS)};
-};
-
-/// socket(AF_UNIX): neither --unshare-net nor a read-only bind stops connect() to a socket by
-/// path, so a bound docker.sock, ssh agent or D-Bus socket would be reachable. socketpair stays:
-/// it makes a connected pair that reaches nothing outside.
-struct DenyUnixSockets {
-    static constexpr std::string_view name = "unix_sockets";
-    static constexpr std::string_view summary = "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
-                                                "an ssh agent, D-Bus); socketpair stays allowed";
-    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_unix)};
-};
-
-/// socket(AF_NETLINK): kernel interfaces (routing, audit, uevents, sock_diag, netfilter) that a
-/// network-less sandbox does not need.
-struct DenyNetlinkSockets {
-    static constexpr std::string_view name = "netlink_sockets";
-    static constexpr std::string_view summary = "socket(AF_NETLINK) (routing, audit, uevents, sock_diag, netfilter)";
-    static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_netlink)};
-};
-
-/// socket of any family but AF_UNIX, AF_NETLINK (their own groups), AF_INET and AF_INET6.
-/// AF_VSOCK reaches the hypervisor's host whatever the network namespace; AF_PACKET, AF_ALG,
-/// AF_KEY, AF_XDP, AF_TIPC, AF_RDS, ... are kernel surface a sandbox without a network never
-/// uses. AF_INET and AF_INET6 stay: under --unshare-net they reach only the sandbox's own
-/// loopback, programs use them for local things (name lookups, interface queries), and a
-/// profile with "network_isolation": false asked for the network they carry.
-struct DenyOtherSocketFamilies {
-    static constexpr std::string_view name = "other_sockets";
-    static constexpr std::string_view summary = "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
-                                                "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
-    static constexpr std::array rules{SyscallRule::deny_unless_one_of(
-        syscalls::socket, 0, {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
-};
-
-/// Loading and removing kernel modules, and loading a new kernel (kexec).
-struct DenyKernelModules {
-    static constexpr std::string_view name = "kernel_modules";
-    static constexpr std::string_view summary = "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
-                                      SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
-                                      SyscallRule::deny(syscalls::kexec_file_load)};
-};
-
-/// personality beyond the default: execution domains and flags (READ_IMPLIES_EXEC,
-/// ADDR_NO_RANDOMIZE, ...) weaken the process's own hardening. PER_LINUX and the query
-/// (0xffffffff) stay allowed.
-struct DenyPersonality {
-    static constexpr std::string_view name = "personality";
-    static constexpr std::string_view summary = "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
-                                                "READ_IMPLIES_EXEC, other execution domains)";
-    static constexpr std::array rules{
-        SyscallRule::deny_unless_one_of(syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
-};
-
-}  // namespace shannot
-// ---- end shannot/syscall_rules.hpp ----
-// ---- begin shannot/syscall_filter.hpp ----
-// SyscallFilter<Rules...>: a seccomp filter composed of rule sets at compile time; the default one.
-
-#include <linux/filter.h>
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <vector>
-
-// ---- begin shannot/detail/seccomp/assemble.hpp ----
-// The filter generator: rule sets → one classic-BPF program, evaluated at compile time.
-
-#include <linux/filter.h>
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-
-// ---- begin shannot/detail/seccomp/bpf.hpp ----
-// Classic BPF as seccomp reads it: the opcodes, offsets and return values a filter is made of.
-
-#include <linux/filter.h>
-
-#include <cstddef>
-#include <cstdint>
-
-namespace shannot::detail::seccomp {
-
-// The opcodes a syscall filter uses (linux/bpf_common.h); a filter reads only `seccomp_data`.
-inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;     ///< A = 32 bits at offset k
-inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;       ///< A == k ? jt : jf
-inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;       ///< A >= k (unsigned) ? jt : jf
-inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;     ///< (A & k) != 0 ? jt : jf
-inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;                 ///< skip k instructions (32-bit k)
-inline constexpr std::uint16_t ret = BPF_RET | BPF_K;                 ///< return k
-
-// struct seccomp_data (linux/seccomp.h): nr, arch, instruction_pointer, args[6] (u64 each).
-inline constexpr std::uint32_t offset_nr = 0;
-inline constexpr std::uint32_t offset_arch = 4;
-inline constexpr std::uint32_t offset_args = 16;
-/// The low 32 bits of argument `i` on a little-endian architecture.
-constexpr std::uint32_t offset_arg_low(unsigned i) { return offset_args + 8u * i; }
-
-// Return values (linux/seccomp.h); the action with the highest precedence of all stacked
-// filters wins, so a filter never loosens another.
-inline constexpr std::uint32_t ret_kill_process = 0x80000000u;  ///< SECCOMP_RET_KILL_PROCESS (Linux 4.14)
-inline constexpr std::uint32_t ret_errno = 0x00050000u;         ///< SECCOMP_RET_ERRNO | errno (16 bits)
-inline constexpr std::uint32_t ret_allow = 0x7fff0000u;         ///< SECCOMP_RET_ALLOW
-inline constexpr std::uint32_t ret_action_full = 0xffff0000u;   ///< SECCOMP_RET_ACTION_FULL
-inline constexpr std::uint32_t ret_data = 0x0000ffffu;          ///< SECCOMP_RET_DATA
-
-/// The kernel's limit on one program (BPF_MAXINSNS).
-inline constexpr std::size_t max_instructions = 4096;
-/// A number nr == -1 means "skip this call" (a tracer's doing); the kernel answers ENOSYS.
-inline constexpr std::uint32_t no_syscall = 0xffffffffu;
-
-constexpr sock_filter statement(std::uint16_t code, std::uint32_t k) { return sock_filter{code, 0, 0, k}; }
-constexpr sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t jt, std::uint8_t jf) {
-    return sock_filter{code, jt, jf, k};
-}
-
-}  // namespace shannot::detail::seccomp
-// ---- end shannot/detail/seccomp/bpf.hpp ----
-
-namespace shannot::detail::seccomp {
-
-/// Where instructions go: into `out` when set, else only counted (the first pass, which sizes the
-/// program and the jumps over each architecture's part).
-struct Emitter {
-    sock_filter* out = nullptr;
-    std::size_t size = 0;
-    constexpr void put(const sock_filter& instruction) {
-        if (out != nullptr) out[size] = instruction;
-        ++size;
-    }
-};
-
-/// One rule, for one architecture. On entry and on exit A holds the call's number; every jump
-/// stays inside the rule's own few instructions (classic BPF's conditional jumps reach 255).
-///   none:        jeq NR ? next : skip 1;  ret ERRNO
-///   any_bit:     jeq NR ? next : skip 4;  ld arg;  jset MASK ? next : skip 1;  ret ERRNO;  ld nr
-///   equals:      the same with jeq VALUE
-///   not_one_of:  jeq NR ? next : skip k+3;  ld arg;  jeq V1..Vk ? to "ld nr" : next;  ret ERRNO;  ld nr
-constexpr void emit_rule(Emitter& e, const SyscallRule& rule, const SeccompArch& arch) {
-    const int nr = rule.call.*arch.number;
-    if (nr < 0) return;  // no such call on this architecture
-    const auto number = static_cast<std::uint32_t>(nr);
-    const auto deny = statement(ret, ret_errno | (rule.error & ret_data));
-    const auto arg = statement(ld_abs, offset_arg_low(rule.arg));
-    const auto reload = statement(ld_abs, offset_nr);
-    switch (rule.check) {
-    case SyscallArgCheck::none:
-        e.put(jump(jeq, number, 0, 1));
-        e.put(deny);
-        return;
-    case SyscallArgCheck::any_bit:
-    case SyscallArgCheck::equals:
-        e.put(jump(jeq, number, 0, 4));
-        e.put(arg);
-        e.put(jump(rule.check == SyscallArgCheck::any_bit ? jset : jeq, rule.values[0], 0, 1));
-        e.put(deny);
-        e.put(reload);
-        return;
-    case SyscallArgCheck::not_one_of: {
-        const auto k = static_cast<std::uint8_t>(rule.count);
-        e.put(jump(jeq, number, 0, static_cast<std::uint8_t>(k + 3)));
-        e.put(arg);
-        for (std::uint8_t i = 0; i < k; ++i) e.put(jump(jeq, rule.values[i], static_cast<std::uint8_t>(k - i), 0));
-        e.put(deny);
-        e.put(reload);
-        return;
-    }
-    }
-}
-
-template <class... Rules>
-constexpr void emit_section(Emitter& e, const SeccompArch& arch, std::uint64_t relaxed) {
-    e.put(statement(ld_abs, offset_nr));
-    if (arch.x32_bit != 0) {
-        // Numbers from the x32 bit up are not x86_64 calls: refused, but for -1 (no call at all).
-        e.put(jump(jge, arch.x32_bit, 0, 2));
-        e.put(jump(jeq, no_syscall, 1, 0));
-        e.put(statement(ret, ret_kill_process));
-    }
-    std::size_t group = 0;
-    const auto emit_group = [&](const auto& rules) {
-        if (((relaxed >> group) & 1u) == 0)
-            for (const auto& rule : rules) emit_rule(e, rule, arch);
-        ++group;
-    };
-    (emit_group(Rules::rules), ...);
-    e.put(statement(ret, ret_allow));
-}
-
-/// The whole program: a dispatch on `seccomp_data.arch` to one part per architecture, any other
-/// arch killed; each part ends in ALLOW. Groups whose bit is set in `relaxed` are left out.
-///   0      ld arch
-///   1+2i   jeq ARCH_i ? next : skip 1
-///   2+2i   ja part_i
-///   1+2n   ret KILL_PROCESS
-///          part_0 ... part_{n-1}
-template <class... Rules>
-constexpr void emit_program(Emitter& e, std::uint64_t relaxed) {
-    std::array<std::size_t, seccomp_arches.size()> sizes{};
-    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
-        Emitter counter;
-        emit_section<Rules...>(counter, seccomp_arches[i], relaxed);
-        sizes[i] = counter.size;
-    }
-    const std::size_t first_part = 2 * seccomp_arches.size() + 2;
-    e.put(statement(ld_abs, offset_arch));
-    std::size_t start = first_part;
-    for (std::size_t i = 0; i < seccomp_arches.size(); ++i) {
-        e.put(jump(jeq, seccomp_arches[i].audit_arch, 0, 1));
-        const std::size_t here = e.size;  // the ja's own index
-        e.put(statement(ja, static_cast<std::uint32_t>(start - here - 1)));
-        start += sizes[i];
-    }
-    e.put(statement(ret, ret_kill_process));
-    for (const auto& arch : seccomp_arches) emit_section<Rules...>(e, arch, relaxed);
-}
-
-template <class... Rules>
-constexpr std::size_t program_size(std::uint64_t relaxed) {
-    Emitter counter;
-    emit_program<Rules...>(counter, relaxed);
-    return counter.size;
-}
-
-}  // namespace shannot::detail::seccomp
-// ---- end shannot/detail/seccomp/assemble.hpp ----
-
-namespace shannot {
-
-/// A classic-BPF seccomp program of at most `Capacity` instructions: what bwrap loads from a
-/// descriptor (`--seccomp FD`, `--add-seccomp-fd FD`). A literal type, so a whole program can be
-/// a compile-time constant.
-template <std::size_t Capacity>
-struct BpfProgram {
-    std::array<sock_filter, Capacity> code{};
-    std::size_t size = 0;
-
-    [[nodiscard]] constexpr std::span<const sock_filter> instructions() const { return {code.data(), size}; }
-
-    /// The bytes bwrap reads: each `struct sock_filter` as the kernel lays it out on a
-    /// little-endian machine (both supported architectures are), whatever this host is.
-    [[nodiscard]] std::string bytes() const {
-        std::string out(size * sizeof(sock_filter), '\0');
-        for (std::size_t i = 0; i < size; ++i) {
-            const auto& f = code[i];
-            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff), static_cast<unsigned char>(f.code >> 8),
-                                          f.jt, f.jf,
-                                          static_cast<unsigned char>(f.k & 0xff), static_cast<unsigned char>((f.k >> 8) & 0xff),
-                                          static_cast<unsigned char>((f.k >> 16) & 0xff), static_cast<unsigned char>(f.k >> 24)};
-            for (std::size_t b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>(raw[b]);
-        }
-        return out;
-    }
-};
-
-/// A syscall filter composed of rule sets, each a named group of deny rules (see
-/// concepts/syscall_rule_set.hpp): a call is refused (with its rule's errno, EPERM unless the rule
-/// says otherwise) when a rule of a group left on matches it, and allowed otherwise. The program
-/// checks `seccomp_data.arch` first: x86_64 and aarch64 each get their part, with their own
-/// syscall numbers; any other arch (i386 or arm code run by a 64-bit process, ...) and x86_64's
-/// x32 ABI kill the process, so no call of an ABI the tables do not describe gets through.
-///
-///     using MyFilter = shannot::SyscallFilter<shannot::DenyIoUring, shannot::DenyPtrace, MyRules>;
-///     constexpr auto program = MyFilter::program();          // built by the compiler
-///     const std::string bytes = program.bytes();             // what bwrap reads from a descriptor
-///
-/// Groups can be left out by name at run time (a profile's `syscall_filter_allow`): the same
-/// generator, called with a mask, emits them not at all.
-template <class... Rules>
-class SyscallFilter {
-    static_assert(sizeof...(Rules) >= 1, "SyscallFilter<Rules...>: name at least one rule set");
-    static_assert((requires { { Rules::name } -> std::convertible_to<std::string_view>; } && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view name` "
-                  "(see shannot/concepts/syscall_rule_set.hpp, SyscallRuleSetArchetype)");
-    static_assert((requires { { Rules::summary } -> std::convertible_to<std::string_view>; } && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
-                  "denies, for people (see SyscallRuleSetArchetype)");
-    static_assert((detail::has_rule_array<Rules> && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
-                  "rules` (see SyscallRuleSetArchetype)");
-    static_assert((SyscallRuleSet<Rules> && ...), "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
-                                                 "(an empty `rules`?)");
-    static_assert(sizeof...(Rules) <= 64, "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
-
-public:
-    /// Bit i set: the i-th rule set (groups[i]) is left out.
-    using GroupMask = std::uint64_t;
-
-    /// The rule sets' names, in order: the groups a profile may relax.
-    static constexpr std::array<std::string_view, sizeof...(Rules)> groups{std::string_view(Rules::name)...};
-    /// What each group denies, for people (lint, docs), in the same order.
-    static constexpr std::array<std::string_view, sizeof...(Rules)> summaries{std::string_view(Rules::summary)...};
-
-    /// Instructions of the program with every group on; a relaxed one is shorter.
-    static constexpr std::size_t capacity = detail::seccomp::program_size<Rules...>(0);
-    static_assert(capacity <= detail::seccomp::max_instructions,
-                  "SyscallFilter<Rules...>: the program is longer than the kernel's 4096 instructions (BPF_MAXINSNS)");
-    static_assert(
-        [] {
-            for (std::size_t i = 0; i < groups.size(); ++i)
-                for (std::size_t j = i + 1; j < groups.size(); ++j)
-                    if (groups[i] == groups[j]) return false;
-            return true;
-        }(),
-        "SyscallFilter<Rules...>: two rule sets have the same name; a profile could not tell them apart");
-
-    /// The index of group `name`, or nothing.
-    [[nodiscard]] static constexpr std::optional<std::size_t> group_index(std::string_view name) {
-        for (std::size_t i = 0; i < groups.size(); ++i)
-            if (groups[i] == name) return i;
-        return std::nullopt;
-    }
-
-    /// The program, without the groups whose bits are set in `relaxed`. Constant-evaluated when
-    /// `relaxed` is a constant (`constexpr auto p = F::program();`).
-    [[nodiscard]] static constexpr BpfProgram<capacity> program(GroupMask relaxed = 0) {
-        BpfProgram<capacity> out{};
-        detail::seccomp::Emitter e{out.code.data(), 0};
-        detail::seccomp::emit_program<Rules...>(e, relaxed);
-        out.size = e.size;
-        return out;
-    }
-
-    /// The mask that leaves out the groups `names` (a profile's relaxations); an unknown name is
-    /// an error naming it and the groups there are. `field` prefixes the message (a field path).
-    template <class Names>
-    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names, std::string_view field = "syscall_filter_allow") {
-        GroupMask mask = 0;
-        std::size_t i = 0;
-        for (const auto& name : names) {
-            const auto index = group_index(name);
-            if (!index) {
-                std::string known;
-                for (auto g : groups) known += (known.empty() ? "" : ", ") + std::string(g);
-                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) + "]: no syscall filter group named '" +
-                                                       std::string(name) + "' (groups: " + known + ")");
-            }
-            mask |= GroupMask{1} << *index;
-            ++i;
-        }
-        return mask;
-    }
-};
-
-/// The filter every profile gets unless it says `"syscall_filter": "none"`: each built-in group,
-/// in the order their names are listed (and relaxed) in profiles.
-using DefaultSyscallFilter =
-    SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
-                  DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
-
-/// The default filter with every group on, built by the compiler.
-inline constexpr auto default_syscall_filter_program = DefaultSyscallFilter::program();
-
-}  // namespace shannot
-// ---- end shannot/syscall_filter.hpp ----
 // ---- begin shannot/builder.hpp ----
 // BubblewrapCommandBuilder: profile + command → bwrap argv. Pure: no I/O, deterministic order.
 
@@ -2496,9 +2562,11 @@ struct BuildExtras {
 ///     `--size TMPFS_BYTES --tmpfs TARGET`, and /dev/shm is one (unless the profile mounts
 ///     something there);
 ///  4. --clearenv, then --setenv for the profile's and the caller's variables, sorted by name;
-///  5. --chdir, --seccomp FD (the transport decides the fd), --json-status-fd FD (if the
-///     transport reads it), --block-fd FD (if the transport applies limits through it),
-///     additional_args, BuildExtras::extra_args, --remount-ro /dev, --, the command.
+///  5. --chdir, the syscall filters (the transport decides the fds): `--seccomp FD` for one, the
+///     built-in (Transport::syscall_filter_fd) or the profile's seccomp_profile (Transport::seccomp_fd),
+///     `--add-seccomp-fd FD` for each of both; --json-status-fd FD (if the transport reads it),
+///     --block-fd FD (if the transport applies limits through it), additional_args,
+///     BuildExtras::extra_args, --remount-ro /dev, --, the command.
 /// bwrap's --dev is a tmpfs of half the host's RAM that `--size` cannot bound and the sandbox's
 /// user owns: it is made read-only once every mount under it is done, and /dev/shm gets a
 /// bounded tmpfs of its own.
@@ -2565,14 +2633,28 @@ public:
         }
 
         if (extras_.working_directory) a.insert(a.end(), {"--chdir", *extras_.working_directory});
+        // The built-in filter, then the profile's own: bwrap applies both (the stricter answer wins).
+        std::vector<int> filter_fds;
+        if (profile_.syscall_filter != no_syscall_filter_name) {
+            if constexpr (requires { Transport::syscall_filter_fd; }) {
+                filter_fds.push_back(Transport::syscall_filter_fd);
+            } else {
+                return fail(errc::invalid_argument, "profile '" + profile_.name +
+                                                        "' has the built-in syscall filter on, but this transport cannot pass it "
+                                                        "to bwrap (\"syscall_filter\": \"none\" runs without it)");
+            }
+        }
         if (profile_.seccomp_profile) {
             if constexpr (requires { Transport::seccomp_fd; }) {
-                a.insert(a.end(), {"--seccomp", std::to_string(Transport::seccomp_fd)});
+                filter_fds.push_back(Transport::seccomp_fd);
             } else {
                 return fail(errc::invalid_argument, "profile '" + profile_.name +
                                                         "' has a seccomp_profile but this transport cannot pass one to bwrap");
             }
         }
+        // bwrap refuses --seccomp beside --add-seccomp-fd: one filter is --seccomp (which bwrap
+        // has had since 0.1), two are an --add-seccomp-fd each (bwrap 0.5).
+        for (int fd : filter_fds) a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         if constexpr (requires { Transport::limits_block_fd; })
@@ -2748,10 +2830,13 @@ struct ProcessResult {
 
 namespace shannot {
 
-/// A file the transport must make readable to bwrap as descriptor `fd` (the seccomp filter).
+/// What the transport must make readable to bwrap as descriptor `fd`: a file (a profile's
+/// seccomp_profile, a session's shell), or bytes (the built-in syscall filter), which must reach
+/// bwrap without a file a sandbox could see.
 struct InheritedFile {
     int fd{};
-    std::string path{};  ///< where bwrap runs: a local path, or a path on the remote host
+    std::string path{};  ///< where bwrap runs: a local path, or a path on the remote host; empty: `data`
+    std::string data{};  ///< when `path` is empty: these bytes, read from the start to EOF
 };
 
 /// Everything a transport needs to start one sandbox. Transports never see the profile.
@@ -2811,8 +2896,11 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 
 /// The archetype: the smallest type that models Transport, with each member's contract.
 /// Optional members a transport may add (detected with `requires`):
-///  - `static constexpr int seccomp_fd`: the descriptor number `--seccomp` names; the transport
-///    then opens LaunchSpec::files there.
+///  - `static constexpr int seccomp_fd`: the descriptor a profile's seccomp_profile file is given
+///    to bwrap on (`--seccomp N`); the transport then opens that LaunchSpec::files entry there.
+///  - `static constexpr int syscall_filter_fd`: the descriptor the built-in syscall filter's
+///    bytes are given to bwrap on (a LaunchSpec::files entry with `data`). Without it a profile
+///    must say `"syscall_filter": "none"`: the builder refuses to run without the filter it asks for.
 ///  - `static constexpr int json_status_fd`: bwrap reports child pid and exit there; the
 ///    transport reads it to tell "setup failed" from "the command failed" and to kill PID 1.
 ///  - `static constexpr int limits_block_fd`: the builder adds `--block-fd N`, and the
@@ -3529,6 +3617,21 @@ template <class T>
     return out;
 }
 
+/// The syscall filters bwrap loads, as LaunchSpec files at the descriptors the builder named:
+/// the profile's seccomp_profile (a file where bwrap runs) and the built-in filter (its bytes).
+template <class T>
+[[nodiscard]] Result<void> add_filter_files(const SandboxProfile<T>& profile, LaunchSpec& spec) {
+    if constexpr (requires { T::seccomp_fd; }) {
+        if (profile.seccomp_profile) spec.files.push_back({.fd = T::seccomp_fd, .path = *profile.seccomp_profile});
+    }
+    if constexpr (requires { T::syscall_filter_fd; }) {
+        auto bytes = syscall_filter_bytes(profile.syscall_filter, profile.syscall_filter_allow);
+        if (!bytes) return propagate(bytes);
+        if (!bytes->empty()) spec.files.push_back({.fd = T::syscall_filter_fd, .data = std::move(*bytes)});
+    }
+    return {};
+}
+
 /// What one launch adds to the profile: a fresh run's admitted command and RunOptions, or a
 /// session's agent and SessionOptions. launch_spec() turns it into the transport's LaunchSpec.
 struct LaunchPlan {
@@ -3536,7 +3639,7 @@ struct LaunchPlan {
     std::map<std::string, std::string> environment{};  ///< added to the profile's variables
     std::optional<std::string> working_directory{};    ///< checked; when unset, the transport's default
     std::vector<std::string> extra_args{};             ///< before `--` (a session's own mounts)
-    std::vector<InheritedFile> files{};                ///< besides the profile's seccomp filter
+    std::vector<InheritedFile> files{};                ///< besides the syscall filters (add_filter_files)
     bool pipe_stdin = false;
     std::string_view input{};
     std::optional<std::chrono::milliseconds> timeout{};
@@ -3568,9 +3671,7 @@ template <class T>
                     .timeout = plan.timeout,
                     .input = plan.input,
                     .limits = plan.limits};
-    if constexpr (requires { T::seccomp_fd; }) {
-        if (profile.seccomp_profile) spec.files.push_back({T::seccomp_fd, *profile.seccomp_profile});
-    }
+    if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
 }
@@ -3992,10 +4093,13 @@ namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
 inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
-/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS -- COMMAND...
+/// B FILTER: keep the built-in syscall filter (printf_escape()) for the R requests that ask for it
+inline constexpr std::string_view keep_filter_verb = "B";
+/// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
-inline constexpr std::string_view session_verb = "S";       ///< S SECCOMP SHELL BWRAP LIMITS ARGS...
+/// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
+inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
 inline constexpr std::string_view term_signal = "TERM";
@@ -4007,6 +4111,8 @@ inline constexpr std::string_view no_seccomp = "noseccomp";  ///< SECCOMP is not
 inline constexpr std::string_view no_args = "noargs";        ///< no P for SLOT (a bug)
 inline constexpr std::string_view no_stage = "nostage";      ///< the input could not be stored ($TMPDIR full)
 inline constexpr std::string_view no_limits = "nolimits";    ///< LIMITS is not five numbers (a bug)
+/// FILTER is 1 but no B came before, or no pipe could be made for the filter
+inline constexpr std::string_view no_filter = "nofilter";
 
 /// The ready frame's word on stdout that says how runs' limits are enforced there:
 /// "limits=MECHANISM", a shannot::limits_mechanism value.
@@ -4018,6 +4124,7 @@ inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found
 inline constexpr int exit_session_no_seccomp = 95;  ///< S: SECCOMP unreadable
 inline constexpr int exit_session_no_shell = 94;    ///< S: SHELL unreadable
 inline constexpr int exit_session_no_limits = 93;   ///< S: LIMITS malformed, or its pids cgroup cannot be made
+inline constexpr int exit_session_no_filter = 92;   ///< S: no pipe could be made for FILTER
 
 }  // namespace dispatcher
 
@@ -4258,6 +4365,27 @@ inline void append_request_word(std::string& line, std::string_view word) {
     }
     line += '\n';
     return line;
+}
+
+/// `bytes` as a printf format that prints exactly them, on one line and without a quote: letters,
+/// digits and most punctuation as they are, every other byte (NUL, newline, `\\`, `%`, `'`, ...)
+/// as a three-digit octal escape. How the dispatcher's B and S requests carry the syscall filter
+/// (docs/protocol.md).
+[[nodiscard]] inline std::string printf_escape(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size() * 4);
+    for (const char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '%' && c != '\'') {
+            out += static_cast<char>(c);
+        } else {
+            out += '\\';
+            out += static_cast<char>('0' + (c >> 6));
+            out += static_cast<char>('0' + ((c >> 3) & 7));
+            out += static_cast<char>('0' + (c & 7));
+        }
+    }
+    return out;
 }
 
 /// Splits a command line back into words the way a POSIX shell would, for the subset a quoted
@@ -5121,6 +5249,7 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // ---- begin shannot/detail/local/limits.hpp ----
@@ -5946,6 +6075,40 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/local/posix_process.hpp ----
+// ---- begin shannot/detail/posix/data_fd.hpp ----
+// A descriptor that reads back given bytes (a sealed memfd): how bytes reach a child without a file.
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string_view>
+
+namespace shannot::detail {
+
+/// A sealed memfd holding `data` with its offset at 0, close-on-exec, numbered `lowest` or
+/// higher (so that dup2-ing other descriptors onto the low numbers before it is dup2-ed cannot
+/// close it). It has no name in any file system: nothing else can open it but through this
+/// process's (or its child's) /proc/PID/fd, and the seals keep it as written. Invalid on
+/// failure, with errno set.
+[[nodiscard]] inline UniqueFd sealed_data_fd(std::string_view data, int lowest) {
+    UniqueFd fd(::memfd_create("shannot-data", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!fd) return fd;
+    for (std::size_t done = 0; done < data.size();) {
+        const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return UniqueFd();
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0 ||
+        ::lseek(fd.get(), 0, SEEK_SET) != 0)
+        return UniqueFd();
+    return UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, lowest));
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/data_fd.hpp ----
 // ---- begin shannot/detail/posix/spawn_setup.hpp ----
 // SpawnSetup: posix_spawn's file actions and attributes, with what every child of ours starts with.
 
@@ -6026,6 +6189,8 @@ public:
     static constexpr bool checks_local_paths = true;
     /// `--seccomp 3`: the profile's filter file is opened at fd 3 in bwrap.
     static constexpr int seccomp_fd = 3;
+    /// The built-in syscall filter reaches bwrap at fd 7, from a sealed memfd (no file anywhere).
+    static constexpr int syscall_filter_fd = 7;
     /// `--json-status-fd 4`: tells setup failures from command failures, and gives PID 1.
     static constexpr int json_status_fd = 4;
     /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
@@ -6093,7 +6258,8 @@ public:
     }
 
     /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
-    /// fd (4) and the spec's files at their descriptors, nothing else.
+    /// fd (4) and the spec's files at their descriptors (a file opened read-only, bytes from a
+    /// sealed memfd), nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
         auto bwrap_path = bwrap();
         if (!bwrap_path) return propagate(bwrap_path);
@@ -6134,10 +6300,22 @@ public:
         // inheritable descriptor in between is closed, everything above the highest by closefrom.
         int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        // Files given as bytes: a sealed memfd each, numbered above every target so that no
+        // dup2 below closes it before its own turn (closefrom then closes it in the child).
+        std::vector<std::pair<int, detail::UniqueFd>> data_fds;  // (target, memfd)
+        for (const auto& file : spec.files) {
+            if (!file.path.empty()) continue;
+            data_fds.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
+            if (!data_fds.back().second)
+                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) + " bytes to bwrap at fd " +
+                                                    std::to_string(file.fd) + " (memfd_create): " + std::strerror(errno));
+        }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
             const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
+            const auto data = std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
             if (taken == spec.files.end()) setup.close(fd);
+            else if (data != data_fds.end()) setup.dup_to(data->second.get(), fd);
             else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
@@ -6158,8 +6336,9 @@ public:
                                                         std::to_string(argv_bytes) + " bytes in " + std::to_string(argv.size()) +
                                                         " arguments; one argument may not exceed 128 KiB): pass large data as input");
             std::string what = "cannot start " + *bwrap_path + ": " + std::strerror(rc);
-            if (!spec.files.empty() && (rc == ENOENT || rc == EACCES))
-                what += " (or a file bwrap must inherit is unreadable: " + spec.files.front().path + ")";
+            const auto named = std::find_if(spec.files.begin(), spec.files.end(), [](const InheritedFile& f) { return !f.path.empty(); });
+            if (named != spec.files.end() && (rc == ENOENT || rc == EACCES))
+                what += " (or a file bwrap must inherit is unreadable: " + named->path + ")";
             return fail(errc::spawn_failed, std::move(what));
         }
         in.read.reset();
@@ -6496,6 +6675,15 @@ cd -P "$link" 2>/dev/null || continue
 case $PWD in *[!A-Za-z0-9._/-]*) ;; *) printf ' %s=%s' "$link" "$PWD" ;; esac
 done
 }
+open_filter_pipe() {
+command exec 8<<END_OF_FILTER_PIPE || return 1
+-
+END_OF_FILTER_PIPE
+read -r _ <&8 || return 1
+command exec 9>/proc/self/fd/8 || return 1
+printf "$1" >&9
+exec 9>&-
+}
 find_pids_cgroup() {
 pids_cgroup='' pids_cgroup_version='' own_v2='' own_v1='' v1_dir=''
 while IFS=: read -r cgroup_id cgroup_controllers cgroup_path; do
@@ -6659,12 +6847,18 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4
-shift 4
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
+shift 5
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
 case $session_limits in *[!0-9\ ]*) end_dispatcher 93 ;; esac
+session_redirects='5<"$session_shell" 4>/dev/null 6>&- 7>&-'
+[ -z "$session_seccomp" ] || session_redirects="3<\"\$session_seccomp\" $session_redirects"
+if [ -n "$session_filter" ]; then
+open_filter_pipe "$session_filter" || end_dispatcher 92
+session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
+fi
 session_cgroup=
 if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
 session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -6678,11 +6872,7 @@ read_start_time "$reader_pid"
 printf '%s %s\n' "$reader_pid" "$start_time" >"$dir/s"
 trap - PIPE
 if [ -z "$session_limits" ]; then
-if [ -n "$session_seccomp" ]; then
-"$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-else
-"$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-fi
+eval "\"\$session_bwrap\" \"\$@\" $session_redirects"
 end_dispatcher $?
 fi
 (
@@ -6691,10 +6881,7 @@ if [ -n "$session_cgroup" ]; then
 read -r self_stat </proc/self/stat
 join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
 fi
-if [ -n "$session_seccomp" ]; then
-exec "$session_bwrap" "$@" 3<"$session_seccomp" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
-fi
-exec "$session_bwrap" "$@" 5<"$session_shell" 4>/dev/null 6>&- 7>&-
+eval "exec \"\$session_bwrap\" \"\$@\" $session_redirects"
 )
 end_dispatcher $?
 }
@@ -6708,6 +6895,7 @@ return 0
 serve_requests() {
 exec 7>&1 1>&5
 P() { hand_to_runner; }
+B() { hand_to_runner; }
 R() { stage_run "$@"; }
 K() { signal_run "$@"; }
 S() { start_session "$@"; }
@@ -6723,6 +6911,9 @@ printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
 keep_args() {
 eval "bwrap_args_$1=\$2"
 }
+keep_filter() {
+kept_filter=$1
+}
 refuse_run() {
 [ "$run_input" = /dev/null ] || : >"$run_input"
 send_refusal "$1"
@@ -6731,9 +6922,9 @@ start_bwrap() {
 seccomp_redirect=
 [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
 if [ -n "$run_limits" ]; then
-eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 else
-eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&-"
+eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 fi
 }
 enter_run_cgroup() {
@@ -6770,9 +6961,9 @@ exit_checks=$((exit_checks+1))
 done
 }
 run_request() {
-nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7
+nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7 run_filter=$8
 eval "run_args=\${bwrap_args_$6-}"
-shift 7
+shift 8
 run_input=/dev/null
 [ "$run_input_length" -eq 0 ] || run_input=$dir/in
 if ! command -v "$run_bwrap" >/dev/null 2>&1; then
@@ -6791,6 +6982,14 @@ case $run_limits in *[!0-9\ ]*)
 refuse_run nolimits
 return 0 ;;
 esac
+filter_redirect=
+if [ "$run_filter" = 1 ]; then
+if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
+refuse_run nofilter
+return 0
+fi
+filter_redirect='6</proc/self/fd/8 8<&-'
+fi
 run_in_cgroup=0 run_hit=0
 if [ -n "$run_limits" ]; then
 set -- $run_limits "$@"
@@ -6814,6 +7013,7 @@ case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
 [ "$run_timeout" -le 0 ] || arm_backstop 0
 printf "\n'; return\n" >&9
 exec 9>&-
+[ -z "$filter_redirect" ] || exec 8<&-
 read_bwrap_status
 run_setup=0 sandbox_pid=
 case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
@@ -6838,8 +7038,9 @@ run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0 run_cgroup=
+backstop_seq=0 run_cgroup='' kept_filter=''
 P() { keep_args "$@"; }
+B() { keep_filter "$@"; }
 R() { run_request "$@"; }
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
 sources_in_blocks=1
@@ -6940,6 +7141,8 @@ struct Dispatcher {
     /// bwrap argument lists (the part before "--") its dispatcher holds, by number (P requests).
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
+    /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
+    std::string kept_filter{};
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -7329,6 +7532,9 @@ public:
         ExitInfo info;
         if (frames_.complete()) {
             info = from_report();
+            // The dispatcher could not pass the filter it holds: send it again next time.
+            const auto& reports = frames_.err_payloads();
+            if (dispatcher_ && std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end()) dispatcher_->kept_filter.clear();
             give_back(true);
             return info;
         }
@@ -7369,7 +7575,7 @@ private:
     static bool is_end_report(std::string_view p) {
         namespace words = protocol::dispatcher;
         return p == words::no_bwrap || p == words::no_seccomp || p == words::no_stage || p == words::no_args ||
-               p == words::no_limits || protocol::is_exit_report(p);
+               p == words::no_limits || p == words::no_filter || protocol::is_exit_report(p);
     }
 
     /// Field `index` of the exit report "exit RC SETUP CGROUP HIT" (0: RC), -1 when absent.
@@ -7404,6 +7610,13 @@ private:
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
                 info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
+                return info;
+            }
+            if (payload == words::no_filter) {
+                info.kind = ExitInfo::Kind::setup_failed;
+                info.error = errc::io_error;
+                info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                              "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
                 return info;
             }
             if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing
@@ -7568,7 +7781,7 @@ public:
         signal(SIGKILL);
     }
 
-    /// Reaps the ssh client. Exit statuses 93-96 are the dispatcher's refusals of the S request.
+    /// Reaps the ssh client. Exit statuses 92-96 are the dispatcher's refusals of the S request.
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
@@ -7594,6 +7807,10 @@ public:
         } else if (code == protocol::dispatcher::exit_session_no_limits) {
             info.detail =
                 "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
+        } else if (code == protocol::dispatcher::exit_session_no_filter) {
+            info.error = errc::io_error;
+            info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                          "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
@@ -7642,6 +7859,9 @@ public:
     static constexpr bool checks_local_paths = false;
     /// The dispatcher opens the profile's seccomp file (a path on the remote) at fd 3.
     static constexpr int seccomp_fd = 3;
+    /// The built-in syscall filter reaches the remote bwrap at fd 6, through a pipe the dispatcher
+    /// fills for each run from the copy it holds in memory (sent once per dispatcher): no file.
+    static constexpr int syscall_filter_fd = 6;
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
 
@@ -7677,6 +7897,7 @@ public:
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire();
             if (!dispatcher) return propagate(dispatcher);
@@ -7684,14 +7905,20 @@ public:
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
+            if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
+                lines += detail::dispatcher_request(
+                    {std::string(detail::protocol::dispatcher::keep_filter_verb), detail::printf_escape(*files.filter)});
+                (*dispatcher)->kept_filter = *files.filter;
+            }
             std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
                                                 nonce,
                                                 std::to_string(timeout_s),
-                                                spec.files.empty() ? std::string() : spec.files.front().path,
+                                                files.seccomp,
                                                 std::to_string(input.size()),
                                                 connection().remote_bwrap,
                                                 std::to_string(slot),
-                                                detail::remote_limits(spec.limits)};
+                                                detail::remote_limits(spec.limits),
+                                                files.filter != nullptr ? "1" : "0"};
             request.insert(request.end(), split, spec.bwrap_args.end());
             lines += detail::dispatcher_request(request);
             const int fd = (*dispatcher)->child.in.get();
@@ -7719,10 +7946,16 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        std::string seccomp, shell;
-        for (const auto& f : spec.files) (f.fd == seccomp_fd ? seccomp : shell) = f.path;
-        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb), seccomp, shell,
-                                            connection().remote_bwrap, detail::remote_limits(spec.limits)};
+        const auto files = filter_files(spec);
+        std::string shell;
+        for (const auto& f : spec.files)
+            if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
+        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb),
+                                            files.seccomp,
+                                            shell,
+                                            connection().remote_bwrap,
+                                            detail::remote_limits(spec.limits),
+                                            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -7744,6 +7977,20 @@ public:
     }
 
 private:
+    /// The profile's seccomp file (a remote path, or '') and the built-in filter's bytes (or none).
+    struct FilterFiles {
+        std::string seccomp{};
+        const std::string* filter = nullptr;
+    };
+    static FilterFiles filter_files(const LaunchSpec& spec) {
+        FilterFiles out;
+        for (const auto& f : spec.files) {
+            if (f.fd == seccomp_fd) out.seccomp = f.path;
+            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
+        }
+        return out;
+    }
+
     std::shared_ptr<detail::DispatcherPool<Deferred>> pool_;
 };
 
