@@ -29,3 +29,5 @@
 #include <shannot/transport/openssh_process.hpp>
 #include <shannot/concepts/command_runner.hpp>
 #include <shannot/operations.hpp>
+#include <shannot/persist.hpp>
+#include <shannot/fleet.hpp>

@@ -22,6 +22,17 @@ enum class HostKeyPolicy {
     no,          ///< accept anything: only with SshConnection::allow_unknown_hosts
 };
 
+/// How a transport opens a connection to its host (see docs/fleet.md, "One-shot connections").
+enum class ConnectStyle {
+    /// A ControlMaster with no session of its own first, then a dispatcher session over it. Killing
+    /// a dispatcher never takes the connection down; a first command costs one round trip more.
+    master_first,
+    /// The first dispatcher is itself the connection (and the ControlMaster for later ones): one
+    /// ssh login and one local process for a host that gets one command, as a fleet or the CLI
+    /// mostly does. A dispatcher dropped after an unanswered kill takes the connection with it.
+    session_first,
+};
+
 /// A remote host reached through the system `ssh`. The remote needs only sshd, sh and bwrap.
 struct SshConnection {
     std::string host{};
@@ -40,6 +51,13 @@ struct SshConnection {
     bool allow_unsafe_ssh_options = false;     ///< lets any extra option through: you vouch for it
     std::size_t max_connections = 4;           ///< ssh master connections kept to this host
     std::size_t sessions_per_connection = 8;   ///< below sshd's default MaxSessions (10)
+    ConnectStyle connect_style = ConnectStyle::master_first;
+    /// Keep the connection and its warm dispatcher when the transport is gone, for this long
+    /// unused (0: they end with the transport), so that the next transport with the same settings
+    /// (in this process or another of the same user) costs a sandbox start, not a login. Kept in
+    /// `persist_folder`; see persist.hpp and SECURITY.md.
+    std::chrono::seconds persist{0};
+    std::string persist_folder{};              ///< absolute; empty: default_persist_folder()
 };
 
 /// Extra options that cannot run commands, read files or redirect the connection.
@@ -101,6 +119,11 @@ namespace detail {
         return fail(errc::invalid_argument, "max_connections and sessions_per_connection must be at least 1");
     for (const auto& option : c.extra_options)
         if (auto ok = check_ssh_option(option, c.allow_unsafe_ssh_options); !ok) return ok;
+    if (c.persist.count() < 0 || c.persist > std::chrono::hours(24 * 366))
+        return fail(errc::invalid_argument, "ssh persist must be 0 to 366 days (it is " + std::to_string(c.persist.count()) + " s)");
+    if (!c.persist_folder.empty() && (c.persist_folder.front() != '/' || c.persist_folder.find('\0') != std::string::npos ||
+                                      c.persist_folder.find('\n') != std::string::npos))
+        return fail(errc::invalid_argument, "ssh persist_folder '" + c.persist_folder + "' is not an absolute path");
     return {};
 }
 

@@ -37,6 +37,9 @@ struct LaunchSpec {
     /// The run's limits, for the transport to set on the sandbox before the command starts
     /// (tmpfs_bytes is already in bwrap_args). Unset: none (only benchmarks measure that).
     std::optional<ResourceLimits> limits{};
+    /// The run's CancelToken descriptor (-1: none), for a transport that may wait before the
+    /// process exists (connecting to a remote host): a cancel ends that wait too.
+    int cancel_fd = -1;
 };
 
 /// How a process ended, as the transport saw it.

@@ -16,24 +16,26 @@
 namespace shannot::detail {
 
 /// How waiting for a helper's first frames ended.
-enum class FirstFrames { ready, ended, timed_out };
+enum class FirstFrames { ready, ended, timed_out, cancelled };
 
 /// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
 /// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
 /// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
-/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
+/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB. A readable
+/// `cancel_fd` (a CancelToken's) ends the wait too.
 inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
-                                      Clock::time_point deadline, std::string& diagnostics) {
+                                      Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
     std::string junk;
     char buffer[8192];
     while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) return FirstFrames::timed_out;
-        pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
-        if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
+        pollfd fds[4] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+        if (::poll(fds, cancel_fd >= 0 ? 4 : 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
             if (errno == EINTR) continue;
             return FirstFrames::ended;
         }
+        if (cancel_fd >= 0 && fds[3].revents) return FirstFrames::cancelled;
         bool ended = fds[2].revents != 0;
         for (int k = 0; k < 2; ++k) {
             if (!fds[k].revents) continue;

@@ -181,6 +181,7 @@ struct LaunchPlan {
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
     ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
+    int cancel_fd = -1;  ///< the run's CancelToken descriptor (-1: none)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -206,7 +207,8 @@ template <class T>
                     .pipe_stdin = plan.pipe_stdin,
                     .timeout = plan.timeout,
                     .input = plan.input,
-                    .limits = plan.limits};
+                    .limits = plan.limits,
+                    .cancel_fd = plan.cancel_fd};
     if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
@@ -247,7 +249,8 @@ template <class T, class Admission>
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
                     .timeout = options.timeout,
                     .missing_sources = std::move(sources.missing),
-                    .limits = *limits};
+                    .limits = *limits,
+                    .cancel_fd = options.cancel ? options.cancel->fd() : -1};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
     return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings), *limits};

@@ -91,7 +91,7 @@ public:
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
-            auto dispatcher = pool_->acquire();
+            auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
@@ -153,7 +153,7 @@ public:
         std::optional<std::chrono::steady_clock::time_point> wait_until;
         if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
-            auto dispatcher = pool_->acquire(wait_until);
+            auto dispatcher = pool_->acquire(wait_until, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);

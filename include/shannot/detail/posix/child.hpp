@@ -27,6 +27,13 @@ struct ChildSpec {
     std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
     bool pipe_stdin = false;        ///< else /dev/null
     std::string log_file{};         ///< when set: stdout is /dev/null and stderr appends here (no pipes)
+    /// When set, the descriptor is this file (a fifo of a kept connection), opened in the child
+    /// with the flags beside it, instead of a pipe or /dev/null.
+    std::string stdin_path{}, stdout_path{}, stderr_path{};
+    int stdin_flags = O_RDONLY, stdout_flags = O_WRONLY, stderr_flags = O_WRONLY;
+    /// In a session of its own (setsid), for a process meant to outlive us: no terminal's
+    /// hangup or Ctrl-C reaches it.
+    bool new_session = false;
 };
 
 struct Child {
@@ -36,7 +43,7 @@ struct Child {
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
-    const bool piped = spec.log_file.empty();
+    const bool piped = spec.log_file.empty() && spec.stdout_path.empty() && spec.stderr_path.empty();
     if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
     if (piped) {
@@ -45,6 +52,7 @@ struct Child {
     }
 
     SpawnSetup setup;
+    if (spec.new_session) setup.new_session();
     if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
     else setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
@@ -52,8 +60,13 @@ struct Child {
         setup.dup_to(err_w.get(), 2);
     } else {
         setup.open_at(1, "/dev/null", O_WRONLY);
-        setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (spec.log_file.empty()) setup.open_at(2, "/dev/null", O_WRONLY);
+        else setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
+    // File actions run in order: a path given for a descriptor replaces what was set up above.
+    if (!spec.stdin_path.empty()) setup.open_at(0, spec.stdin_path.c_str(), spec.stdin_flags);
+    if (!spec.stdout_path.empty()) setup.open_at(1, spec.stdout_path.c_str(), spec.stdout_flags);
+    if (!spec.stderr_path.empty()) setup.open_at(2, spec.stderr_path.c_str(), spec.stderr_flags);
     setup.close_from(3);
 
     std::vector<char*> argv;

@@ -37,6 +37,10 @@ public:
     SpawnSetup(const SpawnSetup&) = delete;
     SpawnSetup& operator=(const SpawnSetup&) = delete;
 
+    /// The child starts a session of its own (setsid) instead of a process group.
+    void new_session() noexcept {
+        posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    }
     /// The child's descriptor `target` becomes a copy of our `fd`.
     void dup_to(int fd, int target) noexcept { posix_spawn_file_actions_adddup2(&actions_, fd, target); }
     /// The child's descriptor `target` is `path`, opened there.

@@ -31,6 +31,7 @@
 #include <shannot/detail/scripts/dispatcher_script.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
+#include <shannot/detail/ssh/persisted.hpp>
 #include <shannot/error.hpp>
 #include <shannot/limits.hpp>
 #include <shannot/ssh_connection.hpp>
@@ -92,6 +93,8 @@ struct Dispatcher {
     std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
     /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
     std::string kept_filter{};
+    bool primary = false;                 ///< it is its own connection, and master `master` (ConnectStyle::session_first)
+    bool persisted = false;               ///< the kept connection's warm dispatcher (SshConnection::persist)
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -123,8 +126,10 @@ public:
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
     /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
-    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
-    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
+    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed); a
+    /// readable `cancel_fd` ends a wait for a connection (errc::cancelled).
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                                                              int cancel_fd = -1) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -134,13 +139,32 @@ public:
                 if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
                 discard_locked(*dispatcher);
             }
+            if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+                kept_tried_ = true;
+                ++busy_;
+                lock.unlock();
+                auto kept = acquire_kept(cancel_fd);
+                lock.lock();
+                if (kept && *kept) {
+                    if (closed_) {
+                        discard_locked(**kept);
+                        return fail(errc::session_closed, "the ssh transport was closed");
+                    }
+                    (*kept)->master = add_primary_master((*kept)->child.pidfd.get(), kept_->paths.socket, true);
+                    return std::move(*kept);
+                }
+                --busy_;
+                cv_.notify_all();
+                if (!kept) return propagate(kept);
+                continue;  // kept by another process right now: a connection of our own
+            }
             if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 if (auto index = master_with_room(); index < masters_.size()) {
                     ++masters_[index].channels;
                     ++busy_;
                     const auto socket = masters_[index].socket;
                     lock.unlock();
-                    auto dispatcher = start_dispatcher(index, socket);
+                    auto dispatcher = start_dispatcher(index, socket, cancel_fd);
                     lock.lock();
                     if (dispatcher) return dispatcher;
                     --masters_[index].channels;
@@ -149,7 +173,8 @@ public:
                     return propagate(dispatcher);
                 }
                 if (masters_alive() < conn_.max_connections) {
-                    if (auto started = start_master(lock); !started) return propagate(started);
+                    if (conn_.connect_style == ConnectStyle::session_first) return start_primary(lock, cancel_fd);
+                    if (auto started = start_master(lock, cancel_fd); !started) return propagate(started);
                     continue;
                 }
             }
@@ -176,8 +201,13 @@ public:
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
-        for (auto& s : idle_) discard_locked(*s);
+        for (auto& s : idle_) {
+            if (s->persisted && park_locked(*s)) continue;
+            discard_locked(*s);
+        }
         idle_.clear();
+        if (kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);  // not handed back: ended
+        kept_.reset();  // unlocks it
         for (auto& m : masters_) stop_master(m);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
         dir_.clear();
@@ -202,6 +232,16 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
+        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (a pidfd), never reaps
+        bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
+    };
+
+    /// The kept connection this pool holds (SshConnection::persist): its files, their lock, its state.
+    struct Kept {
+        PersistPaths paths;
+        UniqueFd lock;
+        PersistedState state;
+        bool parked = false;
     };
 
     /// Masters running or being started.
@@ -229,9 +269,10 @@ private:
 
     /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
     void discard_locked(Dispatcher& s) {
+        if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            reap(s.child.pid);
+            reap(s.child.pid);  // an adopted kept connection is not our child: nothing to reap
             s.child = Child{};
         }
         --busy_;
@@ -243,23 +284,254 @@ private:
     }
 
     void stop_master(Master& m) {
+        if (m.parked) {
+            m = Master{};
+            return;
+        }
         if (m.child.pidfd) {
             pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
             reap(m.child.pid);
             m.child = Child{};
         }
         m.ready = false;
+        m.primary = false;
         if (!m.socket.empty()) ::unlink(m.socket.c_str());
         if (!m.log.empty()) ::unlink(m.log.c_str());
     }
 
-    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
-    Result<void> start_master(std::unique_lock<std::mutex>& lock) {
-        if (dir_.empty()) {
-            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
-            dir_ = templ;
+    /// Records a dispatcher that is its own connection as a master others can ride on: it watches
+    /// a copy of the dispatcher's pidfd; the dispatcher owns the process. Caller holds the lock.
+    std::size_t add_primary_master(int pidfd, const std::string& socket, bool counted) {
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
+        auto& m = masters_[slot];
+        m = Master{};
+        m.child.pidfd = UniqueFd(::fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
+        m.socket = socket;
+        m.channels = counted ? 1 : 0;
+        m.ready = true;
+        m.primary = true;
+        return slot;
+    }
+
+    /// ConnectStyle::session_first: a new connection whose own session runs the dispatcher, and
+    /// which is the ControlMaster for the host's later dispatchers. Called with a slot free.
+    Result<std::unique_ptr<Dispatcher>> start_primary(std::unique_lock<std::mutex>& lock, int cancel_fd) {
+        if (auto made = make_private_dir(); !made) return propagate(made);
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
+        stop_master(masters_[slot]);
+        masters_[slot].starting = true;
+        const std::string socket = dir_ + "/m" + std::to_string(slot);
+        ++busy_;
+        lock.unlock();
+        ChildSpec spec;
+        spec.pipe_stdin = true;
+        spec.argv = {conn_.ssh_binary, "-M", "-S", socket, "-o", "ControlPersist=no"};
+        auto dispatcher = launch_dispatcher(spec, cancel_fd);
+        lock.lock();
+        masters_[slot].starting = false;
+        if (!dispatcher || closed_) {
+            --busy_;
+            ::unlink(socket.c_str());
+            cv_.notify_all();
+            if (!dispatcher) return propagate(dispatcher);
+            discard_unowned(**dispatcher);
+            return fail(errc::session_closed, "the ssh transport was closed");
         }
+        masters_[slot].starting = false;
+        const auto index = add_primary_master((*dispatcher)->child.pidfd.get(), socket, true);
+        (*dispatcher)->master = index;
+        (*dispatcher)->primary = true;
+        return dispatcher;
+    }
+
+    /// SshConnection::persist: the warm dispatcher of the kept connection for these settings,
+    /// adopted when one is alive and idle, else a new kept connection (a dead or abandoned one is
+    /// ended and replaced). nullptr when another process is using it right now. Unlocked.
+    Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd) {
+        reap_parked();
+        std::string folder = conn_.persist_folder;
+        if (folder.empty()) {
+            auto found = default_persist_folder();
+            if (!found) return propagate(found);
+            folder = *found;
+        }
+        if (folder.size() > max_persist_folder_length)
+            return fail(errc::invalid_argument, "the folder for kept ssh connections '" + folder + "' is longer than " +
+                                                    std::to_string(max_persist_folder_length) + " bytes: its sockets would not fit a unix socket address");
+        if (auto ok = ensure_private_folder(folder); !ok) return propagate(ok);
+        const auto identity = persist_identity(conn_);
+        Kept kept{PersistPaths(folder + "/" + persist_key(identity)), {}, {}, false};
+        if (auto ok = ensure_private_folder(kept.paths.dir); !ok) return propagate(ok);
+        kept.lock = lock_persisted(kept.paths, std::chrono::milliseconds(100));
+        if (!kept.lock) return std::unique_ptr<Dispatcher>();
+        auto state = read_persisted_state(kept.paths.state);
+        if (state && state->identity == identity && !state->busy && same_process(state->ssh_pid, state->ssh_start)) {
+            if (auto adopted = adopt_kept(kept, *state)) {
+                kept_ = std::move(kept);
+                return adopted;
+            }
+        }
+        stop_persisted(kept.paths, state);  // dead, abandoned mid-command, or not what it claims
+        auto started = start_kept(kept, identity, cancel_fd);
+        if (!started) {
+            stop_persisted(kept.paths, std::nullopt);
+            return propagate(started);
+        }
+        kept_ = std::move(kept);
+        return started;
+    }
+
+    /// Takes over the kept connection's idle dispatcher: opens its fifos, ends the holder.
+    std::unique_ptr<Dispatcher> adopt_kept(Kept& kept, const PersistedState& state) {
+        UniqueFd in(::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
+        if (!in) return nullptr;
+        // Our writer is open: from now on the dispatcher cannot see EOF. If the holder had ended
+        // before, it may have: only a holder still alive proves it did not.
+        if (!same_process(state.holder_pid, state.holder_start)) return nullptr;
+        ::kill(state.holder_pid, SIGTERM);
+        auto d = std::make_unique<Dispatcher>();
+        d->child.pidfd = UniqueFd(pidfd_open(state.ssh_pid));
+        if (!d->child.pidfd || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
+        d->child.pid = state.ssh_pid;
+        d->child.in = std::move(in);
+        d->child.out = UniqueFd(::open(kept.paths.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        d->child.err = UniqueFd(::open(kept.paths.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!d->child.out || !d->child.err) return nullptr;
+        d->argv = state.argv;
+        d->hello = state.hello;
+        d->commands = state.commands;
+        d->kept_args = state.kept_args;
+        d->next_slot = state.next_slot;
+        d->primary = true;
+        d->persisted = true;
+        kept.state = state;
+        kept.state.busy = true;
+        kept.state.holder_pid = -1;
+        kept.state.holder_start.clear();
+        if (!write_persisted_state(kept.paths.state, kept.state)) return nullptr;
+        {
+            std::lock_guard lock(links_mutex_);
+            links_ = state.links;
+        }
+        return d;
+    }
+
+    /// A new kept connection: ssh, in a session of its own, is the connection, its ControlMaster
+    /// (a socket in the folder) and the dispatcher, whose stdin, stdout and stderr are fifos there.
+    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity, int cancel_fd) {
+        const auto& p = kept.paths;
+        for (const auto* fifo : {&p.in, &p.out, &p.err})
+            if (::mkfifo(fifo->c_str(), 0600) != 0)
+                return fail(errc::io_error, "cannot create the fifo " + *fifo + ": " + std::strerror(errno));
+        // Our ends first, so that the child's opens find a reader and a writer and do not block.
+        UniqueFd in_rw(::open(p.in.c_str(), O_RDWR | O_CLOEXEC));
+        Child child;
+        child.out = UniqueFd(::open(p.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        child.err = UniqueFd(::open(p.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!in_rw || !child.out || !child.err) return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
+        ChildSpec spec;
+        spec.argv = {conn_.ssh_binary, "-M", "-S", p.socket, "-o", "ControlPersist=no"};
+        spec.stdin_path = p.in;
+        spec.stdout_path = p.out;
+        spec.stderr_path = p.err;
+        spec.new_session = true;
+        ChildSpec launch = spec;  // the argv launch_dispatcher completes; spawned here with it
+        const auto hello = random_marker();
+        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
+        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
+        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        auto spawned = spawn_child(spec);
+        if (!spawned) return propagate(spawned);
+        child.pid = spawned->pid;
+        child.pidfd = std::move(spawned->pidfd);
+        child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
+        in_rw.reset();
+        const pid_t pid = child.pid;
+        auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
+        if (!dispatcher) return propagate(dispatcher);
+        (*dispatcher)->primary = true;
+        (*dispatcher)->persisted = true;
+        auto& st = kept.state;
+        st = PersistedState{};
+        st.identity = identity;
+        st.host = conn_.host;
+        st.user = conn_.user;
+        st.port = conn_.port;
+        st.ssh_pid = pid;
+        st.ssh_start = process_start_time(pid);
+        st.busy = true;
+        st.hello = hello;
+        st.argv = (*dispatcher)->argv;
+        st.idle = conn_.persist.count();
+        st.used = unix_now();
+        if (!write_persisted_state(p.state, st)) {
+            discard_unowned(**dispatcher);
+            return fail(errc::io_error, "cannot write " + p.state + ": " + std::strerror(errno));
+        }
+        return dispatcher;
+    }
+
+    /// Hands the kept connection's idle dispatcher back for the next process: a holder keeps its
+    /// stdin open for conn_.persist, the state says idle, and our ends are closed without ending
+    /// it. False when that fails (the caller then ends it). Caller holds the lock.
+    bool park_locked(Dispatcher& d) {
+        if (!kept_ || kept_->parked || has_exited(d.child.pidfd)) return false;
+        auto holder = spawn_holder(kept_->paths, conn_.persist.count());
+        if (!holder) return false;
+        auto& st = kept_->state;
+        st.holder_pid = holder->pid;
+        st.holder_start = process_start_time(holder->pid);
+        st.busy = false;
+        st.kept_args = d.kept_args;
+        st.next_slot = d.next_slot;
+        st.commands = d.commands;
+        st.used = unix_now();
+        st.idle = conn_.persist.count();
+        {
+            std::lock_guard lock(links_mutex_);
+            st.links = links_;
+        }
+        if (!write_persisted_state(kept_->paths.state, st)) {
+            ::kill(holder->pid, SIGKILL);
+            reap(holder->pid);
+            return false;
+        }
+        reap_parked(std::move(holder->pidfd));
+        holder->pid = -1;
+        // Our ssh child (if this process started it) is left running: reaped later by pidfd.
+        if (d.child.pid > 0 && d.child.pidfd) reap_parked(UniqueFd(::fcntl(d.child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        d.child = Child{};
+        kept_->parked = true;
+        --busy_;
+        if (d.master < masters_.size()) masters_[d.master].parked = true;
+        return true;
+    }
+
+    /// Ends a dispatcher that holds no channel count yet.
+    static void discard_unowned(Dispatcher& d) {
+        if (d.child.pidfd) pidfd_send_signal(d.child.pidfd.get(), SIGKILL);
+        reap(d.child.pid);
+        d.child = Child{};
+    }
+
+    Result<void> make_private_dir() {
+        std::lock_guard lock(dir_mutex_);
+        if (!dir_.empty()) return {};
+        char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
+        if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+        dir_ = templ;
+        return {};
+    }
+
+    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
+    Result<void> start_master(std::unique_lock<std::mutex>& lock, int cancel_fd) {
+        if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
             if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
@@ -281,16 +553,16 @@ private:
         const int pidfd = m.child.pidfd.get();
         const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
         lock.unlock();
-        bool ready = false, died = false;
+        bool ready = false, died = false, cancelled = false;
         while (std::chrono::steady_clock::now() < deadline) {
             struct stat st {};
             if (::stat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
                 ready = true;
                 break;
             }
-            pollfd p{pidfd, POLLIN, 0};
-            if (::poll(&p, 1, 5) > 0) {
-                died = true;
+            pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+            if (::poll(p, cancel_fd >= 0 ? 2 : 1, 5) > 0) {
+                (p[0].revents ? died : cancelled) = true;
                 break;
             }
         }
@@ -306,6 +578,7 @@ private:
         stop_master(again);
         if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!died)
             return fail(errc::connection_failed,
                         "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
@@ -314,27 +587,39 @@ private:
 
     /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
     /// on both streams (discarding whatever a login banner or rc file printed before them).
-    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket) {
-        auto dispatcher = std::make_unique<Dispatcher>();
-        dispatcher->master = index;
-        const auto hello = random_marker();
-        dispatcher->hello = hello;
+    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket, int cancel_fd) {
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
+        auto dispatcher = launch_dispatcher(spec, cancel_fd);
+        if (dispatcher) (*dispatcher)->master = index;
+        return dispatcher;
+    }
+
+    /// Starts `spec` (the ssh binary and its mux options; this adds ours, the destination and the
+    /// dispatcher, and reads the pipes or, when `child` is given, takes the one already started)
+    /// and waits for its ready frames.
+    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd, Child* started_child = nullptr,
+                                                          std::string hello = random_marker()) {
+        auto dispatcher = std::make_unique<Dispatcher>();
+        dispatcher->hello = hello;
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
-        auto child = spawn_child(spec);
-        if (!child) return propagate(child);
-        dispatcher->child = std::move(*child);
+        if (started_child) {
+            dispatcher->child = std::move(*started_child);
+        } else {
+            auto child = spawn_child(spec);
+            if (!child) return propagate(child);
+            dispatcher->child = std::move(*child);
+        }
 
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
         const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
-                                                out_frames, err_frames, deadline, diagnostics);
+                                                out_frames, err_frames, deadline, diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
             return dispatcher;
@@ -346,6 +631,7 @@ private:
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
         const int status = reap(dispatcher->child.pid).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
                                                             std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
         if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
@@ -378,6 +664,9 @@ private:
     }
 
     SshConnection conn_;
+    std::optional<Kept> kept_;
+    bool kept_tried_ = false;  ///< the kept connection is looked for once per pool
+    std::mutex dir_mutex_;
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
