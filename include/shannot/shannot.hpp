@@ -31,3 +31,4 @@
 #include <shannot/operations.hpp>
 #include <shannot/persist.hpp>
 #include <shannot/fleet.hpp>
+#include <shannot/inventory.hpp>
