@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -67,6 +68,8 @@ struct Remote {
 
 struct Config {
     std::map<std::string, Remote> remotes;
+    /// Named groups: each member a remote's name or "@GROUP" (`shannot remote group NAME MEMBER...`).
+    std::map<std::string, std::vector<std::string>> groups;
 };
 
 /// Remote names: [A-Za-z0-9._-]+, not starting with '-' (it would read as an option).
@@ -157,8 +160,26 @@ namespace detail {
                 if (!r) return tl::make_unexpected(std::move(r.error()));
                 config.remotes.emplace(name, std::move(*r));
             }
+        } else if (key == "groups") {
+            if (!value.is_object()) return detail::config_problem(file, "groups: must be an object mapping names to lists of members");
+            for (const auto& [name, members] : value.items()) {
+                const std::string at = "groups." + name;
+                if (!valid_remote_name(name))
+                    return detail::config_problem(file, at + ": not a valid group name (want [A-Za-z0-9._-]+, not starting with '-')");
+                if (!members.is_array() || members.empty())
+                    return detail::config_problem(file, at + ": must be a non-empty list of remote names and @groups");
+                std::vector<std::string> list;
+                for (const auto& m : members) {
+                    const auto text = m.is_string() ? m.get<std::string>() : std::string();
+                    const auto bare = !text.empty() && text.front() == '@' ? text.substr(1) : text;
+                    if (!valid_remote_name(bare))
+                        return detail::config_problem(file, at + ": every member must be a remote name or @GROUP");
+                    list.push_back(text);
+                }
+                config.groups.emplace(name, std::move(list));
+            }
         } else {
-            return detail::config_problem(file, key + ": unknown key (expected version, remotes)");
+            return detail::config_problem(file, key + ": unknown key (expected version, remotes, groups)");
         }
     }
     return config;
@@ -176,7 +197,9 @@ namespace detail {
 [[nodiscard]] inline nlohmann::json config_to_json(const Config& c) {
     nlohmann::json remotes = nlohmann::json::object();
     for (const auto& [name, r] : c.remotes) remotes[name] = remote_to_json(r);
-    return {{"version", config_version}, {"remotes", std::move(remotes)}};
+    nlohmann::json j = {{"version", config_version}, {"remotes", std::move(remotes)}};
+    if (!c.groups.empty()) j["groups"] = c.groups;
+    return j;
 }
 
 /// Replaces `file` with `content` so a reader sees the old file or the new one, never half:

@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "completion.hpp"
+#include "disconnect.hpp"
 #include "help.hpp"
 #include "info.hpp"
 #include "man_page.hpp"
@@ -30,7 +31,7 @@ namespace shannot_cli {
 ///     then read it in its parser (`parsed->get`, `has`, or `all` for a repeatable one).
 inline constexpr const Subcommand* subcommand_table[] = {
     &run_subcommand,      &verify_subcommand, &export_subcommand, &lint_subcommand,
-    &profiles_subcommand, &remote_subcommand, &mcp_subcommand,    &help_subcommand,
+    &profiles_subcommand, &remote_subcommand, &disconnect_subcommand, &mcp_subcommand, &help_subcommand,
 };
 static_assert(subcommands_are_valid(subcommand_table),
               "a subcommand or verb repeats a name, lacks a summary, usage or handler, or has an invalid option table "

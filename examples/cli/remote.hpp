@@ -116,13 +116,13 @@ inline int remote_list(const Subcommand& self, std::span<const std::string> args
     auto config = load_config(*file);
     if (!config) return report(config.error());
     if ((*parsed)->has("--json")) {
-        const nlohmann::json j = {{"schema_version", json_schema_version},
-                                  {"config_file", file->string()},
-                                  {"remotes", config_to_json(*config)["remotes"]}};
+        const auto all = config_to_json(*config);
+        nlohmann::json j = {{"schema_version", json_schema_version}, {"config_file", file->string()}, {"remotes", all["remotes"]}};
+        if (!config->groups.empty()) j["groups"] = all["groups"];
         write_all(1, dump_json(j, 2) + "\n");
         return status::ok;
     }
-    if (config->remotes.empty()) {
+    if (config->remotes.empty() && config->groups.empty()) {
         write_all(1, "no remotes in " + file->string() + "; add one with `shannot remote add NAME HOST`\n");
         return status::ok;
     }
@@ -134,6 +134,8 @@ inline int remote_list(const Subcommand& self, std::span<const std::string> args
         if (!r.profile.empty()) out += "  profile=" + r.profile;
         out += "\n";
     }
+    for (const auto& [name, members] : config->groups)
+        out += "@" + name + "  " + join_names(members, [](const std::string& m) { return m; }) + "\n";
     write_all(1, out);
     return status::ok;
 }
@@ -153,6 +155,59 @@ inline int remote_remove(const Subcommand& self, std::span<const std::string> ar
                               "`shannot remote list` shows the names"});
     if (auto ok = save_config(*file, *config); !ok) return report(ok.error());
     write_all(1, "removed remote '" + name + "' from " + file->string() + "\n");
+    return status::ok;
+}
+
+/// `remote group NAME MEMBER...`: sets the group (members: remote names or @GROUPs, which must exist).
+inline int remote_group(const Subcommand& self, std::span<const std::string> args) {
+    const std::string where = "shannot remote group";
+    auto parsed = parse_args(args, self.options, where, Positionals::interleaved);
+    if (!parsed) return report(parsed.error());
+    if (parsed->help) return print_help(self);
+    if (parsed->positionals.size() < 2)
+        return report(Failure{status::usage, "remote group: give a NAME and at least one member", "usage: " + std::string(self.help.usage)});
+    const auto& name = parsed->positionals[0];
+    if (auto ok = check_name(name); !ok) return report(ok.error());
+    auto file = config_path();
+    if (!file) return report(file.error());
+    auto config = load_config(*file);
+    if (!config) return report(config.error());
+    if (config->remotes.count(name))
+        return report(Failure{status::usage, "'" + name + "' names a remote already", "groups and remotes need different names"});
+    std::vector<std::string> members(parsed->positionals.begin() + 1, parsed->positionals.end());
+    auto trial = *config;
+    trial.groups[name] = members;
+    std::string list;
+    for (const auto& m : members) list += (list.empty() ? "" : ",") + m;
+    auto expanded = expand_targets(trial, *file, list);  // unknown members and cycles are refused now, not at use
+    if (!expanded) {
+        auto f = expanded.error();
+        f.status = status::usage;
+        return report(f);
+    }
+    if (auto ok = save_config(*file, trial); !ok) return report(ok.error());
+    write_all(1, "group '" + name + "': " + std::to_string(expanded->size()) + " remote" + (expanded->size() == 1 ? "" : "s") + " (" +
+                     join_names(*expanded, [](const std::string& n) { return n; }) + ") in " + file->string() + "\n");
+    return status::ok;
+}
+
+inline int remote_ungroup(const Subcommand& self, std::span<const std::string> args) {
+    auto parsed = parse_remote(self, args, 1);
+    if (!parsed) return report(parsed.error());
+    if (!*parsed) return status::ok;
+    const auto& name = (*parsed)->positionals[0];
+    auto file = config_path();
+    if (!file) return report(file.error());
+    auto config = load_config(*file);
+    if (!config) return report(config.error());
+    if (config->groups.erase(name) == 0)
+        return report(Failure{status::bad_config, "no group named '" + name + "' in " + file->string(), "`shannot remote list` shows them"});
+    for (const auto& [other, members] : config->groups)
+        for (const auto& m : members)
+            if (m == "@" + name)
+                return report(Failure{status::usage, "group '" + other + "' includes @" + name, "remove it from '" + other + "' first"});
+    if (auto ok = save_config(*file, *config); !ok) return report(ok.error());
+    write_all(1, "removed group '" + name + "' from " + file->string() + "\n");
     return status::ok;
 }
 
@@ -232,6 +287,18 @@ starting with '-'. HOST may also be written [USER@]HOST[:PORT].
      .summary = "forget a remote",
      .run = detail::remote_remove,
      .help = {.usage = "shannot remote remove NAME", .about = "Removes the remote NAME from the config file.\n"}},
+    {.name = "group",
+     .summary = "name a group of remotes: `--target @NAME` runs on all of them (members: remote names and @GROUPs)",
+     .run = detail::remote_group,
+     .help = {.usage = "shannot remote group NAME MEMBER...",
+              .about = R"(Stores (or replaces) the group NAME in the config file: its MEMBERs are remote names and
+@GROUPs, which must exist. `shannot --target @NAME COMMAND...` then runs COMMAND on every
+remote of the group at once; --target also takes lists, e.g. `--target db1,@web`.
+)"}},
+    {.name = "ungroup",
+     .summary = "forget a group (its remotes stay)",
+     .run = detail::remote_ungroup,
+     .help = {.usage = "shannot remote ungroup NAME", .about = "Removes the group NAME from the config file; its remotes stay.\n"}},
     {.name = "test",
      .summary = "run `ls /` in the remote's sandbox and report how it went (exit 0 when it ran)",
      .run = detail::remote_test,
@@ -243,11 +310,11 @@ does not), and reports how it went: exit 0 when it ran, 1 when `ls /` failed.
 
 inline constexpr Subcommand remote_subcommand{
     .name = "remote",
-    .summary = "add, list, remove and test named remote hosts",
+    .summary = "add, list, remove, group and test named remote hosts",
     .run = run_verb,
     .help = {.about = R"(Named remote hosts, kept in $XDG_CONFIG_HOME/shannot/config.json (else
 ~/.config/shannot/config.json; written atomically, mode 0600). Use one with
-`shannot --target NAME COMMAND...`.
+`shannot --target NAME COMMAND...`, and a group of them with `shannot --target @GROUP ...`.
 )"},
     .verbs_data = remote_verbs,
     .verbs_size = std::size(remote_verbs),

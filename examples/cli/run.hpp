@@ -21,6 +21,7 @@
 #include "args.hpp"
 #include "common.hpp"
 #include "encoding.hpp"
+#include "fleet_output.hpp"
 #include "profiles.hpp"
 #include "subcommand.hpp"
 #include "target.hpp"
@@ -63,6 +64,25 @@ inline constexpr OptionSpec run_own_option_specs[] = {
     {.long_name = "--dry-run",
      .help = "check the command against the profile and print the bwrap argv as a JSON array; runs nothing (refused: "
              "exit 126 and the reason on stderr); the limits in force and how they are enforced go to stderr"},
+    {.long_name = "--inventory",
+     .metavar = "FILE",
+     .help = "an Ansible inventory (INI, or the JSON `ansible-inventory --list` prints); its hosts' ansible_host, "
+             "ansible_port, ansible_user and ansible_ssh_private_key_file are used. With --hosts"},
+    {.long_name = "--hosts",
+     .metavar = "PATTERN",
+     .help = "the inventory's hosts to run on, in Ansible's host-pattern syntax: groups, host names, globs (web*), "
+             "':' or ',' for a union, ':&' an intersection, ':!' an exclusion (e.g. web:&prod:!web3)"},
+    {.long_name = "--fanout",
+     .metavar = "N",
+     .help = "work on at most N hosts at once (default: 16 per core, at most 256)"},
+    {.long_name = "--gather",
+     .help = "with several hosts: print each distinct output once, under the list of hosts that printed it (as clush "
+             "-b); stderr lines are printed prefixed with their host"},
+    {.long_name = "--persist",
+     .metavar = "SECONDS",
+     .help = "keep each ssh connection, and a warm sandbox starter on it, this long unused after the command (default "
+             "60; 0: close it on exit), so the next call to the same host with the same settings costs a sandbox start, "
+             "not a login. `shannot disconnect` closes them"},
 };
 
 /// Options of `run`, the target options included.
@@ -80,13 +100,21 @@ base64, as stdout_encoding/stderr_encoding say: "utf-8" or "base64"), stdout_tru
 stderr_truncated, stdout_dropped, stderr_dropped, duration_ms, profile, transport, status
 (what shannot exits with), warnings, limits (the limits in force, by name), limits_mechanism
 (how: "rlimits", "rlimits+cgroup-v1", "rlimits+cgroup-v2", or "rlimits-without-processes"
-where nothing bounds the process count) and limit_exceeded (the limit that ended the run,
-e.g. "cpu_seconds", else null). An error prints {"schema_version", "error": {code, message,
-hint, status}}. docs/cli.md describes each field.
+where nothing bounds the process count), limit_exceeded (the limit that ended the run,
+e.g. "cpu_seconds", else null), and over ssh host (the host as given). An error prints
+{"schema_version", "error": {code, message, hint, status}} (with "host" for a host that did
+not run). docs/cli.md describes each field.
 A bind whose source is missing on this host is skipped, and said: a warning on stderr (and in
 "warnings"), unless the profile marks it "optional" (skipped silently) or "required" (an
 error). A bind that masks part of another mount is never skipped. Over ssh the remote's
 bwrap skips a missing source without a warning.
+
+Several hosts (--ssh repeated, --target with several names or a @group, --inventory with
+--hosts): the command runs on all of them at once (--fanout at a time), each in its own
+sandbox. Each host's output is printed when it ends, every line prefixed with "HOST: " (as
+pssh -i and clush do); --gather groups identical outputs; --json prints one object per host per
+line. The exit status is 0 when every host ran the command and it exited 0, else the largest
+status among the hosts (123 for a host that could not be reached).
 )",
     .exit_statuses = true,
 };
@@ -102,6 +130,10 @@ struct RunRequest {
     std::string profile_spec;
     TargetOptions target;
     bool implicit = false;  ///< `shannot CMD`, without the word `run`
+    std::size_t fanout = 0;  ///< 0: the library's default
+    bool gather = false;
+    std::chrono::seconds persist{60};
+    bool persist_given = false;
 };
 
 namespace detail {
@@ -220,12 +252,93 @@ private:
     for (const auto& limit : parsed->all("--limit"))
         if (auto ok = parse_limit(limit, req.options.limits); !ok) return tl::make_unexpected(std::move(ok.error()));
     req.input_spec = parsed->get("--input");
+    req.gather = parsed->has("--gather");
+    if (auto f = parsed->get("--fanout")) {
+        const auto n = parse_unsigned(*f);
+        if (!n || *n < 1 || *n > 4096) return usage_error("--fanout: '" + *f + "' is not a number of hosts from 1 to 4096", "e.g. --fanout 32");
+        req.fanout = static_cast<std::size_t>(*n);
+    }
+    if (auto p = parsed->get("--persist")) {
+        const auto n = parse_unsigned(*p);
+        if (!n || *n > 366ull * 86400) return usage_error("--persist: '" + *p + "' is not a number of seconds", "e.g. --persist 300, or 0 to close at exit");
+        req.persist = std::chrono::seconds(static_cast<long long>(*n));
+        req.persist_given = true;
+    }
     return std::optional<RunRequest>{std::move(req)};
+}
+
+/// Kept connections beyond this many (the least recently used idle ones) are closed after a run.
+inline constexpr std::size_t max_kept_connections = 1024;
+
+
+/// Applies --persist to every destination: kept connections in the default folder, and
+/// session_first (one login and one local process for a host that gets one command). Returns
+/// the folder (empty: nothing kept). A folder that cannot be used is noted, and nothing kept.
+[[nodiscard]] inline std::string persist_settings(const RunRequest& req, std::vector<Destination>& destinations) {
+    std::string folder;
+    if (req.persist.count() > 0) {
+        auto found = shannot::default_persist_folder();
+        if (!found) {
+            note("--persist: " + found.error().message + "; the connections close on exit");
+        } else if (auto ok = shannot::detail::ensure_private_folder(*found); !ok) {
+            note("--persist: " + ok.error().message + "; the connections close on exit");
+        } else {
+            folder = *found;
+        }
+    }
+    for (auto& d : destinations) {
+        d.ssh->connect_style = shannot::ConnectStyle::session_first;
+        d.ssh->persist = folder.empty() ? std::chrono::seconds(0) : req.persist;
+        d.ssh->persist_folder = folder;
+    }
+    return folder;
+}
+
+/// Runs the request on every destination at once (see "Several hosts" in `shannot run --help`).
+inline int execute_fleet(shannot::SandboxProfile<shannot::OpenSshProcessTransport> profile, const std::vector<Destination>& destinations,
+                         RunRequest& req) {
+    std::vector<shannot::FleetHost> hosts;
+    for (const auto& d : destinations) hosts.push_back({d.name, *d.ssh});
+    const std::string profile_name = profile.name;
+    shannot::Fleet fleet(std::move(profile), std::move(hosts));
+    // Admission and the argv are the same for every host: refused or dry-run, it is said once.
+    auto argv = fleet.sandbox(0).dry_run(req.command, req.options);
+    if (!argv) {
+        Failure f = from_error(argv.error());
+        if (argv.error().code == shannot::errc::command_refused)
+            f.hint = "pick a profile that allows it with --profile (`shannot profiles` lists them), or write one";
+        if (req.json) write_all(1, dump_json(error_to_json(shannot::to_string(argv.error().code), one_line(f.message), f.hint, f.status)) + "\n");
+        return report(f);
+    }
+    if (req.dry_run) {
+        nlohmann::json j = nlohmann::json::array({destinations.front().ssh->remote_bwrap});
+        for (auto& a : *argv) j.push_back(std::move(a));
+        write_all(1, dump_json(j) + "\n");
+        return status::ok;
+    }
+    if (req.input_spec) {
+        auto input = detail::read_input(*req.input_spec);
+        if (!input) return report(input.error());
+        req.options.input = std::move(*input);
+    }
+    shannot::CancelToken token;
+    shannot::FleetOptions options{.fanout = req.fanout, .cancel = token};
+    FleetPrinter printer(req.json, req.gather, profile_name, req.options.timeout);
+    {
+        detail::CancelOnSignals guard(token);
+        auto results = fleet.run(req.command, req.options, options, [&](const shannot::HostResult& r) {
+            printer.host_done(r, r.result ? detail::exit_status_of(*r.result) : from_error(r.result.error()).status);
+        });
+        printer.finish(results);
+    }
+    fleet.close();
+    return printer.worst();
 }
 
 /// Runs (or dry-runs) the request on `sandbox` and returns the tool's exit status.
 template <class T>
-int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::string_view transport, const std::string& bwrap) {
+int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::string_view transport, const std::string& bwrap,
+                const std::string& host = {}) {
     const auto& profile = sandbox.profile();
     const auto fail = [&](const shannot::Error& e) {
         Failure f = from_error(e);
@@ -234,9 +347,11 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
             if (req.implicit && find_subcommand(req.command.front()))
                 f.hint = "to use the subcommand, put it first: `shannot " + req.command.front() + " ...`";
         }
-        if (req.json)
-            write_all(
-                1, dump_json(error_to_json(shannot::to_string(e.code), one_line(f.message), f.hint, f.status)) + "\n");
+        if (req.json) {
+            auto j = error_to_json(shannot::to_string(e.code), one_line(f.message), f.hint, f.status);
+            if (!host.empty()) j["host"] = host;
+            write_all(1, dump_json(j) + "\n");
+        }
         return report(f);
     };
     if (req.dry_run) {
@@ -272,7 +387,9 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
     const int exit_status = detail::exit_status_of(*result);
     for (const auto& w : result->warnings) note("warning: " + w);
     if (req.json) {
-        write_all(1, dump_json(result_to_json(*result, profile.name, transport, exit_status)) + "\n");
+        auto j = result_to_json(*result, profile.name, transport, exit_status);
+        if (!host.empty()) j["host"] = host;
+        write_all(1, dump_json(j) + "\n");
         return exit_status;
     }
     if (!req.live) {
@@ -298,22 +415,46 @@ inline int run_main(const Subcommand& self, std::span<const std::string> args, b
     auto req = parse_run(args, self.options, implicit);
     if (!req) return report(req.error());
     if (!*req) return print_help(self);
-    auto destination = resolve_destination((*req)->target);
-    if (!destination) return report(destination.error());
-    const std::string spec = !(*req)->profile_spec.empty() ? (*req)->profile_spec : destination->profile;
-    if (!destination->ssh) {
-        auto profile = resolve_profile<shannot::PosixSpawnTransport>(spec);
+    auto& request = **req;
+    auto destinations = resolve_destinations(request.target);
+    if (!destinations) return report(destinations.error());
+    if (destinations->empty()) {
+        if (request.gather || request.fanout || request.persist_given)
+            return report(usage_error("--gather, --fanout and --persist apply to remote hosts", "add --ssh, --target or --inventory").value());
+        auto profile = resolve_profile<shannot::PosixSpawnTransport>(request.profile_spec);
         if (!profile) return report(profile.error());
         shannot::PosixSpawnTransport transport;
         const std::string bwrap = transport.bwrap().value_or("bwrap");
         shannot::LocalSandbox sandbox(std::move(*profile), std::move(transport));
-        return execute_run(sandbox, **req, "local", bwrap);
+        return execute_run(sandbox, request, "local", bwrap);
+    }
+    std::string spec = request.profile_spec;
+    if (spec.empty()) {
+        spec = destinations->front().profile;
+        for (const auto& d : *destinations)
+            if (d.profile != spec)
+                return report(usage_error("the hosts use different profiles ('" + spec + "' for " + destinations->front().name + ", '" +
+                                              d.profile + "' for " + d.name + ")",
+                                          "pass --profile to pick one for all of them")
+                                  .value());
     }
     auto profile = resolve_profile<shannot::OpenSshProcessTransport>(spec);
     if (!profile) return report(profile.error());
-    const std::string bwrap = destination->ssh->remote_bwrap;
-    shannot::SshSandbox sandbox(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh));
-    return execute_run(sandbox, **req, "ssh", bwrap);
+    const auto folder = persist_settings(request, *destinations);
+    int status_code = 0;
+    if (destinations->size() == 1 && !request.gather) {
+        const auto& d = destinations->front();
+        const std::string bwrap = d.ssh->remote_bwrap;
+        shannot::SshSandbox sandbox(std::move(*profile), shannot::OpenSshProcessTransport(*d.ssh));
+        status_code = execute_run(sandbox, request, "ssh", bwrap, d.name);
+    } else {
+        status_code = execute_fleet(std::move(*profile), *destinations, request);
+    }
+    if (!folder.empty()) {
+        auto trimmed = shannot::trim_persisted(folder, max_kept_connections);
+        (void)trimmed;
+    }
+    return status_code;
 }
 
 inline int run_command(const Subcommand& self, std::span<const std::string> args) {

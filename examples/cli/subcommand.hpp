@@ -70,14 +70,15 @@ inline constexpr std::string_view exit_status_help = R"(exit status:
   1      verify: a check failed; lint: a danger finding; remote test: `ls /` failed
   120    the sandbox could not start (bwrap missing or failing, no namespaces)
   121    bad profile: invalid, or no profile by that name
-  122    config file malformed or unwritable, or no remote by that name
-  123    ssh failed: connection, authentication or host key
+  122    config file or inventory malformed or unwritable, or no remote or group by that name
+  123    ssh failed: connection, authentication or host key (several hosts: one could not be reached)
   124    the command timed out (--timeout)
   125    usage error: unknown option, missing or bad argument
   126    the profile refused the command (not in its allowed_commands)
   128+N  interrupted by signal N (SIGINT, SIGTERM, SIGHUP stop the command first)
   70     internal error (a bug: please report it)
 A command can exit with 120-126 itself: --json tells them apart ("exit_code" is the command's).
+Several hosts: 0 when the command ran and exited 0 on every host, else the largest status.
 )";
 
 /// `shannot NAME --help`: usage, about, the verbs (if any), the options, notes, exit statuses.

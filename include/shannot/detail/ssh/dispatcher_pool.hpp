@@ -381,6 +381,8 @@ private:
         auto started = start_kept(kept, identity, cancel_fd);
         if (!started) {
             stop_persisted(kept.paths, std::nullopt);
+            ::unlink(kept.paths.lock.c_str());
+            ::rmdir(kept.paths.dir.c_str());
             return propagate(started);
         }
         kept_ = std::move(kept);
