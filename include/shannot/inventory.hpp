@@ -53,8 +53,8 @@ public:
     /// The hosts Ansible's host pattern `pattern` selects, in inventory order: terms separated
     /// by ':' or ',', each a group name, a host name or a glob over both (`web*`, `db[0-9]`),
     /// `all` or `*` for every host; `&TERM` keeps only hosts also in TERM, `!TERM` removes TERM's
-    /// hosts (unions first, then intersections, then exclusions, as Ansible does; a pattern that
-    /// starts with one of these starts from `all`). A term that matches nothing is an error (a
+    /// hosts (unions first, then intersections, then exclusions, as Ansible does; a pattern made
+    /// only of these starts from `all`). A term that matches nothing is an error (a
     /// typo in an exclusion must not run the command where it was meant not to).
     [[nodiscard]] Result<std::vector<const InventoryHost*>> select(std::string_view pattern) const {
         std::vector<std::string> terms;
@@ -78,7 +78,8 @@ public:
                 return fail(errc::invalid_argument, "host pattern '" + std::string(pattern) + "' has an empty term");
             if (t.front() == '~') return fail(errc::invalid_argument, "host pattern term '" + t + "': regular expressions are not supported");
         }
-        if (terms.front().front() == '!' || terms.front().front() == '&') terms.insert(terms.begin(), "all");
+        if (std::all_of(terms.begin(), terms.end(), [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
+            terms.insert(terms.begin(), "all");
         std::set<std::size_t> chosen;
         for (int pass = 0; pass < 3; ++pass) {
             for (const auto& t : terms) {
@@ -165,28 +166,35 @@ template <class Deferred = void>
 /// groups with "hosts", "children" and "vars", or a plain list of hosts; "_meta.hostvars".
 template <class Deferred = void, class Json = nlohmann::json>
 [[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text, std::string source = "<inventory>") {
-    auto parsed = detail::parse_json_strict<std::string_view, Json>(text);
-    if (!parsed) {
-        std::size_t byte = text.size();
-        if (const auto at = parsed.error().message.find("at byte "); at != std::string::npos)
-            byte = std::min<std::size_t>(text.size(), std::strtoul(parsed.error().message.c_str() + at + 8, nullptr, 10));
-        const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0), '\n');
-        return fail(errc::invalid_argument, source + ":" + std::to_string(line) + ": " + parsed.error().message);
-    }
-    if (!parsed->is_object()) return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
-    detail::BasicInventoryBuilder<Deferred> b(std::move(source));
     // The line of a key path ("web.hosts"): each key's first quoted occurrence after the previous one's.
-    const auto line_of = [&](const std::string& path) {
+    const auto line_of = [&](const std::string& path, bool second = false) {
         std::size_t at = 0;
         for (std::size_t from = 0; from <= path.size();) {
             const auto dot = std::min(path.find('.', from), path.size());
-            const auto found = text.find("\"" + path.substr(from, dot - from) + "\"", at);
+            const auto key = "\"" + path.substr(from, dot - from) + "\"";
+            auto found = text.find(key, at);
+            if (found != std::string_view::npos && second && dot == path.size()) found = text.find(key, found + 1);
             if (found == std::string_view::npos) break;
             at = found;
             from = dot + 1;
         }
         return std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
     };
+    auto parsed = detail::parse_json_strict<std::string_view, Json>(text);
+    if (!parsed) {
+        const auto& why = parsed.error().message;
+        std::string line;
+        if (const auto at = why.find("at byte "); at != std::string::npos) {
+            const auto byte = std::min<std::size_t>(text.size(), std::strtoul(why.c_str() + at + 8, nullptr, 10));
+            line = std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0), '\n'));
+        } else {
+            // "web.hosts: duplicate key": where that key comes the second time
+            line = line_of(why.substr(0, why.find(": ")), why.find("duplicate key") != std::string::npos);
+        }
+        return fail(errc::invalid_argument, source + ":" + line + ": " + why);
+    }
+    if (!parsed->is_object()) return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
+    detail::BasicInventoryBuilder<Deferred> b(std::move(source));
     const auto strings = [&](const Json& v, const std::string& at, auto&& each) -> Result<void> {
         if (!v.is_array()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
         for (const auto& item : v) {

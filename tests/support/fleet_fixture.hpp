@@ -17,11 +17,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "sshd_fixture.hpp"
+
+#include <doctest/doctest.h>
 
 namespace shannot_test {
 
@@ -54,6 +57,12 @@ inline bool address_accepts(const std::string& address, int port) {
 /// client key for all, a known_hosts line per address, and LogLevel VERBOSE so the logs show each
 /// connection ("Connection from ... on 127.0.0.N") and login ("Accepted publickey"). Every sshd
 /// (and every session it serves) is killed on destruction.
+///
+/// Home::empty (tests): each address's logins get an empty HOME and a PATH whose first folder
+/// holds a `bwrap` of that host's own, which runs the real one after printing a line when the
+/// command holds the word `show-host` ("host-I", I the host's index) or `show-group`
+/// ("group-I%3"). All hosts share this machine's files, so this is how a test tells the hosts'
+/// outputs apart (and makes some alike) with the same command; the sandbox is the real one.
 class FleetSshd {
 public:
     using Home = SshdFixture::Home;
@@ -73,7 +82,23 @@ public:
             return;
         }
         std::filesystem::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
-        if (home_kind_ == Home::empty) std::filesystem::create_directories(dir_ / "home");
+        if (home_kind_ == Home::empty) {
+            std::filesystem::create_directories(dir_ / "home");
+            std::string real = "/usr/bin/bwrap";
+            for (const char* d : {"/usr/local/bin/bwrap", "/usr/bin/bwrap", "/bin/bwrap"})
+                if (::access(d, X_OK) == 0) {
+                    real = d;
+                    break;
+                }
+            for (std::size_t i = 0; i < hosts_; ++i) {
+                const auto bin = dir_ / ("bin" + std::to_string(i));
+                std::filesystem::create_directories(bin);
+                std::ofstream(bin / "bwrap") << "#!/bin/sh\ncase \" $* \" in\n*\" show-host \"*) echo host-" << i
+                                             << " ;;\n*\" show-group \"*) echo group-" << i % 3 << " ;;\nesac\nexec " << real
+                                             << " \"$@\"\n";
+                ::chmod((bin / "bwrap").c_str(), 0755);
+            }
+        }
         port_ = free_fleet_port();
         const auto key = read_text(dir_ / "host_key.pub");
         std::ofstream known(dir_ / "known_hosts");
@@ -138,23 +163,44 @@ public:
         for (std::size_t k = 0; k < pids_.size(); ++k) all += read_text(dir_ / ("sshd" + std::to_string(k) + ".log"));
         return all;
     }
-    /// How many logins host i accepted so far (from its sshd's log).
+    /// How many logins host i accepted so far, from its sshd's log: connections to its address
+    /// ("Connection from 127.0.0.1 port P on ADDRESS port N") whose client port P then logged in
+    /// ("Accepted publickey for USER from 127.0.0.1 port P ").
     [[nodiscard]] std::size_t logins(std::size_t i) const {
         const auto text = read_text(dir_ / ("sshd" + std::to_string(i / 16) + ".log"));
-        // sshd logs "Connection from A port P on ADDRESS port N" and then, for that connection's
-        // process, "Accepted publickey"; count connections to this address that logged in.
-        const std::string on = " on " + address(i) + " port " + std::to_string(port_);
+        const std::string on = " on " + address(i) + " port " + std::to_string(port_) + " ";
         std::size_t count = 0;
-        std::size_t at = 0;
-        while ((at = text.find(on, at)) != std::string::npos) {
-            const auto line_start = text.rfind('\n', at);
-            const auto pid_end = text.find(']', line_start == std::string::npos ? 0 : line_start);
-            const auto pid_start = text.rfind('[', pid_end);
-            const auto pid = text.substr(pid_start + 1, pid_end - pid_start - 1);
-            if (text.find("sshd[" + pid + "]: Accepted publickey", at) != std::string::npos) ++count;
-            at += on.size();
+        for (std::size_t at = text.find(on); at != std::string::npos; at = text.find(on, at + on.size())) {
+            const auto line = text.rfind('\n', at) + 1;  // npos + 1 == 0: the first line
+            const auto from = text.substr(line, at - line);  // "Connection from 127.0.0.1 port P"
+            const auto port_at = from.rfind(" port ");
+            if (from.rfind("Connection from ", 0) != 0 || port_at == std::string::npos) continue;
+            const auto client = from.substr(16, port_at - 16) + " port " + from.substr(port_at + 6);
+            const auto accepted = text.find("Accepted publickey for ", at);
+            const auto next = text.find("Connection from " + client + " ", at + on.size());
+            for (auto a = accepted; a != std::string::npos && (next == std::string::npos || a < next);
+                 a = text.find("Accepted publickey for ", a + 1)) {
+                const auto eol = text.find('\n', a);
+                if (text.substr(a, eol - a).find(" from " + client + " ") != std::string::npos) {
+                    ++count;
+                    break;
+                }
+            }
         }
         return count;
+    }
+
+    /// A known_hosts file like known_hosts() but holding another key for host i, as if its
+    /// host key had changed: ssh must refuse that host, and only it, with this file.
+    [[nodiscard]] std::string known_hosts_changing(std::size_t i) const {
+        const auto other = dir_ / "other_key";
+        if (!std::filesystem::exists(other))
+            REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f '" + other.string() + "' </dev/null").c_str()) == 0);
+        const auto key = read_text(dir_ / "host_key.pub"), wrong = read_text(dir_ / "other_key.pub");
+        const auto file = dir_ / ("known_hosts_changing_" + std::to_string(i));
+        std::ofstream known(file);
+        for (std::size_t k = 0; k < hosts_; ++k) known << "[" << address(k) << "]:" << port_ << " " << (k == i ? wrong : key);
+        return file.string();
     }
 
     /// Stops every sshd and whatever its sessions still run.
@@ -178,7 +224,10 @@ private:
           << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
           << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
              "PermitRootLogin prohibit-password\nMaxSessions 64\nMaxStartups 256:30:512\nLogLevel VERBOSE\n";
-        if (home_kind_ == Home::empty) c << "SetEnv HOME=" << (dir_ / "home").string() << "\n";
+        if (home_kind_ == Home::empty)
+            for (std::size_t i = first; i < end; ++i)
+                c << "Match LocalAddress " << address(i) << "\n  SetEnv HOME=" << (dir_ / "home").string()
+                  << " PATH=" << (dir_ / ("bin" + std::to_string(i))).string() << ":/usr/local/bin:/usr/bin:/bin\n";
         c.close();
         const pid_t pid = ::fork();
         if (pid == 0) {
@@ -203,4 +252,38 @@ private:
     std::vector<pid_t> pids_;
 };
 
+/// The fleet of the test binary (24 hosts), started on first use; nullptr when it cannot start.
+inline FleetSshd* shared_fleet() {
+    static std::unique_ptr<FleetSshd> fleet = [] {
+        auto f = std::make_unique<FleetSshd>(24);
+        if (!f->running()) MESSAGE("fleet of sshds unavailable: " << f->error());
+        return f;
+    }();
+    return fleet->running() ? fleet.get() : nullptr;
+}
+
+/// Processes whose command line is exactly `argv` (NULs between words), from /proc.
+inline std::vector<int> processes_running(const std::vector<std::string>& argv) {
+    std::string want;
+    for (const auto& a : argv) want += a + '\0';
+    std::vector<int> found;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+        if (read_proc_file((entry.path() / "cmdline").string()) == want) found.push_back(std::stoi(name));
+    }
+    return found;
+}
+
 }  // namespace shannot_test
+
+/// Skips when the fleet cannot run here, except under CI=true, where that is a failure.
+#define SHANNOT_REQUIRE_FLEET()                                                                \
+    do {                                                                                       \
+        SHANNOT_REQUIRE_BWRAP();                                                               \
+        if (!shannot_test::shared_fleet()) {                                                   \
+            if (shannot_test::in_ci()) FAIL("the fleet of sshds could not be started (CI=true)"); \
+            MESSAGE("skipped: the fleet of sshds could not be started");                       \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)

@@ -91,12 +91,12 @@ namespace shannot::detail {
     const auto close = text.rfind(')');
     if (close == std::string_view::npos) return {};
     text.remove_prefix(close + 2);  // from field 3 (state)
+    if (!text.empty() && (text.front() == 'Z' || text.front() == 'X')) return {};  // dead, not yet reaped
     for (int field = 3; field < 22; ++field) {
         const auto space = text.find(' ');
         if (space == std::string_view::npos) return {};
         text.remove_prefix(space + 1);
     }
-    if (text.size() > 1 && text[1] == 'Z') return {};
     return std::string(text.substr(0, text.find(' ')));
 }
 
