@@ -388,7 +388,7 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
     SHANNOT_REQUIRE_CLI();
     TempDir home;
     const auto names = listed_subcommands(run_cli(home, {"--help"}).out);
-    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "mcp", "help"});
+    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "disconnect", "mcp", "help"});
 
     SUBCASE("each listed subcommand dispatches, and its help is `help NAME`'s") {
         for (const auto& name : names) {
@@ -403,7 +403,7 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
     }
     SUBCASE("verbs: each has its own help, `help remote VERB` too, and the parent lists them") {
         const auto remote = run_cli(home, {"remote", "--help"}).out;
-        for (const char* verb : {"add", "list", "remove", "test"}) {
+        for (const char* verb : {"add", "list", "remove", "group", "ungroup", "test"}) {
             const auto r = run_cli(home, {"remote", verb, "--help"});
             CHECK(r.status == 0);
             CHECK_MESSAGE(r.out.rfind(std::string("usage: shannot remote ") + verb, 0) == 0, verb);
@@ -412,7 +412,7 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
         }
         CHECK(run_cli(home, {"help", "remote", "frob"}).status == 125);
         const auto unknown = run_cli(home, {"remote", "frob"});
-        CHECK(unknown.err.find("use add, list, remove or test") != std::string::npos);
+        CHECK(unknown.err.find("use add, list, remove, group, ungroup or test") != std::string::npos);
     }
     SUBCASE("every option a help lists is accepted, and one it does not list is refused") {
         // (subcommand and verb, arguments that make it stop after parsing: a usage error that is

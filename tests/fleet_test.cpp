@@ -332,6 +332,40 @@ TEST_CASE("SshConnection::persist: a kept connection outlives its transport") {
         CHECK(fleet_sshd.logins(20) == logins + 2);
     }
 
+    SUBCASE("connections with other settings never share one: each its own folder and process") {
+        auto other = connection;
+        other.connect_timeout = std::chrono::seconds(7);  // any setting that reaches ssh's command line
+        run_once(other);
+        auto list = shannot::list_persisted(folder);
+        REQUIRE(list);
+        REQUIRE(list->size() == 2);
+        CHECK((*list)[0].ssh_pid != (*list)[1].ssh_pid);
+        CHECK(fleet_sshd.logins(20) == logins + 2);
+    }
+
+    SUBCASE("a folder that is not private is refused, not used") {
+        auto open_folder = connection;
+        open_folder.persist_folder = std::string(templ) + "/open";
+        REQUIRE(::mkdir(open_folder.persist_folder.c_str(), 0755) == 0);
+        shannot::SshSandbox sandbox(profile, OpenSshProcessTransport(open_folder));
+        auto r = sandbox.run({"echo", "hi"});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == shannot::errc::invalid_argument);
+        CHECK(r.error().message.find("open to other users") != std::string::npos);
+        auto linked = connection;
+        linked.persist_folder = std::string(templ) + "/link";
+        REQUIRE(::symlink(folder.c_str(), linked.persist_folder.c_str()) == 0);
+        shannot::SshSandbox through_link(profile, OpenSshProcessTransport(linked));
+        auto refused = through_link.run({"echo", "hi"});
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().message.find("symlink") != std::string::npos);
+        // Control: made private, the same folder is used.
+        REQUIRE(::chmod(open_folder.persist_folder.c_str(), 0700) == 0);
+        shannot::SshSandbox fixed(profile, OpenSshProcessTransport(open_folder));
+        CHECK(fixed.run({"echo", "hi"}));
+        CHECK(shannot::close_persisted(open_folder.persist_folder).value_or(0) == 1);
+    }
+
     SUBCASE("closing it ends the process") {
         auto closed = shannot::close_persisted(folder);
         REQUIRE(closed);

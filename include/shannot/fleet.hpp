@@ -106,7 +106,10 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
         const std::uint64_t one = 1;
         if (wake) [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
     };
-    std::optional<CancelToken> caller = fleet.cancel ? fleet.cancel : base.cancel;
+    // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
+    // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
+    const bool has_caller = fleet.cancel.has_value() || base.cancel.has_value();
+    const CancelToken caller = fleet.cancel ? *fleet.cancel : base.cancel ? *base.cancel : CancelToken{};
 
     const auto worker = [&] {
         while (true) {
@@ -162,7 +165,7 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
         std::unique_lock lock(mutex);
         if (finished == n) break;
         const auto now = Clock::now();
-        const bool cancelled = caller && caller->cancelled();
+        const bool cancelled = has_caller && caller.cancelled();
         if (!stopping && (cancelled || now >= overall)) {
             stopping = true;
             stop_reason = cancelled ? "the fan-out was cancelled" : "the fan-out's deadline passed";
@@ -180,12 +183,12 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             }
         }
         lock.unlock();
-        pollfd fds[2] = {{wake.get(), POLLIN, 0}, {caller ? caller->fd() : -1, POLLIN, 0}};
+        pollfd fds[2] = {{wake.get(), POLLIN, 0}, {has_caller ? caller.fd() : -1, POLLIN, 0}};
         int wait_ms = 1000;
         if (wake_at != Clock::time_point::max())
             wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
-        if (::poll(fds, caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
+        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
             std::uint64_t count_read = 0;
             [[maybe_unused]] auto r = ::read(wake.get(), &count_read, sizeof count_read);
         }

@@ -143,8 +143,10 @@ public:
                 kept_tried_ = true;
                 ++busy_;
                 lock.unlock();
-                auto kept = acquire_kept(cancel_fd);
+                std::optional<Kept> found;
+                auto kept = acquire_kept(cancel_fd, found);
                 lock.lock();
+                if (found) kept_ = std::move(found);  // (under the lock: close() reads it)
                 if (kept && *kept) {
                     if (closed_) {
                         discard_locked(**kept);
@@ -352,8 +354,9 @@ private:
 
     /// SshConnection::persist: the warm dispatcher of the kept connection for these settings,
     /// adopted when one is alive and idle, else a new kept connection (a dead or abandoned one is
-    /// ended and replaced). nullptr when another process is using it right now. Unlocked.
-    Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd) {
+    /// ended and replaced), its folder and lock then in `found`. nullptr when another process is
+    /// using it right now. Called unlocked; the caller stores `found` under the lock.
+    Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd, std::optional<Kept>& found) {
         reap_parked();
         std::string folder = conn_.persist_folder;
         if (folder.empty()) {
@@ -373,7 +376,7 @@ private:
         auto state = read_persisted_state(kept.paths.state);
         if (state && state->identity == identity && !state->busy && same_process(state->ssh_pid, state->ssh_start)) {
             if (auto adopted = adopt_kept(kept, *state)) {
-                kept_ = std::move(kept);
+                found = std::move(kept);
                 return adopted;
             }
         }
@@ -385,7 +388,7 @@ private:
             ::rmdir(kept.paths.dir.c_str());
             return propagate(started);
         }
-        kept_ = std::move(kept);
+        found = std::move(kept);
         return started;
     }
 
