@@ -288,6 +288,9 @@ inline constexpr std::size_t max_kept_connections = 1024;
     }
     for (auto& d : destinations) {
         d.ssh->connect_style = shannot::ConnectStyle::session_first;
+        // Many logins at once queue on the remotes (and on rc files that take locks, pyenv's):
+        // a slow login is not a failed one.
+        if (destinations.size() > 1) d.ssh->login_timeout = std::chrono::seconds(60);
         d.ssh->persist = folder.empty() ? std::chrono::seconds(0) : req.persist;
         d.ssh->persist_folder = folder;
     }

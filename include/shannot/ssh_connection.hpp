@@ -43,6 +43,9 @@ struct SshConnection {
     HostKeyPolicy host_key_policy = HostKeyPolicy::accept_new;
     bool allow_unknown_hosts = false;          ///< required for HostKeyPolicy::no
     std::chrono::seconds connect_timeout{5};
+    /// How long, after connecting, the login (the remote user's shell and its rc files) may take
+    /// to start the dispatcher. Many logins at once to hosts with heavy rc files need more.
+    std::chrono::seconds login_timeout{10};
     std::chrono::seconds server_alive_interval{15};
     std::string ssh_binary = "ssh";
     std::string remote_bwrap = "bwrap";
@@ -119,6 +122,7 @@ namespace detail {
         return fail(errc::invalid_argument, "max_connections and sessions_per_connection must be at least 1");
     for (const auto& option : c.extra_options)
         if (auto ok = check_ssh_option(option, c.allow_unsafe_ssh_options); !ok) return ok;
+    if (c.login_timeout.count() < 1) return fail(errc::invalid_argument, "ssh login_timeout must be at least 1 s");
     if (c.persist.count() < 0 || c.persist > std::chrono::hours(24 * 366))
         return fail(errc::invalid_argument, "ssh persist must be 0 to 366 days (it is " + std::to_string(c.persist.count()) + " s)");
     if (!c.persist_folder.empty() && (c.persist_folder.front() != '/' || c.persist_folder.find('\0') != std::string::npos ||

@@ -622,7 +622,7 @@ private:
 
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
-        const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
         const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
                                                 out_frames, err_frames, deadline, diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
@@ -638,7 +638,7 @@ private:
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
-                                                            std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
+                                                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
         if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
