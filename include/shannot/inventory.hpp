@@ -217,7 +217,9 @@ template <class Deferred = void, class Json = nlohmann::json>
             if (auto s = scalar(value)) into[k] = *s;
         return {};
     };
-    for (const auto& [name, group] : parsed->items()) {
+    for (const auto& item : parsed->items()) {
+        const std::string name = item.key();  // not a structured binding: clang 14 cannot capture one
+        const Json& group = item.value();
         if (name == "_meta") {
             if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
             if (group.contains("hostvars")) {

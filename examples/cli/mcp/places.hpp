@@ -125,7 +125,9 @@ inline constexpr std::string_view local_place_name = "local";
     const auto identity = args.get("--identity");
     const auto known_hosts = args.get("--known-hosts");
     const auto add_remote = [&](std::optional<std::string> target, std::optional<std::string> ssh) -> Expected<void> {
-        auto destination = resolve_destination(TargetOptions{target, ssh, identity, known_hosts});
+        TargetOptions options{.target = target, .identity = identity, .known_hosts = known_hosts};
+        if (ssh) options.ssh = {*ssh};
+        auto destination = resolve_destination(options);
         if (!destination) return tl::make_unexpected(std::move(destination.error()));
         Place place{tool_name_part(target ? *target : destination->ssh->host), destination->label, destination->ssh};
         if (place.name.size() > max_place_name)
