@@ -83,9 +83,9 @@ struct HostSpec {
 
 /// Where to run, as the target options say (and, for run, --inventory and --hosts).
 struct TargetOptions {
-    std::optional<std::string> target;
-    std::vector<std::string> ssh;
-    std::optional<std::string> identity, known_hosts, inventory, hosts;
+    std::optional<std::string> target{};
+    std::vector<std::string> ssh{};
+    std::optional<std::string> identity{}, known_hosts{}, inventory{}, hosts{};
 
     [[nodiscard]] static TargetOptions from(const ParsedArgs& args) {
         return {args.get("--target"), args.all("--ssh"), args.get("--identity"), args.get("--known-hosts"),

@@ -2853,6 +2853,9 @@ struct LaunchSpec {
     /// The run's limits, for the transport to set on the sandbox before the command starts
     /// (tmpfs_bytes is already in bwrap_args). Unset: none (only benchmarks measure that).
     std::optional<ResourceLimits> limits{};
+    /// The run's CancelToken descriptor (-1: none), for a transport that may wait before the
+    /// process exists (connecting to a remote host): a cancel ends that wait too.
+    int cancel_fd = -1;
 };
 
 /// How a process ended, as the transport saw it.
@@ -3364,24 +3367,26 @@ inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait
 namespace shannot::detail {
 
 /// How waiting for a helper's first frames ended.
-enum class FirstFrames { ready, ended, timed_out };
+enum class FirstFrames { ready, ended, timed_out, cancelled };
 
 /// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
 /// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
 /// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
-/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
+/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB. A readable
+/// `cancel_fd` (a CancelToken's) ends the wait too.
 inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
-                                      Clock::time_point deadline, std::string& diagnostics) {
+                                      Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
     std::string junk;
     char buffer[8192];
     while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) return FirstFrames::timed_out;
-        pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
-        if (::poll(fds, 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
+        pollfd fds[4] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+        if (::poll(fds, cancel_fd >= 0 ? 4 : 3, static_cast<int>(std::min<long long>(left, 60'000))) < 0) {
             if (errno == EINTR) continue;
             return FirstFrames::ended;
         }
+        if (cancel_fd >= 0 && fds[3].revents) return FirstFrames::cancelled;
         bool ended = fds[2].revents != 0;
         for (int k = 0; k < 2; ++k) {
             if (!fds[k].revents) continue;
@@ -3645,6 +3650,7 @@ struct LaunchPlan {
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
     ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
+    int cancel_fd = -1;  ///< the run's CancelToken descriptor (-1: none)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
@@ -3670,7 +3676,8 @@ template <class T>
                     .pipe_stdin = plan.pipe_stdin,
                     .timeout = plan.timeout,
                     .input = plan.input,
-                    .limits = plan.limits};
+                    .limits = plan.limits,
+                    .cancel_fd = plan.cancel_fd};
     if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
@@ -3711,7 +3718,8 @@ template <class T, class Admission>
                     .input = options.input ? std::string_view(*options.input) : std::string_view{},
                     .timeout = options.timeout,
                     .missing_sources = std::move(sources.missing),
-                    .limits = *limits};
+                    .limits = *limits,
+                    .cancel_fd = options.cancel ? options.cancel->fd() : -1};
     auto spec = launch_spec(profile, transport, std::move(plan));
     if (!spec) return propagate(spec);
     return PreparedLaunch{std::move(*admitted), std::move(*spec), std::move(sources.warnings), *limits};
@@ -6147,6 +6155,10 @@ public:
     SpawnSetup(const SpawnSetup&) = delete;
     SpawnSetup& operator=(const SpawnSetup&) = delete;
 
+    /// The child starts a session of its own (setsid) instead of a process group.
+    void new_session() noexcept {
+        posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    }
     /// The child's descriptor `target` becomes a copy of our `fd`.
     void dup_to(int fd, int target) noexcept { posix_spawn_file_actions_adddup2(&actions_, fd, target); }
     /// The child's descriptor `target` is `path`, opened there.
@@ -6407,6 +6419,17 @@ enum class HostKeyPolicy {
     no,          ///< accept anything: only with SshConnection::allow_unknown_hosts
 };
 
+/// How a transport opens a connection to its host (see docs/fleet.md, "One-shot connections").
+enum class ConnectStyle {
+    /// A ControlMaster with no session of its own first, then a dispatcher session over it. Killing
+    /// a dispatcher never takes the connection down; a first command costs one round trip more.
+    master_first,
+    /// The first dispatcher is itself the connection (and the ControlMaster for later ones): one
+    /// ssh login and one local process for a host that gets one command, as a fleet or the CLI
+    /// mostly does. A dispatcher dropped after an unanswered kill takes the connection with it.
+    session_first,
+};
+
 /// A remote host reached through the system `ssh`. The remote needs only sshd, sh and bwrap.
 struct SshConnection {
     std::string host{};
@@ -6417,6 +6440,9 @@ struct SshConnection {
     HostKeyPolicy host_key_policy = HostKeyPolicy::accept_new;
     bool allow_unknown_hosts = false;          ///< required for HostKeyPolicy::no
     std::chrono::seconds connect_timeout{5};
+    /// How long, after connecting, the login (the remote user's shell and its rc files) may take
+    /// to start the dispatcher. Many logins at once to hosts with heavy rc files need more.
+    std::chrono::seconds login_timeout{10};
     std::chrono::seconds server_alive_interval{15};
     std::string ssh_binary = "ssh";
     std::string remote_bwrap = "bwrap";
@@ -6425,6 +6451,13 @@ struct SshConnection {
     bool allow_unsafe_ssh_options = false;     ///< lets any extra option through: you vouch for it
     std::size_t max_connections = 4;           ///< ssh master connections kept to this host
     std::size_t sessions_per_connection = 8;   ///< below sshd's default MaxSessions (10)
+    ConnectStyle connect_style = ConnectStyle::master_first;
+    /// Keep the connection and its warm dispatcher when the transport is gone, for this long
+    /// unused (0: they end with the transport), so that the next transport with the same settings
+    /// (in this process or another of the same user) costs a sandbox start, not a login. Kept in
+    /// `persist_folder`; see persist.hpp and SECURITY.md.
+    std::chrono::seconds persist{0};
+    std::string persist_folder{};              ///< absolute; empty: default_persist_folder()
 };
 
 /// Extra options that cannot run commands, read files or redirect the connection.
@@ -6486,6 +6519,12 @@ namespace detail {
         return fail(errc::invalid_argument, "max_connections and sessions_per_connection must be at least 1");
     for (const auto& option : c.extra_options)
         if (auto ok = check_ssh_option(option, c.allow_unsafe_ssh_options); !ok) return ok;
+    if (c.login_timeout.count() < 1) return fail(errc::invalid_argument, "ssh login_timeout must be at least 1 s");
+    if (c.persist.count() < 0 || c.persist > std::chrono::hours(24 * 366))
+        return fail(errc::invalid_argument, "ssh persist must be 0 to 366 days (it is " + std::to_string(c.persist.count()) + " s)");
+    if (!c.persist_folder.empty() && (c.persist_folder.front() != '/' || c.persist_folder.find('\0') != std::string::npos ||
+                                      c.persist_folder.find('\n') != std::string::npos))
+        return fail(errc::invalid_argument, "ssh persist_folder '" + c.persist_folder + "' is not an absolute path");
     return {};
 }
 
@@ -6575,6 +6614,13 @@ struct ChildSpec {
     std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
     bool pipe_stdin = false;        ///< else /dev/null
     std::string log_file{};         ///< when set: stdout is /dev/null and stderr appends here (no pipes)
+    /// When set, the descriptor is this file (a fifo of a kept connection), opened in the child
+    /// with the flags beside it, instead of a pipe or /dev/null.
+    std::string stdin_path{}, stdout_path{}, stderr_path{};
+    int stdin_flags = O_RDONLY, stdout_flags = O_WRONLY, stderr_flags = O_WRONLY;
+    /// In a session of its own (setsid), for a process meant to outlive us: no terminal's
+    /// hangup or Ctrl-C reaches it.
+    bool new_session = false;
 };
 
 struct Child {
@@ -6584,7 +6630,7 @@ struct Child {
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
-    const bool piped = spec.log_file.empty();
+    const bool piped = spec.log_file.empty() && spec.stdout_path.empty() && spec.stderr_path.empty();
     if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
     if (piped) {
@@ -6593,6 +6639,7 @@ struct Child {
     }
 
     SpawnSetup setup;
+    if (spec.new_session) setup.new_session();
     if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
     else setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
@@ -6600,8 +6647,13 @@ struct Child {
         setup.dup_to(err_w.get(), 2);
     } else {
         setup.open_at(1, "/dev/null", O_WRONLY);
-        setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (spec.log_file.empty()) setup.open_at(2, "/dev/null", O_WRONLY);
+        else setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
+    // File actions run in order: a path given for a descriptor replaces what was set up above.
+    if (!spec.stdin_path.empty()) setup.open_at(0, spec.stdin_path.c_str(), spec.stdin_flags);
+    if (!spec.stdout_path.empty()) setup.open_at(1, spec.stdout_path.c_str(), spec.stdout_flags);
+    if (!spec.stderr_path.empty()) setup.open_at(2, spec.stderr_path.c_str(), spec.stderr_flags);
     setup.close_from(3);
 
     std::vector<char*> argv;
@@ -7085,6 +7137,304 @@ exit "$exit_status"
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/scripts/dispatcher_script.hpp ----
+// ---- begin shannot/detail/ssh/persisted.hpp ----
+// A connection kept after its transport is gone: one folder per destination, its lock and state.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace shannot::detail {
+
+/// What makes two connections the same: the ssh binary, every option ssh gets, the destination.
+/// Connections differing in any of them (key, known_hosts, port, host key policy, extra options)
+/// never share a kept connection.
+[[nodiscard]] inline std::vector<std::string> persist_identity(const SshConnection& c) {
+    std::vector<std::string> words{c.ssh_binary};
+    for (auto& o : ssh_base_options(c)) words.push_back(std::move(o));
+    words.push_back(ssh_destination(c));
+    return words;
+}
+
+/// The name of a kept connection's folder: 16 hex digits of FNV-1a over the identity (the
+/// identity itself is stored in the folder and compared, so a collision is never used).
+[[nodiscard]] inline std::string persist_key(const std::vector<std::string>& identity) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const auto& word : identity) {
+        for (unsigned char c : word) h = (h ^ c) * 0x100000001b3ULL;
+        h = (h ^ 0xffu) * 0x100000001b3ULL;  // a separator no byte of a word can fake
+    }
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+    return text;
+}
+
+/// Makes `path` (and missing parents) a folder only its owner can use: mode 0700, owned by this
+/// user, not a symlink. An existing folder that is anything else is refused, never "fixed": a
+/// folder someone else made could hold sockets that are theirs.
+[[nodiscard]] inline Result<void> ensure_private_folder(const std::string& path) {
+    if (path.empty() || path.front() != '/') return fail(errc::invalid_argument, "the folder '" + path + "' is not absolute");
+    for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
+        ::mkdir(path.substr(0, at).c_str(), 0700);  // parents: made private if we make them, else as they are
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+        return fail(errc::io_error, "cannot create the folder " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return fail(errc::io_error, "cannot examine " + path + ": " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return fail(errc::invalid_argument, path + " is not a folder (a symlink, or a file): refused");
+    if (st.st_uid != ::geteuid()) return fail(errc::invalid_argument, path + " belongs to another user: refused");
+    if ((st.st_mode & 077) != 0)
+        return fail(errc::invalid_argument, path + " is open to other users (mode " + std::to_string(st.st_mode & 0777) +
+                                                ", want 0700): refused");
+    return {};
+}
+
+/// A process's start time (field 22 of /proc/PID/stat), which with its pid names it for good.
+[[nodiscard]] inline std::string process_start_time(pid_t pid) {
+    if (pid <= 0) return {};
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    char buffer[1024];
+    const auto n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) return {};
+    std::string_view text(buffer, static_cast<std::size_t>(n));
+    const auto close = text.rfind(')');
+    if (close == std::string_view::npos) return {};
+    text.remove_prefix(close + 2);  // from field 3 (state)
+    if (!text.empty() && (text.front() == 'Z' || text.front() == 'X')) return {};  // dead, not yet reaped
+    for (int field = 3; field < 22; ++field) {
+        const auto space = text.find(' ');
+        if (space == std::string_view::npos) return {};
+        text.remove_prefix(space + 1);
+    }
+    return std::string(text.substr(0, text.find(' ')));
+}
+
+/// Whether `pid` is still the process that started at `start` (not a reused pid), and alive.
+[[nodiscard]] inline bool same_process(pid_t pid, const std::string& start) {
+    return pid > 0 && !start.empty() && process_start_time(pid) == start;
+}
+
+/// Signals `pid` only if it is still the process that started at `start`.
+inline void signal_process(pid_t pid, const std::string& start, int signal) {
+    if (same_process(pid, start)) ::kill(pid, signal);
+}
+
+/// Where kept connections live unless SshConnection::persist_folder says otherwise:
+/// `$XDG_RUNTIME_DIR/shannot` (a per-user tmpfs, gone at logout) when that is set, absolute and
+/// ours; else `$XDG_CACHE_HOME/shannot/ssh`, else `$HOME/.cache/shannot/ssh`. Never a shared
+/// folder such as /tmp, where another user could create the name first.
+[[nodiscard]] inline Result<std::string> default_persist_folder() {
+    if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && run[0] == '/') {
+        struct stat st {};
+        if (::lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) return std::string(run) + "/shannot";
+    }
+    if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && cache[0] == '/') return std::string(cache) + "/shannot/ssh";
+    if (const char* home = std::getenv("HOME"); home && home[0] == '/') return std::string(home) + "/.cache/shannot/ssh";
+    return fail(errc::invalid_argument, "no folder for kept ssh connections: set XDG_RUNTIME_DIR or HOME (or persist_folder)");
+}
+
+/// The longest folder path whose sockets still fit a unix socket address (108 bytes, with the
+/// 16-digit key, "/s" and the NUL).
+inline constexpr std::size_t max_persist_folder_length = 107 - 1 - 16 - 2;
+
+/// What a kept connection's folder records (file "state", JSON, written whole and renamed).
+struct PersistedState {
+    std::vector<std::string> identity{};
+    std::string host{}, user{};
+    int port = 0;
+    pid_t ssh_pid = -1;            ///< the ssh process: the connection, its ControlMaster and the warm dispatcher
+    std::string ssh_start{};
+    pid_t holder_pid = -1;         ///< `sleep SECONDS`, holding the dispatcher's stdin open while nobody uses it
+    std::string holder_start{};
+    bool busy = false;             ///< a transport is using it (left set by one that died mid-command)
+    std::string hello{};           ///< the dispatcher's marker
+    std::vector<std::string> argv{};  ///< the ssh command line, up to the destination (for ProcessResult::argv)
+    std::map<std::string, std::string> links{};
+    std::vector<std::vector<std::string>> kept_args{};
+    std::size_t next_slot = 0;
+    std::uint64_t commands = 0;
+    std::int64_t used = 0;         ///< when last released (Unix time, s)
+    std::int64_t idle = 0;         ///< how long it is kept unused (s)
+};
+
+/// The files of one kept connection.
+struct PersistPaths {
+    std::string dir, lock, state, socket, in, out, err;
+    explicit PersistPaths(std::string folder)
+        : dir(std::move(folder)), lock(dir + "/lock"), state(dir + "/state"), socket(dir + "/s"), in(dir + "/in"),
+          out(dir + "/out"), err(dir + "/err") {}
+};
+
+[[nodiscard]] inline std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// Reads the state file; nullopt when missing or not ours to trust (any field malformed).
+template <class Json = nlohmann::json>
+[[nodiscard]] std::optional<PersistedState> read_persisted_state(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return std::nullopt;
+    std::string text;
+    char buffer[8192];
+    for (;;) {
+        const auto n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+        if (text.size() > (1u << 20)) break;
+    }
+    ::close(fd);
+    auto parsed = parse_json_strict<std::string, Json>(text);
+    if (!parsed || !parsed->is_object()) return std::nullopt;
+    const Json& j = *parsed;
+    PersistedState s;
+    const auto str = [&](const char* k, std::string& out) {
+        if (j.contains(k) && j[k].is_string()) out = j[k].template get<std::string>();
+    };
+    const auto num = [&](const char* k, auto& out) {
+        if (j.contains(k) && j[k].is_number_integer()) out = static_cast<std::remove_reference_t<decltype(out)>>(j[k].template get<std::int64_t>());
+    };
+    const auto strings = [](const Json& v, std::vector<std::string>& out) {
+        if (!v.is_array()) return false;
+        for (const auto& w : v) {
+            if (!w.is_string()) return false;
+            out.push_back(w.template get<std::string>());
+        }
+        return true;
+    };
+    if (!j.contains("identity") || !strings(j["identity"], s.identity)) return std::nullopt;
+    str("host", s.host);
+    str("user", s.user);
+    num("port", s.port);
+    num("ssh_pid", s.ssh_pid);
+    str("ssh_start", s.ssh_start);
+    num("holder_pid", s.holder_pid);
+    str("holder_start", s.holder_start);
+    if (j.contains("busy") && j["busy"].is_boolean()) s.busy = j["busy"].template get<bool>();
+    str("hello", s.hello);
+    if (j.contains("argv")) strings(j["argv"], s.argv);
+    if (j.contains("links") && j["links"].is_object())
+        for (const auto& [k, v] : j["links"].items())
+            if (v.is_string()) s.links.emplace(k, v.template get<std::string>());
+    if (j.contains("kept_args") && j["kept_args"].is_array())
+        for (const auto& slot : j["kept_args"]) {
+            s.kept_args.emplace_back();
+            if (!strings(slot, s.kept_args.back())) return std::nullopt;
+        }
+    num("next_slot", s.next_slot);
+    num("commands", s.commands);
+    num("used", s.used);
+    num("idle", s.idle);
+    return s;
+}
+
+/// Writes the state file whole (a temporary file renamed over it).
+template <class Json = nlohmann::json>
+[[nodiscard]] bool write_persisted_state(const std::string& path, const PersistedState& s) {
+    Json j;
+    j["identity"] = s.identity;
+    j["host"] = s.host;
+    j["user"] = s.user;
+    j["port"] = s.port;
+    j["ssh_pid"] = s.ssh_pid;
+    j["ssh_start"] = s.ssh_start;
+    j["holder_pid"] = s.holder_pid;
+    j["holder_start"] = s.holder_start;
+    j["busy"] = s.busy;
+    j["hello"] = s.hello;
+    j["argv"] = s.argv;
+    j["links"] = s.links;
+    j["kept_args"] = s.kept_args;
+    j["next_slot"] = s.next_slot;
+    j["commands"] = s.commands;
+    j["used"] = s.used;
+    j["idle"] = s.idle;
+    const std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    const std::string temp = path + ".new";
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return false;
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return ok && ::rename(temp.c_str(), path.c_str()) == 0;
+}
+
+/// Takes the folder's lock: the one transport that uses a kept connection at a time. Blocks for
+/// at most `wait`; an invalid fd when another process holds it that long.
+[[nodiscard]] inline UniqueFd lock_persisted(const PersistPaths& p, std::chrono::milliseconds wait) {
+    UniqueFd fd(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return fd;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) return UniqueFd();
+        if (std::chrono::steady_clock::now() >= until) return UniqueFd();
+        ::usleep(5000);
+    }
+    return fd;
+}
+
+/// Ends a kept connection (whose lock the caller holds): the holder, then the ssh (which closes
+/// the connection: the remote dispatcher sees EOF and kills whatever still runs), and removes
+/// its files but the lock. What a pid names is checked against its start time first.
+inline void stop_persisted(const PersistPaths& p, const std::optional<PersistedState>& state) {
+    if (state) {
+        signal_process(state->holder_pid, state->holder_start, SIGTERM);
+        signal_process(state->ssh_pid, state->ssh_start, SIGTERM);
+    }
+    for (const auto* f : {&p.state, &p.socket, &p.in, &p.out, &p.err}) ::unlink(f->c_str());
+}
+
+/// Processes this program started for kept connections and left running (the ssh of a parked
+/// connection): reaped here, by pidfd, once they end, so that a long-lived program gathers no
+/// zombies. Waiting by pidfd never takes another child's status, as a reused pid could.
+inline void reap_parked(std::optional<UniqueFd> add = std::nullopt) {
+    static std::mutex mutex;
+    static std::vector<UniqueFd> parked;
+    std::lock_guard lock(mutex);
+    if (add && *add) parked.push_back(std::move(*add));
+    for (auto it = parked.begin(); it != parked.end();) {
+        siginfo_t info{};
+        const int rc = ::waitid(P_PIDFD, static_cast<id_t>(it->get()), &info, WEXITED | WNOHANG);
+        if ((rc == 0 && info.si_pid != 0) || (rc < 0 && errno == ECHILD)) it = parked.erase(it);
+        else ++it;
+    }
+}
+
+/// Starts the holder: `sleep SECONDS` with the dispatcher's stdin fifo open for writing, in a
+/// session of its own. When it ends and nobody else holds the fifo, the dispatcher reads EOF and
+/// exits, and the connection with it: the idle limit costs no process of ours beyond this one.
+[[nodiscard]] inline Result<Child> spawn_holder(const PersistPaths& p, std::int64_t seconds) {
+    ChildSpec spec;
+    spec.argv = {"sleep", std::to_string(seconds)};
+    spec.stdout_path = p.in;
+    spec.stdout_flags = O_WRONLY | O_NONBLOCK;
+    spec.new_session = true;
+    return spawn_child(spec);
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/ssh/persisted.hpp ----
 
 namespace shannot::detail {
 
@@ -7143,6 +7493,8 @@ struct Dispatcher {
     std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
     /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
     std::string kept_filter{};
+    bool primary = false;                 ///< it is its own connection, and master `master` (ConnectStyle::session_first)
+    bool persisted = false;               ///< the kept connection's warm dispatcher (SshConnection::persist)
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -7174,8 +7526,10 @@ public:
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
     /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
-    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed).
-    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt) {
+    /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed); a
+    /// readable `cancel_fd` ends a wait for a connection (errc::cancelled).
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                                                              int cancel_fd = -1) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -7185,13 +7539,34 @@ public:
                 if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
                 discard_locked(*dispatcher);
             }
+            if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+                kept_tried_ = true;
+                ++busy_;
+                lock.unlock();
+                std::optional<Kept> found;
+                auto kept = acquire_kept(cancel_fd, found);
+                lock.lock();
+                if (found) kept_ = std::move(found);  // (under the lock: close() reads it)
+                if (kept && *kept) {
+                    if (closed_) {
+                        discard_locked(**kept);
+                        return fail(errc::session_closed, "the ssh transport was closed");
+                    }
+                    (*kept)->master = add_primary_master((*kept)->child.pidfd.get(), kept_->paths.socket, true);
+                    return std::move(*kept);
+                }
+                --busy_;
+                cv_.notify_all();
+                if (!kept) return propagate(kept);
+                continue;  // kept by another process right now: a connection of our own
+            }
             if (busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 if (auto index = master_with_room(); index < masters_.size()) {
                     ++masters_[index].channels;
                     ++busy_;
                     const auto socket = masters_[index].socket;
                     lock.unlock();
-                    auto dispatcher = start_dispatcher(index, socket);
+                    auto dispatcher = start_dispatcher(index, socket, cancel_fd);
                     lock.lock();
                     if (dispatcher) return dispatcher;
                     --masters_[index].channels;
@@ -7200,7 +7575,8 @@ public:
                     return propagate(dispatcher);
                 }
                 if (masters_alive() < conn_.max_connections) {
-                    if (auto started = start_master(lock); !started) return propagate(started);
+                    if (conn_.connect_style == ConnectStyle::session_first) return start_primary(lock, cancel_fd);
+                    if (auto started = start_master(lock, cancel_fd); !started) return propagate(started);
                     continue;
                 }
             }
@@ -7227,8 +7603,13 @@ public:
     void close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
-        for (auto& s : idle_) discard_locked(*s);
+        for (auto& s : idle_) {
+            if (s->persisted && park_locked(*s)) continue;
+            discard_locked(*s);
+        }
         idle_.clear();
+        if (kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);  // not handed back: ended
+        kept_.reset();  // unlocks it
         for (auto& m : masters_) stop_master(m);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
         dir_.clear();
@@ -7253,6 +7634,16 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
+        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (a pidfd), never reaps
+        bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
+    };
+
+    /// The kept connection this pool holds (SshConnection::persist): its files, their lock, its state.
+    struct Kept {
+        PersistPaths paths;
+        UniqueFd lock;
+        PersistedState state;
+        bool parked = false;
     };
 
     /// Masters running or being started.
@@ -7280,9 +7671,10 @@ private:
 
     /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
     void discard_locked(Dispatcher& s) {
+        if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
         if (s.child.pid > 0) {
             if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            reap(s.child.pid);
+            reap(s.child.pid);  // an adopted kept connection is not our child: nothing to reap
             s.child = Child{};
         }
         --busy_;
@@ -7294,23 +7686,257 @@ private:
     }
 
     void stop_master(Master& m) {
+        if (m.parked) {
+            m = Master{};
+            return;
+        }
         if (m.child.pidfd) {
             pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
             reap(m.child.pid);
             m.child = Child{};
         }
         m.ready = false;
+        m.primary = false;
         if (!m.socket.empty()) ::unlink(m.socket.c_str());
         if (!m.log.empty()) ::unlink(m.log.c_str());
     }
 
-    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
-    Result<void> start_master(std::unique_lock<std::mutex>& lock) {
-        if (dir_.empty()) {
-            char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-            if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
-            dir_ = templ;
+    /// Records a dispatcher that is its own connection as a master others can ride on: it watches
+    /// a copy of the dispatcher's pidfd; the dispatcher owns the process. Caller holds the lock.
+    std::size_t add_primary_master(int pidfd, const std::string& socket, bool counted) {
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
+        auto& m = masters_[slot];
+        m = Master{};
+        m.child.pidfd = UniqueFd(::fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
+        m.socket = socket;
+        m.channels = counted ? 1 : 0;
+        m.ready = true;
+        m.primary = true;
+        return slot;
+    }
+
+    /// ConnectStyle::session_first: a new connection whose own session runs the dispatcher, and
+    /// which is the ControlMaster for the host's later dispatchers. Called with a slot free.
+    Result<std::unique_ptr<Dispatcher>> start_primary(std::unique_lock<std::mutex>& lock, int cancel_fd) {
+        if (auto made = make_private_dir(); !made) return propagate(made);
+        std::size_t slot = masters_.size();
+        for (std::size_t i = 0; i < masters_.size(); ++i)
+            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+        if (slot == masters_.size()) masters_.emplace_back();
+        stop_master(masters_[slot]);
+        masters_[slot].starting = true;
+        const std::string socket = dir_ + "/m" + std::to_string(slot);
+        ++busy_;
+        lock.unlock();
+        ChildSpec spec;
+        spec.pipe_stdin = true;
+        spec.argv = {conn_.ssh_binary, "-M", "-S", socket, "-o", "ControlPersist=no"};
+        auto dispatcher = launch_dispatcher(spec, cancel_fd);
+        lock.lock();
+        masters_[slot].starting = false;
+        if (!dispatcher || closed_) {
+            --busy_;
+            ::unlink(socket.c_str());
+            cv_.notify_all();
+            if (!dispatcher) return propagate(dispatcher);
+            discard_unowned(**dispatcher);
+            return fail(errc::session_closed, "the ssh transport was closed");
         }
+        masters_[slot].starting = false;
+        const auto index = add_primary_master((*dispatcher)->child.pidfd.get(), socket, true);
+        (*dispatcher)->master = index;
+        (*dispatcher)->primary = true;
+        return dispatcher;
+    }
+
+    /// SshConnection::persist: the warm dispatcher of the kept connection for these settings,
+    /// adopted when one is alive and idle, else a new kept connection (a dead or abandoned one is
+    /// ended and replaced), its folder and lock then in `found`. nullptr when another process is
+    /// using it right now. Called unlocked; the caller stores `found` under the lock.
+    Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd, std::optional<Kept>& found) {
+        reap_parked();
+        std::string folder = conn_.persist_folder;
+        if (folder.empty()) {
+            auto found = default_persist_folder();
+            if (!found) return propagate(found);
+            folder = *found;
+        }
+        if (folder.size() > max_persist_folder_length)
+            return fail(errc::invalid_argument, "the folder for kept ssh connections '" + folder + "' is longer than " +
+                                                    std::to_string(max_persist_folder_length) + " bytes: its sockets would not fit a unix socket address");
+        if (auto ok = ensure_private_folder(folder); !ok) return propagate(ok);
+        const auto identity = persist_identity(conn_);
+        Kept kept{PersistPaths(folder + "/" + persist_key(identity)), {}, {}, false};
+        if (auto ok = ensure_private_folder(kept.paths.dir); !ok) return propagate(ok);
+        kept.lock = lock_persisted(kept.paths, std::chrono::milliseconds(100));
+        if (!kept.lock) return std::unique_ptr<Dispatcher>();
+        auto state = read_persisted_state(kept.paths.state);
+        if (state && state->identity == identity && !state->busy && same_process(state->ssh_pid, state->ssh_start)) {
+            if (auto adopted = adopt_kept(kept, *state)) {
+                found = std::move(kept);
+                return adopted;
+            }
+        }
+        stop_persisted(kept.paths, state);  // dead, abandoned mid-command, or not what it claims
+        auto started = start_kept(kept, identity, cancel_fd);
+        if (!started) {
+            stop_persisted(kept.paths, std::nullopt);
+            ::unlink(kept.paths.lock.c_str());
+            ::rmdir(kept.paths.dir.c_str());
+            return propagate(started);
+        }
+        found = std::move(kept);
+        return started;
+    }
+
+    /// Takes over the kept connection's idle dispatcher: opens its fifos, ends the holder.
+    std::unique_ptr<Dispatcher> adopt_kept(Kept& kept, const PersistedState& state) {
+        UniqueFd in(::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
+        if (!in) return nullptr;
+        // Our writer is open: from now on the dispatcher cannot see EOF. If the holder had ended
+        // before, it may have: only a holder still alive proves it did not.
+        if (!same_process(state.holder_pid, state.holder_start)) return nullptr;
+        ::kill(state.holder_pid, SIGTERM);
+        auto d = std::make_unique<Dispatcher>();
+        d->child.pidfd = UniqueFd(pidfd_open(state.ssh_pid));
+        if (!d->child.pidfd || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
+        d->child.pid = state.ssh_pid;
+        d->child.in = std::move(in);
+        d->child.out = UniqueFd(::open(kept.paths.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        d->child.err = UniqueFd(::open(kept.paths.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!d->child.out || !d->child.err) return nullptr;
+        d->argv = state.argv;
+        d->hello = state.hello;
+        d->commands = state.commands;
+        d->kept_args = state.kept_args;
+        d->next_slot = state.next_slot;
+        d->primary = true;
+        d->persisted = true;
+        kept.state = state;
+        kept.state.busy = true;
+        kept.state.holder_pid = -1;
+        kept.state.holder_start.clear();
+        if (!write_persisted_state(kept.paths.state, kept.state)) return nullptr;
+        {
+            std::lock_guard lock(links_mutex_);
+            links_ = state.links;
+        }
+        return d;
+    }
+
+    /// A new kept connection: ssh, in a session of its own, is the connection, its ControlMaster
+    /// (a socket in the folder) and the dispatcher, whose stdin, stdout and stderr are fifos there.
+    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity, int cancel_fd) {
+        const auto& p = kept.paths;
+        for (const auto* fifo : {&p.in, &p.out, &p.err})
+            if (::mkfifo(fifo->c_str(), 0600) != 0)
+                return fail(errc::io_error, "cannot create the fifo " + *fifo + ": " + std::strerror(errno));
+        // Our ends first, so that the child's opens find a reader and a writer and do not block.
+        UniqueFd in_rw(::open(p.in.c_str(), O_RDWR | O_CLOEXEC));
+        Child child;
+        child.out = UniqueFd(::open(p.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        child.err = UniqueFd(::open(p.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!in_rw || !child.out || !child.err) return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
+        ChildSpec spec;
+        spec.argv = {conn_.ssh_binary, "-M", "-S", p.socket, "-o", "ControlPersist=no"};
+        spec.stdin_path = p.in;
+        spec.stdout_path = p.out;
+        spec.stderr_path = p.err;
+        spec.new_session = true;
+        ChildSpec launch = spec;  // the argv launch_dispatcher completes; spawned here with it
+        const auto hello = random_marker();
+        for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
+        spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
+        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        auto spawned = spawn_child(spec);
+        if (!spawned) return propagate(spawned);
+        child.pid = spawned->pid;
+        child.pidfd = std::move(spawned->pidfd);
+        child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
+        in_rw.reset();
+        const pid_t pid = child.pid;
+        auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
+        if (!dispatcher) return propagate(dispatcher);
+        (*dispatcher)->primary = true;
+        (*dispatcher)->persisted = true;
+        auto& st = kept.state;
+        st = PersistedState{};
+        st.identity = identity;
+        st.host = conn_.host;
+        st.user = conn_.user;
+        st.port = conn_.port;
+        st.ssh_pid = pid;
+        st.ssh_start = process_start_time(pid);
+        st.busy = true;
+        st.hello = hello;
+        st.argv = (*dispatcher)->argv;
+        st.idle = conn_.persist.count();
+        st.used = unix_now();
+        if (!write_persisted_state(p.state, st)) {
+            discard_unowned(**dispatcher);
+            return fail(errc::io_error, "cannot write " + p.state + ": " + std::strerror(errno));
+        }
+        return dispatcher;
+    }
+
+    /// Hands the kept connection's idle dispatcher back for the next process: a holder keeps its
+    /// stdin open for conn_.persist, the state says idle, and our ends are closed without ending
+    /// it. False when that fails (the caller then ends it). Caller holds the lock.
+    bool park_locked(Dispatcher& d) {
+        if (!kept_ || kept_->parked || has_exited(d.child.pidfd)) return false;
+        auto holder = spawn_holder(kept_->paths, conn_.persist.count());
+        if (!holder) return false;
+        auto& st = kept_->state;
+        st.holder_pid = holder->pid;
+        st.holder_start = process_start_time(holder->pid);
+        st.busy = false;
+        st.kept_args = d.kept_args;
+        st.next_slot = d.next_slot;
+        st.commands = d.commands;
+        st.used = unix_now();
+        st.idle = conn_.persist.count();
+        {
+            std::lock_guard lock(links_mutex_);
+            st.links = links_;
+        }
+        if (!write_persisted_state(kept_->paths.state, st)) {
+            ::kill(holder->pid, SIGKILL);
+            reap(holder->pid);
+            return false;
+        }
+        reap_parked(std::move(holder->pidfd));
+        holder->pid = -1;
+        // Our ssh child (if this process started it) is left running: reaped later by pidfd.
+        if (d.child.pid > 0 && d.child.pidfd) reap_parked(UniqueFd(::fcntl(d.child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        d.child = Child{};
+        kept_->parked = true;
+        --busy_;
+        if (d.master < masters_.size()) masters_[d.master].parked = true;
+        return true;
+    }
+
+    /// Ends a dispatcher that holds no channel count yet.
+    static void discard_unowned(Dispatcher& d) {
+        if (d.child.pidfd) pidfd_send_signal(d.child.pidfd.get(), SIGKILL);
+        reap(d.child.pid);
+        d.child = Child{};
+    }
+
+    Result<void> make_private_dir() {
+        std::lock_guard lock(dir_mutex_);
+        if (!dir_.empty()) return {};
+        char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
+        if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+        dir_ = templ;
+        return {};
+    }
+
+    /// Starts one ControlMaster and waits, unlocked, until it listens or gives up.
+    Result<void> start_master(std::unique_lock<std::mutex>& lock, int cancel_fd) {
+        if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
             if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
@@ -7332,16 +7958,16 @@ private:
         const int pidfd = m.child.pidfd.get();
         const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
         lock.unlock();
-        bool ready = false, died = false;
+        bool ready = false, died = false, cancelled = false;
         while (std::chrono::steady_clock::now() < deadline) {
             struct stat st {};
             if (::stat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
                 ready = true;
                 break;
             }
-            pollfd p{pidfd, POLLIN, 0};
-            if (::poll(&p, 1, 5) > 0) {
-                died = true;
+            pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+            if (::poll(p, cancel_fd >= 0 ? 2 : 1, 5) > 0) {
+                (p[0].revents ? died : cancelled) = true;
                 break;
             }
         }
@@ -7357,6 +7983,7 @@ private:
         stop_master(again);
         if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!died)
             return fail(errc::connection_failed,
                         "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
@@ -7365,27 +7992,39 @@ private:
 
     /// Opens a channel on master `index` running the dispatcher, and waits for its ready frames
     /// on both streams (discarding whatever a login banner or rc file printed before them).
-    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket) {
-        auto dispatcher = std::make_unique<Dispatcher>();
-        dispatcher->master = index;
-        const auto hello = random_marker();
-        dispatcher->hello = hello;
+    Result<std::unique_ptr<Dispatcher>> start_dispatcher(std::size_t index, const std::string& socket, int cancel_fd) {
         ChildSpec spec;
         spec.pipe_stdin = true;
         spec.argv = {conn_.ssh_binary, "-S", socket, "-o", "ControlMaster=no"};
+        auto dispatcher = launch_dispatcher(spec, cancel_fd);
+        if (dispatcher) (*dispatcher)->master = index;
+        return dispatcher;
+    }
+
+    /// Starts `spec` (the ssh binary and its mux options; this adds ours, the destination and the
+    /// dispatcher, and reads the pipes or, when `child` is given, takes the one already started)
+    /// and waits for its ready frames.
+    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd, Child* started_child = nullptr,
+                                                          std::string hello = random_marker()) {
+        auto dispatcher = std::make_unique<Dispatcher>();
+        dispatcher->hello = hello;
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         dispatcher->argv = spec.argv;
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
-        auto child = spawn_child(spec);
-        if (!child) return propagate(child);
-        dispatcher->child = std::move(*child);
+        if (started_child) {
+            dispatcher->child = std::move(*started_child);
+        } else {
+            auto child = spawn_child(spec);
+            if (!child) return propagate(child);
+            dispatcher->child = std::move(*child);
+        }
 
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
-        const auto deadline = Clock::now() + conn_.connect_timeout + std::chrono::seconds(10);
+        const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
         const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
-                                                out_frames, err_frames, deadline, diagnostics);
+                                                out_frames, err_frames, deadline, diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
             return dispatcher;
@@ -7397,8 +8036,9 @@ private:
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
         const int status = reap(dispatcher->child.pid).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
+        if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
-                                                            std::to_string((conn_.connect_timeout + std::chrono::seconds(10)).count()) + " s");
+                                                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
         if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
@@ -7429,6 +8069,9 @@ private:
     }
 
     SshConnection conn_;
+    std::optional<Kept> kept_;
+    bool kept_tried_ = false;  ///< the kept connection is looked for once per pool
+    std::mutex dir_mutex_;
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
@@ -7899,7 +8542,7 @@ public:
         const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
-            auto dispatcher = pool_->acquire();
+            auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
@@ -7961,7 +8604,7 @@ public:
         std::optional<std::chrono::steady_clock::time_point> wait_until;
         if (spec.timeout) wait_until = std::chrono::steady_clock::now() + *spec.timeout;
         for (int attempt = 0;; ++attempt) {
-            auto dispatcher = pool_->acquire(wait_until);
+            auto dispatcher = pool_->acquire(wait_until, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);
@@ -8353,5 +8996,1023 @@ template <CommandRunner S>
 
 }  // namespace shannot
 // ---- end shannot/operations.hpp ----
+// ---- begin shannot/persist.hpp ----
+// Kept ssh connections (SshConnection::persist): where they live, listing them, closing them.
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace shannot {
+
+/// One kept connection, as its folder describes it.
+struct PersistedConnection {
+    std::string folder;     ///< its own folder (socket, fifos, state)
+    std::string host, user;
+    int port = 0;
+    int ssh_pid = -1;       ///< the ssh process (connection, ControlMaster and warm dispatcher)
+    bool alive = false;     ///< that process still runs
+    bool busy = false;      ///< a transport is using it now
+    std::uint64_t commands = 0;
+    std::int64_t idle_left = 0;  ///< seconds until it closes unused (0: due)
+};
+
+/// Where kept connections live by default (see SshConnection::persist_folder): the folder is
+/// `$XDG_RUNTIME_DIR/shannot`, else `$XDG_CACHE_HOME/shannot/ssh`, else `$HOME/.cache/shannot/ssh`.
+[[nodiscard]] inline Result<std::string> default_persist_folder() { return detail::default_persist_folder(); }
+
+/// Every kept connection in `folder` (dead ones too, until closed). A missing folder is empty.
+[[nodiscard]] inline Result<std::vector<PersistedConnection>> list_persisted(const std::string& folder) {
+    std::vector<PersistedConnection> out;
+    DIR* dir = ::opendir(folder.c_str());
+    if (!dir) return out;
+    const auto now = detail::unix_now();
+    while (const dirent* e = ::readdir(dir)) {
+        const std::string name = e->d_name;
+        if (name.size() != 16 || name.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+        const detail::PersistPaths paths(folder + "/" + name);
+        const auto state = detail::read_persisted_state(paths.state);
+        if (!state) continue;
+        PersistedConnection c{paths.dir, state->host, state->user, state->port, state->ssh_pid,
+                              detail::same_process(state->ssh_pid, state->ssh_start), state->busy, state->commands, 0};
+        c.idle_left = std::max<std::int64_t>(0, state->used + state->idle - now);
+        out.push_back(std::move(c));
+    }
+    ::closedir(dir);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.folder < b.folder; });
+    return out;
+}
+
+/// Closes the kept connections in `folder` that `which` selects (all by default): the ssh
+/// process ends (the remote dispatcher sees EOF and kills what still runs), and so does the
+/// holder; their files are removed. One in use is closed too, after waiting up to 2 s for it.
+/// Returns how many live connections were closed.
+[[nodiscard]] inline Result<std::size_t> close_persisted(const std::string& folder,
+                                                         const std::function<bool(const PersistedConnection&)>& which = {}) {
+    auto all = list_persisted(folder);
+    if (!all) return propagate(all);
+    std::size_t closed = 0;
+    detail::reap_parked();
+    for (const auto& c : *all) {
+        if (which && !which(c)) continue;
+        const detail::PersistPaths paths(c.folder);
+        const auto lock = detail::lock_persisted(paths, std::chrono::seconds(2));
+        const auto state = detail::read_persisted_state(paths.state);
+        closed += c.alive ? 1 : 0;
+        detail::stop_persisted(paths, state);
+        ::unlink(paths.lock.c_str());
+        ::rmdir(paths.dir.c_str());
+    }
+    detail::reap_parked();
+    return closed;
+}
+
+/// Keeps at most `keep` kept connections in `folder`, closing the least recently used idle ones
+/// beyond that, and the dead ones. Returns how many were closed.
+[[nodiscard]] inline Result<std::size_t> trim_persisted(const std::string& folder, std::size_t keep) {
+    auto all = list_persisted(folder);
+    if (!all) return propagate(all);
+    std::vector<PersistedConnection> idle;
+    std::size_t live = 0;
+    for (const auto& c : *all) {
+        if (!c.alive) {
+            auto ignored = close_persisted(folder, [&](const PersistedConnection& x) { return x.folder == c.folder; });
+            (void)ignored;
+            continue;
+        }
+        ++live;
+        if (!c.busy) idle.push_back(c);
+    }
+    std::size_t closed = 0;
+    std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) { return a.idle_left < b.idle_left; });
+    for (const auto& c : idle) {
+        if (live <= keep) break;
+        auto done = close_persisted(folder, [&](const PersistedConnection& x) { return x.folder == c.folder; });
+        if (done) closed += *done;
+        --live;
+    }
+    return closed;
+}
+
+}  // namespace shannot
+// ---- end shannot/persist.hpp ----
+// ---- begin shannot/fleet.hpp ----
+// Fleet: one command on many remote hosts at once, each host its own transport, sandbox and result.
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace shannot {
+
+/// One host of a fleet: the name results carry (the destination as the caller wrote it, an
+/// inventory name, a remote's name) and how to reach it.
+struct FleetHost {
+    std::string name{};
+    SshConnection connection{};
+};
+
+/// How many hosts a fan-out works on at once by default: 16 per core (a host in flight mostly
+/// waits on the network or the remote; its CPU is the ssh handshake), at least 8, at most 256, and
+/// no more than the descriptor limit allows at `descriptors_per_host` each (docs/fleet.md).
+inline constexpr std::size_t descriptors_per_host = 16;
+[[nodiscard]] inline std::size_t default_fanout() {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    std::size_t n = std::clamp<std::size_t>(16 * cores, 8, 256);
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur > 64)
+        n = std::min<std::size_t>(n, std::max<std::size_t>(1, (limit.rlim_cur - 64) / descriptors_per_host));
+    return n;
+}
+
+/// How a fan-out runs. The defaults: default_fanout() hosts at once, no deadline but the run's.
+struct FleetOptions {
+    std::size_t fanout = 0;  ///< hosts in flight at once; 0: default_fanout()
+    /// Per host, from its start: connecting and running. A host past it is stopped (its command
+    /// killed, or its connection attempt abandoned) and reported as timed out, alone.
+    std::optional<std::chrono::milliseconds> host_timeout{};
+    /// The whole fan-out: every host still running then is stopped; hosts not started never are.
+    std::optional<std::chrono::milliseconds> timeout{};
+    /// Cancels the fan-out from any thread: as the overall deadline, now.
+    std::optional<CancelToken> cancel{};
+};
+
+/// One host's outcome: its result (the command ran: how it ended and what it printed) or its
+/// error (it could not be reached, refused the key, changed its host key, ...), naming the host.
+struct HostResult {
+    std::size_t index = 0;  ///< the host's position in the fleet
+    std::string host{};
+    Result<ProcessResult> result{};
+    std::chrono::steady_clock::time_point started{}, finished{};  ///< when this host's turn began and ended
+};
+
+namespace detail {
+
+/// An error of one host, its message naming the host when it does not already.
+[[nodiscard]] inline Error host_error(const std::string& host, Error e) {
+    if (e.message.find(host) == std::string::npos) e.message = "host " + host + ": " + e.message;
+    return e;
+}
+
+/// The fan-out engine: `work(index, options)` runs host `index` with RunOptions whose cancel
+/// token is that host's; at most `fanout` at once, on as many threads; `on_result(HostResult&)`
+/// is called as each host ends (serialised, on the thread that ran it). This thread watches the
+/// deadlines and the caller's cancel and stops hosts through their tokens.
+template <class Work, class OnResult>
+std::vector<HostResult> fan_out(const std::vector<std::string>& names, const RunOptions& base, const FleetOptions& fleet, Work&& work,
+                                OnResult&& on_result) {
+    using Clock = std::chrono::steady_clock;
+    const std::size_t n = names.size();
+    std::vector<HostResult> results(n);
+    if (n == 0) return results;
+    struct Slot {
+        CancelToken token;
+        bool active = false, done = false, timed_out = false;
+        Clock::time_point deadline = Clock::time_point::max();
+    };
+    std::vector<Slot> slots(n);
+    std::mutex mutex;
+    std::size_t next = 0, finished = 0;
+    bool stopping = false;
+    const char* stop_reason = nullptr;
+    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    const auto poke = [&] {
+        const std::uint64_t one = 1;
+        if (wake) [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
+    };
+    // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
+    // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
+    const bool has_caller = fleet.cancel.has_value() || base.cancel.has_value();
+    const CancelToken caller = fleet.cancel ? *fleet.cancel : base.cancel ? *base.cancel : CancelToken{};
+
+    const auto worker = [&] {
+        while (true) {
+            std::unique_lock lock(mutex);
+            if (next >= n) return;
+            const std::size_t i = next++;
+            auto& slot = slots[i];
+            results[i].index = i;
+            results[i].host = names[i];
+            results[i].started = Clock::now();
+            if (stopping) {
+                results[i].finished = results[i].started;
+                results[i].result = tl::make_unexpected(Error{errc::cancelled, "host " + names[i] + ": not started: " + stop_reason, nullptr});
+                ++finished;
+                on_result(results[i]);
+                poke();
+                continue;
+            }
+            slot.active = true;
+            if (fleet.host_timeout) slot.deadline = results[i].started + *fleet.host_timeout;
+            lock.unlock();
+            poke();
+            RunOptions options = base;
+            options.cancel = slot.token;
+            if (fleet.host_timeout && (!options.timeout || *options.timeout > *fleet.host_timeout)) options.timeout = *fleet.host_timeout;
+            Result<ProcessResult> r = work(i, options);
+            lock.lock();
+            slot.active = false;
+            slot.done = true;
+            if (r && r->cancelled && slot.timed_out) {
+                r->cancelled = false;
+                r->timed_out = true;
+            } else if (!r && r.error().code == errc::cancelled && slot.timed_out) {
+                r = tl::make_unexpected(Error{errc::connection_failed, "did not connect within the host deadline (" +
+                                                                           std::to_string(fleet.host_timeout->count()) + " ms)", nullptr});
+            }
+            if (!r) r = tl::make_unexpected(host_error(names[i], std::move(r.error())));
+            results[i].result = std::move(r);
+            results[i].finished = Clock::now();
+            ++finished;
+            on_result(results[i]);
+            poke();
+        }
+    };
+    const std::size_t fanout = std::max<std::size_t>(1, fleet.fanout ? fleet.fanout : default_fanout());
+    std::vector<std::thread> threads;
+    const std::size_t count = std::min(n, fanout);
+    threads.reserve(count);
+    for (std::size_t t = 0; t < count; ++t) threads.emplace_back(worker);
+
+    const auto overall = fleet.timeout ? Clock::now() + *fleet.timeout : Clock::time_point::max();
+    while (true) {
+        std::unique_lock lock(mutex);
+        if (finished == n) break;
+        const auto now = Clock::now();
+        const bool cancelled = has_caller && caller.cancelled();
+        if (!stopping && (cancelled || now >= overall)) {
+            stopping = true;
+            stop_reason = cancelled ? "the fan-out was cancelled" : "the fan-out's deadline passed";
+            for (auto& s : slots)
+                if (s.active) s.token.cancel();
+        }
+        auto wake_at = stopping ? Clock::time_point::max() : overall;
+        for (auto& s : slots) {
+            if (!s.active || s.timed_out) continue;
+            if (now >= s.deadline) {
+                s.timed_out = true;
+                s.token.cancel();
+            } else {
+                wake_at = std::min(wake_at, s.deadline);
+            }
+        }
+        lock.unlock();
+        pollfd fds[2] = {{wake.get(), POLLIN, 0}, {has_caller ? caller.fd() : -1, POLLIN, 0}};
+        int wait_ms = 1000;
+        if (wake_at != Clock::time_point::max())
+            wait_ms = static_cast<int>(std::clamp<long long>(
+                std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
+        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
+            std::uint64_t count_read = 0;
+            [[maybe_unused]] auto r = ::read(wake.get(), &count_read, sizeof count_read);
+        }
+    }
+    for (auto& t : threads) t.join();
+    return results;
+}
+
+}  // namespace detail
+
+/// Warm sessions on every host of a fleet (BasicFleet::open_sessions): one sandbox per host, each
+/// command run in all of them at once. A host whose session did not open keeps its error, which
+/// every run reports for it; the others go on.
+template <class Admission = GlobAllowlist, class Output = HeadTailCapture>
+class BasicFleetSessions {
+public:
+    using session_type = SandboxSession<OpenSshProcessTransport, Admission, Output>;
+
+    BasicFleetSessions(std::vector<std::string> names, std::vector<Result<session_type>> sessions)
+        : names_(std::move(names)), sessions_(std::move(sessions)) {}
+
+    [[nodiscard]] std::size_t size() const noexcept { return sessions_.size(); }
+    [[nodiscard]] const std::vector<std::string>& hosts() const noexcept { return names_; }
+    /// Host `i`'s session, or why it did not open.
+    [[nodiscard]] Result<session_type>& session(std::size_t i) { return sessions_.at(i); }
+
+    /// Runs `command` in every host's session, as BasicFleet::run does with fresh sandboxes.
+    template <class F>
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+        return detail::fan_out(
+            names_, options, fleet,
+            [&](std::size_t i, const RunOptions& o) -> Result<ProcessResult> {
+                if (!sessions_[i]) return tl::make_unexpected(sessions_[i].error());
+                return sessions_[i]->run(command, o);
+            },
+            std::forward<F>(on_result));
+    }
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options = {}, FleetOptions fleet = {}) {
+        return run(std::move(command), std::move(options), std::move(fleet), [](const HostResult&) {});
+    }
+
+    /// Ends every session.
+    void close() {
+        for (auto& s : sessions_)
+            if (s) s->close();
+    }
+
+private:
+    std::vector<std::string> names_;
+    std::vector<Result<session_type>> sessions_;
+};
+
+/// One profile, many remote hosts: `run()` runs a command on all of them at once, each host in
+/// its own sandbox through its own transport (and so its own connections), at most
+/// FleetOptions::fanout hosts at a time. Results come to a callback as each host ends and are
+/// returned together, in the fleet's order. A host that cannot be reached, refuses the key or
+/// changed its host key fails alone with its own Error naming it; the others go on. Cancel or
+/// the overall deadline stops every host: commands are killed on the remote (nothing is left
+/// running), connection attempts abandoned, hosts not started never start.
+/// Connections are kept between run() calls (a second run costs a sandbox start per host, not
+/// a login) until close() or the fleet's end. Hosts with ConnectStyle::master_first (the
+/// SshConnection default) are switched to session_first: a host that gets one command costs one
+/// ssh login and one local process (docs/fleet.md).
+template <class Admission = GlobAllowlist, class Output = HeadTailCapture>
+class BasicFleet {
+public:
+    using sandbox_type = SandboxManager<OpenSshProcessTransport, Admission, Output>;
+    using profile_type = SandboxProfile<OpenSshProcessTransport>;
+    using sessions_type = BasicFleetSessions<Admission, Output>;
+
+    BasicFleet(profile_type profile, std::vector<FleetHost> hosts, Admission admission = Admission{}) {
+        names_.reserve(hosts.size());
+        sandboxes_.reserve(hosts.size());
+        for (auto& h : hosts) {
+            names_.push_back(h.name.empty() ? ssh_destination(h.connection) : h.name);
+            if (h.connection.connect_style == ConnectStyle::master_first) h.connection.connect_style = ConnectStyle::session_first;
+            sandboxes_.emplace_back(profile, OpenSshProcessTransport(std::move(h.connection)), admission);
+        }
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return names_.size(); }
+    [[nodiscard]] const std::vector<std::string>& hosts() const noexcept { return names_; }
+    /// Host `i`'s sandbox (its transport holds its connections).
+    [[nodiscard]] sandbox_type& sandbox(std::size_t i) { return sandboxes_.at(i); }
+
+    /// Runs `command` on every host; `on_result(const HostResult&)` is called as each ends
+    /// (from the thread that ran it, one call at a time). Returns every host's result, in order.
+    template <class F>
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+        return detail::fan_out(
+            names_, options, fleet,
+            [&](std::size_t i, const RunOptions& o) { return sandboxes_[i].run(command, o); }, std::forward<F>(on_result));
+    }
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options = {}, FleetOptions fleet = {}) {
+        return run(std::move(command), std::move(options), std::move(fleet), [](const HostResult&) {});
+    }
+
+    /// Opens a warm session on every host (at most `fleet.fanout` opening at once); see
+    /// BasicFleetSessions. `on_result` sees each host's opening (an empty result, or its error).
+    template <class F>
+    [[nodiscard]] sessions_type open_sessions(SessionOptions session_options, FleetOptions fleet, F&& on_result) {
+        std::vector<Result<typename sessions_type::session_type>> sessions;
+        sessions.reserve(names_.size());
+        for (std::size_t i = 0; i < names_.size(); ++i) sessions.emplace_back(fail(errc::session_closed, "not opened"));
+        detail::fan_out(
+            names_, RunOptions{}, fleet,
+            [&](std::size_t i, const RunOptions&) -> Result<ProcessResult> {
+                sessions[i] = sandboxes_[i].open_session(session_options);
+                if (!sessions[i]) {
+                    sessions[i] = tl::make_unexpected(detail::host_error(names_[i], sessions[i].error()));
+                    return tl::make_unexpected(sessions[i].error());
+                }
+                return ProcessResult{};
+            },
+            std::forward<F>(on_result));
+        return sessions_type(names_, std::move(sessions));
+    }
+    [[nodiscard]] sessions_type open_sessions(SessionOptions session_options = {}, FleetOptions fleet = {}) {
+        return open_sessions(std::move(session_options), std::move(fleet), [](const HostResult&) {});
+    }
+
+    /// Ends every host's connections (kept ones, SshConnection::persist, are handed back).
+    void close() {
+        for (auto& s : sandboxes_) s.transport().close();
+    }
+
+private:
+    std::vector<std::string> names_;
+    std::vector<sandbox_type> sandboxes_;
+};
+
+/// The fleet users meet first.
+using Fleet = BasicFleet<>;
+using FleetSessions = BasicFleetSessions<>;
+
+}  // namespace shannot
+// ---- end shannot/fleet.hpp ----
+// ---- begin shannot/inventory.hpp ----
+// Ansible inventories (INI and `ansible-inventory --list` JSON), host patterns, and the ssh settings they give.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin shannot/detail/inventory_ini.hpp ----
+// Building an inventory's hosts and groups, and reading Ansible's INI inventory format.
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shannot {
+
+/// One host of an inventory, with the variables that apply to it: those of `all`, then of its
+/// groups from the outermost to the innermost (by depth, then name), then its own.
+struct InventoryHost {
+    std::string name{};
+    std::map<std::string, std::string> vars{};
+    std::vector<std::string> groups{};  ///< every group it is in, directly or through children, "all" included
+};
+
+namespace detail {
+
+/// A parsed inventory: its hosts with their variables resolved, and its group names.
+struct InventoryData {
+    std::string source;
+    std::vector<InventoryHost> hosts;
+    std::set<std::string> groups;
+};
+
+/// Collects groups, children, hosts and variables as a parser meets them, then resolves each
+/// host's groups and variables (finish()).
+template <class Deferred = void>
+struct BasicInventoryBuilder {
+    struct Group {
+        std::vector<std::string> hosts, children;
+        std::map<std::string, std::string> vars;
+        std::size_t line = 0;  ///< where a [NAME:children] named it before it was defined (INI), else 0
+        bool defined = false;
+    };
+    struct Host {
+        std::map<std::string, std::string> vars;
+    };
+
+    explicit BasicInventoryBuilder(std::string src) : source(std::move(src)) { group("all").defined = true; }
+
+    std::string source;
+    std::map<std::string, Group> groups;
+    std::vector<std::string> order;  ///< host names, first mention first
+    std::map<std::string, Host> hosts_by_name;
+
+    Group& group(const std::string& name) {
+        auto [it, added] = groups.try_emplace(name);
+        it->second.defined = true;
+        (void)added;
+        return it->second;
+    }
+    Host& host(const std::string& name) {
+        auto [it, added] = hosts_by_name.try_emplace(name);
+        if (added) order.push_back(name);
+        return it->second;
+    }
+    Result<void> add_host(const std::string& group_name, const std::string& name) {
+        host(name);
+        auto& g = group(group_name);
+        if (std::find(g.hosts.begin(), g.hosts.end(), name) == g.hosts.end()) g.hosts.push_back(name);
+        return {};
+    }
+    /// `line`: where the child is named (INI), so that a child never defined is reported there.
+    Result<void> add_child(const std::string& parent, const std::string& child, std::size_t line) {
+        group(parent);
+        auto [it, added] = groups.try_emplace(child);
+        if (added) it->second.line = line;
+        auto& c = groups[parent].children;
+        if (std::find(c.begin(), c.end(), child) == c.end()) c.push_back(child);
+        return {};
+    }
+
+    Result<InventoryData> finish() {
+        for (auto& [name, g] : groups) {
+            if (!g.defined && g.line == 0) g.defined = true;  // JSON: `ansible-inventory --list` names "ungrouped" without defining it
+            if (!g.defined)
+                return fail(errc::invalid_argument, source + (g.line ? ":" + std::to_string(g.line) : std::string()) +
+                                                        ": the group '" + name + "' is named as a child but never defined");
+        }
+        // Depth of each group below `all`, and the groups every group is inside of (cycles refused).
+        std::map<std::string, std::set<std::string>> parents;
+        for (const auto& [name, g] : groups)
+            for (const auto& c : g.children) {
+                if (c == "all") return fail(errc::invalid_argument, source + ": the group 'all' cannot be a child of '" + name + "'");
+                parents[c].insert(name);
+            }
+        std::map<std::string, std::size_t> depth;
+        std::map<std::string, std::set<std::string>> ancestors;
+        std::function<Result<void>(const std::string&, std::vector<std::string>&)> walk =
+            [&](const std::string& name, std::vector<std::string>& path) -> Result<void> {
+            if (ancestors.count(name)) return {};
+            if (std::find(path.begin(), path.end(), name) != path.end())
+                return fail(errc::invalid_argument, source + ": the groups of '" + name + "' contain themselves (a cycle of children)");
+            path.push_back(name);
+            std::set<std::string> mine;
+            std::size_t d = 0;
+            for (const auto& p : parents[name]) {
+                if (auto ok = walk(p, path); !ok) return ok;
+                mine.insert(p);
+                mine.insert(ancestors[p].begin(), ancestors[p].end());
+                d = std::max(d, depth[p] + 1);
+            }
+            if (name != "all") {
+                mine.insert("all");
+                d = std::max<std::size_t>(d, 1);
+            }
+            path.pop_back();
+            ancestors[name] = std::move(mine);
+            depth[name] = d;
+            return {};
+        };
+        for (const auto& [name, g] : groups) {
+            std::vector<std::string> path;
+            if (auto ok = walk(name, path); !ok) return propagate(ok);
+        }
+        InventoryData data{source, {}, {}};
+        for (const auto& [name, g] : groups) data.groups.insert(name);
+        for (const auto& name : order) {
+            std::set<std::string> in{"all"};
+            for (const auto& [gname, g] : groups)
+                if (std::find(g.hosts.begin(), g.hosts.end(), name) != g.hosts.end()) {
+                    in.insert(gname);
+                    in.insert(ancestors[gname].begin(), ancestors[gname].end());
+                }
+            std::vector<std::string> sorted(in.begin(), in.end());
+            std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) { return depth[a] < depth[b]; });
+            InventoryHost h{name, {}, {}};
+            for (const auto& g : sorted)
+                for (const auto& [k, v] : groups[g].vars) h.vars[k] = v;
+            for (const auto& [k, v] : hosts_by_name[name].vars) h.vars[k] = v;
+            h.groups = std::move(sorted);
+            data.hosts.push_back(std::move(h));
+        }
+        return data;
+    }
+};
+
+/// Words of a host line as Python's shlex splits them (Ansible's INI parser uses it): blanks
+/// separate, quotes group, `#` outside quotes starts a comment. nullopt on an open quote.
+[[nodiscard]] inline std::optional<std::vector<std::string>> ini_words(std::string_view line) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    char quote = 0;
+    for (char c : line) {
+        if (quote) {
+            if (c == quote) quote = 0;
+            else word += c;
+            continue;
+        }
+        if (c == '\'' || c == '"') {
+            quote = c;
+            in_word = true;
+        } else if (c == '#' && !in_word) {
+            break;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            if (in_word) words.push_back(std::move(word));
+            word.clear();
+            in_word = false;
+        } else {
+            word += c;
+            in_word = true;
+        }
+    }
+    if (quote) return std::nullopt;
+    if (in_word) words.push_back(std::move(word));
+    return words;
+}
+
+/// A value as Ansible's INI reader keeps it: surrounding quotes removed.
+[[nodiscard]] inline std::string ini_value(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    return std::string(v);
+}
+
+/// Expands Ansible's host ranges: `web[01:03]` is web01, web02, web03; `db-[a:c]` is db-a, db-b,
+/// db-c; `[1:9:2]` steps by 2. Leading zeros set the width.
+[[nodiscard]] inline Result<std::vector<std::string>> expand_host_range(const std::string& name) {
+    const auto open = name.find('[');
+    if (open == std::string::npos) return std::vector<std::string>{name};
+    const auto close = name.find(']', open);
+    if (close == std::string::npos) return fail(errc::invalid_argument, "the host range in '" + name + "' has no ']'");
+    const std::string inner = name.substr(open + 1, close - open - 1), head = name.substr(0, open);
+    auto rest = expand_host_range(name.substr(close + 1));
+    if (!rest) return rest;
+    std::vector<std::string> parts;
+    for (std::size_t from = 0;;) {
+        const auto colon = inner.find(':', from);
+        parts.push_back(inner.substr(from, colon == std::string::npos ? std::string::npos : colon - from));
+        if (colon == std::string::npos) break;
+        from = colon + 1;
+    }
+    const auto bad = [&] { return fail(errc::invalid_argument, "the host range '[" + inner + "]' in '" + name + "' is not [START:END] or [START:END:STEP]"); };
+    if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) return bad();
+    long step = 1;
+    if (parts.size() == 3) {
+        char* end = nullptr;
+        step = std::strtol(parts[2].c_str(), &end, 10);
+        if (*end || step < 1) return bad();
+    }
+    std::vector<std::string> items;
+    const bool digits = parts[0].find_first_not_of("0123456789") == std::string::npos &&
+                        parts[1].find_first_not_of("0123456789") == std::string::npos;
+    if (digits) {
+        const long a = std::strtol(parts[0].c_str(), nullptr, 10), b = std::strtol(parts[1].c_str(), nullptr, 10);
+        if (a > b || b - a > 100000) return bad();
+        const auto width = parts[0].size() > 1 && parts[0][0] == '0' ? parts[0].size() : 0;
+        for (long i = a; i <= b; i += step) {
+            std::string n = std::to_string(i);
+            if (n.size() < width) n.insert(0, width - n.size(), '0');
+            items.push_back(std::move(n));
+        }
+    } else if (parts[0].size() == 1 && parts[1].size() == 1 && parts[0][0] <= parts[1][0]) {
+        for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step)) items.emplace_back(1, static_cast<char>(c));
+    } else {
+        return bad();
+    }
+    std::vector<std::string> out;
+    for (const auto& item : items)
+        for (const auto& tail : *rest) out.push_back(head + item + tail);
+    return out;
+}
+
+/// Parses Ansible's INI inventory: hosts before any section are in `ungrouped`; `[NAME]` lists
+/// hosts (`NAME[01:20]` ranges, `HOST:PORT`, then KEY=VALUE variables), `[NAME:vars]` KEY=VALUE
+/// lines, `[NAME:children]` group names. Comments start with `#` or `;`. Errors name the line.
+template <class Deferred = void>
+[[nodiscard]] Result<InventoryData> parse_ini_inventory(std::string_view text, std::string source) {
+    BasicInventoryBuilder<Deferred> b(std::move(source));
+    enum class Section { hosts, vars, children } kind = Section::hosts;
+    std::string current = "ungrouped";
+    std::map<std::string, std::size_t> vars_lines;  // [NAME:vars] for a group that may be defined later
+    std::size_t number = 0;
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+        ++number;
+        const auto at = [&](const std::string& what) {
+            return fail(errc::invalid_argument, b.source + ":" + std::to_string(number) + ": " + what);
+        };
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+        if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+        if (line.front() == '[') {
+            if (line.back() != ']') return at("a section header must end with ']'");
+            std::string name(line.substr(1, line.size() - 2));
+            kind = Section::hosts;
+            if (const auto colon = name.find(':'); colon != std::string::npos) {
+                const auto suffix = name.substr(colon + 1);
+                name.resize(colon);
+                if (suffix == "vars") kind = Section::vars;
+                else if (suffix == "children") kind = Section::children;
+                else return at("invalid section [" + std::string(line.substr(1, line.size() - 2)) + "]: after ':' comes vars or children");
+            }
+            if (name.empty() || name.find_first_of(" \t[]:") != std::string::npos) return at("'" + name + "' is not a group name");
+            current = name;
+            if (kind == Section::vars) vars_lines.emplace(name, number);
+            else b.group(name);
+            continue;
+        }
+        if (kind == Section::vars) {
+            const auto eq = line.find('=');
+            if (eq == std::string_view::npos) return at("expected KEY=VALUE in [" + current + ":vars]");
+            const auto key = ini_value(line.substr(0, eq));
+            if (key.empty()) return at("a variable needs a name before '='");
+            b.groups[current].vars[key] = ini_value(line.substr(eq + 1));
+            continue;
+        }
+        auto words = ini_words(line);
+        if (!words) return at("a quote is not closed");
+        if (words->empty()) continue;
+        if (kind == Section::children) {
+            if (words->size() != 1) return at("[" + current + ":children] lists one group name per line");
+            if (words->front() == current) return at("the group '" + current + "' cannot be its own child");
+            (void)b.add_child(current, words->front(), number);
+            continue;
+        }
+        std::string name = words->front();
+        std::optional<std::string> port;
+        if (const auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon && name.find(']', colon) == std::string::npos) {
+            port = name.substr(colon + 1);
+            name.resize(colon);
+            if (port->empty() || port->find_first_not_of("0123456789") != std::string::npos) return at("'" + *port + "' is not a port");
+        }
+        auto names = expand_host_range(name);
+        if (!names) return at(names.error().message);
+        std::map<std::string, std::string> vars;
+        for (std::size_t i = 1; i < words->size(); ++i) {
+            const auto& w = (*words)[i];
+            const auto eq = w.find('=');
+            if (eq == std::string::npos || eq == 0) return at("'" + w + "' after the host name is not KEY=VALUE");
+            vars[w.substr(0, eq)] = w.substr(eq + 1);
+        }
+        if (port) vars["ansible_port"] = *port;
+        for (const auto& h : *names) {
+            (void)b.add_host(current, h);
+            for (const auto& [k, v] : vars) b.host(h).vars[k] = v;
+        }
+    }
+    for (const auto& [name, line] : vars_lines)
+        if (!b.groups.count(name) || !b.groups[name].defined)
+            return fail(errc::invalid_argument, b.source + ":" + std::to_string(line) + ": [" + name + ":vars] is for a group that is never defined");
+    return b.finish();
+}
+
+}  // namespace detail
+}  // namespace shannot
+// ---- end shannot/detail/inventory_ini.hpp ----
+
+namespace shannot {
+
+// InventoryHost (a host with its resolved variables and groups) is in detail/inventory_ini.hpp,
+// beside the builder that makes it.
+
+/// An Ansible inventory: hosts, groups (with children and variables), and Ansible's host
+/// patterns over them. Load one with load_inventory() or the parse functions below.
+/// A template only so that its code is compiled where an inventory is used (docs/architecture.md,
+/// "Compile time"); users name it Inventory.
+template <class Deferred = void>
+class BasicInventory {
+public:
+    explicit BasicInventory(detail::InventoryData data) : data_(std::move(data)) {}
+
+    /// Where it was read from (a file name), as messages name it.
+    [[nodiscard]] const std::string& source() const noexcept { return data_.source; }
+    /// Every host, in the order the inventory first names them.
+    [[nodiscard]] const std::vector<InventoryHost>& hosts() const noexcept { return hosts_(); }
+    [[nodiscard]] const InventoryHost* find(std::string_view name) const {
+        for (const auto& h : hosts_())
+            if (h.name == name) return &h;
+        return nullptr;
+    }
+    [[nodiscard]] bool has_group(const std::string& name) const { return data_.groups.count(name) > 0; }
+
+    /// The hosts Ansible's host pattern `pattern` selects, in inventory order: terms separated
+    /// by ':' or ',', each a group name, a host name or a glob over both (`web*`, `db[0-9]`),
+    /// `all` or `*` for every host; `&TERM` keeps only hosts also in TERM, `!TERM` removes TERM's
+    /// hosts (unions first, then intersections, then exclusions, as Ansible does; a pattern made
+    /// only of these starts from `all`). A term that matches nothing is an error (a
+    /// typo in an exclusion must not run the command where it was meant not to).
+    [[nodiscard]] Result<std::vector<const InventoryHost*>> select(std::string_view pattern) const {
+        std::vector<std::string> terms;
+        std::string term;
+        int depth = 0;
+        for (char c : pattern) {
+            if (c == '[') ++depth;
+            if (c == ']' && depth > 0) --depth;
+            if ((c == ':' || c == ',') && depth == 0) {
+                terms.push_back(std::move(term));
+                term.clear();
+            } else {
+                term += c;
+            }
+        }
+        terms.push_back(std::move(term));
+        for (auto& t : terms) {
+            while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.erase(0, 1);
+            while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+            if (t.empty() || t == "!" || t == "&")
+                return fail(errc::invalid_argument, "host pattern '" + std::string(pattern) + "' has an empty term");
+            if (t.front() == '~') return fail(errc::invalid_argument, "host pattern term '" + t + "': regular expressions are not supported");
+        }
+        if (std::all_of(terms.begin(), terms.end(), [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
+            terms.insert(terms.begin(), "all");
+        std::set<std::size_t> chosen;
+        for (int pass = 0; pass < 3; ++pass) {
+            for (const auto& t : terms) {
+                const char kind = t.front() == '!' || t.front() == '&' ? t.front() : '+';
+                if ((pass == 0) != (kind == '+') || (pass == 1 && kind != '&') || (pass == 2 && kind != '!')) continue;
+                auto matched = match_term(kind == '+' ? std::string_view(t) : std::string_view(t).substr(1));
+                if (!matched) return propagate(matched);
+                if (kind == '+') chosen.insert(matched->begin(), matched->end());
+                else if (kind == '!')
+                    for (auto i : *matched) chosen.erase(i);
+                else
+                    for (auto it = chosen.begin(); it != chosen.end();) it = matched->count(*it) ? std::next(it) : chosen.erase(it);
+            }
+        }
+        std::vector<const InventoryHost*> out;
+        for (auto i : chosen) out.push_back(&hosts_()[i]);
+        return out;
+    }
+
+    /// The ssh settings for `host`: `base` (key, known_hosts, options of the caller) with the
+    /// host's ansible_host, ansible_port, ansible_user and ansible_ssh_private_key_file (and their
+    /// older ansible_ssh_* names) applied. Other variables are ignored.
+    [[nodiscard]] Result<SshConnection> connection(const InventoryHost& host, SshConnection base = {}) const {
+        const auto var = [&](std::initializer_list<const char*> names) -> const std::string* {
+            for (const char* n : names)
+                if (auto it = host.vars.find(n); it != host.vars.end()) return &it->second;
+            return nullptr;
+        };
+        const auto where = data_.source + ": host " + host.name + ": ";
+        base.host = host.name;
+        if (auto v = var({"ansible_host", "ansible_ssh_host"})) base.host = *v;
+        if (auto v = var({"ansible_user", "ansible_ssh_user"})) base.user = *v;
+        if (auto v = var({"ansible_port", "ansible_ssh_port"})) {
+            char* end = nullptr;
+            errno = 0;
+            const long port = std::strtol(v->c_str(), &end, 10);
+            if (v->empty() || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+                return fail(errc::invalid_argument, where + "ansible_port '" + *v + "' is not a port (1-65535)");
+            base.port = static_cast<std::uint16_t>(port);
+        }
+        if (auto v = var({"ansible_ssh_private_key_file", "ansible_private_key_file"})) {
+            base.identity_file = *v;
+            if (v->rfind("~/", 0) == 0)
+                if (const char* home = std::getenv("HOME"); home && *home) base.identity_file = std::string(home) + v->substr(1);
+        }
+        if (auto ok = validate(base); !ok) return fail(ok.error().code, where + ok.error().message);
+        return base;
+    }
+
+private:
+    const std::vector<InventoryHost>& hosts_() const { return data_.hosts; }
+
+    /// The indexes of the hosts one term names: a group, a host, or a glob over both.
+    Result<std::set<std::size_t>> match_term(std::string_view term) const {
+        std::set<std::size_t> out;
+        const bool everything = term == "all" || term == "*";
+        const bool glob = term.find_first_of("*?[") != std::string_view::npos;
+        for (std::size_t i = 0; i < hosts_().size(); ++i) {
+            const auto& h = hosts_()[i];
+            bool hit = everything || h.name == term || (glob && detail::glob_match(term, h.name));
+            for (const auto& g : h.groups)
+                if (!hit) hit = g == term || (glob && detail::glob_match(term, g));
+            if (hit) out.insert(i);
+        }
+        if (out.empty() && !everything)
+            return fail(errc::invalid_argument, "host pattern term '" + std::string(term) + "' matches no group or host in " + data_.source);
+        return out;
+    }
+
+    detail::InventoryData data_;
+};
+
+using Inventory = BasicInventory<>;
+
+/// Parses the INI form of an Ansible inventory. `source` names it in errors ("FILE:LINE: ...").
+template <class Deferred = void>
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_ini(std::string_view text, std::string source = "<inventory>") {
+    auto data = detail::parse_ini_inventory<Deferred>(text, std::move(source));
+    if (!data) return propagate(data);
+    return BasicInventory<Deferred>(std::move(*data));
+}
+
+/// Parses the JSON that `ansible-inventory --list` prints (or a dynamic inventory script's):
+/// groups with "hosts", "children" and "vars", or a plain list of hosts; "_meta.hostvars".
+template <class Deferred = void, class Json = nlohmann::json>
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text, std::string source = "<inventory>") {
+    // The line of a key path ("web.hosts"): each key's first quoted occurrence after the previous one's.
+    const auto line_of = [&](const std::string& path, bool second = false) {
+        std::size_t at = 0;
+        for (std::size_t from = 0; from <= path.size();) {
+            const auto dot = std::min(path.find('.', from), path.size());
+            const auto key = "\"" + path.substr(from, dot - from) + "\"";
+            auto found = text.find(key, at);
+            if (found != std::string_view::npos && second && dot == path.size()) found = text.find(key, found + 1);
+            if (found == std::string_view::npos) break;
+            at = found;
+            from = dot + 1;
+        }
+        return std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    };
+    auto parsed = detail::parse_json_strict<std::string_view, Json>(text);
+    if (!parsed) {
+        const auto& why = parsed.error().message;
+        std::string line;
+        if (const auto at = why.find("at byte "); at != std::string::npos) {
+            const auto byte = std::min<std::size_t>(text.size(), std::strtoul(why.c_str() + at + 8, nullptr, 10));
+            line = std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0), '\n'));
+        } else {
+            // "web.hosts: duplicate key": where that key comes the second time
+            line = line_of(why.substr(0, why.find(": ")), why.find("duplicate key") != std::string::npos);
+        }
+        return fail(errc::invalid_argument, source + ":" + line + ": " + why);
+    }
+    if (!parsed->is_object()) return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
+    detail::BasicInventoryBuilder<Deferred> b(std::move(source));
+    const auto strings = [&](const Json& v, const std::string& at, auto&& each) -> Result<void> {
+        if (!v.is_array()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
+        for (const auto& item : v) {
+            if (!item.is_string() || item.template get<std::string>().empty())
+                return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": every entry must be a non-empty string");
+            if (auto ok = each(item.template get<std::string>()); !ok) return ok;
+        }
+        return {};
+    };
+    const auto scalar = [](const Json& v) -> std::optional<std::string> {
+        if (v.is_string()) return v.template get<std::string>();
+        if (v.is_number_integer()) return std::to_string(v.template get<std::int64_t>());
+        if (v.is_boolean()) return v.template get<bool>() ? "True" : "False";
+        if (v.is_number()) return v.dump();
+        return std::nullopt;  // lists and objects: no ssh setting takes one
+    };
+    const auto vars = [&](const Json& v, const std::string& at, std::map<std::string, std::string>& into) -> Result<void> {
+        if (!v.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be an object of variables");
+        for (const auto& [k, value] : v.items())
+            if (auto s = scalar(value)) into[k] = *s;
+        return {};
+    };
+    for (const auto& item : parsed->items()) {
+        const std::string name = item.key();  // not a structured binding: clang 14 cannot capture one
+        const Json& group = item.value();
+        if (name == "_meta") {
+            if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
+            if (group.contains("hostvars")) {
+                const auto& hv = group["hostvars"];
+                if (!hv.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta.hostvars") + ": _meta.hostvars: must be an object");
+                for (const auto& [host, v] : hv.items())
+                    if (auto ok = vars(v, "_meta.hostvars." + host, b.host(host).vars); !ok) return propagate(ok);
+            }
+            continue;
+        }
+        auto& g = b.group(name);
+        if (group.is_array()) {  // the short form: a list of hosts
+            if (auto ok = strings(group, name, [&](const std::string& h) { return b.add_host(name, h); }); !ok) return propagate(ok);
+            continue;
+        }
+        if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(name) + ": " + name + ": must be an object or a list of hosts");
+        for (const auto& [key, value] : group.items()) {
+            const std::string at = name + "." + key;
+            Result<void> ok;
+            if (key == "hosts") ok = strings(value, at, [&](const std::string& h) { return b.add_host(name, h); });
+            else if (key == "children") ok = strings(value, at, [&](const std::string& c) { return b.add_child(name, c, 0); });
+            else if (key == "vars") ok = vars(value, at, g.vars);
+            else ok = fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": unknown key (expected hosts, children, vars)");
+            if (!ok) return propagate(ok);
+        }
+    }
+    auto data = b.finish();
+    if (!data) return propagate(data);
+    return BasicInventory<Deferred>(std::move(*data));
+}
+
+/// Reads an inventory file: JSON when its first non-blank byte is '{', else INI.
+template <class Deferred = void>
+[[nodiscard]] Result<BasicInventory<Deferred>> load_inventory(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(errc::io_error, "cannot open the inventory " + path + ": " + std::strerror(errno));
+    std::string text;
+    char buffer[65536];
+    for (;;) {
+        const auto n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int e = errno;
+            ::close(fd);
+            return fail(errc::io_error, "cannot read the inventory " + path + ": " + std::strerror(e));
+        }
+        if (n == 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+        if (text.size() > (64u << 20)) {
+            ::close(fd);
+            return fail(errc::invalid_argument, path + ": larger than 64 MiB");
+        }
+    }
+    ::close(fd);
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && text[first] == '{') return parse_inventory_json<Deferred>(text, path);
+    return parse_inventory_ini<Deferred>(text, path);
+}
+
+}  // namespace shannot
+// ---- end shannot/inventory.hpp ----
 
 #endif  // SHANNOT_SINGLE_INCLUDE_HPP
