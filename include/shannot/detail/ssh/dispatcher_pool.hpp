@@ -287,6 +287,9 @@ private:
 
     void stop_master(Master& m) {
         if (m.parked) {
+            // Left running for the kept connection; if this process started it, it is our child:
+            // reaped by pidfd once it ends (reap_parked), never left a zombie.
+            if (m.child.pid > 0 && m.child.pidfd) reap_parked(std::move(m.child.pidfd));
             m = Master{};
             return;
         }
@@ -455,6 +458,9 @@ private:
         if (!spawned) return propagate(spawned);
         child.pid = spawned->pid;
         child.pidfd = std::move(spawned->pidfd);
+        // It may outlive every handle of ours (parked, adopted by a later transport, closed by
+        // `shannot disconnect`): reaped by pidfd once it ends, whoever ends it (reap_parked).
+        if (child.pidfd) reap_parked(UniqueFd(::fcntl(child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
         child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
         in_rw.reset();
         const pid_t pid = child.pid;
