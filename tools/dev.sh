@@ -18,7 +18,7 @@
 #      short of that, each runs for what is left (said in the output), rather than being cut.
 # Steps 2-4 and a failed build are entries too. Each step's output goes to build-steps/*.log; a
 # failed step's last 60 lines are printed at the end, before the step timings and the summary.
-# The whole run has a budget of $SHANNOT_TEST_BUDGET s (default 1740, CI's 30 minutes less a
+# The whole run has a budget of $SHANNOT_TEST_BUDGET s (default 2460, CI's 45 minutes less a
 # margin): a step that would end past it is cut, and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -141,7 +141,7 @@ step() {
 }
 
 run_test_steps() {
-    BUDGET=${SHANNOT_TEST_BUDGET:-1740}
+    BUDGET=${SHANNOT_TEST_BUDGET:-2460}
     status=0
     TIMINGS=()
     FAILED_LOGS=()
