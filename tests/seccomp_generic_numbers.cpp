@@ -24,29 +24,7 @@ namespace shannot_test {
 std::vector<std::pair<std::string_view, long>> generic_syscall_numbers() {
 #define NR(name) {#name, __NR_##name}
     return {
-        NR(read), NR(write), NR(close), NR(ioctl), NR(getpid), NR(execve), NR(kill), NR(prctl), NR(exit_group),
-        NR(openat), NR(mkdirat), NR(mknodat), NR(seccomp), NR(memfd_create), NR(execveat), NR(socket), NR(connect),
-        NR(bind), NR(listen), NR(socketpair), NR(clone), NR(ptrace), NR(personality), NR(unshare), NR(setns),
-        NR(process_vm_readv), NR(process_vm_writev), NR(kcmp), NR(pidfd_send_signal), NR(pidfd_open), NR(clone3),
-        NR(pidfd_getfd), NR(pivot_root), NR(chroot), NR(mount), NR(umount2), NR(open_tree), NR(move_mount),
-        NR(fsopen), NR(fsconfig), NR(fsmount), NR(fspick), NR(mount_setattr), NR(io_uring_setup), NR(io_uring_enter),
-        NR(io_uring_register), NR(bpf), NR(perf_event_open), NR(userfaultfd), NR(add_key), NR(request_key),
-        NR(keyctl), NR(init_module), NR(delete_module), NR(finit_module), NR(kexec_load), NR(kexec_file_load),
-        NR(syslog), NR(vhangup), NR(acct), NR(settimeofday), NR(swapon), NR(swapoff), NR(reboot), NR(sethostname),
-        NR(setdomainname), NR(quotactl), NR(clock_settime), NR(fanotify_init), NR(name_to_handle_at),
-        NR(open_by_handle_at),
-#ifdef __NR_open_tree_attr
-        NR(open_tree_attr),
-#endif
-#ifdef __NR_uselib
-        NR(uselib),
-#endif
-#ifdef __NR_iopl
-        NR(iopl),
-#endif
-#ifdef __NR_ioperm
-        NR(ioperm),
-#endif
+#include "support/syscall_names.inc"
     };
 #undef NR
 }
