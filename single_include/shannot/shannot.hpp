@@ -3448,6 +3448,28 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
     return status;
 }
 
+/// Signals child `pid` with `sig` and reaps it: through `pidfd` when there is one; without one
+/// (pidfd_open failed, or the handle lost it) through kill(2), which is safe only because a child
+/// that is not reaped yet keeps its pid: it is checked first (waitpid WNOHANG), so the signal
+/// never reaches another process, and the wait never blocks on a child nobody signalled.
+inline std::optional<int> signal_and_reap(pid_t& pid, const UniqueFd& pidfd, int sig) noexcept {
+    if (pid <= 0) return std::nullopt;
+    if (pidfd) {
+        pidfd_send_signal(pidfd.get(), sig);
+        return reap(pid);
+    }
+    int status = 0;
+    pid_t rc = 0;
+    while ((rc = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (rc != 0) {  // already ended (reaped now), or not a child of ours
+        pid = -1;
+        return rc > 0 ? std::optional<int>(status) : std::nullopt;
+    }
+    ::kill(pid, sig);
+    return reap(pid);
+}
+
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/process.hpp ----
 // ---- begin shannot/detail/posix/random.hpp ----
@@ -7673,8 +7695,8 @@ private:
     void discard_locked(Dispatcher& s) {
         if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
         if (s.child.pid > 0) {
-            if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            reap(s.child.pid);  // an adopted kept connection is not our child: nothing to reap
+            // An adopted kept connection is not our child: signalled, not reaped.
+            signal_and_reap(s.child.pid, s.child.pidfd, SIGKILL);
             s.child = Child{};
         }
         --busy_;
@@ -7693,9 +7715,9 @@ private:
             m = Master{};
             return;
         }
-        if (m.child.pidfd) {
-            pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
-            reap(m.child.pid);
+        if (m.child.pid > 0 || m.child.pidfd) {
+            if (m.child.pid > 0) signal_and_reap(m.child.pid, m.child.pidfd, SIGTERM);
+            else pidfd_send_signal(m.child.pidfd.get(), SIGTERM);  // a primary master only watches: its dispatcher reaps
             m.child = Child{};
         }
         m.ready = false;
@@ -7926,8 +7948,7 @@ private:
 
     /// Ends a dispatcher that holds no channel count yet.
     static void discard_unowned(Dispatcher& d) {
-        if (d.child.pidfd) pidfd_send_signal(d.child.pidfd.get(), SIGKILL);
-        reap(d.child.pid);
+        signal_and_reap(d.child.pid, d.child.pidfd, SIGKILL);
         d.child = Child{};
     }
 
@@ -8040,7 +8061,7 @@ private:
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        const int status = reap(dispatcher->child.pid).value_or(0);
+        const int status = signal_and_reap(dispatcher->child.pid, dispatcher->child.pidfd, SIGKILL).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +

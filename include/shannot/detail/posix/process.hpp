@@ -42,4 +42,26 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
     return status;
 }
 
+/// Signals child `pid` with `sig` and reaps it: through `pidfd` when there is one; without one
+/// (pidfd_open failed, or the handle lost it) through kill(2), which is safe only because a child
+/// that is not reaped yet keeps its pid: it is checked first (waitpid WNOHANG), so the signal
+/// never reaches another process, and the wait never blocks on a child nobody signalled.
+inline std::optional<int> signal_and_reap(pid_t& pid, const UniqueFd& pidfd, int sig) noexcept {
+    if (pid <= 0) return std::nullopt;
+    if (pidfd) {
+        pidfd_send_signal(pidfd.get(), sig);
+        return reap(pid);
+    }
+    int status = 0;
+    pid_t rc = 0;
+    while ((rc = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (rc != 0) {  // already ended (reaped now), or not a child of ours
+        pid = -1;
+        return rc > 0 ? std::optional<int>(status) : std::nullopt;
+    }
+    ::kill(pid, sig);
+    return reap(pid);
+}
+
 }  // namespace shannot::detail

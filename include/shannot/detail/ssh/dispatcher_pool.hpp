@@ -273,8 +273,8 @@ private:
     void discard_locked(Dispatcher& s) {
         if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
         if (s.child.pid > 0) {
-            if (s.child.pidfd) pidfd_send_signal(s.child.pidfd.get(), SIGKILL);
-            reap(s.child.pid);  // an adopted kept connection is not our child: nothing to reap
+            // An adopted kept connection is not our child: signalled, not reaped.
+            signal_and_reap(s.child.pid, s.child.pidfd, SIGKILL);
             s.child = Child{};
         }
         --busy_;
@@ -293,9 +293,9 @@ private:
             m = Master{};
             return;
         }
-        if (m.child.pidfd) {
-            pidfd_send_signal(m.child.pidfd.get(), SIGTERM);
-            reap(m.child.pid);
+        if (m.child.pid > 0 || m.child.pidfd) {
+            if (m.child.pid > 0) signal_and_reap(m.child.pid, m.child.pidfd, SIGTERM);
+            else pidfd_send_signal(m.child.pidfd.get(), SIGTERM);  // a primary master only watches: its dispatcher reaps
             m.child = Child{};
         }
         m.ready = false;
@@ -526,8 +526,7 @@ private:
 
     /// Ends a dispatcher that holds no channel count yet.
     static void discard_unowned(Dispatcher& d) {
-        if (d.child.pidfd) pidfd_send_signal(d.child.pidfd.get(), SIGKILL);
-        reap(d.child.pid);
+        signal_and_reap(d.child.pid, d.child.pidfd, SIGKILL);
         d.child = Child{};
     }
 
@@ -640,7 +639,7 @@ private:
         // Not ready: collect what ssh said, end it, and say why.
         if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        const int status = reap(dispatcher->child.pid).value_or(0);
+        const int status = signal_and_reap(dispatcher->child.pid, dispatcher->child.pidfd, SIGKILL).value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
