@@ -3452,12 +3452,11 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
 /// (pidfd_open failed, or the handle lost it) through kill(2), which is safe only because a child
 /// that is not reaped yet keeps its pid: it is checked first (waitpid WNOHANG), so the signal
 /// never reaches another process, and the wait never blocks on a child nobody signalled.
+/// A pidfd that no longer works (pidfd_send_signal fails: a descriptor closed under us) is
+/// treated as none.
 inline std::optional<int> signal_and_reap(pid_t& pid, const UniqueFd& pidfd, int sig) noexcept {
     if (pid <= 0) return std::nullopt;
-    if (pidfd) {
-        pidfd_send_signal(pidfd.get(), sig);
-        return reap(pid);
-    }
+    if (pidfd && (pidfd_send_signal(pidfd.get(), sig) == 0 || errno == ESRCH)) return reap(pid);
     int status = 0;
     pid_t rc = 0;
     while ((rc = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
@@ -8213,8 +8212,9 @@ public:
         if (dispatcher_ && dispatcher_->child.pid > 0) {
             pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
             const int wait_ms = frames_.stopped() != StopLevel::none ? 0 : 2000;
-            if (::poll(&p, 1, wait_ms) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
-            status = reap(dispatcher_->child.pid);
+            // Given wait_ms to end by itself (POLLIN), else killed; a stale pidfd (POLLNVAL) is no proof.
+            if (::poll(&p, 1, wait_ms) > 0 && p.revents == POLLIN) status = reap(dispatcher_->child.pid);
+            else status = signal_and_reap(dispatcher_->child.pid, dispatcher_->child.pidfd, SIGKILL);
         }
         give_back(false);
         // We asked it to stop; the local side gave up waiting for the remote.

@@ -46,12 +46,11 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
 /// (pidfd_open failed, or the handle lost it) through kill(2), which is safe only because a child
 /// that is not reaped yet keeps its pid: it is checked first (waitpid WNOHANG), so the signal
 /// never reaches another process, and the wait never blocks on a child nobody signalled.
+/// A pidfd that no longer works (pidfd_send_signal fails: a descriptor closed under us) is
+/// treated as none.
 inline std::optional<int> signal_and_reap(pid_t& pid, const UniqueFd& pidfd, int sig) noexcept {
     if (pid <= 0) return std::nullopt;
-    if (pidfd) {
-        pidfd_send_signal(pidfd.get(), sig);
-        return reap(pid);
-    }
+    if (pidfd && (pidfd_send_signal(pidfd.get(), sig) == 0 || errno == ESRCH)) return reap(pid);
     int status = 0;
     pid_t rc = 0;
     while ((rc = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {

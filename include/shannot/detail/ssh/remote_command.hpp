@@ -110,8 +110,9 @@ public:
         if (dispatcher_ && dispatcher_->child.pid > 0) {
             pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
             const int wait_ms = frames_.stopped() != StopLevel::none ? 0 : 2000;
-            if (::poll(&p, 1, wait_ms) <= 0) pidfd_send_signal(dispatcher_->child.pidfd.get(), SIGKILL);
-            status = reap(dispatcher_->child.pid);
+            // Given wait_ms to end by itself (POLLIN), else killed; a stale pidfd (POLLNVAL) is no proof.
+            if (::poll(&p, 1, wait_ms) > 0 && p.revents == POLLIN) status = reap(dispatcher_->child.pid);
+            else status = signal_and_reap(dispatcher_->child.pid, dispatcher_->child.pidfd, SIGKILL);
         }
         give_back(false);
         // We asked it to stop; the local side gave up waiting for the remote.
