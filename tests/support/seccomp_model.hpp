@@ -4,7 +4,7 @@
 // data without going through BPF).
 #pragma once
 
-#include <shannot/syscall_filter.hpp>
+#include <shannot/shannot.hpp>
 
 #include <linux/filter.h>
 
