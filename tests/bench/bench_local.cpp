@@ -1,17 +1,26 @@
 // SPDX-License-Identifier: MIT
-// Local benchmarks of issue 6 (and B12, issue 20). One per invocation: `bench_local b1|b7|b8|b12 [--reps N]`.
+// Local benchmarks of issue 6 (and B12, issue 20). One per invocation: `bench_local b1|b7|b8|b11|b12|b17|b17-options|b18 [--reps N]`.
 //   B1  LocalSandbox::run of `ls /` vs a bare posix_spawn of the identical bwrap argv
 //   B7  1 GiB of stdout through the sandbox vs the same `head` on a raw pipe (throughput)
 //   B8  peak RSS of a run printing 1 GiB under a 1 MiB cap, in a fresh child process
 //   B11 B1's LocalSandbox::run of `ls /` with the default limits vs the same without any
 //   B12 B1's LocalSandbox::run of `ls /` with the default syscall filter vs "syscall_filter": "none"
+//   B17 LocalSandbox::run of `ls /` with the default profile vs a raw bwrap of Shannot's minimal argv
+//   B18 the CLI as a whole process (`shannot -- ls /`) vs a raw bwrap of the argv its --dry-run prints
+//   b17-options (no target): what each option of the default profile's bwrap argv costs bwrap, by
+//       timing the argv without it against the whole argv, interleaved (docs/performance.md's table)
 // Informational: prints figures and PASS/MISS, exits 0 unless a run failed (77: cannot run here).
 #define DOCTEST_CONFIG_DISABLE  // the support headers use doctest macros; no test runner here
 #include <shannot/shannot.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -49,7 +58,8 @@ int bench_b1(int reps) {
     auto args = sandbox.dry_run(command);
     if (!args) die("dry_run: " + args.error().message);
     std::vector<std::string> bare_argv{bwrap_path()};
-    bare_argv.insert(bare_argv.end(), args->begin(), args->end());
+    const auto runnable = bare_bwrap_args(*args);
+    bare_argv.insert(bare_argv.end(), runnable.begin(), runnable.end());
 
     std::uint64_t expected = 0;
     auto sandboxed = [&] {
@@ -59,7 +69,8 @@ int bench_b1(int reps) {
     };
     // bwrap gets what the transport gives it: an empty environment, stdin /dev/null, stdout and
     // stderr pipes, fd 4 for --json-status-fd (here /dev/null: nobody reads it) and the built-in
-    // syscall filter at fd 6 (--seccomp 6), from a sealed memfd.
+    // syscall filter at fd 6 (--seccomp 6), from a sealed memfd; without --block-fd, as the bare
+    // spawn has no limits to set before bwrap goes on (bare_bwrap_args).
     const SpawnOptions bare_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
                                     .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
     auto bare = [&] {
@@ -232,14 +243,244 @@ int bench_b8(int reps) {
     return 0;
 }
 
+/// The bwrap argv Shannot (Python, bubblewrap era, commit 7f08196) builds for its shipped
+/// minimal.json profile and `ls /` on a merged-/usr Debian 12 host (the session's anchor
+/// ../shared/anchors/shannot_minimal_argv.json), argv[0] left out. It runs in the caller's
+/// environment (no --clearenv), binds all of /etc (the host's /etc/ssh keys and /etc/shadow),
+/// keeps capabilities and the caller's session: B17 measures what it costs to build, not what it
+/// protects.
+const std::vector<std::string> shannot_minimal_args = {
+    "--die-with-parent", "--unshare-net", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
+    "--unshare-cgroup", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/home/sandbox", "--tmpfs", "/tmp",
+    "--ro-bind", "/bin", "/bin", "--ro-bind", "/etc", "/etc", "--ro-bind", "/lib", "/lib", "--ro-bind", "/lib64", "/lib64",
+    "--ro-bind", "/usr", "/usr", "--setenv", "HOME", "/home/sandbox", "--setenv", "LANG", "C.UTF-8",
+    "--setenv", "PATH", "/usr/bin:/bin", "--hostname", "sandbox", "--chdir", "/home/sandbox", "--", "ls", "/"};
+
+int bench_b17(int reps) {
+    auto profile = shannot::builtin_profile("minimal");
+    if (!profile) die(profile.error().message);
+    shannot::LocalSandbox sandbox(*profile);
+    const std::vector<std::string> command = {"ls", "/"};
+    std::vector<std::string> peer_argv{bwrap_path()};
+    peer_argv.insert(peer_argv.end(), shannot_minimal_args.begin(), shannot_minimal_args.end());
+    std::uint64_t expected = 0;
+    auto ours = [&] {
+        const auto r = run_or_die(sandbox, command, {});
+        if (expected == 0) expected = r.stdout_data.size();
+        if (r.stdout_data.empty() || r.stdout_data.size() != expected) die("B17: the sandboxed ls / printed an unexpected amount");
+    };
+    // As Shannot's Python runs it: the caller's environment, stdin /dev/null, stdout and stderr
+    // pipes read to the end.
+    auto peer = [&] {
+        const auto s = spawn_drain(peer_argv, {.search_path = false, .inherit_env = true});
+        if (!s.ok() || s.out_bytes == 0) die("B17: Shannot's bwrap argv failed: " + s.describe());
+    };
+    const auto s = interleave(reps, 10, ours, peer);
+    const double a = median(s.a), b = median(s.b);
+    print_result("B17", "LocalSandbox::run, default profile, vs a raw bwrap of Shannot's minimal argv (ls /)",
+                 fmt_time(a) + " vs " + fmt_time(b), a / b, fmt_ratio(a / b, 0.9), Goal::at_most, 0.9, "0.9x");
+    print_spread("run", s.a, "Shannot argv", s.b);
+    return 0;
+}
+
+/// How many words follow each bwrap option (those the built-in profiles use, and a few more).
+int option_arity(const std::string& option) {
+    static const std::map<std::string, int, std::less<>> arity = {
+        {"--ro-bind", 2}, {"--ro-bind-try", 2}, {"--bind", 2}, {"--bind-try", 2}, {"--dev-bind", 2}, {"--dev-bind-try", 2},
+        {"--setenv", 2}, {"--symlink", 2}, {"--ro-bind-data", 2}, {"--bind-data", 2}, {"--file", 2},
+        {"--cap-drop", 1}, {"--cap-add", 1}, {"--proc", 1}, {"--dev", 1}, {"--tmpfs", 1}, {"--seccomp", 1}, {"--add-seccomp-fd", 1},
+        {"--json-status-fd", 1}, {"--info-fd", 1}, {"--block-fd", 1}, {"--sync-fd", 1}, {"--userns-block-fd", 1},
+        {"--remount-ro", 1}, {"--size", 1}, {"--perms", 1}, {"--chdir", 1}, {"--hostname", 1}, {"--unsetenv", 1},
+        {"--dir", 1}, {"--mqueue", 1}, {"--uid", 1}, {"--gid", 1}, {"--chmod", 2}};
+    const auto it = arity.find(option);
+    return it == arity.end() ? 0 : it->second;
+}
+
+/// The default profile's argv cut into options, each with its words (--size and --perms go with
+/// the operation they modify), and the command after "--".
+struct OptionUnits {
+    std::vector<std::vector<std::string>> units;
+    std::vector<std::string> tail;  ///< "--" and the command
+};
+
+OptionUnits split_options(const std::vector<std::string>& args) {
+    OptionUnits out;
+    std::vector<std::string> pending;  // a modifier waiting for its operation
+    for (std::size_t i = 0; i < args.size();) {
+        if (args[i] == "--") {
+            out.tail.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            break;
+        }
+        const auto n = static_cast<std::size_t>(option_arity(args[i]));
+        std::vector<std::string> words(args.begin() + static_cast<std::ptrdiff_t>(i),
+                                       args.begin() + static_cast<std::ptrdiff_t>(std::min(args.size(), i + 1 + n)));
+        i += 1 + n;
+        if (words.front() == "--size" || words.front() == "--perms") {
+            pending.insert(pending.end(), words.begin(), words.end());
+            continue;
+        }
+        pending.insert(pending.end(), words.begin(), words.end());
+        out.units.push_back(std::move(pending));
+        pending.clear();
+    }
+    return out;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+    std::string text;
+    for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+    return text;
+}
+
+/// Not a benchmark with a target: for each option of the default profile's bwrap argv (as this
+/// host gets it), the median cost of the whole argv minus the argv without that option, all
+/// variants interleaved in one run. A variant that cannot run `ls /` (no /usr, no loader) is
+/// reported as needed and not timed. Also: every /etc file bind at once, and the environment.
+int bench_b17_options(int reps) {
+    auto profile = shannot::builtin_profile("minimal");
+    if (!profile) die(profile.error().message);
+    shannot::LocalSandbox sandbox(*profile);
+    auto args = sandbox.dry_run({"ls", "/"});
+    if (!args) die("dry_run: " + args.error().message);
+    const auto split = split_options(bare_bwrap_args(*args));
+    const auto bwrap = bwrap_path();
+    const SpawnOptions spawn_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
+                                     .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
+
+    struct Variant {
+        std::string label;
+        std::vector<std::string> argv;
+    };
+    auto build = [&](auto&& keep) {
+        std::vector<std::string> argv{bwrap};
+        for (std::size_t k = 0; k < split.units.size(); ++k)
+            if (keep(k)) argv.insert(argv.end(), split.units[k].begin(), split.units[k].end());
+        argv.insert(argv.end(), split.tail.begin(), split.tail.end());
+        return argv;
+    };
+    std::vector<Variant> variants{{"(the whole argv)", build([](std::size_t) { return true; })}};
+    for (std::size_t k = 0; k < split.units.size(); ++k)
+        variants.push_back({join_words(split.units[k]), build([k](std::size_t j) { return j != k; })});
+    auto is_etc_bind = [&](std::size_t k) {
+        const auto& u = split.units[k];
+        return u.size() == 3 && u[0].rfind("--ro-bind", 0) == 0 && u[1].rfind("/etc/", 0) == 0;
+    };
+    auto is_env = [&](std::size_t k) { return split.units[k][0] == "--setenv" || split.units[k][0] == "--clearenv"; };
+    variants.push_back({"every /etc bind at once", build([&](std::size_t k) { return !is_etc_bind(k); })});
+    variants.push_back({"--clearenv and every --setenv at once", build([&](std::size_t k) { return !is_env(k); })});
+
+    std::vector<Variant> timed, needed;
+    for (auto& v : variants) (spawn_drain(v.argv, spawn_options).ok() ? timed : needed).push_back(std::move(v));
+    if (timed.empty() || timed.front().label != "(the whole argv)") die("b17-options: the default profile's own argv does not run");
+    std::vector<std::function<void()>> runs;
+    for (const auto& v : timed)
+        runs.emplace_back([&v, &spawn_options] {
+            if (!spawn_drain(v.argv, spawn_options).ok()) die("b17-options: '" + v.label + "' stopped working");
+        });
+    const auto s = interleave_all(reps, 3, runs);
+    const double whole = median(s[0]);
+    std::printf("b17-options: what each option of the default profile's bwrap argv costs (ls /; whole argv %s, %zu interleaved runs of "
+                "each variant)\n",
+                fmt_time(whole).c_str(), s[0].size());
+    std::printf("| option | whole argv minus the argv without it | without it, median (p10-p90) |\n|---|---|---|\n");
+    for (std::size_t k = 1; k < timed.size(); ++k) {
+        const double m = median(s[k]);
+        std::printf("| `%s` | %+.2f ms | %s (%s-%s) |\n", timed[k].label.c_str(), (whole - m) * 1e3, fmt_time(m).c_str(),
+                    fmt_time(quantile(s[k], 0.1)).c_str(), fmt_time(quantile(s[k], 0.9)).c_str());
+    }
+    for (const auto& v : needed) std::printf("| `%s` | needed: `ls /` does not run without it | |\n", v.label.c_str());
+    std::fflush(stdout);
+    return 0;
+}
+
+std::string cli_path() {
+    const char* root = std::getenv("SHANNOT_BUILD_ROOT");
+    const auto path = std::string(root ? root : ".") + "/examples/cli/shannot";
+    if (::access(path.c_str(), X_OK) != 0) die("the shannot tool is not built at " + path + " (set SHANNOT_BUILD_ROOT)");
+    return path;
+}
+
+/// user + system CPU seconds of the waited-for children so far (the whole tree: the CLI, bwrap, ls).
+double children_cpu() {
+    rusage u{};
+    ::getrusage(RUSAGE_CHILDREN, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// B18: `shannot -- ls /` as a whole process vs a raw bwrap of the argv `shannot --dry-run -- ls /`
+/// prints (given what the library gives bwrap: an empty environment, fd 4, the filter at fd 6).
+/// Interleaved with them, to show where the CLI's time goes: `shannot --dry-run -- ls /` (start,
+/// profile, admission, argv: all but the run) and `shannot --version` (the process start alone).
+/// Each side's CPU per call (user + system, its whole process tree) is printed too.
+int bench_b18(int reps) {
+    const auto cli = cli_path();
+    const auto printed = spawn_drain({cli, "--dry-run", "--", "ls", "/"}, {.keep = 1 << 20});
+    if (!printed.ok()) die("B18: shannot --dry-run failed: " + printed.describe());
+    const auto json = nlohmann::json::parse(printed.out, nullptr, false);
+    if (!json.is_array() || json.empty()) die("B18: shannot --dry-run printed no argv: " + printed.out);
+    std::vector<std::string> printed_args;
+    for (const auto& word : json) printed_args.push_back(word.get<std::string>());
+    std::vector<std::string> raw_argv{printed_args.front()};
+    const auto runnable = bare_bwrap_args({printed_args.begin() + 1, printed_args.end()});
+    raw_argv.insert(raw_argv.end(), runnable.begin(), runnable.end());
+    const SpawnOptions raw_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
+                                   .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
+    std::uint64_t expected = 0;
+    std::vector<double> cpu(4, 0.0);
+    auto timed_cpu = [&](std::size_t k, auto&& f) {
+        const double before = children_cpu();
+        f();
+        cpu[k] += children_cpu() - before;
+    };
+    const std::vector<std::string> cli_run = {cli, "--", "ls", "/"}, cli_dry = {cli, "--dry-run", "--", "ls", "/"},
+                                   cli_version = {cli, "--version"};
+    const auto s = interleave_all(
+        reps, 5,
+        {[&] {
+             timed_cpu(0, [&] {
+                 const auto r = spawn_drain(cli_run);
+                 if (!r.ok()) die("B18: shannot -- ls / failed: " + r.describe());
+                 if (expected == 0) expected = r.out_bytes;
+                 if (r.out_bytes != expected) die("B18: shannot -- ls / printed an unexpected amount");
+             });
+         },
+         [&] {
+             timed_cpu(1, [&] {
+                 const auto r = spawn_drain(raw_argv, raw_options);
+                 if (!r.ok() || (expected != 0 && r.out_bytes != expected)) die("B18: the raw bwrap failed or printed another amount: " + r.describe());
+             });
+         },
+         [&] {
+             timed_cpu(2, [&] {
+                 if (!spawn_drain(cli_dry).ok()) die("B18: shannot --dry-run failed");
+             });
+         },
+         [&] {
+             timed_cpu(3, [&] {
+                 if (!spawn_drain(cli_version).ok()) die("B18: shannot --version failed");
+             });
+         }});
+    const double a = median(s[0]), b = median(s[1]);
+    print_result("B18", "shannot -- ls / (whole process) vs a raw bwrap of its --dry-run argv", fmt_time(a) + " vs " + fmt_time(b), a / b,
+                 fmt_ratio(a / b, 1.15), Goal::at_most, 1.15, "1.15x");
+    print_spread("cli", s[0], "raw bwrap", s[1]);
+    const double n = static_cast<double>(s[0].size() + 5);  // the warm-up runs count in the CPU totals
+    const auto ms = [&](std::size_t k) { return format("%.2f ms", cpu[k] / n * 1e3); };
+    print_note("interleaved with them: shannot --dry-run -- ls / " + fmt_time(median(s[2])) + ", shannot --version " + fmt_time(median(s[3])));
+    print_note("CPU per call (user+sys, whole process tree): cli " + ms(0) + ", raw bwrap " + ms(1) + ", --dry-run " + ms(2) +
+               ", --version " + ms(3));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "--rss-child") == 0)
         return guarded([&] { return rss_child(std::strtoull(argv[2], nullptr, 10)); });
     const std::string which = argc >= 2 ? argv[1] : "";
-    if (which != "b1" && which != "b7" && which != "b8" && which != "b11" && which != "b12") {
-        std::fprintf(stderr, "usage: %s b1|b7|b8|b11|b12 [--reps N]\n", argv[0]);
+    if (which != "b1" && which != "b7" && which != "b8" && which != "b11" && which != "b12" && which != "b17" && which != "b17-options" &&
+        which != "b18") {
+        std::fprintf(stderr, "usage: %s b1|b7|b8|b11|b12|b17|b17-options|b18 [--reps N]\n", argv[0]);
         return 2;
     }
     if (!shannot_test::bwrap_usable()) {
@@ -251,6 +492,9 @@ int main(int argc, char** argv) {
         if (which == "b7") return bench_b7(reps_from_args(argc, argv, 20));
         if (which == "b11") return bench_b11(reps_from_args(argc, argv, 200));
         if (which == "b12") return bench_b12(reps_from_args(argc, argv, 300));
+        if (which == "b17") return bench_b17(reps_from_args(argc, argv, 300));
+        if (which == "b18") return bench_b18(reps_from_args(argc, argv, 200));
+        if (which == "b17-options") return bench_b17_options(reps_from_args(argc, argv, 60));
         return bench_b8(reps_from_args(argc, argv, 3));
     });
 }

@@ -261,6 +261,29 @@ inline Spawned spawn_drain(const std::vector<std::string>& argv, const SpawnOpti
     return result;
 }
 
+/// The transport's bwrap argv (dry_run's), made runnable by spawn_drain: `--block-fd N` (the
+/// limits handshake: the transport lets bwrap go once it has set the limits; a bare spawn sets
+/// none) is left out, and `--seccomp N` reads SpawnOptions::fd6_data at fd 6.
+inline std::vector<std::string> bare_bwrap_args(const std::vector<std::string>& args) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--") {
+            out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            break;
+        }
+        if (args[i] == "--block-fd" && i + 1 < args.size()) {
+            ++i;
+            continue;
+        }
+        out.push_back(args[i]);
+        if (args[i] == "--seccomp" && i + 1 < args.size()) {
+            out.push_back("6");
+            ++i;
+        }
+    }
+    return out;
+}
+
 /// `--reps N` on the command line overrides a benchmark's default repetition count.
 inline int reps_from_args(int argc, char** argv, int fallback) {
     for (int i = 1; i + 1 < argc; ++i)
