@@ -3,7 +3,6 @@
 #pragma once
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include <shannot/allowlist.hpp>
 #include <shannot/cancel.hpp>
+#include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 #include <shannot/output.hpp>
@@ -101,10 +101,16 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
     std::size_t next = 0, finished = 0;
     bool stopping = false;
     const char* stop_reason = nullptr;
-    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    // Wakes the scheduling loop: a pipe (POSIX has no eventfd), both ends non-blocking, so that
+    // a poke into a full pipe (already readable) returns at once. Without one, the loop polls.
+    UniqueFd wake, wake_write;
+    if (!make_pipe(wake, wake_write) || !set_nonblocking(wake.get()) || !set_nonblocking(wake_write.get())) {
+        wake.reset();
+        wake_write.reset();
+    }
     const auto poke = [&] {
-        const std::uint64_t one = 1;
-        if (wake) [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
+        const char one = 1;
+        if (wake_write) [[maybe_unused]] auto r = ::write(wake_write.get(), &one, sizeof one);
     };
     // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
     // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
@@ -189,8 +195,9 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
         if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
-            std::uint64_t count_read = 0;
-            [[maybe_unused]] auto r = ::read(wake.get(), &count_read, sizeof count_read);
+            char drained[64];
+            while (::read(wake.get(), drained, sizeof drained) > 0) {
+            }
         }
     }
     for (auto& t : threads) t.join();

@@ -4,7 +4,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/timerfd.h>
 
 #include <chrono>
 #include <concepts>
@@ -29,7 +28,7 @@
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/random.hpp>
-#include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/posix/timer.hpp>
 #include <shannot/detail/prepare.hpp>
 #include <shannot/detail/run.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
@@ -167,7 +166,7 @@ private:
         SessionOptions options;
         std::mutex mutex{};
         std::optional<typename T::channel_type> channel{};
-        detail::UniqueFd timer{};
+        detail::OneShotTimer timer{};
         std::vector<std::string> argv{};
         std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
         ResourceLimits limits{};
@@ -215,8 +214,9 @@ private:
             if (!ok) return propagate(ok);
         }
         if (!s.timer) {
-            s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-            if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+            auto timer = detail::OneShotTimer::create();
+            if (!timer) return propagate(timer);
+            s.timer = std::move(*timer);
         }
         auto limits = detail::run_limits(s.profile, s.options.limits);
         if (!limits) return propagate(limits);
@@ -307,7 +307,7 @@ private:
         }
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd, s.argv);
         auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
             // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
             return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <shannot/detail/frame_filter.hpp>
@@ -23,16 +24,16 @@ namespace shannot::detail {
 enum class StopLevel { none, terminate, kill };
 
 /// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
-/// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
+/// OneShotTimer the run loop polls as the handle's exit_fd(), armed to fire once both end frames
 /// arrived, a stream hit EOF (the channel died), or a kill went unanswered for kill_fallback.
 /// The end frames are "eof" on stdout and, on stderr, whatever `is_err_end` accepts.
 class CommandFrames {
 public:
     static constexpr std::chrono::seconds kill_fallback{3};
 
-    /// `timer_fd` is not owned.
-    CommandFrames(const std::string& nonce, int timer_fd, bool (*is_err_end)(std::string_view))
-        : out_frames_(nonce), err_frames_(nonce), timer_(timer_fd), is_err_end_(is_err_end) {}
+    /// `timer` is not owned.
+    CommandFrames(const std::string& nonce, TimerRef timer, bool (*is_err_end)(std::string_view))
+        : out_frames_(nonce), err_frames_(nonce), timer_(std::move(timer)), is_err_end_(is_err_end) {}
 
     /// Passes `in` through the stream's frame filter (frames out, output to `out`).
     void feed(StreamKind kind, std::string_view in, std::string& out) {
@@ -75,14 +76,14 @@ public:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        arm_timer(timer_, ns);
+        timer_.arm(ns);
     }
 
 private:
     FrameFilter& frames(StreamKind kind) { return kind == StreamKind::out ? out_frames_ : err_frames_; }
 
     FrameFilter out_frames_, err_frames_;
-    int timer_;
+    TimerRef timer_;
     bool (*is_err_end_)(std::string_view);
     bool out_done_ = false, err_done_ = false, fired_now_ = false;
     StopLevel stopped_ = StopLevel::none;

@@ -20,9 +20,9 @@ enum class FirstFrames { ready, ended, timed_out, cancelled };
 
 /// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
 /// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
-/// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
-/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB. A readable
-/// `cancel_fd` (a CancelToken's) ends the wait too.
+/// (a child's, see ChildProcess) fires, or `deadline` passes. What arrives on stderr outside
+/// frames (a login banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
+/// A readable `cancel_fd` (a CancelToken's) ends the wait too.
 inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
                                       Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
     std::string junk;

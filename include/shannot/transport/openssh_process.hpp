@@ -3,7 +3,6 @@
 #pragma once
 
 #include <poll.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/random.hpp>
+#include <shannot/detail/posix/timer.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
@@ -119,15 +119,15 @@ public:
                 if (attempt == 0 && detail::Clock::now() < deadline) continue;
                 return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
             }
-            detail::UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            auto timer = detail::OneShotTimer::create();
             if (!timer) {
                 pool_->release(std::move(*dispatcher), false);
-                return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+                return propagate(timer);
             }
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer),
+            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(*timer),
                                 spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
+// spawn_child: posix_spawnp with pipes, an exit descriptor, reset signals and no stray descriptors.
 #pragma once
 
 #include <fcntl.h>
@@ -18,8 +18,6 @@
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 
-extern char** environ;
-
 namespace shannot::detail {
 
 /// A helper process (ssh): what to run and where its output goes.
@@ -37,8 +35,8 @@ struct ChildSpec {
 };
 
 struct Child {
-    pid_t pid = -1;
-    UniqueFd pidfd, in, out, err;  ///< parent ends, non-blocking
+    ChildProcess process;  ///< waiting for it and signalling it
+    UniqueFd in, out, err;  ///< parent ends, non-blocking
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
@@ -72,18 +70,16 @@ struct Child {
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    Child child;
-    const int rc = ::posix_spawnp(&child.pid, argv[0], setup.actions(), setup.attributes(), argv.data(), environ);
+    pid_t pid = -1;
+    const int rc = setup.spawn(&pid, argv[0], argv.data(), spawn_environment(), true);
     if (rc != 0) {
         if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
     }
-    child.pidfd = UniqueFd(pidfd_open(child.pid));
-    if (!child.pidfd) {
-        ::kill(child.pid, SIGKILL);
-        reap(child.pid);
-        return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
-    }
+    auto process = ChildProcess::watch(pid);
+    if (!process) return propagate(process);
+    Child child;
+    child.process = std::move(*process);
     child.in = std::move(in_w);
     child.out = std::move(out_r);
     child.err = std::move(err_r);

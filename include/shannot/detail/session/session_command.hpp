@@ -3,10 +3,7 @@
 #pragma once
 
 #include <signal.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
-#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -15,6 +12,7 @@
 
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/command_frames.hpp>
+#include <shannot/detail/posix/timer.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/error.hpp>
 #include <shannot/process_result.hpp>
@@ -26,14 +24,11 @@ namespace shannot::detail {
 /// the session's sandbox was started.
 class SessionCommand {
 public:
-    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory,
+    SessionCommand(int in, int out, int err, TimerRef timer, const std::string& nonce, std::string working_directory,
                    const std::vector<std::string>& argv)
-        : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
+        : in_(in), out_(out), err_(err), timer_(timer.fd()), frames_(nonce, timer, &is_end_report),
           working_directory_(std::move(working_directory)), argv_(&argv) {
-        itimerspec off{};
-        ::timerfd_settime(timer_, 0, &off, nullptr);
-        std::uint64_t expirations = 0;
-        [[maybe_unused]] auto n = ::read(timer_, &expirations, sizeof expirations);  // clear an old expiry
+        timer.disarm();  // clear the last command's expiry
     }
 
     [[nodiscard]] int stdin_fd() const { return -1; }  // the input went ahead of the command

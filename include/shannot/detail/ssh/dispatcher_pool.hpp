@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,7 +137,7 @@ public:
             while (!idle_.empty()) {
                 auto dispatcher = std::move(idle_.back());
                 idle_.pop_back();
-                if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
+                if (!dispatcher->child.process.exited()) return dispatcher;
                 discard_locked(*dispatcher);
             }
             if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
@@ -152,7 +153,7 @@ public:
                         discard_locked(**kept);
                         return fail(errc::session_closed, "the ssh transport was closed");
                     }
-                    (*kept)->master = add_primary_master((*kept)->child.pidfd.get(), kept_->paths.socket, true);
+                    (*kept)->master = add_primary_master((*kept)->child.process, kept_->paths.socket, true);
                     return std::move(*kept);
                 }
                 --busy_;
@@ -190,7 +191,7 @@ public:
     void release(std::unique_ptr<Dispatcher> dispatcher, bool reusable) {
         if (!dispatcher) return;
         std::lock_guard lock(mutex_);
-        if (reusable && !closed_ && !has_exited(dispatcher->child.pidfd)) {
+        if (reusable && !closed_ && !dispatcher->child.process.exited()) {
             ++dispatcher->commands;
             idle_.push_back(std::move(dispatcher));
         } else {
@@ -234,7 +235,7 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
-        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (a pidfd), never reaps
+        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
         bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
     };
 
@@ -249,7 +250,7 @@ private:
     /// Masters running or being started.
     std::size_t masters_alive() const {
         std::size_t n = 0;
-        for (const auto& m : masters_) n += (m.child.pidfd || m.starting) ? 1 : 0;
+        for (const auto& m : masters_) n += (m.child.process || m.starting) ? 1 : 0;
         return n;
     }
 
@@ -257,8 +258,8 @@ private:
         std::size_t best = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i) {
             auto& m = masters_[i];
-            if (!m.ready || !m.child.pidfd) continue;
-            if (has_exited(m.child.pidfd)) {
+            if (!m.ready || !m.child.process) continue;
+            if (m.child.process.exited()) {
                 if (m.channels == 0) stop_master(m);
                 else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
@@ -272,30 +273,30 @@ private:
     /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
     void discard_locked(Dispatcher& s) {
         if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
-        if (s.child.pid > 0) {
-            // An adopted kept connection is not our child: signalled, not reaped.
-            signal_and_reap(s.child.pid, s.child.pidfd, SIGKILL);
+        if (s.child.process.pid() > 0) {
+            s.child.process.signal(SIGKILL);
+            s.child.process.reap();  // an adopted kept connection is not our child: nothing to reap
             s.child = Child{};
         }
         --busy_;
         if (s.master < masters_.size()) {
             auto& m = masters_[s.master];
             if (m.channels > 0) --m.channels;
-            if (m.channels == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+            if (m.channels == 0 && m.child.process && m.child.process.exited()) stop_master(m);
         }
     }
 
     void stop_master(Master& m) {
         if (m.parked) {
             // Left running for the kept connection; if this process started it, it is our child:
-            // reaped by pidfd once it ends (reap_parked), never left a zombie.
-            if (m.child.pid > 0 && m.child.pidfd) reap_parked(std::move(m.child.pidfd));
+            // reaped once it ends (reap_parked), never left a zombie. (An observer there is only forgotten.)
+            if (m.child.process.pid() > 0) reap_parked(std::move(m.child.process));
             m = Master{};
             return;
         }
-        if (m.child.pid > 0 || m.child.pidfd) {
-            if (m.child.pid > 0) signal_and_reap(m.child.pid, m.child.pidfd, SIGTERM);
-            else pidfd_send_signal(m.child.pidfd.get(), SIGTERM);  // a primary master only watches: its dispatcher reaps
+        if (m.child.process) {
+            m.child.process.signal(SIGTERM);
+            m.child.process.reap();  // a primary master only watches: its dispatcher reaps
             m.child = Child{};
         }
         m.ready = false;
@@ -305,15 +306,15 @@ private:
     }
 
     /// Records a dispatcher that is its own connection as a master others can ride on: it watches
-    /// a copy of the dispatcher's pidfd; the dispatcher owns the process. Caller holds the lock.
-    std::size_t add_primary_master(int pidfd, const std::string& socket, bool counted) {
+    /// the dispatcher's process through an observer; the dispatcher owns it. Caller holds the lock.
+    std::size_t add_primary_master(const ChildProcess& process, const std::string& socket, bool counted) {
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         m = Master{};
-        m.child.pidfd = UniqueFd(::fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
+        m.child.process = process.observer();
         m.socket = socket;
         m.channels = counted ? 1 : 0;
         m.ready = true;
@@ -327,7 +328,7 @@ private:
         if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         stop_master(masters_[slot]);
         masters_[slot].starting = true;
@@ -349,7 +350,7 @@ private:
             return fail(errc::session_closed, "the ssh transport was closed");
         }
         masters_[slot].starting = false;
-        const auto index = add_primary_master((*dispatcher)->child.pidfd.get(), socket, true);
+        const auto index = add_primary_master((*dispatcher)->child.process, socket, true);
         (*dispatcher)->master = index;
         (*dispatcher)->primary = true;
         return dispatcher;
@@ -361,6 +362,11 @@ private:
     /// using it right now. Called unlocked; the caller stores `found` under the lock.
     Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd, std::optional<Kept>& found) {
         reap_parked();
+        // A kept connection's processes are told from ones that got their pid later by their
+        // start time in /proc: without it one could be neither adopted nor safely ended.
+        if (process_start_time(::getpid()).empty())
+            return fail(errc::invalid_argument, "SshConnection::persist (kept connections) needs /proc on this machine, "
+                                                "which it has not: connect without persist");
         std::string folder = conn_.persist_folder;
         if (folder.empty()) {
             auto found = default_persist_folder();
@@ -404,9 +410,9 @@ private:
         if (!same_process(state.holder_pid, state.holder_start)) return nullptr;
         ::kill(state.holder_pid, SIGTERM);
         auto d = std::make_unique<Dispatcher>();
-        d->child.pidfd = UniqueFd(pidfd_open(state.ssh_pid));
-        if (!d->child.pidfd || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
-        d->child.pid = state.ssh_pid;
+        auto ssh = ChildProcess::adopt(state.ssh_pid);  // not our child: watched, never reaped
+        if (!ssh || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
+        d->child.process = std::move(*ssh);
         d->child.in = std::move(in);
         d->child.out = UniqueFd(::open(kept.paths.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
         d->child.err = UniqueFd(::open(kept.paths.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -456,14 +462,10 @@ private:
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
-        child.pid = spawned->pid;
-        child.pidfd = std::move(spawned->pidfd);
-        // It may outlive every handle of ours (parked, adopted by a later transport, closed by
-        // `shannot disconnect`): reaped by pidfd once it ends, whoever ends it (reap_parked).
-        if (child.pidfd) reap_parked(UniqueFd(::fcntl(child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        child.process = std::move(spawned->process);
         child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
         in_rw.reset();
-        const pid_t pid = child.pid;
+        const pid_t pid = child.process.pid();
         auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
         if (!dispatcher) return propagate(dispatcher);
         (*dispatcher)->primary = true;
@@ -492,12 +494,12 @@ private:
     /// stdin open for conn_.persist, the state says idle, and our ends are closed without ending
     /// it. False when that fails (the caller then ends it). Caller holds the lock.
     bool park_locked(Dispatcher& d) {
-        if (!kept_ || kept_->parked || has_exited(d.child.pidfd)) return false;
+        if (!kept_ || kept_->parked || d.child.process.exited()) return false;
         auto holder = spawn_holder(kept_->paths, conn_.persist.count());
         if (!holder) return false;
         auto& st = kept_->state;
-        st.holder_pid = holder->pid;
-        st.holder_start = process_start_time(holder->pid);
+        st.holder_pid = holder->process.pid();
+        st.holder_start = process_start_time(holder->process.pid());
         st.busy = false;
         st.kept_args = d.kept_args;
         st.next_slot = d.next_slot;
@@ -509,14 +511,14 @@ private:
             st.links = links_;
         }
         if (!write_persisted_state(kept_->paths.state, st)) {
-            ::kill(holder->pid, SIGKILL);
-            reap(holder->pid);
+            holder->process.signal(SIGKILL);
+            holder->process.reap();
             return false;
         }
-        reap_parked(std::move(holder->pidfd));
-        holder->pid = -1;
-        // Our ssh child (if this process started it) is left running: reaped later by pidfd.
-        if (d.child.pid > 0 && d.child.pidfd) reap_parked(UniqueFd(::fcntl(d.child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        reap_parked(std::move(holder->process));
+        // Our ssh child (if this process started it) is left running: reaped later (an adopted one
+        // is only forgotten there, see ChildProcess::adopt).
+        if (d.child.process.pid() > 0) reap_parked(std::move(d.child.process));
         d.child = Child{};
         kept_->parked = true;
         --busy_;
@@ -526,7 +528,8 @@ private:
 
     /// Ends a dispatcher that holds no channel count yet.
     static void discard_unowned(Dispatcher& d) {
-        signal_and_reap(d.child.pid, d.child.pidfd, SIGKILL);
+        d.child.process.signal(SIGKILL);
+        d.child.process.reap();
         d.child = Child{};
     }
 
@@ -544,7 +547,7 @@ private:
         if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         stop_master(m);
@@ -560,7 +563,7 @@ private:
         m.child = std::move(*child);
         m.starting = true;
         const auto socket = m.socket;
-        const int pidfd = m.child.pidfd.get();
+        const int exit_fd = m.child.process.exit_fd();
         const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
         lock.unlock();
         bool ready = false, died = false, cancelled = false;
@@ -570,7 +573,7 @@ private:
                 ready = true;
                 break;
             }
-            pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+            pollfd p[2] = {{exit_fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
             if (::poll(p, cancel_fd >= 0 ? 2 : 1, 5) > 0) {
                 (p[0].revents ? died : cancelled) = true;
                 break;
@@ -628,7 +631,7 @@ private:
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
-        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.process.exit_fd(),
                                                 out_frames, err_frames, deadline, diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
@@ -637,9 +640,9 @@ private:
         const bool exited = started == FirstFrames::ended;
 
         // Not ready: collect what ssh said, end it, and say why.
-        if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
+        if (!exited) dispatcher->child.process.signal(SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        const int status = signal_and_reap(dispatcher->child.pid, dispatcher->child.pidfd, SIGKILL).value_or(0);
+        const int status = dispatcher->child.process.reap().value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +

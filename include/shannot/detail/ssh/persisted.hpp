@@ -275,18 +275,21 @@ inline void stop_persisted(const PersistPaths& p, const std::optional<PersistedS
 }
 
 /// Processes this program started for kept connections and left running (the ssh of a parked
-/// connection): reaped here, by pidfd, once they end, so that a long-lived program gathers no
-/// zombies. Waiting by pidfd never takes another child's status, as a reused pid could.
-inline void reap_parked(std::optional<UniqueFd> add = std::nullopt) {
+/// connection, a holder): reaped here once they end, so that a long-lived program gathers no
+/// zombies. Each is waited for through its own ChildProcess, never by a wait that could take
+/// another child's status.
+inline void reap_parked(std::optional<ChildProcess> add = std::nullopt) {
     static std::mutex mutex;
-    static std::vector<UniqueFd> parked;
+    static std::vector<ChildProcess> parked;
     std::lock_guard lock(mutex);
     if (add && *add) parked.push_back(std::move(*add));
     for (auto it = parked.begin(); it != parked.end();) {
-        siginfo_t info{};
-        const int rc = ::waitid(P_PIDFD, static_cast<id_t>(it->get()), &info, WEXITED | WNOHANG);
-        if ((rc == 0 && info.si_pid != 0) || (rc < 0 && errno == ECHILD)) it = parked.erase(it);
-        else ++it;
+        if (it->exited()) {
+            it->reap();  // at once: it has exited (only forgotten when it is not our child)
+            it = parked.erase(it);
+        } else {
+            ++it;
+        }
     }
 }
 

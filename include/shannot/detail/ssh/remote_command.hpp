@@ -3,6 +3,7 @@
 #pragma once
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/command_frames.hpp>
 #include <shannot/detail/posix/process.hpp>
-#include <shannot/detail/posix/unique_fd.hpp>
+#include <shannot/detail/posix/timer.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
@@ -42,9 +43,9 @@ public:
 
     /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, UniqueFd timer, std::string mechanism = {})
+               std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
         : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.get(), &is_end_report), mechanism_(std::move(mechanism)) {}
+          frames_(nonce, timer_.ref(), &is_end_report), mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -64,7 +65,7 @@ public:
     [[nodiscard]] int stdin_fd() const { return -1; }  // input was staged on the remote by launch()
     [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
-    [[nodiscard]] int exit_fd() const { return timer_.get(); }
+    [[nodiscard]] int exit_fd() const { return timer_.fd(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     void close_stdin() {}
 
@@ -107,12 +108,13 @@ public:
         }
         // The dispatcher broke, or a kill went unanswered: it cannot carry another command.
         std::optional<int> status;
-        if (dispatcher_ && dispatcher_->child.pid > 0) {
-            pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
+        if (dispatcher_ && dispatcher_->child.process.pid() > 0) {
+            auto& ssh = dispatcher_->child.process;
+            pollfd p{ssh.exit_fd(), POLLIN, 0};
             const int wait_ms = frames_.stopped() != StopLevel::none ? 0 : 2000;
-            // Given wait_ms to end by itself (POLLIN), else killed; a stale pidfd (POLLNVAL) is no proof.
-            if (::poll(&p, 1, wait_ms) > 0 && p.revents == POLLIN) status = reap(dispatcher_->child.pid);
-            else status = signal_and_reap(dispatcher_->child.pid, dispatcher_->child.pidfd, SIGKILL);
+            // Given wait_ms to end by itself (POLLIN), else killed; a stale descriptor (POLLNVAL) is no proof.
+            if (::poll(&p, 1, wait_ms) <= 0 || p.revents != POLLIN) ssh.signal(SIGKILL);
+            status = ssh.reap();
         }
         give_back(false);
         // We asked it to stop; the local side gave up waiting for the remote.
@@ -235,7 +237,7 @@ private:
     std::shared_ptr<DispatcherPool> pool_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
-    UniqueFd timer_;  // before frames_, which keeps its number
+    OneShotTimer timer_;  // before frames_, which refers to it
     CommandFrames frames_;
     std::string ssh_errors_;
     std::string mechanism_;  ///< the remote's, when the run has limits (see limits_mechanism())

@@ -2,6 +2,7 @@
 // RemoteSessionSandbox: a warm session's long-lived sandbox on the remote, on a dispatcher of its own.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ public:
     [[nodiscard]] int stdin_fd() const { return dispatcher_ ? dispatcher_->child.in.get() : -1; }
     [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
-    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.process.exit_fd() : -1; }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     /// How the session's limits are enforced: the dispatcher starts it in a pids cgroup where it
     /// can make one (and refuses the session, 93, where it then cannot).
@@ -83,7 +84,7 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
-        if (dispatcher_) status = reap(dispatcher_->child.pid);
+        if (dispatcher_) status = dispatcher_->child.process.reap();
         end();
         if (status && WIFSIGNALED(*status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -121,7 +122,7 @@ public:
 
 private:
     void signal(int sig) {
-        if (dispatcher_ && dispatcher_->child.pid > 0 && dispatcher_->child.pidfd) pidfd_send_signal(dispatcher_->child.pidfd.get(), sig);
+        if (dispatcher_) dispatcher_->child.process.signal(sig);
     }
     void end() {
         if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
