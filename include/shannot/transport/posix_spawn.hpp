@@ -20,16 +20,21 @@
 #include <vector>
 
 #include <shannot/concepts/transport.hpp>
-#include <shannot/detail/local/limits.hpp>
-#include <shannot/detail/local/posix_process.hpp>
-#include <shannot/detail/local/spawner_thread.hpp>
-#include <shannot/detail/posix/data_fd.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/process.hpp>
 #include <shannot/detail/posix/spawn_setup.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/error.hpp>
 #include <shannot/fwd.hpp>
+#include <shannot/platform.hpp>
+#if SHANNOT_PLATFORM_LINUX
+// Linux-only (pidfds of processes that are not our children, /proc). Last, and included nowhere
+// else: the single header inlines them inside this block, their own includes before it.
+#include <shannot/detail/local/limits.hpp>
+#include <shannot/detail/local/posix_process.hpp>
+#include <shannot/detail/local/spawner_thread.hpp>
+#include <shannot/detail/posix/data_fd.hpp>
+#endif
 
 namespace shannot {
 
@@ -37,6 +42,8 @@ struct PosixSpawnOptions {
     /// bwrap to run; when unset, the first `bwrap` on this process's PATH.
     std::optional<std::string> bwrap_path{};
 };
+
+#if SHANNOT_PLATFORM_LINUX
 
 /// The local transport: bwrap runs here as a child of this process.
 /// Users name it PosixSpawnTransport. It is a template over an unused parameter, and so are the
@@ -246,5 +253,31 @@ private:
 
     PosixSpawnOptions options_;
 };
+
+#else
+
+/// Where bwrap cannot run (off Linux, or with SHANNOT_PORTABLE_POSIX=1), the local transport is
+/// declared, so that naming it reads as what it is, and refused where it is used. The portable
+/// seam is not enough for it: it pins the sandbox's PID 1, a process that is not our child, with a
+/// pidfd (by pid alone a signal could reach a recycled pid), and it finds bwrap's children during
+/// setup in /proc; a weaker local transport would be a silent downgrade.
+template <class Deferred>
+class BasicPosixSpawnTransport {
+#if defined(__linux__)
+    static_assert(sizeof(Deferred*) == 0,
+                  "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
+                  "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
+                  "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
+#else
+    static_assert(sizeof(Deferred*) == 0,
+                  "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
+                  "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
+#endif
+
+public:
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions = {}) {}
+};
+
+#endif
 
 }  // namespace shannot
