@@ -162,7 +162,7 @@ private:
 
 /// Runs the rlimit helper with RLIMIT_NOFILE = limit; returns its exit status (-1: killed after
 /// 60 s, or a signal) and what it printed.
-std::pair<int, std::string> run_rlimit_probe(const std::string& probe, int limit) {
+[[maybe_unused]] std::pair<int, std::string> run_rlimit_probe(const std::string& probe, int limit) {  // local only
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return {-2, "pipe2 failed"};
     const std::string limit_text = std::to_string(limit);
@@ -210,6 +210,7 @@ std::string marker(int n) {
 
 }  // namespace
 
+#if SHANNOT_PLATFORM_LINUX  // the local transport: not in the portable build (tests/portable/)
 TEST_CASE("fault: bwrap missing or not executable") {
     SHANNOT_REQUIRE_BWRAP();
     shannot_test::TempDir dir;
@@ -241,6 +242,7 @@ TEST_CASE("fault: bwrap missing or not executable") {
     CHECK(not_bwrap.error().code == errc::sandbox_setup_failed);
     CHECK_NO_LEAKS(before);
 }
+#endif
 
 TEST_CASE("fault: a full $TMPDIR on the remote is a clear error, and the session stays usable") {
     using T = shannot::OpenSshProcessTransport;
@@ -279,6 +281,7 @@ TEST_CASE("fault: a full $TMPDIR on the remote is a clear error, and the session
     CHECK_NO_LEAKS(before);
 }
 
+#if SHANNOT_PLATFORM_LINUX  // the local transport: not in the portable build (tests/portable/)
 TEST_CASE("fault: RLIMIT_NOFILE of 32 (in a child process)") {
     SHANNOT_REQUIRE_BWRAP();
     const auto probe = shannot_test::helper_path("shannot_rlimit_probe");
@@ -293,6 +296,7 @@ TEST_CASE("fault: RLIMIT_NOFILE of 32 (in a child process)") {
     CHECK(starved.second.find("Too many open files") != std::string::npos);
     CHECK_NO_LEAKS(before);
 }
+#endif
 
 TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
     using T = typename M::transport;
@@ -524,6 +528,7 @@ TEST_CASE_TEMPLATE("fault: runs stopped during sandbox setup leave nothing behin
     }
     // Each kill is answered at once: none waits for the 3 s fallback that drops an ssh session.
     CHECK(std::chrono::steady_clock::now() - started < 20 * shannot::OpenSshProcessTransport::process_type::kill_fallback / 2);
+#if SHANNOT_PLATFORM_LINUX
     if constexpr (std::is_same_v<T, shannot::PosixSpawnTransport>) {
         // Handles killed or dropped right after launch, at varying points of bwrap's setup.
         auto argv = sandbox.dry_run({"sleep", m});
@@ -539,6 +544,7 @@ TEST_CASE_TEMPLATE("fault: runs stopped during sandbox setup leave nothing behin
             }
         }  // the others are dropped: the destructor kills and reaps
     }
+#endif
     // Nothing of any run is left: no sleep, and no bwrap blocked in setup (its argv holds the marker).
     CHECK(eventually([&] { return shannot_test::processes_with(m) == 0; }));
     REQUIRE(sandbox.run({"true"}));

@@ -307,6 +307,7 @@ TEST_CASE_TEMPLATE("argument counts and sizes at bwrap's limits", T, SHANNOT_TRA
     }
 }
 
+#if SHANNOT_PLATFORM_LINUX  // the local transport: not in the portable build (tests/portable/)
 TEST_CASE("PosixSpawnTransport given a 100 MiB argument") {
     SHANNOT_REQUIRE_BWRAP();
     const int fds = shannot_test::count_fds();
@@ -317,6 +318,7 @@ TEST_CASE("PosixSpawnTransport given a 100 MiB argument") {
     CHECK(r.error().message.find("too long") != std::string::npos);
     CHECK(shannot_test::count_fds() == fds);
 }
+#endif
 
 TEST_CASE("profile paths with control bytes are refused, naming the field") {
     struct Case {
@@ -341,6 +343,7 @@ TEST_CASE("profile paths with control bytes are refused, naming the field") {
     }
 }
 
+#if SHANNOT_PLATFORM_LINUX  // host paths: the local transport only; not in the portable build
 TEST_CASE("profile paths through symlinks: a writable bind is checked where its source really is") {
     SHANNOT_REQUIRE_BWRAP();
     namespace fs = std::filesystem;
@@ -390,6 +393,7 @@ TEST_CASE("profile paths through symlinks: a writable bind is checked where its 
         CHECK(shannot_test::read_text((root / "data" / "f").native()) == "hi\n");
     }
 }
+#endif
 
 TEST_CASE("an ssh destination that ssh would read as an option never reaches ssh") {
     shannot_test::TempDir dir;

@@ -251,6 +251,7 @@ TEST_CASE_TEMPLATE("session stopping, losing and reopening", T, SHANNOT_TRANSPOR
     }
 }
 
+#if SHANNOT_PLATFORM_LINUX  // the local transport: not in the portable build (tests/portable/)
 TEST_CASE("session on a lost local sandbox") {
     SHANNOT_REQUIRE_BWRAP();
     auto session = open_test_session<shannot::PosixSpawnTransport>();
@@ -277,6 +278,7 @@ TEST_CASE("session on a lost local sandbox") {
     REQUIRE(again);
     CHECK(again->stdout_data == "back\n");
 }
+#endif
 
 TEST_CASE("session on a lost ssh connection") {
     SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
@@ -408,6 +410,7 @@ TEST_CASE_TEMPLATE("session with bash as the agent's shell", T, SHANNOT_TRANSPOR
     CHECK(after->stdout_data == "/tmp\nunset\n" + shannot_test::test_profile<T>().environment.at("PATH") + "\n");
 }
 
+#if SHANNOT_PLATFORM_LINUX  // the local transport: not in the portable build (tests/portable/)
 TEST_CASE("session many arguments and large input") {
     SHANNOT_REQUIRE_BWRAP();
     auto session = open_test_session<shannot::PosixSpawnTransport>();
@@ -422,3 +425,4 @@ TEST_CASE("session many arguments and large input") {
     REQUIRE(r);
     CHECK(r->stdout_data == std::to_string(big.size()) + "\n");
 }
+#endif

@@ -4,6 +4,10 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -279,6 +283,47 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         REQUIRE_FALSE(after);
         CHECK(after.error().code == errc::session_closed);
     }
+}
+
+TEST_CASE("the ssh clients inherit no descriptor the application left open") {
+    using T = shannot::OpenSshProcessTransport;
+    SHANNOT_REQUIRE_TRANSPORT(T);
+    shannot_test::TempDir dir;
+    REQUIRE_FALSE(dir.path().empty());
+    // The application holds a descriptor without FD_CLOEXEC (as a careless library would).
+    const int opened = ::open("/dev/null", O_RDONLY);
+    REQUIRE(opened >= 0);
+    const int leaky = 300;
+    REQUIRE(::dup2(opened, leaky) == leaky);  // dup2 leaves FD_CLOEXEC clear
+    ::close(opened);
+    // An ssh that notes, per start, whether it holds that descriptor, then is the real ssh.
+    const std::string log = dir.path() + "/log", wrapper = dir.path() + "/ssh";
+    std::ofstream(wrapper) << "#!/bin/sh\nif [ -e /proc/$$/fd/" << leaky << " ]; then echo leaked; else echo clean; fi >>" << log
+                           << "\nexec ssh \"$@\"\n";
+    REQUIRE(::chmod(wrapper.c_str(), 0755) == 0);
+
+    auto c = shannot_test::shared_sshd()->connection();
+    c.ssh_binary = wrapper;
+    {
+        T transport(c);
+        shannot::SandboxManager<T> sandbox(shannot_test::test_profile<T>(), transport);
+        auto r = sandbox.run({"echo", "hi"});
+        REQUIRE_MESSAGE(r, r.error().describe());
+        CHECK(r->stdout_data == "hi\n");
+        auto session = sandbox.open_session();  // a dispatcher of its own: another start
+        REQUIRE_MESSAGE(session, session.error().describe());
+        CHECK(session->run({"true"}));
+    }
+    const auto starts = shannot_test::read_text(log);
+    CHECK(starts == "clean\nclean\nclean\n");  // the master, a dispatcher, the session's
+    // Control: the wrapper started without our file actions does see it (so the probe can fail).
+    const char* const argv[] = {wrapper.c_str(), "-V", nullptr};
+    pid_t pid = -1;
+    REQUIRE(::posix_spawn(&pid, wrapper.c_str(), nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(shannot_test::read_text(log) == starts + "leaked\n");
+    ::close(leaky);
 }
 
 TEST_CASE("OpenSshProcessTransport on a private sshd that goes away or changes") {

@@ -95,6 +95,7 @@ inline std::string helper_path(const std::string& name) {
     return ::access(p.c_str(), X_OK) == 0 ? p : std::string();
 }
 
+#if SHANNOT_PLATFORM_LINUX
 /// Whether a trivial sandbox starts here; `why` says what is wrong otherwise. Cached.
 inline bool transport_usable(std::string* why = nullptr) {
     static const std::string problem = [] {
@@ -116,6 +117,7 @@ inline bool transport_usable(std::string* why = nullptr) {
     if (why) *why = problem;
     return problem.empty();
 }
+#endif
 
 #if defined(__x86_64__)
 inline constexpr unsigned test_audit_arch = AUDIT_ARCH_X86_64;

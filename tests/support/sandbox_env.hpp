@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,14 +25,29 @@ inline bool in_ci() {
     return ci && std::strcmp(ci, "true") == 0;
 }
 
-/// True when `bwrap` runs a trivial sandbox here. Cached.
+/// True when `bwrap` runs a trivial sandbox here (where the test sshd runs it too). Cached.
 inline bool bwrap_usable() {
     static const bool usable = [] {
+#if SHANNOT_PLATFORM_LINUX
         auto profile = shannot::builtin_profile("minimal");
         if (!profile) return false;
         shannot::LocalSandbox sandbox(*profile);
         auto r = sandbox.run({"ls", "/"});
         return r && r->exit_code == 0;
+#else
+        // The portable build has no local transport: run bwrap by hand, as the remote side will.
+        const char* argv[] = {"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                              "--dev", "/dev", "--", "ls", "/", nullptr};
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        pid_t pid = -1;
+        const int rc = ::posix_spawnp(&pid, argv[0], &actions, nullptr, const_cast<char* const*>(argv), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        int status = 0;
+        return rc == 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+#endif
     }();
     return usable;
 }

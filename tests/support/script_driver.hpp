@@ -43,22 +43,20 @@ public:
     /// EOF first, so that the program ends by itself (and the dispatcher removes its folder);
     /// killed after 5 s.
     ~ScriptDriver() {
-        if (child_.pid <= 0) return;
+        if (child_.process.pid() <= 0) return;
         close_input();
-        if (wait_exit(std::chrono::seconds(5)) != -1 || child_.pid <= 0) return;
+        if (wait_exit(std::chrono::seconds(5)) != -1 || child_.process.pid() <= 0) return;
         signal(SIGKILL);
-        ::waitpid(child_.pid, nullptr, 0);
+        child_.process.reap();
     }
 
-    [[nodiscard]] bool started() const { return child_.pid > 0 || exit_status_ != -1; }
+    [[nodiscard]] bool started() const { return child_.process.pid() > 0 || exit_status_ != -1; }
     [[nodiscard]] const std::string& error() const { return error_; }
     /// The program's pid while it has not been reaped, else -1: never pass it to kill(2)
     /// unchecked (kill(-1, ...) signals every process there is); use signal().
-    [[nodiscard]] pid_t pid() const { return child_.pid; }
+    [[nodiscard]] pid_t pid() const { return child_.process.pid(); }
     /// Sends `sig` to the program, if it has not been reaped yet.
-    void signal(int sig) {
-        if (child_.pid > 0) ::kill(child_.pid, sig);
-    }
+    void signal(int sig) { child_.process.signal(sig); }
 
     [[nodiscard]] bool send(std::string_view text) {
         return shannot::detail::write_all(child_.in.get(), text,
@@ -175,18 +173,15 @@ public:
     /// Waits up to `bound` for the program to exit: its exit status, 128+N for signal N, or -1
     /// when it is still running.
     int wait_exit(std::chrono::milliseconds bound = std::chrono::seconds(10)) {
-        if (exit_status_ != -1 || child_.pid <= 0) return exit_status_;
-        const auto deadline = std::chrono::steady_clock::now() + bound;
-        while (true) {
-            int status = 0;
-            if (::waitpid(child_.pid, &status, WNOHANG) == child_.pid) {
-                child_.pid = -1;
-                exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                return exit_status_;
-            }
-            if (std::chrono::steady_clock::now() >= deadline) return -1;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
+        if (exit_status_ != -1 || child_.process.pid() <= 0) return exit_status_;
+        // Through the child's exit descriptor, never waitpid: the portable build's reaper thread
+        // reaps it, and a waitpid here would take the status from under it.
+        pollfd exited{child_.process.exit_fd(), POLLIN, 0};
+        if (::poll(&exited, 1, static_cast<int>(bound.count())) <= 0) return -1;
+        const auto status = child_.process.reap();
+        if (!status) return exit_status_ = 255;  // reaped by someone else: no status
+        exit_status_ = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+        return exit_status_;
     }
 
     std::string out, err;

@@ -18,11 +18,13 @@ namespace shannot_test {
 template <class T>
 struct TransportFixture;
 
+#if SHANNOT_PLATFORM_LINUX
 template <>
 struct TransportFixture<shannot::PosixSpawnTransport> {
     static const char* unavailable() { return bwrap_usable() ? nullptr : "bwrap is not usable on this machine"; }
     static shannot::PosixSpawnTransport transport() { return shannot::PosixSpawnTransport(); }
 };
+#endif
 
 template <>
 struct TransportFixture<shannot::OpenSshProcessTransport> {
@@ -51,8 +53,10 @@ struct Mode {
     static constexpr bool session = Session;
     static constexpr bool local = std::is_same_v<T, shannot::PosixSpawnTransport>;
 };
+#if SHANNOT_PLATFORM_LINUX
 using LocalRun = Mode<shannot::PosixSpawnTransport, false>;
 using LocalSession = Mode<shannot::PosixSpawnTransport, true>;
+#endif
 using SshRun = Mode<shannot::OpenSshProcessTransport, false>;
 using SshSession = Mode<shannot::OpenSshProcessTransport, true>;
 
@@ -103,5 +107,12 @@ auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_p
         }                                                                                      \
     } while (0)
 
+#if SHANNOT_PLATFORM_LINUX
 #define SHANNOT_TRANSPORTS shannot::PosixSpawnTransport, shannot::OpenSshProcessTransport
 #define SHANNOT_MODES shannot_test::LocalRun, shannot_test::LocalSession, shannot_test::SshRun, shannot_test::SshSession
+#else
+// The portable build (SHANNOT_PORTABLE_POSIX=1, tests/portable/): the ssh half only; the local
+// transport does not exist there (see transport/posix_spawn.hpp).
+#define SHANNOT_TRANSPORTS shannot::OpenSshProcessTransport
+#define SHANNOT_MODES shannot_test::SshRun, shannot_test::SshSession
+#endif
