@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+// Stands in for <sys/timerfd.h> in the header check of the portable build (tests/portable/meson.build).
+#error "shannot: a SHANNOT_PORTABLE_POSIX=1 build included <sys/timerfd.h>, where Linux declares timerfd_create"
