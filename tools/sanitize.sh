@@ -25,8 +25,8 @@ case "$MODE" in asan|tsan|all) ;; *) echo "usage: tools/sanitize.sh [asan|tsan|a
 TSAN_CASES='*concurrency*,*cancellation*,CancelToken,PosixSpawnTransport stopping and reaping,OpenSshProcessTransport against a real sshd'
 
 # Configures $1 with the given meson options (once), then builds every executable under the
-# directories named in $BUILD_UNDER (built by default: not the benchmarks) but the fuzzers and the
-# -fno-exceptions check.
+# directories named in $BUILD_UNDER (built by default: not the benchmarks) but the fuzzers, the
+# -fno-exceptions check and the portable build of the tool (no sanitizer run uses them).
 build() {
     local dir=$1
     shift
@@ -40,7 +40,7 @@ root = os.path.realpath(sys.argv[1])
 under = tuple(d + "/" for d in sys.argv[2:])
 for t in json.load(sys.stdin):
     if (t["type"] != "executable" or not t["build_by_default"]
-            or t["name"] == "noexcept_test"):
+            or t["name"] in ("noexcept_test", "shannot-portable")):
         continue
     for f in t["filename"]:
         rel = os.path.relpath(f, root)

@@ -130,6 +130,15 @@ inline int report(const Failure& f) {
     return f.status;
 }
 
+/// What a local run or verify says where the library has no local transport (off Linux, or
+/// built with SHANNOT_PORTABLE_POSIX=1): the remote commands work there, the local ones cannot.
+[[nodiscard]] inline Failure local_sandbox_unavailable() {
+    return Failure{status::sandbox_failed,
+                   "this shannot runs sandboxes on remote Linux hosts only: a sandbox on this machine needs bwrap, "
+                   "which exists only on Linux",
+                   "name the host: --ssh [USER@]HOST[:PORT], or --target NAME (see `shannot remote add`)"};
+}
+
 /// Prints a note for people on stderr (never on stdout, which carries the command's bytes).
 inline void note(std::string_view text) {
     write_all(2, "shannot: " + one_line(text) + "\n");

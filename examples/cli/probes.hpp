@@ -3,9 +3,9 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +14,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <shannot/shannot.hpp>
 
 namespace shannot_cli {
 
@@ -24,8 +26,8 @@ namespace detail {
     static constexpr char hex[] = "0123456789abcdef";
     while (out.size() < bytes * 2) {
         unsigned char b[16];
-        const auto n = ::getrandom(b, sizeof b, 0);
-        for (ssize_t i = 0; i < n && out.size() < bytes * 2; ++i) {
+        shannot::detail::random_bytes(b, sizeof b);
+        for (std::size_t i = 0; i < sizeof b && out.size() < bytes * 2; ++i) {
             out += hex[b[i] >> 4];
             out += hex[b[i] & 15];
         }
@@ -33,12 +35,26 @@ namespace detail {
     return out;
 }
 
+/// A socket that no child inherits (SOCK_CLOEXEC is not in macOS: socket, then fcntl; the tool
+/// spawns nothing from another thread meanwhile).
+[[nodiscard]] inline int cloexec_socket(int fd) {
+    if (fd >= 0 && ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /// A TCP listener on 127.0.0.1 that the sandbox must not reach.
 class Listener {
 public:
     Listener() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd_ < 0) return;
+        fd_ = cloexec_socket(::socket(AF_INET, SOCK_STREAM, 0));
+        if (fd_ < 0 || !shannot::detail::set_nonblocking(fd_)) {
+            if (fd_ >= 0) ::close(fd_);
+            fd_ = -1;
+            return;
+        }
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -60,7 +76,7 @@ public:
 
     /// Connects from this host and accepts it: proves the listener works outside the sandbox.
     [[nodiscard]] bool reachable_here() {
-        const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int c = cloexec_socket(::socket(AF_INET, SOCK_STREAM, 0));
         if (c < 0) return false;
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -75,7 +91,7 @@ public:
         int n = 0;
         pollfd p{fd_, POLLIN, 0};
         while (::poll(&p, 1, n == 0 ? 200 : 0) == 1) {
-            const int a = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            const int a = cloexec_socket(::accept(fd_, nullptr, nullptr));
             if (a < 0) break;
             ::close(a);
             ++n;

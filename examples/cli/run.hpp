@@ -143,7 +143,7 @@ inline volatile std::sig_atomic_t cancel_signal = 0;
 
 inline void on_cancel_signal(int sig) {
     cancel_signal = sig;
-    if (cancel_token) cancel_token->cancel();  // an atomic flag and an eventfd write: signal-safe
+    if (cancel_token) cancel_token->cancel();  // an atomic flag and one write(2): signal-safe
 }
 
 /// While alive, SIGINT, SIGTERM and SIGHUP stop the sandboxed command (and the tool then exits
@@ -424,12 +424,16 @@ inline int run_main(const Subcommand& self, std::span<const std::string> args, b
     if (destinations->empty()) {
         if (request.gather || request.fanout || request.persist_given)
             return report(usage_error("--gather, --fanout and --persist apply to remote hosts", "add --ssh, --target or --inventory").value());
+#if SHANNOT_PLATFORM_LINUX
         auto profile = resolve_profile<shannot::PosixSpawnTransport>(request.profile_spec);
         if (!profile) return report(profile.error());
         shannot::PosixSpawnTransport transport;
         const std::string bwrap = transport.bwrap().value_or("bwrap");
         shannot::LocalSandbox sandbox(std::move(*profile), std::move(transport));
         return execute_run(sandbox, request, "local", bwrap);
+#else
+        return report(local_sandbox_unavailable());
+#endif
     }
     std::string spec = request.profile_spec;
     if (spec.empty()) {

@@ -293,9 +293,13 @@ inline int verify_command(const Subcommand& self, std::span<const std::string> a
     const std::string spec = parsed->get("--profile").value_or(destination->profile);
     const bool json = parsed->has("--json");
     if (!destination->ssh) {
+#if SHANNOT_PLATFORM_LINUX
         auto profile = resolve_profile<shannot::PosixSpawnTransport>(spec);
         if (!profile) return report(profile.error());
         return run_verify(std::move(*profile), shannot::PosixSpawnTransport(), true, "this host", json);
+#else
+        return report(local_sandbox_unavailable());
+#endif
     }
     auto profile = resolve_profile<shannot::OpenSshProcessTransport>(spec);
     if (!profile) return report(profile.error());
