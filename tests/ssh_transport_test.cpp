@@ -310,12 +310,13 @@ TEST_CASE("the ssh clients inherit no descriptor the application left open") {
         auto r = sandbox.run({"echo", "hi"});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->stdout_data == "hi\n");
-        auto session = sandbox.open_session();  // a dispatcher of its own: another start
+        auto session = sandbox.open_session();
         REQUIRE_MESSAGE(session, session.error().describe());
         CHECK(session->run({"true"}));
     }
     const auto starts = shannot_test::read_text(log);
-    CHECK(starts == "clean\nclean\nclean\n");  // the master, a dispatcher, the session's
+    CHECK(starts.rfind("clean\nclean\n", 0) == 0);  // the master and a dispatcher, at least
+    CHECK(starts.find("leaked") == std::string::npos);
     // Control: the wrapper started without our file actions does see it (so the probe can fail).
     const char* const argv[] = {wrapper.c_str(), "-V", nullptr};
     pid_t pid = -1;

@@ -279,8 +279,9 @@ private:
         std::optional<int> status;
     };
 
-    /// The thread: waits without reaping, then reaps under the lock (so signal() never sees a
-    /// reaped pid), then writes the byte that makes exit_fd() readable for good.
+    /// The thread: waits without reaping, makes exit_fd() readable for good (the child has
+    /// exited: whoever sees that may reap() at once), then reaps under the lock, so that signal()
+    /// never sees a reaped pid. Once the pid is gone from the process table, the byte is there.
     static void reaper(State& state, const UniqueFd& notify) {
         siginfo_t info{};
         int rc = 0;
@@ -295,6 +296,9 @@ private:
             while ((got = ::waitpid(state.pid, &status, 0)) < 0 && errno == EINTR) {
             }
         }
+        const char byte = 0;
+        while (write_no_sigpipe(notify.get(), &byte, 1) < 0 && errno == EINTR) {
+        }
         {
             std::lock_guard lock(state.mutex);
             if (rc == 0) {
@@ -306,9 +310,6 @@ private:
             state.reaped = true;
         }
         state.done.notify_all();
-        const char byte = 0;
-        while (write_no_sigpipe(notify.get(), &byte, 1) < 0 && errno == EINTR) {
-        }
     }
 
     /// adopt()'s thread: polls until the process is gone or nobody watches it any more.
