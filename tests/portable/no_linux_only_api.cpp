@@ -8,7 +8,12 @@
 #include <unistd.h>
 
 // Declared by the headers above (included first, so their declarations do not trip the poison):
-// any later use is an error.
+// any later use is an error. The macros are undefined first (clang warns when poisoning one).
+#undef F_SETPIPE_SZ
+#undef F_GETPIPE_SZ
+#undef O_PATH
+#undef SOCK_CLOEXEC
+#undef SOCK_NONBLOCK
 #pragma GCC poison pipe2 dup3 accept4 close_range F_SETPIPE_SZ F_GETPIPE_SZ O_PATH SOCK_CLOEXEC SOCK_NONBLOCK
 
 #include "ssh_client_probe.cpp"
