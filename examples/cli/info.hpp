@@ -90,8 +90,14 @@ inline int lint_command(const Subcommand& self, std::span<const std::string> arg
     auto profile = resolve_profile<StructuralTransport>((*parsed)->get("--profile").value_or(""));
     if (!profile) return report(profile.error());
     // Loaded without looking at this host's files (a required source may be missing here); linted
-    // as a local profile, so the findings say which bind sources this host lacks.
-    const auto findings = shannot::lint_profile(profile->for_transport<shannot::PosixSpawnTransport>());
+    // as a local profile, so the findings say which bind sources this host lacks. Where there is
+    // no local transport (SHANNOT_PORTABLE_POSIX=1, off Linux), as a remote one.
+#if SHANNOT_PLATFORM_LINUX
+    using LintTransport = shannot::PosixSpawnTransport;
+#else
+    using LintTransport = shannot::OpenSshProcessTransport;
+#endif
+    const auto findings = shannot::lint_profile(profile->for_transport<LintTransport>());
     bool danger = false;
     for (const auto& f : findings) danger = danger || f.severity == shannot::LintFinding::Severity::danger;
     if ((*parsed)->has("--json")) {

@@ -118,9 +118,11 @@ inline constexpr std::string_view local_place_name = "local";
 }
 
 /// This host (unless `no_local`), then each --target, then each --ssh host (named after the
-/// host). -i and --known-hosts apply to every remote, as they do for `shannot --target`.
+/// host). -i and --known-hosts apply to every remote, as they do for `shannot --target`. Where
+/// the library has no local transport (SHANNOT_PORTABLE_POSIX=1, off Linux), remotes only.
 [[nodiscard]] inline Expected<std::vector<Place>> resolve_places(const ParsedArgs& args, bool no_local) {
     std::vector<Place> places;
+    if (!shannot::local_sandbox_supported) no_local = true;
     if (!no_local) places.push_back({"", "this host", std::nullopt});
     const auto identity = args.get("--identity");
     const auto known_hosts = args.get("--known-hosts");
@@ -148,6 +150,9 @@ inline constexpr std::string_view local_place_name = "local";
         if (auto ok = add_remote(target, std::nullopt); !ok) return tl::make_unexpected(std::move(ok.error()));
     for (const auto& ssh : args.all("--ssh"))
         if (auto ok = add_remote(std::nullopt, ssh); !ok) return tl::make_unexpected(std::move(ok.error()));
+    if (places.empty() && !shannot::local_sandbox_supported)
+        return usage_error("mcp: this shannot runs sandboxes on remote Linux hosts only (bwrap exists only on Linux)",
+                           "add --target NAME or --ssh HOST");
     if (places.empty())
         return usage_error("mcp: --no-local leaves no place to run commands", "add --target NAME or --ssh HOST");
     if ((identity || known_hosts) && places.size() == 1 && !places.front().ssh)

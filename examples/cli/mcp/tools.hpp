@@ -90,9 +90,11 @@ public:
                 if (ssh)
                     runners_.push_back(std::make_unique<SandboxRunner<shannot::OpenSshProcessTransport>>(
                         entry, place, *ssh, settings_.warm));
+#if SHANNOT_PLATFORM_LINUX
                 else
                     runners_.push_back(std::make_unique<SandboxRunner<shannot::PosixSpawnTransport>>(
                         entry, place, shannot::PosixSpawnTransport{}, settings_.warm));
+#endif  // else resolve_places gave remotes only
             }
         }
         for (std::size_t pl = 0; pl < places_.size(); ++pl)
