@@ -158,6 +158,44 @@ TEST_CASE("platform: ChildProcess tells an exit in a poll loop, signals, and rea
     }
 }
 
+TEST_CASE("platform: ChildProcess watches a process that is not its child, and a second handle never reaps") {
+    SUBCASE("adopt: a process another one started is watched and signalled, and reap() only forgets it") {
+        // sh starts sleep in the background, prints its pid and exits: sleep is not our child.
+        auto starter = shannot::detail::spawn_child({.argv = {"sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"}});
+        REQUIRE_MESSAGE(starter, starter.error().describe());
+        const auto printed = read_all(starter->out.get());
+        starter->process.reap();
+        const pid_t pid = static_cast<pid_t>(std::stoi(printed));
+        REQUIRE(pid > 0);
+        CHECK(::waitpid(pid, nullptr, WNOHANG) == -1);  // not ours to wait for
+        auto adopted = shannot::detail::ChildProcess::adopt(pid);
+        REQUIRE_MESSAGE(adopted, adopted.error().describe());
+        CHECK(adopted->pid() == pid);
+        CHECK_FALSE(readable(adopted->exit_fd(), 300));  // control: it runs, the descriptor waits
+        adopted->signal(SIGTERM);
+        CHECK(readable(adopted->exit_fd(), 10000));
+        CHECK(adopted->exited());
+        CHECK_FALSE(adopted->reap());  // no status to have: someone else's child
+        CHECK(adopted->pid() == -1);
+    }
+    SUBCASE("observer: sees the exit and signals; the owner alone gets the status") {
+        auto child = shannot::detail::spawn_child({.argv = {"sleep", "30"}});
+        REQUIRE_MESSAGE(child, child.error().describe());
+        auto observer = child->process.observer();
+        REQUIRE(observer);
+        CHECK(observer.exit_fd() != child->process.exit_fd());  // a descriptor of its own
+        CHECK_FALSE(readable(observer.exit_fd(), 200));  // control
+        observer.signal(SIGKILL);
+        CHECK(readable(observer.exit_fd(), 10000));
+        CHECK(readable(child->process.exit_fd(), 10000));
+        CHECK_FALSE(observer.reap());  // returns at once, takes nothing
+        const auto status = child->process.reap();
+        REQUIRE(status);  // the owner still has the status: the observer did not take it
+        CHECK(WTERMSIG(*status) == SIGKILL);
+        observer.signal(SIGKILL);  // reaped: a no-op, never a signal to a recycled pid
+    }
+}
+
 TEST_CASE("platform: the library reaps only its own children and leaves SIGCHLD to the application") {
     struct sigaction mine {}, old{}, now{};
     mine.sa_handler = count_sigchld;

@@ -67,8 +67,8 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
 
 /// A child we spawned, watched through a pidfd: readable once it exited, and a signal through
 /// it can never reach another process that got its pid. Move-only. Dropping one unreaped
-/// leaves a zombie: its owner reaps it (reap()). Also a process that is not our child
-/// (adopt()) or a second handle on one (observer()): those wait and signal, never reap.
+/// leaves a zombie: its owner reaps it (reap()). Also a process that need not be our child
+/// (adopt(): reaped only if it is) or a second handle on one (observer(): never reaps).
 class ChildProcess {
 public:
     ChildProcess() = default;
@@ -96,15 +96,15 @@ public:
         return child;
     }
 
-    /// Watches `pid`, a live process that is not our child (a kept connection's ssh, started by
-    /// an earlier process): exit_fd() and signal() work, reap() only forgets it. The caller has
+    /// Watches `pid`, a live process that need not be our child (a kept connection's ssh,
+    /// started by an earlier process, or by this one before it parked it): exit_fd() and
+    /// signal() work; reap() reaps it when it is our child, else only forgets it. The caller has
     /// checked that `pid` names the process it means (see same_process).
     [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
         ChildProcess process;
         process.exit_fd_ = UniqueFd(pidfd_open(pid));
         if (!process.exit_fd_) return fail(errc::spawn_failed, "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
         process.pid_ = pid;
-        process.reaps_ = false;
         return process;
     }
 
@@ -135,8 +135,20 @@ public:
     /// Waits for the child to end and reaps it: its wait status, or nothing when it was reaped
     /// already (or by someone else), or this handle does not reap (adopt(), observer()).
     std::optional<int> reap() noexcept {
-        if (!reaps_) {
+        if (!reaps_ || pid_ <= 0) {
             pid_ = -1;
+            return std::nullopt;
+        }
+        // Through the pidfd first (without reaping): only a process that is still our unreaped
+        // child passes, so the waitpid by pid below can take no other child's status, even when
+        // another handle on the same process (adopt()) reaped it and its pid was given again.
+        siginfo_t info{};
+        int rc = 0;
+        while ((rc = ::waitid(P_PIDFD, static_cast<id_t>(exit_fd_.get()), &info, WEXITED | WNOWAIT)) < 0 &&
+               errno == EINTR) {
+        }
+        if (rc != 0) {
+            pid_ = -1;  // ECHILD: not our child, or reaped already
             return std::nullopt;
         }
         return detail::reap(pid_);
