@@ -66,6 +66,7 @@ struct PersistedConnection {
     auto all = list_persisted(folder);
     if (!all) return propagate(all);
     std::size_t closed = 0;
+    std::vector<pid_t> stopped;  ///< what was signalled, reaped before returning when it is ours
     detail::reap_parked();
     for (const auto& c : *all) {
         if (which && !which(c)) continue;
@@ -74,10 +75,11 @@ struct PersistedConnection {
         const auto state = detail::read_persisted_state(paths.state);
         closed += c.alive ? 1 : 0;
         detail::stop_persisted(paths, state);
+        if (state) stopped.insert(stopped.end(), {state->ssh_pid, state->holder_pid});
         ::unlink(paths.lock.c_str());
         ::rmdir(paths.dir.c_str());
     }
-    detail::reap_parked();
+    detail::reap_stopped(stopped, std::chrono::seconds(2));
     return closed;
 }
 

@@ -278,19 +278,45 @@ inline void stop_persisted(const PersistPaths& p, const std::optional<PersistedS
 /// connection, a holder): reaped here once they end, so that a long-lived program gathers no
 /// zombies. Each is waited for through its own ChildProcess, never by a wait that could take
 /// another child's status.
+struct ParkedChildren {
+    std::mutex mutex;
+    std::vector<ChildProcess> list;
+};
+[[nodiscard]] inline ParkedChildren& parked_children() {
+    static ParkedChildren parked;
+    return parked;
+}
+
+/// Adds `add` to the parked processes, and reaps those that have ended.
 inline void reap_parked(std::optional<ChildProcess> add = std::nullopt) {
-    static std::mutex mutex;
-    static std::vector<ChildProcess> parked;
-    std::lock_guard lock(mutex);
-    if (add && *add) parked.push_back(std::move(*add));
-    for (auto it = parked.begin(); it != parked.end();) {
+    auto& parked = parked_children();
+    std::lock_guard lock(parked.mutex);
+    if (add && *add) parked.list.push_back(std::move(*add));
+    for (auto it = parked.list.begin(); it != parked.list.end();) {
         if (it->exited()) {
             it->reap();  // at once: it has exited (only forgotten when it is not our child)
-            it = parked.erase(it);
+            it = parked.list.erase(it);
         } else {
             ++it;
         }
     }
+}
+
+/// After stop_persisted signalled `pids`: reaps those among the parked processes as they end,
+/// waiting up to `bound` for them (a signalled process takes a moment to go), so that closing a
+/// kept connection this program started leaves no zombie behind.
+inline void reap_stopped(const std::vector<pid_t>& pids, std::chrono::milliseconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    const auto waiting = [&] {
+        auto& parked = parked_children();
+        std::lock_guard lock(parked.mutex);
+        for (const auto& p : parked.list)
+            for (const pid_t pid : pids)
+                if (pid > 0 && p.pid() == pid) return true;
+        return false;
+    };
+    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked())
+        ::usleep(5000);
 }
 
 /// Starts the holder: `sleep SECONDS` with the dispatcher's stdin fifo open for writing, in a
