@@ -73,11 +73,13 @@ class ChildProcess {
 public:
     ChildProcess() = default;
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), reaps_(other.reaps_) {}
+        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), reaps_(other.reaps_),
+          status_(std::exchange(other.status_, std::nullopt)) {}
     ChildProcess& operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
         exit_fd_ = std::move(other.exit_fd_);
         reaps_ = other.reaps_;
+        status_ = std::exchange(other.status_, std::nullopt);
         return *this;
     }
 
@@ -129,8 +131,18 @@ public:
     [[nodiscard]] int exit_fd() const noexcept { return exit_fd_.get(); }
     [[nodiscard]] bool exited() const { return has_exited(exit_fd_.get()); }
     /// Sends `sig` to the child unless it was reaped.
+    /// A pidfd that no longer works (a descriptor closed under us) is no proof the child ended:
+    /// one of ours not reaped yet keeps its pid, so it is checked (waitpid WNOHANG) and then
+    /// signalled through kill(2); one found ended is reaped there, and reap() returns its status.
     void signal(int sig) noexcept {
-        if (pid_ > 0 && exit_fd_) pidfd_send_signal(exit_fd_.get(), sig);
+        if (pid_ <= 0 || !exit_fd_ || status_) return;
+        if (pidfd_send_signal(exit_fd_.get(), sig) == 0 || errno == ESRCH || !reaps_) return;
+        int status = 0;
+        pid_t rc = 0;
+        while ((rc = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+        }
+        if (rc == pid_) status_ = status;
+        else if (rc == 0) ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
     }
     /// Waits for the child to end and reaps it: its wait status, or nothing when it was reaped
     /// already (or by someone else), or this handle does not reap (adopt(), observer()).
@@ -138,6 +150,10 @@ public:
         if (!reaps_ || pid_ <= 0) {
             pid_ = -1;
             return std::nullopt;
+        }
+        if (status_) {  // reaped by signal() already
+            pid_ = -1;
+            return std::exchange(status_, std::nullopt);
         }
         // Through the pidfd first (without reaping): only a process that is still our unreaped
         // child passes, so the waitpid by pid below can take no other child's status, even when
@@ -147,17 +163,18 @@ public:
         while ((rc = ::waitid(P_PIDFD, static_cast<id_t>(exit_fd_.get()), &info, WEXITED | WNOWAIT)) < 0 &&
                errno == EINTR) {
         }
-        if (rc != 0) {
-            pid_ = -1;  // ECHILD: not our child, or reaped already
+        if (rc != 0 && errno == ECHILD) {
+            pid_ = -1;  // not our child, or reaped already
             return std::nullopt;
         }
-        return detail::reap(pid_);
+        return detail::reap(pid_);  // our zombie now, or a stale pidfd (then by pid: still ours, unreaped)
     }
 
 private:
     pid_t pid_ = -1;
     UniqueFd exit_fd_;
     bool reaps_ = true;
+    std::optional<int> status_;  ///< reaped by signal() (a stale pidfd), kept for reap()
 };
 
 #else
