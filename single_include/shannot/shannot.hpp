@@ -204,30 +204,287 @@ struct std::is_error_code_enum<shannot::errc> : std::true_type {};
 // ---- begin shannot/cancel.hpp ----
 // CancelToken: a copyable handle that stops a run from any thread, waking its poll loop.
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
+// ---- begin shannot/detail/posix/pipe.hpp ----
+// Pipes: made close-on-exec and large, written in full without SIGPIPE, drained with a bound.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+// ---- begin shannot/detail/posix/unique_fd.hpp ----
+// UniqueFd: owns one file descriptor and closes it once.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace shannot::detail {
+
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) reset(std::exchange(other.fd_, -1));
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+
+    [[nodiscard]] int get() const noexcept { return fd_; }
+    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+
+private:
+    int fd_ = -1;
+};
+
+/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
+/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
+/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
+/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
+[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
+    if (fd < 0) return UniqueFd();
+    if (fd >= floor) return UniqueFd(fd);
+    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
+    ::close(fd);
+    errno = saved;
+    return UniqueFd(lifted);
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/unique_fd.hpp ----
+// ---- begin shannot/platform.hpp ----
+// Which implementation of the platform seam this build uses: Linux's, or the portable POSIX one.
+
+/// SHANNOT_PLATFORM_LINUX is 1 when the Linux implementation of the platform primitives is used
+/// (pidfd, pipe2, getrandom, timerfd, eventfd, posix_spawn_file_actions_addclosefrom_np), 0 when
+/// the portable POSIX one is (a reaper thread per child, pipe + fcntl, getentropy, a timer thread,
+/// posix_spawn with explicit closes): see docs/portability.md. The portable one is chosen on every
+/// system but Linux, and on Linux when SHANNOT_PORTABLE_POSIX is defined to 1 (or to nothing), so
+/// that a Linux machine can build and test what a Mac or a BSD builds. Define it the same way in
+/// every translation unit of a program (a compiler flag): the two implementations lay out some
+/// types differently.
+#if defined(SHANNOT_PORTABLE_POSIX) && ((SHANNOT_PORTABLE_POSIX + 0) != 0 || (0 - SHANNOT_PORTABLE_POSIX - 1) == 1)
+#define SHANNOT_PLATFORM_LINUX 0
+#elif defined(__linux__)
+#define SHANNOT_PLATFORM_LINUX 1
+#else
+#define SHANNOT_PLATFORM_LINUX 0
+#endif
+
 namespace shannot {
 
-/// Copies share one state. `cancel()` is thread-safe and idempotent; a run polls `fd()`.
+/// Whether PosixSpawnTransport (LocalSandbox) can be used in this build: bwrap exists only on
+/// Linux, and the local transport relies on Linux's pidfds and /proc (see transport/posix_spawn.hpp).
+/// OpenSshProcessTransport (SshSandbox), sessions over ssh and the operations work either way.
+inline constexpr bool local_sandbox_supported = SHANNOT_PLATFORM_LINUX == 1;
+
+}  // namespace shannot
+// ---- end shannot/platform.hpp ----
+
+#if !SHANNOT_PLATFORM_LINUX
+#include <mutex>
+#endif
+
+namespace shannot::detail {
+
+using Clock = std::chrono::steady_clock;
+
+/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
+inline constexpr int output_pipe_capacity = 1 << 20;
+
+#if SHANNOT_PLATFORM_LINUX
+
+/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
+[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    read_end = lift_fd(fds[0]);
+    write_end = lift_fd(fds[1]);
+    return read_end && write_end;
+}
+
+/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): with the
+/// kernel's 64 KiB, a command printing fast and our loop wake each other every few KiB; with
+/// this it writes 16 times more before it waits, and each of our reads takes a full buffer.
+/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
+inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
+
+#else
+
+/// Without pipe2 (POSIX only has it since 2024; macOS has none) a pipe is made, then marked
+/// close-on-exec: two steps, and a child spawned between them inherits the new ends. Every
+/// descriptor the library makes that way, and every child it spawns (SpawnSetup::spawn), holds
+/// this lock, so no child of ours ever inherits a descriptor of ours. (A plain mutex: each hold
+/// is a few system calls, and a reader-writer lock would let a stream of pipe creations starve
+/// a spawn.) A child the application spawns from another thread at that instant can still
+/// inherit one (for it, the window is two fcntl calls wide); the effect is that we see EOF on
+/// that pipe late, and every wait on a pipe has a bound (the run loop drains for
+/// drain_after_exit once the process has exited; writes have deadlines).
+[[nodiscard]] inline std::mutex& descriptor_creation_lock() noexcept {
+    static std::mutex lock;
+    return lock;
+}
+
+/// pipe(2), both ends close-on-exec, under descriptor_creation_lock(). False (errno set) on failure.
+[[nodiscard]] inline bool make_cloexec_pipe(int (&fds)[2]) noexcept {
+    std::lock_guard lock(descriptor_creation_lock());
+    if (::pipe(fds) != 0) return false;
+    if (::fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || ::fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        const int saved = errno;
+        ::close(fds[0]);
+        ::close(fds[1]);
+        errno = saved;
+        return false;
+    }
+    return true;
+}
+
+/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
+[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
+    int fds[2];
+    if (!make_cloexec_pipe(fds)) return false;
+    read_end = lift_fd(fds[0]);
+    write_end = lift_fd(fds[1]);
+    return read_end && write_end;
+}
+
+/// Pipe sizes cannot be set in POSIX (F_SETPIPE_SZ is Linux's): macOS and the BSDs grow a pipe's
+/// buffer by themselves as a writer gets ahead (up to 64 KiB), so the default is kept.
+inline void enlarge_output_pipe(int) noexcept {}
+
+#endif
+
+inline bool set_nonblocking(int fd) noexcept {
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+/// write(2) to a pipe without risking SIGPIPE for the whole process: block it for this thread,
+/// and swallow the one our write raised (the technique git and curl use).
+[[nodiscard]] inline ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
+    sigset_t pipe_set, old_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    ssize_t n = ::write(fd, data, size);
+    const int saved = errno;
+    if (n < 0 && saved == EPIPE && !was_pending) {
+#if SHANNOT_PLATFORM_LINUX
+        const timespec zero{0, 0};
+        while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+#else
+        // macOS has no sigtimedwait: take the signal with sigwait, which returns at once when
+        // it is pending (it is: our write raised it, for this thread, where it is blocked).
+        sigpending(&pending);
+        int taken = 0;
+        if (sigismember(&pending, SIGPIPE) == 1) sigwait(&pipe_set, &taken);
+#endif
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+    errno = saved;
+    return n;
+}
+
+/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
+[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
+    while (!data.empty()) {
+        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) return false;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
+        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    }
+    return true;
+}
+
+/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
+/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
+/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
+inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
+    char buffer[8192];
+    for (std::size_t taken = 0; taken < (512u << 10);) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            into.append(buffer, static_cast<std::size_t>(n));
+            taken += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
+        }
+        return;
+    }
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/pipe.hpp ----
+
+#if SHANNOT_PLATFORM_LINUX
+#include <sys/eventfd.h>
+#endif
+
+namespace shannot {
+
+/// Copies share one state. `cancel()` is thread-safe, idempotent and async-signal-safe (an
+/// atomic flag and one write(2)); a run polls `fd()`.
 class CancelToken {
 public:
     CancelToken() : state_(std::make_shared<State>()) {}
 
     void cancel() noexcept {
         if (state_->cancelled.exchange(true)) return;
+#if SHANNOT_PLATFORM_LINUX
         const std::uint64_t one = 1;
         [[maybe_unused]] auto n = ::write(state_->fd, &one, sizeof one);
+#else
+        const char one = 1;
+        [[maybe_unused]] auto n = ::write(state_->write_fd, &one, sizeof one);
+#endif
     }
     [[nodiscard]] bool cancelled() const noexcept { return state_->cancelled.load(); }
-    /// Readable once cancelled (an eventfd); -1 only if the kernel refused to make one.
+    /// Readable once cancelled (an eventfd on Linux, else a pipe's read end); -1 only if the
+    /// kernel refused to make one.
     [[nodiscard]] int fd() const noexcept { return state_->fd; }
 
 private:
+#if SHANNOT_PLATFORM_LINUX
     struct State {
         int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         std::atomic<bool> cancelled{false};
@@ -235,6 +492,28 @@ private:
             if (fd >= 0) ::close(fd);
         }
     };
+#else
+    struct State {
+        int fd = -1, write_fd = -1;
+        std::atomic<bool> cancelled{false};
+        State() noexcept {
+            int fds[2];
+            if (!detail::make_cloexec_pipe(fds)) return;
+            // The write end must never block a signal handler: one byte is all it ever takes.
+            if (!detail::set_nonblocking(fds[0]) || !detail::set_nonblocking(fds[1])) {
+                ::close(fds[0]);
+                ::close(fds[1]);
+                return;
+            }
+            fd = fds[0];
+            write_fd = fds[1];
+        }
+        ~State() {
+            if (fd >= 0) ::close(fd);
+            if (write_fd >= 0) ::close(write_fd);
+        }
+    };
+#endif
     std::shared_ptr<State> state_;
 };
 
@@ -3090,7 +3369,6 @@ static_assert(OutputPolicy<HeadTailCapture>);
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/timerfd.h>
 
 #include <chrono>
 #include <concepts>
@@ -3205,164 +3483,6 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/frame_filter.hpp ----
-// ---- begin shannot/detail/posix/pipe.hpp ----
-// Pipes: made close-on-exec and large, written in full without SIGPIPE, drained with a bound.
-
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <string>
-#include <string_view>
-
-// ---- begin shannot/detail/posix/unique_fd.hpp ----
-// UniqueFd: owns one file descriptor and closes it once.
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <utility>
-
-namespace shannot::detail {
-
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd() { reset(); }
-
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-
-private:
-    int fd_ = -1;
-};
-
-/// Moves `fd` to a number >= `floor`, close-on-exec, closing the original: file actions that
-/// dup2 onto 0..4 can then never clobber a descriptor they still need to read. The floor is
-/// just past them so that a small RLIMIT_NOFILE still leaves room; on failure errno is EMFILE
-/// when the limit is what stood in the way (fcntl says EINVAL when `floor` is past it).
-[[nodiscard]] inline UniqueFd lift_fd(int fd, int floor = 5) noexcept {
-    if (fd < 0) return UniqueFd();
-    if (fd >= floor) return UniqueFd(fd);
-    const int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    const int saved = lifted < 0 && errno == EINVAL ? EMFILE : errno;
-    ::close(fd);
-    errno = saved;
-    return UniqueFd(lifted);
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/posix/unique_fd.hpp ----
-
-namespace shannot::detail {
-
-using Clock = std::chrono::steady_clock;
-
-/// Creates a close-on-exec pipe with both ends lifted (see lift_fd). False (errno set) on failure.
-[[nodiscard]] inline bool make_pipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    read_end = lift_fd(fds[0]);
-    write_end = lift_fd(fds[1]);
-    return read_end && write_end;
-}
-
-/// Capacity asked for a command's stdout and stderr pipes: the unprivileged maximum by default.
-inline constexpr int output_pipe_capacity = 1 << 20;
-
-/// Makes an output pipe as large as an unprivileged process may (1 MiB by default): with the
-/// kernel's 64 KiB, a command printing fast and our loop wake each other every few KiB; with
-/// this it writes 16 times more before it waits, and each of our reads takes a full buffer.
-/// Best effort: a lower /proc/sys/fs/pipe-max-size leaves the 64 KiB default.
-inline void enlarge_output_pipe(int fd) noexcept { ::fcntl(fd, F_SETPIPE_SZ, output_pipe_capacity); }
-
-inline bool set_nonblocking(int fd) noexcept {
-    const int flags = ::fcntl(fd, F_GETFL);
-    return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
-/// write(2) to a pipe without risking SIGPIPE for the whole process: block it for this thread,
-/// and swallow the one our write raised (the technique git and curl use).
-[[nodiscard]] inline ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
-    sigset_t pipe_set, old_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    ssize_t n = ::write(fd, data, size);
-    const int saved = errno;
-    if (n < 0 && saved == EPIPE && !was_pending) {
-        const timespec zero{0, 0};
-        while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
-    errno = saved;
-    return n;
-}
-
-/// Writes all of `data` to a non-blocking fd, waiting with poll until `deadline`.
-[[nodiscard]] inline bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-        const ssize_t n = write_no_sigpipe(fd, data.data(), data.size());
-        if (n > 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN) return false;
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) return false;
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000))) < 0 && errno != EINTR) return false;
-        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
-    }
-    return true;
-}
-
-/// Appends what the non-blocking `fd` holds to `into`: until EOF or an error, until nothing more
-/// arrives within `wait` (0: only what is there now), or after 512 KiB (a process still alive
-/// could write forever). Collects a failed start's last words (bwrap's or ssh's complaints).
-inline void drain_into(int fd, std::string& into, std::chrono::milliseconds wait) {
-    char buffer[8192];
-    for (std::size_t taken = 0; taken < (512u << 10);) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n > 0) {
-            into.append(buffer, static_cast<std::size_t>(n));
-            taken += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN && wait.count() > 0) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) continue;
-        }
-        return;
-    }
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/posix/pipe.hpp ----
 
 namespace shannot::detail {
 
@@ -3371,9 +3491,9 @@ enum class FirstFrames { ready, ended, timed_out, cancelled };
 
 /// Reads `out_fd` and `err_fd` through their frame filters until each has carried a frame (the
 /// "ready" a dispatcher or a session agent prints at start), a stream hits EOF or `exit_fd`
-/// (a pidfd) fires, or `deadline` passes. What arrives on stderr outside frames (a login
-/// banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB. A readable
-/// `cancel_fd` (a CancelToken's) ends the wait too.
+/// (a child's, see ChildProcess) fires, or `deadline` passes. What arrives on stderr outside
+/// frames (a login banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
+/// A readable `cancel_fd` (a CancelToken's) ends the wait too.
 inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
                                       Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
     std::string junk;
@@ -3408,32 +3528,93 @@ inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, Frame
 }  // namespace shannot::detail
 // ---- end shannot/detail/first_frames.hpp ----
 // ---- begin shannot/detail/posix/process.hpp ----
-// Child processes: pidfd_open, signals through a pidfd, whether one has exited, reaping one.
+// Child processes: whether one has exited, reaping one, and ChildProcess: waiting for and
+// signalling a child of ours through an exit descriptor a poll loop can watch.
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <optional>
+#include <string>
+#include <utility>
+
+// ---- begin shannot/detail/posix/thread.hpp ----
+// start_detached: the portable seam's helper threads (a child's reaper, a timer), with every signal blocked.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
 
 namespace shannot::detail {
 
+/// Runs `work()` on a new detached thread. The thread blocks every signal, so the application's
+/// handlers never run on it and a signal it waits for with sigwait is never taken here. Returns
+/// 0, or pthread_create's error (EAGAIN when the system has no thread left): an error value,
+/// where std::thread would throw.
+template <class F>
+[[nodiscard]] int start_detached(F&& work) noexcept {
+    using Work = std::decay_t<F>;
+    auto owned = std::make_unique<Work>(std::forward<F>(work));
+    pthread_attr_t attributes;
+    if (const int rc = pthread_attr_init(&attributes); rc != 0) return rc;
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);  // inherited by the new thread
+    pthread_t thread;
+    const int rc = pthread_create(
+        &thread, &attributes,
+        [](void* arg) -> void* {
+            std::unique_ptr<Work> mine(static_cast<Work*>(arg));
+            (*mine)();
+            return nullptr;
+        },
+        owned.get());
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    pthread_attr_destroy(&attributes);
+    if (rc == 0) static_cast<void>(owned.release());  // the thread owns it now
+    return rc;
+}
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/thread.hpp ----
+
+#if SHANNOT_PLATFORM_LINUX
+#include <sys/syscall.h>
+#else
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#endif
+
+namespace shannot::detail {
+
+#if SHANNOT_PLATFORM_LINUX
 inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 inline int pidfd_send_signal(int pidfd, int sig) noexcept {
     return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+#endif
 
-/// Whether an exit descriptor (a pidfd, or a process handle's exit_fd()) says its process has
-/// exited; no descriptor counts as exited.
+/// Whether an exit descriptor (a ChildProcess's, or a process handle's exit_fd()) says its
+/// process has exited; no descriptor counts as exited.
 [[nodiscard]] inline bool has_exited(int exit_fd) {
     if (exit_fd < 0) return true;
     pollfd p{exit_fd, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
 }
-[[nodiscard]] inline bool has_exited(const UniqueFd& pidfd) { return has_exited(pidfd.get()); }
+[[nodiscard]] inline bool has_exited(const UniqueFd& exit_fd) { return has_exited(exit_fd.get()); }
 
 /// Waits for child `pid` to end (through EINTR) and marks it reaped (`pid` = -1): its wait
 /// status, or nothing when there was no child to wait for (pid <= 0, or not ours to reap).
@@ -3448,46 +3629,380 @@ inline std::optional<int> reap(pid_t& pid) noexcept {
     return status;
 }
 
-/// Signals child `pid` with `sig` and reaps it: through `pidfd` when there is one; without one
-/// (pidfd_open failed, or the handle lost it) through kill(2), which is safe only because a child
-/// that is not reaped yet keeps its pid: it is checked first (waitpid WNOHANG), so the signal
-/// never reaches another process, and the wait never blocks on a child nobody signalled.
-/// A pidfd that no longer works (pidfd_send_signal fails: a descriptor closed under us) is
-/// treated as none.
-inline std::optional<int> signal_and_reap(pid_t& pid, const UniqueFd& pidfd, int sig) noexcept {
-    if (pid <= 0) return std::nullopt;
-    if (pidfd && (pidfd_send_signal(pidfd.get(), sig) == 0 || errno == ESRCH)) return reap(pid);
-    int status = 0;
-    pid_t rc = 0;
-    while ((rc = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+#if SHANNOT_PLATFORM_LINUX
+
+/// A child we spawned, watched through a pidfd: readable once it exited, and a signal through
+/// it can never reach another process that got its pid. Move-only. Dropping one unreaped
+/// leaves a zombie: its owner reaps it (reap()). Also a process that need not be our child
+/// (adopt(): reaped only if it is) or a second handle on one (observer(): never reaps).
+class ChildProcess {
+public:
+    ChildProcess() = default;
+    ChildProcess(ChildProcess&& other) noexcept
+        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), reaps_(other.reaps_),
+          status_(std::exchange(other.status_, std::nullopt)) {}
+    ChildProcess& operator=(ChildProcess&& other) noexcept {
+        pid_ = std::exchange(other.pid_, -1);
+        exit_fd_ = std::move(other.exit_fd_);
+        reaps_ = other.reaps_;
+        status_ = std::exchange(other.status_, std::nullopt);
+        return *this;
     }
-    if (rc != 0) {  // already ended (reaped now), or not a child of ours
-        pid = -1;
-        return rc > 0 ? std::optional<int>(status) : std::nullopt;
+
+    /// Watches `pid`, a child this process just spawned and nobody reaped yet. On failure the
+    /// child is killed and reaped.
+    [[nodiscard]] static Result<ChildProcess> watch(pid_t pid) {
+        ChildProcess child;
+        child.exit_fd_ = UniqueFd(pidfd_open(pid));
+        if (!child.exit_fd_) {
+            const int saved = errno;
+            ::kill(pid, SIGKILL);
+            detail::reap(pid);
+            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+        }
+        child.pid_ = pid;
+        return child;
     }
-    ::kill(pid, sig);
-    return reap(pid);
-}
+
+    /// Watches `pid`, a live process that need not be our child (a kept connection's ssh,
+    /// started by an earlier process, or by this one before it parked it): exit_fd() and
+    /// signal() work; reap() reaps it when it is our child, else only forgets it. The caller has
+    /// checked that `pid` names the process it means (see same_process).
+    [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
+        ChildProcess process;
+        process.exit_fd_ = UniqueFd(pidfd_open(pid));
+        if (!process.exit_fd_) return fail(errc::spawn_failed, "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
+        process.pid_ = pid;
+        return process;
+    }
+
+    /// A second handle on the same process (a ControlMaster entry watching a dispatcher's own
+    /// connection): it sees the exit and can signal, but never reaps, which is the owner's job.
+    /// An empty handle when no descriptor is left.
+    [[nodiscard]] ChildProcess observer() const {
+        ChildProcess copy;
+        if (!exit_fd_) return copy;
+        copy.exit_fd_ = UniqueFd(::fcntl(exit_fd_.get(), F_DUPFD_CLOEXEC, 3));
+        if (!copy.exit_fd_) return copy;
+        copy.pid_ = pid_;
+        copy.reaps_ = false;
+        return copy;
+    }
+
+    /// Whether this watches a process (reaped or not); false when default-constructed.
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(exit_fd_); }
+    /// The child's pid until it is reaped, then -1.
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    /// Becomes readable when the child has exited, and stays so (also once it is reaped).
+    [[nodiscard]] int exit_fd() const noexcept { return exit_fd_.get(); }
+    [[nodiscard]] bool exited() const { return has_exited(exit_fd_.get()); }
+    /// Sends `sig` to the child unless it was reaped.
+    /// A pidfd that no longer works (a descriptor closed under us) is no proof the child ended:
+    /// one of ours not reaped yet keeps its pid, so it is checked (waitpid WNOHANG) and then
+    /// signalled through kill(2); one found ended is reaped there, and reap() returns its status.
+    void signal(int sig) noexcept {
+        if (pid_ <= 0 || !exit_fd_ || status_) return;
+        if (pidfd_send_signal(exit_fd_.get(), sig) == 0 || errno == ESRCH || !reaps_) return;
+        int status = 0;
+        pid_t rc = 0;
+        while ((rc = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+        }
+        if (rc == pid_) status_ = status;
+        else if (rc == 0) ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
+    }
+    /// Waits for the child to end and reaps it: its wait status, or nothing when it was reaped
+    /// already (or by someone else), or this handle does not reap (adopt(), observer()).
+    std::optional<int> reap() noexcept {
+        if (!reaps_ || pid_ <= 0) {
+            pid_ = -1;
+            return std::nullopt;
+        }
+        if (status_) {  // reaped by signal() already
+            pid_ = -1;
+            return std::exchange(status_, std::nullopt);
+        }
+        // Through the pidfd first (without reaping): only a process that is still our unreaped
+        // child passes, so the waitpid by pid below can take no other child's status, even when
+        // another handle on the same process (adopt()) reaped it and its pid was given again.
+        siginfo_t info{};
+        int rc = 0;
+        while ((rc = ::waitid(P_PIDFD, static_cast<id_t>(exit_fd_.get()), &info, WEXITED | WNOWAIT)) < 0 &&
+               errno == EINTR) {
+        }
+        if (rc != 0 && errno == ECHILD) {
+            pid_ = -1;  // not our child, or reaped already
+            return std::nullopt;
+        }
+        return detail::reap(pid_);  // our zombie now, or a stale pidfd (then by pid: still ours, unreaped)
+    }
+
+private:
+    pid_t pid_ = -1;
+    UniqueFd exit_fd_;
+    bool reaps_ = true;
+    std::optional<int> status_;  ///< reaped by signal() (a stale pidfd), kept for reap()
+};
+
+#else
+
+/// A child we spawned, watched by a reaper thread of its own: the thread waits for that one pid
+/// (waitid with WNOWAIT, so the pid stays ours meanwhile), reaps it, keeps its status and makes
+/// exit_fd() readable. The library installs no SIGCHLD handler and never waits for any child but
+/// its own, by pid: an application's handler and its own children are left alone. What it needs
+/// from the application: SIGCHLD not ignored (SIG_IGN or SA_NOCLDWAIT make the kernel reap our
+/// children) and no wait(-1) for children it does not own; either way the exit is still seen,
+/// the status is lost, and a signal could reach a recycled pid. Signals are sent under the same
+/// lock the reaper reaps under, so never to a pid that is no longer our child. Move-only;
+/// dropping one unreaped leaves the reaping to its thread. Also a process that is not our
+/// child (adopt(): a thread polls whether it still exists) or a second handle on one
+/// (observer()): those wait and signal, never reap.
+class ChildProcess {
+public:
+    ChildProcess() = default;
+    ChildProcess(ChildProcess&& other) noexcept
+        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), state_(std::move(other.state_)),
+          reaps_(other.reaps_) {}
+    ChildProcess& operator=(ChildProcess&& other) noexcept {
+        pid_ = std::exchange(other.pid_, -1);
+        exit_fd_ = std::move(other.exit_fd_);
+        state_ = std::move(other.state_);
+        reaps_ = other.reaps_;
+        return *this;
+    }
+
+    /// Watches `pid`, a child this process just spawned and nobody reaped yet. On failure the
+    /// child is killed and reaped.
+    [[nodiscard]] static Result<ChildProcess> watch(pid_t pid) {
+        int fds[2];
+        if (!make_cloexec_pipe(fds)) {
+            const int saved = errno;
+            ::kill(pid, SIGKILL);
+            detail::reap(pid);
+            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+        }
+        ChildProcess child;
+        child.exit_fd_ = lift_fd(fds[0]);
+        UniqueFd notify(fds[1]);
+        if (!child.exit_fd_) {
+            const int saved = errno;
+            ::kill(pid, SIGKILL);
+            detail::reap(pid);
+            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+        }
+        auto state = std::make_shared<State>();
+        state->pid = pid;
+        if (const int rc = start_detached([state, notify = std::move(notify)]() mutable { reaper(*state, notify); }); rc != 0) {
+            ::kill(pid, SIGKILL);
+            detail::reap(pid);
+            return fail(errc::spawn_failed, std::string("cannot start the thread that waits for a child: ") + std::strerror(rc));
+        }
+        child.state_ = std::move(state);
+        child.pid_ = pid;
+        return child;
+    }
+
+    /// Watches `pid`, a live process that is not our child (a kept connection's ssh, started by
+    /// an earlier process): POSIX can neither wait for it nor be told when it ends, so a thread
+    /// asks every 50 ms whether it still exists (kill with signal 0) and makes exit_fd() readable
+    /// when not; it leaves once every handle on the process is gone. reap() only forgets it. The
+    /// caller has checked that `pid` names the process it means (see same_process); a signal
+    /// between its end and the next poll could reach a process that got its pid since.
+    [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
+        int fds[2];
+        if (!make_cloexec_pipe(fds))
+            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+        ChildProcess process;
+        process.exit_fd_ = lift_fd(fds[0]);
+        UniqueFd notify(fds[1]);
+        if (!process.exit_fd_)
+            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+        auto state = std::make_shared<State>();
+        state->pid = pid;
+        std::weak_ptr<State> weak = state;
+        if (const int rc = start_detached([weak, notify = std::move(notify)]() mutable { poller(weak, notify); }); rc != 0)
+            return fail(errc::spawn_failed, std::string("cannot start the thread that watches a process: ") + std::strerror(rc));
+        process.state_ = std::move(state);
+        process.pid_ = pid;
+        process.reaps_ = false;
+        return process;
+    }
+
+    /// A second handle on the same process (a ControlMaster entry watching a dispatcher's own
+    /// connection): it sees the exit and can signal, but never reaps, which is the owner's job.
+    /// An empty handle when no descriptor is left.
+    [[nodiscard]] ChildProcess observer() const {
+        ChildProcess copy;
+        if (!exit_fd_) return copy;
+        copy.exit_fd_ = UniqueFd(::fcntl(exit_fd_.get(), F_DUPFD_CLOEXEC, 3));
+        if (!copy.exit_fd_) return copy;
+        copy.state_ = state_;
+        copy.pid_ = pid_;
+        copy.reaps_ = false;
+        return copy;
+    }
+
+    /// Whether this watches a process (reaped or not); false when default-constructed.
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(exit_fd_); }
+    /// The child's pid until it is reaped (by reap()), then -1.
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    /// Becomes readable when the child has exited, and stays so (also once it is reaped).
+    [[nodiscard]] int exit_fd() const noexcept { return exit_fd_.get(); }
+    [[nodiscard]] bool exited() const { return has_exited(exit_fd_.get()); }
+    /// Sends `sig` to the child unless it was reaped.
+    void signal(int sig) noexcept {
+        if (!state_ || pid_ <= 0) return;
+        std::lock_guard lock(state_->mutex);
+        if (!state_->reaped) ::kill(state_->pid, sig);
+    }
+    /// Waits for the child to end and be reaped: its wait status, or nothing when it was reaped
+    /// already (by reap(), or by someone else).
+    std::optional<int> reap() noexcept {
+        if (!state_ || pid_ <= 0) return std::nullopt;
+        pid_ = -1;
+        if (!reaps_) return std::nullopt;
+        std::unique_lock lock(state_->mutex);
+        state_->done.wait(lock, [&] { return state_->reaped; });
+        return state_->status;
+    }
+
+private:
+    struct State {
+        std::mutex mutex;
+        std::condition_variable done;
+        pid_t pid = -1;
+        bool reaped = false;
+        std::optional<int> status;
+    };
+
+    /// The thread: waits without reaping, makes exit_fd() readable for good (the child has
+    /// exited: whoever sees that may reap() at once), then reaps under the lock, so that signal()
+    /// never sees a reaped pid. Once the pid is gone from the process table, the byte is there.
+    static void reaper(State& state, const UniqueFd& notify) {
+        siginfo_t info{};
+        int rc = 0;
+        while ((rc = ::waitid(P_PID, static_cast<id_t>(state.pid), &info, WEXITED | WNOWAIT)) < 0 && errno == EINTR) {
+        }
+        const bool no_wnowait = rc < 0 && errno == EINVAL;
+        int status = 0;
+        pid_t got = -1;
+        if (no_wnowait) {
+            // A system without WNOWAIT in waitid: reap unlocked; a signal() racing this could
+            // then reach a pid recycled in between.
+            while ((got = ::waitpid(state.pid, &status, 0)) < 0 && errno == EINTR) {
+            }
+        }
+        const char byte = 0;
+        while (write_no_sigpipe(notify.get(), &byte, 1) < 0 && errno == EINTR) {
+        }
+        {
+            std::lock_guard lock(state.mutex);
+            if (rc == 0) {
+                while ((got = ::waitpid(state.pid, &status, 0)) < 0 && errno == EINTR) {
+                }
+            }
+            // ECHILD: someone else reaped it (SIGCHLD ignored, or a wait(-1) in the application).
+            if (got == state.pid) state.status = status;
+            state.reaped = true;
+        }
+        state.done.notify_all();
+    }
+
+    /// adopt()'s thread: polls until the process is gone or nobody watches it any more.
+    static void poller(const std::weak_ptr<State>& weak, const UniqueFd& notify) {
+        for (;;) {
+            {
+                auto state = weak.lock();
+                if (!state) return;
+                std::lock_guard lock(state->mutex);
+                if (::kill(state->pid, 0) != 0 && errno == ESRCH) {
+                    const char byte = 0;
+                    while (write_no_sigpipe(notify.get(), &byte, 1) < 0 && errno == EINTR) {
+                    }
+                    state->reaped = true;  // gone: signal() sends nothing from now on
+                    state->done.notify_all();
+                    return;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+
+    pid_t pid_ = -1;
+    UniqueFd exit_fd_;
+    std::shared_ptr<State> state_;
+    bool reaps_ = true;
+};
+
+#endif
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/process.hpp ----
 // ---- begin shannot/detail/posix/random.hpp ----
 // Random markers: frame nonces and the names of remote folders.
 
+#if SHANNOT_PLATFORM_LINUX
 #include <sys/random.h>
+#else
+#include <fcntl.h>
+#include <unistd.h>
+#if defined(__APPLE__)
+#include <sys/random.h>  // getentropy
+#endif
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#endif
+
+#include <cstddef>
 #include <string>
 
 namespace shannot::detail {
 
+#if SHANNOT_PLATFORM_LINUX
+
+/// Fills `out` with `size` bytes from the kernel's generator (getrandom never fails once the
+/// pool is initialised; EINTR is retried).
+inline void random_bytes(unsigned char* out, std::size_t size) noexcept {
+    std::size_t got = 0;
+    while (got < size) {
+        const auto n = ::getrandom(out + got, size - got, 0);
+        if (n > 0) got += static_cast<std::size_t>(n);
+    }
+}
+
+#else
+
+/// Fills `out` with `size` bytes from getentropy(3) (macOS 10.12, FreeBSD 12, OpenBSD, glibc
+/// 2.25: 256 bytes a call), else from /dev/urandom. With neither there is no unguessable frame
+/// marker, and without one a command could forge the end of its output: that is no state to go
+/// on in, so it aborts with a message (no system this builds on lacks both).
+inline void random_bytes(unsigned char* out, std::size_t size) noexcept {
+    std::size_t got = 0;
+    while (got < size) {
+        const std::size_t chunk = size - got < 256 ? size - got : 256;
+        if (::getentropy(out + got, chunk) != 0) break;
+        got += chunk;
+    }
+    if (got == size) return;
+    const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && got < size) {
+        const ssize_t n = ::read(fd, out + got, size - got);
+        if (n > 0) got += static_cast<std::size_t>(n);
+        else if (n == 0 || errno != EINTR) break;
+    }
+    if (fd >= 0) ::close(fd);
+    if (got == size) return;
+    std::fputs("shannot: no source of random bytes (getentropy and /dev/urandom both failed)\n", stderr);
+    std::abort();
+}
+
+#endif
+
 /// 128 random bits as hex, prefixed: frame markers and the remote folder's name.
 [[nodiscard]] inline std::string random_marker() {
     unsigned char bytes[16] = {};
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<std::size_t>(n);
-    }
+    random_bytes(bytes, sizeof bytes);
     static constexpr char hex[] = "0123456789abcdef";
     std::string out = "shannot-";
     for (auto b : bytes) {
@@ -3499,6 +4014,189 @@ namespace shannot::detail {
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/random.hpp ----
+// ---- begin shannot/detail/posix/timer.hpp ----
+// A one-shot timer descriptor: the exit_fd() of handles whose end is a frame, not a process exit.
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#if SHANNOT_PLATFORM_LINUX
+#include <sys/timerfd.h>
+
+#include <ctime>
+#else
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#endif
+
+namespace shannot::detail {
+
+#if SHANNOT_PLATFORM_LINUX
+
+/// A non-owning handle on a OneShotTimer, valid while the timer lives (also across its moves).
+class TimerRef {
+public:
+    TimerRef() = default;
+    explicit TimerRef(int fd) noexcept : fd_(fd) {}
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+    /// Makes fd() readable after `ns` nanoseconds (0: at once), replacing an earlier arming.
+    void arm(long long ns) const noexcept {
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (ns == 0) when.it_value.tv_nsec = 1;
+        ::timerfd_settime(fd_, 0, &when, nullptr);
+    }
+    /// Cancels an arming and clears an expiry: fd() is not readable until the next arm().
+    void disarm() const noexcept {
+        itimerspec off{};
+        ::timerfd_settime(fd_, 0, &off, nullptr);
+        std::uint64_t expirations = 0;
+        [[maybe_unused]] auto n = ::read(fd_, &expirations, sizeof expirations);
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/// A descriptor that becomes readable when the timer fires: a timerfd.
+class OneShotTimer {
+public:
+    OneShotTimer() = default;
+    [[nodiscard]] static Result<OneShotTimer> create() {
+        OneShotTimer timer;
+        timer.fd_ = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+        if (!timer.fd_) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+        return timer;
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
+    [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    [[nodiscard]] TimerRef ref() const noexcept { return TimerRef(fd_.get()); }
+
+private:
+    UniqueFd fd_;
+};
+
+#else
+
+/// What a portable timer shares with the thread that fires it late: a pipe (readable once
+/// fired) and the arming in force.
+struct TimerState {
+    std::mutex mutex;
+    std::condition_variable changed;
+    UniqueFd read_end, write_end;
+    std::uint64_t arming = 0;  ///< bumped by every arm() and disarm(): a late firing checks it
+    bool fired = false;        ///< a byte is in the pipe
+
+    /// Puts the byte in the pipe. Caller holds `mutex`.
+    void fire_locked() noexcept {
+        if (fired) return;
+        const char byte = 0;
+        while (write_no_sigpipe(write_end.get(), &byte, 1) < 0 && errno == EINTR) {
+        }
+        fired = true;
+    }
+};
+
+/// A non-owning handle on a OneShotTimer, valid while the timer lives (also across its moves).
+class TimerRef {
+public:
+    TimerRef() = default;
+    explicit TimerRef(const std::shared_ptr<TimerState>& state) noexcept : state_(state.get()), owner_(state) {}
+    [[nodiscard]] int fd() const noexcept { return state_ ? state_->read_end.get() : -1; }
+    /// Makes fd() readable after `ns` nanoseconds (0: at once), replacing an earlier arming. A
+    /// later firing is a thread that sleeps until then (only a kill that goes unanswered asks
+    /// for one: the run loop's fast path is the immediate firing, a write to the pipe).
+    void arm(long long ns) const noexcept {
+        if (!state_) return;
+        std::unique_lock lock(state_->mutex);
+        const auto arming = ++state_->arming;
+        state_->changed.notify_all();
+        if (ns <= 0) {
+            state_->fire_locked();
+            return;
+        }
+        const auto at = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+        auto owner = owner_.lock();
+        if (!owner) return;
+        lock.unlock();
+        const int rc = start_detached([owner, at, arming] {
+            std::unique_lock waiting(owner->mutex);
+            owner->changed.wait_until(waiting, at, [&] { return owner->arming != arming; });
+            if (owner->arming == arming) owner->fire_locked();
+        });
+        // No thread to fire it later: fire now, which ends the wait early rather than never.
+        if (rc != 0) arm(0);
+    }
+    /// Cancels an arming and clears an expiry: fd() is not readable until the next arm().
+    void disarm() const noexcept {
+        if (!state_) return;
+        std::lock_guard lock(state_->mutex);
+        ++state_->arming;
+        state_->changed.notify_all();
+        if (!state_->fired) return;
+        char byte = 0;
+        while (::read(state_->read_end.get(), &byte, 1) < 0 && errno == EINTR) {
+        }
+        state_->fired = false;
+    }
+
+private:
+    TimerState* state_ = nullptr;
+    std::weak_ptr<TimerState> owner_;
+};
+
+/// A descriptor that becomes readable when the timer fires: the read end of a pipe, written by
+/// arm(0) directly or by a thread that waits for a later deadline (POSIX has no timerfd).
+class OneShotTimer {
+public:
+    OneShotTimer() = default;
+    OneShotTimer(OneShotTimer&&) noexcept = default;
+    OneShotTimer& operator=(OneShotTimer&& other) noexcept {
+        if (this != &other) {
+            stop();
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    ~OneShotTimer() { stop(); }
+
+    [[nodiscard]] static Result<OneShotTimer> create() {
+        auto state = std::make_shared<TimerState>();
+        if (!make_pipe(state->read_end, state->write_end) || !set_nonblocking(state->read_end.get()) ||
+            !set_nonblocking(state->write_end.get()))
+            return fail(errc::spawn_failed, std::string("cannot create a timer pipe: ") + std::strerror(errno));
+        OneShotTimer timer;
+        timer.state_ = std::move(state);
+        return timer;
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(state_); }
+    [[nodiscard]] int fd() const noexcept { return state_ ? state_->read_end.get() : -1; }
+    [[nodiscard]] TimerRef ref() const noexcept { return state_ ? TimerRef(state_) : TimerRef(); }
+
+private:
+    /// Ends a pending later firing now (its thread wakes and leaves).
+    void stop() noexcept {
+        if (!state_) return;
+        std::lock_guard lock(state_->mutex);
+        ++state_->arming;
+        state_->changed.notify_all();
+    }
+
+    std::shared_ptr<TimerState> state_;
+};
+
+#endif
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/timer.hpp ----
 // ---- begin shannot/detail/prepare.hpp ----
 // The prepare path every launch takes: per-run input checks, admission, then the builder and the
 // LaunchSpec. Fresh runs (SandboxManager) and sessions (SandboxSession) share it.
@@ -4609,10 +5307,7 @@ template <class Environment>
 // SessionCommand: one command on a warm session's agent, as the run loop sees it.
 
 #include <signal.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
-#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -4629,29 +5324,8 @@ template <class Environment>
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
-
-// ---- begin shannot/detail/posix/timer.hpp ----
-// A one-shot timer descriptor: the exit_fd() of handles whose end is a frame, not a process exit.
-
-#include <sys/timerfd.h>
-
-#include <ctime>
-
-namespace shannot::detail {
-
-/// Arms a timerfd to fire after `ns` nanoseconds (0: at once). Exit timers of the ssh and the
-/// session process handles use it: they end the run loop when the end frames arrived.
-inline void arm_timer(int timer_fd, long long ns) noexcept {
-    itimerspec when{};
-    when.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    when.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    if (ns == 0) when.it_value.tv_nsec = 1;
-    ::timerfd_settime(timer_fd, 0, &when, nullptr);
-}
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/posix/timer.hpp ----
 
 namespace shannot::detail {
 
@@ -4659,16 +5333,16 @@ namespace shannot::detail {
 enum class StopLevel { none, terminate, kill };
 
 /// The command's frames on stdout and stderr (marked with its nonce), and its exit timer: a
-/// timerfd the run loop polls as the handle's exit_fd(), armed to fire once both end frames
+/// OneShotTimer the run loop polls as the handle's exit_fd(), armed to fire once both end frames
 /// arrived, a stream hit EOF (the channel died), or a kill went unanswered for kill_fallback.
 /// The end frames are "eof" on stdout and, on stderr, whatever `is_err_end` accepts.
 class CommandFrames {
 public:
     static constexpr std::chrono::seconds kill_fallback{3};
 
-    /// `timer_fd` is not owned.
-    CommandFrames(const std::string& nonce, int timer_fd, bool (*is_err_end)(std::string_view))
-        : out_frames_(nonce), err_frames_(nonce), timer_(timer_fd), is_err_end_(is_err_end) {}
+    /// `timer` is not owned.
+    CommandFrames(const std::string& nonce, TimerRef timer, bool (*is_err_end)(std::string_view))
+        : out_frames_(nonce), err_frames_(nonce), timer_(std::move(timer)), is_err_end_(is_err_end) {}
 
     /// Passes `in` through the stream's frame filter (frames out, output to `out`).
     void feed(StreamKind kind, std::string_view in, std::string& out) {
@@ -4711,14 +5385,14 @@ public:
     void fire(long long ns) {
         if (fired_now_) return;
         if (ns == 0) fired_now_ = true;
-        arm_timer(timer_, ns);
+        timer_.arm(ns);
     }
 
 private:
     FrameFilter& frames(StreamKind kind) { return kind == StreamKind::out ? out_frames_ : err_frames_; }
 
     FrameFilter out_frames_, err_frames_;
-    int timer_;
+    TimerRef timer_;
     bool (*is_err_end_)(std::string_view);
     bool out_done_ = false, err_done_ = false, fired_now_ = false;
     StopLevel stopped_ = StopLevel::none;
@@ -4734,14 +5408,11 @@ namespace shannot::detail {
 /// the session's sandbox was started.
 class SessionCommand {
 public:
-    SessionCommand(int in, int out, int err, int timer, const std::string& nonce, std::string working_directory,
+    SessionCommand(int in, int out, int err, TimerRef timer, const std::string& nonce, std::string working_directory,
                    const std::vector<std::string>& argv)
-        : in_(in), out_(out), err_(err), timer_(timer), frames_(nonce, timer, &is_end_report),
+        : in_(in), out_(out), err_(err), timer_(timer.fd()), frames_(nonce, timer, &is_end_report),
           working_directory_(std::move(working_directory)), argv_(&argv) {
-        itimerspec off{};
-        ::timerfd_settime(timer_, 0, &off, nullptr);
-        std::uint64_t expirations = 0;
-        [[maybe_unused]] auto n = ::read(timer_, &expirations, sizeof expirations);  // clear an old expiry
+        timer.disarm();  // clear the last command's expiry
     }
 
     [[nodiscard]] int stdin_fd() const { return -1; }  // the input went ahead of the command
@@ -4948,7 +5619,7 @@ private:
         SessionOptions options;
         std::mutex mutex{};
         std::optional<typename T::channel_type> channel{};
-        detail::UniqueFd timer{};
+        detail::OneShotTimer timer{};
         std::vector<std::string> argv{};
         std::vector<std::string> warnings{};  ///< binds of the sandbox skipped for a missing source
         ResourceLimits limits{};
@@ -4996,8 +5667,9 @@ private:
             if (!ok) return propagate(ok);
         }
         if (!s.timer) {
-            s.timer = detail::UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-            if (!s.timer) return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+            auto timer = detail::OneShotTimer::create();
+            if (!timer) return propagate(timer);
+            s.timer = std::move(*timer);
         }
         auto limits = detail::run_limits(s.profile, s.options.limits);
         if (!limits) return propagate(limits);
@@ -5088,7 +5760,7 @@ private:
         }
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.get(), nonce, cwd, s.argv);
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd, s.argv);
         auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
             // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
             return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};
@@ -5281,6 +5953,168 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <utility>
 #include <vector>
 
+// ---- begin shannot/detail/posix/spawn_setup.hpp ----
+// SpawnSetup: posix_spawn's file actions and attributes, with what every child of ours starts with.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+
+#if !SHANNOT_PLATFORM_LINUX
+#include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <mutex>
+#endif
+#if defined(__APPLE__)
+#include <crt_externs.h>
+#endif
+
+extern char** environ;
+
+namespace shannot::detail {
+
+/// The environment a spawned helper (ssh) gets: this process's. On macOS a shared library cannot
+/// name `environ` (only the main program's link can): it asks the C runtime for it.
+[[nodiscard]] inline char** spawn_environment() noexcept {
+#if defined(__APPLE__)
+    return *_NSGetEnviron();
+#else
+    return environ;
+#endif
+}
+
+/// The file actions and attributes of one posix_spawn, destroyed with this object. Every child
+/// (bwrap here, the ssh client) starts with an empty signal mask and default dispositions for
+/// every signal, whatever the caller's threads block or ignore (an ignored SIGPIPE or SIGTERM
+/// would otherwise be inherited through exec), and in a process group of its own: a terminal's
+/// Ctrl-C, sent to the caller's foreground group, does not reach it; the caller decides how its
+/// runs end.
+class SpawnSetup {
+public:
+    SpawnSetup() noexcept {
+        posix_spawn_file_actions_init(&actions_);
+        posix_spawnattr_init(&attributes_);
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        sigdelset(&all, SIGKILL);
+        sigdelset(&all, SIGSTOP);
+        posix_spawnattr_setsigmask(&attributes_, &none);
+        posix_spawnattr_setsigdefault(&attributes_, &all);
+        posix_spawnattr_setpgroup(&attributes_, 0);
+        posix_spawnattr_setflags(&attributes_, flags_);
+    }
+    ~SpawnSetup() {
+        posix_spawn_file_actions_destroy(&actions_);
+        posix_spawnattr_destroy(&attributes_);
+    }
+    SpawnSetup(const SpawnSetup&) = delete;
+    SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+    /// The child starts a session of its own (setsid) instead of a process group. Kept in
+    /// flags_, so that close_from() on macOS (which adds a flag) does not undo it.
+    void new_session() noexcept {
+        flags_ = static_cast<short>((flags_ & ~POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSID);
+        posix_spawnattr_setflags(&attributes_, flags_);
+    }
+    /// The child's descriptor `target` becomes a copy of our `fd`.
+    void dup_to(int fd, int target) noexcept { posix_spawn_file_actions_adddup2(&actions_, fd, target); }
+    /// The child's descriptor `target` is `path`, opened there.
+    void open_at(int target, const char* path, int flags, mode_t mode = 0) noexcept {
+        posix_spawn_file_actions_addopen(&actions_, target, path, flags, mode);
+    }
+    void close(int fd) noexcept { posix_spawn_file_actions_addclose(&actions_, fd); }
+
+#if SHANNOT_PLATFORM_LINUX
+    /// Every descriptor from `lowest` up is closed in the child.
+    void close_from(int lowest) noexcept { posix_spawn_file_actions_addclosefrom_np(&actions_, lowest); }
+
+    /// posix_spawn (`search_path`: posix_spawnp) with these actions and attributes: 0 or an errno value.
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) const noexcept {
+        return search_path ? ::posix_spawnp(pid, path, &actions_, &attributes_, argv, envp)
+                           : ::posix_spawn(pid, path, &actions_, &attributes_, argv, envp);
+    }
+#else
+    /// Every descriptor from `lowest` up that no file action made is closed in the child, when
+    /// spawn() runs. macOS does it atomically (POSIX_SPAWN_CLOEXEC_DEFAULT, which also closes
+    /// any descriptor below `lowest` that no action made: callers give 0-2 by actions). Other
+    /// systems have no such call in POSIX (closefrom_np is glibc's and FreeBSD 13's): spawn()
+    /// lists the descriptors open without FD_CLOEXEC and closes each.
+    void close_from(int lowest) noexcept {
+#if defined(__APPLE__)
+        flags_ |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+        posix_spawnattr_setflags(&attributes_, flags_);
+        static_cast<void>(lowest);
+#else
+        close_from_ = lowest;
+#endif
+    }
+
+    /// posix_spawn (`search_path`: posix_spawnp) with these actions and attributes: 0 or an errno
+    /// value. Holds descriptor_creation_lock(), so that no descriptor of the library is between
+    /// pipe() and its FD_CLOEXEC now. What it cannot see: a descriptor the application opens
+    /// without FD_CLOEXEC on another thread after the listing reaches the child.
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) noexcept {
+        std::lock_guard lock(descriptor_creation_lock());
+#if !defined(__APPLE__)
+        if (close_from_ >= 0) {
+            for_each_inheritable(close_from_, [&](int fd) { posix_spawn_file_actions_addclose(&actions_, fd); });
+            close_from_ = -1;
+        }
+#endif
+        return search_path ? ::posix_spawnp(pid, path, &actions_, &attributes_, argv, envp)
+                           : ::posix_spawn(pid, path, &actions_, &attributes_, argv, envp);
+    }
+
+    /// Calls `f(fd)` for each descriptor from `lowest` up to the descriptor limit that is open and
+    /// not close-on-exec: what a child would inherit. poll(2) tells closed descriptors (POLLNVAL)
+    /// a thousand at a time, so even a limit of a million costs about a millisecond.
+    template <class F>
+    static void for_each_inheritable(int lowest, F&& f) noexcept {
+        constexpr long cap = 1L << 20;  // an unlimited RLIMIT_NOFILE: the first million only
+        long limit = cap;
+        rlimit lim{};
+        if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) limit = std::min(cap, static_cast<long>(lim.rlim_cur));
+        std::array<pollfd, 1024> batch{};
+        for (long first = lowest; first < limit;) {
+            const auto n = static_cast<nfds_t>(std::min<long>(static_cast<long>(batch.size()), limit - first));
+            for (nfds_t i = 0; i < n; ++i) batch[i] = pollfd{static_cast<int>(first + static_cast<long>(i)), 0, 0};
+            int rc = 0;
+            while ((rc = ::poll(batch.data(), n, 0)) < 0 && errno == EINTR) {
+            }
+            for (nfds_t i = 0; i < n; ++i) {
+                if (rc >= 0 && (batch[i].revents & POLLNVAL)) continue;  // not open
+                const int flags = ::fcntl(batch[i].fd, F_GETFD);
+                if (flags >= 0 && !(flags & FD_CLOEXEC)) f(batch[i].fd);
+            }
+            first += static_cast<long>(n);
+        }
+    }
+#endif
+
+    [[nodiscard]] const posix_spawn_file_actions_t* actions() const noexcept { return &actions_; }
+    [[nodiscard]] const posix_spawnattr_t* attributes() const noexcept { return &attributes_; }
+
+private:
+    posix_spawn_file_actions_t actions_;
+    posix_spawnattr_t attributes_;
+    short flags_ = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP;
+#if !SHANNOT_PLATFORM_LINUX && !defined(__APPLE__)
+    int close_from_ = -1;  ///< the lowest descriptor spawn() closes (-1: none)
+#endif
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/posix/spawn_setup.hpp ----
+#if SHANNOT_PLATFORM_LINUX
+// Linux-only (pidfds of processes that are not our children, /proc). Last, and included nowhere
+// else: the single header inlines them inside this block, their own includes before it.
 // ---- begin shannot/detail/local/limits.hpp ----
 // A run's limits on this host: rlimits set on bwrap's sandbox process, and a pids cgroup per run.
 
@@ -6138,68 +6972,7 @@ namespace shannot::detail {
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/posix/data_fd.hpp ----
-// ---- begin shannot/detail/posix/spawn_setup.hpp ----
-// SpawnSetup: posix_spawn's file actions and attributes, with what every child of ours starts with.
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/types.h>
-
-namespace shannot::detail {
-
-/// The file actions and attributes of one posix_spawn, destroyed with this object. Every child
-/// (bwrap here, the ssh client) starts with an empty signal mask and default dispositions for
-/// every signal, whatever the caller's threads block or ignore (an ignored SIGPIPE or SIGTERM
-/// would otherwise be inherited through exec), and in a process group of its own: a terminal's
-/// Ctrl-C, sent to the caller's foreground group, does not reach it; the caller decides how its
-/// runs end.
-class SpawnSetup {
-public:
-    SpawnSetup() noexcept {
-        posix_spawn_file_actions_init(&actions_);
-        posix_spawnattr_init(&attributes_);
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        sigdelset(&all, SIGKILL);
-        sigdelset(&all, SIGSTOP);
-        posix_spawnattr_setsigmask(&attributes_, &none);
-        posix_spawnattr_setsigdefault(&attributes_, &all);
-        posix_spawnattr_setpgroup(&attributes_, 0);
-        posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    }
-    ~SpawnSetup() {
-        posix_spawn_file_actions_destroy(&actions_);
-        posix_spawnattr_destroy(&attributes_);
-    }
-    SpawnSetup(const SpawnSetup&) = delete;
-    SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-    /// The child starts a session of its own (setsid) instead of a process group.
-    void new_session() noexcept {
-        posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-    }
-    /// The child's descriptor `target` becomes a copy of our `fd`.
-    void dup_to(int fd, int target) noexcept { posix_spawn_file_actions_adddup2(&actions_, fd, target); }
-    /// The child's descriptor `target` is `path`, opened there.
-    void open_at(int target, const char* path, int flags, mode_t mode = 0) noexcept {
-        posix_spawn_file_actions_addopen(&actions_, target, path, flags, mode);
-    }
-    void close(int fd) noexcept { posix_spawn_file_actions_addclose(&actions_, fd); }
-    /// Every descriptor from `lowest` up is closed in the child.
-    void close_from(int lowest) noexcept { posix_spawn_file_actions_addclosefrom_np(&actions_, lowest); }
-
-    [[nodiscard]] const posix_spawn_file_actions_t* actions() const noexcept { return &actions_; }
-    [[nodiscard]] const posix_spawnattr_t* attributes() const noexcept { return &attributes_; }
-
-private:
-    posix_spawn_file_actions_t actions_;
-    posix_spawnattr_t attributes_;
-};
-
-}  // namespace shannot::detail
-// ---- end shannot/detail/posix/spawn_setup.hpp ----
+#endif
 
 namespace shannot {
 
@@ -6207,6 +6980,8 @@ struct PosixSpawnOptions {
     /// bwrap to run; when unset, the first `bwrap` on this process's PATH.
     std::optional<std::string> bwrap_path{};
 };
+
+#if SHANNOT_PLATFORM_LINUX
 
 /// The local transport: bwrap runs here as a child of this process.
 /// Users name it PosixSpawnTransport. It is a template over an unused parameter, and so are the
@@ -6417,6 +7192,32 @@ private:
     PosixSpawnOptions options_;
 };
 
+#else
+
+/// Where bwrap cannot run (off Linux, or with SHANNOT_PORTABLE_POSIX=1), the local transport is
+/// declared, so that naming it reads as what it is, and refused where it is used. The portable
+/// seam is not enough for it: it pins the sandbox's PID 1, a process that is not our child, with a
+/// pidfd (by pid alone a signal could reach a recycled pid), and it finds bwrap's children during
+/// setup in /proc; a weaker local transport would be a silent downgrade.
+template <class Deferred>
+class BasicPosixSpawnTransport {
+#if defined(__linux__)
+    static_assert(sizeof(Deferred*) == 0,
+                  "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
+                  "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
+                  "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
+#else
+    static_assert(sizeof(Deferred*) == 0,
+                  "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
+                  "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
+#endif
+
+public:
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions = {}) {}
+};
+
+#endif
+
 }  // namespace shannot
 // ---- end shannot/transport/posix_spawn.hpp ----
 // ---- begin shannot/ssh_connection.hpp ----
@@ -6575,7 +7376,6 @@ namespace detail {
 // OpenSshProcessTransport: runs bwrap on a remote host through the system ssh, over reused dispatchers.
 
 #include <poll.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -6596,6 +7396,7 @@ namespace detail {
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -6614,7 +7415,7 @@ namespace detail {
 #include <vector>
 
 // ---- begin shannot/detail/posix/child.hpp ----
-// spawn_child: posix_spawnp with pipes, a pidfd, reset signals and no stray descriptors.
+// spawn_child: posix_spawnp with pipes, an exit descriptor, reset signals and no stray descriptors.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -6625,8 +7426,6 @@ namespace detail {
 #include <cstring>
 #include <string>
 #include <vector>
-
-extern char** environ;
 
 namespace shannot::detail {
 
@@ -6645,8 +7444,8 @@ struct ChildSpec {
 };
 
 struct Child {
-    pid_t pid = -1;
-    UniqueFd pidfd, in, out, err;  ///< parent ends, non-blocking
+    ChildProcess process;  ///< waiting for it and signalling it
+    UniqueFd in, out, err;  ///< parent ends, non-blocking
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
@@ -6680,18 +7479,16 @@ struct Child {
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    Child child;
-    const int rc = ::posix_spawnp(&child.pid, argv[0], setup.actions(), setup.attributes(), argv.data(), environ);
+    pid_t pid = -1;
+    const int rc = setup.spawn(&pid, argv[0], argv.data(), spawn_environment(), true);
     if (rc != 0) {
         if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
     }
-    child.pidfd = UniqueFd(pidfd_open(child.pid));
-    if (!child.pidfd) {
-        ::kill(child.pid, SIGKILL);
-        reap(child.pid);
-        return fail(errc::spawn_failed, "pidfd_open failed (Linux 5.3 or newer is needed)");
-    }
+    auto process = ChildProcess::watch(pid);
+    if (!process) return propagate(process);
+    Child child;
+    child.process = std::move(*process);
     child.in = std::move(in_w);
     child.out = std::move(out_r);
     child.err = std::move(err_r);
@@ -7427,19 +8224,48 @@ inline void stop_persisted(const PersistPaths& p, const std::optional<PersistedS
 }
 
 /// Processes this program started for kept connections and left running (the ssh of a parked
-/// connection): reaped here, by pidfd, once they end, so that a long-lived program gathers no
-/// zombies. Waiting by pidfd never takes another child's status, as a reused pid could.
-inline void reap_parked(std::optional<UniqueFd> add = std::nullopt) {
-    static std::mutex mutex;
-    static std::vector<UniqueFd> parked;
-    std::lock_guard lock(mutex);
-    if (add && *add) parked.push_back(std::move(*add));
-    for (auto it = parked.begin(); it != parked.end();) {
-        siginfo_t info{};
-        const int rc = ::waitid(P_PIDFD, static_cast<id_t>(it->get()), &info, WEXITED | WNOHANG);
-        if ((rc == 0 && info.si_pid != 0) || (rc < 0 && errno == ECHILD)) it = parked.erase(it);
-        else ++it;
+/// connection, a holder): reaped here once they end, so that a long-lived program gathers no
+/// zombies. Each is waited for through its own ChildProcess, never by a wait that could take
+/// another child's status.
+struct ParkedChildren {
+    std::mutex mutex;
+    std::vector<ChildProcess> list;
+};
+[[nodiscard]] inline ParkedChildren& parked_children() {
+    static ParkedChildren parked;
+    return parked;
+}
+
+/// Adds `add` to the parked processes, and reaps those that have ended.
+inline void reap_parked(std::optional<ChildProcess> add = std::nullopt) {
+    auto& parked = parked_children();
+    std::lock_guard lock(parked.mutex);
+    if (add && *add) parked.list.push_back(std::move(*add));
+    for (auto it = parked.list.begin(); it != parked.list.end();) {
+        if (it->exited()) {
+            it->reap();  // at once: it has exited (only forgotten when it is not our child)
+            it = parked.list.erase(it);
+        } else {
+            ++it;
+        }
     }
+}
+
+/// After stop_persisted signalled `pids`: reaps those among the parked processes as they end,
+/// waiting up to `bound` for them (a signalled process takes a moment to go), so that closing a
+/// kept connection this program started leaves no zombie behind.
+inline void reap_stopped(const std::vector<pid_t>& pids, std::chrono::milliseconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    const auto waiting = [&] {
+        auto& parked = parked_children();
+        std::lock_guard lock(parked.mutex);
+        for (const auto& p : parked.list)
+            for (const pid_t pid : pids)
+                if (pid > 0 && p.pid() == pid) return true;
+        return false;
+    };
+    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked())
+        ::usleep(5000);
 }
 
 /// Starts the holder: `sleep SECONDS` with the dispatcher's stdin fifo open for writing, in a
@@ -7557,7 +8383,7 @@ public:
             while (!idle_.empty()) {
                 auto dispatcher = std::move(idle_.back());
                 idle_.pop_back();
-                if (!has_exited(dispatcher->child.pidfd)) return dispatcher;
+                if (!dispatcher->child.process.exited()) return dispatcher;
                 discard_locked(*dispatcher);
             }
             if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
@@ -7573,7 +8399,7 @@ public:
                         discard_locked(**kept);
                         return fail(errc::session_closed, "the ssh transport was closed");
                     }
-                    (*kept)->master = add_primary_master((*kept)->child.pidfd.get(), kept_->paths.socket, true);
+                    (*kept)->master = add_primary_master((*kept)->child.process, kept_->paths.socket, true);
                     return std::move(*kept);
                 }
                 --busy_;
@@ -7611,7 +8437,7 @@ public:
     void release(std::unique_ptr<Dispatcher> dispatcher, bool reusable) {
         if (!dispatcher) return;
         std::lock_guard lock(mutex_);
-        if (reusable && !closed_ && !has_exited(dispatcher->child.pidfd)) {
+        if (reusable && !closed_ && !dispatcher->child.process.exited()) {
             ++dispatcher->commands;
             idle_.push_back(std::move(dispatcher));
         } else {
@@ -7655,7 +8481,7 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
-        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (a pidfd), never reaps
+        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
         bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
     };
 
@@ -7670,7 +8496,7 @@ private:
     /// Masters running or being started.
     std::size_t masters_alive() const {
         std::size_t n = 0;
-        for (const auto& m : masters_) n += (m.child.pidfd || m.starting) ? 1 : 0;
+        for (const auto& m : masters_) n += (m.child.process || m.starting) ? 1 : 0;
         return n;
     }
 
@@ -7678,8 +8504,8 @@ private:
         std::size_t best = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i) {
             auto& m = masters_[i];
-            if (!m.ready || !m.child.pidfd) continue;
-            if (has_exited(m.child.pidfd)) {
+            if (!m.ready || !m.child.process) continue;
+            if (m.child.process.exited()) {
                 if (m.channels == 0) stop_master(m);
                 else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
@@ -7693,30 +8519,30 @@ private:
     /// Kills and reaps a dispatcher's ssh client and frees its channel. Caller holds the lock.
     void discard_locked(Dispatcher& s) {
         if (s.persisted && kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);
-        if (s.child.pid > 0) {
-            // An adopted kept connection is not our child: signalled, not reaped.
-            signal_and_reap(s.child.pid, s.child.pidfd, SIGKILL);
+        if (s.child.process.pid() > 0) {
+            s.child.process.signal(SIGKILL);
+            s.child.process.reap();  // an adopted kept connection is not our child: nothing to reap
             s.child = Child{};
         }
         --busy_;
         if (s.master < masters_.size()) {
             auto& m = masters_[s.master];
             if (m.channels > 0) --m.channels;
-            if (m.channels == 0 && m.child.pidfd && has_exited(m.child.pidfd)) stop_master(m);
+            if (m.channels == 0 && m.child.process && m.child.process.exited()) stop_master(m);
         }
     }
 
     void stop_master(Master& m) {
         if (m.parked) {
             // Left running for the kept connection; if this process started it, it is our child:
-            // reaped by pidfd once it ends (reap_parked), never left a zombie.
-            if (m.child.pid > 0 && m.child.pidfd) reap_parked(std::move(m.child.pidfd));
+            // reaped once it ends (reap_parked), never left a zombie. (An observer there is only forgotten.)
+            if (m.child.process.pid() > 0) reap_parked(std::move(m.child.process));
             m = Master{};
             return;
         }
-        if (m.child.pid > 0 || m.child.pidfd) {
-            if (m.child.pid > 0) signal_and_reap(m.child.pid, m.child.pidfd, SIGTERM);
-            else pidfd_send_signal(m.child.pidfd.get(), SIGTERM);  // a primary master only watches: its dispatcher reaps
+        if (m.child.process) {
+            m.child.process.signal(SIGTERM);
+            m.child.process.reap();  // a primary master only watches: its dispatcher reaps
             m.child = Child{};
         }
         m.ready = false;
@@ -7726,15 +8552,15 @@ private:
     }
 
     /// Records a dispatcher that is its own connection as a master others can ride on: it watches
-    /// a copy of the dispatcher's pidfd; the dispatcher owns the process. Caller holds the lock.
-    std::size_t add_primary_master(int pidfd, const std::string& socket, bool counted) {
+    /// the dispatcher's process through an observer; the dispatcher owns it. Caller holds the lock.
+    std::size_t add_primary_master(const ChildProcess& process, const std::string& socket, bool counted) {
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         m = Master{};
-        m.child.pidfd = UniqueFd(::fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
+        m.child.process = process.observer();
         m.socket = socket;
         m.channels = counted ? 1 : 0;
         m.ready = true;
@@ -7748,7 +8574,7 @@ private:
         if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         stop_master(masters_[slot]);
         masters_[slot].starting = true;
@@ -7770,7 +8596,7 @@ private:
             return fail(errc::session_closed, "the ssh transport was closed");
         }
         masters_[slot].starting = false;
-        const auto index = add_primary_master((*dispatcher)->child.pidfd.get(), socket, true);
+        const auto index = add_primary_master((*dispatcher)->child.process, socket, true);
         (*dispatcher)->master = index;
         (*dispatcher)->primary = true;
         return dispatcher;
@@ -7782,6 +8608,11 @@ private:
     /// using it right now. Called unlocked; the caller stores `found` under the lock.
     Result<std::unique_ptr<Dispatcher>> acquire_kept(int cancel_fd, std::optional<Kept>& found) {
         reap_parked();
+        // A kept connection's processes are told from ones that got their pid later by their
+        // start time in /proc: without it one could be neither adopted nor safely ended.
+        if (process_start_time(::getpid()).empty())
+            return fail(errc::invalid_argument, "SshConnection::persist (kept connections) needs /proc on this machine, "
+                                                "which it has not: connect without persist");
         std::string folder = conn_.persist_folder;
         if (folder.empty()) {
             auto found = default_persist_folder();
@@ -7825,9 +8656,9 @@ private:
         if (!same_process(state.holder_pid, state.holder_start)) return nullptr;
         ::kill(state.holder_pid, SIGTERM);
         auto d = std::make_unique<Dispatcher>();
-        d->child.pidfd = UniqueFd(pidfd_open(state.ssh_pid));
-        if (!d->child.pidfd || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
-        d->child.pid = state.ssh_pid;
+        auto ssh = ChildProcess::adopt(state.ssh_pid);  // not our child: watched, never reaped
+        if (!ssh || !same_process(state.ssh_pid, state.ssh_start)) return nullptr;
+        d->child.process = std::move(*ssh);
         d->child.in = std::move(in);
         d->child.out = UniqueFd(::open(kept.paths.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
         d->child.err = UniqueFd(::open(kept.paths.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -7877,14 +8708,10 @@ private:
         spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
-        child.pid = spawned->pid;
-        child.pidfd = std::move(spawned->pidfd);
-        // It may outlive every handle of ours (parked, adopted by a later transport, closed by
-        // `shannot disconnect`): reaped by pidfd once it ends, whoever ends it (reap_parked).
-        if (child.pidfd) reap_parked(UniqueFd(::fcntl(child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        child.process = std::move(spawned->process);
         child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
         in_rw.reset();
-        const pid_t pid = child.pid;
+        const pid_t pid = child.process.pid();
         auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
         if (!dispatcher) return propagate(dispatcher);
         (*dispatcher)->primary = true;
@@ -7913,12 +8740,12 @@ private:
     /// stdin open for conn_.persist, the state says idle, and our ends are closed without ending
     /// it. False when that fails (the caller then ends it). Caller holds the lock.
     bool park_locked(Dispatcher& d) {
-        if (!kept_ || kept_->parked || has_exited(d.child.pidfd)) return false;
+        if (!kept_ || kept_->parked || d.child.process.exited()) return false;
         auto holder = spawn_holder(kept_->paths, conn_.persist.count());
         if (!holder) return false;
         auto& st = kept_->state;
-        st.holder_pid = holder->pid;
-        st.holder_start = process_start_time(holder->pid);
+        st.holder_pid = holder->process.pid();
+        st.holder_start = process_start_time(holder->process.pid());
         st.busy = false;
         st.kept_args = d.kept_args;
         st.next_slot = d.next_slot;
@@ -7930,14 +8757,14 @@ private:
             st.links = links_;
         }
         if (!write_persisted_state(kept_->paths.state, st)) {
-            ::kill(holder->pid, SIGKILL);
-            reap(holder->pid);
+            holder->process.signal(SIGKILL);
+            holder->process.reap();
             return false;
         }
-        reap_parked(std::move(holder->pidfd));
-        holder->pid = -1;
-        // Our ssh child (if this process started it) is left running: reaped later by pidfd.
-        if (d.child.pid > 0 && d.child.pidfd) reap_parked(UniqueFd(::fcntl(d.child.pidfd.get(), F_DUPFD_CLOEXEC, 3)));
+        reap_parked(std::move(holder->process));
+        // Our ssh child (if this process started it) is left running: reaped later (an adopted one
+        // is only forgotten there, see ChildProcess::adopt).
+        if (d.child.process.pid() > 0) reap_parked(std::move(d.child.process));
         d.child = Child{};
         kept_->parked = true;
         --busy_;
@@ -7947,7 +8774,8 @@ private:
 
     /// Ends a dispatcher that holds no channel count yet.
     static void discard_unowned(Dispatcher& d) {
-        signal_and_reap(d.child.pid, d.child.pidfd, SIGKILL);
+        d.child.process.signal(SIGKILL);
+        d.child.process.reap();
         d.child = Child{};
     }
 
@@ -7965,7 +8793,7 @@ private:
         if (auto made = make_private_dir(); !made) return propagate(made);
         std::size_t slot = masters_.size();
         for (std::size_t i = 0; i < masters_.size(); ++i)
-            if (!masters_[i].child.pidfd && !masters_[i].starting && masters_[i].channels == 0) slot = i;
+            if (!masters_[i].child.process && !masters_[i].starting && masters_[i].channels == 0) slot = i;
         if (slot == masters_.size()) masters_.emplace_back();
         auto& m = masters_[slot];
         stop_master(m);
@@ -7981,7 +8809,7 @@ private:
         m.child = std::move(*child);
         m.starting = true;
         const auto socket = m.socket;
-        const int pidfd = m.child.pidfd.get();
+        const int exit_fd = m.child.process.exit_fd();
         const auto deadline = std::chrono::steady_clock::now() + conn_.connect_timeout + std::chrono::seconds(5);
         lock.unlock();
         bool ready = false, died = false, cancelled = false;
@@ -7991,7 +8819,7 @@ private:
                 ready = true;
                 break;
             }
-            pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+            pollfd p[2] = {{exit_fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
             if (::poll(p, cancel_fd >= 0 ? 2 : 1, 5) > 0) {
                 (p[0].revents ? died : cancelled) = true;
                 break;
@@ -8049,7 +8877,7 @@ private:
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
-        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.pidfd.get(),
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.process.exit_fd(),
                                                 out_frames, err_frames, deadline, diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
@@ -8058,9 +8886,9 @@ private:
         const bool exited = started == FirstFrames::ended;
 
         // Not ready: collect what ssh said, end it, and say why.
-        if (!exited) pidfd_send_signal(dispatcher->child.pidfd.get(), SIGKILL);
+        if (!exited) dispatcher->child.process.signal(SIGKILL);
         drain_into(dispatcher->child.err.get(), diagnostics, std::chrono::seconds(1));
-        const int status = signal_and_reap(dispatcher->child.pid, dispatcher->child.pidfd, SIGKILL).value_or(0);
+        const int status = dispatcher->child.process.reap().value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
@@ -8116,6 +8944,7 @@ private:
 // RemoteCommand: one fresh run on a borrowed dispatcher, as the run loop sees it.
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8144,9 +8973,9 @@ public:
 
     /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, UniqueFd timer, std::string mechanism = {})
+               std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
         : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.get(), &is_end_report), mechanism_(std::move(mechanism)) {}
+          frames_(nonce, timer_.ref(), &is_end_report), mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -8166,7 +8995,7 @@ public:
     [[nodiscard]] int stdin_fd() const { return -1; }  // input was staged on the remote by launch()
     [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
-    [[nodiscard]] int exit_fd() const { return timer_.get(); }
+    [[nodiscard]] int exit_fd() const { return timer_.fd(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     void close_stdin() {}
 
@@ -8209,12 +9038,13 @@ public:
         }
         // The dispatcher broke, or a kill went unanswered: it cannot carry another command.
         std::optional<int> status;
-        if (dispatcher_ && dispatcher_->child.pid > 0) {
-            pollfd p{dispatcher_->child.pidfd.get(), POLLIN, 0};
+        if (dispatcher_ && dispatcher_->child.process.pid() > 0) {
+            auto& ssh = dispatcher_->child.process;
+            pollfd p{ssh.exit_fd(), POLLIN, 0};
             const int wait_ms = frames_.stopped() != StopLevel::none ? 0 : 2000;
-            // Given wait_ms to end by itself (POLLIN), else killed; a stale pidfd (POLLNVAL) is no proof.
-            if (::poll(&p, 1, wait_ms) > 0 && p.revents == POLLIN) status = reap(dispatcher_->child.pid);
-            else status = signal_and_reap(dispatcher_->child.pid, dispatcher_->child.pidfd, SIGKILL);
+            // Given wait_ms to end by itself (POLLIN), else killed; a stale descriptor (POLLNVAL) is no proof.
+            if (::poll(&p, 1, wait_ms) <= 0 || p.revents != POLLIN) ssh.signal(SIGKILL);
+            status = ssh.reap();
         }
         give_back(false);
         // We asked it to stop; the local side gave up waiting for the remote.
@@ -8337,7 +9167,7 @@ private:
     std::shared_ptr<DispatcherPool> pool_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::vector<std::string> argv_;
-    UniqueFd timer_;  // before frames_, which keeps its number
+    OneShotTimer timer_;  // before frames_, which refers to it
     CommandFrames frames_;
     std::string ssh_errors_;
     std::string mechanism_;  ///< the remote's, when the run has limits (see limits_mechanism())
@@ -8382,6 +9212,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
 // ---- begin shannot/detail/ssh/remote_session_sandbox.hpp ----
 // RemoteSessionSandbox: a warm session's long-lived sandbox on the remote, on a dispatcher of its own.
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8426,7 +9257,7 @@ public:
     [[nodiscard]] int stdin_fd() const { return dispatcher_ ? dispatcher_->child.in.get() : -1; }
     [[nodiscard]] int stdout_fd() const { return dispatcher_ ? dispatcher_->child.out.get() : -1; }
     [[nodiscard]] int stderr_fd() const { return dispatcher_ ? dispatcher_->child.err.get() : -1; }
-    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.pidfd.get() : -1; }
+    [[nodiscard]] int exit_fd() const { return dispatcher_ ? dispatcher_->child.process.exit_fd() : -1; }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
     /// How the session's limits are enforced: the dispatcher starts it in a pids cgroup where it
     /// can make one (and refuses the session, 93, where it then cannot).
@@ -8455,7 +9286,7 @@ public:
     ExitInfo wait() {
         ExitInfo info;
         std::optional<int> status;
-        if (dispatcher_) status = reap(dispatcher_->child.pid);
+        if (dispatcher_) status = dispatcher_->child.process.reap();
         end();
         if (status && WIFSIGNALED(*status)) {
             info.kind = ExitInfo::Kind::signaled;
@@ -8493,7 +9324,7 @@ public:
 
 private:
     void signal(int sig) {
-        if (dispatcher_ && dispatcher_->child.pid > 0 && dispatcher_->child.pidfd) pidfd_send_signal(dispatcher_->child.pidfd.get(), sig);
+        if (dispatcher_) dispatcher_->child.process.signal(sig);
     }
     void end() {
         if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
@@ -8597,15 +9428,15 @@ public:
                 if (attempt == 0 && detail::Clock::now() < deadline) continue;
                 return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
             }
-            detail::UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+            auto timer = detail::OneShotTimer::create();
             if (!timer) {
                 pool_->release(std::move(*dispatcher), false);
-                return fail(errc::spawn_failed, std::string("timerfd_create failed: ") + std::strerror(errno));
+                return propagate(timer);
             }
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
             argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
-            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(timer),
+            return process_type(pool_, std::move(*dispatcher), nonce, std::move(argv), std::move(*timer),
                                 spec.limits ? pool_->limits_mechanism() : std::string());
         }
     }
@@ -9086,6 +9917,7 @@ struct PersistedConnection {
     auto all = list_persisted(folder);
     if (!all) return propagate(all);
     std::size_t closed = 0;
+    std::vector<pid_t> stopped;  ///< what was signalled, reaped before returning when it is ours
     detail::reap_parked();
     for (const auto& c : *all) {
         if (which && !which(c)) continue;
@@ -9094,10 +9926,11 @@ struct PersistedConnection {
         const auto state = detail::read_persisted_state(paths.state);
         closed += c.alive ? 1 : 0;
         detail::stop_persisted(paths, state);
+        if (state) stopped.insert(stopped.end(), {state->ssh_pid, state->holder_pid});
         ::unlink(paths.lock.c_str());
         ::rmdir(paths.dir.c_str());
     }
-    detail::reap_parked();
+    detail::reap_stopped(stopped, std::chrono::seconds(2));
     return closed;
 }
 
@@ -9134,7 +9967,6 @@ struct PersistedConnection {
 // Fleet: one command on many remote hosts at once, each host its own transport, sandbox and result.
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -9220,10 +10052,16 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
     std::size_t next = 0, finished = 0;
     bool stopping = false;
     const char* stop_reason = nullptr;
-    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    // Wakes the scheduling loop: a pipe (POSIX has no eventfd), both ends non-blocking, so that
+    // a poke into a full pipe (already readable) returns at once. Without one, the loop polls.
+    UniqueFd wake, wake_write;
+    if (!make_pipe(wake, wake_write) || !set_nonblocking(wake.get()) || !set_nonblocking(wake_write.get())) {
+        wake.reset();
+        wake_write.reset();
+    }
     const auto poke = [&] {
-        const std::uint64_t one = 1;
-        if (wake) [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
+        const char one = 1;
+        if (wake_write) [[maybe_unused]] auto r = ::write(wake_write.get(), &one, sizeof one);
     };
     // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
     // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
@@ -9308,8 +10146,9 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
         if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
-            std::uint64_t count_read = 0;
-            [[maybe_unused]] auto r = ::read(wake.get(), &count_read, sizeof count_read);
+            char drained[64];
+            while (::read(wake.get(), drained, sizeof drained) > 0) {
+            }
         }
     }
     for (auto& t : threads) t.join();
