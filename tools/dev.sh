@@ -29,7 +29,7 @@ PACKAGES=(bubblewrap openssh-server openssh-client meson ninja-build cmake nlohm
 # Debian 12's clang only recommends: apt without recommends leaves it out); shellcheck and dash
 # for the lint tests of the shell programs (include/shannot/detail/scripts); groff (the installed
 # man page is checked with `groff -man -ww`; minimal images lack it).
-TEST_PACKAGES=(clang libclang-rt-14-dev shellcheck dash groff-base)
+TEST_PACKAGES=(clang libclang-rt-14-dev clang-format shellcheck dash groff-base)
 # `test` only: node and npm for the MCP client tests (tests/mcp), from Debian when this machine
 # has none (a node installed otherwise, e.g. from nodesource, is used as it is).
 command -v node >/dev/null 2>&1 || TEST_PACKAGES+=(nodejs)
