@@ -47,7 +47,7 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
                      {"LANG", "C.UTF-8"},
                      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
     // The library's defaults, written out: enough for any diagnostic command, not for a runaway
-    // (docs/architecture.md, "Resource limits").
+    // (docs/limits.md).
     p.limits = ResourceLimits{.memory_bytes = std::uint64_t(4) << 30,
                               .processes = 256,
                               .cpu_seconds = 300,
@@ -64,7 +64,8 @@ void add_readonly_views(SandboxProfile<T>& p) {
     p.binds.push_back(detail::ro("/etc", detail::Need::required));
     // Secrets under /etc stay hidden: an empty file over each hash file, a tmpfs over ssh keys.
     // Inside the bind of /etc, these masks are never skipped (SandboxBind).
-    for (const char* secret : {"/etc/shadow", "/etc/gshadow"}) p.binds.push_back({.source = "/dev/null", .target = secret});
+    for (const char* secret : {"/etc/shadow", "/etc/gshadow"})
+        p.binds.push_back({.source = "/dev/null", .target = secret});
     p.tmpfs_paths.push_back("/etc/ssh");
     for (const char* path : {"/opt", "/srv", "/var/log"}) p.binds.push_back(detail::ro(path));
 }
@@ -83,7 +84,8 @@ template <class Transport = PosixSpawnTransport>
     if (level < 0) {
         std::string names;
         for (auto n : builtin_profile_names) names += (names.empty() ? "" : ", ") + std::string(n);
-        return fail(errc::invalid_argument, "no built-in profile named '" + std::string(name) + "' (built-ins: " + names + ")");
+        return fail(errc::invalid_argument,
+                    "no built-in profile named '" + std::string(name) + "' (built-ins: " + names + ")");
     }
     if (level >= 1) commands.insert(commands.end(), {"head", "tail", "stat"});
     if (level >= 2) commands.insert(commands.end(), {"df", "free", "ps", "uptime", "wc"});

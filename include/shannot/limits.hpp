@@ -16,7 +16,7 @@ namespace shannot {
 
 /// What one sandbox may consume. A profile always has limits: these defaults stop runaway
 /// behaviour (a fork bomb, a memory hog, a spinner, a tmpfs filler) and stay out of the way of
-/// a diagnostic command; docs/architecture.md ("Resource limits") says why each value.
+/// a diagnostic command; docs/limits.md says why each value.
 struct ResourceLimits {
     /// Address space of each process (RLIMIT_AS): a malloc or mmap past it fails with ENOMEM.
     std::uint64_t memory_bytes = std::uint64_t(4) << 30;

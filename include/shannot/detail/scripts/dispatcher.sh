@@ -45,7 +45,7 @@
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
 #
-# Limits (docs/architecture.md, "Resource limits"). A run's rlimits are set by a subshell that
+# Limits (docs/limits.md). A run's rlimits are set by a subshell that
 # then execs bwrap (`( limit_self ...; exec bwrap ... )`: one fork, as a POSIX shell cannot set a
 # limit for one command otherwise), and only memory, CPU time, file size, descriptors and core
 # files: RLIMIT_NPROC set before bwrap would count every process of the user (it becomes the
