@@ -58,7 +58,8 @@ std::string call_tool(Runner& sandbox, const ToolCall& call) {
         auto done = shannot::write_file(sandbox, a.at(0), a.at(1));
         return done ? "wrote " + std::to_string(a.at(1).size()) + " bytes" : "error: " + done.error().describe();
     }
-    if (call.tool == "grep_content") return text_of(shannot::grep_content(sandbox, a.at(0), a.at(1), {.recursive = true}));
+    if (call.tool == "grep_content")
+        return text_of(shannot::grep_content(sandbox, a.at(0), a.at(1), {.recursive = true}));
     if (call.tool == "check_disk_usage") return text_of(shannot::check_disk_usage(sandbox));
     if (call.tool == "execute_code") return text_of(shannot::execute_code(sandbox, a.at(0), a.at(1)));
     return "error: unknown tool '" + call.tool + "'";

@@ -34,7 +34,8 @@ struct UsrOnlyArguments {
         const std::string asked = join(request.command);
         for (std::size_t i = 1; i < request.command.size(); ++i) {
             std::string_view arg = request.command[i];
-            if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("-")) arg.remove_prefix(eq + 1);
+            if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("-"))
+                arg.remove_prefix(eq + 1);
             if (arg.starts_with("/") && !under_usr(arg)) {
                 std::printf("[admission] refused: %s\n", asked.c_str());
                 return shannot::fail(shannot::errc::command_refused,
@@ -42,8 +43,10 @@ struct UsrOnlyArguments {
             }
         }
         auto admitted = allowlist.admit(std::move(request));
-        if (admitted) std::printf("[admission] admitted: %s\n", join(*admitted).c_str());
-        else std::printf("[admission] refused by the allowlist: %s\n", asked.c_str());
+        if (admitted)
+            std::printf("[admission] admitted: %s\n", join(*admitted).c_str());
+        else
+            std::printf("[admission] refused by the allowlist: %s\n", asked.c_str());
         return admitted;
     }
 };
@@ -81,12 +84,12 @@ int main() {
         bool admitted;
     };
     int unexpected = 0;
-    for (const auto& [command, admitted] : std::vector<Case>{
-             {{"ls", "/usr"}, true},
-             {{"cat", "/etc/passwd"}, false},               // outside /usr
-             {{"ls", "/usr/../etc"}, false},                // climbs out of /usr
-             {{"grep", "--file=/etc/shadow", "x"}, false},  // the path hides after '='
-             {{"rm", "/usr/bin/ls"}, false}}) {             // not in the profile's allowlist
+    for (const auto& [command, admitted] :
+         std::vector<Case>{{{"ls", "/usr"}, true},
+                           {{"cat", "/etc/passwd"}, false},               // outside /usr
+                           {{"ls", "/usr/../etc"}, false},                // climbs out of /usr
+                           {{"grep", "--file=/etc/shadow", "x"}, false},  // the path hides after '='
+                           {{"rm", "/usr/bin/ls"}, false}}) {             // not in the profile's allowlist
         auto result = sandbox.run(command, {.max_output = 24});
         if (!result) {
             std::printf("  -> %s\n", result.error().describe().c_str());

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
     if (!result) return std::fprintf(stderr, "shannot: %s\n", result.error().describe().c_str()), 3;
     std::fwrite(result->stdout_data.data(), 1, result->stdout_data.size(), stdout);
     std::fwrite(result->stderr_data.data(), 1, result->stderr_data.size(), stderr);
-    std::printf("[remote exit %d after %lld ms]\n", result->exit_code,
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(result->duration).count()));
+    std::printf(
+        "[remote exit %d after %lld ms]\n", result->exit_code,
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(result->duration).count()));
     return result->exit_code >= 0 ? result->exit_code : 128 + result->signal;
 }

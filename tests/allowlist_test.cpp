@@ -69,7 +69,8 @@ TEST_CASE("GlobAllowlist") {
         CHECK(r.error().message == "command 'rm' is not allowed by profile 'p' (allowed: ls)");
     }
     SUBCASE("dot components, empty components and relative paths are refused") {
-        for (const auto& cmd : {"/usr/bin/../bin/ls", "/usr/bin/./ls", "/usr//bin/ls", "./ls", "bin/ls", "../ls", "/usr/bin/"}) {
+        for (const auto& cmd :
+             {"/usr/bin/../bin/ls", "/usr/bin/./ls", "/usr//bin/ls", "./ls", "bin/ls", "../ls", "/usr/bin/"}) {
             CAPTURE(cmd);
             CHECK_FALSE(admit({"/usr/bin/*", "ls"}, {cmd}));
         }
@@ -151,7 +152,8 @@ TEST_CASE("lint_profile") {
         CHECK(codes(p).count("syscall-filter-off") == 1);
     }
     SUBCASE("the syscall filter turned off, or groups of it relaxed, is flagged, naming each group") {
-        shannot::LocalProfile p{.name = "relaxed", .allowed_commands = {"ls"}, .syscall_filter_allow = {"unix_sockets", "ptrace"}};
+        shannot::LocalProfile p{
+            .name = "relaxed", .allowed_commands = {"ls"}, .syscall_filter_allow = {"unix_sockets", "ptrace"}};
         const auto findings = shannot::lint_profile(p);
         REQUIRE(findings.size() == 2);
         CHECK(findings[0].code == "syscall-filter-relaxed");
@@ -182,16 +184,19 @@ TEST_CASE("lint_profile") {
                                           {.source = gone, .target = "/usr/share/doc"},
                                           {.source = "/dev/null", .target = "/usr/share/secret", .optional = true}}};
         const auto findings = shannot::lint_profile(p);
-        CHECK(codes(p) == std::multiset<std::string>{"skipped-bind", "missing-source", "missing-source", "optional-ignored"});
+        CHECK(codes(p) ==
+              std::multiset<std::string>{"skipped-bind", "missing-source", "missing-source", "optional-ignored"});
         for (const auto& f : findings) {
             CAPTURE(f.message);
             CHECK(f.severity == shannot::LintFinding::Severity::warning);
             if (f.code == "skipped-bind")
-                CHECK(f.message == "binds[1].source: " + gone + " does not exist on this host: a run here skips the bind to /data "
-                                   "(\"required\": true makes it an error, \"optional\": true silences this)");
+                CHECK(f.message == "binds[1].source: " + gone +
+                                       " does not exist on this host: a run here skips the bind to /data "
+                                       "(\"required\": true makes it an error, \"optional\": true silences this)");
             if (f.code == "optional-ignored")
-                CHECK(f.message == "binds[5]: \"optional\" is ignored: the bind masks part of binds[0] (/usr), and a masking bind "
-                                   "is never skipped");
+                CHECK(f.message ==
+                      "binds[5]: \"optional\" is ignored: the bind masks part of binds[0] (/usr), and a masking bind "
+                      "is never skipped");
         }
         // The same profile for a transport whose sources live elsewhere: only the structural finding.
         CHECK(shannot::lint_profile(p.for_transport<shannot::OpenSshProcessTransport>()).size() == 1);

@@ -19,8 +19,8 @@ namespace {
 /// The built-in syscall filter, on in every profile that does not say "none".
 const Args filter = {"--seccomp", "6"};
 
-const Args hardening = {"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-                        "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"};
+const Args hardening = {"--unshare-user", "--unshare-ipc",     "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                        "--unshare-net",  "--die-with-parent", "--new-session", "--cap-drop",    "ALL"};
 
 /// Every tmpfs is sized (--size, the default tmpfs_bytes here); /dev/shm is one of its own, sorted
 /// among the mounts; /dev itself is made read-only last, before "--".
@@ -53,13 +53,18 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
 
     SUBCASE("/bin -> /usr/bin under a read-only /usr: a symlink where the bind was") {
         Profile p{.name = "t", .binds = {usr, bin}};
-        CHECK(build(p, {"ls"}, links) == concat({head, {"--symlink", "/usr/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(p, {"ls"}, links) ==
+              concat({head, {"--symlink", "/usr/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
         CHECK(build(p) == concat({head, {"--ro-bind-try", "/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("a file works the same: /etc/os-release -> /usr/lib/os-release") {
-        Profile p{.name = "t", .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release", .optional = true}}};
+        Profile p{.name = "t",
+                  .binds = {usr, {.source = "/etc/os-release", .target = "/etc/os-release", .optional = true}}};
         CHECK(build(p, {"ls"}, {.host_symlinks = {{"/etc/os-release", "/usr/lib/os-release"}}}) ==
-              concat({head, shm, {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"}, tail}));
+              concat({head,
+                      shm,
+                      {"--symlink", "/usr/lib/os-release", "/etc/os-release", "--ro-bind", "/usr", "/usr"},
+                      tail}));
     }
     // Each of these would show something else (or more) than the bind did: the bind stays.
     const Args bind_bin = {"--ro-bind-try", "/bin", "/bin"};
@@ -69,16 +74,20 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
               concat({head, bind_bin, shm, tmpfs("/usr"), tail}));
     }
     SUBCASE("the covering bind is writable, or shows another host path") {
-        Profile rw{.name = "t", .binds = {{.source = "/usr", .target = "/usr", .read_only = false, .required = true}, bin}};
+        Profile rw{.name = "t",
+                   .binds = {{.source = "/usr", .target = "/usr", .read_only = false, .required = true}, bin}};
         CHECK(build(rw, {"ls"}, links) == concat({head, bind_bin, shm, {"--bind", "/usr", "/usr"}, tail}));
         Profile elsewhere{.name = "t", .binds = {{.source = "/opt/usr", .target = "/usr", .required = true}, bin}};
-        CHECK(build(elsewhere, {"ls"}, links) == concat({head, bind_bin, shm, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
+        CHECK(build(elsewhere, {"ls"}, links) ==
+              concat({head, bind_bin, shm, {"--ro-bind", "/opt/usr", "/usr"}, tail}));
     }
     SUBCASE("something is mounted between /usr and /usr/bin, or under /bin") {
         Profile between{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/usr/bin"}};
-        CHECK(build(between, {"ls"}, links) == concat({head, bind_bin, shm, {"--ro-bind", "/usr", "/usr"}, tmpfs("/usr/bin"), tail}));
+        CHECK(build(between, {"ls"}, links) ==
+              concat({head, bind_bin, shm, {"--ro-bind", "/usr", "/usr"}, tmpfs("/usr/bin"), tail}));
         Profile under{.name = "t", .binds = {usr, bin}, .tmpfs_paths = {"/bin/cache"}};
-        CHECK(build(under, {"ls"}, links) == concat({head, bind_bin, tmpfs("/bin/cache"), shm, {"--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(under, {"ls"}, links) ==
+              concat({head, bind_bin, tmpfs("/bin/cache"), shm, {"--ro-bind", "/usr", "/usr"}, tail}));
     }
     SUBCASE("the bind is not source == target, or something is mounted on /") {
         Profile moved{.name = "t", .binds = {usr, {.source = "/bin", .target = "/tools", .required = true}}};
@@ -86,8 +95,12 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
               concat({head, shm, {"--ro-bind", "/bin", "/tools", "--ro-bind", "/usr", "/usr"}, tail}));
         // Under a bind of /, /bin masks part of it: never skipped, so --ro-bind whatever it says.
         Profile root{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}, usr, bin}};
-        CHECK(build(root, {"ls"}, links) == concat({hardening, {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"},
-                                                    {"--ro-bind", "/bin", "/bin"}, shm, {"--ro-bind", "/usr", "/usr"}, tail}));
+        CHECK(build(root, {"ls"}, links) == concat({hardening,
+                                                    {"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"},
+                                                    {"--ro-bind", "/bin", "/bin"},
+                                                    shm,
+                                                    {"--ro-bind", "/usr", "/usr"},
+                                                    tail}));
     }
     SUBCASE("a resolved path that is relative, or the bind itself, is ignored") {
         Profile p{.name = "t", .binds = {usr, bin}};
@@ -113,15 +126,25 @@ TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxB
                     .tmpfs_paths = {"/work"}};
     const Args masks = {"--ro-bind", "/etc", "/etc", "--ro-bind", "/gone/null", "/etc/shadow"};
     SUBCASE("sources not checked (a remote): bwrap skips a missing one there, but never a masking one") {
-        CHECK(build(p) == concat({head, {"--bind-try", "/data", "/data"}, shm, masks,
-                                  {"--ro-bind-try", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"}, tmpfs("/work"),
-                                  {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
+        CHECK(build(p) == concat({head,
+                                  {"--bind-try", "/data", "/data"},
+                                  shm,
+                                  masks,
+                                  {"--ro-bind-try", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"},
+                                  tmpfs("/work"),
+                                  {"--ro-bind", "/gone/cache", "/work/cache"},
+                                  tail}));
     }
     SUBCASE("checked, none missing: plain binds, optional ones still -try") {
         CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{}}) ==
-              concat({head, {"--bind", "/data", "/data"}, shm, masks,
-                      {"--ro-bind", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"}, tmpfs("/work"),
-                      {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
+              concat({head,
+                      {"--bind", "/data", "/data"},
+                      shm,
+                      masks,
+                      {"--ro-bind", "/opt", "/opt", "--ro-bind-try", "/srv", "/srv"},
+                      tmpfs("/work"),
+                      {"--ro-bind", "/gone/cache", "/work/cache"},
+                      tail}));
     }
     SUBCASE("checked, some missing: those that may be skipped are left out, the others stay") {
         // Every index listed: /etc (required), the mask and the bind inside the tmpfs stay; /opt,
@@ -130,8 +153,14 @@ TEST_CASE("BubblewrapCommandBuilder: binds whose source may be missing (SandboxB
               concat({head, shm, masks, tmpfs("/work"), {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
         // Control: only /opt missing.
         CHECK(build(p, {"ls"}, {.missing_sources = std::vector<std::size_t>{2}}) ==
-              concat({head, {"--bind", "/data", "/data"}, shm, masks, {"--ro-bind-try", "/srv", "/srv"},
-                      tmpfs("/work"), {"--ro-bind", "/gone/cache", "/work/cache"}, tail}));
+              concat({head,
+                      {"--bind", "/data", "/data"},
+                      shm,
+                      masks,
+                      {"--ro-bind-try", "/srv", "/srv"},
+                      tmpfs("/work"),
+                      {"--ro-bind", "/gone/cache", "/work/cache"},
+                      tail}));
     }
 }
 
@@ -161,30 +190,70 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
         Profile p{.name = "t", .tmpfs_paths = {"/tmp", "/var/tmp"}};
         p.limits.tmpfs_bytes = 1 << 20;
         const Args mib = {"--size", "1048576", "--tmpfs"};
-        CHECK(build(p) == concat({hardening, proc_dev, mib, {"/dev/shm"}, mib, {"/tmp"}, mib, {"/var/tmp"}, tail_env, filter, status, end}));
+        CHECK(build(p) == concat({hardening,
+                                  proc_dev,
+                                  mib,
+                                  {"/dev/shm"},
+                                  mib,
+                                  {"/tmp"},
+                                  mib,
+                                  {"/var/tmp"},
+                                  tail_env,
+                                  filter,
+                                  status,
+                                  end}));
         shannot::ResourceLimits run;
         run.tmpfs_bytes = 4096;
         const Args page = {"--size", "4096", "--tmpfs"};
-        CHECK(build(p, {"ls"}, {.limits = run}) ==
-              concat({hardening, proc_dev, page, {"/dev/shm"}, page, {"/tmp"}, page, {"/var/tmp"}, tail_env, filter, status, end}));
+        CHECK(build(p, {"ls"}, {.limits = run}) == concat({hardening,
+                                                           proc_dev,
+                                                           page,
+                                                           {"/dev/shm"},
+                                                           page,
+                                                           {"/tmp"},
+                                                           page,
+                                                           {"/var/tmp"},
+                                                           tail_env,
+                                                           filter,
+                                                           status,
+                                                           end}));
     }
     SUBCASE("a profile that mounts /dev/shm itself keeps its own mount there") {
         Profile bound{.name = "t", .binds = {{.source = "/srv/shm", .target = "/dev/shm", .required = true}}};
-        CHECK(build(bound) == concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, filter, status, end}));
+        CHECK(build(bound) ==
+              concat({hardening, proc_dev, {"--ro-bind", "/srv/shm", "/dev/shm"}, tail_env, filter, status, end}));
         Profile own{.name = "t", .tmpfs_paths = {"/dev/shm/"}};
         CHECK(build(own) == concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
     }
     SUBCASE("a transport that applies limits through bwrap's --block-fd gets it") {
         shannot::SandboxProfile<shannot::PosixSpawnTransport> local{.name = "t"};
-        CHECK(build(local) == concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "7"}, status, {"--block-fd", "6"}, end}));
+        CHECK(build(local) ==
+              concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "7"}, status, {"--block-fd", "6"}, end}));
     }
     SUBCASE("a tmpfs under a bind is mounted after it, whatever the order written") {
-        Profile p{.name = "t", .binds = {{.source = "/srv", .target = "/srv", .required = true}}, .tmpfs_paths = {"/srv/cache"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, {"--ro-bind", "/srv", "/srv"}, tmpfs("/srv/cache"), tail_env, filter, status, end}));
+        Profile p{.name = "t",
+                  .binds = {{.source = "/srv", .target = "/srv", .required = true}},
+                  .tmpfs_paths = {"/srv/cache"}};
+        CHECK(build(p) == concat({hardening,
+                                  proc_dev,
+                                  shm,
+                                  {"--ro-bind", "/srv", "/srv"},
+                                  tmpfs("/srv/cache"),
+                                  tail_env,
+                                  filter,
+                                  status,
+                                  end}));
     }
     SUBCASE("a bind under a tmpfs is mounted after it") {
         Profile p{.name = "t", .binds = {{.source = "/etc/hosts", .target = "/etc/hosts"}}, .tmpfs_paths = {"/etc"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/etc"), {"--ro-bind", "/etc/hosts", "/etc/hosts"}, tail_env, filter, status,
+        CHECK(build(p) == concat({hardening,
+                                  proc_dev,
+                                  shm,
+                                  tmpfs("/etc"),
+                                  {"--ro-bind", "/etc/hosts", "/etc/hosts"},
+                                  tail_env,
+                                  filter,
+                                  status,
                                   end}));
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
@@ -197,19 +266,33 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                             {.source = "/b", .target = "/b", .read_only = false, .required = true},
                             {.source = "/c", .target = "/c", .read_only = false, .optional = true},
                             {.source = "/d", .target = "/d", .required = true}}};
-        CHECK(build(p) == concat({hardening, proc_dev,
-                                  {"--ro-bind-try", "/a", "/a", "--bind", "/b", "/b", "--bind-try", "/c", "/c", "--ro-bind", "/d", "/d"},
-                                  shm, tail_env, filter, status, end}));
+        CHECK(build(p) == concat({hardening,
+                                  proc_dev,
+                                  {"--ro-bind-try", "/a", "/a", "--bind", "/b", "/b", "--bind-try", "/c", "/c",
+                                   "--ro-bind", "/d", "/d"},
+                                  shm,
+                                  tail_env,
+                                  filter,
+                                  status,
+                                  end}));
     }
     SUBCASE("a trailing slash on a target does not change the order") {
         Profile p{.name = "t", .binds = {{.source = "/x/y", .target = "/x/y/"}}, .tmpfs_paths = {"/x/"}};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, tmpfs("/x"), {"--ro-bind", "/x/y", "/x/y"}, tail_env, filter, status, end}));
+        CHECK(
+            build(p) ==
+            concat(
+                {hardening, proc_dev, shm, tmpfs("/x"), {"--ro-bind", "/x/y", "/x/y"}, tail_env, filter, status, end}));
     }
     SUBCASE("profile and run variables: sorted, the run's override the profile's") {
         Profile p{.name = "t", .environment = {{"B", "profile"}, {"A", "profile"}}};
         CHECK(build(p, {"ls"}, {.environment = {{"B", "run"}, {"C", "run"}}}) ==
-              concat({hardening, proc_dev, shm, {"--clearenv", "--setenv", "A", "profile", "--setenv", "B", "run", "--setenv", "C", "run"},
-                      filter, status, end}));
+              concat({hardening,
+                      proc_dev,
+                      shm,
+                      {"--clearenv", "--setenv", "A", "profile", "--setenv", "B", "run", "--setenv", "C", "run"},
+                      filter,
+                      status,
+                      end}));
     }
     SUBCASE("a working directory becomes --chdir") {
         CHECK(build(Profile{.name = "t"}, {"ls"}, {.working_directory = "/tmp"}) ==
@@ -217,24 +300,31 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     }
     SUBCASE("seccomp is an fd number the transport chooses, never the path; with the built-in filter both are added") {
         Profile p{.name = "t", .seccomp_profile = "/etc/filter.bpf"};
-        CHECK(build(p) == concat({hardening, proc_dev, shm, tail_env, {"--add-seccomp-fd", "6", "--add-seccomp-fd", "3"}, status, end}));
+        CHECK(
+            build(p) ==
+            concat(
+                {hardening, proc_dev, shm, tail_env, {"--add-seccomp-fd", "6", "--add-seccomp-fd", "3"}, status, end}));
         p.syscall_filter = "none";
         CHECK(build(p) == concat({hardening, proc_dev, shm, tail_env, {"--seccomp", "3"}, status, end}));
-        shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .seccomp_profile = "/etc/filter.bpf",
-                                                                  .syscall_filter = "none"};
+        shannot::SandboxProfile<shannot_test::BareTransport> bare{
+            .name = "t", .seccomp_profile = "/etc/filter.bpf", .syscall_filter = "none"};
         auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
         REQUIRE_FALSE(r);
         CHECK(r.error().message == "profile 't' has a seccomp_profile but this transport cannot pass one to bwrap");
     }
-    SUBCASE("the built-in filter: --seccomp at the transport's fd unless \"none\"; relaxing groups changes the bytes, not the argv") {
-        CHECK(build(Profile{.name = "t", .syscall_filter = "none"}) == concat({hardening, proc_dev, shm, tail_env, status, end}));
+    SUBCASE(
+        "the built-in filter: --seccomp at the transport's fd unless \"none\"; relaxing groups changes the bytes, not "
+        "the argv") {
+        CHECK(build(Profile{.name = "t", .syscall_filter = "none"}) ==
+              concat({hardening, proc_dev, shm, tail_env, status, end}));
         CHECK(build(Profile{.name = "t", .syscall_filter = "default", .syscall_filter_allow = {"unix_sockets"}}) ==
               concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
         shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t"};
         auto r = shannot::BubblewrapCommandBuilder<shannot_test::BareTransport>(bare, {"ls"}).build();
         REQUIRE_FALSE(r);
-        CHECK(r.error().message == "profile 't' has the built-in syscall filter on, but this transport cannot pass it to bwrap "
-                                   "(\"syscall_filter\": \"none\" runs without it)");
+        CHECK(r.error().message ==
+              "profile 't' has the built-in syscall filter on, but this transport cannot pass it to bwrap "
+              "(\"syscall_filter\": \"none\" runs without it)");
     }
     SUBCASE("no --json-status-fd when the transport does not read it") {
         shannot::SandboxProfile<shannot_test::BareTransport> bare{.name = "t", .syscall_filter = "none"};
@@ -242,13 +332,25 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     }
     SUBCASE("network and user namespace isolation can be turned off") {
         Profile p{.name = "t", .network_isolation = false, .user_namespace_isolation = false};
-        CHECK(build(p) == concat({{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-                                   "--new-session", "--cap-drop", "ALL"},
-                                  proc_dev, shm, {"--clearenv"}, filter, {"--json-status-fd", "4"}, end}));
+        CHECK(build(p) == concat({{"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                                   "--die-with-parent", "--new-session", "--cap-drop", "ALL"},
+                                  proc_dev,
+                                  shm,
+                                  {"--clearenv"},
+                                  filter,
+                                  {"--json-status-fd", "4"},
+                                  end}));
     }
     SUBCASE("additional_args come last before --, verbatim") {
         Profile p{.name = "t", .additional_args = {"--hostname", "sandbox"}};
-        CHECK(build(p, {"ls", "-l", "--", "-x"}) ==
-              concat({hardening, proc_dev, shm, tail_env, filter, status, {"--hostname", "sandbox"}, dev_ro, {"--", "ls", "-l", "--", "-x"}}));
+        CHECK(build(p, {"ls", "-l", "--", "-x"}) == concat({hardening,
+                                                            proc_dev,
+                                                            shm,
+                                                            tail_env,
+                                                            filter,
+                                                            status,
+                                                            {"--hostname", "sandbox"},
+                                                            dev_ro,
+                                                            {"--", "ls", "-l", "--", "-x"}}));
     }
 }

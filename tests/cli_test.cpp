@@ -60,14 +60,18 @@ TEST_CASE("cli: runs a command and exits with its status") {
         CHECK(run_cli(home, {"ls", "/no-such-dir"}).status == 2);  // ls's own status
     }
     SUBCASE("stdout and stderr are written through as bytes, options after COMMAND belong to it") {
-        const auto r = run_cli(home, {"--profile", tools, "sh", "-c", "printf 'a\\377b\\000c'; printf 'to-err' >&2", "--json"});
+        const auto r =
+            run_cli(home, {"--profile", tools, "sh", "-c", "printf 'a\\377b\\000c'; printf 'to-err' >&2", "--json"});
         CHECK(r.status == 0);
-        CHECK(r.out == std::string("a\xff" "b\0c", 5));
+        CHECK(r.out == std::string("a\xff"
+                                   "b\0c",
+                                   5));
         CHECK(r.err == "to-err");
     }
     SUBCASE("--env sets variables; the caller's are invisible; --cwd sets the directory") {
-        const auto r = run_cli(home, {"--profile", tools, "--env", "FOO=bar baz", "--cwd", "/tmp", "sh", "-c",
-                                      "echo \"$FOO\"; pwd; echo \"${SHANNOT_CLI_SECRET-unset}\""},
+        const auto r = run_cli(home,
+                               {"--profile", tools, "--env", "FOO=bar baz", "--cwd", "/tmp", "sh", "-c",
+                                "echo \"$FOO\"; pwd; echo \"${SHANNOT_CLI_SECRET-unset}\""},
                                {}, {{"SHANNOT_CLI_SECRET", "leaked"}});
         CHECK(r.status == 0);
         CHECK(r.out == "bar baz\n/tmp\nunset\n");
@@ -97,7 +101,12 @@ TEST_CASE("cli: runs a command and exits with its status") {
         CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(15));
     }
     SUBCASE("--max-output keeps the head and tail and reports what was dropped") {
-        const std::vector<std::string> many = {"--profile", tools, "--max-output", "100", "sh", "-c",
+        const std::vector<std::string> many = {"--profile",
+                                               tools,
+                                               "--max-output",
+                                               "100",
+                                               "sh",
+                                               "-c",
                                                "i=0; while [ $i -lt 1000 ]; do echo line$i; i=$((i+1)); done"};
         const auto r = run_cli(home, many);
         CHECK(r.status == 0);
@@ -146,23 +155,27 @@ TEST_CASE("cli: --json and --dry-run") {
         auto r = run_cli(home, args);
         CHECK(r.status == 0);
         CHECK(r.out == "absent\n");
-        CHECK(r.err == "shannot: warning: " + field +
-                           ": /nonexistent-shannot-cli does not exist here: the bind to /data is skipped (\"required\": "
-                           "true makes this an error)\n");
+        CHECK(r.err ==
+              "shannot: warning: " + field +
+                  ": /nonexistent-shannot-cli does not exist here: the bind to /data is skipped (\"required\": "
+                  "true makes this an error)\n");
         args.insert(args.begin(), "--json");
         r = run_cli(home, args);
         const auto j = json::parse(r.out);
         REQUIRE(j["warnings"].size() == 1);
-        CHECK(j["warnings"][0].get<std::string>().rfind(field + ": /nonexistent-shannot-cli does not exist here", 0) == 0);
+        CHECK(j["warnings"][0].get<std::string>().rfind(field + ": /nonexistent-shannot-cli does not exist here", 0) ==
+              0);
         const auto lint = json::parse(run_cli(home, {"lint", "--json", "--profile", file.string()}).out);
         const auto& findings = lint["findings"];
-        CHECK(std::count_if(findings.begin(), findings.end(), [](const json& f) { return f["code"] == "skipped-bind"; }) == 1);
+        CHECK(std::count_if(findings.begin(), findings.end(),
+                            [](const json& f) { return f["code"] == "skipped-bind"; }) == 1);
         // "required": the same bind is an error naming the field.
         p.binds.back().required = true;
         write_file(file, p.to_json().dump());
         r = run_cli(home, {"--profile", file.string(), "true"});
         CHECK(r.status == 121);
-        CHECK(r.err.find(field + ": /nonexistent-shannot-cli does not exist, and the bind is \"required\"") != std::string::npos);
+        CHECK(r.err.find(field + ": /nonexistent-shannot-cli does not exist, and the bind is \"required\"") !=
+              std::string::npos);
     }
     SUBCASE("--json: bytes that are not UTF-8 are base64") {
         const auto r = run_cli(home, {"--json", "--profile", tools, "sh", "-c", "printf 'a\\377b'"});
@@ -173,19 +186,20 @@ TEST_CASE("cli: --json and --dry-run") {
     }
     SUBCASE("--json: what counts as UTF-8 (RFC 3629), and base64 tails") {
         const std::pair<const char*, std::optional<const char*>> cases[] = {
-            {"\\303\\251", std::nullopt},                  // é
-            {"\\360\\237\\230\\200", std::nullopt},      // U+1F600
-            {"\\355\\240\\200", "7aCA"},                 // U+D800, a surrogate
-            {"\\300\\257", "wK8="},                        // overlong '/'
-            {"\\340\\200\\257", "4ICv"},                 // overlong '/', three bytes
-            {"\\364\\220\\200\\200", "9JCAgA=="},        // U+110000
-            {"\\342\\202", "4oI="},                        // cut short
-            {"a\\200", "YYA="},                            // a lone continuation byte
+            {"\\303\\251", std::nullopt},            // é
+            {"\\360\\237\\230\\200", std::nullopt},  // U+1F600
+            {"\\355\\240\\200", "7aCA"},             // U+D800, a surrogate
+            {"\\300\\257", "wK8="},                  // overlong '/'
+            {"\\340\\200\\257", "4ICv"},             // overlong '/', three bytes
+            {"\\364\\220\\200\\200", "9JCAgA=="},    // U+110000
+            {"\\342\\202", "4oI="},                  // cut short
+            {"a\\200", "YYA="},                      // a lone continuation byte
         };
         for (const auto& c : cases) {
             const char* octal = c.first;  // (not a structured binding: clang 14 cannot capture one)
             const auto base64 = c.second;
-            const auto j = json::parse(run_cli(home, {"--json", "--profile", tools, "sh", "-c", std::string("printf '") + octal + "'"}).out);
+            const auto j = json::parse(
+                run_cli(home, {"--json", "--profile", tools, "sh", "-c", std::string("printf '") + octal + "'"}).out);
             CHECK_MESSAGE(j["stdout_encoding"] == (base64 ? "base64" : "utf-8"), octal);
             if (base64) CHECK_MESSAGE(j["stdout"] == *base64, octal);
         }
@@ -198,7 +212,9 @@ TEST_CASE("cli: --json and --dry-run") {
         auto j = json::parse(run_cli(home, {"--json", "--profile", tools, "--timeout", "0.3", "sleep", "10"}).out);
         CHECK(j["timed_out"] == true);
         CHECK(j["status"] == 124);
-        j = json::parse(run_cli(home, {"--json", "--max-output", "10", "--profile", tools, "sh", "-c", "echo 0123456789abcdef"}).out);
+        j = json::parse(
+            run_cli(home, {"--json", "--max-output", "10", "--profile", tools, "sh", "-c", "echo 0123456789abcdef"})
+                .out);
         CHECK(j["stdout_truncated"] == true);
         CHECK(j["stdout_dropped"] == 7);
         const auto refused = run_cli(home, {"--json", "sh", "-c", "true"});
@@ -250,13 +266,14 @@ TEST_CASE("cli: --limit replaces a limit for the run; a bad one is a usage error
             CHECK(count_lines(r.err) == 1);
             CHECK(r.err.find(named) != std::string::npos);
         }
-        const auto twice = run_cli(home, {"--limit", "processes=9", "--limit", "processes=10", "--profile", tools, "true"});
+        const auto twice =
+            run_cli(home, {"--limit", "processes=9", "--limit", "processes=10", "--profile", tools, "true"});
         CHECK(twice.status == 125);
         CHECK(twice.err.find("processes given twice") != std::string::npos);
     }
     SUBCASE("K, M, G are powers of 1024; --json echoes the limits in force") {
-        const auto r = run_cli(home, {"--json", "--limit", "memory_bytes=512M", "--limit", "tmpfs_bytes=2m", "--limit", "open_files=77",
-                                      "--profile", tools, "sh", "-c", "ulimit -n; ulimit -v"});
+        const auto r = run_cli(home, {"--json", "--limit", "memory_bytes=512M", "--limit", "tmpfs_bytes=2m", "--limit",
+                                      "open_files=77", "--profile", tools, "sh", "-c", "ulimit -n; ulimit -v"});
         CHECK(r.status == 0);
         const auto j = json::parse(r.out);
         CHECK(j["stdout"] == "77\n524288\n");
@@ -272,14 +289,17 @@ TEST_CASE("cli: --limit replaces a limit for the run; a bad one is a usage error
         CHECK(g.err.find("shannot: limits: memory_bytes=") == 0);
     }
     SUBCASE("a run a limit ended: the limit is named in --json and on stderr") {
-        const auto spun = run_cli(home, {"--json", "--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
+        const auto spun = run_cli(
+            home, {"--json", "--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
         CHECK(spun.status == 128 + SIGXCPU);
         const auto j = json::parse(spun.out);
         CHECK(j["limit_exceeded"] == "cpu_seconds");
         CHECK(j["limits"]["cpu_seconds"] == 1);
-        const auto plain = run_cli(home, {"--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
+        const auto plain =
+            run_cli(home, {"--limit", "cpu_seconds=1", "--profile", tools, "sh", "-c", "while :; do :; done"});
         CHECK(plain.status == 128 + SIGXCPU);
-        CHECK(plain.err.find("shannot: the command exceeded its cpu_seconds limit (1); raise it with --limit cpu_seconds=VALUE") !=
+        CHECK(plain.err.find(
+                  "shannot: the command exceeded its cpu_seconds limit (1); raise it with --limit cpu_seconds=VALUE") !=
               std::string::npos);
     }
 }
@@ -338,11 +358,14 @@ TEST_CASE("cli: --help for every subcommand") {
     TempDir home;
     const auto main_help = run_cli(home, {"--help"});
     CHECK(main_help.status == 0);
-    for (const char* code : {"120", "121", "122", "123", "124", "125", "126"}) CHECK(main_help.out.find(code) != std::string::npos);
+    for (const char* code : {"120", "121", "122", "123", "124", "125", "126"})
+        CHECK(main_help.out.find(code) != std::string::npos);
     for (const auto& sub : {"run", "verify", "export", "lint", "profiles", "remote"}) {
         const auto r = run_cli(home, {sub, "--help"});
         CHECK(r.status == 0);
-        CHECK_MESSAGE(r.out.find(std::string("shannot ") + (std::string(sub) == "run" ? "[run]" : sub)) != std::string::npos, sub);
+        CHECK_MESSAGE(
+            r.out.find(std::string("shannot ") + (std::string(sub) == "run" ? "[run]" : sub)) != std::string::npos,
+            sub);
         CHECK(run_cli(home, {"help", sub}).out == r.out);
     }
     CHECK(run_cli(home, {"remote", "add", "--help"}).out.find("remote add NAME HOST") != std::string::npos);
@@ -388,7 +411,8 @@ TEST_CASE("cli: one table drives dispatch, --help, the options each help lists a
     SHANNOT_REQUIRE_CLI();
     TempDir home;
     const auto names = listed_subcommands(run_cli(home, {"--help"}).out);
-    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "disconnect", "mcp", "help"});
+    CHECK(names == std::vector<std::string>{"run", "verify", "export", "lint", "profiles", "remote", "disconnect",
+                                            "mcp", "help"});
 
     SUBCASE("each listed subcommand dispatches, and its help is `help NAME`'s") {
         for (const auto& name : names) {
@@ -477,8 +501,9 @@ TEST_CASE("cli: export, lint and profiles") {
         REQUIRE(loaded);
         CHECK(*loaded == *shannot::builtin_profile<shannot::OpenSshProcessTransport>("readonly"));
         const auto j = json::parse(r.out);
-        for (const char* field : {"version", "name", "allowed_commands", "binds", "tmpfs_paths", "environment", "seccomp_profile",
-                                  "network_isolation", "user_namespace_isolation", "additional_args", "limits"})
+        for (const char* field :
+             {"version", "name", "allowed_commands", "binds", "tmpfs_paths", "environment", "seccomp_profile",
+              "network_isolation", "user_namespace_isolation", "additional_args", "limits"})
             CHECK_MESSAGE(j.contains(field), field);
         CHECK(j["limits"]["processes"] == shannot::ResourceLimits{}.processes);
     }
@@ -518,7 +543,8 @@ TEST_CASE("cli: export, lint and profiles") {
         write_file(home.path / "calm.json", p.to_json().dump());
         const auto calm = run_cli(home, {"lint", "--json", "--profile", (home.path / "calm.json").string()});
         CHECK(calm.status == 0);
-        CHECK(json::parse(calm.out) == json({{"schema_version", 1}, {"profile", "minimal"}, {"findings", json::array()}, {"danger", false}}));
+        CHECK(json::parse(calm.out) ==
+              json({{"schema_version", 1}, {"profile", "minimal"}, {"findings", json::array()}, {"danger", false}}));
     }
     SUBCASE("profiles lists built-ins and files in the user's folder, which --profile finds by name") {
         auto p = *shannot::builtin_profile("minimal");
@@ -528,7 +554,8 @@ TEST_CASE("cli: export, lint and profiles") {
         write_file(home.path / "shannot" / "profiles" / "broken.json", "{");
         const auto r = run_cli(home, {"profiles"});
         CHECK(r.status == 0);
-        for (auto name : shannot::builtin_profile_names) CHECK(r.out.find("  " + std::string(name)) != std::string::npos);
+        for (auto name : shannot::builtin_profile_names)
+            CHECK(r.out.find("  " + std::string(name)) != std::string::npos);
         CHECK(r.out.find("mine.json  --profile mine") != std::string::npos);
         CHECK(r.out.find("broken.json") != std::string::npos);
         CHECK(r.out.find("INVALID") != std::string::npos);
@@ -542,7 +569,8 @@ TEST_CASE("cli: export, lint and profiles") {
         CHECK(j["default"] == "minimal");
         std::vector<std::string> names;
         for (const auto& b : j["builtin"]) names.push_back(b["name"]);
-        CHECK(names == std::vector<std::string>(shannot::builtin_profile_names.begin(), shannot::builtin_profile_names.end()));
+        CHECK(names ==
+              std::vector<std::string>(shannot::builtin_profile_names.begin(), shannot::builtin_profile_names.end()));
         CHECK(j["builtin"][0]["default"] == true);
         CHECK(j["builtin"][1]["default"] == false);
         CHECK(j["builtin"][0]["allowed_commands"] == json(shannot::builtin_profile("minimal")->allowed_commands));
@@ -566,8 +594,8 @@ TEST_CASE("cli: remote add, list, remove and the config file") {
     write_file(home.path / "key", "not really a key\n");
     const auto key = (home.path / "key").string();
 
-    auto r = run_cli(home, {"remote", "add", "db-1", "db.example.org", "--user", "admin", "--port", "2222", "--key", key,
-                            "--profile", "diagnostics"});
+    auto r = run_cli(home, {"remote", "add", "db-1", "db.example.org", "--user", "admin", "--port", "2222", "--key",
+                            key, "--profile", "diagnostics"});
     CHECK(r.status == 0);
     CHECK(run_cli(home, {"remote", "add", "web.2", "ops@web:22"}).status == 0);
 
@@ -577,8 +605,10 @@ TEST_CASE("cli: remote add, list, remove and the config file") {
     REQUIRE(::stat(home.config_file().parent_path().c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
     const auto stored = json::parse(shannot_test::read_text(home.config_file()));
-    CHECK(stored["remotes"]["db-1"] ==
-          json({{"host", "db.example.org"}, {"user", "admin"}, {"port", 2222}, {"key", key}, {"profile", "diagnostics"}}));
+    CHECK(
+        stored["remotes"]["db-1"] ==
+        json(
+            {{"host", "db.example.org"}, {"user", "admin"}, {"port", 2222}, {"key", key}, {"profile", "diagnostics"}}));
     for (const auto& entry : fs::directory_iterator(home.config_file().parent_path()))
         CHECK_MESSAGE(entry.path().filename() == "config.json", "left behind: " << entry.path());
 
@@ -611,7 +641,8 @@ TEST_CASE("cli: remote add, list, remove and the config file") {
 
     SUBCASE("a malformed config file is an error naming the file and the problem") {
         write_file(home.config_file(), R"({"remotes": {"a": {"host": "h", "prot": 22}}})");
-        for (const auto& args : {std::vector<std::string>{"remote", "list"}, {"--target", "a", "ls"}, {"remote", "add", "b", "h"}}) {
+        for (const auto& args :
+             {std::vector<std::string>{"remote", "list"}, {"--target", "a", "ls"}, {"remote", "add", "b", "h"}}) {
             const auto bad = run_cli(home, args);
             CHECK(bad.status == 122);
             CHECK(bad.err.find(home.config_file().string()) != std::string::npos);
@@ -699,7 +730,9 @@ TEST_CASE("cli: runs over ssh") {
     CHECK(j["argv"].at(0) == "ssh");
 
     SUBCASE("a named remote: --target and remote test") {
-        REQUIRE(run_cli(home, {"remote", "add", "fixture", address, "--key", key, "--known-hosts", known_hosts}).status == 0);
+        REQUIRE(
+            run_cli(home, {"remote", "add", "fixture", address, "--key", key, "--known-hosts", known_hosts}).status ==
+            0);
         r = run_cli(home, {"--target", "fixture", "ls", "/"});
         CHECK_MESSAGE(r.status == 0, r.err);
         CHECK(r.out.find("usr\n") != std::string::npos);

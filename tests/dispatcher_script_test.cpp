@@ -41,14 +41,22 @@ struct RunRequest {
     std::string bwrap = "bwrap";
     std::string seccomp{};
     int timeout_s = 0;
-    std::string limits{};  ///< the LIMITS word (remote_limits()); '' for none
+    std::string limits{};      ///< the LIMITS word (remote_limits()); '' for none
     std::string filter = "0";  ///< FILTER: "1" gives bwrap the filter of the last B at fd 6
 };
 
 /// An R request line and its input.
 std::string run_request(const std::string& nonce, const RunRequest& r) {
-    std::vector<std::string> words = {
-        "R", nonce, std::to_string(r.timeout_s), r.seccomp, std::to_string(r.input.size()), r.bwrap, r.slot, r.limits, r.filter, "--"};
+    std::vector<std::string> words = {"R",
+                                      nonce,
+                                      std::to_string(r.timeout_s),
+                                      r.seccomp,
+                                      std::to_string(r.input.size()),
+                                      r.bwrap,
+                                      r.slot,
+                                      r.limits,
+                                      r.filter,
+                                      "--"};
     words.insert(words.end(), r.command.begin(), r.command.end());
     return shannot::detail::dispatcher_request(words) + r.input;
 }
@@ -86,11 +94,12 @@ TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folder
     // A root of our making: symlinks to folders (relative, absolute, through another link), and
     // ones it must leave out (a name that needs quoting, a dangling link, a link to a file).
     const auto hello = shannot::detail::random_marker();
-    std::vector<std::string> argv = {"bwrap", "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-                                     "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent"};
+    std::vector<std::string> argv = {"bwrap", "--ro-bind", "/usr",    "/usr", "--proc",        "/proc",
+                                     "--dev", "/dev",      "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent"};
     const std::vector<std::pair<std::string, std::string>> links = {
-        {"usr/bin", "/bin"},        {"/bin", "/bin2"},           {"usr/lib", "/lib"},           {"/usr/sbin", "/sbin"},
-        {"/usr/share", "/odd name"}, {"/nonexistent", "/dangling"}, {"/usr/bin/env", "/file-link"}};
+        {"usr/bin", "/bin"},           {"/bin", "/bin2"},           {"usr/lib", "/lib"},
+        {"/usr/sbin", "/sbin"},        {"/usr/share", "/odd name"}, {"/nonexistent", "/dangling"},
+        {"/usr/bin/env", "/file-link"}};
     for (const auto& [target, link] : links) argv.insert(argv.end(), {"--symlink", target, link});
     std::string expected = "ready /bin=/usr/bin /bin2=/usr/bin /lib=/usr/lib";
     if (std::filesystem::is_directory("/usr/lib64")) {  // where amd64's ELF interpreter is found
@@ -187,7 +196,8 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         CHECK(f.err.find("nonexistent-shannot") != std::string::npos);  // bwrap's own complaint
     }
     SUBCASE("K while a command runs: TERM is reported as 143, KILL as 137, once nothing of the sandbox is left") {
-        for (const auto& stop : {std::pair<std::string, std::string>{"TERM", "exit 143 0 0 0"}, {"KILL", "exit 137 0 0 0"}}) {
+        for (const auto& stop :
+             {std::pair<std::string, std::string>{"TERM", "exit 143 0 0 0"}, {"KILL", "exit 137 0 0 0"}}) {
             // Not a structured binding: clang 14 cannot capture one in doctest's lambdas.
             const std::string signal = stop.first, status = stop.second;
             CAPTURE(signal);
@@ -264,7 +274,12 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
         Dispatcher s;
         REQUIRE_FALSE(s.ready.empty());
         // The sandbox copies fd 5 in (as a session does for its agent's shell) and compares it.
-        std::vector<std::string> command = {"--ro-bind-data", "5", "/tmp/shell-copy", "--", "sh", "-c",
+        std::vector<std::string> command = {"--ro-bind-data",
+                                            "5",
+                                            "/tmp/shell-copy",
+                                            "--",
+                                            "sh",
+                                            "-c",
                                             "head -c 5; cmp -s /tmp/shell-copy /bin/sh && echo same; exit 7"};
         command.insert(command.begin(), {"--tmpfs", "/tmp"});
         REQUIRE(s.d.send(session_request("", "/bin/sh", "bwrap", command)));
@@ -296,8 +311,8 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
     const auto folder_a = tmp.path() + "/shannot." + hello_a;
 
     SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
-        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "", "--ro-bind", "/", "/", "--dev",
-                                                            "/dev", "--proc", "/proc", "--unshare-pid",
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "", "--ro-bind", "/", "/",
+                                                            "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
                                                             "--die-with-parent", "--", "sleep", "4473.5"})));
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
         // that does not die with it yet, which a session's Z never meets (it follows a ready agent).
@@ -349,7 +364,8 @@ TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a 
     SHANNOT_REQUIRE_BWRAP();
     // The same rule as the library's own (detail/local/limits.hpp), found here by the script.
     const auto parent = shannot::detail::find_cgroup_parent();
-    const std::string mechanism = parent ? "rlimits+cgroup-v" + std::to_string(parent->version) : "rlimits-without-processes";
+    const std::string mechanism =
+        parent ? "rlimits+cgroup-v" + std::to_string(parent->version) : "rlimits-without-processes";
     const std::string in_cgroup = parent ? "1" : "0";
     if (!parent && shannot_test::in_ci() && ::getuid() == 0) FAIL("no pids cgroup parent for root (CI=true)");
     Dispatcher s;
@@ -365,11 +381,16 @@ TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a 
         return found;
     };
 
-    SUBCASE("R: the rlimits inside are the word's (KiB, s, 512-byte blocks, files), the CPU hard limit a second later") {
-        const shannot::ResourceLimits limits{.memory_bytes = 512u << 20, .processes = 50, .cpu_seconds = 7,
-                                             .file_size_bytes = 1u << 20, .open_files = 99};
-        auto f = s.run("n1", {.command = {"sh", "-c", "ulimit -v; ulimit -t; ulimit -H -t; ulimit -f; ulimit -n; ulimit -c"},
-                              .limits = shannot::detail::remote_limits(limits)});
+    SUBCASE(
+        "R: the rlimits inside are the word's (KiB, s, 512-byte blocks, files), the CPU hard limit a second later") {
+        const shannot::ResourceLimits limits{.memory_bytes = 512u << 20,
+                                             .processes = 50,
+                                             .cpu_seconds = 7,
+                                             .file_size_bytes = 1u << 20,
+                                             .open_files = 99};
+        auto f =
+            s.run("n1", {.command = {"sh", "-c", "ulimit -v; ulimit -t; ulimit -H -t; ulimit -f; ulimit -n; ulimit -c"},
+                         .limits = shannot::detail::remote_limits(limits)});
         CHECK(f.out == "524288\n7\n8\n2048\n99\n0\n");
         CHECK(f.report == "exit 0 1 " + in_cgroup + " 0");
         if (parent) CHECK(own_cgroups().size() == 1);  // the runner's, made at its first run with LIMITS
@@ -381,15 +402,17 @@ TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a 
     SUBCASE("R: a storm of 100 sleeps under PROCESSES = 20 is cut short, and the report says the cgroup refused it") {
         if (!parent) return;
         const std::string limits = shannot::detail::remote_limits(shannot::ResourceLimits{.processes = 20});
-        auto f = s.run("n1", {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
-                              .limits = limits});
+        auto f = s.run(
+            "n1", {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
+                   .limits = limits});
         CHECK(f.out.empty());
         CHECK(f.err.find("Cannot fork") != std::string::npos);
         CHECK(f.report == "exit 2 1 1 1");
         CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4474.5") == 0; }));
         // The next run's count starts afresh: the same storm under 200 starts all 100.
-        f = s.run("n2", {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
-                         .limits = shannot::detail::remote_limits(shannot::ResourceLimits{.processes = 200})});
+        f = s.run("n2",
+                  {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
+                   .limits = shannot::detail::remote_limits(shannot::ResourceLimits{.processes = 200})});
         CHECK(f.out == "all\n");
         CHECK(f.report == "exit 0 1 1 0");
     }
@@ -423,8 +446,9 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
     SUBCASE("the sandbox's limits, and its processes in the session's cgroup") {
         const shannot::ResourceLimits limits{.processes = 30, .cpu_seconds = 9, .open_files = 77};
         REQUIRE(s.d.send(shannot::detail::dispatcher_request(
-            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "", "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
-             "/proc", "--unshare-pid", "--die-with-parent", "--", "sh", "-c", "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
+            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "", "--ro-bind", "/", "/", "--dev",
+             "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "--", "sh", "-c",
+             "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
         s.d.close_input();
         CHECK(s.d.wait_exit() == 0);
         s.d.read_to_end();
@@ -438,7 +462,8 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
         }
     }
     SUBCASE("malformed LIMITS: exit 93") {
-        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "", "--", "true"})));
+        REQUIRE(
+            s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "", "--", "true"})));
         CHECK(s.d.wait_exit() == protocol::dispatcher::exit_session_no_limits);
     }
 }

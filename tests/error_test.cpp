@@ -36,7 +36,8 @@ TEST_CASE("Error") {
         static_assert(shannot::to_string(shannot::errc::invalid_profile) == "invalid_profile");
     }
     SUBCASE("fail() builds an unexpected carrying code and message") {
-        shannot::Result<int> r = shannot::fail(shannot::errc::invalid_argument, "environment variable name 'A B' is not valid");
+        shannot::Result<int> r =
+            shannot::fail(shannot::errc::invalid_argument, "environment variable name 'A B' is not valid");
         REQUIRE_FALSE(r);
         CHECK(r.error().code == shannot::errc::invalid_argument);
         CHECK(r.error().describe() == "invalid argument: environment variable name 'A B' is not valid");

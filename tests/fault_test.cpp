@@ -56,12 +56,14 @@ struct Footprint {
 
 Footprint footprint() { return {shannot_test::count_fds(), shannot_test::children_of(::getpid()).size()}; }
 
-std::string describe(const Footprint& f) { return std::to_string(f.fds) + " fds, " + std::to_string(f.children) + " children"; }
+std::string describe(const Footprint& f) {
+    return std::to_string(f.fds) + " fds, " + std::to_string(f.children) + " children";
+}
 
 /// Checks that the footprint comes back to `before` (reaping may lag a little behind a run).
-#define CHECK_NO_LEAKS(before)                                                                    \
-    do {                                                                                          \
-        const bool shannot_same_ = eventually([&] { return footprint() == (before); }, 5s);      \
+#define CHECK_NO_LEAKS(before)                                                                                \
+    do {                                                                                                      \
+        const bool shannot_same_ = eventually([&] { return footprint() == (before); }, 5s);                   \
         CHECK_MESSAGE(shannot_same_, "before: " << describe(before) << ", after: " << describe(footprint())); \
     } while (0)
 
@@ -97,9 +99,7 @@ bool dead(int pid) {
 
 /// Whether every one of `pids` has exited (a zombie waiting to be reaped, or gone). Decided from
 /// the state alone: a process's cmdline empties while it exits, before its exit is visible.
-bool all_dead(const std::vector<int>& pids) {
-    return std::all_of(pids.begin(), pids.end(), dead);
-}
+bool all_dead(const std::vector<int>& pids) { return std::all_of(pids.begin(), pids.end(), dead); }
 
 /// As all_dead, for children of the library: once the library has noticed. A pidfd says so as
 /// soon as the child is a zombie; the portable seam's reaper thread, a scheduling delay later,
@@ -186,7 +186,8 @@ private:
     bool killed = false;
     char buffer[4096];
     while (true) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         if (left <= 0) {
             ::kill(pid, SIGKILL);
             killed = true;
@@ -195,8 +196,10 @@ private:
         pollfd p{out[0], POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
         const ssize_t n = ::read(out[0], buffer, sizeof buffer);
-        if (n > 0) text.append(buffer, static_cast<std::size_t>(n));
-        else if (n == 0 || errno != EINTR) break;
+        if (n > 0)
+            text.append(buffer, static_cast<std::size_t>(n));
+        else if (n == 0 || errno != EINTR)
+            break;
     }
     ::close(out[0]);
     int status = 0;
@@ -332,7 +335,8 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
     }
     SUBCASE("ignoring SIGTERM past a timeout: killed after kill_grace") {
         const auto m = marker<T>(1 + (M::session ? 10 : 0)) + ".5";
-        auto r = sandbox.run({"sh", "-c", "trap '' TERM; sleep " + m + "; sleep " + m}, {.timeout = 500ms, .kill_grace = 300ms});
+        auto r = sandbox.run({"sh", "-c", "trap '' TERM; sleep " + m + "; sleep " + m},
+                             {.timeout = 500ms, .kill_grace = 300ms});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->timed_out);
         CHECK(r->signal != 0);
@@ -340,8 +344,9 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
     }
     SUBCASE("forking 500 children, then exiting: the children die with the sandbox") {
         const auto m = marker<T>(2 + (M::session ? 10 : 0)) + ".";
-        auto r = sandbox.run({"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started"},
-                             {.timeout = 60s});
+        auto r = sandbox.run(
+            {"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started"},
+            {.timeout = 60s});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->exit_code == 0);
         CHECK(r->stdout_data == "started\n");
@@ -349,8 +354,9 @@ TEST_CASE_TEMPLATE("fault: commands that misbehave", M, SHANNOT_MODES) {
     }
     SUBCASE("forking 500 children and waiting: timed out, and every one is gone") {
         const auto m = marker<T>(3 + (M::session ? 10 : 0)) + ".";
-        auto r = sandbox.run({"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started; wait"},
-                             {.timeout = 5s});
+        auto r = sandbox.run(
+            {"sh", "-c", "i=0; while [ $i -lt 500 ]; do sleep " + m + "$i & i=$((i+1)); done; echo started; wait"},
+            {.timeout = 5s});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->timed_out);
         CHECK(eventually([&] { return shannot_test::processes_with(m) == 0; }));
@@ -367,7 +373,8 @@ TEST_CASE_TEMPLATE("fault: signals in the caller", T, SHANNOT_TRANSPORTS) {
     const auto before = footprint();
 
     SUBCASE("SIGALRM and SIGUSR1 every millisecond, with handlers that do not restart system calls") {
-        struct sigaction on_alarm {}, on_usr1{}, old_alarm{}, old_usr1{};
+        struct sigaction on_alarm {
+        }, on_usr1{}, old_alarm{}, old_usr1{};
         on_alarm.sa_handler = count_alarm;
         on_usr1.sa_handler = count_usr1;
         sigemptyset(&on_alarm.sa_mask);
@@ -411,7 +418,8 @@ TEST_CASE_TEMPLATE("fault: signals in the caller", T, SHANNOT_TRANSPORTS) {
     }
     SUBCASE("SIGPIPE at its default disposition, and ignored: a command that stops reading kills nothing here") {
         for (auto disposition : {SIG_DFL, SIG_IGN}) {
-            struct sigaction act {}, old{};
+            struct sigaction act {
+            }, old{};
             act.sa_handler = disposition;
             sigemptyset(&act.sa_mask);
             REQUIRE(::sigaction(SIGPIPE, &act, &old) == 0);
@@ -450,7 +458,8 @@ TEST_CASE("fault: ssh processes that die between commands") {
 
     SUBCASE("the ControlMaster is killed: the next command connects again") {
         for (int pid : master) ::kill(pid, SIGKILL);
-        REQUIRE(eventually([&] { return all_noticed_dead(master) && all_noticed_dead(session); }));  // its session ends with it
+        REQUIRE(eventually(
+            [&] { return all_noticed_dead(master) && all_noticed_dead(session); }));  // its session ends with it
         CHECK(echo("after-master") == "ok");
     }
     SUBCASE("the session's ssh client is killed: the next command gets a new session") {
@@ -463,13 +472,15 @@ TEST_CASE("fault: ssh processes that die between commands") {
         for (int pid : shannot_test::children_of(::getpid())) {
             std::string joined;
             for (const auto& a : cmdline_of(pid)) joined += a + ' ';  // sshd may retitle itself
-            if (shannot_test::comm_of(pid) == "sshd" && joined.find(sshd.dir().string()) != std::string::npos) listener = pid;
+            if (shannot_test::comm_of(pid) == "sshd" && joined.find(sshd.dir().string()) != std::string::npos)
+                listener = pid;
         }
         REQUIRE(listener > 0);
         int killed = 0;
         for (int pid : descendants(listener)) {
             const auto args = cmdline_of(pid);
-            if (args.size() > 2 && args[0] == "sh" && args[2].find("/shannot.$h") != std::string::npos) killed += ::kill(pid, SIGKILL) == 0;
+            if (args.size() > 2 && args[0] == "sh" && args[2].find("/shannot.$h") != std::string::npos)
+                killed += ::kill(pid, SIGKILL) == 0;
         }
         REQUIRE(killed >= 1);  // the dispatcher (and maybe a subshell still writing its last frames)
         REQUIRE(eventually([&] { return all_noticed_dead(session); }));  // the channel closed, ssh exited
@@ -478,7 +489,8 @@ TEST_CASE("fault: ssh processes that die between commands") {
     SUBCASE("killed in the instant before a command: that one may fail, clearly; the next succeeds") {
         for (int pid : session) ::kill(pid, SIGKILL);
         const auto racing = echo("racing");
-        CHECK_MESSAGE((racing == "ok" || racing.find("connection failed") == 0 || racing.find("transport error") == 0), racing);
+        CHECK_MESSAGE((racing == "ok" || racing.find("connection failed") == 0 || racing.find("transport error") == 0),
+                      racing);
         CHECK(echo("next") == "ok");
     }
     CHECK(ssh_children(port, true).size() == 1);
@@ -491,7 +503,8 @@ TEST_CASE("fault: a remote login that prints a banner and rc-file noise") {
     SHANNOT_REQUIRE_TRANSPORT(T);
     shannot_test::TempDir dir;
     REQUIRE_FALSE(dir.path().empty());
-    const std::string banner = dir.path() + "/banner", noise = dir.path() + "/noise.sh", ran = dir.path() + "/noise-ran";
+    const std::string banner = dir.path() + "/banner", noise = dir.path() + "/noise.sh",
+                      ran = dir.path() + "/noise-ran";
     std::ofstream(banner) << "*** Authorized use only ***\n";
     std::ofstream(noise) << "echo 'rc noise on stdout'\necho 'rc noise on stderr' >&2\nprintf 'no newline'\n"
                             "printf 'no newline' >&2\n: > '"
@@ -535,7 +548,8 @@ TEST_CASE_TEMPLATE("fault: runs stopped during sandbox setup leave nothing behin
         }
     }
     // Each kill is answered at once: none waits for the 3 s fallback that drops an ssh session.
-    CHECK(std::chrono::steady_clock::now() - started < 20 * shannot::OpenSshProcessTransport::process_type::kill_fallback / 2);
+    CHECK(std::chrono::steady_clock::now() - started <
+          20 * shannot::OpenSshProcessTransport::process_type::kill_fallback / 2);
 #if SHANNOT_PLATFORM_LINUX
     if constexpr (std::is_same_v<T, shannot::PosixSpawnTransport>) {
         // Handles killed or dropped right after launch, at varying points of bwrap's setup.

@@ -75,7 +75,8 @@ TEST_CASE("cli: one command on 24 hosts") {
     const auto all = ssh_args(0, 24) + std::vector<std::string>{"--profile", tools};
 
     SUBCASE("plain output: every line prefixed with its host, each host's lines in order") {
-        const auto r = run_cli(home, all + std::vector<std::string>{"sh", "-c", "echo one; echo two; echo oops >&2", "show-host"});
+        const auto r =
+            run_cli(home, all + std::vector<std::string>{"sh", "-c", "echo one; echo two; echo oops >&2", "show-host"});
         CHECK(r.status == 0);
         const auto out = lines_of(r.out);
         CHECK(out.size() == 24 * 3);
@@ -123,7 +124,8 @@ TEST_CASE("cli: one command on 24 hosts") {
         REQUIRE(groups.size() == 3);
         for (int g = 0; g < 3; ++g) {
             std::string names;
-            for (std::size_t i = static_cast<std::size_t>(g); i < 24; i += 3) names += (names.empty() ? "" : ",") + fleet.destination(i);
+            for (std::size_t i = static_cast<std::size_t>(g); i < 24; i += 3)
+                names += (names.empty() ? "" : ",") + fleet.destination(i);
             CHECK(groups.at(names + " (8)") == "group-" + std::to_string(g));
         }
         CHECK(out.size() == 3 * 5);
@@ -141,26 +143,34 @@ TEST_CASE("cli: a host that cannot run fails alone; the exit status is the large
     const std::string gone = "root@127.0.0.250:" + std::to_string(fleet.port());
 
     SUBCASE("an unreachable host: its error, status 123; the others ran") {
-        const auto r = run_cli(home, ssh_args(0, 5) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "--json", "echo", "ran"});
+        const auto r = run_cli(home, ssh_args(0, 5) + std::vector<std::string>{"--ssh", gone, "--profile", tools,
+                                                                               "--json", "echo", "ran"});
         CHECK(r.status == 123);
         const auto hosts = by_host(r.out);
         REQUIRE(hosts.size() == 6);
         CHECK(hosts.at(gone)["error"]["code"] == "connection_failed");
         CHECK(hosts.at(gone)["error"]["status"] == 123);
         for (std::size_t i = 0; i < 5; ++i) CHECK(hosts.at(fleet.destination(i))["stdout"] == "ran\n");
-        const auto plain = run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "echo", "ran"});
+        const auto plain =
+            run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "echo", "ran"});
         CHECK(plain.status == 123);
         CHECK(plain.err.find(gone + ": shannot: connection failed") != std::string::npos);
         CHECK(lines_of(plain.out).size() == 2);
         // The largest status wins: 123 over the command's 7, the command's 124 (a timeout) over 123.
-        CHECK(run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "sh", "-c", "exit 7"}).status == 123);
-        CHECK(run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--profile", tools, "sh", "-c", "exit 7"}).status == 7);
-        CHECK(run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "--timeout", "0.5", "sleep", "5"})
+        CHECK(run_cli(home, ssh_args(0, 2) +
+                                std::vector<std::string>{"--ssh", gone, "--profile", tools, "sh", "-c", "exit 7"})
+                  .status == 123);
+        CHECK(
+            run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--profile", tools, "sh", "-c", "exit 7"}).status ==
+            7);
+        CHECK(run_cli(home, ssh_args(0, 2) + std::vector<std::string>{"--ssh", gone, "--profile", tools, "--timeout",
+                                                                      "0.5", "sleep", "5"})
                   .status == 124);
     }
 
     SUBCASE("a host whose key changed is refused, alone") {
-        const auto r = run_cli(home, ssh_args(0, 4, fleet.known_hosts_changing(1)) + std::vector<std::string>{"--json", "--profile", tools, "echo", "ran"});
+        const auto r = run_cli(home, ssh_args(0, 4, fleet.known_hosts_changing(1)) +
+                                         std::vector<std::string>{"--json", "--profile", tools, "echo", "ran"});
         CHECK(r.status == 123);
         const auto hosts = by_host(r.out);
         REQUIRE(hosts.size() == 4);
@@ -188,8 +198,9 @@ TEST_CASE("cli: Ctrl-C stops every host, leaving nothing running on any") {
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
     });
-    const auto r = run_cli(home, ssh_args(0, 6) + std::vector<std::string>{"--profile", tools, "--timeout", "100"} + command, {}, {},
-                           {SIGINT, std::chrono::milliseconds(6000)});
+    const auto r =
+        run_cli(home, ssh_args(0, 6) + std::vector<std::string>{"--profile", tools, "--timeout", "100"} + command, {},
+                {}, {SIGINT, std::chrono::milliseconds(6000)});
     watch.join();
     CHECK(seen == 6);  // control: all six ran, and the scan saw them
     CHECK(r.status == 128 + SIGINT);
@@ -276,20 +287,28 @@ TEST_CASE("cli: hosts from an inventory (--inventory, --hosts) and from config g
     const auto port = std::to_string(fleet.port());
 
     SUBCASE("an INI inventory with groups of groups and host variables, and a pattern") {
-        write_file(home.path / "site.ini", "[web]\nweb1 ansible_host=127.0.0.2\nweb2 ansible_host=127.0.0.3\nweb3 ansible_host=127.0.0.4\n"
-                                           "[db]\ndb1 ansible_host=127.0.0.5 ansible_port=" + port + "\n"
-                                           "[prod:children]\nweb\ndb\n[all:vars]\nansible_port=1\nansible_user=" +
-                                               shannot_test::SshdFixture::user() + "\nansible_ssh_private_key_file=" + fleet.key() + "\n"
-                                           "[web:vars]\nansible_port=" + port + "\n");
+        write_file(home.path / "site.ini",
+                   "[web]\nweb1 ansible_host=127.0.0.2\nweb2 ansible_host=127.0.0.3\nweb3 ansible_host=127.0.0.4\n"
+                   "[db]\ndb1 ansible_host=127.0.0.5 ansible_port=" +
+                       port +
+                       "\n"
+                       "[prod:children]\nweb\ndb\n[all:vars]\nansible_port=1\nansible_user=" +
+                       shannot_test::SshdFixture::user() + "\nansible_ssh_private_key_file=" + fleet.key() +
+                       "\n"
+                       "[web:vars]\nansible_port=" +
+                       port + "\n");
         const auto inventory = (home.path / "site.ini").string();
-        const auto r = run_cli(home, {"--inventory", inventory, "--hosts", "prod:!web2", "--known-hosts", fleet.known_hosts(), "--json", "ls", "/"});
+        const auto r = run_cli(home, {"--inventory", inventory, "--hosts", "prod:!web2", "--known-hosts",
+                                      fleet.known_hosts(), "--json", "ls", "/"});
         CHECK(r.status == 0);
         const auto hosts = by_host(r.out);
         CHECK(hosts.size() == 3);
         for (const char* h : {"web1", "web3", "db1"}) CHECK(hosts.at(h)["exit_code"] == 0);
         // Control: all:vars' port 1 (nothing listens) is what db1 would get without its own.
         write_file(home.path / "nodb.ini", "[db]\ndb1 ansible_host=127.0.0.5\n[all:vars]\nansible_port=1\n");
-        CHECK(run_cli(home, {"--inventory", (home.path / "nodb.ini").string(), "--hosts", "db", "-i", fleet.key(), "ls", "/"}).status == 123);
+        CHECK(run_cli(home,
+                      {"--inventory", (home.path / "nodb.ini").string(), "--hosts", "db", "-i", fleet.key(), "ls", "/"})
+                  .status == 123);
 
         const auto none = run_cli(home, {"--inventory", inventory, "--hosts", "web:!webb", "ls", "/"});
         CHECK(none.status == 125);
@@ -297,13 +316,15 @@ TEST_CASE("cli: hosts from an inventory (--inventory, --hosts) and from config g
     }
 
     SUBCASE("the JSON form") {
-        write_file(home.path / "inv.json",
-                   json{{"_meta", {{"hostvars", {{"a", {{"ansible_host", "127.0.0.6"}}}, {"b", {{"ansible_host", "127.0.0.7"}}}}}}},
-                        {"all", {{"children", {"ungrouped", "apps"}}}},
-                        {"apps", {{"hosts", {"a", "b"}}, {"vars", {{"ansible_port", fleet.port()}}}}}}
-                       .dump(2));
-        const auto r = run_cli(home, {"--inventory", (home.path / "inv.json").string(), "--hosts", "apps", "-i", fleet.key(), "--known-hosts",
-                                      fleet.known_hosts(), "--json", "ls", "/"});
+        write_file(
+            home.path / "inv.json",
+            json{{"_meta",
+                  {{"hostvars", {{"a", {{"ansible_host", "127.0.0.6"}}}, {"b", {{"ansible_host", "127.0.0.7"}}}}}}},
+                 {"all", {{"children", {"ungrouped", "apps"}}}},
+                 {"apps", {{"hosts", {"a", "b"}}, {"vars", {{"ansible_port", fleet.port()}}}}}}
+                .dump(2));
+        const auto r = run_cli(home, {"--inventory", (home.path / "inv.json").string(), "--hosts", "apps", "-i",
+                                      fleet.key(), "--known-hosts", fleet.known_hosts(), "--json", "ls", "/"});
         CHECK(r.status == 0);
         CHECK(by_host(r.out).size() == 2);
     }
@@ -319,8 +340,8 @@ TEST_CASE("cli: hosts from an inventory (--inventory, --hosts) and from config g
 
     SUBCASE("--target with remote names and @groups") {
         for (std::size_t i = 8; i < 12; ++i)
-            REQUIRE(run_cli(home, {"remote", "add", "r" + std::to_string(i), fleet.destination(i), "--key", fleet.key(), "--known-hosts",
-                                   fleet.known_hosts()})
+            REQUIRE(run_cli(home, {"remote", "add", "r" + std::to_string(i), fleet.destination(i), "--key", fleet.key(),
+                                   "--known-hosts", fleet.known_hosts()})
                         .status == 0);
         REQUIRE(run_cli(home, {"remote", "group", "pair", "r8", "r9"}).status == 0);
         REQUIRE(run_cli(home, {"remote", "group", "most", "@pair", "r10"}).status == 0);

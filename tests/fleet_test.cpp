@@ -27,7 +27,9 @@ namespace {
 using shannot::OpenSshProcessTransport;
 using Clock = std::chrono::steady_clock;
 
-shannot::SandboxProfile<OpenSshProcessTransport> fleet_profile() { return shannot_test::test_profile<OpenSshProcessTransport>(); }
+shannot::SandboxProfile<OpenSshProcessTransport> fleet_profile() {
+    return shannot_test::test_profile<OpenSshProcessTransport>();
+}
 
 /// The most hosts whose [started, finished) overlapped at one moment.
 std::size_t most_in_flight(const std::vector<shannot::HostResult>& results) {
@@ -104,8 +106,8 @@ TEST_CASE("Fleet: one command on 24 hosts") {
             // "host-I" comes from host I's own bwrap (see FleetSshd): the output is that host's.
             CHECK(r.result->stdout_data == "host-" + std::to_string(i) + "\nout-show-host\n");
             CHECK(r.result->stderr_data == "err-show-host\n");
-            CHECK(std::find(r.result->argv.begin(), r.result->argv.end(), shannot_test::SshdFixture::user() + "@" +
-                                                                                fleet_sshd.address(i)) != r.result->argv.end());
+            CHECK(std::find(r.result->argv.begin(), r.result->argv.end(),
+                            shannot_test::SshdFixture::user() + "@" + fleet_sshd.address(i)) != r.result->argv.end());
             CHECK(r.started <= r.finished);
         }
     }
@@ -226,8 +228,10 @@ TEST_CASE("Fleet: the overall deadline and cancel stop every host, leaving nothi
         CHECK(watch.seen() >= 1);  // control: the scan sees these sleeps while they run
         for (const auto& r : results) {
             CAPTURE(r.host);
-            if (r.result) CHECK(r.result->cancelled);
-            else CHECK(r.result.error().code == shannot::errc::cancelled);
+            if (r.result)
+                CHECK(r.result->cancelled);
+            else
+                CHECK(r.result.error().code == shannot::errc::cancelled);
         }
         CHECK(none_left(command));
     }

@@ -32,8 +32,8 @@ bool libc_match(const std::string& pattern, const std::string& text) {
 
 /// Runs `count` random pattern/text pairs drawn from the given pieces; returns the first
 /// disagreement with fnmatch ("" when none) and counts the matches (so the test sees it tried both).
-std::string disagreement(std::mt19937& rng, const std::vector<std::string>& pattern_pieces, const std::string& text_bytes,
-                         int count, int& matched, bool texts_from_patterns) {
+std::string disagreement(std::mt19937& rng, const std::vector<std::string>& pattern_pieces,
+                         const std::string& text_bytes, int count, int& matched, bool texts_from_patterns) {
     for (int i = 0; i < count; ++i) {
         std::string pattern, text;
         for (auto n = rng() % 10; n > 0; --n) pattern += pattern_pieces[rng() % pattern_pieces.size()];
@@ -59,8 +59,8 @@ std::string disagreement(std::mt19937& rng, const std::vector<std::string>& patt
     return {};
 }
 
-using shannot_test::Filtered;
 using shannot_test::filter;
+using shannot_test::Filtered;
 
 /// The documented meaning, on the whole stream at once: "\n<marker> <payload>\n" with a payload of
 /// at most max_payload bytes and no newline is a frame; scanning goes on after a frame's last
@@ -103,15 +103,20 @@ TEST_CASE("glob_match agrees with fnmatch(3)") {
             bool match;
         };
         const Case cases[] = {
-            {"[[:digit:]]", "5", true},      {"[[:digit:]]", "d]", false},   {"[[:digit:]]", "x", false},
-            {"x[[:alpha:]_]", "x_", true},   {"[![:space:]]", " ", false},   {"[![:space:]]", "a", true},
-            {"[[:xdigit:]]", "F", true},     {"[[:upper:][:digit:]]", "Q", true}, {"[[:punct:]]", "!", true},
-            {"[[:nosuch:]]", "n", false},    {"[[:alpha:]]", "/", false},    {"python3.[[:digit:]]*", "python3.11", true},
-            {"a\\/b", "a/b", true},          {"\\/", "/", true},             {"*\\/x", "a/x", false},
-            {"a\\", "a\\", false},           {"a\\", "a", false},            {"\\", "\\", false},
-            {"[[", "[[", true},              {"[a", "[a", true},             {"[a", "a", false},
-            {"*[]-", "x[]-", false},         {"[]]", "]", true},             {"[!]]", "a", true},
-            {"[=a=]", "a", true},            {"[[.-.]]", "-", true},         {"[a-]", "-", true},
+            {"[[:digit:]]", "5", true},   {"[[:digit:]]", "d]", false},
+            {"[[:digit:]]", "x", false},  {"x[[:alpha:]_]", "x_", true},
+            {"[![:space:]]", " ", false}, {"[![:space:]]", "a", true},
+            {"[[:xdigit:]]", "F", true},  {"[[:upper:][:digit:]]", "Q", true},
+            {"[[:punct:]]", "!", true},   {"[[:nosuch:]]", "n", false},
+            {"[[:alpha:]]", "/", false},  {"python3.[[:digit:]]*", "python3.11", true},
+            {"a\\/b", "a/b", true},       {"\\/", "/", true},
+            {"*\\/x", "a/x", false},      {"a\\", "a\\", false},
+            {"a\\", "a", false},          {"\\", "\\", false},
+            {"[[", "[[", true},           {"[a", "[a", true},
+            {"[a", "a", false},           {"*[]-", "x[]-", false},
+            {"[]]", "]", true},           {"[!]]", "a", true},
+            {"[=a=]", "a", true},         {"[[.-.]]", "-", true},
+            {"[a-]", "-", true},
         };
         for (const auto& c : cases) {
             CAPTURE(c.pattern);
@@ -122,10 +127,12 @@ TEST_CASE("glob_match agrees with fnmatch(3)") {
     }
     SUBCASE("600,000 generated patterns and texts: glob_match and fnmatch give the same answer") {
         std::mt19937 rng(20260407);
-        const std::vector<std::string> rich = {"a", "b", "z", "1", ".", "/", "*", "?", "[", "]", "!", "^", "-", "\\",
-                                               ":", "=", "[:", ":]", "[:alpha:]", "[:digit:]", "[:nosuch:]", "[=a=]",
-                                               "[.a.]", "[.", "[=", " ", "\xe9"};
-        const std::vector<std::string> bytes = {"a", "b", "/", "*", "?", "[", "]", "!", "^", "-", "\\", ":", "=", ".", "z", "1"};
+        const std::vector<std::string> rich = {"a",     "b",     "z",  "1",  ".",         "/",         "*",
+                                               "?",     "[",     "]",  "!",  "^",         "-",         "\\",
+                                               ":",     "=",     "[:", ":]", "[:alpha:]", "[:digit:]", "[:nosuch:]",
+                                               "[=a=]", "[.a.]", "[.", "[=", " ",         "\xe9"};
+        const std::vector<std::string> bytes = {"a", "b", "/",  "*", "?", "[", "]", "!",
+                                                "^", "-", "\\", ":", "=", ".", "z", "1"};
         int matched = 0;
         const std::string random_texts = disagreement(rng, rich, "ab/[]!^-\\:=.z1 9A\t\xe9", 200000, matched, false);
         CHECK_MESSAGE(random_texts.empty(), random_texts);
@@ -140,7 +147,8 @@ TEST_CASE("glob_match agrees with fnmatch(3)") {
         int checked = 0;
         for (char b : bytes) {
             const std::string one(1, b);
-            for (const std::string& pattern : std::vector<std::string>{one, "\\" + one, "[" + one + "]", "[!" + one + "]", "[" + one + "-~]", "?", "*"}) {
+            for (const std::string& pattern : std::vector<std::string>{one, "\\" + one, "[" + one + "]",
+                                                                       "[!" + one + "]", "[" + one + "-~]", "?", "*"}) {
                 for (char t : {b, 'a', '/', '~'}) {
                     const std::string text(1, t);
                     CAPTURE(pattern);
@@ -149,8 +157,8 @@ TEST_CASE("glob_match agrees with fnmatch(3)") {
                     ++checked;
                 }
             }
-            for (const char* cls : {"alpha", "digit", "alnum", "upper", "lower", "space", "punct", "xdigit", "print", "graph",
-                                    "cntrl", "blank"}) {
+            for (const char* cls : {"alpha", "digit", "alnum", "upper", "lower", "space", "punct", "xdigit", "print",
+                                    "graph", "cntrl", "blank"}) {
                 const std::string pattern = std::string("[[:") + cls + ":]]";
                 CAPTURE(pattern);
                 CAPTURE(static_cast<int>(static_cast<unsigned char>(b)));
@@ -204,7 +212,9 @@ TEST_CASE("FrameFilter gives the same result for every chunking") {
             for (auto n = rng() % 10; n > 0; --n) {
                 switch (rng() % 6) {
                 case 0: stream += "\n" + marker + " "; break;
-                case 1: stream += std::string(rng() % 2 ? FrameFilter::max_payload - 3 + rng() % 7 : rng() % 12, 'x'); break;
+                case 1:
+                    stream += std::string(rng() % 2 ? FrameFilter::max_payload - 3 + rng() % 7 : rng() % 12, 'x');
+                    break;
                 case 2: stream += "\n"; break;
                 case 3: stream += marker; break;
                 case 4: stream += "\nm0 exit 0\n"; break;
@@ -212,7 +222,8 @@ TEST_CASE("FrameFilter gives the same result for every chunking") {
                 }
             }
             std::vector<std::size_t> pieces;
-            for (std::size_t total = 0; total < stream.size();) pieces.push_back(1 + rng() % (rng() % 2 ? 9 : 5000)), total += pieces.back();
+            for (std::size_t total = 0; total < stream.size();)
+                pieces.push_back(1 + rng() % (rng() % 2 ? 9 : 5000)), total += pieces.back();
             const auto expected = reference_filter(marker, stream);
             const auto whole = filter(marker, stream, {stream.size()});
             const auto chunked = filter(marker, stream, pieces);
@@ -329,10 +340,14 @@ TEST_CASE("profile paths with control bytes are refused, naming the field") {
          "binds[0].source: contains a control character (a newline, a tab, ...)"},
         {R"({"name": "x", "binds": [{"source": "/usr", "target": "/a\tb"}]})",
          "binds[0].target: contains a control character (a newline, a tab, ...)"},
-        {R"({"name": "x", "tmpfs_paths": ["/tmp", "/x\u001b[31m"]})", "tmpfs_paths[1]: contains a control character (a newline, a tab, ...)"},
-        {R"({"name": "x", "seccomp_profile": "/etc/f\r"})", "seccomp_profile: contains a control character (a newline, a tab, ...)"},
-        {R"({"name": "x", "binds": [{"source": "/usr/./lib", "target": "/usr"}]})", "binds[0].source: must not contain '.' or '..' components"},
-        {R"({"name": "x", "binds": [{"source": "/usr", "target": "/a/../../etc"}]})", "binds[0].target: must not contain '.' or '..' components"},
+        {R"({"name": "x", "tmpfs_paths": ["/tmp", "/x\u001b[31m"]})",
+         "tmpfs_paths[1]: contains a control character (a newline, a tab, ...)"},
+        {R"({"name": "x", "seccomp_profile": "/etc/f\r"})",
+         "seccomp_profile: contains a control character (a newline, a tab, ...)"},
+        {R"({"name": "x", "binds": [{"source": "/usr/./lib", "target": "/usr"}]})",
+         "binds[0].source: must not contain '.' or '..' components"},
+        {R"({"name": "x", "binds": [{"source": "/usr", "target": "/a/../../etc"}]})",
+         "binds[0].target: must not contain '.' or '..' components"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.json);
@@ -370,7 +385,8 @@ TEST_CASE("profile paths through symlinks: a writable bind is checked where its 
             REQUIRE_FALSE(r);
             CHECK(r.error().code == errc::invalid_profile);
             const auto index = std::to_string(with_bind(root / link, false).binds.size() - 1);
-            CHECK(r.error().message.rfind("binds[" + index + "].source: " + (root / link).native() + " resolves to ", 0) == 0);
+            CHECK(r.error().message.rfind("binds[" + index + "].source: " + (root / link).native() + " resolves to ",
+                                          0) == 0);
             CHECK(r.error().message.find("would expose host /proc") != std::string::npos);
         }
     }
@@ -381,8 +397,9 @@ TEST_CASE("profile paths through symlinks: a writable bind is checked where its 
         CHECK(r.error().message.find((root / "loop").native()) != std::string::npos);
     }
     SUBCASE("read-only, the same symlink is followed: the sandbox reads /proc/sys and cannot write it") {
-        auto r = shannot::LocalSandbox(with_bind(root / "to-proc-sys", true))
-                     .run({"sh", "-c", "cat /work/kernel/ostype; echo x 2>/dev/null >/work/kernel/ostype || echo refused"});
+        auto r =
+            shannot::LocalSandbox(with_bind(root / "to-proc-sys", true))
+                .run({"sh", "-c", "cat /work/kernel/ostype; echo x 2>/dev/null >/work/kernel/ostype || echo refused"});
         REQUIRE_MESSAGE(r, r.error().describe());
         CHECK(r->stdout_data == "Linux\nrefused\n");
     }
@@ -401,14 +418,16 @@ TEST_CASE("an ssh destination that ssh would read as an option never reaches ssh
     const std::string planted = dir.path() + "/proxy-ran";
     shannot::SshConnection c;
     c.host = "-oProxyCommand=touch " + planted;
-    shannot::SshSandbox sandbox(shannot_test::test_profile<shannot::OpenSshProcessTransport>(), shannot::OpenSshProcessTransport(c));
+    shannot::SshSandbox sandbox(shannot_test::test_profile<shannot::OpenSshProcessTransport>(),
+                                shannot::OpenSshProcessTransport(c));
     auto r = sandbox.run({"true"});
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::invalid_argument);
     CHECK(r.error().message.find("host") != std::string::npos);
     c.host = "127.0.0.1";
     c.user = "-oProxyCommand=touch " + planted;
-    shannot::SshSandbox by_user(shannot_test::test_profile<shannot::OpenSshProcessTransport>(), shannot::OpenSshProcessTransport(c));
+    shannot::SshSandbox by_user(shannot_test::test_profile<shannot::OpenSshProcessTransport>(),
+                                shannot::OpenSshProcessTransport(c));
     CHECK_FALSE(by_user.run({"true"}));
     CHECK_FALSE(std::filesystem::exists(planted));
 }

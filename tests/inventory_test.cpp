@@ -48,8 +48,8 @@ TEST_CASE("Inventory: the INI form") {
     auto inv = shannot::parse_inventory_ini(ini, "site.ini");
     REQUIRE(inv);
     CHECK(inv->hosts().size() == 7);
-    CHECK(names(inv->select("all")) ==
-          std::vector<std::string>{"jump", "web01.example.org", "web02.example.org", "web03.example.org", "web-legacy", "db-a", "db-b"});
+    CHECK(names(inv->select("all")) == std::vector<std::string>{"jump", "web01.example.org", "web02.example.org",
+                                                                "web03.example.org", "web-legacy", "db-a", "db-b"});
 
     SUBCASE("groups of groups: a host is in its group's parents too") {
         const auto* db = inv->find("db-a");
@@ -62,9 +62,9 @@ TEST_CASE("Inventory: the INI form") {
     SUBCASE("variables: all, then groups outermost first, then the host's own") {
         const auto* web = inv->find("web02.example.org");
         REQUIRE(web);
-        CHECK(web->vars.at("ansible_user") == "www");      // the host's own beats [europe:vars]
-        CHECK(web->vars.at("region") == "eu west");        // quotes removed
-        CHECK(web->vars.at("ansible_port") == "22");       // from [all:vars]
+        CHECK(web->vars.at("ansible_user") == "www");  // the host's own beats [europe:vars]
+        CHECK(web->vars.at("region") == "eu west");    // quotes removed
+        CHECK(web->vars.at("ansible_port") == "22");   // from [all:vars]
         CHECK(inv->find("db-b")->vars.at("ansible_user") == "euro");
         CHECK(inv->find("web-legacy")->vars.at("ansible_port") == "2222");  // HOST:PORT beats [all:vars]
         CHECK(inv->find("web-legacy")->vars.at("note") == "two words");
@@ -93,9 +93,11 @@ TEST_CASE("Inventory: the INI form") {
 TEST_CASE("Inventory: host patterns") {
     auto inv = shannot::parse_inventory_ini(ini, "site.ini");
     REQUIRE(inv);
-    CHECK(names(inv->select("web")) == std::vector<std::string>{"web01.example.org", "web02.example.org", "web03.example.org", "web-legacy"});
+    CHECK(names(inv->select("web")) ==
+          std::vector<std::string>{"web01.example.org", "web02.example.org", "web03.example.org", "web-legacy"});
     CHECK(names(inv->select("db-a,jump")) == std::vector<std::string>{"jump", "db-a"});  // inventory order
-    CHECK(names(inv->select("web0*")) == std::vector<std::string>{"web01.example.org", "web02.example.org", "web03.example.org"});
+    CHECK(names(inv->select("web0*")) ==
+          std::vector<std::string>{"web01.example.org", "web02.example.org", "web03.example.org"});
     CHECK(names(inv->select("e*")) == names(inv->select("europe")));  // globs match group names too
     CHECK(names(inv->select("europe:!web")) == std::vector<std::string>{"db-a", "db-b"});
     CHECK(names(inv->select("all:&db")) == std::vector<std::string>{"db-a", "db-b"});
@@ -130,7 +132,7 @@ TEST_CASE("Inventory: the JSON form of ansible-inventory --list") {
     auto c = inv->connection(*inv->find("a1"));
     REQUIRE(c);
     CHECK(c->host == "127.0.0.5");
-    CHECK(c->port == 2200);  // a JSON number
+    CHECK(c->port == 2200);   // a JSON number
     CHECK(c->user == "ops");  // hostvars beat group vars
     CHECK(inv->find("a1")->groups == std::vector<std::string>{"all", "apps", "api"});
 }
@@ -143,7 +145,8 @@ TEST_CASE("Inventory: a bad inventory is an error naming the file and the line")
     const Case ini_cases[] = {
         {"[web\nh1\n", "bad.ini:1: a section header must end with ']'"},
         {"[web]\nh1\n[web:hosts]\n", "bad.ini:3: invalid section [web:hosts]"},
-        {"[web]\nh1\n[all:children]\nweb\nnosuch\n", "bad.ini:5: the group 'nosuch' is named as a child but never defined"},
+        {"[web]\nh1\n[all:children]\nweb\nnosuch\n",
+         "bad.ini:5: the group 'nosuch' is named as a child but never defined"},
         {"[web]\nh1\n\n[db:vars]\nx=1\n", "bad.ini:4: [db:vars] is for a group that is never defined"},
         {"[web:vars]\nno equals sign\n[web]\nh\n", "bad.ini:2: expected KEY=VALUE in [web:vars]"},
         {"[web]\nh1 loose\n", "bad.ini:2: 'loose' after the host name is not KEY=VALUE"},

@@ -146,7 +146,8 @@ TEST_CASE_TEMPLATE("sandbox deadlines and cancellation", M, SHANNOT_MODES) {
         CHECK(shannot_test::processes_with("4321.6") == 0);
     }
     SUBCASE("a command ignoring SIGTERM is killed after the grace") {
-        auto r = sandbox.run({"sh", "-c", "trap '' TERM; sleep 4322.5; sleep 4322.5"}, {.timeout = 500ms, .kill_grace = 300ms});
+        auto r = sandbox.run({"sh", "-c", "trap '' TERM; sleep 4322.5; sleep 4322.5"},
+                             {.timeout = 500ms, .kill_grace = 300ms});
         REQUIRE(r);
         CHECK(r->timed_out);
         CHECK(shannot_test::processes_with("4322.5") == 0);
@@ -204,10 +205,9 @@ TEST_CASE_TEMPLATE("sandbox output", M, SHANNOT_MODES) {
     }
     SUBCASE("stream() delivers tagged chunks as they come, and the result still holds them") {
         std::string out, err;
-        auto r = sandbox.stream({"sh", "-c", "echo one; echo two >&2; echo three"}, {},
-                                [&](const shannot::OutputChunk& c) {
-                                    (c.stream == shannot::StreamKind::out ? out : err) += c.data;
-                                });
+        auto r = sandbox.stream(
+            {"sh", "-c", "echo one; echo two >&2; echo three"}, {},
+            [&](const shannot::OutputChunk& c) { (c.stream == shannot::StreamKind::out ? out : err) += c.data; });
         REQUIRE(r);
         CHECK(out == "one\nthree\n");
         CHECK(err == "two\n");
@@ -281,7 +281,8 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", M, SHANNOT_MODES) {
             CHECK(r.error().result == nullptr);
         }
         // The control: the same settings with good values run.
-        auto good = sandbox.run({"sh", "-c", "echo \"$A_B\" \"$(pwd)\""}, {.environment = {{"A_B", "x"}}, .working_directory = "/tmp"});
+        auto good = sandbox.run({"sh", "-c", "echo \"$A_B\" \"$(pwd)\""},
+                                {.environment = {{"A_B", "x"}}, .working_directory = "/tmp"});
         REQUIRE(good);
         CHECK(good->stdout_data == "x /tmp\n");
     }
@@ -311,13 +312,13 @@ TEST_CASE_TEMPLATE("sandbox admission and errors", M, SHANNOT_MODES) {
         CHECK(r.error().message.find("nonexistent-shannot-source") != std::string::npos);  // bwrap's words ride along
     }
     if constexpr (local) SUBCASE("a missing bwrap is a clear error") {
-        shannot::LocalSandbox nowhere(shannot_test::test_profile(),
-                                      shannot::PosixSpawnTransport({.bwrap_path = "/nonexistent/bwrap"}));
-        auto r = nowhere.run({"true"});
-        REQUIRE_FALSE(r);
-        CHECK(r.error().code == errc::bwrap_not_found);
-        CHECK(r.error().message.find("/nonexistent/bwrap") != std::string::npos);
-    }
+            shannot::LocalSandbox nowhere(shannot_test::test_profile(),
+                                          shannot::PosixSpawnTransport({.bwrap_path = "/nonexistent/bwrap"}));
+            auto r = nowhere.run({"true"});
+            REQUIRE_FALSE(r);
+            CHECK(r.error().code == errc::bwrap_not_found);
+            CHECK(r.error().message.find("/nonexistent/bwrap") != std::string::npos);
+        }
 }
 
 // Issue 23: Shannot's profiles run unchanged on hosts that lack some bind source.
@@ -342,9 +343,10 @@ TEST_CASE_TEMPLATE("missing bind sources: skipped and said, unless required or m
             CHECK(r->stdout_data == "absent\n");
             if constexpr (local) {
                 REQUIRE(r->warnings.size() == 1);
-                CHECK(r->warnings[0] == field + ": " + missing +
-                                            " does not exist here: the bind to /data is skipped (\"required\": true makes "
-                                            "this an error)");
+                CHECK(r->warnings[0] ==
+                      field + ": " + missing +
+                          " does not exist here: the bind to /data is skipped (\"required\": true makes "
+                          "this an error)");
             } else {
                 CHECK(r->warnings.empty());  // the remote's bwrap skips it (--ro-bind-try); nothing is known here
             }
@@ -379,12 +381,14 @@ TEST_CASE_TEMPLATE("missing bind sources: skipped and said, unless required or m
         // test_profile binds /usr: a bind onto /usr/share/doc hides what the host has there.
         for (const bool optional : {false, true}) {
             CAPTURE(optional);
-            auto runner = shannot_test::make_runner<M>(with({.source = missing, .target = "/usr/share/doc", .optional = optional}));
+            auto runner = shannot_test::make_runner<M>(
+                with({.source = missing, .target = "/usr/share/doc", .optional = optional}));
             auto r = runner.run({"ls", "/usr/share/doc"});
             REQUIRE_FALSE(r);  // skipping it would have listed the host's /usr/share/doc
             if constexpr (local) {
                 CHECK(r.error().code == errc::invalid_profile);
-                CHECK(r.error().message.find(field + ": " + missing + " does not exist, and the bind masks part of binds[0] (/usr)") == 0);
+                CHECK(r.error().message.find(field + ": " + missing +
+                                             " does not exist, and the bind masks part of binds[0] (/usr)") == 0);
             } else {
                 CHECK(r.error().code == errc::sandbox_setup_failed);
                 CHECK(r.error().message.find(missing) != std::string::npos);
@@ -427,24 +431,25 @@ TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
         REQUIRE(r);
         CHECK(r->stdout_data == "async\n");
     }
-    if constexpr (local && !M::session) SUBCASE("a sandbox started on a thread that then ends keeps running (--die-with-parent follows threads)") {
-        shannot::PosixSpawnTransport transport;
-        auto args = sandbox.dry_run({"sh", "-c", "sleep 0.5; echo survived"});
-        REQUIRE(args);
-        std::optional<shannot::Result<shannot::PosixSpawnTransport::process_type>> process;
-        shannot::LaunchSpec spec{.bwrap_args = *args};
-        REQUIRE(shannot::detail::add_filter_files(sandbox.profile(), spec));
-        std::thread([&] { process.emplace(transport.launch(spec)); }).join();
-        REQUIRE(process->has_value());
-        std::string out;
-        const std::optional<std::string> no_input;
-        auto outcome = shannot::detail::run_loop(**process, no_input, 10s, 500ms, -1,
-                                                 [&](shannot::StreamKind k, std::string_view d) {
-                                                     if (k == shannot::StreamKind::out) out += d;
-                                                 });
-        CHECK(outcome.exit.kind == shannot::ExitInfo::Kind::exited);
-        CHECK(out == "survived\n");
-    }
+    if constexpr (local && !M::session)
+        SUBCASE("a sandbox started on a thread that then ends keeps running (--die-with-parent follows threads)") {
+            shannot::PosixSpawnTransport transport;
+            auto args = sandbox.dry_run({"sh", "-c", "sleep 0.5; echo survived"});
+            REQUIRE(args);
+            std::optional<shannot::Result<shannot::PosixSpawnTransport::process_type>> process;
+            shannot::LaunchSpec spec{.bwrap_args = *args};
+            REQUIRE(shannot::detail::add_filter_files(sandbox.profile(), spec));
+            std::thread([&] { process.emplace(transport.launch(spec)); }).join();
+            REQUIRE(process->has_value());
+            std::string out;
+            const std::optional<std::string> no_input;
+            auto outcome = shannot::detail::run_loop(**process, no_input, 10s, 500ms, -1,
+                                                     [&](shannot::StreamKind k, std::string_view d) {
+                                                         if (k == shannot::StreamKind::out) out += d;
+                                                     });
+            CHECK(outcome.exit.kind == shannot::ExitInfo::Kind::exited);
+            CHECK(out == "survived\n");
+        }
     // No descriptor and no zombie outlives a run (the ssh pool keeps warm sessions by design; the
     // test binary's sshd and ssh masters are live children, so look for zombies, not children).
     if (local) CHECK(shannot_test::count_fds() == fds_before);
@@ -535,8 +540,8 @@ bool has_words(const std::vector<std::string>& argv, const std::vector<std::stri
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("the host's merged-/usr symlinks are symlinks in the sandbox, not binds", T, shannot::PosixSpawnTransport,
-                   shannot::OpenSshProcessTransport) {
+TEST_CASE_TEMPLATE("the host's merged-/usr symlinks are symlinks in the sandbox, not binds", T,
+                   shannot::PosixSpawnTransport, shannot::OpenSshProcessTransport) {
     SHANNOT_REQUIRE_TRANSPORT(T);
     const auto bin = host_bin_link();
     if (bin.empty()) {

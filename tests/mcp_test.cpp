@@ -403,7 +403,9 @@ TEST_CASE("cli: shannot mcp options, help and mcp config") {
         args[3] = "codex";
         r = run_shannot(args, home.path);
         CHECK(r.status == 0);
-        CHECK(r.out.rfind("[mcp_servers.shannot]\ncommand = \"" + shannot_path() + "\"\nargs = [\"mcp\", \"--profile\", ", 0) == 0);
+        CHECK(r.out.rfind(
+                  "[mcp_servers.shannot]\ncommand = \"" + shannot_path() + "\"\nargs = [\"mcp\", \"--profile\", ", 0) ==
+              0);
         const auto unknown = run_shannot({"mcp", "config", "--client", "vim"}, home.path);
         CHECK(unknown.status == 125);
         CHECK(unknown.err.find("one of claude-desktop, claude-code, codex, cursor") != std::string::npos);

@@ -11,7 +11,8 @@ int main() {
                   {"source": "/lib64", "target": "/lib64", "optional": true}]})");
     if (!profile) return std::fprintf(stderr, "load: %s\n", profile.error().describe().c_str()), 1;
     auto bad = shannot::load_profile_from_string("{\"name\": \"x\", \"name\": \"y\"}");
-    if (bad || bad.error().message != "name: duplicate key") return std::fprintf(stderr, "duplicate key not refused\n"), 1;
+    if (bad || bad.error().message != "name: duplicate key")
+        return std::fprintf(stderr, "duplicate key not refused\n"), 1;
 
     shannot::LocalSandbox sandbox(*profile);
     auto result = sandbox.run({"ls", "/usr"});
@@ -19,7 +20,8 @@ int main() {
     if (result->exit_code != 0 || result->stdout_data.find("bin\n") == std::string::npos)
         return std::fprintf(stderr, "unexpected result: exit %d\n", result->exit_code), 1;
     auto refused = sandbox.run({"rm", "-rf", "/"});
-    if (refused || refused.error().code != shannot::errc::command_refused) return std::fprintf(stderr, "rm admitted\n"), 1;
+    if (refused || refused.error().code != shannot::errc::command_refused)
+        return std::fprintf(stderr, "rm admitted\n"), 1;
     std::puts("ok");
     return 0;
 }

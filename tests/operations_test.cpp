@@ -187,7 +187,8 @@ TEST_CASE_TEMPLATE("operations list_files", T, SHANNOT_TRANSPORTS) {
     auto sandbox = shannot_test::make_sandbox<T>(profile<T>(data, out));
 
     SUBCASE("every name arrives intact, sorted, without . and ..") {
-        std::vector<std::string> names{"plain", "with space", "-rf", "--help", "line\nbreak", ".hidden", "*", "(", "!", "tab\tx"};
+        std::vector<std::string> names{"plain",   "with space", "-rf", "--help", "line\nbreak",
+                                       ".hidden", "*",          "(",   "!",      "tab\tx"};
         for (const auto& n : names) data.write(n, "x");
         data.write("sub/inner", "not listed");
         names.emplace_back("sub");
@@ -273,8 +274,8 @@ TEST_CASE_TEMPLATE("operations write_file and remove_file", T, SHANNOT_TRANSPORT
         data.write("existing", "keep");
         // Even with dd and rm not allowed, the mount rule answers first: nothing was admitted or run.
         auto no_tools = shannot_test::make_sandbox<T>(without(without(profile<T>(data, out), "dd"), "rm"));
-        for (const std::string path : {"/data/new", "/data/existing", "/usr/shannot-x", "/etc/passwd", "/nowhere/x",
-                                       "/proc/x", "/dev/null"}) {
+        for (const std::string path :
+             {"/data/new", "/data/existing", "/usr/shannot-x", "/etc/passwd", "/nowhere/x", "/proc/x", "/dev/null"}) {
             CAPTURE(path);
             for (auto* sb : {&sandbox, &no_tools}) {
                 auto w = shannot::write_file(*sb, path, "x");
@@ -390,13 +391,13 @@ TEST_CASE_TEMPLATE("operations execute_code", T, SHANNOT_TRANSPORTS) {
         struct Case {
             std::string language, code, want;
         };
-        for (const auto& c : std::vector<Case>{
-                 {"python", "import sys\nprint(sum(range(10)), sys.version_info[0])\n", "45 3\n"},
-                 {"python3", "print('py3')", "py3\n"},
-                 {"Python", "print('any case')", "any case\n"},
-                 {"sh", "echo $((6 * 7))\n", "42\n"},
-                 {"bash", "[[ -n $BASH_VERSION ]] && echo bash\n", "bash\n"},
-                 {"perl", "print 6 * 7, \"\\n\";", "42\n"}}) {
+        for (const auto& c :
+             std::vector<Case>{{"python", "import sys\nprint(sum(range(10)), sys.version_info[0])\n", "45 3\n"},
+                               {"python3", "print('py3')", "py3\n"},
+                               {"Python", "print('any case')", "any case\n"},
+                               {"sh", "echo $((6 * 7))\n", "42\n"},
+                               {"bash", "[[ -n $BASH_VERSION ]] && echo bash\n", "bash\n"},
+                               {"perl", "print 6 * 7, \"\\n\";", "42\n"}}) {
             CAPTURE(c.language);
             auto r = shannot::execute_code(sandbox, c.language, c.code);
             REQUIRE(r);

@@ -37,8 +37,10 @@ std::string read_all(int fd) {
     while (std::chrono::steady_clock::now() < deadline) {
         if (!readable(fd, 100)) continue;
         const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n > 0) text.append(buffer, static_cast<std::size_t>(n));
-        else if (n == 0 || errno != EAGAIN) break;
+        if (n > 0)
+            text.append(buffer, static_cast<std::size_t>(n));
+        else if (n == 0 || errno != EAGAIN)
+            break;
     }
     return text;
 }
@@ -47,7 +49,7 @@ std::string read_all(int fd) {
 struct InheritableFd {
     explicit InheritableFd(int number) : fd(number) {
         const int opened = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC: on purpose
-        ::dup2(opened, fd);  // dup2 leaves FD_CLOEXEC clear
+        ::dup2(opened, fd);                                // dup2 leaves FD_CLOEXEC clear
         ::close(opened);
     }
     ~InheritableFd() { ::close(fd); }
@@ -128,9 +130,9 @@ TEST_CASE("platform: ChildProcess tells an exit in a poll loop, signals, and rea
         CHECK(WIFEXITED(*status));
         CHECK(WEXITSTATUS(*status) == 3);
         CHECK(child->process.pid() == -1);
-        CHECK(child->process.exited());  // still readable once reaped
+        CHECK(child->process.exited());      // still readable once reaped
         CHECK_FALSE(child->process.reap());  // nothing left to reap
-        child->process.signal(SIGKILL);  // a no-op now, never a signal to a recycled pid
+        child->process.signal(SIGKILL);      // a no-op now, never a signal to a recycled pid
     }
     SUBCASE("a child that runs: not readable until a signal ends it") {
         auto child = shannot::detail::spawn_child({.argv = {"sleep", "30"}});
@@ -184,7 +186,7 @@ TEST_CASE("platform: ChildProcess watches a process that is not its child, and a
         auto observer = child->process.observer();
         REQUIRE(observer);
         CHECK(observer.exit_fd() != child->process.exit_fd());  // a descriptor of its own
-        CHECK_FALSE(readable(observer.exit_fd(), 200));  // control
+        CHECK_FALSE(readable(observer.exit_fd(), 200));         // control
         observer.signal(SIGKILL);
         CHECK(readable(observer.exit_fd(), 10000));
         CHECK(readable(child->process.exit_fd(), 10000));
@@ -197,7 +199,8 @@ TEST_CASE("platform: ChildProcess watches a process that is not its child, and a
 }
 
 TEST_CASE("platform: the library reaps only its own children and leaves SIGCHLD to the application") {
-    struct sigaction mine {}, old{}, now{};
+    struct sigaction mine {
+    }, old{}, now{};
     mine.sa_handler = count_sigchld;
     sigemptyset(&mine.sa_mask);
     mine.sa_flags = SA_RESTART;
@@ -219,8 +222,8 @@ TEST_CASE("platform: the library reaps only its own children and leaves SIGCHLD 
     CHECK(WEXITSTATUS(status) == 7);
     REQUIRE(::sigaction(SIGCHLD, nullptr, &now) == 0);
     const bool still_ours = now.sa_handler == count_sigchld;
-    CHECK(still_ours);  // our handler was not replaced
-    CHECK(sigchld_seen > 0);                 // and it got the signals
+    CHECK(still_ours);        // our handler was not replaced
+    CHECK(sigchld_seen > 0);  // and it got the signals
     ::sigaction(SIGCHLD, &old, nullptr);
 }
 

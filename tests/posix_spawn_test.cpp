@@ -42,12 +42,14 @@ LaunchSpec spawn_spec(const shannot::LocalProfile& profile, std::vector<std::str
     REQUIRE(args);
     LaunchSpec spec;
     spec.bwrap_args = std::move(*args);
-    REQUIRE(shannot::detail::add_filter_files(profile, spec));  // the filters the argv names, as SandboxManager adds them
+    REQUIRE(
+        shannot::detail::add_filter_files(profile, spec));  // the filters the argv names, as SandboxManager adds them
     return spec;
 }
 
 /// Launches and drives `spec` to its end.
-shannot_test::Driven spawn_and_drive(PosixSpawnTransport& transport, const LaunchSpec& spec, std::string_view input = {}) {
+shannot_test::Driven spawn_and_drive(PosixSpawnTransport& transport, const LaunchSpec& spec,
+                                     std::string_view input = {}) {
     auto process = transport.launch(spec);
     REQUIRE_MESSAGE(process, (process ? "" : process.error().describe()));
     return shannot_test::drive(*process, input);
@@ -65,7 +67,8 @@ bool running_within(const std::string& needle, int count, std::chrono::seconds b
                 for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
                 seen += "\n  " + std::to_string(pid) + ": " + cmdline.substr(0, 200);
             }
-            MESSAGE("wanted " << count << " processes with the marker, found: " << (seen.empty() ? std::string("none") : seen));
+            MESSAGE("wanted " << count
+                              << " processes with the marker, found: " << (seen.empty() ? std::string("none") : seen));
             return false;
         }
         std::this_thread::sleep_for(20ms);
@@ -216,7 +219,8 @@ TEST_CASE("PosixSpawnTransport with real bwrap") {
     }
     SUBCASE("bwrap runs in its own process group, with signal dispositions reset") {
         // SIGINT ignored here would survive exec into bwrap and the command without SETSIGDEF.
-        struct sigaction ignore {}, old {};
+        struct sigaction ignore {
+        }, old{};
         ignore.sa_handler = SIG_IGN;
         ::sigaction(SIGINT, &ignore, &old);
         auto process = transport.launch(spawn_spec(profile, {"grep", "^Sig[IB]", "/proc/self/status"}));
@@ -293,7 +297,9 @@ TEST_CASE("PosixSpawnTransport descriptors and seccomp") {
         auto unix_socket = with_filter({seccomp_probe_inside, "socket_unix"});
         CHECK(unix_socket.out == "socket_unix EPERM\n");
     }
-    SUBCASE("the built-in filter reaches bwrap at its fd as bytes (a sealed memfd), is enforced, and no such fd remains inside") {
+    SUBCASE(
+        "the built-in filter reaches bwrap at its fd as bytes (a sealed memfd), is enforced, and no such fd remains "
+        "inside") {
         auto spec = spawn_spec(profile, {probe_inside});
         REQUIRE(spec.files.size() == 1);
         CHECK(spec.files[0].fd == PosixSpawnTransport::syscall_filter_fd);
@@ -357,8 +363,9 @@ TEST_CASE("PosixSpawnTransport stopping and reaping") {
     SUBCASE("a sandbox launched from a thread that then exits keeps running") {
         // --die-with-parent follows the spawning *thread*: launch must not spawn on the caller's.
         std::optional<shannot::Result<PosixSpawnTransport::process_type>> launched;
-        std::thread([&] { launched.emplace(transport.launch(spawn_spec(profile, {"sh", "-c", "sleep 1; echo survived"}))); })
-            .join();
+        std::thread([&] {
+            launched.emplace(transport.launch(spawn_spec(profile, {"sh", "-c", "sleep 1; echo survived"})));
+        }).join();
         REQUIRE(launched);
         REQUIRE(*launched);
         auto d = shannot_test::drive(**launched, {}, 30s);

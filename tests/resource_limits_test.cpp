@@ -65,13 +65,16 @@ std::vector<std::string> storm(const std::string& marker, int count, double hold
     const std::string code =
         "import subprocess, sys, time\n"
         "started = []\n"
-        "for i in range(" + std::to_string(count) + "):\n"
+        "for i in range(" +
+        std::to_string(count) +
+        "):\n"
         "    try:\n"
         "        started.append(subprocess.Popen(['sleep', sys.argv[1]]))\n"
         "    except OSError:\n"
         "        break\n"
         "print(len(started), flush=True)\n"
-        "time.sleep(" + std::to_string(hold) + ")\n";
+        "time.sleep(" +
+        std::to_string(hold) + ")\n";
     return {"python3", "-c", code, marker};
 }
 
@@ -149,7 +152,8 @@ TEST_CASE_TEMPLATE("limits: 100 MB into /tmp stops at tmpfs_bytes (ENOSPC)", M, 
     SHANNOT_REQUIRE_TRANSPORT(T);
     // Into /tmp (the profile's tmpfs) and /dev/shm (bwrap's /dev is made read-only, its shm sized).
     const std::vector<std::string> fill = {
-        "sh", "-c", "for f in /tmp/f /dev/shm/f; do head -c 100000000 /dev/zero > $f; echo $?; wc -c < $f; rm -f $f; done"};
+        "sh", "-c",
+        "for f in /tmp/f /dev/shm/f; do head -c 100000000 /dev/zero > $f; echo $?; wc -c < $f; rm -f $f; done"};
     SUBCASE("tmpfs_bytes = 16 MiB: the write fails with ENOSPC at 16 MiB") {
         auto runner = shannot_test::make_runner<M>(limited<T>([](auto& l) { l.tmpfs_bytes = 16u << 20; }));
         auto r = runner.run(fill);
@@ -173,7 +177,8 @@ TEST_CASE_TEMPLATE("limits: 100 MB into /tmp stops at tmpfs_bytes (ENOSPC)", M, 
     }
 }
 
-TEST_CASE_TEMPLATE("limits: a CPU spinner is stopped by cpu_seconds, and the result names the limit", M, SHANNOT_MODES) {
+TEST_CASE_TEMPLATE("limits: a CPU spinner is stopped by cpu_seconds, and the result names the limit", M,
+                   SHANNOT_MODES) {
     using T = typename M::transport;
     SHANNOT_REQUIRE_TRANSPORT(T);
     const std::vector<std::string> spin = {"sh", "-c", "while :; do :; done"};
@@ -298,7 +303,8 @@ TEST_CASE_TEMPLATE("limits: bad limits are refused, naming them, and nothing run
                  {R"([1])", "limits", "must be an object"}}) {
             const auto& [limits, field, why] = c;
             CAPTURE(std::get<0>(c));  // not a structured binding: clang 14 cannot capture one
-            auto p = shannot::load_profile_from_string<T>(R"({"name": "x", "allowed_commands": ["sleep"], "limits": )" + limits + "}");
+            auto p = shannot::load_profile_from_string<T>(R"({"name": "x", "allowed_commands": ["sleep"], "limits": )" +
+                                                          limits + "}");
             REQUIRE_FALSE(p);
             CHECK(p.error().code == shannot::errc::invalid_profile);
             CHECK(p.error().message.rfind(field + ": ", 0) == 0);
@@ -354,7 +360,8 @@ TEST_CASE_TEMPLATE("limits: a run's limits replace the profile's, higher or lowe
     CHECK(in_force->limits.cpu_seconds == 100);
 }
 
-TEST_CASE_TEMPLATE("limits: in a session, the session's limits hold and a command may lower its own", T, SHANNOT_TRANSPORTS) {
+TEST_CASE_TEMPLATE("limits: in a session, the session's limits hold and a command may lower its own", T,
+                   SHANNOT_TRANSPORTS) {
     SHANNOT_REQUIRE_TRANSPORT(T);
     auto sandbox = shannot_test::make_sandbox<T>(limited<T>([](auto& l) { l.cpu_seconds = 100; }));
     auto session = sandbox.open_session({.limits = {.cpu_seconds = 60, .open_files = 500}});
@@ -424,7 +431,8 @@ TEST_CASE("limits: the pids cgroups the library makes hold the count, and go wit
         shannot::LocalSandbox sandbox(shannot_test::test_profile());
         auto in_force = sandbox.limits_in_force();
         REQUIRE(in_force);
-        const auto expected = parent->version == 2 ? shannot::limits_mechanism::cgroup_v2 : shannot::limits_mechanism::cgroup_v1;
+        const auto expected =
+            parent->version == 2 ? shannot::limits_mechanism::cgroup_v2 : shannot::limits_mechanism::cgroup_v1;
         CHECK(in_force->mechanism == expected);
         auto r = sandbox.run({"true"});
         REQUIRE(r);

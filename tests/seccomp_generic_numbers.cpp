@@ -22,7 +22,8 @@ namespace shannot_test {
 
 /// (name, __NR_name) for each call of shannot's table the installed generic header defines.
 std::vector<std::pair<std::string_view, long>> generic_syscall_numbers() {
-#define NR(name) {#name, __NR_##name}
+#define NR(name) \
+    { #name, __NR_##name }
     return {
 #include "support/syscall_names.inc"
     };

@@ -51,7 +51,8 @@ constexpr std::uint32_t enosys = sc::ret_errno | ENOSYS;
 
 /// (name, __NR_name) for each call of shannot's table <sys/syscall.h> defines on this host.
 std::vector<std::pair<std::string_view, long>> host_syscall_numbers() {
-#define NR(name) {#name, __NR_##name}
+#define NR(name) \
+    { #name, __NR_##name }
     return {
 #include "support/syscall_names.inc"
     };
@@ -62,16 +63,81 @@ std::vector<std::pair<std::string_view, long>> host_syscall_numbers() {
 std::map<std::string_view, shannot::Syscall> table() {
     namespace s = shannot::syscalls;
     std::map<std::string_view, shannot::Syscall> out;
-    for (const auto& call :
-         {s::read, s::write, s::close, s::ioctl, s::getpid, s::execve, s::kill, s::prctl, s::exit_group, s::openat, s::mkdirat,
-          s::mknodat, s::seccomp, s::memfd_create, s::execveat, s::socket, s::connect, s::bind, s::listen, s::socketpair, s::clone,
-          s::ptrace, s::personality, s::unshare, s::setns, s::process_vm_readv, s::process_vm_writev, s::kcmp, s::pidfd_send_signal,
-          s::pidfd_open, s::clone3, s::pidfd_getfd, s::pivot_root, s::chroot, s::mount, s::umount2, s::open_tree, s::move_mount,
-          s::fsopen, s::fsconfig, s::fsmount, s::fspick, s::mount_setattr, s::open_tree_attr, s::io_uring_setup, s::io_uring_enter,
-          s::io_uring_register, s::bpf, s::perf_event_open, s::userfaultfd, s::add_key, s::request_key, s::keyctl, s::init_module,
-          s::delete_module, s::finit_module, s::kexec_load, s::kexec_file_load, s::syslog, s::uselib, s::vhangup, s::acct,
-          s::settimeofday, s::swapon, s::swapoff, s::reboot, s::sethostname, s::setdomainname, s::iopl, s::ioperm, s::quotactl,
-          s::clock_settime, s::fanotify_init, s::name_to_handle_at, s::open_by_handle_at})
+    for (const auto& call : {s::read,
+                             s::write,
+                             s::close,
+                             s::ioctl,
+                             s::getpid,
+                             s::execve,
+                             s::kill,
+                             s::prctl,
+                             s::exit_group,
+                             s::openat,
+                             s::mkdirat,
+                             s::mknodat,
+                             s::seccomp,
+                             s::memfd_create,
+                             s::execveat,
+                             s::socket,
+                             s::connect,
+                             s::bind,
+                             s::listen,
+                             s::socketpair,
+                             s::clone,
+                             s::ptrace,
+                             s::personality,
+                             s::unshare,
+                             s::setns,
+                             s::process_vm_readv,
+                             s::process_vm_writev,
+                             s::kcmp,
+                             s::pidfd_send_signal,
+                             s::pidfd_open,
+                             s::clone3,
+                             s::pidfd_getfd,
+                             s::pivot_root,
+                             s::chroot,
+                             s::mount,
+                             s::umount2,
+                             s::open_tree,
+                             s::move_mount,
+                             s::fsopen,
+                             s::fsconfig,
+                             s::fsmount,
+                             s::fspick,
+                             s::mount_setattr,
+                             s::open_tree_attr,
+                             s::io_uring_setup,
+                             s::io_uring_enter,
+                             s::io_uring_register,
+                             s::bpf,
+                             s::perf_event_open,
+                             s::userfaultfd,
+                             s::add_key,
+                             s::request_key,
+                             s::keyctl,
+                             s::init_module,
+                             s::delete_module,
+                             s::finit_module,
+                             s::kexec_load,
+                             s::kexec_file_load,
+                             s::syslog,
+                             s::uselib,
+                             s::vhangup,
+                             s::acct,
+                             s::settimeofday,
+                             s::swapon,
+                             s::swapoff,
+                             s::reboot,
+                             s::sethostname,
+                             s::setdomainname,
+                             s::iopl,
+                             s::ioperm,
+                             s::quotactl,
+                             s::clock_settime,
+                             s::fanotify_init,
+                             s::name_to_handle_at,
+                             s::open_by_handle_at})
         out.emplace(call.name, call);
     return out;
 }
@@ -80,10 +146,9 @@ std::map<std::string_view, shannot::Syscall> table() {
 template <class... Rules>
 std::set<std::string_view> named_by(const shannot::SyscallFilter<Rules...>*) {
     std::set<std::string_view> out;
-    ((
-         [&] {
-             for (const auto& rule : Rules::rules) out.insert(rule.call.name);
-         }()),
+    (([&] {
+         for (const auto& rule : Rules::rules) out.insert(rule.call.name);
+     }()),
      ...);
     return out;
 }
@@ -124,7 +189,8 @@ TEST_CASE("seccomp constants are the kernel's") {
     CHECK(v::af_inet6 == AF_INET6);
     CHECK(v::af_netlink == AF_NETLINK);
     CHECK(v::clone_namespace_flags ==
-          static_cast<std::uint32_t>(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET));
+          static_cast<std::uint32_t>(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                     CLONE_NEWPID | CLONE_NEWNET));
     CHECK(v::unshare_namespace_flags == (v::clone_namespace_flags | CLONE_NEWTIME));
     CHECK(v::per_linux == PER_LINUX);
 }
@@ -133,9 +199,9 @@ TEST_CASE("syscall numbers are the kernel headers'") {
     const auto ours = table();
     SUBCASE("this host's column against <sys/syscall.h>") {
 #if defined(__x86_64__)
-    constexpr auto column = &shannot::Syscall::x86_64;
+        constexpr auto column = &shannot::Syscall::x86_64;
 #elif defined(__aarch64__)
-    constexpr auto column = &shannot::Syscall::aarch64;
+        constexpr auto column = &shannot::Syscall::aarch64;
 #else
         MESSAGE("skipped: this host is neither x86_64 nor aarch64");
         return;
@@ -147,7 +213,8 @@ TEST_CASE("syscall numbers are the kernel headers'") {
             const auto& number = entry.second;
             seen.insert(name);
             REQUIRE_MESSAGE(ours.count(name) == 1, name);
-            CHECK_MESSAGE(ours.at(name).*column == number, name, ": shannot says ", ours.at(name).*column, ", the headers ", number);
+            CHECK_MESSAGE(ours.at(name).*column == number, name, ": shannot says ", ours.at(name).*column,
+                          ", the headers ", number);
         }
         for (const auto& entry : ours) {
             const auto& name = entry.first;
@@ -155,7 +222,8 @@ TEST_CASE("syscall numbers are the kernel headers'") {
             if (seen.count(name) != 0) continue;
             // Not in this host's headers: absent on this arch, or newer than the headers.
             if (call.*column < 0) continue;
-            MESSAGE(name, " is not in this host's kernel headers (older than the call): its number is not checked here");
+            MESSAGE(name,
+                    " is not in this host's kernel headers (older than the call): its number is not checked here");
             CHECK(name == "open_tree_attr");
         }
     }
@@ -166,7 +234,8 @@ TEST_CASE("syscall numbers are the kernel headers'") {
             const auto& number = entry.second;
             seen.insert(name);
             REQUIRE_MESSAGE(ours.count(name) == 1, name);
-            CHECK_MESSAGE(ours.at(name).aarch64 == number, name, ": shannot says ", ours.at(name).aarch64, ", the header ", number);
+            CHECK_MESSAGE(ours.at(name).aarch64 == number, name, ": shannot says ", ours.at(name).aarch64,
+                          ", the header ", number);
         }
         for (const auto& entry : ours) {
             const auto& name = entry.first;
@@ -184,7 +253,8 @@ TEST_CASE("syscall numbers are the kernel headers'") {
         }
     }
     SUBCASE("every call a built-in rule names is in the checked table") {
-        for (auto name : named_by(static_cast<DefaultSyscallFilter*>(nullptr))) CHECK_MESSAGE(ours.count(name) == 1, name);
+        for (auto name : named_by(static_cast<DefaultSyscallFilter*>(nullptr)))
+            CHECK_MESSAGE(ours.count(name) == 1, name);
     }
 }
 
@@ -195,40 +265,40 @@ TEST_CASE("SyscallFilter golden program of a small composition") {
     const std::uint16_t ld = BPF_LD | BPF_W | BPF_ABS, jeq = BPF_JMP | BPF_JEQ | BPF_K, jge = BPF_JMP | BPF_JGE | BPF_K,
                         ja = BPF_JMP | BPF_JA, ret = BPF_RET | BPF_K;
     const std::vector<sock_filter> expected = {
-        {ld, 0, 0, 4},                                  //  0 A = arch
-        {jeq, 0, 1, AUDIT_ARCH_X86_64},                 //  1
-        {ja, 0, 0, 3},                                  //  2 → 6
-        {jeq, 0, 1, AUDIT_ARCH_AARCH64},                //  3
-        {ja, 0, 0, 13},                                 //  4 → 18
-        {ret, 0, 0, SECCOMP_RET_KILL_PROCESS},          //  5 any other arch
-        {ld, 0, 0, 0},                                  //  6 x86_64: A = nr
-        {jge, 0, 2, 0x40000000},                        //  7 x32 ...
-        {jeq, 1, 0, 0xffffffff},                        //  8 ... but for -1
-        {ret, 0, 0, SECCOMP_RET_KILL_PROCESS},          //  9
-        {jeq, 0, 1, 321},                               // 10 bpf
-        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},         // 11
-        {jeq, 0, 4, 41},                                // 12 socket
-        {ld, 0, 0, 16},                                 // 13 A = family (low half of args[0])
-        {jeq, 0, 1, AF_UNIX},                           // 14
-        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},         // 15
-        {ld, 0, 0, 0},                                  // 16 A = nr again
-        {ret, 0, 0, SECCOMP_RET_ALLOW},                 // 17
-        {ld, 0, 0, 0},                                  // 18 aarch64: A = nr
-        {jeq, 0, 1, 280},                               // 19 bpf
-        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},         // 20
-        {jeq, 0, 4, 198},                               // 21 socket
-        {ld, 0, 0, 16},                                 // 22
-        {jeq, 0, 1, AF_UNIX},                           // 23
-        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},         // 24
-        {ld, 0, 0, 0},                                  // 25
-        {ret, 0, 0, SECCOMP_RET_ALLOW},                 // 26
+        {ld, 0, 0, 4},                           //  0 A = arch
+        {jeq, 0, 1, AUDIT_ARCH_X86_64},          //  1
+        {ja, 0, 0, 3},                           //  2 → 6
+        {jeq, 0, 1, AUDIT_ARCH_AARCH64},         //  3
+        {ja, 0, 0, 13},                          //  4 → 18
+        {ret, 0, 0, SECCOMP_RET_KILL_PROCESS},   //  5 any other arch
+        {ld, 0, 0, 0},                           //  6 x86_64: A = nr
+        {jge, 0, 2, 0x40000000},                 //  7 x32 ...
+        {jeq, 1, 0, 0xffffffff},                 //  8 ... but for -1
+        {ret, 0, 0, SECCOMP_RET_KILL_PROCESS},   //  9
+        {jeq, 0, 1, 321},                        // 10 bpf
+        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},  // 11
+        {jeq, 0, 4, 41},                         // 12 socket
+        {ld, 0, 0, 16},                          // 13 A = family (low half of args[0])
+        {jeq, 0, 1, AF_UNIX},                    // 14
+        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},  // 15
+        {ld, 0, 0, 0},                           // 16 A = nr again
+        {ret, 0, 0, SECCOMP_RET_ALLOW},          // 17
+        {ld, 0, 0, 0},                           // 18 aarch64: A = nr
+        {jeq, 0, 1, 280},                        // 19 bpf
+        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},  // 20
+        {jeq, 0, 4, 198},                        // 21 socket
+        {ld, 0, 0, 16},                          // 22
+        {jeq, 0, 1, AF_UNIX},                    // 23
+        {ret, 0, 0, SECCOMP_RET_ERRNO | EPERM},  // 24
+        {ld, 0, 0, 0},                           // 25
+        {ret, 0, 0, SECCOMP_RET_ALLOW},          // 26
     };
     REQUIRE(program.size == expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i) {
         const auto& got = program.code[i];
         const auto& want = expected[i];
-        CHECK_MESSAGE((got.code == want.code && got.jt == want.jt && got.jf == want.jf && got.k == want.k), "instruction ", i,
-                      ": got {", got.code, ", ", int(got.jt), ", ", int(got.jf), ", ", got.k, "}");
+        CHECK_MESSAGE((got.code == want.code && got.jt == want.jt && got.jf == want.jf && got.k == want.k),
+                      "instruction ", i, ": got {", got.code, ", ", int(got.jt), ", ", int(got.jf), ", ", got.k, "}");
     }
     SUBCASE("the bytes bwrap reads are the kernel's struct sock_filter, in order") {
         const auto bytes = program.bytes();
@@ -236,7 +306,8 @@ TEST_CASE("SyscallFilter golden program of a small composition") {
         for (std::size_t i = 0; i < program.size; ++i) {
             sock_filter f{};
             std::memcpy(&f, bytes.data() + i * sizeof f, sizeof f);  // this host is little-endian (x86_64, aarch64)
-            CHECK((f.code == expected[i].code && f.jt == expected[i].jt && f.jf == expected[i].jf && f.k == expected[i].k));
+            CHECK((f.code == expected[i].code && f.jt == expected[i].jt && f.jf == expected[i].jf &&
+                   f.k == expected[i].k));
         }
     }
     SUBCASE("leaving a group out drops exactly its instructions, jumps adjusted") {
@@ -292,17 +363,25 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
             {"x86_64 unshare(CLONE_FILES)", {arch_x86_64, 272, {CLONE_FILES}}, SECCOMP_RET_ALLOW},
             {"x86_64 clone(SIGCHLD): fork", {arch_x86_64, 56, {sigchld}}, SECCOMP_RET_ALLOW},
             {"x86_64 clone of a thread",
-             {arch_x86_64, 56, {CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
-                           CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID}},
+             {arch_x86_64,
+              56,
+              {CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
+               CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID}},
              SECCOMP_RET_ALLOW},
-            {"x86_64 clone(CLONE_VM|CLONE_VFORK): posix_spawn", {arch_x86_64, 56, {CLONE_VM | CLONE_VFORK | sigchld}}, SECCOMP_RET_ALLOW},
-            {"x86_64 clone with exit signal 0x80 (not CLONE_NEWTIME there)", {arch_x86_64, 56, {0x80}}, SECCOMP_RET_ALLOW},
+            {"x86_64 clone(CLONE_VM|CLONE_VFORK): posix_spawn",
+             {arch_x86_64, 56, {CLONE_VM | CLONE_VFORK | sigchld}},
+             SECCOMP_RET_ALLOW},
+            {"x86_64 clone with exit signal 0x80 (not CLONE_NEWTIME there)",
+             {arch_x86_64, 56, {0x80}},
+             SECCOMP_RET_ALLOW},
             {"x86_64 clone(CLONE_NEWUSER)", {arch_x86_64, 56, {CLONE_NEWUSER | sigchld}}, eperm},
             {"x86_64 clone(CLONE_NEWPID)", {arch_x86_64, 56, {CLONE_NEWPID | sigchld}}, eperm},
             {"x86_64 clone(CLONE_NEWNET)", {arch_x86_64, 56, {CLONE_NEWNET}}, eperm},
             {"x86_64 clone3: ENOSYS, so libc falls back to clone", {arch_x86_64, 435, {}}, enosys},
             {"x86_64 socket(AF_UNIX)", {arch_x86_64, 41, {AF_UNIX, SOCK_STREAM}}, eperm},
-            {"x86_64 socket(AF_UNIX) with junk in the high half", {arch_x86_64, 41, {0xdead000000000000ull | AF_UNIX}}, eperm},
+            {"x86_64 socket(AF_UNIX) with junk in the high half",
+             {arch_x86_64, 41, {0xdead000000000000ull | AF_UNIX}},
+             eperm},
             {"x86_64 socket(AF_NETLINK)", {arch_x86_64, 41, {AF_NETLINK, SOCK_RAW}}, eperm},
             {"x86_64 socket(AF_PACKET)", {arch_x86_64, 41, {AF_PACKET}}, eperm},
             {"x86_64 socket(AF_VSOCK)", {arch_x86_64, 41, {AF_VSOCK}}, eperm},
@@ -324,7 +403,9 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
             {"x32 getpid", {arch_x86_64, 0x40000000u | 39, {}}, SECCOMP_RET_KILL_PROCESS},
             {"x32 write", {arch_x86_64, 0x40000000u | 1, {}}, SECCOMP_RET_KILL_PROCESS},
             {"x86_64 nr 0x7fffffff", {arch_x86_64, 0x7fffffffu, {}}, SECCOMP_RET_KILL_PROCESS},
-            {"x86_64 nr -1 (a tracer's skip): the kernel answers ENOSYS", {arch_x86_64, 0xffffffffu, {}}, SECCOMP_RET_ALLOW},
+            {"x86_64 nr -1 (a tracer's skip): the kernel answers ENOSYS",
+             {arch_x86_64, 0xffffffffu, {}},
+             SECCOMP_RET_ALLOW},
             {"i386 getpid (int 0x80)", {arch_i386, 20, {}}, SECCOMP_RET_KILL_PROCESS},
             {"i386 socketcall", {arch_i386, 102, {}}, SECCOMP_RET_KILL_PROCESS},
             {"arm getpid", {arch_arm, 20, {}}, SECCOMP_RET_KILL_PROCESS},
@@ -345,7 +426,9 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
             {"aarch64 mount", {arch_aarch64, 40, {}}, eperm},
             {"aarch64 personality(ADDR_NO_RANDOMIZE)", {arch_aarch64, 92, {ADDR_NO_RANDOMIZE}}, eperm},
             {"aarch64 personality(PER_LINUX)", {arch_aarch64, 92, {0}}, SECCOMP_RET_ALLOW},
-            {"aarch64 has no x32: bit 30 is an unknown call the kernel refuses", {arch_aarch64, 0x40000000u | 172, {}}, SECCOMP_RET_ALLOW},
+            {"aarch64 has no x32: bit 30 is an unknown call the kernel refuses",
+             {arch_aarch64, 0x40000000u | 172, {}},
+             SECCOMP_RET_ALLOW},
             {"aarch64 kexec_file_load", {arch_aarch64, 294, {}}, eperm},
             {"aarch64 read", {arch_aarch64, 63, {}}, SECCOMP_RET_ALLOW},
         };
@@ -376,33 +459,43 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
     SUBCASE("300,000 random calls, arches and relaxations: the interpreted program agrees with the rules") {
         std::mt19937_64 rng(20);  // deterministic: a failure reproduces
         std::vector<std::uint32_t> numbers;
-        std::vector<std::uint64_t> values = {0, 1, 0xffffffff, 0xffffffffffffffffull, 0x100000001ull, 0x80000000ull, 0x7fffffff};
+        std::vector<std::uint64_t> values = {
+            0, 1, 0xffffffff, 0xffffffffffffffffull, 0x100000001ull, 0x80000000ull, 0x7fffffff};
         for (const auto& entry : table()) {
             const auto& call = entry.second;
             for (int n : {call.x86_64, call.aarch64})
                 if (n >= 0) numbers.push_back(static_cast<std::uint32_t>(n));
         }
-        for (auto v : {1u, 2u, 10u, 16u, 17u, 38u, 40u, 0x20000u, 0x10000000u, 0x80u, 0x40000u, 8u}) values.push_back(v);
+        for (auto v : {1u, 2u, 10u, 16u, 17u, 38u, 40u, 0x20000u, 0x10000000u, 0x80u, 0x40000u, 8u})
+            values.push_back(v);
         const std::vector<std::uint32_t> arches = {arch_x86_64, arch_aarch64, arch_i386, arch_arm, 0xc0000028u, 0};
         std::map<std::uint64_t, decltype(DefaultSyscallFilter::program())> programs;
         std::size_t denied = 0, allowed = 0, killed = 0;
         for (int i = 0; i < 300000; ++i) {
             SeccompCall call;
             const auto pick = rng() % 16;
-            call.arch = pick < 7 ? arch_x86_64 : pick < 13 ? arch_aarch64 : pick < 15 ? arches[rng() % arches.size()] : static_cast<std::uint32_t>(rng());
+            call.arch = pick < 7    ? arch_x86_64
+                        : pick < 13 ? arch_aarch64
+                        : pick < 15 ? arches[rng() % arches.size()]
+                                    : static_cast<std::uint32_t>(rng());
             const auto how = rng() % 8;
-            call.nr = how < 5 ? numbers[rng() % numbers.size()] : how == 5 ? static_cast<std::uint32_t>(rng() % 512)
-                    : how == 6 ? (0x40000000u | static_cast<std::uint32_t>(rng() % 512)) : static_cast<std::uint32_t>(rng());
-            for (auto& a : call.args) a = rng() % 3 == 0 ? rng() : values[rng() % values.size()] | (rng() % 4 == 0 ? rng() << 32 : 0);
-            const std::uint64_t relaxed = rng() % 3 == 0 ? rng() & ((1ull << DefaultSyscallFilter::groups.size()) - 1) : 0;
+            call.nr = how < 5    ? numbers[rng() % numbers.size()]
+                      : how == 5 ? static_cast<std::uint32_t>(rng() % 512)
+                      : how == 6 ? (0x40000000u | static_cast<std::uint32_t>(rng() % 512))
+                                 : static_cast<std::uint32_t>(rng());
+            for (auto& a : call.args)
+                a = rng() % 3 == 0 ? rng() : values[rng() % values.size()] | (rng() % 4 == 0 ? rng() << 32 : 0);
+            const std::uint64_t relaxed =
+                rng() % 3 == 0 ? rng() & ((1ull << DefaultSyscallFilter::groups.size()) - 1) : 0;
             auto found = programs.find(relaxed);
-            if (found == programs.end()) found = programs.emplace(relaxed, DefaultSyscallFilter::program(relaxed)).first;
+            if (found == programs.end())
+                found = programs.emplace(relaxed, DefaultSyscallFilter::program(relaxed)).first;
             const auto outcome = shannot_test::run_bpf(found->second.instructions(), call);
             const auto expected = shannot_test::SeccompReference<DefaultSyscallFilter>::expect(call, relaxed);
             REQUIRE_MESSAGE(outcome.value, outcome.error);
             if (*outcome.value != expected) {
-                FAIL_CHECK("arch ", call.arch, " nr ", call.nr, " arg0 ", call.args[0], " relaxed ", relaxed, ": program ", *outcome.value,
-                           ", rules ", expected);
+                FAIL_CHECK("arch ", call.arch, " nr ", call.nr, " arg0 ", call.args[0], " relaxed ", relaxed,
+                           ": program ", *outcome.value, ", rules ", expected);
                 break;
             }
             (expected == SECCOMP_RET_ALLOW ? allowed : expected == SECCOMP_RET_KILL_PROCESS ? killed : denied) += 1;
@@ -430,8 +523,9 @@ TEST_CASE("SyscallFilter: the default filter does what its groups say") {
 
 TEST_CASE("SyscallFilter group names") {
     CHECK(DefaultSyscallFilter::groups ==
-          std::array<std::string_view, 13>{"io_uring", "ptrace", "bpf", "perf_events", "userfaultfd", "keyring", "mount", "namespaces",
-                                           "unix_sockets", "netlink_sockets", "other_sockets", "kernel_modules", "personality"});
+          std::array<std::string_view, 13>{"io_uring", "ptrace", "bpf", "perf_events", "userfaultfd", "keyring",
+                                           "mount", "namespaces", "unix_sockets", "netlink_sockets", "other_sockets",
+                                           "kernel_modules", "personality"});
     const auto none = DefaultSyscallFilter::mask_of(std::vector<std::string>{});
     REQUIRE(none);
     CHECK(*none == 0);
@@ -456,7 +550,9 @@ int in_child(const std::string* program, F&& body) {
         if (program != nullptr) {
             sock_fprog prog{static_cast<unsigned short>(program->size() / sizeof(sock_filter)),
                             reinterpret_cast<sock_filter*>(const_cast<char*>(program->data()))};
-            if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) ::_exit(99);
+            if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+                ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+                ::_exit(99);
         }
         ::_exit(body());
     }
@@ -493,7 +589,9 @@ TEST_CASE("the kernel loads the default filter and enforces it (a process of thi
         CHECK(in_child(&program, persona) == EPERM);
         CHECK(in_child(nullptr, persona) == 0);
     }
-    SUBCASE("what programs need keeps working: sockets of AF_INET, socketpair, fork, threads, posix_spawn, personality queries") {
+    SUBCASE(
+        "what programs need keeps working: sockets of AF_INET, socketpair, fork, threads, posix_spawn, personality "
+        "queries") {
         CHECK(in_child(&program, [] { return outcome(::socket(AF_INET, SOCK_DGRAM, 0)); }) == 0);
         CHECK(in_child(&program, [] {
                   int sv[2];

@@ -24,8 +24,8 @@ using shannot::errc;
 namespace {
 
 template <class T>
-shannot::Result<shannot::SandboxSession<T>> open_test_session(shannot::SessionOptions options = {},
-                                                              shannot::SandboxProfile<T> profile = shannot_test::test_profile<T>()) {
+shannot::Result<shannot::SandboxSession<T>> open_test_session(
+    shannot::SessionOptions options = {}, shannot::SandboxProfile<T> profile = shannot_test::test_profile<T>()) {
     shannot::SandboxManager<T> manager(std::move(profile), shannot_test::TransportFixture<T>::transport());
     return manager.open_session(std::move(options));
 }
@@ -42,12 +42,14 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
                                   {.environment = {{"ONLY_FIRST", "1"}}});
         REQUIRE(first);
         CHECK(first->stdout_data == "/usr\n");
-        auto second = session->run({"sh", "-c", "cat /tmp/note; pwd; env | grep -E '^(LEAK|ONLY_FIRST|OLDPWD)=' || echo clean"});
+        auto second =
+            session->run({"sh", "-c", "cat /tmp/note; pwd; env | grep -E '^(LEAK|ONLY_FIRST|OLDPWD)=' || echo clean"});
         REQUIRE(second);
         CHECK(second->stdout_data == "kept\n/tmp\nclean\n");
     }
     SUBCASE("a command's own working directory and variables apply to it alone") {
-        auto r = session->run({"sh", "-c", "pwd; printf '%s\\n' \"$A\""}, {.environment = {{"A", "x y\nz"}}, .working_directory = "/usr"});
+        auto r = session->run({"sh", "-c", "pwd; printf '%s\\n' \"$A\""},
+                              {.environment = {{"A", "x y\nz"}}, .working_directory = "/usr"});
         REQUIRE(r);
         CHECK(r->stdout_data == "/usr\nx y\nz\n");
         auto next = session->run({"sh", "-c", "pwd; echo ${A-unset}"});
@@ -76,12 +78,13 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
     SUBCASE("a command named like a shell builtin runs the program, under the name it was given") {
         // The agent runs commands from its own shell: `echo`, `kill` or `test` must still be
         // the programs a fresh run execs, and argv[0] the word the caller wrote.
-        shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
+        shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(),
+                                         shannot_test::TransportFixture<T>::transport());
         for (const auto& command : {std::vector<std::string>{"echo", "--version"},
-                                                       {"true", "--version"},
-                                                       {"printf", "--version"},
-                                                       {"sh", "-c", "echo \"$0\"; ls /no-such-file"},
-                                                       {"/bin/sh", "-c", "echo \"$0\""}}) {
+                                    {"true", "--version"},
+                                    {"printf", "--version"},
+                                    {"sh", "-c", "echo \"$0\"; ls /no-such-file"},
+                                    {"/bin/sh", "-c", "echo \"$0\""}}) {
             CAPTURE(command.front());
             auto a = fresh.run(command);
             auto b = session->run(command);
@@ -96,7 +99,8 @@ TEST_CASE_TEMPLATE("session state", T, SHANNOT_TRANSPORTS) {
         CHECK(version->stdout_data.find("GNU coreutils") != std::string::npos);
     }
     SUBCASE("the environment equals a fresh run's") {
-        shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
+        shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(),
+                                         shannot_test::TransportFixture<T>::transport());
         auto a = fresh.run({"sh", "-c", "env | sort"}, {.environment = {{"X", "1"}}, .working_directory = "/tmp"});
         auto b = session->run({"sh", "-c", "env | sort"}, {.environment = {{"X", "1"}}});
         REQUIRE(a);
@@ -189,7 +193,8 @@ TEST_CASE_TEMPLATE("session stopping, losing and reopening", T, SHANNOT_TRANSPOR
         CHECK(session->alive());
     }
     SUBCASE("a command ignoring SIGTERM is killed after the grace; the session stays usable") {
-        auto r = session->run({"sh", "-c", "trap '' TERM; sleep 4333.5; sleep 4333.5"}, {.timeout = 300ms, .kill_grace = 300ms});
+        auto r = session->run({"sh", "-c", "trap '' TERM; sleep 4333.5; sleep 4333.5"},
+                              {.timeout = 300ms, .kill_grace = 300ms});
         REQUIRE(r);
         CHECK(r->timed_out);
         CHECK(r->signal == SIGKILL);
@@ -387,10 +392,12 @@ TEST_CASE_TEMPLATE("session with bash as the agent's shell", T, SHANNOT_TRANSPOR
     REQUIRE_MESSAGE(session, (session ? "" : session.error().message));
     shannot::SandboxManager<T> fresh(shannot_test::test_profile<T>(), shannot_test::TransportFixture<T>::transport());
     // bash exports SHLVL and hands every program it runs `_`: the one difference from dash.
-    for (const auto& command : {std::vector<std::string>{"sh", "-c", "env | grep -Ev '^(SHLVL|_)=' | sort; echo \"$0\""},
-                                {"echo", "--version"}}) {
+    for (const auto& command :
+         {std::vector<std::string>{"sh", "-c", "env | grep -Ev '^(SHLVL|_)=' | sort; echo \"$0\""},
+          {"echo", "--version"}}) {
         CAPTURE(command.front());
-        auto a = fresh.run(command, {.environment = {{"PATH", "/usr/bin:/bin"}, {"n", "1"}}, .working_directory = "/tmp"});
+        auto a =
+            fresh.run(command, {.environment = {{"PATH", "/usr/bin:/bin"}, {"n", "1"}}, .working_directory = "/tmp"});
         auto b = session->run(command, {.environment = {{"PATH", "/usr/bin:/bin"}, {"n", "1"}}});
         REQUIRE(a);
         REQUIRE(b);

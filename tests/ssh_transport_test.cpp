@@ -40,14 +40,16 @@ long index_of(const std::vector<std::string>& haystack, const std::string& needl
 }
 
 shannot::SshSandbox sandbox_for(const SshConnection& c) {
-    return shannot::SshSandbox(shannot_test::test_profile<shannot::OpenSshProcessTransport>(), shannot::OpenSshProcessTransport(c));
+    return shannot::SshSandbox(shannot_test::test_profile<shannot::OpenSshProcessTransport>(),
+                               shannot::OpenSshProcessTransport(c));
 }
 
 /// A random argv word of a hostile kind: any bytes 1-255, shell syntax, dashes, empty, long.
 std::string hostile_word(std::mt19937& rng) {
-    static const std::vector<std::string> specials = {"", "-", "--", "-n", "--help", "$(id)", "`id`", "*", "/*", "?", "[a-z]",
-                                                      "'", "\"", "\\", "'\\''", "a b", "\n", "\t", "~", "~root", "a=b",
-                                                      "$HOME", "${x:-y}", ";", "&&", "|", ">x", "<x", "#", "!", "%s%n"};
+    static const std::vector<std::string> specials = {"",   "-",  "--",    "-n",    "--help", "$(id)", "`id`",    "*",
+                                                      "/*", "?",  "[a-z]", "'",     "\"",     "\\",    "'\\''",   "a b",
+                                                      "\n", "\t", "~",     "~root", "a=b",    "$HOME", "${x:-y}", ";",
+                                                      "&&", "|",  ">x",    "<x",    "#",      "!",     "%s%n"};
     std::uniform_int_distribution<int> kind(0, 9);
     switch (kind(rng)) {
     case 0:
@@ -120,9 +122,10 @@ TEST_CASE("SshConnection validation and the ssh argv") {
             good.extra_options = {ok};
             CHECK_MESSAGE(shannot::validate(good), ok);
         }
-        for (const char* unsafe : {"ProxyCommand=nc %h %p", "proxycommand nc", "LocalCommand=id", "PermitLocalCommand=yes",
-                                   "Include=/tmp/x", "KnownHostsCommand=/bin/x", "ControlPath=/tmp/s", "ProxyJump=evil",
-                                   "SendEnv=SECRET", "NoSuchOption=1", "=x", "Compression=yes\nProxyCommand=x"}) {
+        for (const char* unsafe :
+             {"ProxyCommand=nc %h %p", "proxycommand nc", "LocalCommand=id", "PermitLocalCommand=yes", "Include=/tmp/x",
+              "KnownHostsCommand=/bin/x", "ControlPath=/tmp/s", "ProxyJump=evil", "SendEnv=SECRET", "NoSuchOption=1",
+              "=x", "Compression=yes\nProxyCommand=x"}) {
             auto bad = c;
             bad.extra_options = {unsafe};
             auto r = shannot::validate(bad);
@@ -150,7 +153,8 @@ TEST_CASE("SshConnection validation and the ssh argv") {
         auto refused = bad.dry_run({"ls"});
         REQUIRE_FALSE(refused);
         CHECK(refused.error().code == errc::invalid_argument);
-        CHECK(refused.error().message == "the transport's working directory 'srv' must be an absolute path without NUL");
+        CHECK(refused.error().message ==
+              "the transport's working directory 'srv' must be an absolute path without NUL");
     }
 }
 
@@ -158,7 +162,8 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
     using T = shannot::OpenSshProcessTransport;
     // The header no longer asserts this itself: that would compile the transport in every includer.
     static_assert(shannot::Transport<T> && shannot::SessionTransport<T>);
-    static_assert(std::is_nothrow_move_constructible_v<T::process_type> && std::is_nothrow_move_assignable_v<T::process_type>);
+    static_assert(std::is_nothrow_move_constructible_v<T::process_type> &&
+                  std::is_nothrow_move_assignable_v<T::process_type>);
     SHANNOT_REQUIRE_TRANSPORT(T);
     auto* sshd = shannot_test::shared_sshd();
 
@@ -185,7 +190,8 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
                     } else {
                         std::lock_guard lock(first_mutex);
                         if (first_difference.empty())
-                            first_difference = r ? "exit " + std::to_string(r->exit_code) + " stderr " + r->stderr_data : r.error().describe();
+                            first_difference = r ? "exit " + std::to_string(r->exit_code) + " stderr " + r->stderr_data
+                                                 : r.error().describe();
                     }
                 }
             });
@@ -203,8 +209,11 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
                 const auto value = "v" + std::to_string(i) + "'\n$x\"";
                 auto r = sandbox.run({"sh", "-c", "printf '%s|' \"$V\" \"$0\"", std::to_string(round)},
                                      {.environment = {{"V", value}}});
-                if (r && r->exit_code == 0 && r->stdout_data == value + "|" + std::to_string(round) + "|") ++right;
-                else FAIL_CHECK("round " << round << " list " << i << ": " << (r ? r->stdout_data + r->stderr_data : r.error().describe()));
+                if (r && r->exit_code == 0 && r->stdout_data == value + "|" + std::to_string(round) + "|")
+                    ++right;
+                else
+                    FAIL_CHECK("round " << round << " list " << i << ": "
+                                        << (r ? r->stdout_data + r->stderr_data : r.error().describe()));
             }
         CHECK(right == 36);
         CHECK(transport.connections() == 1);
@@ -218,7 +227,8 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
             threads.emplace_back([&, t] {
                 const auto tag = std::to_string(t);
                 auto r = sandbox.run({"sh", "-c", "sleep 0.2; echo $0; echo e$0 >&2; exit $0", tag});
-                if (r && r->stdout_data == tag + "\n" && r->stderr_data == "e" + tag + "\n" && r->exit_code == t) ++good;
+                if (r && r->stdout_data == tag + "\n" && r->stderr_data == "e" + tag + "\n" && r->exit_code == t)
+                    ++good;
             });
         for (auto& th : threads) th.join();
         CHECK(good == 16);
@@ -298,8 +308,8 @@ TEST_CASE("the ssh clients inherit no descriptor the application left open") {
     ::close(opened);
     // An ssh that notes, per start, whether it holds that descriptor, then is the real ssh.
     const std::string log = dir.path() + "/log", wrapper = dir.path() + "/ssh";
-    std::ofstream(wrapper) << "#!/bin/sh\nif [ -e /proc/$$/fd/" << leaky << " ]; then echo leaked; else echo clean; fi >>" << log
-                           << "\nexec ssh \"$@\"\n";
+    std::ofstream(wrapper) << "#!/bin/sh\nif [ -e /proc/$$/fd/" << leaky
+                           << " ]; then echo leaked; else echo clean; fi >>" << log << "\nexec ssh \"$@\"\n";
     REQUIRE(::chmod(wrapper.c_str(), 0755) == 0);
 
     auto c = shannot_test::shared_sshd()->connection();
@@ -368,20 +378,23 @@ TEST_CASE("OpenSshProcessTransport on a private sshd that goes away or changes")
 TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither leaves a word on the command's stderr") {
     SHANNOT_REQUIRE_TRANSPORT(shannot::OpenSshProcessTransport);
     const auto hello = shannot::detail::random_marker();
-    shannot_test::DispatcherDriver d(shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
+    shannot_test::DispatcherDriver d(
+        shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
     REQUIRE_MESSAGE(d.started(), d.error());
     REQUIRE(d.read_until([&] {
         const auto at = d.out.find("\n" + hello + " ready");
-        return at != std::string::npos && d.out.find('\n', at + 1) != std::string::npos && d.err.find("\n" + hello + " ready\n") != std::string::npos;
+        return at != std::string::npos && d.out.find('\n', at + 1) != std::string::npos &&
+               d.err.find("\n" + hello + " ready\n") != std::string::npos;
     }));
     d.out.clear();
     d.err.clear();
-    auto args = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-                                                     "--die-with-parent", "--json-status-fd", "4"});
+    auto args = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                                     "--unshare-pid", "--die-with-parent", "--json-status-fd", "4"});
     args.pop_back();
     REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "0", args})));
     const auto request = [](const std::string& nonce, int timeout_s, const std::string& script) {
-        return shannot::detail::dispatcher_request({"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "", "0", "--", "sh", "-c", script});
+        return shannot::detail::dispatcher_request(
+            {"R", nonce, std::to_string(timeout_s), "", "0", "bwrap", "0", "", "0", "--", "sh", "-c", script});
     };
 
     SUBCASE("a run the local side stops watching is killed by the remote backstop, TIMEOUT s on") {
@@ -426,15 +439,18 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
         CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "slow\n");
     }
-    SUBCASE("FILTER 1: refused (nofilter) until a B gives the filter, then enforced from a pipe at fd 6, run after run") {
-        auto filtered = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-                                                             "--die-with-parent", "--json-status-fd", "4", "--seccomp", "6"});
+    SUBCASE(
+        "FILTER 1: refused (nofilter) until a B gives the filter, then enforced from a pipe at fd 6, run after run") {
+        auto filtered = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                                             "--unshare-pid", "--die-with-parent", "--json-status-fd",
+                                                             "4", "--seccomp", "6"});
         filtered.pop_back();
         REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "1", filtered})));
         const auto probe = shannot_test::helper_path("shannot_seccomp_probe");
         REQUIRE(!probe.empty());
         auto run = [&](const std::string& nonce, const std::string& slot, const std::string& filter) {
-            return shannot::detail::dispatcher_request({"R", nonce, "0", "", "0", "bwrap", slot, "", filter, "--", probe, "socket_unix"});
+            return shannot::detail::dispatcher_request(
+                {"R", nonce, "0", "", "0", "bwrap", slot, "", filter, "--", probe, "socket_unix"});
         };
         REQUIRE(d.send(run("f1", "1", "1")));
         CHECK(d.frames("f1").report == "nofilter");
@@ -455,11 +471,13 @@ TEST_CASE("the remote dispatcher driven by hand: its backstop, K, and neither le
     // EOF: the dispatcher, its reader, runner and backstop all end.
     d.close_input();
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (shannot_test::processes_with(hello) > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    while (shannot_test::processes_with(hello) > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
     CHECK(shannot_test::processes_with(hello) == 0);
 }
 
-TEST_CASE("a sandbox that sees the remote dispatcher's folder finds nothing there it can write to, nor a past run's input") {
+TEST_CASE(
+    "a sandbox that sees the remote dispatcher's folder finds nothing there it can write to, nor a past run's input") {
     using T = shannot::OpenSshProcessTransport;
     SHANNOT_REQUIRE_TRANSPORT(T);
     // The profile binds the remote's $TMPDIR, where dispatchers keep their folders, read-only. A
@@ -643,11 +661,13 @@ TEST_CASE("a remote dispatcher removes the folders of dispatchers that died with
 
     {
         const auto hello = shannot::detail::random_marker();
-        shannot_test::DispatcherDriver d(shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
+        shannot_test::DispatcherDriver d(
+            shannot_test::DispatcherDriver::over_ssh(shannot_test::shared_sshd()->connection(), hello));
         REQUIRE_MESSAGE(d.started(), d.error());
         REQUIRE(d.read_until([&] { return d.err.find("\n" + hello + " ready\n") != std::string::npos; }));
         const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (std::filesystem::exists(stale) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+        while (std::filesystem::exists(stale) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
         CHECK_FALSE(std::filesystem::exists(stale));
         CHECK(std::filesystem::exists(live));
         CHECK(std::filesystem::exists(unnamed));

@@ -51,16 +51,44 @@ std::map<std::string, std::string> probe(shannot::SandboxProfile<typename M::tra
 /// The denied calls and what the default filter answers each.
 const std::vector<std::pair<std::string, std::string>>& denied_calls() {
     static const std::vector<std::pair<std::string, std::string>> calls = {
-        {"io_uring_setup", "EPERM"}, {"io_uring_enter", "EPERM"}, {"io_uring_register", "EPERM"}, {"ptrace", "EPERM"},
-        {"process_vm_readv", "EPERM"}, {"process_vm_writev", "EPERM"}, {"pidfd_getfd", "EPERM"}, {"bpf", "EPERM"},
-        {"perf_event_open", "EPERM"}, {"userfaultfd", "EPERM"}, {"keyctl", "EPERM"}, {"add_key", "EPERM"},
-        {"request_key", "EPERM"}, {"mount", "EPERM"}, {"umount2", "EPERM"}, {"pivot_root", "EPERM"},
-        {"move_mount", "EPERM"}, {"open_tree", "EPERM"}, {"open_tree_attr", "EPERM"}, {"fsopen", "EPERM"},
-        {"fsconfig", "EPERM"}, {"fsmount", "EPERM"}, {"fspick", "EPERM"}, {"mount_setattr", "EPERM"},
-        {"unshare", "EPERM"}, {"setns", "EPERM"}, {"clone_newuser", "EPERM"}, {"clone3", "ENOSYS"},
-        {"socket_unix", "EPERM"}, {"socket_netlink", "EPERM"}, {"socket_other", "EPERM"}, {"socket_packet", "EPERM"},
-        {"init_module", "EPERM"}, {"finit_module", "EPERM"}, {"delete_module", "EPERM"}, {"kexec_load", "EPERM"},
-        {"kexec_file_load", "EPERM"}, {"personality", "EPERM"},
+        {"io_uring_setup", "EPERM"},
+        {"io_uring_enter", "EPERM"},
+        {"io_uring_register", "EPERM"},
+        {"ptrace", "EPERM"},
+        {"process_vm_readv", "EPERM"},
+        {"process_vm_writev", "EPERM"},
+        {"pidfd_getfd", "EPERM"},
+        {"bpf", "EPERM"},
+        {"perf_event_open", "EPERM"},
+        {"userfaultfd", "EPERM"},
+        {"keyctl", "EPERM"},
+        {"add_key", "EPERM"},
+        {"request_key", "EPERM"},
+        {"mount", "EPERM"},
+        {"umount2", "EPERM"},
+        {"pivot_root", "EPERM"},
+        {"move_mount", "EPERM"},
+        {"open_tree", "EPERM"},
+        {"open_tree_attr", "EPERM"},
+        {"fsopen", "EPERM"},
+        {"fsconfig", "EPERM"},
+        {"fsmount", "EPERM"},
+        {"fspick", "EPERM"},
+        {"mount_setattr", "EPERM"},
+        {"unshare", "EPERM"},
+        {"setns", "EPERM"},
+        {"clone_newuser", "EPERM"},
+        {"clone3", "ENOSYS"},
+        {"socket_unix", "EPERM"},
+        {"socket_netlink", "EPERM"},
+        {"socket_other", "EPERM"},
+        {"socket_packet", "EPERM"},
+        {"init_module", "EPERM"},
+        {"finit_module", "EPERM"},
+        {"delete_module", "EPERM"},
+        {"kexec_load", "EPERM"},
+        {"kexec_file_load", "EPERM"},
+        {"personality", "EPERM"},
     };
     return calls;
 }
@@ -69,8 +97,8 @@ const std::vector<std::pair<std::string, std::string>>& denied_calls() {
 /// filter the kernel would refuse them with EPERM too (no namespace to nest in), so what proves the
 /// filter denies them is the run with only the "namespaces" group relaxed.
 bool needs_nesting(const std::string& call) {
-    for (const char* c : {"mount", "umount2", "pivot_root", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-                          "socket_packet"})
+    for (const char* c : {"mount", "umount2", "pivot_root", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
+                          "mount_setattr", "socket_packet"})
         if (call == c) return true;
     return false;
 }
@@ -96,32 +124,39 @@ TEST_CASE_TEMPLATE("the built-in syscall filter denies what it says, in every mo
             // The control: without the filter the call succeeds, or the kernel answers with an
             // error of its own (bpf: EBADF; a kernel built without modules or kexec: ENOSYS).
             if (open.at(call) == "EPERM") {
-                MESSAGE(call, ": this kernel refuses it with EPERM itself; the BPF tests (seccomp_test.cpp) prove the filter denies it");
+                MESSAGE(call,
+                        ": this kernel refuses it with EPERM itself; the BPF tests (seccomp_test.cpp) prove the filter "
+                        "denies it");
                 continue;
             }
             if (needs_nesting(call)) {
                 REQUIRE(ns_relaxed.at("nested") == "ok");
-                CHECK(ns_relaxed.at(call) == "EPERM");  // nested, where the kernel would allow it: the mount group refuses
+                CHECK(ns_relaxed.at(call) ==
+                      "EPERM");  // nested, where the kernel would allow it: the mount group refuses
             }
             ++proved;
         }
         // The calls unprivileged users can make on any recent kernel were told apart from the
         // kernel's own refusal (io_uring may be disabled by sysctl, perf by paranoia: not counted on).
-        for (const char* call : {"socket_unix", "socket_netlink", "unshare", "clone_newuser", "clone3", "ptrace", "process_vm_readv",
-                                 "process_vm_writev", "pidfd_getfd", "bpf", "personality", "keyctl", "add_key", "request_key", "open_tree",
-                                 "setns", "mount"})
+        for (const char* call : {"socket_unix", "socket_netlink", "unshare", "clone_newuser", "clone3", "ptrace",
+                                 "process_vm_readv", "process_vm_writev", "pidfd_getfd", "bpf", "personality", "keyctl",
+                                 "add_key", "request_key", "open_tree", "setns", "mount"})
             CHECK_MESSAGE(open.at(call) != "EPERM", call);
         CHECK(proved >= 17);
     }
-    SUBCASE("what programs need still works under it: AF_INET sockets, socketpair, fork, threads, posix_spawn, personality queries") {
-        for (const char* call : {"socket_inet", "socket_inet6", "socketpair", "unshare_files", "fork", "thread", "spawn", "personality_query"}) {
+    SUBCASE(
+        "what programs need still works under it: AF_INET sockets, socketpair, fork, threads, posix_spawn, personality "
+        "queries") {
+        for (const char* call : {"socket_inet", "socket_inet6", "socketpair", "unshare_files", "fork", "thread",
+                                 "spawn", "personality_query"}) {
             CAPTURE(call);
             CHECK(filtered.at(call) == "ok");
             CHECK(open.at(call) == "ok");
         }
     }
     SUBCASE("a relaxed group is allowed and nothing else is") {
-        for (const char* call : {"unshare", "setns", "clone_newuser", "clone3", "nested"}) CHECK_MESSAGE(ns_relaxed.at(call) == "ok", call);
+        for (const char* call : {"unshare", "setns", "clone_newuser", "clone3", "nested"})
+            CHECK_MESSAGE(ns_relaxed.at(call) == "ok", call);
         for (const auto& entry : denied_calls()) {
             const auto& call = entry.first;
             if (call == "unshare" || call == "setns" || call == "clone_newuser" || call == "clone3") continue;
@@ -199,22 +234,26 @@ TEST_CASE_TEMPLATE("execute_code runs sh and python3 under the default filter, i
         session.emplace(std::move(*opened));
     }
     auto execute = [&](std::string_view language, const std::string& code) {
-        if constexpr (M::session) return shannot::execute_code(*session, language, code);
-        else return shannot::execute_code(sandbox, language, code);
+        if constexpr (M::session)
+            return shannot::execute_code(*session, language, code);
+        else
+            return shannot::execute_code(sandbox, language, code);
     };
     // Threads, a subprocess (posix_spawn: clone3, then clone), a socketpair and an AF_INET socket.
-    const std::string python = "import socket, subprocess, threading\n"
-                               "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
-                               "print(subprocess.run(['sh', '-c', 'echo child'], capture_output=True, text=True).stdout.strip())\n"
-                               "a, b = socket.socketpair(); a.send(b'pair'); print(b.recv(4).decode())\n"
-                               "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\n"
-                               "try:\n    socket.socket(socket.AF_UNIX)\nexcept PermissionError as e:\n    print('unix', e.errno)\n";
+    const std::string python =
+        "import socket, subprocess, threading\n"
+        "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+        "print(subprocess.run(['sh', '-c', 'echo child'], capture_output=True, text=True).stdout.strip())\n"
+        "a, b = socket.socketpair(); a.send(b'pair'); print(b.recv(4).decode())\n"
+        "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\n"
+        "try:\n    socket.socket(socket.AF_UNIX)\nexcept PermissionError as e:\n    print('unix', e.errno)\n";
     auto py = execute("python3", python);
     REQUIRE_MESSAGE(py, py.error().describe());
     CAPTURE(py->stderr_data);
     CHECK(py->exit_code == 0);
     CHECK(py->stdout_data == "child\npair\nunix 1\n");
-    auto sh = execute("sh", "mkfifo /tmp/f && echo fifo; cat <<EOF\nheredoc $((6 * 7))\nEOF\n( sleep 10 & kill $! ) && echo killed");
+    auto sh = execute(
+        "sh", "mkfifo /tmp/f && echo fifo; cat <<EOF\nheredoc $((6 * 7))\nEOF\n( sleep 10 & kill $! ) && echo killed");
     REQUIRE_MESSAGE(sh, sh.error().describe());
     CHECK(sh->exit_code == 0);
     CHECK(sh->stdout_data == "fifo\nheredoc 42\nkilled\n");
@@ -244,7 +283,8 @@ TEST_CASE_TEMPLATE("bad syscall_filter values are errors naming them, before any
     CHECK(from_json.error().message.find("'off'") != std::string::npos);
 }
 
-TEST_CASE("over ssh, profiles with different filters take turns on the same dispatchers, each run with its own filter") {
+TEST_CASE(
+    "over ssh, profiles with different filters take turns on the same dispatchers, each run with its own filter") {
     using T = shannot::OpenSshProcessTransport;
     SHANNOT_REQUIRE_TRANSPORT(T);
     // One transport: its dispatchers hold one filter each and are sent another when a run needs it.
@@ -252,14 +292,16 @@ TEST_CASE("over ssh, profiles with different filters take turns on the same disp
     shannot::SandboxManager<T> strict(probe_profile<T>("default"), transport);
     shannot::SandboxManager<T> relaxed(probe_profile<T>("default", {"unix_sockets"}), transport);
     shannot::SandboxManager<T> open(probe_profile<T>("none"), transport);
-    const std::vector<std::string> probe = {std::string(helpers_dir) + "/shannot_seccomp_probe", "socket_unix", "socket_netlink"};
+    const std::vector<std::string> probe = {std::string(helpers_dir) + "/shannot_seccomp_probe", "socket_unix",
+                                            "socket_netlink"};
     for (int round = 0; round < 3; ++round) {
         CAPTURE(round);
         for (auto* sandbox : {&strict, &relaxed, &open, &strict}) {
             auto r = sandbox->run(probe);
             REQUIRE_MESSAGE(r, r.error().describe());
             const auto& p = sandbox->profile();
-            const std::string unix_result = p.syscall_filter == "none" || !p.syscall_filter_allow.empty() ? "ok" : "EPERM";
+            const std::string unix_result =
+                p.syscall_filter == "none" || !p.syscall_filter_allow.empty() ? "ok" : "EPERM";
             const std::string netlink_result = p.syscall_filter == "none" ? "ok" : "EPERM";
             CHECK(r->stdout_data == "socket_unix " + unix_result + "\nsocket_netlink " + netlink_result + "\n");
         }

@@ -157,14 +157,15 @@ struct ParsedArgs {
 
 /// How positional arguments end option parsing.
 enum class Positionals {
-    interleaved,  ///< options and positionals mix; `--` ends options
-    stop_at_first ///< the first positional starts a command: it and the rest are taken verbatim
+    interleaved,   ///< options and positionals mix; `--` ends options
+    stop_at_first  ///< the first positional starts a command: it and the rest are taken verbatim
 };
 
 /// Scans `args` against `specs`. `where` names the subcommand in messages ("shannot run").
 /// `--name=value` and `--name value` both work; -h/--help sets `help` and stops.
-[[nodiscard]] inline Expected<ParsedArgs> parse_args(std::span<const std::string> args, std::span<const OptionSpec> specs,
-                                                     std::string_view where, Positionals mode) {
+[[nodiscard]] inline Expected<ParsedArgs> parse_args(std::span<const std::string> args,
+                                                     std::span<const OptionSpec> specs, std::string_view where,
+                                                     Positionals mode) {
     ParsedArgs out;
     const std::string see = "see `" + std::string(where) + " --help`";
     // Messages are printed after "shannot: ": name the subcommand, not the tool again.
@@ -172,12 +173,14 @@ enum class Positionals {
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "--") {
-            out.positionals.insert(out.positionals.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+            out.positionals.insert(out.positionals.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                   args.end());
             break;
         }
         if (arg.size() < 2 || arg[0] != '-') {
             if (mode == Positionals::stop_at_first) {
-                out.positionals.insert(out.positionals.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+                out.positionals.insert(out.positionals.end(), args.begin() + static_cast<std::ptrdiff_t>(i),
+                                       args.end());
                 break;
             }
             out.positionals.push_back(arg);
@@ -230,24 +233,30 @@ enum class Positionals {
 [[nodiscard]] inline Expected<void> parse_limit(const std::string& text, shannot::LimitOverrides& limits) {
     const auto eq = text.find('=');
     if (eq == std::string::npos)
-        return usage_error("--limit: '" + text + "' has no '='", "write --limit NAME=VALUE, NAME one of " + shannot::limit_names_list());
+        return usage_error("--limit: '" + text + "' has no '='",
+                           "write --limit NAME=VALUE, NAME one of " + shannot::limit_names_list());
     const auto name = text.substr(0, eq);
     const auto* spec = shannot::find_limit(name);
-    if (!spec) return usage_error("--limit: '" + name + "' is not a limit", "NAME is one of " + shannot::limit_names_list());
+    if (!spec)
+        return usage_error("--limit: '" + name + "' is not a limit", "NAME is one of " + shannot::limit_names_list());
     std::string_view value(text);
     value.remove_prefix(eq + 1);
     std::uint64_t scale = 1;
     if (spec->bytes && !value.empty()) {
         switch (value.back()) {
-        case 'K': case 'k': scale = 1ull << 10; break;
-        case 'M': case 'm': scale = 1ull << 20; break;
-        case 'G': case 'g': scale = 1ull << 30; break;
+        case 'K':
+        case 'k': scale = 1ull << 10; break;
+        case 'M':
+        case 'm': scale = 1ull << 20; break;
+        case 'G':
+        case 'g': scale = 1ull << 30; break;
         default: break;
         }
         if (scale != 1) value.remove_suffix(1);
     }
     const auto n = parse_unsigned(value);
-    const std::string how = spec->bytes ? "a positive number of bytes, e.g. 512M (K, M, G: powers of 1024)" : "a positive integer";
+    const std::string how =
+        spec->bytes ? "a positive number of bytes, e.g. 512M (K, M, G: powers of 1024)" : "a positive integer";
     if (!n || *n == 0 || *n > UINT64_MAX / scale)
         return usage_error("--limit: '" + text.substr(eq + 1) + "' is not a value for " + name, name + " takes " + how);
     if (auto ok = shannot::check_limit(*spec, *n * scale, "--limit " + name, shannot::errc::invalid_argument); !ok)
@@ -260,14 +269,16 @@ enum class Positionals {
 /// Seconds as a decimal number ("30", "0.5"); 0 means no limit. Returns milliseconds.
 [[nodiscard]] inline Expected<std::optional<std::chrono::milliseconds>> parse_timeout(const std::string& text) {
     const auto bad = [&] {
-        return usage_error("--timeout: '" + text + "' is not a number of seconds", "e.g. --timeout 10, or --timeout 0 for no limit");
+        return usage_error("--timeout: '" + text + "' is not a number of seconds",
+                           "e.g. --timeout 10, or --timeout 0 for no limit");
     };
     if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos) return bad();
     errno = 0;
     char* end = nullptr;
     const double seconds = std::strtod(text.c_str(), &end);
     if (errno != 0 || end != text.c_str() + text.size() || !std::isfinite(seconds)) return bad();
-    if (seconds > 31536000.0) return usage_error("--timeout: " + text + " s is more than a year", "pass 0 for no limit");
+    if (seconds > 31536000.0)
+        return usage_error("--timeout: " + text + " s is more than a year", "pass 0 for no limit");
     if (seconds == 0) return std::optional<std::chrono::milliseconds>{};
     const auto ms = std::max<long long>(1, std::llround(seconds * 1000.0));
     return std::optional<std::chrono::milliseconds>{std::chrono::milliseconds(ms)};

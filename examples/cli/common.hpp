@@ -20,15 +20,15 @@ namespace shannot_cli {
 /// are taken from the top of the range, where commands rarely land (`--json` tells them apart).
 namespace status {
 inline constexpr int ok = 0;
-inline constexpr int check_failed = 1;       ///< verify: a check failed; lint: a danger finding
-inline constexpr int internal = 70;          ///< a bug in the tool (an unexpected exception)
-inline constexpr int sandbox_failed = 120;   ///< bwrap missing or failing, namespaces unavailable
-inline constexpr int bad_profile = 121;      ///< invalid profile, or no profile by that name
-inline constexpr int bad_config = 122;       ///< config file malformed/unwritable, unknown remote
-inline constexpr int transport_failed = 123; ///< ssh: connection, authentication, host key
-inline constexpr int timed_out = 124;        ///< --timeout expired (as timeout(1))
-inline constexpr int usage = 125;            ///< unknown option, missing or bad argument
-inline constexpr int refused = 126;          ///< the profile's allowlist refused the command
+inline constexpr int check_failed = 1;        ///< verify: a check failed; lint: a danger finding
+inline constexpr int internal = 70;           ///< a bug in the tool (an unexpected exception)
+inline constexpr int sandbox_failed = 120;    ///< bwrap missing or failing, namespaces unavailable
+inline constexpr int bad_profile = 121;       ///< invalid profile, or no profile by that name
+inline constexpr int bad_config = 122;        ///< config file malformed/unwritable, unknown remote
+inline constexpr int transport_failed = 123;  ///< ssh: connection, authentication, host key
+inline constexpr int timed_out = 124;         ///< --timeout expired (as timeout(1))
+inline constexpr int usage = 125;             ///< unknown option, missing or bad argument
+inline constexpr int refused = 126;           ///< the profile's allowlist refused the command
 }  // namespace status
 
 /// Why the tool stops: the exit status, what went wrong, and how to fix it.
@@ -72,14 +72,17 @@ using Expected = tl::expected<T, Failure>;
 [[nodiscard]] inline std::string hint_for(shannot::errc code) {
     using shannot::errc;
     switch (code) {
-    case errc::invalid_profile: return "fix the field named above (`shannot export` prints a valid profile to start from)";
+    case errc::invalid_profile:
+        return "fix the field named above (`shannot export` prints a valid profile to start from)";
     case errc::bwrap_not_found: return "install bubblewrap (Debian: apt-get install bubblewrap)";
     case errc::sandbox_unavailable:
         return "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root";
-    case errc::sandbox_setup_failed: return "check the profile's binds and bwrap's message above (`shannot lint`, `shannot verify`)";
+    case errc::sandbox_setup_failed:
+        return "check the profile's binds and bwrap's message above (`shannot lint`, `shannot verify`)";
     case errc::remote_bwrap_missing: return "install bubblewrap on the remote host";
     case errc::connection_failed: return "check the host name and port, and that sshd runs there";
-    case errc::authentication_failed: return "pass the right private key with -i KEY (or `shannot remote add ... --key KEY`)";
+    case errc::authentication_failed:
+        return "pass the right private key with -i KEY (or `shannot remote add ... --key KEY`)";
     case errc::host_key_mismatch:
         return "the host key is unknown or changed: check it, then fix the known_hosts file (--known-hosts FILE)";
     case errc::transport_error:
@@ -140,8 +143,6 @@ inline int report(const Failure& f) {
 }
 
 /// Prints a note for people on stderr (never on stdout, which carries the command's bytes).
-inline void note(std::string_view text) {
-    write_all(2, "shannot: " + one_line(text) + "\n");
-}
+inline void note(std::string_view text) { write_all(2, "shannot: " + one_line(text) + "\n"); }
 
 }  // namespace shannot_cli

@@ -31,9 +31,12 @@ inline constexpr std::int64_t config_version = 1;
 /// `$XDG_CONFIG_HOME/shannot`, else `$HOME/.config/shannot` (a relative XDG_CONFIG_HOME is
 /// ignored, as the XDG spec says).
 [[nodiscard]] inline Expected<std::filesystem::path> config_home() {
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/') return std::filesystem::path(xdg) / "shannot";
-    if (const char* home = std::getenv("HOME"); home && home[0] == '/') return std::filesystem::path(home) / ".config" / "shannot";
-    return failure(status::bad_config, "cannot find the config folder: neither XDG_CONFIG_HOME nor HOME is an absolute path",
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
+        return std::filesystem::path(xdg) / "shannot";
+    if (const char* home = std::getenv("HOME"); home && home[0] == '/')
+        return std::filesystem::path(home) / ".config" / "shannot";
+    return failure(status::bad_config,
+                   "cannot find the config folder: neither XDG_CONFIG_HOME nor HOME is an absolute path",
                    "set XDG_CONFIG_HOME or HOME");
 }
 
@@ -76,7 +79,8 @@ struct Config {
 [[nodiscard]] inline bool valid_remote_name(std::string_view name) {
     if (name.empty() || name.size() > 128 || name.front() == '-') return false;
     for (char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
         if (!ok) return false;
     }
     return true;
@@ -84,7 +88,8 @@ struct Config {
 
 namespace detail {
 
-[[nodiscard]] inline tl::unexpected<Failure> config_problem(const std::filesystem::path& file, const std::string& what) {
+[[nodiscard]] inline tl::unexpected<Failure> config_problem(const std::filesystem::path& file,
+                                                            const std::string& what) {
     return failure(status::bad_config, file.string() + ": " + what,
                    "fix the file, or remove it to start over (`shannot remote add` writes a new one)");
 }
@@ -92,7 +97,8 @@ namespace detail {
 [[nodiscard]] inline Expected<Remote> remote_from_json(const std::filesystem::path& file, const std::string& name,
                                                        const nlohmann::json& v) {
     const std::string at = "remotes." + name;
-    if (!valid_remote_name(name)) return config_problem(file, at + ": not a valid remote name (want [A-Za-z0-9._-]+, not starting with '-')");
+    if (!valid_remote_name(name))
+        return config_problem(file, at + ": not a valid remote name (want [A-Za-z0-9._-]+, not starting with '-')");
     if (!v.is_object()) return config_problem(file, at + ": must be an object with at least \"host\"");
     Remote r;
     for (const auto& [key, value] : v.items()) {
@@ -103,10 +109,16 @@ namespace detail {
             r.port = static_cast<std::uint16_t>(value.get<std::int64_t>());
             continue;
         }
-        std::string* target = key == "host" ? &r.host : key == "user" ? &r.user : key == "key" ? &r.key
-                            : key == "known_hosts" ? &r.known_hosts : key == "profile" ? &r.profile : nullptr;
-        if (!target) return config_problem(file, field + ": unknown key (expected host, user, port, key, known_hosts, profile)");
-        if (!value.is_string() || value.get<std::string>().empty()) return config_problem(file, field + ": must be a non-empty string");
+        std::string* target = key == "host"          ? &r.host
+                              : key == "user"        ? &r.user
+                              : key == "key"         ? &r.key
+                              : key == "known_hosts" ? &r.known_hosts
+                              : key == "profile"     ? &r.profile
+                                                     : nullptr;
+        if (!target)
+            return config_problem(file, field + ": unknown key (expected host, user, port, key, known_hosts, profile)");
+        if (!value.is_string() || value.get<std::string>().empty())
+            return config_problem(file, field + ": must be a non-empty string");
         *target = value.get<std::string>();
     }
     if (r.host.empty()) return config_problem(file, at + ".host: is required");
@@ -123,7 +135,8 @@ namespace detail {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return config;
-        return failure(status::bad_config, file.string() + ": cannot open: " + std::strerror(errno), "check the file's permissions");
+        return failure(status::bad_config, file.string() + ": cannot open: " + std::strerror(errno),
+                       "check the file's permissions");
     }
     std::string text;
     char buffer[65536];
@@ -152,20 +165,24 @@ namespace detail {
                 return detail::config_problem(file, "version: must be a positive integer");
             if (value.get<std::int64_t>() > config_version)
                 return detail::config_problem(file, "version: " + std::to_string(value.get<std::int64_t>()) +
-                                                        " is newer than this tool reads (" + std::to_string(config_version) + ")");
+                                                        " is newer than this tool reads (" +
+                                                        std::to_string(config_version) + ")");
         } else if (key == "remotes") {
-            if (!value.is_object()) return detail::config_problem(file, "remotes: must be an object mapping names to remotes");
+            if (!value.is_object())
+                return detail::config_problem(file, "remotes: must be an object mapping names to remotes");
             for (const auto& [name, remote] : value.items()) {
                 auto r = detail::remote_from_json(file, name, remote);
                 if (!r) return tl::make_unexpected(std::move(r.error()));
                 config.remotes.emplace(name, std::move(*r));
             }
         } else if (key == "groups") {
-            if (!value.is_object()) return detail::config_problem(file, "groups: must be an object mapping names to lists of members");
+            if (!value.is_object())
+                return detail::config_problem(file, "groups: must be an object mapping names to lists of members");
             for (const auto& [name, members] : value.items()) {
                 const std::string at = "groups." + name;
                 if (!valid_remote_name(name))
-                    return detail::config_problem(file, at + ": not a valid group name (want [A-Za-z0-9._-]+, not starting with '-')");
+                    return detail::config_problem(
+                        file, at + ": not a valid group name (want [A-Za-z0-9._-]+, not starting with '-')");
                 if (!members.is_array() || members.empty())
                     return detail::config_problem(file, at + ": must be a non-empty list of remote names and @groups");
                 std::vector<std::string> list;
@@ -207,7 +224,8 @@ namespace detail {
 [[nodiscard]] inline Expected<void> write_file_atomic(const std::filesystem::path& file, std::string_view content) {
     const auto dir = file.parent_path();
     const auto fail_with = [&](const std::string& what, int e) {
-        return failure(status::bad_config, file.string() + ": " + what + ": " + std::strerror(e), "check the folder's permissions");
+        return failure(status::bad_config, file.string() + ": " + what + ": " + std::strerror(e),
+                       "check the folder's permissions");
     };
     std::error_code ec;
     const bool existed = std::filesystem::exists(dir, ec);

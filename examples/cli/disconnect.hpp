@@ -39,7 +39,8 @@ namespace detail {
     }
     auto spec = parse_host_spec(text, "HOST");
     if (!spec) return tl::make_unexpected(std::move(spec.error()));
-    return c.host == spec->host && (!spec->port || *spec->port == c.port) && (spec->user.empty() || spec->user == c.user);
+    return c.host == spec->host && (!spec->port || *spec->port == c.port) &&
+           (spec->user.empty() || spec->user == c.user);
 }
 
 inline int disconnect_command(const Subcommand& self, std::span<const std::string> args) {
@@ -51,7 +52,8 @@ inline int disconnect_command(const Subcommand& self, std::span<const std::strin
     if (parsed->positionals.size() > 1) return report(Failure{status::usage, "disconnect: give one HOST", "or --all"});
     const bool host = parsed->positionals.size() == 1;
     if (!list && host == all)
-        return report(Failure{status::usage, host ? "disconnect: HOST and --all both given" : "disconnect: give HOST or --all",
+        return report(Failure{status::usage,
+                              host ? "disconnect: HOST and --all both given" : "disconnect: give HOST or --all",
                               "e.g. `shannot disconnect admin@db1`, `shannot disconnect --all`"});
     auto folder = shannot::default_persist_folder();
     if (!folder) return report(from_error(folder.error()));
@@ -61,16 +63,23 @@ inline int disconnect_command(const Subcommand& self, std::span<const std::strin
         if (parsed->has("--json")) {
             nlohmann::json out = nlohmann::json::array();
             for (const auto& c : *kept)
-                out.push_back({{"host", c.host}, {"user", c.user}, {"port", c.port}, {"pid", c.ssh_pid}, {"alive", c.alive},
-                               {"busy", c.busy}, {"commands", c.commands}, {"idle_left", c.idle_left}, {"folder", c.folder}});
+                out.push_back({{"host", c.host},
+                               {"user", c.user},
+                               {"port", c.port},
+                               {"pid", c.ssh_pid},
+                               {"alive", c.alive},
+                               {"busy", c.busy},
+                               {"commands", c.commands},
+                               {"idle_left", c.idle_left},
+                               {"folder", c.folder}});
             write_all(1, dump_json(out) + "\n");
             return status::ok;
         }
         std::string out;
         for (const auto& c : *kept)
-            out += (c.user.empty() ? "" : c.user + "@") + c.host + ":" + std::to_string(c.port) + "  pid " + std::to_string(c.ssh_pid) +
-                   (c.alive ? "" : " (gone)") + (c.busy ? "  in use" : "") + "  " + std::to_string(c.commands) + " commands  closes in " +
-                   std::to_string(c.idle_left) + " s unused\n";
+            out += (c.user.empty() ? "" : c.user + "@") + c.host + ":" + std::to_string(c.port) + "  pid " +
+                   std::to_string(c.ssh_pid) + (c.alive ? "" : " (gone)") + (c.busy ? "  in use" : "") + "  " +
+                   std::to_string(c.commands) + " commands  closes in " + std::to_string(c.idle_left) + " s unused\n";
         write_all(1, out.empty() ? "no kept connections in " + *folder + "\n" : out);
         return status::ok;
     }

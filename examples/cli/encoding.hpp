@@ -25,10 +25,14 @@ namespace shannot_cli {
         }
         std::size_t len;
         std::uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1Fu;
-        else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0Fu;
-        else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07u;
-        else return false;  // continuation byte first, 0xC0/0xC1 (overlong), or > 0xF4
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2, cp = c & 0x1Fu;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3, cp = c & 0x0Fu;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4, cp = c & 0x07u;
+        else
+            return false;  // continuation byte first, 0xC0/0xC1 (overlong), or > 0xF4
         if (s.size() - i < len) return false;
         for (std::size_t k = 1; k < len; ++k) {
             const auto cc = static_cast<unsigned char>(s[i + k]);
@@ -128,11 +132,14 @@ inline constexpr int json_schema_version = 1;
 }
 
 /// An error as JSON, for --json callers that read stdout only.
-[[nodiscard]] inline nlohmann::json error_to_json(std::string_view code, std::string_view message, std::string_view hint,
-                                                  int exit_status) {
+[[nodiscard]] inline nlohmann::json error_to_json(std::string_view code, std::string_view message,
+                                                  std::string_view hint, int exit_status) {
     return {{"schema_version", json_schema_version},
             {"error",
-             {{"code", std::string(code)}, {"message", std::string(message)}, {"hint", std::string(hint)}, {"status", exit_status}}}};
+             {{"code", std::string(code)},
+              {"message", std::string(message)},
+              {"hint", std::string(hint)},
+              {"status", exit_status}}}};
 }
 
 }  // namespace shannot_cli

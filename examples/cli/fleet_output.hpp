@@ -45,7 +45,8 @@ public:
         }
         if (!r.result) {
             const Failure f = from_error(r.result.error());
-            write_all(2, r.host + ": shannot: " + one_line(f.message) + (f.hint.empty() ? "" : "; " + one_line(f.hint)) + "\n");
+            write_all(2, r.host + ": shannot: " + one_line(f.message) +
+                             (f.hint.empty() ? "" : "; " + one_line(f.hint)) + "\n");
             return;
         }
         if (gather_) return;  // printed together at the end
@@ -64,8 +65,10 @@ public:
             const int status = status_of(*r.result);
             const auto key = std::make_pair(r.result->stdout_data, status);
             auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
-            if (it == groups.end()) groups.push_back({key, {r.host}});
-            else it->second.push_back(r.host);
+            if (it == groups.end())
+                groups.push_back({key, {r.host}});
+            else
+                it->second.push_back(r.host);
             errors += prefixed(r.host, r.result->stderr_data) + notes(r.host, *r.result);
         }
         std::string out;
@@ -107,9 +110,15 @@ private:
     [[nodiscard]] std::string notes(const std::string& host, const shannot::ProcessResult& r) const {
         std::string out;
         const auto add = [&](const std::string& text) { out += host + ": shannot: " + text + "\n"; };
-        if (r.stdout_truncated) add("stdout: kept its first and last bytes, dropped " + std::to_string(r.stdout_dropped) + " in between (--max-output)");
-        if (r.stderr_truncated) add("stderr: kept its first and last bytes, dropped " + std::to_string(r.stderr_dropped) + " in between (--max-output)");
-        if (r.timed_out && timeout_) add("the command timed out after " + std::to_string(static_cast<double>(timeout_->count()) / 1000.0) + " s and was stopped");
+        if (r.stdout_truncated)
+            add("stdout: kept its first and last bytes, dropped " + std::to_string(r.stdout_dropped) +
+                " in between (--max-output)");
+        if (r.stderr_truncated)
+            add("stderr: kept its first and last bytes, dropped " + std::to_string(r.stderr_dropped) +
+                " in between (--max-output)");
+        if (r.timed_out && timeout_)
+            add("the command timed out after " + std::to_string(static_cast<double>(timeout_->count()) / 1000.0) +
+                " s and was stopped");
         return out;
     }
 

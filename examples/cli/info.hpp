@@ -89,9 +89,9 @@ inline int lint_command(const Subcommand& self, std::span<const std::string> arg
     if (!*parsed) return status::ok;
     auto profile = resolve_profile<StructuralTransport>((*parsed)->get("--profile").value_or(""));
     if (!profile) return report(profile.error());
-    // Loaded without looking at this host's files (a required source may be missing here); linted
-    // as a local profile, so the findings say which bind sources this host lacks. Where there is
-    // no local transport (SHANNOT_PORTABLE_POSIX=1, off Linux), as a remote one.
+        // Loaded without looking at this host's files (a required source may be missing here); linted
+        // as a local profile, so the findings say which bind sources this host lacks. Where there is
+        // no local transport (SHANNOT_PORTABLE_POSIX=1, off Linux), as a remote one.
 #if SHANNOT_PLATFORM_LINUX
     using LintTransport = shannot::PosixSpawnTransport;
 #else
@@ -162,10 +162,15 @@ Exit status 1 when there is a danger finding, else 0 (warnings alone do not fail
     for (const auto& [dir, file] : profile_files()) {
         const auto [arg, shadowed] = profile_arg_for(file);
         auto p = shannot::load_profile_from_path<StructuralTransport>(file);
-        nlohmann::json entry = {{"folder", dir.label},     {"path", file.string()}, {"profile_arg", arg},
-                                {"shadowed", shadowed},    {"valid", p.has_value()}};
-        if (p) entry["name"] = p->name;
-        else entry["error"] = p.error().message;
+        nlohmann::json entry = {{"folder", dir.label},
+                                {"path", file.string()},
+                                {"profile_arg", arg},
+                                {"shadowed", shadowed},
+                                {"valid", p.has_value()}};
+        if (p)
+            entry["name"] = p->name;
+        else
+            entry["error"] = p.error().message;
         files.push_back(std::move(entry));
     }
     return {{"schema_version", json_schema_version},
@@ -203,8 +208,9 @@ inline int profiles_command(const Subcommand& self, std::span<const std::string>
     for (const auto& [dir, file] : profile_files()) {
         ++files;
         const auto [arg, shadowed] = profile_arg_for(file);
-        const std::string how = shadowed ? "shadowed by the built-in '" + file.stem().string() + "': pick it with --profile " + arg
-                                         : "--profile " + arg;
+        const std::string how =
+            shadowed ? "shadowed by the built-in '" + file.stem().string() + "': pick it with --profile " + arg
+                     : "--profile " + arg;
         auto p = shannot::load_profile_from_path<StructuralTransport>(file);
         const std::string state = p ? "name '" + p->name + "'" : "INVALID: " + one_line(p.error().message);
         out += "  " + dir.label + "  " + file.string() + "  " + how + "  (" + state + ")\n";

@@ -22,9 +22,12 @@ namespace detail {
 [[nodiscard]] inline std::string roff_escape(std::string_view text) {
     std::string out;
     for (char c : text) {
-        if (c == '\\') out += "\\e";
-        else if (c == '-') out += "\\-";
-        else out += c;
+        if (c == '\\')
+            out += "\\e";
+        else if (c == '-')
+            out += "\\-";
+        else
+            out += c;
     }
     return out;
 }
@@ -44,8 +47,10 @@ namespace detail {
         const auto end = text.find('\n');
         const auto line = text.substr(0, end);
         text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-        if (line.find_first_not_of(' ') == std::string_view::npos) out += ".PP\n";
-        else out += roff_line(line);
+        if (line.find_first_not_of(' ') == std::string_view::npos)
+            out += ".PP\n";
+        else
+            out += roff_line(line);
     }
     return out;
 }

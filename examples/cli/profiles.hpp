@@ -33,7 +33,8 @@ struct ProfileDir {
     char exe[4096];
     if (const auto n = ::readlink("/proc/self/exe", exe, sizeof exe - 1); n > 0) {
         exe[n] = '\0';
-        dirs.push_back({"installed", std::filesystem::path(exe).parent_path().parent_path() / "share" / "shannot" / "profiles"});
+        dirs.push_back(
+            {"installed", std::filesystem::path(exe).parent_path().parent_path() / "share" / "shannot" / "profiles"});
     }
     // The same folder reached twice is listed once.
     std::vector<ProfileDir> unique;

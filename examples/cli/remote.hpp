@@ -40,15 +40,18 @@ namespace detail {
                                (parsed->positionals.size() < positionals ? "missing arguments" : "too many arguments"),
                            "usage: " + std::string(self.help.usage));
     for (const auto& p : parsed->positionals)
-        if (!is_valid_utf8(p)) return usage_error(where.substr(8) + ": arguments must be UTF-8 text", "check the arguments");
+        if (!is_valid_utf8(p))
+            return usage_error(where.substr(8) + ": arguments must be UTF-8 text", "check the arguments");
     for (const auto& o : parsed->options)
-        if (!is_valid_utf8(o.value)) return usage_error(where.substr(8) + ": " + o.name + " must be UTF-8 text", "check the value");
+        if (!is_valid_utf8(o.value))
+            return usage_error(where.substr(8) + ": " + o.name + " must be UTF-8 text", "check the value");
     return std::optional<ParsedArgs>{std::move(*parsed)};
 }
 
 [[nodiscard]] inline Expected<void> check_name(const std::string& name) {
     if (valid_remote_name(name)) return {};
-    return usage_error("remote name '" + name + "' is not valid", "use letters, digits, '.', '_' and '-', not starting with '-'");
+    return usage_error("remote name '" + name + "' is not valid",
+                       "use letters, digits, '.', '_' and '-', not starting with '-'");
 }
 
 [[nodiscard]] inline std::string absolute(const std::string& path) {
@@ -70,14 +73,17 @@ inline int remote_add(const Subcommand& self, std::span<const std::string> args)
     r.host = spec->host;
     r.user = spec->user;
     if (auto user = a.get("--user")) {
-        if (!r.user.empty()) return report(Failure{status::usage, "the user is given twice (in HOST and --user)", "give it once"});
+        if (!r.user.empty())
+            return report(Failure{status::usage, "the user is given twice (in HOST and --user)", "give it once"});
         r.user = *user;
     }
     if (spec->port) r.port = *spec->port;
     if (auto port = a.get("--port")) {
-        if (spec->port) return report(Failure{status::usage, "the port is given twice (in HOST and --port)", "give it once"});
+        if (spec->port)
+            return report(Failure{status::usage, "the port is given twice (in HOST and --port)", "give it once"});
         const auto n = parse_unsigned(*port);
-        if (!n || *n < 1 || *n > 65535) return report(Failure{status::usage, "--port: '" + *port + "' is not 1-65535", "e.g. --port 2222"});
+        if (!n || *n < 1 || *n > 65535)
+            return report(Failure{status::usage, "--port: '" + *port + "' is not 1-65535", "e.g. --port 2222"});
         r.port = static_cast<std::uint16_t>(*n);
     }
     if (auto key = a.get("--key")) {
@@ -117,7 +123,8 @@ inline int remote_list(const Subcommand& self, std::span<const std::string> args
     if (!config) return report(config.error());
     if ((*parsed)->has("--json")) {
         const auto all = config_to_json(*config);
-        nlohmann::json j = {{"schema_version", json_schema_version}, {"config_file", file->string()}, {"remotes", all["remotes"]}};
+        nlohmann::json j = {
+            {"schema_version", json_schema_version}, {"config_file", file->string()}, {"remotes", all["remotes"]}};
         if (!config->groups.empty()) j["groups"] = all["groups"];
         write_all(1, dump_json(j, 2) + "\n");
         return status::ok;
@@ -165,7 +172,8 @@ inline int remote_group(const Subcommand& self, std::span<const std::string> arg
     if (!parsed) return report(parsed.error());
     if (parsed->help) return print_help(self);
     if (parsed->positionals.size() < 2)
-        return report(Failure{status::usage, "remote group: give a NAME and at least one member", "usage: " + std::string(self.help.usage)});
+        return report(Failure{status::usage, "remote group: give a NAME and at least one member",
+                              "usage: " + std::string(self.help.usage)});
     const auto& name = parsed->positionals[0];
     if (auto ok = check_name(name); !ok) return report(ok.error());
     auto file = config_path();
@@ -173,7 +181,8 @@ inline int remote_group(const Subcommand& self, std::span<const std::string> arg
     auto config = load_config(*file);
     if (!config) return report(config.error());
     if (config->remotes.count(name))
-        return report(Failure{status::usage, "'" + name + "' names a remote already", "groups and remotes need different names"});
+        return report(
+            Failure{status::usage, "'" + name + "' names a remote already", "groups and remotes need different names"});
     std::vector<std::string> members(parsed->positionals.begin() + 1, parsed->positionals.end());
     auto trial = *config;
     trial.groups[name] = members;
@@ -186,7 +195,8 @@ inline int remote_group(const Subcommand& self, std::span<const std::string> arg
         return report(f);
     }
     if (auto ok = save_config(*file, trial); !ok) return report(ok.error());
-    write_all(1, "group '" + name + "': " + std::to_string(expanded->size()) + " remote" + (expanded->size() == 1 ? "" : "s") + " (" +
+    write_all(1, "group '" + name + "': " + std::to_string(expanded->size()) + " remote" +
+                     (expanded->size() == 1 ? "" : "s") + " (" +
                      join_names(*expanded, [](const std::string& n) { return n; }) + ") in " + file->string() + "\n");
     return status::ok;
 }
@@ -201,11 +211,13 @@ inline int remote_ungroup(const Subcommand& self, std::span<const std::string> a
     auto config = load_config(*file);
     if (!config) return report(config.error());
     if (config->groups.erase(name) == 0)
-        return report(Failure{status::bad_config, "no group named '" + name + "' in " + file->string(), "`shannot remote list` shows them"});
+        return report(Failure{status::bad_config, "no group named '" + name + "' in " + file->string(),
+                              "`shannot remote list` shows them"});
     for (const auto& [other, members] : config->groups)
         for (const auto& m : members)
             if (m == "@" + name)
-                return report(Failure{status::usage, "group '" + other + "' includes @" + name, "remove it from '" + other + "' first"});
+                return report(Failure{status::usage, "group '" + other + "' includes @" + name,
+                                      "remove it from '" + other + "' first"});
     if (auto ok = save_config(*file, *config); !ok) return report(ok.error());
     write_all(1, "removed group '" + name + "' from " + file->string() + "\n");
     return status::ok;
@@ -237,14 +249,14 @@ inline int remote_test(const Subcommand& self, std::span<const std::string> args
     if (!r) return report(from_error(r.error()));
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->duration).count();
     if (!r->succeeded()) {
-        write_all(1, "FAIL  " + destination->label + ": `ls /` exited " + std::to_string(r->exit_code) +
-                         ": " + one_line(r->stderr_data) + "\n");
+        write_all(1, "FAIL  " + destination->label + ": `ls /` exited " + std::to_string(r->exit_code) + ": " +
+                         one_line(r->stderr_data) + "\n");
         return status::check_failed;
     }
     std::size_t entries = 0;
     for (char ch : r->stdout_data) entries += ch == '\n' ? 1 : 0;
-    write_all(1, "ok    " + destination->label + ": `ls /` ran in the sandbox there" + note_text + " (" + std::to_string(entries) +
-                     " entries, " + std::to_string(ms) + " ms)\n");
+    write_all(1, "ok    " + destination->label + ": `ls /` ran in the sandbox there" + note_text + " (" +
+                     std::to_string(entries) + " entries, " + std::to_string(ms) + " ms)\n");
     return status::ok;
 }
 
@@ -298,7 +310,8 @@ remote of the group at once; --target also takes lists, e.g. `--target db1,@web`
     {.name = "ungroup",
      .summary = "forget a group (its remotes stay)",
      .run = detail::remote_ungroup,
-     .help = {.usage = "shannot remote ungroup NAME", .about = "Removes the group NAME from the config file; its remotes stay.\n"}},
+     .help = {.usage = "shannot remote ungroup NAME",
+              .about = "Removes the group NAME from the config file; its remotes stay.\n"}},
     {.name = "test",
      .summary = "run `ls /` in the remote's sandbox and report how it went (exit 0 when it ran)",
      .run = detail::remote_test,

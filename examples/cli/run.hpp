@@ -80,9 +80,10 @@ inline constexpr OptionSpec run_own_option_specs[] = {
              "-b); stderr lines are printed prefixed with their host"},
     {.long_name = "--persist",
      .metavar = "SECONDS",
-     .help = "keep each ssh connection, and a warm sandbox starter on it, this long unused after the command (default "
-             "60; 0: close it on exit), so the next call to the same host with the same settings costs a sandbox start, "
-             "not a login. `shannot disconnect` closes them"},
+     .help =
+         "keep each ssh connection, and a warm sandbox starter on it, this long unused after the command (default "
+         "60; 0: close it on exit), so the next call to the same host with the same settings costs a sandbox start, "
+         "not a login. `shannot disconnect` closes them"},
 };
 
 /// Options of `run`, the target options included.
@@ -129,7 +130,7 @@ struct RunRequest {
     std::optional<std::string> input_spec;
     std::string profile_spec;
     TargetOptions target;
-    bool implicit = false;  ///< `shannot CMD`, without the word `run`
+    bool implicit = false;   ///< `shannot CMD`, without the word `run`
     std::size_t fanout = 0;  ///< 0: the library's default
     bool gather = false;
     std::chrono::seconds persist{60};
@@ -166,7 +167,7 @@ public:
 
 private:
     static constexpr int signals_[3] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction old_[3] {};
+    struct sigaction old_[3]{};
 };
 
 /// The bytes of FILE, or of this process's stdin for "-".
@@ -174,7 +175,9 @@ private:
     const bool from_stdin = spec == "-";
     const int fd = from_stdin ? 0 : ::open(spec.c_str(), O_RDONLY | O_CLOEXEC);
     const std::string shown = from_stdin ? "standard input" : "'" + spec + "'";
-    if (fd < 0) return usage_error("--input: cannot open " + shown + ": " + std::strerror(errno), "pass a readable file, or - for stdin");
+    if (fd < 0)
+        return usage_error("--input: cannot open " + shown + ": " + std::strerror(errno),
+                           "pass a readable file, or - for stdin");
     std::string data;
     char buffer[65536];
     for (;;) {
@@ -183,7 +186,8 @@ private:
         if (n < 0) {
             const int e = errno;
             if (!from_stdin) ::close(fd);
-            return usage_error("--input: cannot read " + shown + ": " + std::strerror(e), "pass a readable file, or - for stdin");
+            return usage_error("--input: cannot read " + shown + ": " + std::strerror(e),
+                               "pass a readable file, or - for stdin");
         }
         if (n == 0) break;
         data.append(buffer, static_cast<std::size_t>(n));
@@ -218,7 +222,8 @@ private:
     RunRequest req;
     req.implicit = implicit;
     req.command = std::move(parsed->positionals);
-    if (req.command.empty()) return usage_error("no command given", "e.g. `shannot ls /`; `shannot --help` lists the options");
+    if (req.command.empty())
+        return usage_error("no command given", "e.g. `shannot ls /`; `shannot --help` lists the options");
     req.json = parsed->has("--json");
     req.dry_run = parsed->has("--dry-run");
     req.profile_spec = parsed->get("--profile").value_or("");
@@ -228,12 +233,15 @@ private:
         if (eq == std::string::npos) return usage_error("--env: '" + kv + "' has no '='", "write --env NAME=VALUE");
         const auto name = kv.substr(0, eq);
         if (!shannot::detail::is_env_name(name))
-            return usage_error("--env: '" + name + "' is not a valid variable name", "names match [A-Za-z_][A-Za-z0-9_]*");
-        if (req.options.environment.count(name)) return usage_error("--env: '" + name + "' given twice", "give each name once");
+            return usage_error("--env: '" + name + "' is not a valid variable name",
+                               "names match [A-Za-z_][A-Za-z0-9_]*");
+        if (req.options.environment.count(name))
+            return usage_error("--env: '" + name + "' given twice", "give each name once");
         req.options.environment[name] = kv.substr(eq + 1);
     }
     if (auto cwd = parsed->get("--cwd")) {
-        if (cwd->empty() || cwd->front() != '/') return usage_error("--cwd: '" + *cwd + "' is not an absolute path", "e.g. --cwd /tmp");
+        if (cwd->empty() || cwd->front() != '/')
+            return usage_error("--cwd: '" + *cwd + "' is not an absolute path", "e.g. --cwd /tmp");
         req.options.working_directory = *cwd;
     }
     if (auto t = parsed->get("--timeout")) {
@@ -255,12 +263,15 @@ private:
     req.gather = parsed->has("--gather");
     if (auto f = parsed->get("--fanout")) {
         const auto n = parse_unsigned(*f);
-        if (!n || *n < 1 || *n > 4096) return usage_error("--fanout: '" + *f + "' is not a number of hosts from 1 to 4096", "e.g. --fanout 32");
+        if (!n || *n < 1 || *n > 4096)
+            return usage_error("--fanout: '" + *f + "' is not a number of hosts from 1 to 4096", "e.g. --fanout 32");
         req.fanout = static_cast<std::size_t>(*n);
     }
     if (auto p = parsed->get("--persist")) {
         const auto n = parse_unsigned(*p);
-        if (!n || *n > 366ull * 86400) return usage_error("--persist: '" + *p + "' is not a number of seconds", "e.g. --persist 300, or 0 to close at exit");
+        if (!n || *n > 366ull * 86400)
+            return usage_error("--persist: '" + *p + "' is not a number of seconds",
+                               "e.g. --persist 300, or 0 to close at exit");
         req.persist = std::chrono::seconds(static_cast<long long>(*n));
         req.persist_given = true;
     }
@@ -269,7 +280,6 @@ private:
 
 /// Kept connections beyond this many (the least recently used idle ones) are closed after a run.
 inline constexpr std::size_t max_kept_connections = 1024;
-
 
 /// Applies --persist to every destination: kept connections in the default folder, and
 /// session_first (one login and one local process for a host that gets one command). Returns
@@ -298,8 +308,8 @@ inline constexpr std::size_t max_kept_connections = 1024;
 }
 
 /// Runs the request on every destination at once (see "Several hosts" in `shannot run --help`).
-inline int execute_fleet(shannot::SandboxProfile<shannot::OpenSshProcessTransport> profile, const std::vector<Destination>& destinations,
-                         RunRequest& req) {
+inline int execute_fleet(shannot::SandboxProfile<shannot::OpenSshProcessTransport> profile,
+                         const std::vector<Destination>& destinations, RunRequest& req) {
     std::vector<shannot::FleetHost> hosts;
     for (const auto& d : destinations) hosts.push_back({d.name, *d.ssh});
     const std::string profile_name = profile.name;
@@ -310,7 +320,10 @@ inline int execute_fleet(shannot::SandboxProfile<shannot::OpenSshProcessTranspor
         Failure f = from_error(argv.error());
         if (argv.error().code == shannot::errc::command_refused)
             f.hint = "pick a profile that allows it with --profile (`shannot profiles` lists them), or write one";
-        if (req.json) write_all(1, dump_json(error_to_json(shannot::to_string(argv.error().code), one_line(f.message), f.hint, f.status)) + "\n");
+        if (req.json)
+            write_all(1, dump_json(error_to_json(shannot::to_string(argv.error().code), one_line(f.message), f.hint,
+                                                 f.status)) +
+                             "\n");
         return report(f);
     }
     if (req.dry_run) {
@@ -340,8 +353,8 @@ inline int execute_fleet(shannot::SandboxProfile<shannot::OpenSshProcessTranspor
 
 /// Runs (or dry-runs) the request on `sandbox` and returns the tool's exit status.
 template <class T>
-int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::string_view transport, const std::string& bwrap,
-                const std::string& host = {}) {
+int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::string_view transport,
+                const std::string& bwrap, const std::string& host = {}) {
     const auto& profile = sandbox.profile();
     const auto fail = [&](const shannot::Error& e) {
         Failure f = from_error(e);
@@ -399,14 +412,16 @@ int execute_run(shannot::SandboxManager<T>& sandbox, RunRequest& req, std::strin
         write_all(1, result->stdout_data);
         write_all(2, result->stderr_data);
         if (result->stdout_truncated)
-            note("stdout: kept its first and last bytes, dropped " + std::to_string(result->stdout_dropped) + " in between (--max-output)");
+            note("stdout: kept its first and last bytes, dropped " + std::to_string(result->stdout_dropped) +
+                 " in between (--max-output)");
         if (result->stderr_truncated)
-            note("stderr: kept its first and last bytes, dropped " + std::to_string(result->stderr_dropped) + " in between (--max-output)");
+            note("stderr: kept its first and last bytes, dropped " + std::to_string(result->stderr_dropped) +
+                 " in between (--max-output)");
     }
     if (result->limit_exceeded)
         note("the command exceeded its " + *result->limit_exceeded + " limit (" +
-             std::to_string(result->limits.*shannot::find_limit(*result->limit_exceeded)->value) + "); raise it with --limit " +
-             *result->limit_exceeded + "=VALUE");
+             std::to_string(result->limits.*shannot::find_limit(*result->limit_exceeded)->value) +
+             "); raise it with --limit " + *result->limit_exceeded + "=VALUE");
     if (result->timed_out && req.options.timeout)
         note("the command timed out after " + detail::format_seconds(*req.options.timeout) +
              " and was stopped; raise --timeout, or pass --timeout 0 for no limit");
@@ -423,7 +438,9 @@ inline int run_main(const Subcommand& self, std::span<const std::string> args, b
     if (!destinations) return report(destinations.error());
     if (destinations->empty()) {
         if (request.gather || request.fanout || request.persist_given)
-            return report(usage_error("--gather, --fanout and --persist apply to remote hosts", "add --ssh, --target or --inventory").value());
+            return report(usage_error("--gather, --fanout and --persist apply to remote hosts",
+                                      "add --ssh, --target or --inventory")
+                              .value());
 #if SHANNOT_PLATFORM_LINUX
         auto profile = resolve_profile<shannot::PosixSpawnTransport>(request.profile_spec);
         if (!profile) return report(profile.error());
@@ -440,8 +457,8 @@ inline int run_main(const Subcommand& self, std::span<const std::string> args, b
         spec = destinations->front().profile;
         for (const auto& d : *destinations)
             if (d.profile != spec)
-                return report(usage_error("the hosts use different profiles ('" + spec + "' for " + destinations->front().name + ", '" +
-                                              d.profile + "' for " + d.name + ")",
+                return report(usage_error("the hosts use different profiles ('" + spec + "' for " +
+                                              destinations->front().name + ", '" + d.profile + "' for " + d.name + ")",
                                           "pass --profile to pick one for all of them")
                                   .value());
     }

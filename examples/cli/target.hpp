@@ -27,8 +27,9 @@ inline constexpr OptionSpec target_option_specs[] = {
              "@GROUPs (`shannot remote group`)"},
     {.long_name = "--ssh",
      .metavar = "[USER@]HOST[:PORT]",
-     .help = "run on HOST over the system ssh (BatchMode; an unknown host key is accepted and remembered, a changed one "
-             "refused). Repeat it for several hosts",
+     .help =
+         "run on HOST over the system ssh (BatchMode; an unknown host key is accepted and remembered, a changed one "
+         "refused). Repeat it for several hosts",
      .repeatable = true},
     {.long_name = "--identity",
      .short_name = "-i",
@@ -46,7 +47,8 @@ struct HostSpec {
 
 [[nodiscard]] inline Expected<HostSpec> parse_host_spec(std::string_view text, std::string_view what) {
     const auto bad = [&](const std::string& why) {
-        return usage_error(std::string(what) + ": '" + std::string(text) + "' " + why, "write [USER@]HOST[:PORT], e.g. admin@db1:2222");
+        return usage_error(std::string(what) + ": '" + std::string(text) + "' " + why,
+                           "write [USER@]HOST[:PORT], e.g. admin@db1:2222");
     };
     HostSpec spec;
     if (const auto at = text.rfind('@'); at != std::string_view::npos) {
@@ -65,7 +67,8 @@ struct HostSpec {
             port = rest.substr(1);
             if (port.empty()) return bad("has an empty port");
         }
-    } else if (const auto colon = text.find(':'); colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
+    } else if (const auto colon = text.find(':');
+               colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
         spec.host = std::string(text.substr(0, colon));
         port = text.substr(colon + 1);
         if (port.empty()) return bad("has an empty port");
@@ -88,8 +91,8 @@ struct TargetOptions {
     std::optional<std::string> identity{}, known_hosts{}, inventory{}, hosts{};
 
     [[nodiscard]] static TargetOptions from(const ParsedArgs& args) {
-        return {args.get("--target"), args.all("--ssh"), args.get("--identity"), args.get("--known-hosts"),
-                args.get("--inventory"), args.get("--hosts")};
+        return {args.get("--target"),      args.all("--ssh"),       args.get("--identity"),
+                args.get("--known-hosts"), args.get("--inventory"), args.get("--hosts")};
     }
 };
 
@@ -143,11 +146,12 @@ struct Destination {
     if (!remote.key.empty()) {
         std::error_code ec;
         if (!std::filesystem::is_regular_file(remote.key, ec))
-            return failure(o.identity ? status::usage : status::bad_config, "ssh key '" + remote.key + "' is not a file",
-                           "pass the private key's path with -i KEY");
+            return failure(o.identity ? status::usage : status::bad_config,
+                           "ssh key '" + remote.key + "' is not a file", "pass the private key's path with -i KEY");
     }
     auto connection = remote.connection();
-    if (auto ok = shannot::validate(connection); !ok) return failure(bad_status, ok.error().message, "fix the host, user or port");
+    if (auto ok = shannot::validate(connection); !ok)
+        return failure(bad_status, ok.error().message, "fix the host, user or port");
     d.ssh = std::move(connection);
     d.label = o.target ? "remote '" + *o.target + "' (" + remote.address() + ")" : remote.address();
     d.name = o.target ? *o.target : o.ssh.front();
@@ -157,8 +161,9 @@ struct Destination {
 namespace detail {
 
 /// The remotes a --target list names, groups expanded (depth first, each remote once, in order).
-[[nodiscard]] inline Expected<std::vector<std::string>> expand_targets(const Config& config, const std::filesystem::path& file,
-                                                                      const std::string& list) {
+[[nodiscard]] inline Expected<std::vector<std::string>> expand_targets(const Config& config,
+                                                                       const std::filesystem::path& file,
+                                                                       const std::string& list) {
     std::vector<std::string> out, path;
     std::function<Expected<void>(const std::string&)> add = [&](const std::string& item) -> Expected<void> {
         if (item.empty()) return usage_error("--target: '" + list + "' has an empty name", "write NAME,NAME,@GROUP");
@@ -169,7 +174,8 @@ namespace detail {
                 return failure(status::bad_config, "no group named '" + group + "' in " + file.string(),
                                "add one with `shannot remote group " + group + " REMOTE...`");
             if (std::find(path.begin(), path.end(), group) != path.end())
-                return failure(status::bad_config, file.string() + ": groups." + group + " contains itself", "fix the group");
+                return failure(status::bad_config, file.string() + ": groups." + group + " contains itself",
+                               "fix the group");
             path.push_back(group);
             for (const auto& member : it->second)
                 if (auto ok = add(member); !ok) return ok;
@@ -180,8 +186,10 @@ namespace detail {
             std::string names;
             for (const auto& [name, r] : config.remotes) names += (names.empty() ? "" : ", ") + name;
             return failure(status::bad_config,
-                           "no remote named '" + item + "' in " + file.string() + (path.empty() ? "" : " (in group '" + path.back() + "')"),
-                           names.empty() ? "add one with `shannot remote add NAME HOST`" : "remotes there: " + names + " (`shannot remote list`)");
+                           "no remote named '" + item + "' in " + file.string() +
+                               (path.empty() ? "" : " (in group '" + path.back() + "')"),
+                           names.empty() ? "add one with `shannot remote add NAME HOST`"
+                                         : "remotes there: " + names + " (`shannot remote list`)");
         }
         if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
         return {};
@@ -210,7 +218,8 @@ namespace detail {
 [[nodiscard]] inline Expected<std::vector<Destination>> resolve_destinations(const TargetOptions& o) {
     std::vector<Destination> out;
     if (o.hosts && !o.inventory) return usage_error("--hosts selects from an inventory", "add --inventory FILE");
-    if (o.inventory && !o.hosts) return usage_error("--inventory needs --hosts PATTERN", "e.g. --hosts all, --hosts web:!web3");
+    if (o.inventory && !o.hosts)
+        return usage_error("--inventory needs --hosts PATTERN", "e.g. --hosts all, --hosts web:!web3");
     if (!o.target && o.ssh.empty() && !o.inventory) {
         if (o.identity || o.known_hosts)
             return usage_error(std::string(o.identity ? "-i/--identity" : "--known-hosts") + " applies to ssh only",
@@ -240,7 +249,8 @@ namespace detail {
         for (const auto& name : *names) {
             const auto& remote = config->remotes.at(name);
             Destination d{std::nullopt, remote.profile, "remote '" + name + "' (" + remote.address() + ")", name};
-            if (auto ok = finish(std::move(d), remote, status::bad_config, false); !ok) return tl::make_unexpected(std::move(ok.error()));
+            if (auto ok = finish(std::move(d), remote, status::bad_config, false); !ok)
+                return tl::make_unexpected(std::move(ok.error()));
         }
     }
     for (const auto& text : o.ssh) {
@@ -251,25 +261,33 @@ namespace detail {
         remote.user = spec->user;
         if (spec->port) remote.port = *spec->port;
         Destination d{std::nullopt, {}, remote.address(), text};
-        if (auto ok = finish(std::move(d), remote, status::usage, true); !ok) return tl::make_unexpected(std::move(ok.error()));
+        if (auto ok = finish(std::move(d), remote, status::usage, true); !ok)
+            return tl::make_unexpected(std::move(ok.error()));
     }
     if (o.inventory) {
         auto inventory = shannot::load_inventory(*o.inventory);
-        if (!inventory) return failure(status::bad_config, inventory.error().message, "fix the inventory (Ansible's INI or JSON form)");
+        if (!inventory)
+            return failure(status::bad_config, inventory.error().message,
+                           "fix the inventory (Ansible's INI or JSON form)");
         auto selected = inventory->select(*o.hosts);
-        if (!selected) return failure(status::usage, "--hosts: " + selected.error().message, "name groups or hosts of the inventory");
+        if (!selected)
+            return failure(status::usage, "--hosts: " + selected.error().message,
+                           "name groups or hosts of the inventory");
         for (const auto* host : *selected) {
             shannot::SshConnection base;
             if (o.identity) base.identity_file = *o.identity;
             if (o.known_hosts) base.known_hosts_file = *o.known_hosts;
             auto connection = inventory->connection(*host, base);
-            if (!connection) return failure(status::bad_config, connection.error().message, "fix the host's variables in the inventory");
+            if (!connection)
+                return failure(status::bad_config, connection.error().message,
+                               "fix the host's variables in the inventory");
             if (auto ok = detail::check_key_file(connection->identity_file, false); !ok)
                 return failure(status::bad_config, *o.inventory + ": host " + host->name + ": " + ok.error().message,
                                "fix ansible_ssh_private_key_file");
             bool seen = false;
             for (const auto& d : out) seen = seen || d.name == host->name;
-            if (!seen) out.push_back(Destination{std::move(*connection), {}, "inventory host " + host->name, host->name});
+            if (!seen)
+                out.push_back(Destination{std::move(*connection), {}, "inventory host " + host->name, host->name});
         }
     }
     return out;

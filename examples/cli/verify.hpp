@@ -90,7 +90,9 @@ template <class T>
     for (const bool required_only : {true, false}) {
         for (const auto& b : cx.profile.binds) {
             std::error_code ec;
-            const bool likely = cx.local ? std::filesystem::is_directory(b.source, ec) : required_only ? b.required : !b.optional;
+            const bool likely = cx.local        ? std::filesystem::is_directory(b.source, ec)
+                                : required_only ? b.required
+                                                : !b.optional;
             if (b.read_only && likely) {
                 target = &b;
                 break;
@@ -243,7 +245,8 @@ int run_verify(shannot::SandboxProfile<T> profile, T transport, bool local, cons
     for (const auto& check : verify_checks<T>) {
         if (check.this_host_only && !local) continue;
         const CheckResult c = check.check(cx);
-        if (json) checks.push_back({{"title", check.title}, {"ok", c.ok}, {"detail", one_line(c.detail)}});
+        if (json)
+            checks.push_back({{"title", check.title}, {"ok", c.ok}, {"detail", one_line(c.detail)}});
         else
             write_all(1, std::string(c.ok ? "  ok    " : "  FAIL  ") + std::string(check.title) + ": " +
                              one_line(c.detail) + "\n");
@@ -303,8 +306,8 @@ inline int verify_command(const Subcommand& self, std::span<const std::string> a
     }
     auto profile = resolve_profile<shannot::OpenSshProcessTransport>(spec);
     if (!profile) return report(profile.error());
-    return run_verify(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh), false, destination->label,
-                      json);
+    return run_verify(std::move(*profile), shannot::OpenSshProcessTransport(*destination->ssh), false,
+                      destination->label, json);
 }
 
 inline constexpr Subcommand verify_subcommand{
@@ -312,10 +315,9 @@ inline constexpr Subcommand verify_subcommand{
     .summary = "prove the sandbox holds here or on a remote: runs, read-only, no network, no env",
     .run = verify_command,
     .options = verify_option_specs,
-    .help =
-        {.usage =
-             "shannot verify [--profile P] [--json] [--target NAME | --ssh [USER@]HOST[:PORT] [-i KEY] [--known-hosts FILE]]",
-         .about = R"(Proves the sandbox holds where it would run, one line per check (ok or FAIL):
+    .help = {.usage = "shannot verify [--profile P] [--json] [--target NAME | --ssh [USER@]HOST[:PORT] [-i KEY] "
+                      "[--known-hosts FILE]]",
+             .about = R"(Proves the sandbox holds where it would run, one line per check (ok or FAIL):
   - an allowed command runs (the first of `ls /`, `true`, `cat /dev/null` the profile admits)
   - a write into a read-only bind fails
   - the network is unreachable: on this host, connecting to a TCP listener verify opens on

@@ -35,7 +35,8 @@ struct GlobAllowlist {
             std::string allowed;
             for (const auto& p : patterns) allowed += (allowed.empty() ? "" : ", ") + p;
             return fail(errc::command_refused, "command '" + name + "' is not allowed by profile '" +
-                                                   std::string(request.profile_name) + "'" + why + " (allowed: " + allowed + ")");
+                                                   std::string(request.profile_name) + "'" + why +
+                                                   " (allowed: " + allowed + ")");
         };
         auto matches = [&](std::string_view candidate, bool absolute_patterns) {
             for (const auto& p : patterns)

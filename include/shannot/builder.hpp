@@ -21,7 +21,7 @@ namespace shannot {
 struct BuildExtras {
     std::map<std::string, std::string> environment{};  ///< overrides the profile's variables
     std::optional<std::string> working_directory{};    ///< `--chdir` inside the sandbox
-    std::vector<std::string> extra_args{};              ///< after additional_args, before `--` (sessions)
+    std::vector<std::string> extra_args{};             ///< after additional_args, before `--` (sessions)
     /// Bind sources that are symlinks where bwrap runs, each with the absolute path it resolves
     /// to there (the transport finds them: see `host_symlinks`). A bind that only repeats
     /// another one through a symlink becomes that symlink (see linked_bind()).
@@ -81,16 +81,17 @@ public:
     [[nodiscard]] Result<std::vector<std::string>> build() const {
         for (std::size_t i = 0; i < command_.size(); ++i) {
             if (command_[i].size() >= max_argument_bytes)
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
-                                                        std::to_string(command_[i].size()) + " bytes, Linux allows " +
-                                                        std::to_string(max_argument_bytes - 1) +
-                                                        " in one argument (MAX_ARG_STRLEN); pass large data as input");
+                return fail(errc::invalid_argument,
+                            "command[" + std::to_string(i) + "] is too long: " + std::to_string(command_[i].size()) +
+                                " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                " in one argument (MAX_ARG_STRLEN); pass large data as input");
         }
 
         std::vector<std::string> a;
         a.reserve(64 + command_.size());
         if (profile_.user_namespace_isolation) a.emplace_back("--unshare-user");
-        for (const char* flag : {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}) a.emplace_back(flag);
+        for (const char* flag : {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"})
+            a.emplace_back(flag);
         if (profile_.network_isolation) a.emplace_back("--unshare-net");
         for (const char* flag : {"--die-with-parent", "--new-session", "--cap-drop", "ALL"}) a.emplace_back(flag);
 
@@ -106,8 +107,8 @@ public:
                 return;
             }
             const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
-            const char* flag = m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind")
-                                                 : (try_flag ? "--bind-try" : "--bind");
+            const char* flag =
+                m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind") : (try_flag ? "--bind-try" : "--bind");
             a.insert(a.end(), {flag, m.bind->source, m.target});
         };
         for (const auto& m : mounts)
@@ -121,9 +122,10 @@ public:
         for (const auto& [name, value] : extras_.environment) env[name] = value;
         for (const auto& [name, value] : env) {
             if (value.size() >= max_argument_bytes)
-                return fail(errc::invalid_argument, "environment variable " + name + " is too long: " + std::to_string(value.size()) +
-                                                        " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
-                                                        " in one argument (MAX_ARG_STRLEN)");
+                return fail(errc::invalid_argument,
+                            "environment variable " + name + " is too long: " + std::to_string(value.size()) +
+                                " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                " in one argument (MAX_ARG_STRLEN)");
             a.insert(a.end(), {"--setenv", name, value});
         }
 
@@ -134,22 +136,25 @@ public:
             if constexpr (requires { Transport::syscall_filter_fd; }) {
                 filter_fds.push_back(Transport::syscall_filter_fd);
             } else {
-                return fail(errc::invalid_argument, "profile '" + profile_.name +
-                                                        "' has the built-in syscall filter on, but this transport cannot pass it "
-                                                        "to bwrap (\"syscall_filter\": \"none\" runs without it)");
+                return fail(errc::invalid_argument,
+                            "profile '" + profile_.name +
+                                "' has the built-in syscall filter on, but this transport cannot pass it "
+                                "to bwrap (\"syscall_filter\": \"none\" runs without it)");
             }
         }
         if (profile_.seccomp_profile) {
             if constexpr (requires { Transport::seccomp_fd; }) {
                 filter_fds.push_back(Transport::seccomp_fd);
             } else {
-                return fail(errc::invalid_argument, "profile '" + profile_.name +
-                                                        "' has a seccomp_profile but this transport cannot pass one to bwrap");
+                return fail(errc::invalid_argument,
+                            "profile '" + profile_.name +
+                                "' has a seccomp_profile but this transport cannot pass one to bwrap");
             }
         }
         // bwrap refuses --seccomp beside --add-seccomp-fd: one filter is --seccomp (which bwrap
         // has had since 0.1), two are an --add-seccomp-fd each (bwrap 0.5).
-        for (int fd : filter_fds) a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
+        for (int fd : filter_fds)
+            a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         if constexpr (requires { Transport::limits_block_fd; })
@@ -159,9 +164,10 @@ public:
         a.insert(a.end(), {"--remount-ro", "/dev"});
         a.emplace_back("--");
         if (a.size() + command_.size() > max_bwrap_arguments)
-            return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
-                                                    " and bwrap would get " + std::to_string(a.size() + command_.size()) +
-                                                    ", more than the " + std::to_string(max_bwrap_arguments) +
+            return fail(errc::invalid_argument, "too many arguments: the command has " +
+                                                    std::to_string(command_.size()) + " and bwrap would get " +
+                                                    std::to_string(a.size() + command_.size()) + ", more than the " +
+                                                    std::to_string(max_bwrap_arguments) +
                                                     " bwrap accepts; pass long lists as input (e.g. to xargs -0)");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;
@@ -195,8 +201,8 @@ private:
             if (&x == &m || !detail::is_same_or_under(resolved, x.target)) continue;
             if (cover == nullptr || x.target.size() >= cover->target.size()) cover = &x;  // the last one is on top
         }
-        if (cover == nullptr || !identity(*cover) || cover->target == "/" || cover->bind->read_only != m.bind->read_only ||
-            extras_.host_symlinks.count(cover->target) != 0)
+        if (cover == nullptr || !identity(*cover) || cover->target == "/" ||
+            cover->bind->read_only != m.bind->read_only || extras_.host_symlinks.count(cover->target) != 0)
             return std::nullopt;
         for (const auto& x : mounts)
             if (x.target == "/" || (&x != &m && detail::is_same_or_under(x.target, m.target))) return std::nullopt;
@@ -217,12 +223,14 @@ private:
             if (missing && std::find(missing->begin(), missing->end(), i) != missing->end() && may_skip(b)) continue;
             mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
         }
-        for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
+        for (const auto& t : profile_.tmpfs_paths)
+            mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
         // /dev/shm gets a sized tmpfs unless the profile mounts something there itself.
         if (std::none_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.target == "/dev/shm"; }))
             mounts.push_back({"/dev/shm", nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
-        std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
+        std::stable_sort(mounts.begin(), mounts.end(),
+                         [](const Mount& x, const Mount& y) { return x.target < y.target; });
         return mounts;
     }
 

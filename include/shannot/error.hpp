@@ -74,9 +74,7 @@ inline const std::error_category& error_category() noexcept {
     return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 /// The enumerator's name ("command_refused"): a stable key for logs and JSON output, where the
 /// category's message is prose that may change. Every enumerator is named here (-Wswitch checks

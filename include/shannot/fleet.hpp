@@ -85,8 +85,8 @@ namespace detail {
 /// is called as each host ends (serialised, on the thread that ran it). This thread watches the
 /// deadlines and the caller's cancel and stops hosts through their tokens.
 template <class Work, class OnResult>
-std::vector<HostResult> fan_out(const std::vector<std::string>& names, const RunOptions& base, const FleetOptions& fleet, Work&& work,
-                                OnResult&& on_result) {
+std::vector<HostResult> fan_out(const std::vector<std::string>& names, const RunOptions& base,
+                                const FleetOptions& fleet, Work&& work, OnResult&& on_result) {
     using Clock = std::chrono::steady_clock;
     const std::size_t n = names.size();
     std::vector<HostResult> results(n);
@@ -110,7 +110,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
     }
     const auto poke = [&] {
         const char one = 1;
-        if (wake_write) [[maybe_unused]] auto r = ::write(wake_write.get(), &one, sizeof one);
+        if (wake_write) [[maybe_unused]]
+            auto r = ::write(wake_write.get(), &one, sizeof one);
     };
     // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
     // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
@@ -128,7 +129,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             results[i].started = Clock::now();
             if (stopping) {
                 results[i].finished = results[i].started;
-                results[i].result = tl::make_unexpected(Error{errc::cancelled, "host " + names[i] + ": not started: " + stop_reason, nullptr});
+                results[i].result = tl::make_unexpected(
+                    Error{errc::cancelled, "host " + names[i] + ": not started: " + stop_reason, nullptr});
                 ++finished;
                 on_result(results[i]);
                 poke();
@@ -140,7 +142,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             poke();
             RunOptions options = base;
             options.cancel = slot.token;
-            if (fleet.host_timeout && (!options.timeout || *options.timeout > *fleet.host_timeout)) options.timeout = *fleet.host_timeout;
+            if (fleet.host_timeout && (!options.timeout || *options.timeout > *fleet.host_timeout))
+                options.timeout = *fleet.host_timeout;
             Result<ProcessResult> r = work(i, options);
             lock.lock();
             slot.active = false;
@@ -149,8 +152,10 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
                 r->cancelled = false;
                 r->timed_out = true;
             } else if (!r && r.error().code == errc::cancelled && slot.timed_out) {
-                r = tl::make_unexpected(Error{errc::connection_failed, "did not connect within the host deadline (" +
-                                                                           std::to_string(fleet.host_timeout->count()) + " ms)", nullptr});
+                r = tl::make_unexpected(Error{
+                    errc::connection_failed,
+                    "did not connect within the host deadline (" + std::to_string(fleet.host_timeout->count()) + " ms)",
+                    nullptr});
             }
             if (!r) r = tl::make_unexpected(host_error(names[i], std::move(r.error())));
             results[i].result = std::move(r);
@@ -194,7 +199,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
         if (wake_at != Clock::time_point::max())
             wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
-        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
+        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 &&
+            fds[0].revents) {
             char drained[64];
             while (::read(wake.get(), drained, sizeof drained) > 0) {
             }
@@ -224,7 +230,8 @@ public:
 
     /// Runs `command` in every host's session, as BasicFleet::run does with fresh sandboxes.
     template <class F>
-    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet,
+                                F&& on_result) {
         return detail::fan_out(
             names_, options, fleet,
             [&](std::size_t i, const RunOptions& o) -> Result<ProcessResult> {
@@ -271,7 +278,8 @@ public:
         sandboxes_.reserve(hosts.size());
         for (auto& h : hosts) {
             names_.push_back(h.name.empty() ? ssh_destination(h.connection) : h.name);
-            if (h.connection.connect_style == ConnectStyle::master_first) h.connection.connect_style = ConnectStyle::session_first;
+            if (h.connection.connect_style == ConnectStyle::master_first)
+                h.connection.connect_style = ConnectStyle::session_first;
             sandboxes_.emplace_back(profile, OpenSshProcessTransport(std::move(h.connection)), admission);
         }
     }
@@ -284,10 +292,11 @@ public:
     /// Runs `command` on every host; `on_result(const HostResult&)` is called as each ends
     /// (from the thread that ran it, one call at a time). Returns every host's result, in order.
     template <class F>
-    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet,
+                                F&& on_result) {
         return detail::fan_out(
-            names_, options, fleet,
-            [&](std::size_t i, const RunOptions& o) { return sandboxes_[i].run(command, o); }, std::forward<F>(on_result));
+            names_, options, fleet, [&](std::size_t i, const RunOptions& o) { return sandboxes_[i].run(command, o); },
+            std::forward<F>(on_result));
     }
     std::vector<HostResult> run(std::vector<std::string> command, RunOptions options = {}, FleetOptions fleet = {}) {
         return run(std::move(command), std::move(options), std::move(fleet), [](const HostResult&) {});

@@ -76,9 +76,12 @@ public:
             while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
             if (t.empty() || t == "!" || t == "&")
                 return fail(errc::invalid_argument, "host pattern '" + std::string(pattern) + "' has an empty term");
-            if (t.front() == '~') return fail(errc::invalid_argument, "host pattern term '" + t + "': regular expressions are not supported");
+            if (t.front() == '~')
+                return fail(errc::invalid_argument,
+                            "host pattern term '" + t + "': regular expressions are not supported");
         }
-        if (std::all_of(terms.begin(), terms.end(), [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
+        if (std::all_of(terms.begin(), terms.end(),
+                        [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
             terms.insert(terms.begin(), "all");
         std::set<std::size_t> chosen;
         for (int pass = 0; pass < 3; ++pass) {
@@ -87,11 +90,13 @@ public:
                 if ((pass == 0) != (kind == '+') || (pass == 1 && kind != '&') || (pass == 2 && kind != '!')) continue;
                 auto matched = match_term(kind == '+' ? std::string_view(t) : std::string_view(t).substr(1));
                 if (!matched) return propagate(matched);
-                if (kind == '+') chosen.insert(matched->begin(), matched->end());
+                if (kind == '+')
+                    chosen.insert(matched->begin(), matched->end());
                 else if (kind == '!')
                     for (auto i : *matched) chosen.erase(i);
                 else
-                    for (auto it = chosen.begin(); it != chosen.end();) it = matched->count(*it) ? std::next(it) : chosen.erase(it);
+                    for (auto it = chosen.begin(); it != chosen.end();)
+                        it = matched->count(*it) ? std::next(it) : chosen.erase(it);
             }
         }
         std::vector<const InventoryHost*> out;
@@ -123,7 +128,8 @@ public:
         if (auto v = var({"ansible_ssh_private_key_file", "ansible_private_key_file"})) {
             base.identity_file = *v;
             if (v->rfind("~/", 0) == 0)
-                if (const char* home = std::getenv("HOME"); home && *home) base.identity_file = std::string(home) + v->substr(1);
+                if (const char* home = std::getenv("HOME"); home && *home)
+                    base.identity_file = std::string(home) + v->substr(1);
         }
         if (auto ok = validate(base); !ok) return fail(ok.error().code, where + ok.error().message);
         return base;
@@ -145,7 +151,8 @@ private:
             if (hit) out.insert(i);
         }
         if (out.empty() && !everything)
-            return fail(errc::invalid_argument, "host pattern term '" + std::string(term) + "' matches no group or host in " + data_.source);
+            return fail(errc::invalid_argument,
+                        "host pattern term '" + std::string(term) + "' matches no group or host in " + data_.source);
         return out;
     }
 
@@ -156,7 +163,8 @@ using Inventory = BasicInventory<>;
 
 /// Parses the INI form of an Ansible inventory. `source` names it in errors ("FILE:LINE: ...").
 template <class Deferred = void>
-[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_ini(std::string_view text, std::string source = "<inventory>") {
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_ini(std::string_view text,
+                                                                   std::string source = "<inventory>") {
     auto data = detail::parse_ini_inventory<Deferred>(text, std::move(source));
     if (!data) return propagate(data);
     return BasicInventory<Deferred>(std::move(*data));
@@ -165,7 +173,8 @@ template <class Deferred = void>
 /// Parses the JSON that `ansible-inventory --list` prints (or a dynamic inventory script's):
 /// groups with "hosts", "children" and "vars", or a plain list of hosts; "_meta.hostvars".
 template <class Deferred = void, class Json = nlohmann::json>
-[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text, std::string source = "<inventory>") {
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text,
+                                                                    std::string source = "<inventory>") {
     // The line of a key path ("web.hosts"): each key's first quoted occurrence after the previous one's.
     const auto line_of = [&](const std::string& path, bool second = false) {
         std::size_t at = 0;
@@ -188,20 +197,25 @@ template <class Deferred = void, class Json = nlohmann::json>
         std::string line;
         if (const auto at = why.find("at byte "); at != std::string::npos) {
             const auto byte = std::min<std::size_t>(text.size(), std::strtoul(why.c_str() + at + 8, nullptr, 10));
-            line = std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0), '\n'));
+            line = std::to_string(1 + std::count(text.begin(),
+                                                 text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0),
+                                                 '\n'));
         } else {
             // "web.hosts: duplicate key": where that key comes the second time
             line = line_of(why.substr(0, why.find(": ")), why.find("duplicate key") != std::string::npos);
         }
         return fail(errc::invalid_argument, source + ":" + line + ": " + why);
     }
-    if (!parsed->is_object()) return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
+    if (!parsed->is_object())
+        return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
     detail::BasicInventoryBuilder<Deferred> b(std::move(source));
     const auto strings = [&](const Json& v, const std::string& at, auto&& each) -> Result<void> {
-        if (!v.is_array()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
+        if (!v.is_array())
+            return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
         for (const auto& item : v) {
             if (!item.is_string() || item.template get<std::string>().empty())
-                return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": every entry must be a non-empty string");
+                return fail(errc::invalid_argument,
+                            b.source + ":" + line_of(at) + ": " + at + ": every entry must be a non-empty string");
             if (auto ok = each(item.template get<std::string>()); !ok) return ok;
         }
         return {};
@@ -213,8 +227,11 @@ template <class Deferred = void, class Json = nlohmann::json>
         if (v.is_number()) return v.dump();
         return std::nullopt;  // lists and objects: no ssh setting takes one
     };
-    const auto vars = [&](const Json& v, const std::string& at, std::map<std::string, std::string>& into) -> Result<void> {
-        if (!v.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be an object of variables");
+    const auto vars = [&](const Json& v, const std::string& at,
+                          std::map<std::string, std::string>& into) -> Result<void> {
+        if (!v.is_object())
+            return fail(errc::invalid_argument,
+                        b.source + ":" + line_of(at) + ": " + at + ": must be an object of variables");
         for (const auto& [k, value] : v.items())
             if (auto s = scalar(value)) into[k] = *s;
         return {};
@@ -223,10 +240,13 @@ template <class Deferred = void, class Json = nlohmann::json>
         const std::string name = item.key();  // not a structured binding: clang 14 cannot capture one
         const Json& group = item.value();
         if (name == "_meta") {
-            if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
+            if (!group.is_object())
+                return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
             if (group.contains("hostvars")) {
                 const auto& hv = group["hostvars"];
-                if (!hv.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta.hostvars") + ": _meta.hostvars: must be an object");
+                if (!hv.is_object())
+                    return fail(errc::invalid_argument,
+                                b.source + ":" + line_of("_meta.hostvars") + ": _meta.hostvars: must be an object");
                 for (const auto& [host, v] : hv.items())
                     if (auto ok = vars(v, "_meta.hostvars." + host, b.host(host).vars); !ok) return propagate(ok);
             }
@@ -234,17 +254,25 @@ template <class Deferred = void, class Json = nlohmann::json>
         }
         auto& g = b.group(name);
         if (group.is_array()) {  // the short form: a list of hosts
-            if (auto ok = strings(group, name, [&](const std::string& h) { return b.add_host(name, h); }); !ok) return propagate(ok);
+            if (auto ok = strings(group, name, [&](const std::string& h) { return b.add_host(name, h); }); !ok)
+                return propagate(ok);
             continue;
         }
-        if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(name) + ": " + name + ": must be an object or a list of hosts");
+        if (!group.is_object())
+            return fail(errc::invalid_argument,
+                        b.source + ":" + line_of(name) + ": " + name + ": must be an object or a list of hosts");
         for (const auto& [key, value] : group.items()) {
             const std::string at = name + "." + key;
             Result<void> ok;
-            if (key == "hosts") ok = strings(value, at, [&](const std::string& h) { return b.add_host(name, h); });
-            else if (key == "children") ok = strings(value, at, [&](const std::string& c) { return b.add_child(name, c, 0); });
-            else if (key == "vars") ok = vars(value, at, g.vars);
-            else ok = fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": unknown key (expected hosts, children, vars)");
+            if (key == "hosts")
+                ok = strings(value, at, [&](const std::string& h) { return b.add_host(name, h); });
+            else if (key == "children")
+                ok = strings(value, at, [&](const std::string& c) { return b.add_child(name, c, 0); });
+            else if (key == "vars")
+                ok = vars(value, at, g.vars);
+            else
+                ok = fail(errc::invalid_argument,
+                          b.source + ":" + line_of(at) + ": " + at + ": unknown key (expected hosts, children, vars)");
             if (!ok) return propagate(ok);
         }
     }

@@ -64,7 +64,8 @@ struct OperationOptions {
 
 namespace detail {
 
-[[nodiscard]] inline RunOptions run_options(const OperationOptions& o, std::optional<std::string> input = std::nullopt) {
+[[nodiscard]] inline RunOptions run_options(const OperationOptions& o,
+                                            std::optional<std::string> input = std::nullopt) {
     RunOptions r;
     r.environment = o.environment;
     r.working_directory = o.working_directory;
@@ -100,7 +101,8 @@ namespace detail {
     if (path.empty()) return fail(errc::invalid_argument, std::string(op) + ": the path is empty");
     if (has_nul(path)) return fail(errc::invalid_argument, op_context(op, path) + "the path contains a NUL byte");
     if (!is_absolute(path))
-        return fail(errc::invalid_argument, op_context(op, path) + "the path is not absolute (paths inside the sandbox start with '/')");
+        return fail(errc::invalid_argument,
+                    op_context(op, path) + "the path is not absolute (paths inside the sandbox start with '/')");
     return {};
 }
 
@@ -158,8 +160,7 @@ template <class T>
 /// The file's bytes, exactly. A file larger than `options.max_output` is an error, never a
 /// silently shortened string.
 template <CommandRunner S>
-[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
-                                            const OperationOptions& options = {}) {
+[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("read_file", path); !ok) return propagate(ok);
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
     if (!r) return propagate(r);
@@ -226,12 +227,12 @@ template <CommandRunner S>
 
 /// Removes the file at `path` (not a directory). The same writable-mount rule as write_file.
 template <CommandRunner S>
-[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
-                                       const OperationOptions& options = {}) {
+[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("remove_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("remove_file", path, std::move(mount.error()));
-    auto r = detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
+    auto r =
+        detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
     if (!r) return propagate(r);
     return {};
 }
@@ -255,15 +256,16 @@ inline constexpr std::array<std::pair<std::string_view, std::array<std::string_v
         if (name == lower) return std::vector<std::string>{std::string(words[0]), std::string(words[1])};
         known += (known.empty() ? "" : ", ") + std::string(name);
     }
-    return fail(errc::invalid_argument, "execute_code: unknown language '" + std::string(language) + "' (known: " + known + ")");
+    return fail(errc::invalid_argument,
+                "execute_code: unknown language '" + std::string(language) + "' (known: " + known + ")");
 }
 
 /// Runs `code` with the language's interpreter, the code on stdin (so it may be any size; it
 /// cannot read stdin itself). The interpreter must be allowed by the profile. The result is
 /// returned whatever the exit status: a failing program is an answer, not an error.
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
-                                                 std::string code, const OperationOptions& options = {}) {
+[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language, std::string code,
+                                                 const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
     if (!command) return propagate(command);
     auto r = sandbox.run(std::move(*command), detail::run_options(options, std::move(code)));
@@ -307,11 +309,13 @@ template <CommandRunner S>
 
 /// `find -H DIR -name PATTERN`: paths whose last component matches the glob, one per line.
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
-                                                 std::string_view name_pattern, const OperationOptions& options = {}) {
+[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir, std::string_view name_pattern,
+                                                 const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("search_files", dir); !ok) return propagate(ok);
-    if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
-    return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
+    if (detail::has_nul(name_pattern))
+        return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
+    return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)},
+                       detail::run_options(options));
 }
 
 /// How grep_content searches.

@@ -55,9 +55,7 @@ public:
         return out;
     }
 
-    [[nodiscard]] std::uint64_t dropped() const noexcept {
-        return tail_seen_ > tail_cap_ ? tail_seen_ - tail_cap_ : 0;
-    }
+    [[nodiscard]] std::uint64_t dropped() const noexcept { return tail_seen_ > tail_cap_ ? tail_seen_ - tail_cap_ : 0; }
 
 private:
     std::size_t head_cap_;

@@ -21,12 +21,12 @@ namespace shannot {
 
 /// One kept connection, as its folder describes it.
 struct PersistedConnection {
-    std::string folder;     ///< its own folder (socket, fifos, state)
+    std::string folder;  ///< its own folder (socket, fifos, state)
     std::string host, user;
     int port = 0;
-    int ssh_pid = -1;       ///< the ssh process (connection, ControlMaster and warm dispatcher)
-    bool alive = false;     ///< that process still runs
-    bool busy = false;      ///< a transport is using it now
+    int ssh_pid = -1;    ///< the ssh process (connection, ControlMaster and warm dispatcher)
+    bool alive = false;  ///< that process still runs
+    bool busy = false;   ///< a transport is using it now
     std::uint64_t commands = 0;
     std::int64_t idle_left = 0;  ///< seconds until it closes unused (0: due)
 };
@@ -47,8 +47,9 @@ struct PersistedConnection {
         const detail::PersistPaths paths(folder + "/" + name);
         const auto state = detail::read_persisted_state(paths.state);
         if (!state) continue;
-        PersistedConnection c{paths.dir, state->host, state->user, state->port, state->ssh_pid,
-                              detail::same_process(state->ssh_pid, state->ssh_start), state->busy, state->commands, 0};
+        PersistedConnection c{paths.dir,   state->host,     state->user,
+                              state->port, state->ssh_pid,  detail::same_process(state->ssh_pid, state->ssh_start),
+                              state->busy, state->commands, 0};
         c.idle_left = std::max<std::int64_t>(0, state->used + state->idle - now);
         out.push_back(std::move(c));
     }
@@ -61,8 +62,8 @@ struct PersistedConnection {
 /// process ends (the remote dispatcher sees EOF and kills what still runs), and so does the
 /// holder; their files are removed. One in use is closed too, after waiting up to 2 s for it.
 /// Returns how many live connections were closed.
-[[nodiscard]] inline Result<std::size_t> close_persisted(const std::string& folder,
-                                                         const std::function<bool(const PersistedConnection&)>& which = {}) {
+[[nodiscard]] inline Result<std::size_t> close_persisted(
+    const std::string& folder, const std::function<bool(const PersistedConnection&)>& which = {}) {
     auto all = list_persisted(folder);
     if (!all) return propagate(all);
     std::size_t closed = 0;

@@ -52,11 +52,11 @@ struct RunOptions {
 struct ProcessResult {
     std::vector<std::string> command{};  ///< what the caller asked to run (after admission)
     std::vector<std::string> argv{};     ///< what was executed here: bwrap or ssh and all arguments
-    int exit_code = -1;                ///< -1 when there is no exit code (killed by a signal)
-    int signal = 0;                    ///< terminating signal, 0 if it exited
+    int exit_code = -1;                  ///< -1 when there is no exit code (killed by a signal)
+    int signal = 0;                      ///< terminating signal, 0 if it exited
     bool timed_out = false;
     bool cancelled = false;
-    std::string stdout_data{};           ///< bytes; when truncated, head then tail
+    std::string stdout_data{};  ///< bytes; when truncated, head then tail
     std::string stderr_data{};
     bool stdout_truncated = false;
     bool stderr_truncated = false;

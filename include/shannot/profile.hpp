@@ -37,12 +37,12 @@ inline constexpr std::int64_t profile_format_version = 1;
 ///    skipping it would show what it hides. Its `optional` is ignored (lint says so).
 /// `optional` and `required` together are an error.
 struct SandboxBind {
-    std::string source{};          ///< host path (on the machine where bwrap runs)
-    std::string target{};          ///< path inside the sandbox
+    std::string source{};  ///< host path (on the machine where bwrap runs)
+    std::string target{};  ///< path inside the sandbox
     bool read_only = true;
-    bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
-    bool optional = false;       ///< a missing source is skipped silently
-    bool required = false;       ///< a missing source is an error, never skipped
+    bool create_target = true;  ///< Shannot compatibility; bwrap creates mount points itself
+    bool optional = false;      ///< a missing source is skipped silently
+    bool required = false;      ///< a missing source is an error, never skipped
 
     friend bool operator==(const SandboxBind&, const SandboxBind&) = default;
 };
@@ -66,7 +66,8 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
     if (has_nul(path)) return fail(errc::invalid_profile, std::string(field) + ": contains a NUL byte");
     for (char c : path)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            return fail(errc::invalid_profile, std::string(field) + ": contains a control character (a newline, a tab, ...)");
+            return fail(errc::invalid_profile,
+                        std::string(field) + ": contains a control character (a newline, a tab, ...)");
     if (!is_absolute(path)) return fail(errc::invalid_profile, std::string(field) + ": must be an absolute path");
     if (has_dot_component(path))
         return fail(errc::invalid_profile, std::string(field) + ": must not contain '.' or '..' components");
@@ -85,11 +86,11 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
 template <class Transport>
 struct SandboxProfile {
     std::string name{};
-    std::vector<std::string> allowed_commands{};   ///< globs or absolute paths; empty admits any command
+    std::vector<std::string> allowed_commands{};  ///< globs or absolute paths; empty admits any command
     std::vector<SandboxBind> binds{};
     std::vector<std::string> tmpfs_paths{};
     std::map<std::string, std::string> environment{};
-    std::optional<std::string> seccomp_profile{};   ///< compiled BPF program (path where bwrap runs)
+    std::optional<std::string> seccomp_profile{};  ///< compiled BPF program (path where bwrap runs)
     bool network_isolation = true;
     bool user_namespace_isolation = true;
     std::vector<std::string> additional_args{};
@@ -107,8 +108,17 @@ struct SandboxProfile {
     /// The same data for another transport (e.g. a profile loaded locally, run over ssh).
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
-        return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args, limits, syscall_filter,
+        return {name,
+                allowed_commands,
+                binds,
+                tmpfs_paths,
+                environment,
+                seccomp_profile,
+                network_isolation,
+                user_namespace_isolation,
+                additional_args,
+                limits,
+                syscall_filter,
                 syscall_filter_allow};
     }
 
@@ -138,7 +148,8 @@ template <class T>
     std::size_t best_index = 0;
     const auto consider = [&](std::string_view other, std::string_view what, std::size_t i) {
         other = strip_trailing_slash(other);
-        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size())) return;
+        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size()))
+            return;
         best = other;
         kind = what;
         best_index = i;
@@ -190,8 +201,9 @@ template <class T>
         const auto field = "binds[" + std::to_string(i) + "]";
         const auto& bind = p.binds[i];
         if (bind.optional && bind.required)
-            return fail(errc::invalid_profile, field + ": \"optional\" and \"required\" are both true; a missing source "
-                                                       "cannot be both skipped and an error: keep one");
+            return fail(errc::invalid_profile, field +
+                                                   ": \"optional\" and \"required\" are both true; a missing source "
+                                                   "cannot be both skipped and an error: keep one");
         if (auto r = check_path(field + ".source", bind.source); !r) return r;
         if (auto r = check_path(field + ".target", bind.target); !r) return r;
         if (is_same_or_under(bind.target, "/proc") && std::string_view(strip_trailing_slash(bind.target)) != "/proc")
@@ -199,8 +211,9 @@ template <class T>
         if (!bind.read_only) {
             for (auto kernel : kernel_paths) {
                 if (is_same_or_under(bind.source, kernel) || is_same_or_under(kernel, bind.source))
-                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source + " would expose host " +
-                                                           std::string(kernel) + "; make it read_only");
+                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source +
+                                                           " would expose host " + std::string(kernel) +
+                                                           "; make it read_only");
                 if (is_same_or_under(bind.target, kernel))
                     return fail(errc::invalid_profile,
                                 field + ": a writable bind onto " + bind.target + " is refused; make it read_only");
@@ -225,7 +238,8 @@ template <class T>
 [[nodiscard]] Result<void> check_settings(const SandboxProfile<T>& p) {
     for (const auto& [key, value] : p.environment) {
         if (!is_env_name(key))
-            return fail(errc::invalid_profile, "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
+            return fail(errc::invalid_profile,
+                        "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
         if (has_nul(value)) return fail(errc::invalid_profile, "environment." + key + ": contains a NUL byte");
     }
     if (p.seccomp_profile)
@@ -259,9 +273,10 @@ template <class T>
                 return fail(errc::invalid_profile,
                             field + ": " + bind.source + " does not exist, and the bind is \"required\"");
             if (auto outer = enclosing_mount(p, i))
-                return fail(errc::invalid_profile, field + ": " + bind.source + " does not exist, and the bind masks part of " +
-                                                       outer->field + " (" + outer->target +
-                                                       "): a masking bind is never skipped, as that would show what it hides");
+                return fail(errc::invalid_profile,
+                            field + ": " + bind.source + " does not exist, and the bind masks part of " + outer->field +
+                                " (" + outer->target +
+                                "): a masking bind is never skipped, as that would show what it hides");
             continue;  // skipped at launch, with a warning unless optional
         }
         if (bind.read_only) continue;
@@ -292,9 +307,10 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_settings(*this); !r) return r;
     if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
     if (auto r = validate_syscall_filter(syscall_filter, syscall_filter_allow); !r) return r;
-    static_assert(requires { Transport::checks_local_paths; },
-                  "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
-                  "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
+    static_assert(
+        requires { Transport::checks_local_paths; },
+        "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
+        "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
     if constexpr (Transport::checks_local_paths) return detail::check_local_paths(*this);
     return {};
 }

@@ -57,7 +57,8 @@ template <class Json>
 }
 
 template <class Json>
-[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field, const std::string* base) {
+[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field,
+                                                           const std::string* base) {
     if (!v.is_array()) return bad(field, "must be an array of strings");
     std::vector<std::string> out;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -121,10 +122,11 @@ template <class Json>
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
 template <class Transport = PosixSpawnTransport>
-[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const typename detail::json_for<Transport>::type& data,
-                                                                          const std::filesystem::path& base_path = {}) {
+[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(
+    const typename detail::json_for<Transport>::type& data, const std::filesystem::path& base_path = {}) {
     using namespace detail;
-    if (!data.is_object()) return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
+    if (!data.is_object())
+        return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
     std::string base = base_path.empty() ? std::string() : base_path.string();
     if (!base.empty() && !is_absolute(base)) {
         std::error_code ec;
@@ -138,7 +140,8 @@ template <class Transport = PosixSpawnTransport>
                 return bad(key, "must be a positive integer");
             if (value.template get<std::int64_t>() > profile_format_version)
                 return bad(key, "profile format " + std::to_string(value.template get<std::int64_t>()) +
-                                    " is newer than this library reads (" + std::to_string(profile_format_version) + ")");
+                                    " is newer than this library reads (" + std::to_string(profile_format_version) +
+                                    ")");
         } else if (key == "name") {
             auto s = get_string(value, key);
             if (!s) return propagate(s);
@@ -146,8 +149,9 @@ template <class Transport = PosixSpawnTransport>
         } else if (key == "allowed_commands" || key == "additional_args" || key == "tmpfs_paths") {
             auto list = get_strings(value, key, key == "tmpfs_paths" ? &base : nullptr);
             if (!list) return propagate(list);
-            (key == "allowed_commands" ? p.allowed_commands : key == "additional_args" ? p.additional_args : p.tmpfs_paths) =
-                std::move(*list);
+            (key == "allowed_commands"  ? p.allowed_commands
+             : key == "additional_args" ? p.additional_args
+                                        : p.tmpfs_paths) = std::move(*list);
         } else if (key == "binds") {
             if (!value.is_array()) return bad(key, "must be an array of bind objects");
             for (std::size_t i = 0; i < value.size(); ++i) {
@@ -196,8 +200,8 @@ template <class Transport = PosixSpawnTransport>
 [[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_string(std::string_view text,
                                                                          const std::filesystem::path& base_path = {}) {
     if (text.size() > max_profile_bytes)
-        return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
-                                               std::to_string(max_profile_bytes) + ")");
+        return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) +
+                                               " bytes; the limit is " + std::to_string(max_profile_bytes) + ")");
     auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
     if (!parsed) return propagate(parsed);
     return load_profile_from_mapping<Transport>(*parsed, base_path);

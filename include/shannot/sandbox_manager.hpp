@@ -35,14 +35,20 @@ namespace shannot {
 /// Thread-safe: any number of threads may run commands on one manager at once.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxManager {
-    static_assert(requires { typename T::process_type; },
-                  "SandboxManager<T>: T must declare `using process_type = ...;`, the handle of a running process "
-                  "(see shannot/concepts/transport.hpp, TransportArchetype)");
-    static_assert(requires(T& t, const LaunchSpec& spec) { t.launch(spec); },
-                  "SandboxManager<T>: T must have `Result<process_type> launch(const LaunchSpec&)`");
-    static_assert(requires { T::name; T::checks_local_paths; },
-                  "SandboxManager<T>: T must declare `static constexpr std::string_view name` and "
-                  "`static constexpr bool checks_local_paths`");
+    static_assert(
+        requires { typename T::process_type; },
+        "SandboxManager<T>: T must declare `using process_type = ...;`, the handle of a running process "
+        "(see shannot/concepts/transport.hpp, TransportArchetype)");
+    static_assert(
+        requires(T & t, const LaunchSpec& spec) { t.launch(spec); },
+        "SandboxManager<T>: T must have `Result<process_type> launch(const LaunchSpec&)`");
+    static_assert(
+        requires {
+            T::name;
+            T::checks_local_paths;
+        },
+        "SandboxManager<T>: T must declare `static constexpr std::string_view name` and "
+        "`static constexpr bool checks_local_paths`");
     static_assert(ProcessHandle<typename T::process_type>,
                   "SandboxManager<T>: T::process_type must provide stdin_fd(), stdout_fd(), stderr_fd(), exit_fd(), "
                   "close_stdin(), terminate(), kill(), wait() -> ExitInfo and argv() (see ProcessHandle)");
@@ -79,7 +85,8 @@ public:
     }
 
     /// As run(), on another thread. The manager must outlive the future.
-    [[nodiscard]] std::future<Result<ProcessResult>> run_async(std::vector<std::string> command, RunOptions options = {}) {
+    [[nodiscard]] std::future<Result<ProcessResult>> run_async(std::vector<std::string> command,
+                                                               RunOptions options = {}) {
         return std::async(std::launch::async,
                           [this, command = std::move(command), options = std::move(options)]() mutable {
                               return run(std::move(command), std::move(options));
@@ -89,9 +96,8 @@ public:
     /// Starts one sandbox that stays up and runs many commands (see SandboxSession for what they
     /// share and what they don't). The session has its own copy of the profile, transport and
     /// admission; remotely it holds one ssh session of the transport's pool until closed.
-    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {})
-        requires SessionTransport<T>
-    {
+    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {}) requires
+        SessionTransport<T> {
         return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
     }
 
@@ -103,7 +109,9 @@ public:
         auto limits = detail::run_limits(profile_, options.limits);
         if (!limits) return propagate(limits);
         LimitsInForce in_force{*limits, std::string(limits_mechanism::unknown)};
-        if constexpr (requires(const T& t) { { t.limits_mechanism() } -> std::convertible_to<std::string_view>; })
+        if constexpr (requires(const T& t) {
+                          { t.limits_mechanism() } -> std::convertible_to<std::string_view>;
+                      })
             in_force.mechanism = std::string(transport_.limits_mechanism());
         return in_force;
     }
@@ -123,11 +131,9 @@ private:
         if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
-        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
-                                            options, on_chunk, [&] {
-                                                return detail::limits_outcome(*process, prepared->limits,
-                                                                              limits_mechanism::unknown);
-                                            });
+        return detail::run_prepared<Output>(
+            T::name, *process, std::move(prepared->command), std::move(prepared->warnings), options, on_chunk,
+            [&] { return detail::limits_outcome(*process, prepared->limits, limits_mechanism::unknown); });
     }
 
     profile_type profile_;

@@ -87,16 +87,17 @@ struct SessionOptions {
 /// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
-    static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
-                                       "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
+    static_assert(SessionTransport<T>,
+                  "SandboxSession<T>: T must model shannot::SessionTransport "
+                  "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
 
 public:
     using transport_type = T;
     using profile_type = SandboxProfile<T>;
 
     /// Starts the sandbox and waits until its agent is ready.
-    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport, Admission admission = Admission{},
-                                                     SessionOptions options = {}) {
+    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport,
+                                                     Admission admission = Admission{}, SessionOptions options = {}) {
         SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
         std::lock_guard lock(session.state_->mutex);
         if (auto started = session.start_locked(); !started) return propagate(started);
@@ -210,7 +211,8 @@ private:
         if (s.options.shell.empty() || detail::has_nul(s.options.shell))
             return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
         if (s.options.working_directory) {
-            auto ok = detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
+            auto ok =
+                detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
             if (!ok) return propagate(ok);
         }
         if (!s.timer) {
@@ -222,7 +224,8 @@ private:
         if (!limits) return propagate(limits);
         const auto hello = detail::random_marker();
         detail::LaunchPlan plan;
-        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
+        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script),
+                        "shannot", hello};
         plan.working_directory = s.options.working_directory;
         plan.extra_args = detail::session_mount_args(limits->tmpfs_bytes);
         plan.files = {{detail::session_shell_fd, s.options.shell}};
@@ -244,8 +247,9 @@ private:
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
-        const auto started = detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
-                                                        err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
+        const auto started =
+            detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
+                                       err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
@@ -255,14 +259,16 @@ private:
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
-        detail::drain_into(channel->stderr_fd(), diagnostics, std::chrono::milliseconds(0));  // what is left in the pipe
+        detail::drain_into(channel->stderr_fd(), diagnostics,
+                           std::chrono::milliseconds(0));  // what is left in the pipe
         if (!ended) channel->kill();
         const auto exit = channel->wait();
         std::string message;
         errc code = errc::sandbox_setup_failed;
         if (!ended) {
             code = errc::sandbox_setup_failed;
-            message = "the session's sandbox did not report ready within " + std::to_string(s.options.start_timeout.count()) + " ms";
+            message = "the session's sandbox did not report ready within " +
+                      std::to_string(s.options.start_timeout.count()) + " ms";
         } else if (exit.kind == ExitInfo::Kind::setup_failed || exit.kind == ExitInfo::Kind::transport_failed) {
             code = exit.error == errc::ok ? errc::sandbox_setup_failed : exit.error;
             message = exit.detail.empty() ? "the session's sandbox failed to start" : exit.detail;
@@ -291,8 +297,9 @@ private:
         if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
         if (!input.empty() && !s.input_ok)
-            return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
-                                                "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
+            return fail(errc::invalid_argument,
+                        "this session cannot pass input to commands: its sandbox has no `head` "
+                        "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
 
         const auto nonce = detail::random_marker();
         const std::string cwd = options.working_directory.value_or(std::string());
@@ -300,15 +307,18 @@ private:
                                                      detail::command_ulimits(s.limits, *limits));
         const auto hits_before = processes_limit_events(*s.channel);
         const int in = s.channel->stdin_fd();
-        const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
+        const auto send_deadline =
+            detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
         if (!detail::write_all(in, request, send_deadline) || !detail::write_all(in, input, send_deadline)) {
             mark_lost_locked("cannot send the command to the session agent");
             return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
         }
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd,
+                                       s.argv);
+        auto result = detail::run_prepared<
+            Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
             // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
             return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};
         });
@@ -341,7 +351,9 @@ private:
     /// How many forks the session's pids cgroup has refused so far (0 without one).
     template <class C>
     static std::uint64_t processes_limit_events(const C& channel) {
-        if constexpr (requires { { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>; })
+        if constexpr (requires {
+                          { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>;
+                      })
             return channel.processes_limit_events();
         else
             return 0;

@@ -41,10 +41,14 @@ struct BpfProgram {
         std::string out(size * sizeof(sock_filter), '\0');
         for (std::size_t i = 0; i < size; ++i) {
             const auto& f = code[i];
-            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff), static_cast<unsigned char>(f.code >> 8),
-                                          f.jt, f.jf,
-                                          static_cast<unsigned char>(f.k & 0xff), static_cast<unsigned char>((f.k >> 8) & 0xff),
-                                          static_cast<unsigned char>((f.k >> 16) & 0xff), static_cast<unsigned char>(f.k >> 24)};
+            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff),
+                                          static_cast<unsigned char>(f.code >> 8),
+                                          f.jt,
+                                          f.jf,
+                                          static_cast<unsigned char>(f.k & 0xff),
+                                          static_cast<unsigned char>((f.k >> 8) & 0xff),
+                                          static_cast<unsigned char>((f.k >> 16) & 0xff),
+                                          static_cast<unsigned char>(f.k >> 24)};
             for (std::size_t b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>(raw[b]);
         }
         return out;
@@ -67,18 +71,28 @@ struct BpfProgram {
 template <class... Rules>
 class SyscallFilter {
     static_assert(sizeof...(Rules) >= 1, "SyscallFilter<Rules...>: name at least one rule set");
-    static_assert((requires { { Rules::name } -> std::convertible_to<std::string_view>; } && ...),
+    static_assert((requires {
+                      { Rules::name } -> std::convertible_to<std::string_view>;
+                  } &&
+                   ...),
                   "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view name` "
                   "(see shannot/concepts/syscall_rule_set.hpp, SyscallRuleSetArchetype)");
-    static_assert((requires { { Rules::summary } -> std::convertible_to<std::string_view>; } && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
-                  "denies, for people (see SyscallRuleSetArchetype)");
-    static_assert((detail::has_rule_array<Rules> && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
-                  "rules` (see SyscallRuleSetArchetype)");
-    static_assert((SyscallRuleSet<Rules> && ...), "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
-                                                 "(an empty `rules`?)");
-    static_assert(sizeof...(Rules) <= 64, "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
+    static_assert(
+        (requires {
+            { Rules::summary } -> std::convertible_to<std::string_view>;
+        } &&
+         ...),
+        "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
+        "denies, for people (see SyscallRuleSetArchetype)");
+    static_assert(
+        (detail::has_rule_array<Rules> && ...),
+        "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
+        "rules` (see SyscallRuleSetArchetype)");
+    static_assert((SyscallRuleSet<Rules> && ...),
+                  "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
+                  "(an empty `rules`?)");
+    static_assert(sizeof...(Rules) <= 64,
+                  "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
 
 public:
     /// Bit i set: the i-th rule set (groups[i]) is left out.
@@ -122,7 +136,8 @@ public:
     /// The mask that leaves out the groups `names` (a profile's relaxations); an unknown name is
     /// an error naming it and the groups there are. `field` prefixes the message (a field path).
     template <class Names>
-    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names, std::string_view field = "syscall_filter_allow") {
+    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names,
+                                                   std::string_view field = "syscall_filter_allow") {
         GroupMask mask = 0;
         std::size_t i = 0;
         for (const auto& name : names) {
@@ -130,8 +145,9 @@ public:
             if (!index) {
                 std::string known;
                 for (auto g : groups) known += (known.empty() ? "" : ", ") + std::string(g);
-                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) + "]: no syscall filter group named '" +
-                                                       std::string(name) + "' (groups: " + known + ")");
+                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) +
+                                                       "]: no syscall filter group named '" + std::string(name) +
+                                                       "' (groups: " + known + ")");
             }
             mask |= GroupMask{1} << *index;
             ++i;
@@ -142,9 +158,9 @@ public:
 
 /// The filter every profile gets unless it says `"syscall_filter": "none"`: each built-in group,
 /// in the order their names are listed (and relaxed) in profiles.
-using DefaultSyscallFilter =
-    SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
-                  DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
+using DefaultSyscallFilter = SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd,
+                                           DenyKeyring, DenyMount, DenyNamespaces, DenyUnixSockets, DenyNetlinkSockets,
+                                           DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
 
 /// The values of a profile's `"syscall_filter"`: the default filter, or no built-in filter.
 inline constexpr std::string_view default_syscall_filter_name = "default";
@@ -155,8 +171,9 @@ template <class Names>
 [[nodiscard]] Result<void> validate_syscall_filter(std::string_view choice, const Names& allow) {
     if (choice == no_syscall_filter_name) {
         if (!std::empty(allow))
-            return fail(errc::invalid_profile, "syscall_filter_allow: relaxes groups of the default filter, which "
-                                               "\"syscall_filter\": \"none\" turns off; remove one of them");
+            return fail(errc::invalid_profile,
+                        "syscall_filter_allow: relaxes groups of the default filter, which "
+                        "\"syscall_filter\": \"none\" turns off; remove one of them");
         return {};
     }
     if (choice != default_syscall_filter_name)

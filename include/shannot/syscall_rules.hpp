@@ -21,11 +21,11 @@ inline constexpr std::uint32_t af_inet6 = 10;
 inline constexpr std::uint32_t af_netlink = 16;
 /// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
 /// CLONE_NEWNET: every flag of clone(2) that makes a namespace.
-inline constexpr std::uint32_t clone_namespace_flags = 0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u |
-                                                       0x10000000u | 0x20000000u | 0x40000000u;
+inline constexpr std::uint32_t clone_namespace_flags =
+    0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u | 0x10000000u | 0x20000000u | 0x40000000u;
 /// unshare(2) also takes CLONE_NEWTIME (0x80), which in clone(2)'s flags is part of the exit signal.
 inline constexpr std::uint32_t unshare_namespace_flags = clone_namespace_flags | 0x00000080u;
-inline constexpr std::uint32_t per_linux = 0;              ///< personality(PER_LINUX): the default
+inline constexpr std::uint32_t per_linux = 0;                    ///< personality(PER_LINUX): the default
 inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personality(0xffffffff) only reads it
 }  // namespace syscall_values
 
@@ -33,8 +33,10 @@ inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personalit
 /// usual one, with a long record of kernel bugs; nothing in a read-only sandbox needs it.
 struct DenyIoUring {
     static constexpr std::string_view name = "io_uring";
-    static constexpr std::string_view summary = "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup), SyscallRule::deny(syscalls::io_uring_enter),
+    static constexpr std::string_view summary =
+        "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup),
+                                      SyscallRule::deny(syscalls::io_uring_enter),
                                       SyscallRule::deny(syscalls::io_uring_register)};
 };
 
@@ -42,9 +44,11 @@ struct DenyIoUring {
 /// process of the sandbox (in a session: the agent's, or the next command's).
 struct DenyPtrace {
     static constexpr std::string_view name = "ptrace";
-    static constexpr std::string_view summary = "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
-                                      SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
+    static constexpr std::string_view summary =
+        "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
+        SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
 };
 
 /// bpf: eBPF programs and maps, kernel code paths that unprivileged users rarely need.
@@ -82,13 +86,16 @@ struct DenyKeyring {
 /// command runs, and a command must not change it (in a nested user namespace it could).
 struct DenyMount {
     static constexpr std::string_view name = "mount";
-    static constexpr std::string_view summary = "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
-                                                "fsmount, fspick and mount_setattr (changing the mount tree)";
+    static constexpr std::string_view summary =
+        "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
+        "fsmount, fspick and mount_setattr (changing the mount tree)";
     static constexpr std::array rules{
-        SyscallRule::deny(syscalls::mount),         SyscallRule::deny(syscalls::umount2),    SyscallRule::deny(syscalls::pivot_root),
-        SyscallRule::deny(syscalls::move_mount),    SyscallRule::deny(syscalls::open_tree),  SyscallRule::deny(syscalls::open_tree_attr),
-        SyscallRule::deny(syscalls::fsopen),        SyscallRule::deny(syscalls::fsconfig),   SyscallRule::deny(syscalls::fsmount),
-        SyscallRule::deny(syscalls::fspick),        SyscallRule::deny(syscalls::mount_setattr)};
+        SyscallRule::deny(syscalls::mount),        SyscallRule::deny(syscalls::umount2),
+        SyscallRule::deny(syscalls::pivot_root),   SyscallRule::deny(syscalls::move_mount),
+        SyscallRule::deny(syscalls::open_tree),    SyscallRule::deny(syscalls::open_tree_attr),
+        SyscallRule::deny(syscalls::fsopen),       SyscallRule::deny(syscalls::fsconfig),
+        SyscallRule::deny(syscalls::fsmount),      SyscallRule::deny(syscalls::fspick),
+        SyscallRule::deny(syscalls::mount_setattr)};
 };
 
 /// unshare and clone with a namespace flag, setns, and clone3: a nested user namespace gives its
@@ -98,7 +105,8 @@ struct DenyMount {
 /// threads, fork and posix_spawn alike), whose flags the filter checks.
 struct DenyNamespaces {
     static constexpr std::string_view name = "namespaces";
-    static constexpr std::string_view summary = "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
+    static constexpr std::string_view summary =
+        "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
     static constexpr std::array rules{
         SyscallRule::deny_if_any_bit(syscalls::unshare, 0, syscall_values::unshare_namespace_flags),
         SyscallRule::deny_if_any_bit(syscalls::clone, 0, syscall_values::clone_namespace_flags),
@@ -110,8 +118,9 @@ struct DenyNamespaces {
 /// it makes a connected pair that reaches nothing outside.
 struct DenyUnixSockets {
     static constexpr std::string_view name = "unix_sockets";
-    static constexpr std::string_view summary = "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
-                                                "an ssh agent, D-Bus); socketpair stays allowed";
+    static constexpr std::string_view summary =
+        "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
+        "an ssh agent, D-Bus); socketpair stays allowed";
     static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_unix)};
 };
 
@@ -131,19 +140,23 @@ struct DenyNetlinkSockets {
 /// profile with "network_isolation": false asked for the network they carry.
 struct DenyOtherSocketFamilies {
     static constexpr std::string_view name = "other_sockets";
-    static constexpr std::string_view summary = "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
-                                                "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
+    static constexpr std::string_view summary =
+        "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
+        "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
     static constexpr std::array rules{SyscallRule::deny_unless_one_of(
-        syscalls::socket, 0, {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
+        syscalls::socket, 0,
+        {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
 };
 
 /// Loading and removing kernel modules, and loading a new kernel (kexec).
 struct DenyKernelModules {
     static constexpr std::string_view name = "kernel_modules";
-    static constexpr std::string_view summary = "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
-                                      SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
-                                      SyscallRule::deny(syscalls::kexec_file_load)};
+    static constexpr std::string_view summary =
+        "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
+        SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
+        SyscallRule::deny(syscalls::kexec_file_load)};
 };
 
 /// personality beyond the default: execution domains and flags (READ_IMPLIES_EXEC,
@@ -151,10 +164,11 @@ struct DenyKernelModules {
 /// (0xffffffff) stay allowed.
 struct DenyPersonality {
     static constexpr std::string_view name = "personality";
-    static constexpr std::string_view summary = "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
-                                                "READ_IMPLIES_EXEC, other execution domains)";
-    static constexpr std::array rules{
-        SyscallRule::deny_unless_one_of(syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
+    static constexpr std::string_view summary =
+        "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
+        "READ_IMPLIES_EXEC, other execution domains)";
+    static constexpr std::array rules{SyscallRule::deny_unless_one_of(
+        syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
 };
 
 }  // namespace shannot

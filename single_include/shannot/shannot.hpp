@@ -133,9 +133,7 @@ inline const std::error_category& error_category() noexcept {
     return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 /// The enumerator's name ("command_refused"): a stable key for logs and JSON output, where the
 /// category's message is prose that may change. Every enumerator is named here (-Wswitch checks
@@ -543,9 +541,7 @@ private:
 
 namespace shannot::detail {
 
-[[nodiscard]] inline bool has_nul(std::string_view s) noexcept {
-    return s.find('\0') != std::string_view::npos;
-}
+[[nodiscard]] inline bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
 
 [[nodiscard]] inline bool is_absolute(std::string_view p) noexcept { return !p.empty() && p.front() == '/'; }
 
@@ -638,7 +634,7 @@ namespace shannot {
 
 /// What one sandbox may consume. A profile always has limits: these defaults stop runaway
 /// behaviour (a fork bomb, a memory hog, a spinner, a tmpfs filler) and stay out of the way of
-/// a diagnostic command; docs/architecture.md ("Resource limits") says why each value.
+/// a diagnostic command; docs/limits.md says why each value.
 struct ResourceLimits {
     /// Address space of each process (RLIMIT_AS): a malloc or mmap past it fails with ENOMEM.
     std::uint64_t memory_bytes = std::uint64_t(4) << 30;
@@ -1004,7 +1000,9 @@ struct is_rule_array : std::false_type {};
 template <std::size_t N>
 struct is_rule_array<std::array<SyscallRule, N>> : std::true_type {};
 template <class R>
-concept has_rule_array = requires { requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value; };
+concept has_rule_array = requires {
+    requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value;
+};
 }  // namespace detail
 
 /// A rule set: a named group of deny rules, the unit a SyscallFilter composes and a profile may
@@ -1055,12 +1053,12 @@ static_assert(SyscallRuleSet<SyscallRuleSetArchetype>);
 namespace shannot::detail::seccomp {
 
 // The opcodes a syscall filter uses (linux/bpf_common.h); a filter reads only `seccomp_data`.
-inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;     ///< A = 32 bits at offset k
-inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;       ///< A == k ? jt : jf
-inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;       ///< A >= k (unsigned) ? jt : jf
-inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;     ///< (A & k) != 0 ? jt : jf
-inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;                 ///< skip k instructions (32-bit k)
-inline constexpr std::uint16_t ret = BPF_RET | BPF_K;                 ///< return k
+inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;  ///< A = 32 bits at offset k
+inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;    ///< A == k ? jt : jf
+inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;    ///< A >= k (unsigned) ? jt : jf
+inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;  ///< (A & k) != 0 ? jt : jf
+inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;              ///< skip k instructions (32-bit k)
+inline constexpr std::uint16_t ret = BPF_RET | BPF_K;              ///< return k
 
 // struct seccomp_data (linux/seccomp.h): nr, arch, instruction_pointer, args[6] (u64 each).
 inline constexpr std::uint32_t offset_nr = 0;
@@ -1216,11 +1214,11 @@ inline constexpr std::uint32_t af_inet6 = 10;
 inline constexpr std::uint32_t af_netlink = 16;
 /// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
 /// CLONE_NEWNET: every flag of clone(2) that makes a namespace.
-inline constexpr std::uint32_t clone_namespace_flags = 0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u |
-                                                       0x10000000u | 0x20000000u | 0x40000000u;
+inline constexpr std::uint32_t clone_namespace_flags =
+    0x00020000u | 0x02000000u | 0x04000000u | 0x08000000u | 0x10000000u | 0x20000000u | 0x40000000u;
 /// unshare(2) also takes CLONE_NEWTIME (0x80), which in clone(2)'s flags is part of the exit signal.
 inline constexpr std::uint32_t unshare_namespace_flags = clone_namespace_flags | 0x00000080u;
-inline constexpr std::uint32_t per_linux = 0;              ///< personality(PER_LINUX): the default
+inline constexpr std::uint32_t per_linux = 0;                    ///< personality(PER_LINUX): the default
 inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personality(0xffffffff) only reads it
 }  // namespace syscall_values
 
@@ -1228,8 +1226,10 @@ inline constexpr std::uint32_t personality_query = 0xffffffffu;  ///< personalit
 /// usual one, with a long record of kernel bugs; nothing in a read-only sandbox needs it.
 struct DenyIoUring {
     static constexpr std::string_view name = "io_uring";
-    static constexpr std::string_view summary = "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup), SyscallRule::deny(syscalls::io_uring_enter),
+    static constexpr std::string_view summary =
+        "io_uring_setup, io_uring_enter and io_uring_register (the io_uring interface)";
+    static constexpr std::array rules{SyscallRule::deny(syscalls::io_uring_setup),
+                                      SyscallRule::deny(syscalls::io_uring_enter),
                                       SyscallRule::deny(syscalls::io_uring_register)};
 };
 
@@ -1237,9 +1237,11 @@ struct DenyIoUring {
 /// process of the sandbox (in a session: the agent's, or the next command's).
 struct DenyPtrace {
     static constexpr std::string_view name = "ptrace";
-    static constexpr std::string_view summary = "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
-                                      SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
+    static constexpr std::string_view summary =
+        "ptrace, process_vm_readv, process_vm_writev and pidfd_getfd (another process's memory and descriptors)";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::ptrace), SyscallRule::deny(syscalls::process_vm_readv),
+        SyscallRule::deny(syscalls::process_vm_writev), SyscallRule::deny(syscalls::pidfd_getfd)};
 };
 
 /// bpf: eBPF programs and maps, kernel code paths that unprivileged users rarely need.
@@ -1277,13 +1279,16 @@ struct DenyKeyring {
 /// command runs, and a command must not change it (in a nested user namespace it could).
 struct DenyMount {
     static constexpr std::string_view name = "mount";
-    static constexpr std::string_view summary = "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
-                                                "fsmount, fspick and mount_setattr (changing the mount tree)";
+    static constexpr std::string_view summary =
+        "mount, umount2, pivot_root, move_mount, open_tree, open_tree_attr, fsopen, fsconfig, "
+        "fsmount, fspick and mount_setattr (changing the mount tree)";
     static constexpr std::array rules{
-        SyscallRule::deny(syscalls::mount),         SyscallRule::deny(syscalls::umount2),    SyscallRule::deny(syscalls::pivot_root),
-        SyscallRule::deny(syscalls::move_mount),    SyscallRule::deny(syscalls::open_tree),  SyscallRule::deny(syscalls::open_tree_attr),
-        SyscallRule::deny(syscalls::fsopen),        SyscallRule::deny(syscalls::fsconfig),   SyscallRule::deny(syscalls::fsmount),
-        SyscallRule::deny(syscalls::fspick),        SyscallRule::deny(syscalls::mount_setattr)};
+        SyscallRule::deny(syscalls::mount),        SyscallRule::deny(syscalls::umount2),
+        SyscallRule::deny(syscalls::pivot_root),   SyscallRule::deny(syscalls::move_mount),
+        SyscallRule::deny(syscalls::open_tree),    SyscallRule::deny(syscalls::open_tree_attr),
+        SyscallRule::deny(syscalls::fsopen),       SyscallRule::deny(syscalls::fsconfig),
+        SyscallRule::deny(syscalls::fsmount),      SyscallRule::deny(syscalls::fspick),
+        SyscallRule::deny(syscalls::mount_setattr)};
 };
 
 /// unshare and clone with a namespace flag, setns, and clone3: a nested user namespace gives its
@@ -1293,7 +1298,8 @@ struct DenyMount {
 /// threads, fork and posix_spawn alike), whose flags the filter checks.
 struct DenyNamespaces {
     static constexpr std::string_view name = "namespaces";
-    static constexpr std::string_view summary = "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
+    static constexpr std::string_view summary =
+        "unshare and clone with a namespace flag, setns, and clone3 (ENOSYS: libc falls back to clone)";
     static constexpr std::array rules{
         SyscallRule::deny_if_any_bit(syscalls::unshare, 0, syscall_values::unshare_namespace_flags),
         SyscallRule::deny_if_any_bit(syscalls::clone, 0, syscall_values::clone_namespace_flags),
@@ -1305,8 +1311,9 @@ struct DenyNamespaces {
 /// it makes a connected pair that reaches nothing outside.
 struct DenyUnixSockets {
     static constexpr std::string_view name = "unix_sockets";
-    static constexpr std::string_view summary = "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
-                                                "an ssh agent, D-Bus); socketpair stays allowed";
+    static constexpr std::string_view summary =
+        "socket(AF_UNIX) (connecting to unix sockets under a bound path: docker.sock, "
+        "an ssh agent, D-Bus); socketpair stays allowed";
     static constexpr std::array rules{SyscallRule::deny_if_equal(syscalls::socket, 0, syscall_values::af_unix)};
 };
 
@@ -1326,19 +1333,23 @@ struct DenyNetlinkSockets {
 /// profile with "network_isolation": false asked for the network they carry.
 struct DenyOtherSocketFamilies {
     static constexpr std::string_view name = "other_sockets";
-    static constexpr std::string_view summary = "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
-                                                "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
+    static constexpr std::string_view summary =
+        "socket of every family but AF_INET, AF_INET6 (and AF_UNIX, AF_NETLINK, which have "
+        "their own groups): AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_XDP, ...";
     static constexpr std::array rules{SyscallRule::deny_unless_one_of(
-        syscalls::socket, 0, {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
+        syscalls::socket, 0,
+        {syscall_values::af_unix, syscall_values::af_inet, syscall_values::af_inet6, syscall_values::af_netlink})};
 };
 
 /// Loading and removing kernel modules, and loading a new kernel (kexec).
 struct DenyKernelModules {
     static constexpr std::string_view name = "kernel_modules";
-    static constexpr std::string_view summary = "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
-    static constexpr std::array rules{SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
-                                      SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
-                                      SyscallRule::deny(syscalls::kexec_file_load)};
+    static constexpr std::string_view summary =
+        "init_module, finit_module, delete_module, kexec_load and kexec_file_load";
+    static constexpr std::array rules{
+        SyscallRule::deny(syscalls::init_module), SyscallRule::deny(syscalls::finit_module),
+        SyscallRule::deny(syscalls::delete_module), SyscallRule::deny(syscalls::kexec_load),
+        SyscallRule::deny(syscalls::kexec_file_load)};
 };
 
 /// personality beyond the default: execution domains and flags (READ_IMPLIES_EXEC,
@@ -1346,10 +1357,11 @@ struct DenyKernelModules {
 /// (0xffffffff) stay allowed.
 struct DenyPersonality {
     static constexpr std::string_view name = "personality";
-    static constexpr std::string_view summary = "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
-                                                "READ_IMPLIES_EXEC, other execution domains)";
-    static constexpr std::array rules{
-        SyscallRule::deny_unless_one_of(syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
+    static constexpr std::string_view summary =
+        "personality other than PER_LINUX or the query 0xffffffff (ADDR_NO_RANDOMIZE, "
+        "READ_IMPLIES_EXEC, other execution domains)";
+    static constexpr std::array rules{SyscallRule::deny_unless_one_of(
+        syscalls::personality, 0, {syscall_values::per_linux, syscall_values::personality_query})};
 };
 
 }  // namespace shannot
@@ -1373,10 +1385,14 @@ struct BpfProgram {
         std::string out(size * sizeof(sock_filter), '\0');
         for (std::size_t i = 0; i < size; ++i) {
             const auto& f = code[i];
-            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff), static_cast<unsigned char>(f.code >> 8),
-                                          f.jt, f.jf,
-                                          static_cast<unsigned char>(f.k & 0xff), static_cast<unsigned char>((f.k >> 8) & 0xff),
-                                          static_cast<unsigned char>((f.k >> 16) & 0xff), static_cast<unsigned char>(f.k >> 24)};
+            const unsigned char raw[8] = {static_cast<unsigned char>(f.code & 0xff),
+                                          static_cast<unsigned char>(f.code >> 8),
+                                          f.jt,
+                                          f.jf,
+                                          static_cast<unsigned char>(f.k & 0xff),
+                                          static_cast<unsigned char>((f.k >> 8) & 0xff),
+                                          static_cast<unsigned char>((f.k >> 16) & 0xff),
+                                          static_cast<unsigned char>(f.k >> 24)};
             for (std::size_t b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>(raw[b]);
         }
         return out;
@@ -1399,18 +1415,28 @@ struct BpfProgram {
 template <class... Rules>
 class SyscallFilter {
     static_assert(sizeof...(Rules) >= 1, "SyscallFilter<Rules...>: name at least one rule set");
-    static_assert((requires { { Rules::name } -> std::convertible_to<std::string_view>; } && ...),
+    static_assert((requires {
+                      { Rules::name } -> std::convertible_to<std::string_view>;
+                  } &&
+                   ...),
                   "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view name` "
                   "(see shannot/concepts/syscall_rule_set.hpp, SyscallRuleSetArchetype)");
-    static_assert((requires { { Rules::summary } -> std::convertible_to<std::string_view>; } && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
-                  "denies, for people (see SyscallRuleSetArchetype)");
-    static_assert((detail::has_rule_array<Rules> && ...),
-                  "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
-                  "rules` (see SyscallRuleSetArchetype)");
-    static_assert((SyscallRuleSet<Rules> && ...), "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
-                                                 "(an empty `rules`?)");
-    static_assert(sizeof...(Rules) <= 64, "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
+    static_assert(
+        (requires {
+            { Rules::summary } -> std::convertible_to<std::string_view>;
+        } &&
+         ...),
+        "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::string_view summary`, what it "
+        "denies, for people (see SyscallRuleSetArchetype)");
+    static_assert(
+        (detail::has_rule_array<Rules> && ...),
+        "SyscallFilter<Rules...>: each rule set must declare `static constexpr std::array<shannot::SyscallRule, N> "
+        "rules` (see SyscallRuleSetArchetype)");
+    static_assert((SyscallRuleSet<Rules> && ...),
+                  "SyscallFilter<Rules...>: a rule set does not model shannot::SyscallRuleSet "
+                  "(an empty `rules`?)");
+    static_assert(sizeof...(Rules) <= 64,
+                  "SyscallFilter<Rules...>: at most 64 rule sets (one bit each in a GroupMask)");
 
 public:
     /// Bit i set: the i-th rule set (groups[i]) is left out.
@@ -1454,7 +1480,8 @@ public:
     /// The mask that leaves out the groups `names` (a profile's relaxations); an unknown name is
     /// an error naming it and the groups there are. `field` prefixes the message (a field path).
     template <class Names>
-    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names, std::string_view field = "syscall_filter_allow") {
+    [[nodiscard]] static Result<GroupMask> mask_of(const Names& names,
+                                                   std::string_view field = "syscall_filter_allow") {
         GroupMask mask = 0;
         std::size_t i = 0;
         for (const auto& name : names) {
@@ -1462,8 +1489,9 @@ public:
             if (!index) {
                 std::string known;
                 for (auto g : groups) known += (known.empty() ? "" : ", ") + std::string(g);
-                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) + "]: no syscall filter group named '" +
-                                                       std::string(name) + "' (groups: " + known + ")");
+                return fail(errc::invalid_profile, std::string(field) + "[" + std::to_string(i) +
+                                                       "]: no syscall filter group named '" + std::string(name) +
+                                                       "' (groups: " + known + ")");
             }
             mask |= GroupMask{1} << *index;
             ++i;
@@ -1474,9 +1502,9 @@ public:
 
 /// The filter every profile gets unless it says `"syscall_filter": "none"`: each built-in group,
 /// in the order their names are listed (and relaxed) in profiles.
-using DefaultSyscallFilter =
-    SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd, DenyKeyring, DenyMount, DenyNamespaces,
-                  DenyUnixSockets, DenyNetlinkSockets, DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
+using DefaultSyscallFilter = SyscallFilter<DenyIoUring, DenyPtrace, DenyBpf, DenyPerfEvents, DenyUserfaultfd,
+                                           DenyKeyring, DenyMount, DenyNamespaces, DenyUnixSockets, DenyNetlinkSockets,
+                                           DenyOtherSocketFamilies, DenyKernelModules, DenyPersonality>;
 
 /// The values of a profile's `"syscall_filter"`: the default filter, or no built-in filter.
 inline constexpr std::string_view default_syscall_filter_name = "default";
@@ -1487,8 +1515,9 @@ template <class Names>
 [[nodiscard]] Result<void> validate_syscall_filter(std::string_view choice, const Names& allow) {
     if (choice == no_syscall_filter_name) {
         if (!std::empty(allow))
-            return fail(errc::invalid_profile, "syscall_filter_allow: relaxes groups of the default filter, which "
-                                               "\"syscall_filter\": \"none\" turns off; remove one of them");
+            return fail(errc::invalid_profile,
+                        "syscall_filter_allow: relaxes groups of the default filter, which "
+                        "\"syscall_filter\": \"none\" turns off; remove one of them");
         return {};
     }
     if (choice != default_syscall_filter_name)
@@ -1535,12 +1564,12 @@ inline constexpr std::int64_t profile_format_version = 1;
 ///    skipping it would show what it hides. Its `optional` is ignored (lint says so).
 /// `optional` and `required` together are an error.
 struct SandboxBind {
-    std::string source{};          ///< host path (on the machine where bwrap runs)
-    std::string target{};          ///< path inside the sandbox
+    std::string source{};  ///< host path (on the machine where bwrap runs)
+    std::string target{};  ///< path inside the sandbox
     bool read_only = true;
-    bool create_target = true;   ///< Shannot compatibility; bwrap creates mount points itself
-    bool optional = false;       ///< a missing source is skipped silently
-    bool required = false;       ///< a missing source is an error, never skipped
+    bool create_target = true;  ///< Shannot compatibility; bwrap creates mount points itself
+    bool optional = false;      ///< a missing source is skipped silently
+    bool required = false;      ///< a missing source is an error, never skipped
 
     friend bool operator==(const SandboxBind&, const SandboxBind&) = default;
 };
@@ -1564,7 +1593,8 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
     if (has_nul(path)) return fail(errc::invalid_profile, std::string(field) + ": contains a NUL byte");
     for (char c : path)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            return fail(errc::invalid_profile, std::string(field) + ": contains a control character (a newline, a tab, ...)");
+            return fail(errc::invalid_profile,
+                        std::string(field) + ": contains a control character (a newline, a tab, ...)");
     if (!is_absolute(path)) return fail(errc::invalid_profile, std::string(field) + ": must be an absolute path");
     if (has_dot_component(path))
         return fail(errc::invalid_profile, std::string(field) + ": must not contain '.' or '..' components");
@@ -1583,11 +1613,11 @@ inline constexpr std::array<std::string_view, 3> kernel_paths{"/proc", "/sys", "
 template <class Transport>
 struct SandboxProfile {
     std::string name{};
-    std::vector<std::string> allowed_commands{};   ///< globs or absolute paths; empty admits any command
+    std::vector<std::string> allowed_commands{};  ///< globs or absolute paths; empty admits any command
     std::vector<SandboxBind> binds{};
     std::vector<std::string> tmpfs_paths{};
     std::map<std::string, std::string> environment{};
-    std::optional<std::string> seccomp_profile{};   ///< compiled BPF program (path where bwrap runs)
+    std::optional<std::string> seccomp_profile{};  ///< compiled BPF program (path where bwrap runs)
     bool network_isolation = true;
     bool user_namespace_isolation = true;
     std::vector<std::string> additional_args{};
@@ -1605,8 +1635,17 @@ struct SandboxProfile {
     /// The same data for another transport (e.g. a profile loaded locally, run over ssh).
     template <class Other>
     [[nodiscard]] SandboxProfile<Other> for_transport() const {
-        return {name, allowed_commands, binds, tmpfs_paths, environment, seccomp_profile,
-                network_isolation, user_namespace_isolation, additional_args, limits, syscall_filter,
+        return {name,
+                allowed_commands,
+                binds,
+                tmpfs_paths,
+                environment,
+                seccomp_profile,
+                network_isolation,
+                user_namespace_isolation,
+                additional_args,
+                limits,
+                syscall_filter,
                 syscall_filter_allow};
     }
 
@@ -1636,7 +1675,8 @@ template <class T>
     std::size_t best_index = 0;
     const auto consider = [&](std::string_view other, std::string_view what, std::size_t i) {
         other = strip_trailing_slash(other);
-        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size())) return;
+        if (other == target || !is_same_or_under(target, other) || (!best.empty() && other.size() <= best.size()))
+            return;
         best = other;
         kind = what;
         best_index = i;
@@ -1688,8 +1728,9 @@ template <class T>
         const auto field = "binds[" + std::to_string(i) + "]";
         const auto& bind = p.binds[i];
         if (bind.optional && bind.required)
-            return fail(errc::invalid_profile, field + ": \"optional\" and \"required\" are both true; a missing source "
-                                                       "cannot be both skipped and an error: keep one");
+            return fail(errc::invalid_profile, field +
+                                                   ": \"optional\" and \"required\" are both true; a missing source "
+                                                   "cannot be both skipped and an error: keep one");
         if (auto r = check_path(field + ".source", bind.source); !r) return r;
         if (auto r = check_path(field + ".target", bind.target); !r) return r;
         if (is_same_or_under(bind.target, "/proc") && std::string_view(strip_trailing_slash(bind.target)) != "/proc")
@@ -1697,8 +1738,9 @@ template <class T>
         if (!bind.read_only) {
             for (auto kernel : kernel_paths) {
                 if (is_same_or_under(bind.source, kernel) || is_same_or_under(kernel, bind.source))
-                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source + " would expose host " +
-                                                           std::string(kernel) + "; make it read_only");
+                    return fail(errc::invalid_profile, field + ": a writable bind of " + bind.source +
+                                                           " would expose host " + std::string(kernel) +
+                                                           "; make it read_only");
                 if (is_same_or_under(bind.target, kernel))
                     return fail(errc::invalid_profile,
                                 field + ": a writable bind onto " + bind.target + " is refused; make it read_only");
@@ -1723,7 +1765,8 @@ template <class T>
 [[nodiscard]] Result<void> check_settings(const SandboxProfile<T>& p) {
     for (const auto& [key, value] : p.environment) {
         if (!is_env_name(key))
-            return fail(errc::invalid_profile, "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
+            return fail(errc::invalid_profile,
+                        "environment." + key + ": not a valid variable name (want [A-Za-z_][A-Za-z0-9_]*)");
         if (has_nul(value)) return fail(errc::invalid_profile, "environment." + key + ": contains a NUL byte");
     }
     if (p.seccomp_profile)
@@ -1757,9 +1800,10 @@ template <class T>
                 return fail(errc::invalid_profile,
                             field + ": " + bind.source + " does not exist, and the bind is \"required\"");
             if (auto outer = enclosing_mount(p, i))
-                return fail(errc::invalid_profile, field + ": " + bind.source + " does not exist, and the bind masks part of " +
-                                                       outer->field + " (" + outer->target +
-                                                       "): a masking bind is never skipped, as that would show what it hides");
+                return fail(errc::invalid_profile,
+                            field + ": " + bind.source + " does not exist, and the bind masks part of " + outer->field +
+                                " (" + outer->target +
+                                "): a masking bind is never skipped, as that would show what it hides");
             continue;  // skipped at launch, with a warning unless optional
         }
         if (bind.read_only) continue;
@@ -1790,9 +1834,10 @@ Result<void> SandboxProfile<Transport>::validate() const {
     if (auto r = detail::check_settings(*this); !r) return r;
     if (auto r = check_limits(limits, "limits", errc::invalid_profile); !r) return r;
     if (auto r = validate_syscall_filter(syscall_filter, syscall_filter_allow); !r) return r;
-    static_assert(requires { Transport::checks_local_paths; },
-                  "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
-                  "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
+    static_assert(
+        requires { Transport::checks_local_paths; },
+        "SandboxProfile<Transport>::validate(): Transport must be complete and declare "
+        "`static constexpr bool checks_local_paths`; include its header, e.g. <shannot/transport/posix_spawn.hpp>");
     if constexpr (Transport::checks_local_paths) return detail::check_local_paths(*this);
     return {};
 }
@@ -1906,7 +1951,8 @@ public:
         return true;
     }
     bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
-        if (error.empty()) error = "not valid JSON at byte " + std::to_string(position) + ": " + strip_prefix(ex.what());
+        if (error.empty())
+            error = "not valid JSON at byte " + std::to_string(position) + ": " + strip_prefix(ex.what());
         return false;
     }
 
@@ -2022,7 +2068,8 @@ template <class Json>
 }
 
 template <class Json>
-[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field, const std::string* base) {
+[[nodiscard]] Result<std::vector<std::string>> get_strings(const Json& v, const std::string& field,
+                                                           const std::string* base) {
     if (!v.is_array()) return bad(field, "must be an array of strings");
     std::vector<std::string> out;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -2086,10 +2133,11 @@ template <class Json>
 
 /// Builds a profile from parsed JSON. `base_path` is the folder relative paths resolve against.
 template <class Transport = PosixSpawnTransport>
-[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(const typename detail::json_for<Transport>::type& data,
-                                                                          const std::filesystem::path& base_path = {}) {
+[[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_mapping(
+    const typename detail::json_for<Transport>::type& data, const std::filesystem::path& base_path = {}) {
     using namespace detail;
-    if (!data.is_object()) return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
+    if (!data.is_object())
+        return fail(errc::invalid_profile, "<root>: must be a JSON object, not " + std::string(data.type_name()));
     std::string base = base_path.empty() ? std::string() : base_path.string();
     if (!base.empty() && !is_absolute(base)) {
         std::error_code ec;
@@ -2103,7 +2151,8 @@ template <class Transport = PosixSpawnTransport>
                 return bad(key, "must be a positive integer");
             if (value.template get<std::int64_t>() > profile_format_version)
                 return bad(key, "profile format " + std::to_string(value.template get<std::int64_t>()) +
-                                    " is newer than this library reads (" + std::to_string(profile_format_version) + ")");
+                                    " is newer than this library reads (" + std::to_string(profile_format_version) +
+                                    ")");
         } else if (key == "name") {
             auto s = get_string(value, key);
             if (!s) return propagate(s);
@@ -2111,8 +2160,9 @@ template <class Transport = PosixSpawnTransport>
         } else if (key == "allowed_commands" || key == "additional_args" || key == "tmpfs_paths") {
             auto list = get_strings(value, key, key == "tmpfs_paths" ? &base : nullptr);
             if (!list) return propagate(list);
-            (key == "allowed_commands" ? p.allowed_commands : key == "additional_args" ? p.additional_args : p.tmpfs_paths) =
-                std::move(*list);
+            (key == "allowed_commands"  ? p.allowed_commands
+             : key == "additional_args" ? p.additional_args
+                                        : p.tmpfs_paths) = std::move(*list);
         } else if (key == "binds") {
             if (!value.is_array()) return bad(key, "must be an array of bind objects");
             for (std::size_t i = 0; i < value.size(); ++i) {
@@ -2161,8 +2211,8 @@ template <class Transport = PosixSpawnTransport>
 [[nodiscard]] Result<SandboxProfile<Transport>> load_profile_from_string(std::string_view text,
                                                                          const std::filesystem::path& base_path = {}) {
     if (text.size() > max_profile_bytes)
-        return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
-                                               std::to_string(max_profile_bytes) + ")");
+        return fail(errc::invalid_profile, "profile is too large (" + std::to_string(text.size()) +
+                                               " bytes; the limit is " + std::to_string(max_profile_bytes) + ")");
     auto parsed = detail::parse_json_strict<std::string_view, typename detail::json_for<Transport>::type>(text);
     if (!parsed) return propagate(parsed);
     return load_profile_from_mapping<Transport>(*parsed, base_path);
@@ -2239,7 +2289,7 @@ SandboxProfile<T> base_profile(std::string name, std::vector<std::string> comman
                      {"LANG", "C.UTF-8"},
                      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
     // The library's defaults, written out: enough for any diagnostic command, not for a runaway
-    // (docs/architecture.md, "Resource limits").
+    // (docs/limits.md).
     p.limits = ResourceLimits{.memory_bytes = std::uint64_t(4) << 30,
                               .processes = 256,
                               .cpu_seconds = 300,
@@ -2256,7 +2306,8 @@ void add_readonly_views(SandboxProfile<T>& p) {
     p.binds.push_back(detail::ro("/etc", detail::Need::required));
     // Secrets under /etc stay hidden: an empty file over each hash file, a tmpfs over ssh keys.
     // Inside the bind of /etc, these masks are never skipped (SandboxBind).
-    for (const char* secret : {"/etc/shadow", "/etc/gshadow"}) p.binds.push_back({.source = "/dev/null", .target = secret});
+    for (const char* secret : {"/etc/shadow", "/etc/gshadow"})
+        p.binds.push_back({.source = "/dev/null", .target = secret});
     p.tmpfs_paths.push_back("/etc/ssh");
     for (const char* path : {"/opt", "/srv", "/var/log"}) p.binds.push_back(detail::ro(path));
 }
@@ -2275,7 +2326,8 @@ template <class Transport = PosixSpawnTransport>
     if (level < 0) {
         std::string names;
         for (auto n : builtin_profile_names) names += (names.empty() ? "" : ", ") + std::string(n);
-        return fail(errc::invalid_argument, "no built-in profile named '" + std::string(name) + "' (built-ins: " + names + ")");
+        return fail(errc::invalid_argument,
+                    "no built-in profile named '" + std::string(name) + "' (built-ins: " + names + ")");
     }
     if (level >= 1) commands.insert(commands.end(), {"head", "tail", "stat"});
     if (level >= 2) commands.insert(commands.end(), {"df", "free", "ps", "uptime", "wc"});
@@ -2389,7 +2441,8 @@ struct BracketMatch {
 /// `unterminated`: no closing ']', the '[' is then an ordinary byte; `broken`: glibc gives up on
 /// the pattern at this byte (a trailing `\` or `-`, an unknown class, a match in an unterminated
 /// bracket), so nothing matches here.
-[[nodiscard]] constexpr BracketMatch match_bracket(std::string_view pattern, std::size_t open, unsigned char c) noexcept {
+[[nodiscard]] constexpr BracketMatch match_bracket(std::string_view pattern, std::size_t open,
+                                                   unsigned char c) noexcept {
     constexpr std::size_t max_class_name = 2048;  // glibc 2.36 gives up on longer class names
     const auto at = [&](std::size_t i) { return glob_at(pattern, i); };
     const int fn = c;
@@ -2571,8 +2624,10 @@ struct BracketMatch {
         } else if (p == '[') {
             if (c != '/') {
                 const auto m = match_bracket(pattern, pi, static_cast<unsigned char>(c));
-                if (m.kind == BracketMatch::matched) next = m.end;
-                else if (m.kind == BracketMatch::unterminated && c == '[') next = pi + 1;
+                if (m.kind == BracketMatch::matched)
+                    next = m.end;
+                else if (m.kind == BracketMatch::unterminated && c == '[')
+                    next = pi + 1;
             }
         } else if (p == c) {
             next = pi + 1;
@@ -2618,7 +2673,8 @@ struct GlobAllowlist {
             std::string allowed;
             for (const auto& p : patterns) allowed += (allowed.empty() ? "" : ", ") + p;
             return fail(errc::command_refused, "command '" + name + "' is not allowed by profile '" +
-                                                   std::string(request.profile_name) + "'" + why + " (allowed: " + allowed + ")");
+                                                   std::string(request.profile_name) + "'" + why +
+                                                   " (allowed: " + allowed + ")");
         };
         auto matches = [&](std::string_view candidate, bool absolute_patterns) {
             for (const auto& p : patterns)
@@ -2694,10 +2750,10 @@ struct LintFinding {
 
 /// Commands that run other commands: allowing one of them allows everything the sandbox can see.
 inline constexpr std::array<std::string_view, 36> exec_capable_commands{
-    "env",   "find",    "xargs",  "sh",     "bash",   "dash",    "zsh",     "ksh",     "fish",
-    "csh",   "tcsh",    "busybox", "python", "python3", "perl",   "ruby",    "node",    "lua",
-    "php",   "awk",     "gawk",   "mawk",   "nice",   "nohup",   "timeout", "strace",  "ltrace",
-    "gdb",   "sudo",    "su",     "chroot", "unshare", "nsenter", "setsid",  "watch",   "flock"};
+    "env", "find", "xargs",   "sh",     "bash",    "dash",    "zsh",     "ksh",    "fish",
+    "csh", "tcsh", "busybox", "python", "python3", "perl",    "ruby",    "node",   "lua",
+    "php", "awk",  "gawk",    "mawk",   "nice",    "nohup",   "timeout", "strace", "ltrace",
+    "gdb", "sudo", "su",      "chroot", "unshare", "nsenter", "setsid",  "watch",  "flock"};
 
 /// A limit above this many times its default (ResourceLimits{}) is flagged ("high-limit").
 inline constexpr std::uint64_t limit_lint_factor = 16;
@@ -2713,11 +2769,13 @@ template <class Transport>
         out.push_back({S::danger, "empty-allowlist", "allowed_commands is empty: every command is allowed"});
     for (const auto& pattern : p.allowed_commands) {
         const auto slash = pattern.rfind('/');
-        const std::string_view base = slash == std::string::npos ? std::string_view(pattern) : std::string_view(pattern).substr(slash + 1);
+        const std::string_view base =
+            slash == std::string::npos ? std::string_view(pattern) : std::string_view(pattern).substr(slash + 1);
         for (auto exec : exec_capable_commands) {
             // A pattern is exec-capable if it names such a command or a glob admits one.
-            const bool named = base == exec || (base.size() > exec.size() && base.substr(0, exec.size()) == exec &&
-                                                 base.find_first_not_of("0123456789.", exec.size()) == std::string_view::npos);
+            const bool named =
+                base == exec || (base.size() > exec.size() && base.substr(0, exec.size()) == exec &&
+                                 base.find_first_not_of("0123456789.", exec.size()) == std::string_view::npos);
             if (named || glob_match(base, exec)) {
                 out.push_back({S::danger, "exec-capable",
                                "allowed command '" + pattern + "' can run other commands (" + std::string(exec) +
@@ -2726,32 +2784,39 @@ template <class Transport>
             }
         }
         if (pattern.find_first_of("*?[") != std::string::npos)
-            out.push_back({S::warning, "glob-pattern", "allowed command '" + pattern + "' is a glob: review what it admits"});
+            out.push_back(
+                {S::warning, "glob-pattern", "allowed command '" + pattern + "' is a glob: review what it admits"});
     }
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (!p.binds[i].read_only)
-            out.push_back({S::warning, "writable-bind",
-                           "binds[" + std::to_string(i) + "]: " + p.binds[i].source + " is writable at " + p.binds[i].target});
+            out.push_back(
+                {S::warning, "writable-bind",
+                 "binds[" + std::to_string(i) + "]: " + p.binds[i].source + " is writable at " + p.binds[i].target});
     if (!p.network_isolation)
         out.push_back({S::danger, "network", "network_isolation is false: the sandbox shares the host's network"});
     if (!p.user_namespace_isolation)
-        out.push_back({S::warning, "user-namespace", "user_namespace_isolation is false: no user namespace is created"});
+        out.push_back(
+            {S::warning, "user-namespace", "user_namespace_isolation is false: no user namespace is created"});
     if (!p.additional_args.empty())
-        out.push_back({S::warning, "additional-args", "additional_args are passed to bwrap verbatim and can weaken the sandbox"});
+        out.push_back(
+            {S::warning, "additional-args", "additional_args are passed to bwrap verbatim and can weaken the sandbox"});
     if (p.syscall_filter == no_syscall_filter_name)
-        out.push_back({S::danger, "syscall-filter-off",
-                       "syscall_filter is \"none\": the whole kernel interface is reachable (unix sockets under bound paths, "
-                       "nested user namespaces, io_uring, ptrace, ...)"});
+        out.push_back(
+            {S::danger, "syscall-filter-off",
+             "syscall_filter is \"none\": the whole kernel interface is reachable (unix sockets under bound paths, "
+             "nested user namespaces, io_uring, ptrace, ...)"});
     for (std::size_t i = 0; i < p.syscall_filter_allow.size(); ++i) {
         const auto& group = p.syscall_filter_allow[i];
         const auto index = DefaultSyscallFilter::group_index(group);
         out.push_back({S::warning, "syscall-filter-relaxed",
                        "syscall_filter_allow[" + std::to_string(i) + "]: '" + group + "' is allowed" +
-                           (index ? ": " + std::string(DefaultSyscallFilter::summaries[*index]) : std::string(" (no such group)"))});
+                           (index ? ": " + std::string(DefaultSyscallFilter::summaries[*index])
+                                  : std::string(" (no such group)"))});
     }
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         if (detail::strip_trailing_slash(p.binds[i].source) == "/")
-            out.push_back({S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
+            out.push_back(
+                {S::warning, "root-bind", "binds[" + std::to_string(i) + "]: the whole host filesystem is visible"});
     for (std::size_t i = 0; i < p.binds.size(); ++i) {
         const auto& b = p.binds[i];
         const auto field = "binds[" + std::to_string(i) + "]";
@@ -2764,14 +2829,16 @@ template <class Transport>
             std::error_code ec;
             if (std::filesystem::exists(b.source, ec) || ec) continue;  // there, or not lookable (validate() says)
             if (b.required || outer)
-                out.push_back({S::warning, "missing-source",
-                               field + ".source: " + b.source + " does not exist on this host, and the bind is " +
-                                   (b.required ? "\"required\"" : "never skipped (it masks part of " + outer->field + ")") +
-                                   ": a run here fails"});
+                out.push_back(
+                    {S::warning, "missing-source",
+                     field + ".source: " + b.source + " does not exist on this host, and the bind is " +
+                         (b.required ? "\"required\"" : "never skipped (it masks part of " + outer->field + ")") +
+                         ": a run here fails"});
             else if (!b.optional)
                 out.push_back({S::warning, "skipped-bind",
-                               field + ".source: " + b.source + " does not exist on this host: a run here skips the bind to " +
-                                   b.target + " (\"required\": true makes it an error, \"optional\": true silences this)"});
+                               field + ".source: " + b.source +
+                                   " does not exist on this host: a run here skips the bind to " + b.target +
+                                   " (\"required\": true makes it an error, \"optional\": true silences this)"});
         }
     }
     static constexpr ResourceLimits defaults{};
@@ -2805,7 +2872,7 @@ namespace shannot {
 struct BuildExtras {
     std::map<std::string, std::string> environment{};  ///< overrides the profile's variables
     std::optional<std::string> working_directory{};    ///< `--chdir` inside the sandbox
-    std::vector<std::string> extra_args{};              ///< after additional_args, before `--` (sessions)
+    std::vector<std::string> extra_args{};             ///< after additional_args, before `--` (sessions)
     /// Bind sources that are symlinks where bwrap runs, each with the absolute path it resolves
     /// to there (the transport finds them: see `host_symlinks`). A bind that only repeats
     /// another one through a symlink becomes that symlink (see linked_bind()).
@@ -2865,16 +2932,17 @@ public:
     [[nodiscard]] Result<std::vector<std::string>> build() const {
         for (std::size_t i = 0; i < command_.size(); ++i) {
             if (command_[i].size() >= max_argument_bytes)
-                return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] is too long: " +
-                                                        std::to_string(command_[i].size()) + " bytes, Linux allows " +
-                                                        std::to_string(max_argument_bytes - 1) +
-                                                        " in one argument (MAX_ARG_STRLEN); pass large data as input");
+                return fail(errc::invalid_argument,
+                            "command[" + std::to_string(i) + "] is too long: " + std::to_string(command_[i].size()) +
+                                " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                " in one argument (MAX_ARG_STRLEN); pass large data as input");
         }
 
         std::vector<std::string> a;
         a.reserve(64 + command_.size());
         if (profile_.user_namespace_isolation) a.emplace_back("--unshare-user");
-        for (const char* flag : {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}) a.emplace_back(flag);
+        for (const char* flag : {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"})
+            a.emplace_back(flag);
         if (profile_.network_isolation) a.emplace_back("--unshare-net");
         for (const char* flag : {"--die-with-parent", "--new-session", "--cap-drop", "ALL"}) a.emplace_back(flag);
 
@@ -2890,8 +2958,8 @@ public:
                 return;
             }
             const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
-            const char* flag = m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind")
-                                                 : (try_flag ? "--bind-try" : "--bind");
+            const char* flag =
+                m.bind->read_only ? (try_flag ? "--ro-bind-try" : "--ro-bind") : (try_flag ? "--bind-try" : "--bind");
             a.insert(a.end(), {flag, m.bind->source, m.target});
         };
         for (const auto& m : mounts)
@@ -2905,9 +2973,10 @@ public:
         for (const auto& [name, value] : extras_.environment) env[name] = value;
         for (const auto& [name, value] : env) {
             if (value.size() >= max_argument_bytes)
-                return fail(errc::invalid_argument, "environment variable " + name + " is too long: " + std::to_string(value.size()) +
-                                                        " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
-                                                        " in one argument (MAX_ARG_STRLEN)");
+                return fail(errc::invalid_argument,
+                            "environment variable " + name + " is too long: " + std::to_string(value.size()) +
+                                " bytes, Linux allows " + std::to_string(max_argument_bytes - 1) +
+                                " in one argument (MAX_ARG_STRLEN)");
             a.insert(a.end(), {"--setenv", name, value});
         }
 
@@ -2918,22 +2987,25 @@ public:
             if constexpr (requires { Transport::syscall_filter_fd; }) {
                 filter_fds.push_back(Transport::syscall_filter_fd);
             } else {
-                return fail(errc::invalid_argument, "profile '" + profile_.name +
-                                                        "' has the built-in syscall filter on, but this transport cannot pass it "
-                                                        "to bwrap (\"syscall_filter\": \"none\" runs without it)");
+                return fail(errc::invalid_argument,
+                            "profile '" + profile_.name +
+                                "' has the built-in syscall filter on, but this transport cannot pass it "
+                                "to bwrap (\"syscall_filter\": \"none\" runs without it)");
             }
         }
         if (profile_.seccomp_profile) {
             if constexpr (requires { Transport::seccomp_fd; }) {
                 filter_fds.push_back(Transport::seccomp_fd);
             } else {
-                return fail(errc::invalid_argument, "profile '" + profile_.name +
-                                                        "' has a seccomp_profile but this transport cannot pass one to bwrap");
+                return fail(errc::invalid_argument,
+                            "profile '" + profile_.name +
+                                "' has a seccomp_profile but this transport cannot pass one to bwrap");
             }
         }
         // bwrap refuses --seccomp beside --add-seccomp-fd: one filter is --seccomp (which bwrap
         // has had since 0.1), two are an --add-seccomp-fd each (bwrap 0.5).
-        for (int fd : filter_fds) a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
+        for (int fd : filter_fds)
+            a.insert(a.end(), {filter_fds.size() == 1 ? "--seccomp" : "--add-seccomp-fd", std::to_string(fd)});
         if constexpr (requires { Transport::json_status_fd; })
             a.insert(a.end(), {"--json-status-fd", std::to_string(Transport::json_status_fd)});
         if constexpr (requires { Transport::limits_block_fd; })
@@ -2943,9 +3015,10 @@ public:
         a.insert(a.end(), {"--remount-ro", "/dev"});
         a.emplace_back("--");
         if (a.size() + command_.size() > max_bwrap_arguments)
-            return fail(errc::invalid_argument, "too many arguments: the command has " + std::to_string(command_.size()) +
-                                                    " and bwrap would get " + std::to_string(a.size() + command_.size()) +
-                                                    ", more than the " + std::to_string(max_bwrap_arguments) +
+            return fail(errc::invalid_argument, "too many arguments: the command has " +
+                                                    std::to_string(command_.size()) + " and bwrap would get " +
+                                                    std::to_string(a.size() + command_.size()) + ", more than the " +
+                                                    std::to_string(max_bwrap_arguments) +
                                                     " bwrap accepts; pass long lists as input (e.g. to xargs -0)");
         a.insert(a.end(), command_.begin(), command_.end());
         return a;
@@ -2979,8 +3052,8 @@ private:
             if (&x == &m || !detail::is_same_or_under(resolved, x.target)) continue;
             if (cover == nullptr || x.target.size() >= cover->target.size()) cover = &x;  // the last one is on top
         }
-        if (cover == nullptr || !identity(*cover) || cover->target == "/" || cover->bind->read_only != m.bind->read_only ||
-            extras_.host_symlinks.count(cover->target) != 0)
+        if (cover == nullptr || !identity(*cover) || cover->target == "/" ||
+            cover->bind->read_only != m.bind->read_only || extras_.host_symlinks.count(cover->target) != 0)
             return std::nullopt;
         for (const auto& x : mounts)
             if (x.target == "/" || (&x != &m && detail::is_same_or_under(x.target, m.target))) return std::nullopt;
@@ -3001,12 +3074,14 @@ private:
             if (missing && std::find(missing->begin(), missing->end(), i) != missing->end() && may_skip(b)) continue;
             mounts.push_back({std::string(detail::strip_trailing_slash(b.target)), &b});
         }
-        for (const auto& t : profile_.tmpfs_paths) mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
+        for (const auto& t : profile_.tmpfs_paths)
+            mounts.push_back({std::string(detail::strip_trailing_slash(t)), nullptr});
         // /dev/shm gets a sized tmpfs unless the profile mounts something there itself.
         if (std::none_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.target == "/dev/shm"; }))
             mounts.push_back({"/dev/shm", nullptr});
         // A parent path is a prefix of its children, so byte order puts parents first.
-        std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
+        std::stable_sort(mounts.begin(), mounts.end(),
+                         [](const Mount& x, const Mount& y) { return x.target < y.target; });
         return mounts;
     }
 
@@ -3067,11 +3142,11 @@ struct RunOptions {
 struct ProcessResult {
     std::vector<std::string> command{};  ///< what the caller asked to run (after admission)
     std::vector<std::string> argv{};     ///< what was executed here: bwrap or ssh and all arguments
-    int exit_code = -1;                ///< -1 when there is no exit code (killed by a signal)
-    int signal = 0;                    ///< terminating signal, 0 if it exited
+    int exit_code = -1;                  ///< -1 when there is no exit code (killed by a signal)
+    int signal = 0;                      ///< terminating signal, 0 if it exited
     bool timed_out = false;
     bool cancelled = false;
-    std::string stdout_data{};           ///< bytes; when truncated, head then tail
+    std::string stdout_data{};  ///< bytes; when truncated, head then tail
     std::string stderr_data{};
     bool stdout_truncated = false;
     bool stderr_truncated = false;
@@ -3122,7 +3197,7 @@ struct InheritedFile {
 struct LaunchSpec {
     std::vector<std::string> bwrap_args{};  ///< from BubblewrapCommandBuilder, without the executable
     std::vector<InheritedFile> files{};
-    bool pipe_stdin = false;              ///< false: stdin is /dev/null
+    bool pipe_stdin = false;  ///< false: stdin is /dev/null
     /// The run's deadline, for transports that must enforce it on the far side too (ssh).
     std::optional<std::chrono::milliseconds> timeout{};
     /// The input bytes (valid during launch). A transport may send them itself while launching
@@ -3149,7 +3224,7 @@ struct ExitInfo {
     int exit_code = -1;
     int signal = 0;
     errc error = errc::ok;  ///< for setup_failed / transport_failed: the most specific code known
-    std::string detail{};     ///< for failures: what the transport knows (not parsed from stderr text)
+    std::string detail{};   ///< for failures: what the transport knows (not parsed from stderr text)
 };
 
 /// A running process. Owns its descriptors; the host's loop polls them but never closes them.
@@ -3158,7 +3233,7 @@ concept ProcessHandle = std::movable<P> && requires(P& p, const P& cp) {
     { cp.stdin_fd() } -> std::same_as<int>;   // write end of stdin, -1 when stdin is /dev/null
     { cp.stdout_fd() } -> std::same_as<int>;  // non-blocking read ends
     { cp.stderr_fd() } -> std::same_as<int>;
-    { cp.exit_fd() } -> std::same_as<int>;    // becomes readable when the process has exited (a pidfd)
+    { cp.exit_fd() } -> std::same_as<int>;  // becomes readable when the process has exited (a pidfd)
     { p.close_stdin() } -> std::same_as<void>;
     { p.terminate() } -> std::same_as<void>;  // polite stop (SIGTERM) of everything the run started
     { p.kill() } -> std::same_as<void>;       // forced stop (SIGKILL) of everything the run started
@@ -3347,9 +3422,7 @@ public:
         return out;
     }
 
-    [[nodiscard]] std::uint64_t dropped() const noexcept {
-        return tail_seen_ > tail_cap_ ? tail_seen_ - tail_cap_ : 0;
-    }
+    [[nodiscard]] std::uint64_t dropped() const noexcept { return tail_seen_ > tail_cap_ ? tail_seen_ - tail_cap_ : 0; }
 
 private:
     std::size_t head_cap_;
@@ -3494,8 +3567,9 @@ enum class FirstFrames { ready, ended, timed_out, cancelled };
 /// (a child's, see ChildProcess) fires, or `deadline` passes. What arrives on stderr outside
 /// frames (a login banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
 /// A readable `cancel_fd` (a CancelToken's) ends the wait too.
-inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
-                                      Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
+inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames,
+                                      FrameFilter& err_frames, Clock::time_point deadline, std::string& diagnostics,
+                                      int cancel_fd = -1) {
     std::string junk;
     char buffer[8192];
     while (out_frames.payloads().empty() || err_frames.payloads().empty()) {
@@ -3639,7 +3713,9 @@ class ChildProcess {
 public:
     ChildProcess() = default;
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), reaps_(other.reaps_),
+        : pid_(std::exchange(other.pid_, -1)),
+          exit_fd_(std::move(other.exit_fd_)),
+          reaps_(other.reaps_),
           status_(std::exchange(other.status_, std::nullopt)) {}
     ChildProcess& operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
@@ -3658,7 +3734,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         child.pid_ = pid;
         return child;
@@ -3671,7 +3748,9 @@ public:
     [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
         ChildProcess process;
         process.exit_fd_ = UniqueFd(pidfd_open(pid));
-        if (!process.exit_fd_) return fail(errc::spawn_failed, "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
+        if (!process.exit_fd_)
+            return fail(errc::spawn_failed,
+                        "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
         process.pid_ = pid;
         return process;
     }
@@ -3707,8 +3786,10 @@ public:
         pid_t rc = 0;
         while ((rc = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
         }
-        if (rc == pid_) status_ = status;
-        else if (rc == 0) ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
+        if (rc == pid_)
+            status_ = status;
+        else if (rc == 0)
+            ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
     }
     /// Waits for the child to end and reaps it: its wait status, or nothing when it was reaped
     /// already (or by someone else), or this handle does not reap (adopt(), observer()).
@@ -3760,7 +3841,9 @@ class ChildProcess {
 public:
     ChildProcess() = default;
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), state_(std::move(other.state_)),
+        : pid_(std::exchange(other.pid_, -1)),
+          exit_fd_(std::move(other.exit_fd_)),
+          state_(std::move(other.state_)),
           reaps_(other.reaps_) {}
     ChildProcess& operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
@@ -3778,7 +3861,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
         }
         ChildProcess child;
         child.exit_fd_ = lift_fd(fds[0]);
@@ -3787,14 +3871,17 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
         }
         auto state = std::make_shared<State>();
         state->pid = pid;
-        if (const int rc = start_detached([state, notify = std::move(notify)]() mutable { reaper(*state, notify); }); rc != 0) {
+        if (const int rc = start_detached([state, notify = std::move(notify)]() mutable { reaper(*state, notify); });
+            rc != 0) {
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot start the thread that waits for a child: ") + std::strerror(rc));
+            return fail(errc::spawn_failed,
+                        std::string("cannot start the thread that waits for a child: ") + std::strerror(rc));
         }
         child.state_ = std::move(state);
         child.pid_ = pid;
@@ -3810,17 +3897,21 @@ public:
     [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
         int fds[2];
         if (!make_cloexec_pipe(fds))
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
         ChildProcess process;
         process.exit_fd_ = lift_fd(fds[0]);
         UniqueFd notify(fds[1]);
         if (!process.exit_fd_)
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
         auto state = std::make_shared<State>();
         state->pid = pid;
         std::weak_ptr<State> weak = state;
-        if (const int rc = start_detached([weak, notify = std::move(notify)]() mutable { poller(weak, notify); }); rc != 0)
-            return fail(errc::spawn_failed, std::string("cannot start the thread that watches a process: ") + std::strerror(rc));
+        if (const int rc = start_detached([weak, notify = std::move(notify)]() mutable { poller(weak, notify); });
+            rc != 0)
+            return fail(errc::spawn_failed,
+                        std::string("cannot start the thread that watches a process: ") + std::strerror(rc));
         process.state_ = std::move(state);
         process.pid_ = pid;
         process.reaps_ = false;
@@ -3988,8 +4079,10 @@ inline void random_bytes(unsigned char* out, std::size_t size) noexcept {
     const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     while (fd >= 0 && got < size) {
         const ssize_t n = ::read(fd, out + got, size - got);
-        if (n > 0) got += static_cast<std::size_t>(n);
-        else if (n == 0 || errno != EINTR) break;
+        if (n > 0)
+            got += static_cast<std::size_t>(n);
+        else if (n == 0 || errno != EINTR)
+            break;
     }
     if (fd >= 0) ::close(fd);
     if (got == size) return;
@@ -4219,7 +4312,8 @@ namespace shannot::detail {
 /// session or transport took it from.
 [[nodiscard]] inline Result<void> check_working_directory(std::string_view what, std::string_view path) {
     if (is_absolute(path) && !has_nul(path)) return {};
-    return fail(errc::invalid_argument, std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
+    return fail(errc::invalid_argument,
+                std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
 }
 
 /// The checks of a caller's command and RunOptions, made once for fresh runs and session
@@ -4229,11 +4323,14 @@ namespace shannot::detail {
 [[nodiscard]] inline Result<void> check_run_input(const std::vector<std::string>& command, const RunOptions& options) {
     if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
     for (std::size_t i = 0; i < command.size(); ++i)
-        if (has_nul(command[i])) return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+        if (has_nul(command[i]))
+            return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
     for (const auto& [name, value] : options.environment) {
         if (!is_env_name(name))
-            return fail(errc::invalid_argument, "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-        if (has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+            return fail(errc::invalid_argument,
+                        "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (has_nul(value))
+            return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
     }
     if (options.working_directory) return check_working_directory("working directory", *options.working_directory);
     return {};
@@ -4278,12 +4375,13 @@ template <class T>
 /// Bare names resolve through the command's PATH, checked on this host when the transport can.
 template <class T, class Admission>
 [[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
-                                                            const Admission& admission, std::vector<std::string> command,
-                                                            const RunOptions& options) {
+                                                             const Admission& admission,
+                                                             std::vector<std::string> command,
+                                                             const RunOptions& options) {
     if (auto ok = check_run_input(command, options); !ok) return propagate(ok);
     const std::string path = effective_path(profile, options);  // the request holds a view of it
     AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
-    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
+    if constexpr (T::checks_local_paths && requires(T & t, std::string_view p) {
                       { t.executable_exists(p) } -> std::convertible_to<bool>;
                   }) {
         request.exists = [&profile, &transport](std::string_view in_sandbox) {
@@ -4369,15 +4467,15 @@ struct LaunchPlan {
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
     ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
-    int cancel_fd = -1;  ///< the run's CancelToken descriptor (-1: none)
+    int cancel_fd = -1;       ///< the run's CancelToken descriptor (-1: none)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
 /// arguments from the builder, the files bwrap inherits.
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
-    BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile), std::move(plan.missing_sources), plan.limits};
+    BuildExtras extras{std::move(plan.environment),       std::move(plan.working_directory), std::move(plan.extra_args),
+                       host_symlinks(transport, profile), std::move(plan.missing_sources),   plan.limits};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -4416,14 +4514,15 @@ struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
     std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
-    ResourceLimits limits{};  ///< what the run may consume (run_limits), for its result
+    ResourceLimits limits{};              ///< what the run may consume (run_limits), for its result
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
 /// built into a LaunchSpec with the caller's RunOptions. Nothing is spawned.
 template <class T, class Admission>
-[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
-                                                    std::vector<std::string> command, const RunOptions& options) {
+[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport,
+                                                    const Admission& admission, std::vector<std::string> command,
+                                                    const RunOptions& options) {
     if (auto ok = profile.validate(); !ok) return propagate(ok);
     auto limits = run_limits(profile, options.limits);
     if (!limits) return propagate(limits);
@@ -4491,9 +4590,16 @@ class RunLoop {
 public:
     RunLoop(P& process, const std::optional<std::string>& input, std::optional<std::chrono::milliseconds> timeout,
             std::chrono::milliseconds grace, int cancel_fd, Sink& sink)
-        : process_(process), input_(input), grace_(grace), cancel_fd_(cancel_fd), sink_(sink), start_(Clock::now()),
-          has_deadline_(timeout.has_value()), deadline_(has_deadline_ ? start_ + *timeout : Clock::time_point::max()),
-          open_{process.stdout_fd() >= 0, process.stderr_fd() >= 0}, stdin_open_(process.stdin_fd() >= 0) {}
+        : process_(process),
+          input_(input),
+          grace_(grace),
+          cancel_fd_(cancel_fd),
+          sink_(sink),
+          start_(Clock::now()),
+          has_deadline_(timeout.has_value()),
+          deadline_(has_deadline_ ? start_ + *timeout : Clock::time_point::max()),
+          open_{process.stdout_fd() >= 0, process.stderr_fd() >= 0},
+          stdin_open_(process.stdin_fd() >= 0) {}
 
     LoopOutcome run() {
         if (!input_ || input_->empty()) close_input();
@@ -4521,7 +4627,7 @@ private:
     /// Passes bytes (and, at `eof`, the end of the stream) through the transport's optional
     /// filter to the sink.
     void deliver(StreamKind kind, std::string_view bytes, bool eof) {
-        if constexpr (requires(P& p, std::string& out) { p.filter_output(kind, bytes, out); }) {
+        if constexpr (requires(P & p, std::string & out) { p.filter_output(kind, bytes, out); }) {
             filtered_.clear();
             if (!bytes.empty()) process_.filter_output(kind, bytes, filtered_);
             if (eof) process_.finish_output(kind, filtered_);
@@ -4617,7 +4723,9 @@ private:
             const ssize_t got = ::read(fd, buffer.data(), buffer.size());
             if (got > 0) {
                 deliver(kind, std::string_view(buffer.data(), static_cast<std::size_t>(got)), false);
-                if constexpr (requires(P& p) { { p.output_finished(kind) } -> std::convertible_to<bool>; }) {
+                if constexpr (requires(P & p) {
+                                  { p.output_finished(kind) } -> std::convertible_to<bool>;
+                              }) {
                     if (process_.output_finished(kind)) {
                         stream_open(kind) = false;
                         return;
@@ -4644,8 +4752,10 @@ private:
         const auto& data = *input_;
         const std::size_t chunk = std::min<std::size_t>(data.size() - written_, 1 << 16);
         const ssize_t put = write_no_sigpipe(p.fd, data.data() + written_, chunk);
-        if (put > 0) written_ += static_cast<std::size_t>(put);
-        else if (put < 0 && errno != EAGAIN && errno != EINTR) close_input();
+        if (put > 0)
+            written_ += static_cast<std::size_t>(put);
+        else if (put < 0 && errno != EAGAIN && errno != EINTR)
+            close_input();
         if (written_ == data.size()) close_input();
     }
 
@@ -4672,8 +4782,9 @@ private:
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output
 /// is read as long as the process lives, whatever the sink keeps.
 template <ProcessHandle P, class Sink>
-LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::optional<std::chrono::milliseconds> timeout,
-                     std::chrono::milliseconds grace, int cancel_fd, Sink&& sink) {
+LoopOutcome run_loop(P& process, const std::optional<std::string>& input,
+                     std::optional<std::chrono::milliseconds> timeout, std::chrono::milliseconds grace, int cancel_fd,
+                     Sink&& sink) {
     return RunLoop<P, std::remove_reference_t<Sink>>(process, input, timeout, grace, cancel_fd, sink).run();
 }
 
@@ -4693,10 +4804,14 @@ namespace shannot::detail {
 /// tail>" (or timed out, was cancelled, was killed by signal N).
 [[nodiscard]] inline std::string failure_message(const ProcessResult& r) {
     std::string message = "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
-    if (r.timed_out) message += "timed out";
-    else if (r.cancelled) message += "was cancelled";
-    else if (r.signal) message += "was killed by signal " + std::to_string(r.signal);
-    else message += "exited with status " + std::to_string(r.exit_code);
+    if (r.timed_out)
+        message += "timed out";
+    else if (r.cancelled)
+        message += "was cancelled";
+    else if (r.signal)
+        message += "was killed by signal " + std::to_string(r.signal);
+    else
+        message += "exited with status " + std::to_string(r.exit_code);
     if (r.limit_exceeded) message += " (the " + *r.limit_exceeded + " limit was exceeded)";
     if (auto tail = stderr_tail(r.stderr_data); !tail.empty()) message += ": " + tail;
     return message;
@@ -4715,10 +4830,14 @@ struct LimitsOutcome {
 template <class P>
 [[nodiscard]] LimitsOutcome limits_outcome(const P& process, const ResourceLimits& limits, std::string_view fallback) {
     LimitsOutcome outcome{limits, std::string(fallback), false};
-    if constexpr (requires { { process.limits_mechanism() } -> std::convertible_to<std::string_view>; }) {
+    if constexpr (requires {
+                      { process.limits_mechanism() } -> std::convertible_to<std::string_view>;
+                  }) {
         if (!process.limits_mechanism().empty()) outcome.mechanism = std::string(process.limits_mechanism());
     }
-    if constexpr (requires { { process.processes_limit_hit() } -> std::convertible_to<bool>; })
+    if constexpr (requires {
+                      { process.processes_limit_hit() } -> std::convertible_to<bool>;
+                  })
         outcome.processes_hit = process.processes_limit_hit();
     return outcome;
 }
@@ -4759,13 +4878,14 @@ template <class Output>
         std::string message = exit.detail.empty() ? std::string(transport_name) + " transport failed" : exit.detail;
         if (result->limit_exceeded) message += " (the " + *result->limit_exceeded + " limit was exceeded)";
         if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-        return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
-                                         std::move(result)});
+        return tl::make_unexpected(
+            Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message), std::move(result)});
     }
     if (!stopped_by_us)
         result->limit_exceeded = exceeded_limit(result->exit_code, result->signal, limits.processes_hit);
     if (options.check && !result->succeeded())
-        return tl::make_unexpected(Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
+        return tl::make_unexpected(
+            Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
     return std::move(*result);
 }
 
@@ -4775,9 +4895,9 @@ template <class Output>
 /// its sandbox was set up (PreparedLaunch::warnings) and what `limits_of()` (called once the
 /// process has ended) says of its limits.
 template <class Output, ProcessHandle P, class F, class LimitsOf>
-[[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
-                                                 std::vector<std::string> warnings, const RunOptions& options,
-                                                 F&& on_chunk, LimitsOf&& limits_of) {
+[[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process,
+                                                 std::vector<std::string> command, std::vector<std::string> warnings,
+                                                 const RunOptions& options, F&& on_chunk, LimitsOf&& limits_of) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);
@@ -4819,12 +4939,12 @@ inline constexpr std::string_view exit_report = "exit ";
 namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
-inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
+inline constexpr std::string_view keep_args_verb = "P";  ///< P SLOT ARGS
 /// B FILTER: keep the built-in syscall filter (printf_escape()) for the R requests that ask for it
 inline constexpr std::string_view keep_filter_verb = "B";
 /// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
-inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
+inline constexpr std::string_view signal_verb = "K";  ///< K TERM | K KILL
 /// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
 inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
@@ -5056,8 +5176,10 @@ namespace shannot::detail {
     out.reserve(word.size() + 2);
     out += '\'';
     for (char c : word) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
     }
     out += '\'';
     return out;
@@ -5077,8 +5199,10 @@ namespace shannot::detail {
 /// shells reading our request lines define `nl`, and a line then holds no newline but its last.
 inline void append_request_word(std::string& line, std::string_view word) {
     for (char c : shell_quote(word)) {
-        if (c == '\n') line += "'\"$nl\"'";
-        else line += c;
+        if (c == '\n')
+            line += "'\"$nl\"'";
+        else
+            line += c;
     }
 }
 
@@ -5136,14 +5260,16 @@ inline void append_request_word(std::string& line, std::string_view word) {
         in_word = true;
         if (c == '\'') {
             const auto close = line.find('\'', i + 1);
-            if (close == std::string_view::npos) return fail(errc::invalid_argument, "unterminated single quote" + position(i));
+            if (close == std::string_view::npos)
+                return fail(errc::invalid_argument, "unterminated single quote" + position(i));
             word.append(line.substr(i + 1, close - i - 1));
             i = close;
         } else if (c == '"') {
             std::size_t j = i + 1;
             for (; j < line.size() && line[j] != '"'; ++j) {
                 const char d = line[j];
-                if (d == '$' || d == '`') return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
+                if (d == '$' || d == '`')
+                    return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
                 if (d == '\\' && j + 1 < line.size()) {
                     const char e = line[j + 1];
                     if (e == '$' || e == '`' || e == '"' || e == '\\') {
@@ -5167,8 +5293,9 @@ inline void append_request_word(std::string& line, std::string_view word) {
         } else if (shell_safe_byte(static_cast<unsigned char>(c)) || c == '=' || (c == '~' && !word.empty())) {
             word += c;
         } else {
-            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") + "0123456789abcdef"[(c >> 4) & 15] +
-                                                    "0123456789abcdef"[c & 15] + position(i));
+            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") +
+                                                    "0123456789abcdef"[(c >> 4) & 15] + "0123456789abcdef"[c & 15] +
+                                                    position(i));
         }
     }
     if (in_word) words.push_back(std::move(word));
@@ -5195,9 +5322,19 @@ inline constexpr int session_shell_fd = 5;
 [[nodiscard]] inline std::vector<std::string> session_mount_args(
     std::uint64_t tmpfs_bytes = ResourceLimits{}.tmpfs_bytes) {
     return {"--as-pid-1",
-            "--perms", "0700", "--size", std::to_string(tmpfs_bytes), "--tmpfs", std::string(session_agent_dir),
-            "--proc", std::string(session_agent_dir) + "/proc",
-            "--perms", "0111", "--ro-bind-data", std::to_string(session_shell_fd), std::string(session_agent_shell)};
+            "--perms",
+            "0700",
+            "--size",
+            std::to_string(tmpfs_bytes),
+            "--tmpfs",
+            std::string(session_agent_dir),
+            "--proc",
+            std::string(session_agent_dir) + "/proc",
+            "--perms",
+            "0111",
+            "--ro-bind-data",
+            std::to_string(session_shell_fd),
+            std::string(session_agent_shell)};
 }
 
 /// Whether a POSIX shell may run `name` itself, as a builtin, a function of the agent's or a
@@ -5207,12 +5344,14 @@ inline constexpr int session_shell_fd = 5;
 /// `exec` finds only programs.
 [[nodiscard]] inline bool shell_may_run_itself(std::string_view name) {
     static constexpr std::string_view names[] = {
-        ".", ":", "[", "alias", "autoload", "bg", "bind", "break", "builtin", "caller", "cd", "chdir", "command",
-        "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "echo", "enable", "eval", "exec",
-        "exit", "export", "false", "fc", "fg", "functions", "getopts", "hash", "help", "history", "integer", "jobs",
-        "kill", "let", "local", "logout", "mapfile", "nameref", "newgrp", "popd", "print", "printf", "pushd", "pwd",
-        "read", "readarray", "readonly", "return", "set", "shift", "shopt", "sleep", "source", "suspend", "test",
-        "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait", "whence"};
+        ".",       ":",      "[",         "alias",   "autoload",  "bg",       "bind",    "break",    "builtin",
+        "caller",  "cd",     "chdir",     "command", "compgen",   "complete", "compopt", "continue", "declare",
+        "dirs",    "disown", "echo",      "enable",  "eval",      "exec",     "exit",    "export",   "false",
+        "fc",      "fg",     "functions", "getopts", "hash",      "help",     "history", "integer",  "jobs",
+        "kill",    "let",    "local",     "logout",  "mapfile",   "nameref",  "newgrp",  "popd",     "print",
+        "printf",  "pushd",  "pwd",       "read",    "readarray", "readonly", "return",  "set",      "shift",
+        "shopt",   "sleep",  "source",    "suspend", "test",      "times",    "trap",    "true",     "type",
+        "typeset", "ulimit", "umask",     "unalias", "unset",     "wait",     "whence"};
     for (auto n : names)
         if (n == name) return true;
     for (auto n : session_agent_functions)
@@ -5410,8 +5549,13 @@ class SessionCommand {
 public:
     SessionCommand(int in, int out, int err, TimerRef timer, const std::string& nonce, std::string working_directory,
                    const std::vector<std::string>& argv)
-        : in_(in), out_(out), err_(err), timer_(timer.fd()), frames_(nonce, timer, &is_end_report),
-          working_directory_(std::move(working_directory)), argv_(&argv) {
+        : in_(in),
+          out_(out),
+          err_(err),
+          timer_(timer.fd()),
+          frames_(nonce, timer, &is_end_report),
+          working_directory_(std::move(working_directory)),
+          argv_(&argv) {
         timer.disarm();  // clear the last command's expiry
     }
 
@@ -5540,16 +5684,17 @@ struct SessionOptions {
 /// Needs `sh` where bwrap runs, and `head` and `cat` in the sandbox to pass input.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxSession {
-    static_assert(SessionTransport<T>, "SandboxSession<T>: T must model shannot::SessionTransport "
-                                       "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
+    static_assert(SessionTransport<T>,
+                  "SandboxSession<T>: T must model shannot::SessionTransport "
+                  "(channel_type and open_channel(const LaunchSpec&); see concepts/session_transport.hpp)");
 
 public:
     using transport_type = T;
     using profile_type = SandboxProfile<T>;
 
     /// Starts the sandbox and waits until its agent is ready.
-    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport, Admission admission = Admission{},
-                                                     SessionOptions options = {}) {
+    [[nodiscard]] static Result<SandboxSession> open(profile_type profile, T transport,
+                                                     Admission admission = Admission{}, SessionOptions options = {}) {
         SandboxSession session(std::move(profile), std::move(transport), std::move(admission), std::move(options));
         std::lock_guard lock(session.state_->mutex);
         if (auto started = session.start_locked(); !started) return propagate(started);
@@ -5663,7 +5808,8 @@ private:
         if (s.options.shell.empty() || detail::has_nul(s.options.shell))
             return fail(errc::invalid_argument, "SessionOptions::shell must name a shell");
         if (s.options.working_directory) {
-            auto ok = detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
+            auto ok =
+                detail::check_working_directory("SessionOptions::working_directory", *s.options.working_directory);
             if (!ok) return propagate(ok);
         }
         if (!s.timer) {
@@ -5675,7 +5821,8 @@ private:
         if (!limits) return propagate(limits);
         const auto hello = detail::random_marker();
         detail::LaunchPlan plan;
-        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script), "shannot", hello};
+        plan.command = {std::string(detail::session_agent_shell), "-c", std::string(detail::session_agent_script),
+                        "shannot", hello};
         plan.working_directory = s.options.working_directory;
         plan.extra_args = detail::session_mount_args(limits->tmpfs_bytes);
         plan.files = {{detail::session_shell_fd, s.options.shell}};
@@ -5697,8 +5844,9 @@ private:
         // Wait for "ready" on both streams; whatever else arrives is diagnostics.
         detail::FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
-        const auto started = detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
-                                                        err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
+        const auto started =
+            detail::await_first_frames(channel->stdout_fd(), channel->stderr_fd(), channel->exit_fd(), out_frames,
+                                       err_frames, detail::Clock::now() + s.options.start_timeout, diagnostics);
         const bool ended = started == detail::FirstFrames::ended;
         if (started == detail::FirstFrames::ready) {
             s.input_ok = out_frames.payloads().front() == detail::protocol::agent::ready_input;
@@ -5708,14 +5856,16 @@ private:
             return {};
         }
         // Not ready: end it and say why, with what bwrap (or ssh) printed.
-        detail::drain_into(channel->stderr_fd(), diagnostics, std::chrono::milliseconds(0));  // what is left in the pipe
+        detail::drain_into(channel->stderr_fd(), diagnostics,
+                           std::chrono::milliseconds(0));  // what is left in the pipe
         if (!ended) channel->kill();
         const auto exit = channel->wait();
         std::string message;
         errc code = errc::sandbox_setup_failed;
         if (!ended) {
             code = errc::sandbox_setup_failed;
-            message = "the session's sandbox did not report ready within " + std::to_string(s.options.start_timeout.count()) + " ms";
+            message = "the session's sandbox did not report ready within " +
+                      std::to_string(s.options.start_timeout.count()) + " ms";
         } else if (exit.kind == ExitInfo::Kind::setup_failed || exit.kind == ExitInfo::Kind::transport_failed) {
             code = exit.error == errc::ok ? errc::sandbox_setup_failed : exit.error;
             message = exit.detail.empty() ? "the session's sandbox failed to start" : exit.detail;
@@ -5744,8 +5894,9 @@ private:
         if (!admitted) return propagate(admitted);
         const std::string_view input = options.input ? std::string_view(*options.input) : std::string_view{};
         if (!input.empty() && !s.input_ok)
-            return fail(errc::invalid_argument, "this session cannot pass input to commands: its sandbox has no `head` "
-                                                "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
+            return fail(errc::invalid_argument,
+                        "this session cannot pass input to commands: its sandbox has no `head` "
+                        "or no `cat` on the agent's PATH (mount them, or use a fresh run)");
 
         const auto nonce = detail::random_marker();
         const std::string cwd = options.working_directory.value_or(std::string());
@@ -5753,15 +5904,18 @@ private:
                                                      detail::command_ulimits(s.limits, *limits));
         const auto hits_before = processes_limit_events(*s.channel);
         const int in = s.channel->stdin_fd();
-        const auto send_deadline = detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
+        const auto send_deadline =
+            detail::Clock::now() + options.timeout.value_or(std::chrono::hours(1)) + std::chrono::seconds(5);
         if (!detail::write_all(in, request, send_deadline) || !detail::write_all(in, input, send_deadline)) {
             mark_lost_locked("cannot send the command to the session agent");
             return fail(errc::session_lost, "the session is lost (cannot send the command to its agent): reopen() it");
         }
 
         // The input went ahead of the command: the handle has no stdin, so the loop writes none.
-        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd, s.argv);
-        auto result = detail::run_prepared<Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
+        detail::SessionCommand process(in, s.channel->stdout_fd(), s.channel->stderr_fd(), s.timer.ref(), nonce, cwd,
+                                       s.argv);
+        auto result = detail::run_prepared<
+            Output>(T::name, process, std::move(*admitted), s.warnings, options, on_chunk, [&] {
             // The session's pids cgroup counts refused forks for the whole session: this command's are the new ones.
             return detail::LimitsOutcome{*limits, s.limits_mechanism, processes_limit_events(*s.channel) > hits_before};
         });
@@ -5794,7 +5948,9 @@ private:
     /// How many forks the session's pids cgroup has refused so far (0 without one).
     template <class C>
     static std::uint64_t processes_limit_events(const C& channel) {
-        if constexpr (requires { { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>; })
+        if constexpr (requires {
+                          { channel.processes_limit_events() } -> std::convertible_to<std::uint64_t>;
+                      })
             return channel.processes_limit_events();
         else
             return 0;
@@ -5827,14 +5983,20 @@ namespace shannot {
 /// Thread-safe: any number of threads may run commands on one manager at once.
 template <class T, class Admission = GlobAllowlist, class Output = HeadTailCapture>
 class SandboxManager {
-    static_assert(requires { typename T::process_type; },
-                  "SandboxManager<T>: T must declare `using process_type = ...;`, the handle of a running process "
-                  "(see shannot/concepts/transport.hpp, TransportArchetype)");
-    static_assert(requires(T& t, const LaunchSpec& spec) { t.launch(spec); },
-                  "SandboxManager<T>: T must have `Result<process_type> launch(const LaunchSpec&)`");
-    static_assert(requires { T::name; T::checks_local_paths; },
-                  "SandboxManager<T>: T must declare `static constexpr std::string_view name` and "
-                  "`static constexpr bool checks_local_paths`");
+    static_assert(
+        requires { typename T::process_type; },
+        "SandboxManager<T>: T must declare `using process_type = ...;`, the handle of a running process "
+        "(see shannot/concepts/transport.hpp, TransportArchetype)");
+    static_assert(
+        requires(T & t, const LaunchSpec& spec) { t.launch(spec); },
+        "SandboxManager<T>: T must have `Result<process_type> launch(const LaunchSpec&)`");
+    static_assert(
+        requires {
+            T::name;
+            T::checks_local_paths;
+        },
+        "SandboxManager<T>: T must declare `static constexpr std::string_view name` and "
+        "`static constexpr bool checks_local_paths`");
     static_assert(ProcessHandle<typename T::process_type>,
                   "SandboxManager<T>: T::process_type must provide stdin_fd(), stdout_fd(), stderr_fd(), exit_fd(), "
                   "close_stdin(), terminate(), kill(), wait() -> ExitInfo and argv() (see ProcessHandle)");
@@ -5871,7 +6033,8 @@ public:
     }
 
     /// As run(), on another thread. The manager must outlive the future.
-    [[nodiscard]] std::future<Result<ProcessResult>> run_async(std::vector<std::string> command, RunOptions options = {}) {
+    [[nodiscard]] std::future<Result<ProcessResult>> run_async(std::vector<std::string> command,
+                                                               RunOptions options = {}) {
         return std::async(std::launch::async,
                           [this, command = std::move(command), options = std::move(options)]() mutable {
                               return run(std::move(command), std::move(options));
@@ -5881,9 +6044,8 @@ public:
     /// Starts one sandbox that stays up and runs many commands (see SandboxSession for what they
     /// share and what they don't). The session has its own copy of the profile, transport and
     /// admission; remotely it holds one ssh session of the transport's pool until closed.
-    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {})
-        requires SessionTransport<T>
-    {
+    [[nodiscard]] Result<SandboxSession<T, Admission, Output>> open_session(SessionOptions options = {}) requires
+        SessionTransport<T> {
         return SandboxSession<T, Admission, Output>::open(profile_, transport_, admission_, std::move(options));
     }
 
@@ -5895,7 +6057,9 @@ public:
         auto limits = detail::run_limits(profile_, options.limits);
         if (!limits) return propagate(limits);
         LimitsInForce in_force{*limits, std::string(limits_mechanism::unknown)};
-        if constexpr (requires(const T& t) { { t.limits_mechanism() } -> std::convertible_to<std::string_view>; })
+        if constexpr (requires(const T& t) {
+                          { t.limits_mechanism() } -> std::convertible_to<std::string_view>;
+                      })
             in_force.mechanism = std::string(transport_.limits_mechanism());
         return in_force;
     }
@@ -5915,11 +6079,9 @@ private:
         if (!prepared) return propagate(prepared);
         auto process = transport_.launch(prepared->spec);
         if (!process) return propagate(process);
-        return detail::run_prepared<Output>(T::name, *process, std::move(prepared->command), std::move(prepared->warnings),
-                                            options, on_chunk, [&] {
-                                                return detail::limits_outcome(*process, prepared->limits,
-                                                                              limits_mechanism::unknown);
-                                            });
+        return detail::run_prepared<Output>(
+            T::name, *process, std::move(prepared->command), std::move(prepared->warnings), options, on_chunk,
+            [&] { return detail::limits_outcome(*process, prepared->limits, limits_mechanism::unknown); });
     }
 
     profile_type profile_;
@@ -6036,7 +6198,8 @@ public:
     void close_from(int lowest) noexcept { posix_spawn_file_actions_addclosefrom_np(&actions_, lowest); }
 
     /// posix_spawn (`search_path`: posix_spawnp) with these actions and attributes: 0 or an errno value.
-    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) const noexcept {
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[],
+                            bool search_path) const noexcept {
         return search_path ? ::posix_spawnp(pid, path, &actions_, &attributes_, argv, envp)
                            : ::posix_spawn(pid, path, &actions_, &attributes_, argv, envp);
     }
@@ -6060,7 +6223,8 @@ public:
     /// value. Holds descriptor_creation_lock(), so that no descriptor of the library is between
     /// pipe() and its FD_CLOEXEC now. What it cannot see: a descriptor the application opens
     /// without FD_CLOEXEC on another thread after the listing reaches the child.
-    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) noexcept {
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[],
+                            bool search_path) noexcept {
         std::lock_guard lock(descriptor_creation_lock());
 #if !defined(__APPLE__)
         if (close_from_ >= 0) {
@@ -6080,7 +6244,8 @@ public:
         constexpr long cap = 1L << 20;  // an unlimited RLIMIT_NOFILE: the first million only
         long limit = cap;
         rlimit lim{};
-        if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) limit = std::min(cap, static_cast<long>(lim.rlim_cur));
+        if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+            limit = std::min(cap, static_cast<long>(lim.rlim_cur));
         std::array<pollfd, 1024> batch{};
         for (long first = lowest; first < limit;) {
             const auto n = static_cast<nfds_t>(std::min<long>(static_cast<long>(batch.size()), limit - first));
@@ -6654,13 +6819,15 @@ inline long read_sysctl(const char* path) {
 /// Empty when nothing known forbids them.
 inline std::string diagnose_namespaces() {
     if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
-        return "user namespaces are disabled (user.max_user_namespaces = 0): run `sysctl -w user.max_user_namespaces=15000`";
+        return "user namespaces are disabled (user.max_user_namespaces = 0): run `sysctl -w "
+               "user.max_user_namespaces=15000`";
     if (::geteuid() != 0) {
         if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0)
             return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): run "
                    "`sysctl -w kernel.unprivileged_userns_clone=1`";
         if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
-            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1): "
+            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = "
+                   "1): "
                    "install an AppArmor profile allowing `userns` for bwrap, or run "
                    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`";
     }
@@ -6694,14 +6861,27 @@ class PosixProcess {
 public:
     PosixProcess(pid_t pid, UniqueFd pidfd, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd status,
                  std::vector<std::string> argv)
-        : pid_(pid), pidfd_(std::move(pidfd)), in_(std::move(in)), out_(std::move(out)), err_(std::move(err)),
-          status_(std::move(status)), argv_(std::move(argv)) {}
+        : pid_(pid),
+          pidfd_(std::move(pidfd)),
+          in_(std::move(in)),
+          out_(std::move(out)),
+          err_(std::move(err)),
+          status_(std::move(status)),
+          argv_(std::move(argv)) {}
     PosixProcess(PosixProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
-          out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
-          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)),
-          slot_(std::move(other.slot_)), cgroup_(std::move(other.cgroup_)), mechanism_(other.mechanism_),
+        : pid_(std::exchange(other.pid_, -1)),
+          pidfd_(std::move(other.pidfd_)),
+          in_(std::move(other.in_)),
+          out_(std::move(other.out_)),
+          err_(std::move(other.err_)),
+          status_(std::move(other.status_)),
+          argv_(std::move(other.argv_)),
+          status_text_(std::move(other.status_text_)),
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)),
+          setup_children_(std::move(other.setup_children_)),
+          slot_(std::move(other.slot_)),
+          cgroup_(std::move(other.cgroup_)),
+          mechanism_(other.mechanism_),
           processes_hit_(other.processes_hit_) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
@@ -6882,7 +7062,8 @@ private:
     [[nodiscard]] bool wait_stopped() const {
         for (int i = 0; i < 1000; ++i) {
             siginfo_t info{};
-            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 && info.si_pid == pid_)
+            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 &&
+                info.si_pid == pid_)
                 return true;
             ::usleep(1000);
         }
@@ -6928,10 +7109,10 @@ private:
     UniqueFd pidfd_, in_, out_, err_, status_;
     std::vector<std::string> argv_;
     std::string status_text_;
-    UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
-    std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
+    UniqueFd sandbox_pidfd_;                        ///< the sandbox's PID 1, pinned once we signalled it
+    std::vector<UniqueFd> setup_children_;          ///< bwrap's children killed during setup, to wait for
     typename CgroupSlots<Deferred>::Lease slot_{};  ///< the v1 pids cgroup bwrap was born in, if any
-    RunCgroup cgroup_{};                    ///< the run's v2 pids cgroup, if one was made
+    RunCgroup cgroup_{};                            ///< the run's v2 pids cgroup, if one was made
     std::string_view mechanism_{};
     bool processes_hit_ = false;
 };
@@ -7033,7 +7214,9 @@ public:
     }
 
     /// For admission: is there an executable at this host path (a bind source)?
-    [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
+    [[nodiscard]] bool executable_exists(std::string_view host_path) const {
+        return is_executable(std::string(host_path));
+    }
 
     /// Which of `paths` are symlinks on this host, each with the absolute path it resolves to
     /// (realpath: one that resolves to nothing is left out).
@@ -7097,8 +7280,10 @@ public:
         char* envp[] = {nullptr};
 
         detail::SpawnSetup setup;
-        if (spec.pipe_stdin) setup.dup_to(in.read.get(), 0);
-        else setup.open_at(0, "/dev/null", O_RDONLY);
+        if (spec.pipe_stdin)
+            setup.dup_to(in.read.get(), 0);
+        else
+            setup.open_at(0, "/dev/null", O_RDONLY);
         setup.dup_to(out.write.get(), 1);
         setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
@@ -7115,16 +7300,22 @@ public:
             if (!file.path.empty()) continue;
             data_fds.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
             if (!data_fds.back().second)
-                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) + " bytes to bwrap at fd " +
-                                                    std::to_string(file.fd) + " (memfd_create): " + std::strerror(errno));
+                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) +
+                                                    " bytes to bwrap at fd " + std::to_string(file.fd) +
+                                                    " (memfd_create): " + std::strerror(errno));
         }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
-            const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
-            const auto data = std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
-            if (taken == spec.files.end()) setup.close(fd);
-            else if (data != data_fds.end()) setup.dup_to(data->second.get(), fd);
-            else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
+            const auto taken =
+                std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
+            const auto data =
+                std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
+            if (taken == spec.files.end())
+                setup.close(fd);
+            else if (data != data_fds.end())
+                setup.dup_to(data->second.get(), fd);
+            else
+                setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
 
@@ -7136,15 +7327,18 @@ public:
                 slot = detail::CgroupSlots<Deferred>::instance().acquire(*parent, spec.limits->processes);
         auto& spawner = slot ? slot.spawner() : detail::SpawnerThread<Deferred>::instance();
         pid_t pid = -1;
-        const int rc = spawner.run(
-            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
+        const int rc = spawner.run([&] {
+            return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp);
+        });
         if (rc != 0) {
             if (rc == E2BIG)
-                return fail(errc::invalid_argument, "the command line is too long for the kernel (" +
-                                                        std::to_string(argv_bytes) + " bytes in " + std::to_string(argv.size()) +
-                                                        " arguments; one argument may not exceed 128 KiB): pass large data as input");
+                return fail(errc::invalid_argument,
+                            "the command line is too long for the kernel (" + std::to_string(argv_bytes) +
+                                " bytes in " + std::to_string(argv.size()) +
+                                " arguments; one argument may not exceed 128 KiB): pass large data as input");
             std::string what = "cannot start " + *bwrap_path + ": " + std::strerror(rc);
-            const auto named = std::find_if(spec.files.begin(), spec.files.end(), [](const InheritedFile& f) { return !f.path.empty(); });
+            const auto named = std::find_if(spec.files.begin(), spec.files.end(),
+                                            [](const InheritedFile& f) { return !f.path.empty(); });
             if (named != spec.files.end() && (rc == ENOENT || rc == EACCES))
                 what += " (or a file bwrap must inherit is unreadable: " + named->path + ")";
             return fail(errc::spawn_failed, std::move(what));
@@ -7159,7 +7353,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
             if (fd >= 0) detail::set_nonblocking(fd);
@@ -7202,14 +7397,16 @@ private:
 template <class Deferred>
 class BasicPosixSpawnTransport {
 #if defined(__linux__)
-    static_assert(sizeof(Deferred*) == 0,
-                  "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
-                  "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
-                  "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
+    static_assert(
+        sizeof(Deferred*) == 0,
+        "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
+        "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
+        "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
 #else
-    static_assert(sizeof(Deferred*) == 0,
-                  "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
-                  "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
+    static_assert(
+        sizeof(Deferred*) == 0,
+        "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
+        "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
 #endif
 
 public:
@@ -7255,12 +7452,12 @@ enum class ConnectStyle {
 /// A remote host reached through the system `ssh`. The remote needs only sshd, sh and bwrap.
 struct SshConnection {
     std::string host{};
-    std::string user{};                        ///< empty: ssh's default
+    std::string user{};  ///< empty: ssh's default
     std::uint16_t port = 22;
-    std::string identity_file{};               ///< `-i`, with IdentitiesOnly=yes
-    std::string known_hosts_file{};            ///< UserKnownHostsFile; empty: ssh's default
+    std::string identity_file{};     ///< `-i`, with IdentitiesOnly=yes
+    std::string known_hosts_file{};  ///< UserKnownHostsFile; empty: ssh's default
     HostKeyPolicy host_key_policy = HostKeyPolicy::accept_new;
-    bool allow_unknown_hosts = false;          ///< required for HostKeyPolicy::no
+    bool allow_unknown_hosts = false;  ///< required for HostKeyPolicy::no
     std::chrono::seconds connect_timeout{5};
     /// How long, after connecting, the login (the remote user's shell and its rc files) may take
     /// to start the dispatcher. Many logins at once to hosts with heavy rc files need more.
@@ -7269,26 +7466,44 @@ struct SshConnection {
     std::string ssh_binary = "ssh";
     std::string remote_bwrap = "bwrap";
     std::optional<std::string> working_directory{};  ///< default --chdir inside the remote sandbox
-    std::vector<std::string> extra_options{};  ///< "Name=value" or "Name value", allowlisted
-    bool allow_unsafe_ssh_options = false;     ///< lets any extra option through: you vouch for it
-    std::size_t max_connections = 4;           ///< ssh master connections kept to this host
-    std::size_t sessions_per_connection = 8;   ///< below sshd's default MaxSessions (10)
+    std::vector<std::string> extra_options{};        ///< "Name=value" or "Name value", allowlisted
+    bool allow_unsafe_ssh_options = false;           ///< lets any extra option through: you vouch for it
+    std::size_t max_connections = 4;                 ///< ssh master connections kept to this host
+    std::size_t sessions_per_connection = 8;         ///< below sshd's default MaxSessions (10)
     ConnectStyle connect_style = ConnectStyle::master_first;
     /// Keep the connection and its warm dispatcher when the transport is gone, for this long
     /// unused (0: they end with the transport), so that the next transport with the same settings
     /// (in this process or another of the same user) costs a sandbox start, not a login. Kept in
     /// `persist_folder`; see persist.hpp and SECURITY.md.
     std::chrono::seconds persist{0};
-    std::string persist_folder{};              ///< absolute; empty: default_persist_folder()
+    std::string persist_folder{};  ///< absolute; empty: default_persist_folder()
 };
 
 /// Extra options that cannot run commands, read files or redirect the connection.
-inline constexpr std::array<std::string_view, 24> safe_ssh_options{
-    "addressfamily", "batchmode",        "canonicaldomains", "canonicalizehostname", "ciphers",
-    "compression",   "connectionattempts", "fingerprinthash", "hashknownhosts",    "hostkeyalgorithms",
-    "ipqos",         "kbdinteractiveauthentication", "kexalgorithms", "loglevel",    "macs",
-    "passwordauthentication", "preferredauthentications", "pubkeyacceptedalgorithms", "pubkeyauthentication",
-    "rekeylimit",    "serveralivecountmax", "tcpkeepalive",    "updatehostkeys",    "visualhostkey"};
+inline constexpr std::array<std::string_view, 24> safe_ssh_options{"addressfamily",
+                                                                   "batchmode",
+                                                                   "canonicaldomains",
+                                                                   "canonicalizehostname",
+                                                                   "ciphers",
+                                                                   "compression",
+                                                                   "connectionattempts",
+                                                                   "fingerprinthash",
+                                                                   "hashknownhosts",
+                                                                   "hostkeyalgorithms",
+                                                                   "ipqos",
+                                                                   "kbdinteractiveauthentication",
+                                                                   "kexalgorithms",
+                                                                   "loglevel",
+                                                                   "macs",
+                                                                   "passwordauthentication",
+                                                                   "preferredauthentications",
+                                                                   "pubkeyacceptedalgorithms",
+                                                                   "pubkeyauthentication",
+                                                                   "rekeylimit",
+                                                                   "serveralivecountmax",
+                                                                   "tcpkeepalive",
+                                                                   "updatehostkeys",
+                                                                   "visualhostkey"};
 
 namespace detail {
 
@@ -7325,33 +7540,44 @@ namespace detail {
 /// Validates every field that reaches ssh's command line.
 [[nodiscard]] inline Result<void> validate(const SshConnection& c) {
     if (c.host.empty()) return fail(errc::invalid_argument, "ssh host is empty");
-    if (c.host.front() == '-') return fail(errc::invalid_argument, "ssh host '" + c.host + "' starts with '-' (it would be read as an option)");
+    if (c.host.front() == '-')
+        return fail(errc::invalid_argument,
+                    "ssh host '" + c.host + "' starts with '-' (it would be read as an option)");
     if (detail::has_space_or_control(c.host) || c.host.find('@') != std::string::npos)
-        return fail(errc::invalid_argument, "ssh host '" + c.host + "' contains whitespace, control characters or '@' (set user separately)");
-    if (!c.user.empty() && (c.user.front() == '-' || detail::has_space_or_control(c.user) || c.user.find('@') != std::string::npos))
-        return fail(errc::invalid_argument, "ssh user '" + c.user + "' starts with '-' or contains whitespace, control characters or '@'");
+        return fail(errc::invalid_argument,
+                    "ssh host '" + c.host + "' contains whitespace, control characters or '@' (set user separately)");
+    if (!c.user.empty() &&
+        (c.user.front() == '-' || detail::has_space_or_control(c.user) || c.user.find('@') != std::string::npos))
+        return fail(errc::invalid_argument,
+                    "ssh user '" + c.user + "' starts with '-' or contains whitespace, control characters or '@'");
     if (c.port == 0) return fail(errc::invalid_argument, "ssh port 0 is not a port");
     if (c.host_key_policy == HostKeyPolicy::no && !c.allow_unknown_hosts)
-        return fail(errc::invalid_argument, "host_key_policy 'no' accepts any host key: set allow_unknown_hosts to mean it");
+        return fail(errc::invalid_argument,
+                    "host_key_policy 'no' accepts any host key: set allow_unknown_hosts to mean it");
     for (const auto* path : {&c.identity_file, &c.known_hosts_file, &c.ssh_binary})
         if (path->find('\0') != std::string::npos || path->find('\n') != std::string::npos)
             return fail(errc::invalid_argument, "ssh setting '" + *path + "' contains a NUL or newline");
-    if (c.ssh_binary.empty() || c.remote_bwrap.empty()) return fail(errc::invalid_argument, "ssh_binary and remote_bwrap must be set");
+    if (c.ssh_binary.empty() || c.remote_bwrap.empty())
+        return fail(errc::invalid_argument, "ssh_binary and remote_bwrap must be set");
     if (c.max_connections == 0 || c.sessions_per_connection == 0)
         return fail(errc::invalid_argument, "max_connections and sessions_per_connection must be at least 1");
     for (const auto& option : c.extra_options)
         if (auto ok = check_ssh_option(option, c.allow_unsafe_ssh_options); !ok) return ok;
     if (c.login_timeout.count() < 1) return fail(errc::invalid_argument, "ssh login_timeout must be at least 1 s");
     if (c.persist.count() < 0 || c.persist > std::chrono::hours(24 * 366))
-        return fail(errc::invalid_argument, "ssh persist must be 0 to 366 days (it is " + std::to_string(c.persist.count()) + " s)");
-    if (!c.persist_folder.empty() && (c.persist_folder.front() != '/' || c.persist_folder.find('\0') != std::string::npos ||
-                                      c.persist_folder.find('\n') != std::string::npos))
+        return fail(errc::invalid_argument,
+                    "ssh persist must be 0 to 366 days (it is " + std::to_string(c.persist.count()) + " s)");
+    if (!c.persist_folder.empty() &&
+        (c.persist_folder.front() != '/' || c.persist_folder.find('\0') != std::string::npos ||
+         c.persist_folder.find('\n') != std::string::npos))
         return fail(errc::invalid_argument, "ssh persist_folder '" + c.persist_folder + "' is not an absolute path");
     return {};
 }
 
 /// `user@host` (or `host`).
-[[nodiscard]] inline std::string ssh_destination(const SshConnection& c) { return c.user.empty() ? c.host : c.user + "@" + c.host; }
+[[nodiscard]] inline std::string ssh_destination(const SshConnection& c) {
+    return c.user.empty() ? c.host : c.user + "@" + c.host;
+}
 
 /// ssh's options, ours first (ssh keeps the first value it sees for an option), then the
 /// caller's extras. Without the ssh binary, destination and remote command.
@@ -7359,10 +7585,12 @@ namespace detail {
     const char* strict = c.host_key_policy == HostKeyPolicy::accept_new ? "accept-new"
                          : c.host_key_policy == HostKeyPolicy::yes      ? "yes"
                                                                         : "no";
-    std::vector<std::string> a = {"-o", "BatchMode=yes", "-o", std::string("StrictHostKeyChecking=") + strict,
+    std::vector<std::string> a = {"-o", "BatchMode=yes",
+                                  "-o", std::string("StrictHostKeyChecking=") + strict,
                                   "-o", "ConnectTimeout=" + std::to_string(c.connect_timeout.count()),
                                   "-o", "ServerAliveInterval=" + std::to_string(c.server_alive_interval.count()),
-                                  "-o", "LogLevel=ERROR", "-p", std::to_string(c.port)};
+                                  "-o", "LogLevel=ERROR",
+                                  "-p", std::to_string(c.port)};
     if (!c.known_hosts_file.empty()) a.insert(a.end(), {"-o", "UserKnownHostsFile=" + c.known_hosts_file});
     if (!c.identity_file.empty()) a.insert(a.end(), {"-i", c.identity_file, "-o", "IdentitiesOnly=yes"});
     a.emplace_back("-T");
@@ -7444,14 +7672,15 @@ struct ChildSpec {
 };
 
 struct Child {
-    ChildProcess process;  ///< waiting for it and signalling it
+    ChildProcess process;   ///< waiting for it and signalling it
     UniqueFd in, out, err;  ///< parent ends, non-blocking
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
     const bool piped = spec.log_file.empty() && spec.stdout_path.empty() && spec.stderr_path.empty();
-    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
+    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) ||
+        (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
     if (piped) {
         enlarge_output_pipe(out_w.get());
@@ -7460,15 +7689,19 @@ struct Child {
 
     SpawnSetup setup;
     if (spec.new_session) setup.new_session();
-    if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
-    else setup.open_at(0, "/dev/null", O_RDONLY);
+    if (spec.pipe_stdin)
+        setup.dup_to(in_r.get(), 0);
+    else
+        setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
         setup.dup_to(out_w.get(), 1);
         setup.dup_to(err_w.get(), 2);
     } else {
         setup.open_at(1, "/dev/null", O_WRONLY);
-        if (spec.log_file.empty()) setup.open_at(2, "/dev/null", O_WRONLY);
-        else setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (spec.log_file.empty())
+            setup.open_at(2, "/dev/null", O_WRONLY);
+        else
+            setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
     // File actions run in order: a path given for a descriptor replaces what was set up above.
     if (!spec.stdin_path.empty()) setup.open_at(0, spec.stdin_path.c_str(), spec.stdin_flags);
@@ -7482,7 +7715,9 @@ struct Child {
     pid_t pid = -1;
     const int rc = setup.spawn(&pid, argv[0], argv.data(), spawn_environment(), true);
     if (rc != 0) {
-        if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
+        if (rc == E2BIG)
+            return fail(errc::invalid_argument,
+                        "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
     }
     auto process = ChildProcess::watch(pid);
@@ -8010,18 +8245,21 @@ namespace shannot::detail {
 /// user, not a symlink. An existing folder that is anything else is refused, never "fixed": a
 /// folder someone else made could hold sockets that are theirs.
 [[nodiscard]] inline Result<void> ensure_private_folder(const std::string& path) {
-    if (path.empty() || path.front() != '/') return fail(errc::invalid_argument, "the folder '" + path + "' is not absolute");
+    if (path.empty() || path.front() != '/')
+        return fail(errc::invalid_argument, "the folder '" + path + "' is not absolute");
     for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
         ::mkdir(path.substr(0, at).c_str(), 0700);  // parents: made private if we make them, else as they are
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
         return fail(errc::io_error, "cannot create the folder " + path + ": " + std::strerror(errno));
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return fail(errc::io_error, "cannot examine " + path + ": " + std::strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(errc::invalid_argument, path + " is not a folder (a symlink, or a file): refused");
+    if (::lstat(path.c_str(), &st) != 0)
+        return fail(errc::io_error, "cannot examine " + path + ": " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail(errc::invalid_argument, path + " is not a folder (a symlink, or a file): refused");
     if (st.st_uid != ::geteuid()) return fail(errc::invalid_argument, path + " belongs to another user: refused");
     if ((st.st_mode & 077) != 0)
-        return fail(errc::invalid_argument, path + " is open to other users (mode " + std::to_string(st.st_mode & 0777) +
-                                                ", want 0700): refused");
+        return fail(errc::invalid_argument, path + " is open to other users (mode " +
+                                                std::to_string(st.st_mode & 0777) + ", want 0700): refused");
     return {};
 }
 
@@ -8039,7 +8277,7 @@ namespace shannot::detail {
     std::string_view text(buffer, static_cast<std::size_t>(n));
     const auto close = text.rfind(')');
     if (close == std::string_view::npos) return {};
-    text.remove_prefix(close + 2);  // from field 3 (state)
+    text.remove_prefix(close + 2);                                                 // from field 3 (state)
     if (!text.empty() && (text.front() == 'Z' || text.front() == 'X')) return {};  // dead, not yet reaped
     for (int field = 3; field < 22; ++field) {
         const auto space = text.find(' ');
@@ -8066,11 +8304,15 @@ inline void signal_process(pid_t pid, const std::string& start, int signal) {
 [[nodiscard]] inline Result<std::string> default_persist_folder() {
     if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && run[0] == '/') {
         struct stat st {};
-        if (::lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) return std::string(run) + "/shannot";
+        if (::lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
+            return std::string(run) + "/shannot";
     }
-    if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && cache[0] == '/') return std::string(cache) + "/shannot/ssh";
-    if (const char* home = std::getenv("HOME"); home && home[0] == '/') return std::string(home) + "/.cache/shannot/ssh";
-    return fail(errc::invalid_argument, "no folder for kept ssh connections: set XDG_RUNTIME_DIR or HOME (or persist_folder)");
+    if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && cache[0] == '/')
+        return std::string(cache) + "/shannot/ssh";
+    if (const char* home = std::getenv("HOME"); home && home[0] == '/')
+        return std::string(home) + "/.cache/shannot/ssh";
+    return fail(errc::invalid_argument,
+                "no folder for kept ssh connections: set XDG_RUNTIME_DIR or HOME (or persist_folder)");
 }
 
 /// The longest folder path whose sockets still fit a unix socket address (108 bytes, with the
@@ -8082,31 +8324,37 @@ struct PersistedState {
     std::vector<std::string> identity{};
     std::string host{}, user{};
     int port = 0;
-    pid_t ssh_pid = -1;            ///< the ssh process: the connection, its ControlMaster and the warm dispatcher
+    pid_t ssh_pid = -1;  ///< the ssh process: the connection, its ControlMaster and the warm dispatcher
     std::string ssh_start{};
-    pid_t holder_pid = -1;         ///< `sleep SECONDS`, holding the dispatcher's stdin open while nobody uses it
+    pid_t holder_pid = -1;  ///< `sleep SECONDS`, holding the dispatcher's stdin open while nobody uses it
     std::string holder_start{};
-    bool busy = false;             ///< a transport is using it (left set by one that died mid-command)
-    std::string hello{};           ///< the dispatcher's marker
+    bool busy = false;                ///< a transport is using it (left set by one that died mid-command)
+    std::string hello{};              ///< the dispatcher's marker
     std::vector<std::string> argv{};  ///< the ssh command line, up to the destination (for ProcessResult::argv)
     std::map<std::string, std::string> links{};
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;
     std::uint64_t commands = 0;
-    std::int64_t used = 0;         ///< when last released (Unix time, s)
-    std::int64_t idle = 0;         ///< how long it is kept unused (s)
+    std::int64_t used = 0;  ///< when last released (Unix time, s)
+    std::int64_t idle = 0;  ///< how long it is kept unused (s)
 };
 
 /// The files of one kept connection.
 struct PersistPaths {
     std::string dir, lock, state, socket, in, out, err;
     explicit PersistPaths(std::string folder)
-        : dir(std::move(folder)), lock(dir + "/lock"), state(dir + "/state"), socket(dir + "/s"), in(dir + "/in"),
-          out(dir + "/out"), err(dir + "/err") {}
+        : dir(std::move(folder)),
+          lock(dir + "/lock"),
+          state(dir + "/state"),
+          socket(dir + "/s"),
+          in(dir + "/in"),
+          out(dir + "/out"),
+          err(dir + "/err") {}
 };
 
 [[nodiscard]] inline std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 /// Reads the state file; nullopt when missing or not ours to trust (any field malformed).
@@ -8132,7 +8380,8 @@ template <class Json = nlohmann::json>
         if (j.contains(k) && j[k].is_string()) out = j[k].template get<std::string>();
     };
     const auto num = [&](const char* k, auto& out) {
-        if (j.contains(k) && j[k].is_number_integer()) out = static_cast<std::remove_reference_t<decltype(out)>>(j[k].template get<std::int64_t>());
+        if (j.contains(k) && j[k].is_number_integer())
+            out = static_cast<std::remove_reference_t<decltype(out)>>(j[k].template get<std::int64_t>());
     };
     const auto strings = [](const Json& v, std::vector<std::string>& out) {
         if (!v.is_array()) return false;
@@ -8264,8 +8513,7 @@ inline void reap_stopped(const std::vector<pid_t>& pids, std::chrono::millisecon
                 if (pid > 0 && p.pid() == pid) return true;
         return false;
     };
-    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked())
-        ::usleep(5000);
+    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked()) ::usleep(5000);
 }
 
 /// Starts the holder: `sleep SECONDS` with the dispatcher's stdin fifo open for writing, in a
@@ -8331,17 +8579,17 @@ namespace shannot::detail {
 template <class Deferred>
 struct Dispatcher {
     Child child;
-    std::size_t master = 0;               ///< index of the ControlMaster it rides on
-    std::vector<std::string> argv{};      ///< the ssh command, up to the destination
-    std::string hello{};                  ///< the dispatcher's marker (names its remote folder)
-    std::uint64_t commands = 0;           ///< commands run on it so far
+    std::size_t master = 0;           ///< index of the ControlMaster it rides on
+    std::vector<std::string> argv{};  ///< the ssh command, up to the destination
+    std::string hello{};              ///< the dispatcher's marker (names its remote folder)
+    std::uint64_t commands = 0;       ///< commands run on it so far
     /// bwrap argument lists (the part before "--") its dispatcher holds, by number (P requests).
     std::vector<std::vector<std::string>> kept_args{};
-    std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
+    std::size_t next_slot = 0;  ///< the slot a new list replaces once all are taken
     /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
     std::string kept_filter{};
-    bool primary = false;                 ///< it is its own connection, and master `master` (ConnectStyle::session_first)
-    bool persisted = false;               ///< the kept connection's warm dispatcher (SshConnection::persist)
+    bool primary = false;    ///< it is its own connection, and master `master` (ConnectStyle::session_first)
+    bool persisted = false;  ///< the kept connection's warm dispatcher (SshConnection::persist)
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -8375,8 +8623,8 @@ public:
     /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
     /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed); a
     /// readable `cancel_fd` ends a wait for a connection (errc::cancelled).
-    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
-                                                              int cancel_fd = -1) {
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(
+        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt, int cancel_fd = -1) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -8386,7 +8634,8 @@ public:
                 if (!dispatcher->child.process.exited()) return dispatcher;
                 discard_locked(*dispatcher);
             }
-            if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+            if (conn_.persist.count() > 0 && !kept_tried_ &&
+                busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 kept_tried_ = true;
                 ++busy_;
                 lock.unlock();
@@ -8427,7 +8676,8 @@ public:
                     continue;
                 }
             }
-            if (!deadline) cv_.wait(lock);
+            if (!deadline)
+                cv_.wait(lock);
             else if (cv_.wait_until(lock, *deadline) == std::cv_status::timeout)
                 return fail(errc::connection_failed, "every ssh session to " + ssh_destination(conn_) + " is busy");
         }
@@ -8456,7 +8706,7 @@ public:
         }
         idle_.clear();
         if (kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);  // not handed back: ended
-        kept_.reset();  // unlocks it
+        kept_.reset();                                                            // unlocks it
         for (auto& m : masters_) stop_master(m);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
         dir_.clear();
@@ -8481,8 +8731,8 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
-        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
-        bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
+        bool primary = false;  ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
+        bool parked = false;   ///< a kept connection handed back: left running, its socket left in place
     };
 
     /// The kept connection this pool holds (SshConnection::persist): its files, their lock, its state.
@@ -8506,11 +8756,14 @@ private:
             auto& m = masters_[i];
             if (!m.ready || !m.child.process) continue;
             if (m.child.process.exited()) {
-                if (m.channels == 0) stop_master(m);
-                else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
+                if (m.channels == 0)
+                    stop_master(m);
+                else
+                    m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
             }
-            if (m.channels < conn_.sessions_per_connection && (best == masters_.size() || m.channels < masters_[best].channels))
+            if (m.channels < conn_.sessions_per_connection &&
+                (best == masters_.size() || m.channels < masters_[best].channels))
                 best = i;
         }
         return best;
@@ -8611,8 +8864,9 @@ private:
         // A kept connection's processes are told from ones that got their pid later by their
         // start time in /proc: without it one could be neither adopted nor safely ended.
         if (process_start_time(::getpid()).empty())
-            return fail(errc::invalid_argument, "SshConnection::persist (kept connections) needs /proc on this machine, "
-                                                "which it has not: connect without persist");
+            return fail(errc::invalid_argument,
+                        "SshConnection::persist (kept connections) needs /proc on this machine, "
+                        "which it has not: connect without persist");
         std::string folder = conn_.persist_folder;
         if (folder.empty()) {
             auto found = default_persist_folder();
@@ -8621,7 +8875,8 @@ private:
         }
         if (folder.size() > max_persist_folder_length)
             return fail(errc::invalid_argument, "the folder for kept ssh connections '" + folder + "' is longer than " +
-                                                    std::to_string(max_persist_folder_length) + " bytes: its sockets would not fit a unix socket address");
+                                                    std::to_string(max_persist_folder_length) +
+                                                    " bytes: its sockets would not fit a unix socket address");
         if (auto ok = ensure_private_folder(folder); !ok) return propagate(ok);
         const auto identity = persist_identity(conn_);
         Kept kept{PersistPaths(folder + "/" + persist_key(identity)), {}, {}, false};
@@ -8649,7 +8904,8 @@ private:
 
     /// Takes over the kept connection's idle dispatcher: opens its fifos, ends the holder.
     std::unique_ptr<Dispatcher> adopt_kept(Kept& kept, const PersistedState& state) {
-        UniqueFd in(::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
+        UniqueFd in(
+            ::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
         if (!in) return nullptr;
         // Our writer is open: from now on the dispatcher cannot see EOF. If the holder had ended
         // before, it may have: only a holder still alive proves it did not.
@@ -8684,7 +8940,8 @@ private:
 
     /// A new kept connection: ssh, in a session of its own, is the connection, its ControlMaster
     /// (a socket in the folder) and the dispatcher, whose stdin, stdout and stderr are fifos there.
-    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity, int cancel_fd) {
+    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity,
+                                                   int cancel_fd) {
         const auto& p = kept.paths;
         for (const auto* fifo : {&p.in, &p.out, &p.err})
             if (::mkfifo(fifo->c_str(), 0600) != 0)
@@ -8694,7 +8951,8 @@ private:
         Child child;
         child.out = UniqueFd(::open(p.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
         child.err = UniqueFd(::open(p.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-        if (!in_rw || !child.out || !child.err) return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
+        if (!in_rw || !child.out || !child.err)
+            return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
         ChildSpec spec;
         spec.argv = {conn_.ssh_binary, "-M", "-S", p.socket, "-o", "ControlPersist=no"};
         spec.stdin_path = p.in;
@@ -8709,7 +8967,8 @@ private:
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
         child.process = std::move(spawned->process);
-        child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
+        child.in =
+            UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
         in_rw.reset();
         const pid_t pid = child.process.pid();
         auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
@@ -8783,7 +9042,8 @@ private:
         std::lock_guard lock(dir_mutex_);
         if (!dir_.empty()) return {};
         char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-        if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+        if (!::mkdtemp(templ))
+            return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
         dir_ = templ;
         return {};
     }
@@ -8839,8 +9099,8 @@ private:
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!died)
-            return fail(errc::connection_failed,
-                        "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
+            return fail(errc::connection_failed, "ssh to " + where + " did not connect within " +
+                                                     std::to_string(conn_.connect_timeout.count()) + " s");
         return fail(classify_ssh_failure(diagnostics), "ssh to " + where + " failed: " + last_line(diagnostics));
     }
 
@@ -8858,7 +9118,8 @@ private:
     /// Starts `spec` (the ssh binary and its mux options; this adds ours, the destination and the
     /// dispatcher, and reads the pipes or, when `child` is given, takes the one already started)
     /// and waits for its ready frames.
-    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd, Child* started_child = nullptr,
+    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd,
+                                                          Child* started_child = nullptr,
                                                           std::string hello = random_marker()) {
         auto dispatcher = std::make_unique<Dispatcher>();
         dispatcher->hello = hello;
@@ -8877,8 +9138,9 @@ private:
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
-        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.process.exit_fd(),
-                                                out_frames, err_frames, deadline, diagnostics, cancel_fd);
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(),
+                                                dispatcher->child.process.exit_fd(), out_frames, err_frames, deadline,
+                                                diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
             return dispatcher;
@@ -8891,14 +9153,17 @@ private:
         const int status = dispatcher->child.process.reap().value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
-        if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
-                                                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
+        if (!exited)
+            return fail(errc::connection_failed,
+                        "the remote dispatcher on " + where + " did not start within " +
+                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
         if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
         return fail(classify_ssh_failure(diagnostics),
-                    "ssh session to " + where + " failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                        ")" + (line.empty() ? std::string() : ": " + line));
+                    "ssh session to " + where + " failed (exit status " +
+                        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")" +
+                        (line.empty() ? std::string() : ": " + line));
     }
 
     /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only
@@ -8973,9 +9238,13 @@ public:
 
     /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.ref(), &is_end_report), mechanism_(std::move(mechanism)) {}
+                  std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
+        : pool_(std::move(pool)),
+          dispatcher_(std::move(dispatcher)),
+          argv_(std::move(argv)),
+          timer_(std::move(timer)),
+          frames_(nonce, timer_.ref(), &is_end_report),
+          mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -9032,7 +9301,9 @@ public:
             info = from_report();
             // The dispatcher could not pass the filter it holds: send it again next time.
             const auto& reports = frames_.err_payloads();
-            if (dispatcher_ && std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end()) dispatcher_->kept_filter.clear();
+            if (dispatcher_ &&
+                std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end())
+                dispatcher_->kept_filter.clear();
             give_back(true);
             return info;
         }
@@ -9097,7 +9368,8 @@ private:
             if (payload == words::no_bwrap) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
-                info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
+                info.detail =
+                    "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
                 return info;
             }
             if (payload == words::no_seccomp) {
@@ -9109,14 +9381,16 @@ private:
             if (payload == words::no_stage) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
-                info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
+                info.detail =
+                    "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
             if (payload == words::no_filter) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
-                info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
-                              "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
+                info.detail =
+                    "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                    "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
                 return info;
             }
             if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing
@@ -9192,7 +9466,8 @@ template <class Session>
 std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
     constexpr std::size_t slots = 8;
     auto& kept = dispatcher.kept_args;
-    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end()) return static_cast<std::size_t>(it - kept.begin());
+    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end())
+        return static_cast<std::size_t>(it - kept.begin());
     std::size_t slot = kept.size();
     if (slot < slots) {
         kept.push_back({});
@@ -9235,9 +9510,12 @@ class RemoteSessionSandbox {
 
 public:
     /// `mechanism`: how the remote enforces the session's limits (its ready frame), if it has any.
-    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
-               std::string shell, std::string mechanism = {})
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)),
+    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher,
+                         std::vector<std::string> argv, std::string shell, std::string mechanism = {})
+        : pool_(std::move(pool)),
+          dispatcher_(std::move(dispatcher)),
+          argv_(std::move(argv)),
+          shell_(std::move(shell)),
           mechanism_(std::move(mechanism)) {}
     RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
     RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
@@ -9304,14 +9582,16 @@ public:
         } else if (code == protocol::dispatcher::exit_session_no_seccomp) {
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_shell) {
-            info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+            info.detail =
+                "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_limits) {
             info.detail =
                 "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
         } else if (code == protocol::dispatcher::exit_session_no_filter) {
             info.error = errc::io_error;
-            info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
-                          "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
+            info.detail =
+                "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
@@ -9327,7 +9607,8 @@ private:
         if (dispatcher_) dispatcher_->child.process.signal(sig);
     }
     void end() {
-        if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
+        if (pool_ && dispatcher_)
+            pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
         dispatcher_.reset();
     }
 
@@ -9370,7 +9651,9 @@ public:
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
-    [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
+    [[nodiscard]] std::optional<std::string> default_working_directory() const {
+        return connection().working_directory;
+    }
     /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as its dispatchers
     /// tell once one has started; "unknown" before.
     [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
@@ -9397,7 +9680,8 @@ public:
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
-        const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        const auto deadline =
+            detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
@@ -9407,8 +9691,8 @@ public:
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
             if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
-                lines += detail::dispatcher_request(
-                    {std::string(detail::protocol::dispatcher::keep_filter_verb), detail::printf_escape(*files.filter)});
+                lines += detail::dispatcher_request({std::string(detail::protocol::dispatcher::keep_filter_verb),
+                                                     detail::printf_escape(*files.filter)});
                 (*dispatcher)->kept_filter = *files.filter;
             }
             std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
@@ -9426,7 +9710,8 @@ public:
             if (!detail::write_all(fd, lines, deadline) || !detail::write_all(fd, input, deadline)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0 && detail::Clock::now() < deadline) continue;
-                return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
+                return fail(errc::connection_failed,
+                            "cannot send the command to the ssh session on " + ssh_destination(connection()));
             }
             auto timer = detail::OneShotTimer::create();
             if (!timer) {
@@ -9451,12 +9736,13 @@ public:
         std::string shell;
         for (const auto& f : spec.files)
             if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
-        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb),
-                                            files.seccomp,
-                                            shell,
-                                            connection().remote_bwrap,
-                                            detail::remote_limits(spec.limits),
-                                            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
+        std::vector<std::string> request = {
+            std::string(detail::protocol::dispatcher::session_verb),
+            files.seccomp,
+            shell,
+            connection().remote_bwrap,
+            detail::remote_limits(spec.limits),
+            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -9464,10 +9750,12 @@ public:
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(wait_until, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
-            if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
+            if (!detail::write_all((*dispatcher)->child.in.get(), line,
+                                   detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0) continue;  // a dispatcher found dead on the way is replaced once
-                return fail(errc::connection_failed, "cannot send the session request to the ssh session on " + ssh_destination(connection()));
+                return fail(errc::connection_failed,
+                            "cannot send the session request to the ssh session on " + ssh_destination(connection()));
             }
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);
@@ -9585,7 +9873,8 @@ struct OperationOptions {
 
 namespace detail {
 
-[[nodiscard]] inline RunOptions run_options(const OperationOptions& o, std::optional<std::string> input = std::nullopt) {
+[[nodiscard]] inline RunOptions run_options(const OperationOptions& o,
+                                            std::optional<std::string> input = std::nullopt) {
     RunOptions r;
     r.environment = o.environment;
     r.working_directory = o.working_directory;
@@ -9621,7 +9910,8 @@ namespace detail {
     if (path.empty()) return fail(errc::invalid_argument, std::string(op) + ": the path is empty");
     if (has_nul(path)) return fail(errc::invalid_argument, op_context(op, path) + "the path contains a NUL byte");
     if (!is_absolute(path))
-        return fail(errc::invalid_argument, op_context(op, path) + "the path is not absolute (paths inside the sandbox start with '/')");
+        return fail(errc::invalid_argument,
+                    op_context(op, path) + "the path is not absolute (paths inside the sandbox start with '/')");
     return {};
 }
 
@@ -9679,8 +9969,7 @@ template <class T>
 /// The file's bytes, exactly. A file larger than `options.max_output` is an error, never a
 /// silently shortened string.
 template <CommandRunner S>
-[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path,
-                                            const OperationOptions& options = {}) {
+[[nodiscard]] Result<std::string> read_file(S& sandbox, std::string_view path, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("read_file", path); !ok) return propagate(ok);
     auto r = detail::run_op(sandbox, "read_file", path, {"cat", "--", std::string(path)}, detail::run_options(options));
     if (!r) return propagate(r);
@@ -9747,12 +10036,12 @@ template <CommandRunner S>
 
 /// Removes the file at `path` (not a directory). The same writable-mount rule as write_file.
 template <CommandRunner S>
-[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path,
-                                       const OperationOptions& options = {}) {
+[[nodiscard]] Result<void> remove_file(S& sandbox, std::string_view path, const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("remove_file", path); !ok) return propagate(ok);
     if (auto mount = writable_mount(sandbox.profile(), path); !mount)
         return detail::op_error("remove_file", path, std::move(mount.error()));
-    auto r = detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
+    auto r =
+        detail::run_op(sandbox, "remove_file", path, {"rm", "--", std::string(path)}, detail::run_options(options));
     if (!r) return propagate(r);
     return {};
 }
@@ -9776,15 +10065,16 @@ inline constexpr std::array<std::pair<std::string_view, std::array<std::string_v
         if (name == lower) return std::vector<std::string>{std::string(words[0]), std::string(words[1])};
         known += (known.empty() ? "" : ", ") + std::string(name);
     }
-    return fail(errc::invalid_argument, "execute_code: unknown language '" + std::string(language) + "' (known: " + known + ")");
+    return fail(errc::invalid_argument,
+                "execute_code: unknown language '" + std::string(language) + "' (known: " + known + ")");
 }
 
 /// Runs `code` with the language's interpreter, the code on stdin (so it may be any size; it
 /// cannot read stdin itself). The interpreter must be allowed by the profile. The result is
 /// returned whatever the exit status: a failing program is an answer, not an error.
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language,
-                                                 std::string code, const OperationOptions& options = {}) {
+[[nodiscard]] Result<ProcessResult> execute_code(S& sandbox, std::string_view language, std::string code,
+                                                 const OperationOptions& options = {}) {
     auto command = interpreter_for(language);
     if (!command) return propagate(command);
     auto r = sandbox.run(std::move(*command), detail::run_options(options, std::move(code)));
@@ -9828,11 +10118,13 @@ template <CommandRunner S>
 
 /// `find -H DIR -name PATTERN`: paths whose last component matches the glob, one per line.
 template <CommandRunner S>
-[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir,
-                                                 std::string_view name_pattern, const OperationOptions& options = {}) {
+[[nodiscard]] Result<ProcessResult> search_files(S& sandbox, std::string_view dir, std::string_view name_pattern,
+                                                 const OperationOptions& options = {}) {
     if (auto ok = detail::check_op_path("search_files", dir); !ok) return propagate(ok);
-    if (detail::has_nul(name_pattern)) return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
-    return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)}, detail::run_options(options));
+    if (detail::has_nul(name_pattern))
+        return fail(errc::invalid_argument, "search_files: the pattern contains a NUL byte");
+    return sandbox.run({"find", "-H", std::string(dir), "-name", std::string(name_pattern)},
+                       detail::run_options(options));
 }
 
 /// How grep_content searches.
@@ -9872,12 +10164,12 @@ namespace shannot {
 
 /// One kept connection, as its folder describes it.
 struct PersistedConnection {
-    std::string folder;     ///< its own folder (socket, fifos, state)
+    std::string folder;  ///< its own folder (socket, fifos, state)
     std::string host, user;
     int port = 0;
-    int ssh_pid = -1;       ///< the ssh process (connection, ControlMaster and warm dispatcher)
-    bool alive = false;     ///< that process still runs
-    bool busy = false;      ///< a transport is using it now
+    int ssh_pid = -1;    ///< the ssh process (connection, ControlMaster and warm dispatcher)
+    bool alive = false;  ///< that process still runs
+    bool busy = false;   ///< a transport is using it now
     std::uint64_t commands = 0;
     std::int64_t idle_left = 0;  ///< seconds until it closes unused (0: due)
 };
@@ -9898,8 +10190,9 @@ struct PersistedConnection {
         const detail::PersistPaths paths(folder + "/" + name);
         const auto state = detail::read_persisted_state(paths.state);
         if (!state) continue;
-        PersistedConnection c{paths.dir, state->host, state->user, state->port, state->ssh_pid,
-                              detail::same_process(state->ssh_pid, state->ssh_start), state->busy, state->commands, 0};
+        PersistedConnection c{paths.dir,   state->host,     state->user,
+                              state->port, state->ssh_pid,  detail::same_process(state->ssh_pid, state->ssh_start),
+                              state->busy, state->commands, 0};
         c.idle_left = std::max<std::int64_t>(0, state->used + state->idle - now);
         out.push_back(std::move(c));
     }
@@ -9912,8 +10205,8 @@ struct PersistedConnection {
 /// process ends (the remote dispatcher sees EOF and kills what still runs), and so does the
 /// holder; their files are removed. One in use is closed too, after waiting up to 2 s for it.
 /// Returns how many live connections were closed.
-[[nodiscard]] inline Result<std::size_t> close_persisted(const std::string& folder,
-                                                         const std::function<bool(const PersistedConnection&)>& which = {}) {
+[[nodiscard]] inline Result<std::size_t> close_persisted(
+    const std::string& folder, const std::function<bool(const PersistedConnection&)>& which = {}) {
     auto all = list_persisted(folder);
     if (!all) return propagate(all);
     std::size_t closed = 0;
@@ -10036,8 +10329,8 @@ namespace detail {
 /// is called as each host ends (serialised, on the thread that ran it). This thread watches the
 /// deadlines and the caller's cancel and stops hosts through their tokens.
 template <class Work, class OnResult>
-std::vector<HostResult> fan_out(const std::vector<std::string>& names, const RunOptions& base, const FleetOptions& fleet, Work&& work,
-                                OnResult&& on_result) {
+std::vector<HostResult> fan_out(const std::vector<std::string>& names, const RunOptions& base,
+                                const FleetOptions& fleet, Work&& work, OnResult&& on_result) {
     using Clock = std::chrono::steady_clock;
     const std::size_t n = names.size();
     std::vector<HostResult> results(n);
@@ -10061,7 +10354,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
     }
     const auto poke = [&] {
         const char one = 1;
-        if (wake_write) [[maybe_unused]] auto r = ::write(wake_write.get(), &one, sizeof one);
+        if (wake_write) [[maybe_unused]]
+            auto r = ::write(wake_write.get(), &one, sizeof one);
     };
     // The caller's token (FleetOptions' or, failing that, RunOptions'); a plain value and a flag,
     // not std::optional: g++ 12 -O2 misreads an optional token here as maybe-uninitialized.
@@ -10079,7 +10373,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             results[i].started = Clock::now();
             if (stopping) {
                 results[i].finished = results[i].started;
-                results[i].result = tl::make_unexpected(Error{errc::cancelled, "host " + names[i] + ": not started: " + stop_reason, nullptr});
+                results[i].result = tl::make_unexpected(
+                    Error{errc::cancelled, "host " + names[i] + ": not started: " + stop_reason, nullptr});
                 ++finished;
                 on_result(results[i]);
                 poke();
@@ -10091,7 +10386,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
             poke();
             RunOptions options = base;
             options.cancel = slot.token;
-            if (fleet.host_timeout && (!options.timeout || *options.timeout > *fleet.host_timeout)) options.timeout = *fleet.host_timeout;
+            if (fleet.host_timeout && (!options.timeout || *options.timeout > *fleet.host_timeout))
+                options.timeout = *fleet.host_timeout;
             Result<ProcessResult> r = work(i, options);
             lock.lock();
             slot.active = false;
@@ -10100,8 +10396,10 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
                 r->cancelled = false;
                 r->timed_out = true;
             } else if (!r && r.error().code == errc::cancelled && slot.timed_out) {
-                r = tl::make_unexpected(Error{errc::connection_failed, "did not connect within the host deadline (" +
-                                                                           std::to_string(fleet.host_timeout->count()) + " ms)", nullptr});
+                r = tl::make_unexpected(Error{
+                    errc::connection_failed,
+                    "did not connect within the host deadline (" + std::to_string(fleet.host_timeout->count()) + " ms)",
+                    nullptr});
             }
             if (!r) r = tl::make_unexpected(host_error(names[i], std::move(r.error())));
             results[i].result = std::move(r);
@@ -10145,7 +10443,8 @@ std::vector<HostResult> fan_out(const std::vector<std::string>& names, const Run
         if (wake_at != Clock::time_point::max())
             wait_ms = static_cast<int>(std::clamp<long long>(
                 std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now()).count(), 0, 1000));
-        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 && fds[0].revents) {
+        if (::poll(fds, has_caller && !stopping ? 2 : 1, wake ? wait_ms : std::min(wait_ms, 10)) > 0 &&
+            fds[0].revents) {
             char drained[64];
             while (::read(wake.get(), drained, sizeof drained) > 0) {
             }
@@ -10175,7 +10474,8 @@ public:
 
     /// Runs `command` in every host's session, as BasicFleet::run does with fresh sandboxes.
     template <class F>
-    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet,
+                                F&& on_result) {
         return detail::fan_out(
             names_, options, fleet,
             [&](std::size_t i, const RunOptions& o) -> Result<ProcessResult> {
@@ -10222,7 +10522,8 @@ public:
         sandboxes_.reserve(hosts.size());
         for (auto& h : hosts) {
             names_.push_back(h.name.empty() ? ssh_destination(h.connection) : h.name);
-            if (h.connection.connect_style == ConnectStyle::master_first) h.connection.connect_style = ConnectStyle::session_first;
+            if (h.connection.connect_style == ConnectStyle::master_first)
+                h.connection.connect_style = ConnectStyle::session_first;
             sandboxes_.emplace_back(profile, OpenSshProcessTransport(std::move(h.connection)), admission);
         }
     }
@@ -10235,10 +10536,11 @@ public:
     /// Runs `command` on every host; `on_result(const HostResult&)` is called as each ends
     /// (from the thread that ran it, one call at a time). Returns every host's result, in order.
     template <class F>
-    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet, F&& on_result) {
+    std::vector<HostResult> run(std::vector<std::string> command, RunOptions options, FleetOptions fleet,
+                                F&& on_result) {
         return detail::fan_out(
-            names_, options, fleet,
-            [&](std::size_t i, const RunOptions& o) { return sandboxes_[i].run(command, o); }, std::forward<F>(on_result));
+            names_, options, fleet, [&](std::size_t i, const RunOptions& o) { return sandboxes_[i].run(command, o); },
+            std::forward<F>(on_result));
     }
     std::vector<HostResult> run(std::vector<std::string> command, RunOptions options = {}, FleetOptions fleet = {}) {
         return run(std::move(command), std::move(options), std::move(fleet), [](const HostResult&) {});
@@ -10386,16 +10688,20 @@ struct BasicInventoryBuilder {
 
     Result<InventoryData> finish() {
         for (auto& [name, g] : groups) {
-            if (!g.defined && g.line == 0) g.defined = true;  // JSON: `ansible-inventory --list` names "ungrouped" without defining it
+            if (!g.defined && g.line == 0)
+                g.defined = true;  // JSON: `ansible-inventory --list` names "ungrouped" without defining it
             if (!g.defined)
                 return fail(errc::invalid_argument, source + (g.line ? ":" + std::to_string(g.line) : std::string()) +
-                                                        ": the group '" + name + "' is named as a child but never defined");
+                                                        ": the group '" + name +
+                                                        "' is named as a child but never defined");
         }
         // Depth of each group below `all`, and the groups every group is inside of (cycles refused).
         std::map<std::string, std::set<std::string>> parents;
         for (const auto& [name, g] : groups)
             for (const auto& c : g.children) {
-                if (c == "all") return fail(errc::invalid_argument, source + ": the group 'all' cannot be a child of '" + name + "'");
+                if (c == "all")
+                    return fail(errc::invalid_argument,
+                                source + ": the group 'all' cannot be a child of '" + name + "'");
                 parents[c].insert(name);
             }
         std::map<std::string, std::size_t> depth;
@@ -10404,7 +10710,8 @@ struct BasicInventoryBuilder {
             [&](const std::string& name, std::vector<std::string>& path) -> Result<void> {
             if (ancestors.count(name)) return {};
             if (std::find(path.begin(), path.end(), name) != path.end())
-                return fail(errc::invalid_argument, source + ": the groups of '" + name + "' contain themselves (a cycle of children)");
+                return fail(errc::invalid_argument,
+                            source + ": the groups of '" + name + "' contain themselves (a cycle of children)");
             path.push_back(name);
             std::set<std::string> mine;
             std::size_t d = 0;
@@ -10437,7 +10744,8 @@ struct BasicInventoryBuilder {
                     in.insert(ancestors[gname].begin(), ancestors[gname].end());
                 }
             std::vector<std::string> sorted(in.begin(), in.end());
-            std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) { return depth[a] < depth[b]; });
+            std::stable_sort(sorted.begin(), sorted.end(),
+                             [&](const auto& a, const auto& b) { return depth[a] < depth[b]; });
             InventoryHost h{name, {}, {}};
             for (const auto& g : sorted)
                 for (const auto& [k, v] : groups[g].vars) h.vars[k] = v;
@@ -10458,8 +10766,10 @@ struct BasicInventoryBuilder {
     char quote = 0;
     for (char c : line) {
         if (quote) {
-            if (c == quote) quote = 0;
-            else word += c;
+            if (c == quote)
+                quote = 0;
+            else
+                word += c;
             continue;
         }
         if (c == '\'' || c == '"') {
@@ -10485,7 +10795,8 @@ struct BasicInventoryBuilder {
 [[nodiscard]] inline std::string ini_value(std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
-    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+        v = v.substr(1, v.size() - 2);
     return std::string(v);
 }
 
@@ -10506,7 +10817,10 @@ struct BasicInventoryBuilder {
         if (colon == std::string::npos) break;
         from = colon + 1;
     }
-    const auto bad = [&] { return fail(errc::invalid_argument, "the host range '[" + inner + "]' in '" + name + "' is not [START:END] or [START:END:STEP]"); };
+    const auto bad = [&] {
+        return fail(errc::invalid_argument,
+                    "the host range '[" + inner + "]' in '" + name + "' is not [START:END] or [START:END:STEP]");
+    };
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) return bad();
     long step = 1;
     if (parts.size() == 3) {
@@ -10527,7 +10841,8 @@ struct BasicInventoryBuilder {
             items.push_back(std::move(n));
         }
     } else if (parts[0].size() == 1 && parts[1].size() == 1 && parts[0][0] <= parts[1][0]) {
-        for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step)) items.emplace_back(1, static_cast<char>(c));
+        for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step))
+            items.emplace_back(1, static_cast<char>(c));
     } else {
         return bad();
     }
@@ -10556,7 +10871,8 @@ template <class Deferred = void>
             return fail(errc::invalid_argument, b.source + ":" + std::to_string(number) + ": " + what);
         };
         while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+            line.remove_suffix(1);
         if (line.empty() || line.front() == '#' || line.front() == ';') continue;
         if (line.front() == '[') {
             if (line.back() != ']') return at("a section header must end with ']'");
@@ -10565,14 +10881,21 @@ template <class Deferred = void>
             if (const auto colon = name.find(':'); colon != std::string::npos) {
                 const auto suffix = name.substr(colon + 1);
                 name.resize(colon);
-                if (suffix == "vars") kind = Section::vars;
-                else if (suffix == "children") kind = Section::children;
-                else return at("invalid section [" + std::string(line.substr(1, line.size() - 2)) + "]: after ':' comes vars or children");
+                if (suffix == "vars")
+                    kind = Section::vars;
+                else if (suffix == "children")
+                    kind = Section::children;
+                else
+                    return at("invalid section [" + std::string(line.substr(1, line.size() - 2)) +
+                              "]: after ':' comes vars or children");
             }
-            if (name.empty() || name.find_first_of(" \t[]:") != std::string::npos) return at("'" + name + "' is not a group name");
+            if (name.empty() || name.find_first_of(" \t[]:") != std::string::npos)
+                return at("'" + name + "' is not a group name");
             current = name;
-            if (kind == Section::vars) vars_lines.emplace(name, number);
-            else b.group(name);
+            if (kind == Section::vars)
+                vars_lines.emplace(name, number);
+            else
+                b.group(name);
             continue;
         }
         if (kind == Section::vars) {
@@ -10594,10 +10917,12 @@ template <class Deferred = void>
         }
         std::string name = words->front();
         std::optional<std::string> port;
-        if (const auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon && name.find(']', colon) == std::string::npos) {
+        if (const auto colon = name.rfind(':');
+            colon != std::string::npos && name.find(':') == colon && name.find(']', colon) == std::string::npos) {
             port = name.substr(colon + 1);
             name.resize(colon);
-            if (port->empty() || port->find_first_not_of("0123456789") != std::string::npos) return at("'" + *port + "' is not a port");
+            if (port->empty() || port->find_first_not_of("0123456789") != std::string::npos)
+                return at("'" + *port + "' is not a port");
         }
         auto names = expand_host_range(name);
         if (!names) return at(names.error().message);
@@ -10616,7 +10941,8 @@ template <class Deferred = void>
     }
     for (const auto& [name, line] : vars_lines)
         if (!b.groups.count(name) || !b.groups[name].defined)
-            return fail(errc::invalid_argument, b.source + ":" + std::to_string(line) + ": [" + name + ":vars] is for a group that is never defined");
+            return fail(errc::invalid_argument, b.source + ":" + std::to_string(line) + ": [" + name +
+                                                    ":vars] is for a group that is never defined");
     return b.finish();
 }
 
@@ -10675,9 +11001,12 @@ public:
             while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
             if (t.empty() || t == "!" || t == "&")
                 return fail(errc::invalid_argument, "host pattern '" + std::string(pattern) + "' has an empty term");
-            if (t.front() == '~') return fail(errc::invalid_argument, "host pattern term '" + t + "': regular expressions are not supported");
+            if (t.front() == '~')
+                return fail(errc::invalid_argument,
+                            "host pattern term '" + t + "': regular expressions are not supported");
         }
-        if (std::all_of(terms.begin(), terms.end(), [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
+        if (std::all_of(terms.begin(), terms.end(),
+                        [](const std::string& t) { return t.front() == '!' || t.front() == '&'; }))
             terms.insert(terms.begin(), "all");
         std::set<std::size_t> chosen;
         for (int pass = 0; pass < 3; ++pass) {
@@ -10686,11 +11015,13 @@ public:
                 if ((pass == 0) != (kind == '+') || (pass == 1 && kind != '&') || (pass == 2 && kind != '!')) continue;
                 auto matched = match_term(kind == '+' ? std::string_view(t) : std::string_view(t).substr(1));
                 if (!matched) return propagate(matched);
-                if (kind == '+') chosen.insert(matched->begin(), matched->end());
+                if (kind == '+')
+                    chosen.insert(matched->begin(), matched->end());
                 else if (kind == '!')
                     for (auto i : *matched) chosen.erase(i);
                 else
-                    for (auto it = chosen.begin(); it != chosen.end();) it = matched->count(*it) ? std::next(it) : chosen.erase(it);
+                    for (auto it = chosen.begin(); it != chosen.end();)
+                        it = matched->count(*it) ? std::next(it) : chosen.erase(it);
             }
         }
         std::vector<const InventoryHost*> out;
@@ -10722,7 +11053,8 @@ public:
         if (auto v = var({"ansible_ssh_private_key_file", "ansible_private_key_file"})) {
             base.identity_file = *v;
             if (v->rfind("~/", 0) == 0)
-                if (const char* home = std::getenv("HOME"); home && *home) base.identity_file = std::string(home) + v->substr(1);
+                if (const char* home = std::getenv("HOME"); home && *home)
+                    base.identity_file = std::string(home) + v->substr(1);
         }
         if (auto ok = validate(base); !ok) return fail(ok.error().code, where + ok.error().message);
         return base;
@@ -10744,7 +11076,8 @@ private:
             if (hit) out.insert(i);
         }
         if (out.empty() && !everything)
-            return fail(errc::invalid_argument, "host pattern term '" + std::string(term) + "' matches no group or host in " + data_.source);
+            return fail(errc::invalid_argument,
+                        "host pattern term '" + std::string(term) + "' matches no group or host in " + data_.source);
         return out;
     }
 
@@ -10755,7 +11088,8 @@ using Inventory = BasicInventory<>;
 
 /// Parses the INI form of an Ansible inventory. `source` names it in errors ("FILE:LINE: ...").
 template <class Deferred = void>
-[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_ini(std::string_view text, std::string source = "<inventory>") {
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_ini(std::string_view text,
+                                                                   std::string source = "<inventory>") {
     auto data = detail::parse_ini_inventory<Deferred>(text, std::move(source));
     if (!data) return propagate(data);
     return BasicInventory<Deferred>(std::move(*data));
@@ -10764,7 +11098,8 @@ template <class Deferred = void>
 /// Parses the JSON that `ansible-inventory --list` prints (or a dynamic inventory script's):
 /// groups with "hosts", "children" and "vars", or a plain list of hosts; "_meta.hostvars".
 template <class Deferred = void, class Json = nlohmann::json>
-[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text, std::string source = "<inventory>") {
+[[nodiscard]] Result<BasicInventory<Deferred>> parse_inventory_json(std::string_view text,
+                                                                    std::string source = "<inventory>") {
     // The line of a key path ("web.hosts"): each key's first quoted occurrence after the previous one's.
     const auto line_of = [&](const std::string& path, bool second = false) {
         std::size_t at = 0;
@@ -10787,20 +11122,25 @@ template <class Deferred = void, class Json = nlohmann::json>
         std::string line;
         if (const auto at = why.find("at byte "); at != std::string::npos) {
             const auto byte = std::min<std::size_t>(text.size(), std::strtoul(why.c_str() + at + 8, nullptr, 10));
-            line = std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0), '\n'));
+            line = std::to_string(1 + std::count(text.begin(),
+                                                 text.begin() + static_cast<std::ptrdiff_t>(byte > 0 ? byte - 1 : 0),
+                                                 '\n'));
         } else {
             // "web.hosts: duplicate key": where that key comes the second time
             line = line_of(why.substr(0, why.find(": ")), why.find("duplicate key") != std::string::npos);
         }
         return fail(errc::invalid_argument, source + ":" + line + ": " + why);
     }
-    if (!parsed->is_object()) return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
+    if (!parsed->is_object())
+        return fail(errc::invalid_argument, source + ": the inventory must be a JSON object of groups");
     detail::BasicInventoryBuilder<Deferred> b(std::move(source));
     const auto strings = [&](const Json& v, const std::string& at, auto&& each) -> Result<void> {
-        if (!v.is_array()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
+        if (!v.is_array())
+            return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be a list of names");
         for (const auto& item : v) {
             if (!item.is_string() || item.template get<std::string>().empty())
-                return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": every entry must be a non-empty string");
+                return fail(errc::invalid_argument,
+                            b.source + ":" + line_of(at) + ": " + at + ": every entry must be a non-empty string");
             if (auto ok = each(item.template get<std::string>()); !ok) return ok;
         }
         return {};
@@ -10812,8 +11152,11 @@ template <class Deferred = void, class Json = nlohmann::json>
         if (v.is_number()) return v.dump();
         return std::nullopt;  // lists and objects: no ssh setting takes one
     };
-    const auto vars = [&](const Json& v, const std::string& at, std::map<std::string, std::string>& into) -> Result<void> {
-        if (!v.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": must be an object of variables");
+    const auto vars = [&](const Json& v, const std::string& at,
+                          std::map<std::string, std::string>& into) -> Result<void> {
+        if (!v.is_object())
+            return fail(errc::invalid_argument,
+                        b.source + ":" + line_of(at) + ": " + at + ": must be an object of variables");
         for (const auto& [k, value] : v.items())
             if (auto s = scalar(value)) into[k] = *s;
         return {};
@@ -10822,10 +11165,13 @@ template <class Deferred = void, class Json = nlohmann::json>
         const std::string name = item.key();  // not a structured binding: clang 14 cannot capture one
         const Json& group = item.value();
         if (name == "_meta") {
-            if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
+            if (!group.is_object())
+                return fail(errc::invalid_argument, b.source + ":" + line_of("_meta") + ": _meta: must be an object");
             if (group.contains("hostvars")) {
                 const auto& hv = group["hostvars"];
-                if (!hv.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of("_meta.hostvars") + ": _meta.hostvars: must be an object");
+                if (!hv.is_object())
+                    return fail(errc::invalid_argument,
+                                b.source + ":" + line_of("_meta.hostvars") + ": _meta.hostvars: must be an object");
                 for (const auto& [host, v] : hv.items())
                     if (auto ok = vars(v, "_meta.hostvars." + host, b.host(host).vars); !ok) return propagate(ok);
             }
@@ -10833,17 +11179,25 @@ template <class Deferred = void, class Json = nlohmann::json>
         }
         auto& g = b.group(name);
         if (group.is_array()) {  // the short form: a list of hosts
-            if (auto ok = strings(group, name, [&](const std::string& h) { return b.add_host(name, h); }); !ok) return propagate(ok);
+            if (auto ok = strings(group, name, [&](const std::string& h) { return b.add_host(name, h); }); !ok)
+                return propagate(ok);
             continue;
         }
-        if (!group.is_object()) return fail(errc::invalid_argument, b.source + ":" + line_of(name) + ": " + name + ": must be an object or a list of hosts");
+        if (!group.is_object())
+            return fail(errc::invalid_argument,
+                        b.source + ":" + line_of(name) + ": " + name + ": must be an object or a list of hosts");
         for (const auto& [key, value] : group.items()) {
             const std::string at = name + "." + key;
             Result<void> ok;
-            if (key == "hosts") ok = strings(value, at, [&](const std::string& h) { return b.add_host(name, h); });
-            else if (key == "children") ok = strings(value, at, [&](const std::string& c) { return b.add_child(name, c, 0); });
-            else if (key == "vars") ok = vars(value, at, g.vars);
-            else ok = fail(errc::invalid_argument, b.source + ":" + line_of(at) + ": " + at + ": unknown key (expected hosts, children, vars)");
+            if (key == "hosts")
+                ok = strings(value, at, [&](const std::string& h) { return b.add_host(name, h); });
+            else if (key == "children")
+                ok = strings(value, at, [&](const std::string& c) { return b.add_child(name, c, 0); });
+            else if (key == "vars")
+                ok = vars(value, at, g.vars);
+            else
+                ok = fail(errc::invalid_argument,
+                          b.source + ":" + line_of(at) + ": " + at + ": unknown key (expected hosts, children, vars)");
             if (!ok) return propagate(ok);
         }
     }

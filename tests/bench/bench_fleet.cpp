@@ -99,27 +99,52 @@ struct Setup {
             inv << "h" << i << " ansible_host=" << fleet.address(i) << "\n";
         }
         inv << "[fleet:vars]\nansible_port=" << fleet.port() << "\nansible_user=" << shannot_test::SshdFixture::user()
-            << "\nansible_ssh_private_key_file=" << fleet.key() << "\nansible_ssh_common_args='-o UserKnownHostsFile=" << fleet.known_hosts()
+            << "\nansible_ssh_private_key_file=" << fleet.key()
+            << "\nansible_ssh_common_args='-o UserKnownHostsFile=" << fleet.known_hosts()
             << " -o StrictHostKeyChecking=yes'\n";
     }
 
-    [[nodiscard]] std::vector<std::string> shannot_argv(std::size_t n, const std::string& persist, const std::string& command) const {
-        std::vector<std::string> argv{cli, "--profile", profile, "-i", fleet.key(), "--known-hosts", fleet.known_hosts(),
-                                      "--fanout", std::to_string(fanout), "--persist", persist};
+    [[nodiscard]] std::vector<std::string> shannot_argv(std::size_t n, const std::string& persist,
+                                                        const std::string& command) const {
+        std::vector<std::string> argv{cli,
+                                      "--profile",
+                                      profile,
+                                      "-i",
+                                      fleet.key(),
+                                      "--known-hosts",
+                                      fleet.known_hosts(),
+                                      "--fanout",
+                                      std::to_string(fanout),
+                                      "--persist",
+                                      persist};
         for (std::size_t i = 0; i < n; ++i) argv.insert(argv.end(), {"--ssh", fleet.destination(i)});
         argv.push_back(command);
         return argv;
     }
     [[nodiscard]] std::vector<std::string> pssh_argv() const {
-        return {"parallel-ssh", "-i", "-h", hosts_file, "-p", std::to_string(fanout), "-t", "0", "-x", "-i " + fleet.key(),
-                "-O", "UserKnownHostsFile=" + fleet.known_hosts(), "-O", "StrictHostKeyChecking=yes", "-O", "BatchMode=yes", "uptime"};
+        return {"parallel-ssh", "-i",
+                "-h",           hosts_file,
+                "-p",           std::to_string(fanout),
+                "-t",           "0",
+                "-x",           "-i " + fleet.key(),
+                "-O",           "UserKnownHostsFile=" + fleet.known_hosts(),
+                "-O",           "StrictHostKeyChecking=yes",
+                "-O",           "BatchMode=yes",
+                "uptime"};
     }
     [[nodiscard]] std::vector<std::string> clush_argv() const {
         std::string nodes;
         for (std::size_t i = 0; i < hosts; ++i) nodes += (nodes.empty() ? "" : ",") + fleet.address(i);
-        return {"clush", "-w", nodes, "-f", std::to_string(fanout), "-l", shannot_test::SshdFixture::user(), "-o",
-                "-p " + std::to_string(fleet.port()) + " -i " + fleet.key() + " -oUserKnownHostsFile=" + fleet.known_hosts() +
-                    " -oStrictHostKeyChecking=yes",
+        return {"clush",
+                "-w",
+                nodes,
+                "-f",
+                std::to_string(fanout),
+                "-l",
+                shannot_test::SshdFixture::user(),
+                "-o",
+                "-p " + std::to_string(fleet.port()) + " -i " + fleet.key() +
+                    " -oUserKnownHostsFile=" + fleet.known_hosts() + " -oStrictHostKeyChecking=yes",
                 "uptime"};
     }
     [[nodiscard]] std::vector<std::string> ansible_argv() const {
@@ -139,7 +164,8 @@ struct Setup {
 double children_cpu() {
     rusage u{};
     ::getrusage(RUSAGE_CHILDREN, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 /// Runs `argv`, which must succeed and print `expected` times "load average".
@@ -147,16 +173,21 @@ void run_expect(const std::vector<std::string>& argv, std::size_t expected, cons
     const auto s = spawn_drain(argv, {.search_path = true, .keep = 1 << 24});
     if (!s.ok()) die(std::string(what) + " failed: " + s.describe() + "\n" + s.out.substr(0, 2000));
     const auto n = count(s.out, "load average");
-    if (n != expected) die(std::string(what) + " printed " + std::to_string(n) + " uptimes, not " + std::to_string(expected) + ": " + s.out.substr(0, 1500) + s.err.substr(0, 1500));
+    if (n != expected)
+        die(std::string(what) + " printed " + std::to_string(n) + " uptimes, not " + std::to_string(expected) + ": " +
+            s.out.substr(0, 1500) + s.err.substr(0, 1500));
 }
 
 void login_note() {
-    print_note("logins: the user's own HOME and rc files (as a real remote login has them); this machine's root ~/.bashrc runs pyenv init");
+    print_note(
+        "logins: the user's own HOME and rc files (as a real remote login has them); this machine's root ~/.bashrc "
+        "runs pyenv init");
 }
 
 int bench_b14(const Setup& s, int reps) {
     const auto n = s.hosts;
-    const bool pssh = !which("parallel-ssh").empty(), clush = !which("clush").empty(), ansible = !which("ansible").empty();
+    const bool pssh = !which("parallel-ssh").empty(), clush = !which("clush").empty(),
+               ansible = !which("ansible").empty();
     double cpu_ours = 0, cpu_pssh = 0;  // local CPU: the tool and its ssh clients
     const auto timed_cpu = [](double& into, auto&& run) {
         const double before = children_cpu();
@@ -172,28 +203,38 @@ int bench_b14(const Setup& s, int reps) {
     std::size_t k = 1;
     const double pssh_time = pssh ? median(samples[k++]) : 0, clush_time = clush ? median(samples[k++]) : 0;
     if (pssh)
-        print_result("B14", "cold `uptime` on " + std::to_string(n) + " hosts, " + std::to_string(fanout) +
-                                " at a time: shannot sandboxed (one CLI call, no kept connection) vs parallel-ssh unsandboxed",
-                     fmt_time(ours) + " vs " + fmt_time(pssh_time), ours / pssh_time, fmt_ratio(ours / pssh_time, 1.1), Goal::at_most, 1.1,
-                     "1.1x");
+        print_result("B14",
+                     "cold `uptime` on " + std::to_string(n) + " hosts, " + std::to_string(fanout) +
+                         " at a time: shannot sandboxed (one CLI call, no kept connection) vs parallel-ssh unsandboxed",
+                     fmt_time(ours) + " vs " + fmt_time(pssh_time), ours / pssh_time, fmt_ratio(ours / pssh_time, 1.1),
+                     Goal::at_most, 1.1, "1.1x");
     else
-        print_note("B14: parallel-ssh is not installed (tools/bench.sh installs pssh): shannot alone took " + fmt_time(ours));
+        print_note("B14: parallel-ssh is not installed (tools/bench.sh installs pssh): shannot alone took " +
+                   fmt_time(ours));
     const double per_host = cpu_ours / (reps * static_cast<double>(n));
     print_note("local CPU a host (the tool and its ssh client, not the remote side): shannot " + fmt_time(per_host) +
-               (pssh ? ", parallel-ssh " + fmt_time(cpu_pssh / (reps * static_cast<double>(n))) : std::string()) + ": about " +
-               format("%.0f", 1.0 / per_host) + " new connections a second per core on this machine");
-    if (clush) print_note("clush -f " + std::to_string(fanout) + ": " + fmt_time(clush_time) + " (shannot " + fmt_ratio(ours / clush_time) + " of it)");
+               (pssh ? ", parallel-ssh " + fmt_time(cpu_pssh / (reps * static_cast<double>(n))) : std::string()) +
+               ": about " + format("%.0f", 1.0 / per_host) + " new connections a second per core on this machine");
+    if (clush)
+        print_note("clush -f " + std::to_string(fanout) + ": " + fmt_time(clush_time) + " (shannot " +
+                   fmt_ratio(ours / clush_time) + " of it)");
     // Ansible is ~10x slower: one run, after the others, not interleaved.
     if (ansible) {
         const double a = time_once([&] { run_expect(s.ansible_argv(), n, "ansible"); });
-        print_result("B14", "the same vs Ansible ad-hoc (`ansible all -m command -a uptime -f " + std::to_string(fanout) + "`, one run)",
-                     fmt_time(ours) + " vs " + fmt_time(a), a / ours, fmt_ratio(a / ours, 5) + " faster", Goal::at_least, 5, "5x");
+        print_result("B14",
+                     "the same vs Ansible ad-hoc (`ansible all -m command -a uptime -f " + std::to_string(fanout) +
+                         "`, one run)",
+                     fmt_time(ours) + " vs " + fmt_time(a), a / ours, fmt_ratio(a / ours, 5) + " faster",
+                     Goal::at_least, 5, "5x");
     } else {
         print_note("Ansible is not installed (tools/bench.sh installs ansible-core): left out");
     }
-    std::printf("    medians of %d interleaved runs each; shannot min/p90 %s/%s%s\n", reps, fmt_time(quantile(samples[0], 0)).c_str(),
-                fmt_time(quantile(samples[0], 0.9)).c_str(),
-                pssh ? (", parallel-ssh min/p90 " + fmt_time(quantile(samples[1], 0)) + "/" + fmt_time(quantile(samples[1], 0.9))).c_str() : "");
+    std::printf("    medians of %d interleaved runs each; shannot min/p90 %s/%s%s\n", reps,
+                fmt_time(quantile(samples[0], 0)).c_str(), fmt_time(quantile(samples[0], 0.9)).c_str(),
+                pssh ? (", parallel-ssh min/p90 " + fmt_time(quantile(samples[1], 0)) + "/" +
+                        fmt_time(quantile(samples[1], 0.9)))
+                           .c_str()
+                     : "");
     login_note();
     return 0;
 }
@@ -239,8 +280,11 @@ int bench_b15(const Setup& s, int reps) {
                                         {[&] { run_expect(s.shannot_argv(n, "600", "uptime"), n, "shannot"); },
                                          [&] { run_expect(s.pssh_argv(), n, "parallel-ssh"); }});
     const double ours = median(samples[0]), theirs = median(samples[1]);
-    print_result("B15", "warm `uptime` on " + std::to_string(n) + " hosts: shannot with kept connections (--persist, a CLI call each time) vs parallel-ssh",
-                 fmt_time(ours) + " vs " + fmt_time(theirs), theirs / ours, fmt_ratio(theirs / ours, 10) + " faster", Goal::at_least, 10, "10x");
+    print_result("B15",
+                 "warm `uptime` on " + std::to_string(n) +
+                     " hosts: shannot with kept connections (--persist, a CLI call each time) vs parallel-ssh",
+                 fmt_time(ours) + " vs " + fmt_time(theirs), theirs / ours, fmt_ratio(theirs / ours, 10) + " faster",
+                 Goal::at_least, 10, "10x");
     print_spread("shannot", samples[0], "parallel-ssh", samples[1]);
 
     // The library: one Fleet run twice (its connections kept in the process), not a CLI call.
@@ -257,13 +301,15 @@ int bench_b15(const Setup& s, int reps) {
     lib_run();
     std::vector<double> lib;
     for (int i = 0; i < reps; ++i) lib.push_back(time_once(lib_run));
-    print_note("the library's Fleet, run again on its open connections: " + fmt_time(median(lib)) + " (" + fmt_ratio(theirs / median(lib)) +
-               " faster than parallel-ssh)");
-    print_note("at rest, " + std::to_string(n) + " kept connections: " + std::to_string(rest.processes) + " processes (" +
-               format("%.2f", static_cast<double>(rest.processes) / static_cast<double>(n)) + " a host), " +
-               std::to_string(rest.descriptors) + " descriptors (" + format("%.1f", static_cast<double>(rest.descriptors) / static_cast<double>(n)) +
-               " a host), " + format("%.0f", static_cast<double>(rest.rss_kib) / 1024.0) + " MiB resident (" +
-               format("%.0f", static_cast<double>(rest.rss_kib) / static_cast<double>(n)) + " KiB a host; proportional set " +
+    print_note("the library's Fleet, run again on its open connections: " + fmt_time(median(lib)) + " (" +
+               fmt_ratio(theirs / median(lib)) + " faster than parallel-ssh)");
+    print_note("at rest, " + std::to_string(n) + " kept connections: " + std::to_string(rest.processes) +
+               " processes (" + format("%.2f", static_cast<double>(rest.processes) / static_cast<double>(n)) +
+               " a host), " + std::to_string(rest.descriptors) + " descriptors (" +
+               format("%.1f", static_cast<double>(rest.descriptors) / static_cast<double>(n)) + " a host), " +
+               format("%.0f", static_cast<double>(rest.rss_kib) / 1024.0) + " MiB resident (" +
+               format("%.0f", static_cast<double>(rest.rss_kib) / static_cast<double>(n)) +
+               " KiB a host; proportional set " +
                format("%.0f", static_cast<double>(rest.pss_kib) / static_cast<double>(n)) + " KiB a host)");
     login_note();
     return 0;
@@ -271,21 +317,37 @@ int bench_b15(const Setup& s, int reps) {
 
 int bench_b16(const Setup& s, int reps) {
     const auto& f = s.fleet;
-    std::vector<std::string> cli{s.cli, "--profile", s.profile, "-i", f.key(), "--known-hosts", f.known_hosts(), "--persist", "600",
-                                 "--ssh", f.destination(0), "true"};
-    std::vector<std::string> ssh{"ssh", "-i", f.key(), "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + f.known_hosts(), "-o",
-                                 "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", std::to_string(f.port()),
-                                 shannot_test::SshdFixture::user() + "@" + f.address(0), "true"};
+    std::vector<std::string> cli{s.cli,           "--profile", s.profile, "-i",    f.key(),          "--known-hosts",
+                                 f.known_hosts(), "--persist", "600",     "--ssh", f.destination(0), "true"};
+    std::vector<std::string> ssh{"ssh",
+                                 "-i",
+                                 f.key(),
+                                 "-o",
+                                 "IdentitiesOnly=yes",
+                                 "-o",
+                                 "UserKnownHostsFile=" + f.known_hosts(),
+                                 "-o",
+                                 "StrictHostKeyChecking=yes",
+                                 "-o",
+                                 "BatchMode=yes",
+                                 "-p",
+                                 std::to_string(f.port()),
+                                 shannot_test::SshdFixture::user() + "@" + f.address(0),
+                                 "true"};
     const SpawnOptions via_path{.search_path = true};
     const auto check = [](const Spawned& r, const char* what) {
         if (!r.ok()) die(std::string(what) + " failed: " + r.describe());
     };
     check(spawn_drain(cli, via_path), "shannot (opening the kept connection)");
     const auto samples = interleave(
-        reps, 2, [&] { check(spawn_drain(cli, via_path), "shannot --persist"); }, [&] { check(spawn_drain(ssh, via_path), "ssh host true"); });
+        reps, 2, [&] { check(spawn_drain(cli, via_path), "shannot --persist"); },
+        [&] { check(spawn_drain(ssh, via_path), "ssh host true"); });
     const double ours = median(samples.a), theirs = median(samples.b);
-    print_result("B16", "a repeated CLI one-shot to one host (`shannot --persist ... true`, a kept connection) vs a plain `ssh host true`",
-                 fmt_time(ours) + " vs " + fmt_time(theirs), ours / theirs, fmt_ratio(ours / theirs, 0.15), Goal::at_most, 0.15, "0.15x");
+    print_result("B16",
+                 "a repeated CLI one-shot to one host (`shannot --persist ... true`, a kept connection) vs a plain "
+                 "`ssh host true`",
+                 fmt_time(ours) + " vs " + fmt_time(theirs), ours / theirs, fmt_ratio(ours / theirs, 0.15),
+                 Goal::at_most, 0.15, "0.15x");
     print_spread("shannot", samples.a, "ssh", samples.b);
     login_note();
     return 0;

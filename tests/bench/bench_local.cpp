@@ -46,7 +46,8 @@ shannot::ProcessResult run_or_die(shannot::LocalSandbox& sandbox, const std::vec
                                   const shannot::RunOptions& options) {
     auto r = sandbox.run(command, options);
     if (!r) die("sandbox run of '" + command.front() + "' failed: " + r.error().message);
-    if (r->exit_code != 0) die("sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+    if (r->exit_code != 0)
+        die("sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
     return std::move(*r);
 }
 
@@ -65,23 +66,29 @@ int bench_b1(int reps) {
     auto sandboxed = [&] {
         const auto r = run_or_die(sandbox, command, {});
         if (expected == 0) expected = r.stdout_data.size();
-        if (r.stdout_data.empty() || r.stdout_data.size() != expected) die("B1: the sandboxed ls / printed an unexpected amount");
+        if (r.stdout_data.empty() || r.stdout_data.size() != expected)
+            die("B1: the sandboxed ls / printed an unexpected amount");
     };
     // bwrap gets what the transport gives it: an empty environment, stdin /dev/null, stdout and
     // stderr pipes, fd 4 for --json-status-fd (here /dev/null: nobody reads it) and the built-in
     // syscall filter at fd 6 (--seccomp 6), from a sealed memfd; without --block-fd, as the bare
     // spawn has no limits to set before bwrap goes on (bare_bwrap_args).
-    const SpawnOptions bare_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
-                                    .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
+    const SpawnOptions bare_options{
+        .search_path = false,
+        .inherit_env = false,
+        .fd4_devnull = true,
+        .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
     auto bare = [&] {
         const auto s = spawn_drain(bare_argv, bare_options);
         if (!s.ok()) die("B1: bare bwrap failed: " + s.describe());
-        if (expected != 0 && s.out_bytes != expected) die("B1: bare bwrap printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " + std::to_string(expected));
+        if (expected != 0 && s.out_bytes != expected)
+            die("B1: bare bwrap printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " +
+                std::to_string(expected));
     };
     const auto s = interleave(reps, 10, sandboxed, bare);
     const double a = median(s.a), b = median(s.b);
-    print_result("B1", "local run vs bare spawn of the same bwrap argv (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
-                 fmt_ratio(a / b, 1.05), Goal::at_most, 1.05, "1.05x");
+    print_result("B1", "local run vs bare spawn of the same bwrap argv (ls /)", fmt_time(a) + " vs " + fmt_time(b),
+                 a / b, fmt_ratio(a / b, 1.05), Goal::at_most, 1.05, "1.05x");
     print_spread("run", s.a, "bare", s.b);
     return 0;
 }
@@ -139,9 +146,11 @@ int bench_b11(int reps) {
     std::uint64_t expected = 0;
     auto check = [&](const shannot::Result<shannot::ProcessResult>& r, const char* which) {
         if (!r) die(std::string("B11: ") + which + " run failed: " + r.error().message);
-        if (r->exit_code != 0) die(std::string("B11: ") + which + " run exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+        if (r->exit_code != 0)
+            die(std::string("B11: ") + which + " run exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
         if (expected == 0) expected = r->stdout_data.size();
-        if (r->stdout_data.size() != expected) die(std::string("B11: the ") + which + " ls / printed an unexpected amount");
+        if (r->stdout_data.size() != expected)
+            die(std::string("B11: the ") + which + " ls / printed an unexpected amount");
     };
     auto first = limited.run(command);
     check(first, "limited");
@@ -150,8 +159,8 @@ int bench_b11(int reps) {
     auto without = [&] { check(unlimited.run(command), "unlimited"); };
     const auto s = interleave(reps, 10, with_limits, without);
     const double a = median(s.a), b = median(s.b);
-    print_result("B11", "local run with the default limits vs without limits (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
-                 fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
+    print_result("B11", "local run with the default limits vs without limits (ls /)",
+                 fmt_time(a) + " vs " + fmt_time(b), a / b, fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
     print_spread("limited", s.a, "unlimited", s.b);
     print_note("limits enforced by: " + first->limits_mechanism);
     return 0;
@@ -166,17 +175,19 @@ int bench_b12(int reps) {
     shannot::LocalSandbox filtered(*filtered_profile), open(open_profile);
     const std::vector<std::string> command = {"ls", "/"};
     auto args = filtered.dry_run(command);
-    if (!args || std::find(args->begin(), args->end(), "--seccomp") == args->end()) die("B12: the default profile's argv has no --seccomp");
+    if (!args || std::find(args->begin(), args->end(), "--seccomp") == args->end())
+        die("B12: the default profile's argv has no --seccomp");
     std::uint64_t expected = 0;
     auto run = [&](shannot::LocalSandbox& sandbox) {
         const auto r = run_or_die(sandbox, command, {});
         if (expected == 0) expected = r.stdout_data.size();
         if (r.stdout_data.size() != expected) die("B12: the two sandboxes' ls / printed different amounts");
     };
-    const auto s = interleave(reps, 10, [&] { run(filtered); }, [&] { run(open); });
+    const auto s = interleave(
+        reps, 10, [&] { run(filtered); }, [&] { run(open); });
     const double a = median(s.a), b = median(s.b);
-    print_result("B12", "B1 with the default syscall filter vs \"syscall_filter\": \"none\" (ls /)", fmt_time(a) + " vs " + fmt_time(b),
-                 a / b, fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
+    print_result("B12", "B1 with the default syscall filter vs \"syscall_filter\": \"none\" (ls /)",
+                 fmt_time(a) + " vs " + fmt_time(b), a / b, fmt_ratio(a / b, 1.03), Goal::at_most, 1.03, "1.03x");
     print_spread("filter", s.a, "none", s.b);
     return 0;
 }
@@ -189,7 +200,8 @@ int bench_b7(int reps) {
     auto sandboxed = [&] {
         const auto r = run_or_die(sandbox, head_gib, options);
         if (r.stdout_dropped + r.stdout_data.size() != one_gib)
-            die("B7: the sandbox delivered " + std::to_string(r.stdout_dropped + r.stdout_data.size()) + " bytes, not 1 GiB");
+            die("B7: the sandbox delivered " + std::to_string(r.stdout_dropped + r.stdout_data.size()) +
+                " bytes, not 1 GiB");
     };
     const std::vector<std::string> raw_argv = {"head", "-c", std::to_string(one_gib), "/dev/zero"};
     auto raw = [&] {
@@ -238,8 +250,8 @@ int bench_b8(int reps) {
     }
     print_result("B8", "peak RSS of a run printing 1 GiB under a 1 MiB cap", "", static_cast<double>(big),
                  fmt_mib(static_cast<double>(big)), Goal::at_most, 16.0 * 1024 * 1024, "16 MiB");
-    print_note("worst of " + std::to_string(reps) + " fresh processes (VmHWM); the same process after a 1-byte run: " +
-               fmt_mib(static_cast<double>(small)));
+    print_note("worst of " + std::to_string(reps) +
+               " fresh processes (VmHWM); the same process after a 1-byte run: " + fmt_mib(static_cast<double>(small)));
     return 0;
 }
 
@@ -249,12 +261,52 @@ int bench_b8(int reps) {
 /// environment (no --clearenv), binds all of /etc (the host's /etc/ssh keys and /etc/shadow),
 /// keeps capabilities and the caller's session: B17 measures what it costs to build, not what it
 /// protects.
-const std::vector<std::string> shannot_minimal_args = {
-    "--die-with-parent", "--unshare-net", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts",
-    "--unshare-cgroup", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/home/sandbox", "--tmpfs", "/tmp",
-    "--ro-bind", "/bin", "/bin", "--ro-bind", "/etc", "/etc", "--ro-bind", "/lib", "/lib", "--ro-bind", "/lib64", "/lib64",
-    "--ro-bind", "/usr", "/usr", "--setenv", "HOME", "/home/sandbox", "--setenv", "LANG", "C.UTF-8",
-    "--setenv", "PATH", "/usr/bin:/bin", "--hostname", "sandbox", "--chdir", "/home/sandbox", "--", "ls", "/"};
+const std::vector<std::string> shannot_minimal_args = {"--die-with-parent",
+                                                       "--unshare-net",
+                                                       "--unshare-user",
+                                                       "--unshare-ipc",
+                                                       "--unshare-pid",
+                                                       "--unshare-uts",
+                                                       "--unshare-cgroup",
+                                                       "--proc",
+                                                       "/proc",
+                                                       "--dev",
+                                                       "/dev",
+                                                       "--tmpfs",
+                                                       "/home/sandbox",
+                                                       "--tmpfs",
+                                                       "/tmp",
+                                                       "--ro-bind",
+                                                       "/bin",
+                                                       "/bin",
+                                                       "--ro-bind",
+                                                       "/etc",
+                                                       "/etc",
+                                                       "--ro-bind",
+                                                       "/lib",
+                                                       "/lib",
+                                                       "--ro-bind",
+                                                       "/lib64",
+                                                       "/lib64",
+                                                       "--ro-bind",
+                                                       "/usr",
+                                                       "/usr",
+                                                       "--setenv",
+                                                       "HOME",
+                                                       "/home/sandbox",
+                                                       "--setenv",
+                                                       "LANG",
+                                                       "C.UTF-8",
+                                                       "--setenv",
+                                                       "PATH",
+                                                       "/usr/bin:/bin",
+                                                       "--hostname",
+                                                       "sandbox",
+                                                       "--chdir",
+                                                       "/home/sandbox",
+                                                       "--",
+                                                       "ls",
+                                                       "/"};
 
 int bench_b17(int reps) {
     auto profile = shannot::builtin_profile("minimal");
@@ -267,7 +319,8 @@ int bench_b17(int reps) {
     auto ours = [&] {
         const auto r = run_or_die(sandbox, command, {});
         if (expected == 0) expected = r.stdout_data.size();
-        if (r.stdout_data.empty() || r.stdout_data.size() != expected) die("B17: the sandboxed ls / printed an unexpected amount");
+        if (r.stdout_data.empty() || r.stdout_data.size() != expected)
+            die("B17: the sandboxed ls / printed an unexpected amount");
     };
     // As Shannot's Python runs it: the caller's environment, stdin /dev/null, stdout and stderr
     // pipes read to the end.
@@ -285,13 +338,40 @@ int bench_b17(int reps) {
 
 /// How many words follow each bwrap option (those the built-in profiles use, and a few more).
 int option_arity(const std::string& option) {
-    static const std::map<std::string, int, std::less<>> arity = {
-        {"--ro-bind", 2}, {"--ro-bind-try", 2}, {"--bind", 2}, {"--bind-try", 2}, {"--dev-bind", 2}, {"--dev-bind-try", 2},
-        {"--setenv", 2}, {"--symlink", 2}, {"--ro-bind-data", 2}, {"--bind-data", 2}, {"--file", 2},
-        {"--cap-drop", 1}, {"--cap-add", 1}, {"--proc", 1}, {"--dev", 1}, {"--tmpfs", 1}, {"--seccomp", 1}, {"--add-seccomp-fd", 1},
-        {"--json-status-fd", 1}, {"--info-fd", 1}, {"--block-fd", 1}, {"--sync-fd", 1}, {"--userns-block-fd", 1},
-        {"--remount-ro", 1}, {"--size", 1}, {"--perms", 1}, {"--chdir", 1}, {"--hostname", 1}, {"--unsetenv", 1},
-        {"--dir", 1}, {"--mqueue", 1}, {"--uid", 1}, {"--gid", 1}, {"--chmod", 2}};
+    static const std::map<std::string, int, std::less<>> arity = {{"--ro-bind", 2},
+                                                                  {"--ro-bind-try", 2},
+                                                                  {"--bind", 2},
+                                                                  {"--bind-try", 2},
+                                                                  {"--dev-bind", 2},
+                                                                  {"--dev-bind-try", 2},
+                                                                  {"--setenv", 2},
+                                                                  {"--symlink", 2},
+                                                                  {"--ro-bind-data", 2},
+                                                                  {"--bind-data", 2},
+                                                                  {"--file", 2},
+                                                                  {"--cap-drop", 1},
+                                                                  {"--cap-add", 1},
+                                                                  {"--proc", 1},
+                                                                  {"--dev", 1},
+                                                                  {"--tmpfs", 1},
+                                                                  {"--seccomp", 1},
+                                                                  {"--add-seccomp-fd", 1},
+                                                                  {"--json-status-fd", 1},
+                                                                  {"--info-fd", 1},
+                                                                  {"--block-fd", 1},
+                                                                  {"--sync-fd", 1},
+                                                                  {"--userns-block-fd", 1},
+                                                                  {"--remount-ro", 1},
+                                                                  {"--size", 1},
+                                                                  {"--perms", 1},
+                                                                  {"--chdir", 1},
+                                                                  {"--hostname", 1},
+                                                                  {"--unsetenv", 1},
+                                                                  {"--dir", 1},
+                                                                  {"--mqueue", 1},
+                                                                  {"--uid", 1},
+                                                                  {"--gid", 1},
+                                                                  {"--chmod", 2}};
     const auto it = arity.find(option);
     return it == arity.end() ? 0 : it->second;
 }
@@ -344,8 +424,11 @@ int bench_b17_options(int reps) {
     if (!args) die("dry_run: " + args.error().message);
     const auto split = split_options(bare_bwrap_args(*args));
     const auto bwrap = bwrap_path();
-    const SpawnOptions spawn_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
-                                     .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
+    const SpawnOptions spawn_options{
+        .search_path = false,
+        .inherit_env = false,
+        .fd4_devnull = true,
+        .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
 
     struct Variant {
         std::string label;
@@ -371,7 +454,8 @@ int bench_b17_options(int reps) {
 
     std::vector<Variant> timed, needed;
     for (auto& v : variants) (spawn_drain(v.argv, spawn_options).ok() ? timed : needed).push_back(std::move(v));
-    if (timed.empty() || timed.front().label != "(the whole argv)") die("b17-options: the default profile's own argv does not run");
+    if (timed.empty() || timed.front().label != "(the whole argv)")
+        die("b17-options: the default profile's own argv does not run");
     std::vector<std::function<void()>> runs;
     for (const auto& v : timed)
         runs.emplace_back([&v, &spawn_options] {
@@ -379,17 +463,21 @@ int bench_b17_options(int reps) {
         });
     const auto s = interleave_all(reps, 3, runs);
     const double whole = median(s[0]);
-    std::printf("b17-options: what each option of the default profile's bwrap argv costs (ls /; whole argv %s, %zu interleaved runs of "
-                "each variant; p10 %s)\n",
-                fmt_time(whole).c_str(), s[0].size(), fmt_time(quantile(s[0], 0.1)).c_str());
+    std::printf(
+        "b17-options: what each option of the default profile's bwrap argv costs (ls /; whole argv %s, %zu interleaved "
+        "runs of "
+        "each variant; p10 %s)\n",
+        fmt_time(whole).c_str(), s[0].size(), fmt_time(quantile(s[0], 0.1)).c_str());
     // On 2 shared cores a run's spread is wide (p90 often 2-3x the minimum); the 10th percentile
     // is printed beside the median as the figure of the quieter runs.
     const double whole_p10 = quantile(s[0], 0.1);
-    std::printf("| option | cost: median (whole argv minus without it) | cost at p10 | without it: median, p10 |\n|---|---|---|---|\n");
+    std::printf(
+        "| option | cost: median (whole argv minus without it) | cost at p10 | without it: median, p10 "
+        "|\n|---|---|---|---|\n");
     for (std::size_t k = 1; k < timed.size(); ++k) {
         const double m = median(s[k]), p10 = quantile(s[k], 0.1);
-        std::printf("| `%s` | %+.2f ms | %+.2f ms | %s, %s |\n", timed[k].label.c_str(), (whole - m) * 1e3, (whole_p10 - p10) * 1e3,
-                    fmt_time(m).c_str(), fmt_time(p10).c_str());
+        std::printf("| `%s` | %+.2f ms | %+.2f ms | %s, %s |\n", timed[k].label.c_str(), (whole - m) * 1e3,
+                    (whole_p10 - p10) * 1e3, fmt_time(m).c_str(), fmt_time(p10).c_str());
     }
     for (const auto& v : needed) std::printf("| `%s` | needed: `ls /` does not run without it | |\n", v.label.c_str());
     std::fflush(stdout);
@@ -399,7 +487,8 @@ int bench_b17_options(int reps) {
 std::string cli_path() {
     const char* root = std::getenv("SHANNOT_BUILD_ROOT");
     const auto path = std::string(root ? root : ".") + "/examples/cli/shannot";
-    if (::access(path.c_str(), X_OK) != 0) die("the shannot tool is not built at " + path + " (set SHANNOT_BUILD_ROOT)");
+    if (::access(path.c_str(), X_OK) != 0)
+        die("the shannot tool is not built at " + path + " (set SHANNOT_BUILD_ROOT)");
     return path;
 }
 
@@ -407,7 +496,8 @@ std::string cli_path() {
 double children_cpu() {
     rusage u{};
     ::getrusage(RUSAGE_CHILDREN, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 /// B18: `shannot -- ls /` as a whole process vs a raw bwrap of the argv `shannot --dry-run -- ls /`
@@ -426,8 +516,11 @@ int bench_b18(int reps) {
     std::vector<std::string> raw_argv{printed_args.front()};
     const auto runnable = bare_bwrap_args({printed_args.begin() + 1, printed_args.end()});
     raw_argv.insert(raw_argv.end(), runnable.begin(), runnable.end());
-    const SpawnOptions raw_options{.search_path = false, .inherit_env = false, .fd4_devnull = true,
-                                   .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
+    const SpawnOptions raw_options{
+        .search_path = false,
+        .inherit_env = false,
+        .fd4_devnull = true,
+        .fd6_data = std::string(*shannot::syscall_filter_bytes("default", std::vector<std::string>{}))};
     std::uint64_t expected = 0;
     std::vector<double> cpu(4, 0.0);
     auto timed_cpu = [&](std::size_t k, auto&& f) {
@@ -437,41 +530,43 @@ int bench_b18(int reps) {
     };
     const std::vector<std::string> cli_run = {cli, "--", "ls", "/"}, cli_dry = {cli, "--dry-run", "--", "ls", "/"},
                                    cli_version = {cli, "--version"};
-    const auto s = interleave_all(
-        reps, 5,
-        {[&] {
-             timed_cpu(0, [&] {
-                 const auto r = spawn_drain(cli_run);
-                 if (!r.ok()) die("B18: shannot -- ls / failed: " + r.describe());
-                 if (expected == 0) expected = r.out_bytes;
-                 if (r.out_bytes != expected) die("B18: shannot -- ls / printed an unexpected amount");
-             });
-         },
-         [&] {
-             timed_cpu(1, [&] {
-                 const auto r = spawn_drain(raw_argv, raw_options);
-                 if (!r.ok() || (expected != 0 && r.out_bytes != expected)) die("B18: the raw bwrap failed or printed another amount: " + r.describe());
-             });
-         },
-         [&] {
-             timed_cpu(2, [&] {
-                 if (!spawn_drain(cli_dry).ok()) die("B18: shannot --dry-run failed");
-             });
-         },
-         [&] {
-             timed_cpu(3, [&] {
-                 if (!spawn_drain(cli_version).ok()) die("B18: shannot --version failed");
-             });
-         }});
+    const auto s =
+        interleave_all(reps, 5,
+                       {[&] {
+                            timed_cpu(0, [&] {
+                                const auto r = spawn_drain(cli_run);
+                                if (!r.ok()) die("B18: shannot -- ls / failed: " + r.describe());
+                                if (expected == 0) expected = r.out_bytes;
+                                if (r.out_bytes != expected) die("B18: shannot -- ls / printed an unexpected amount");
+                            });
+                        },
+                        [&] {
+                            timed_cpu(1, [&] {
+                                const auto r = spawn_drain(raw_argv, raw_options);
+                                if (!r.ok() || (expected != 0 && r.out_bytes != expected))
+                                    die("B18: the raw bwrap failed or printed another amount: " + r.describe());
+                            });
+                        },
+                        [&] {
+                            timed_cpu(2, [&] {
+                                if (!spawn_drain(cli_dry).ok()) die("B18: shannot --dry-run failed");
+                            });
+                        },
+                        [&] {
+                            timed_cpu(3, [&] {
+                                if (!spawn_drain(cli_version).ok()) die("B18: shannot --version failed");
+                            });
+                        }});
     const double a = median(s[0]), b = median(s[1]);
-    print_result("B18", "shannot -- ls / (whole process) vs a raw bwrap of its --dry-run argv", fmt_time(a) + " vs " + fmt_time(b), a / b,
-                 fmt_ratio(a / b, 1.15), Goal::at_most, 1.15, "1.15x");
+    print_result("B18", "shannot -- ls / (whole process) vs a raw bwrap of its --dry-run argv",
+                 fmt_time(a) + " vs " + fmt_time(b), a / b, fmt_ratio(a / b, 1.15), Goal::at_most, 1.15, "1.15x");
     print_spread("cli", s[0], "raw bwrap", s[1]);
     const double n = static_cast<double>(s[0].size() + 5);  // the warm-up runs count in the CPU totals
     const auto ms = [&](std::size_t k) { return format("%.2f ms", cpu[k] / n * 1e3); };
-    print_note("interleaved with them: shannot --dry-run -- ls / " + fmt_time(median(s[2])) + ", shannot --version " + fmt_time(median(s[3])));
-    print_note("CPU per call (user+sys, whole process tree): cli " + ms(0) + ", raw bwrap " + ms(1) + ", --dry-run " + ms(2) +
-               ", --version " + ms(3));
+    print_note("interleaved with them: shannot --dry-run -- ls / " + fmt_time(median(s[2])) + ", shannot --version " +
+               fmt_time(median(s[3])));
+    print_note("CPU per call (user+sys, whole process tree): cli " + ms(0) + ", raw bwrap " + ms(1) + ", --dry-run " +
+               ms(2) + ", --version " + ms(3));
     return 0;
 }
 
@@ -481,8 +576,8 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "--rss-child") == 0)
         return guarded([&] { return rss_child(std::strtoull(argv[2], nullptr, 10)); });
     const std::string which = argc >= 2 ? argv[1] : "";
-    if (which != "b1" && which != "b7" && which != "b8" && which != "b11" && which != "b12" && which != "b17" && which != "b17-options" &&
-        which != "b18") {
+    if (which != "b1" && which != "b7" && which != "b8" && which != "b11" && which != "b12" && which != "b17" &&
+        which != "b17-options" && which != "b18") {
         std::fprintf(stderr, "usage: %s b1|b7|b8|b11|b12|b17|b17-options|b18 [--reps N]\n", argv[0]);
         return 2;
     }

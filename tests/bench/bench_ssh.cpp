@@ -38,7 +38,8 @@ using shannot::OpenSshProcessTransport;
 
 namespace {
 
-shannot::SshSandbox make_sandbox(const shannot::SshConnection& connection, shannot::SandboxProfile<OpenSshProcessTransport> profile) {
+shannot::SshSandbox make_sandbox(const shannot::SshConnection& connection,
+                                 shannot::SandboxProfile<OpenSshProcessTransport> profile) {
     return shannot::SshSandbox(std::move(profile), OpenSshProcessTransport(connection));
 }
 
@@ -51,7 +52,9 @@ shannot::SandboxProfile<OpenSshProcessTransport> minimal_profile() {
 std::string run_or_die(shannot::SshSandbox& sandbox, const std::vector<std::string>& command) {
     auto r = sandbox.run(command);
     if (!r) die("ssh sandbox run of '" + command.front() + "' failed: " + r.error().message);
-    if (r->exit_code != 0) die("ssh sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " + r->stderr_data);
+    if (r->exit_code != 0)
+        die("ssh sandbox run of '" + command.front() + "' exited " + std::to_string(r->exit_code) + ": " +
+            r->stderr_data);
     return std::move(r->stdout_data);
 }
 
@@ -63,7 +66,8 @@ const std::string& filter_file() {
         if (!bytes) die(bytes.error().message);
         const std::string file = "/tmp/shannot-bench-filter-" + std::to_string(::getpid()) + ".bpf";
         std::FILE* f = std::fopen(file.c_str(), "wb");
-        if (!f || std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size() || std::fclose(f) != 0) die("cannot write " + file);
+        if (!f || std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size() || std::fclose(f) != 0)
+            die("cannot write " + file);
         std::atexit([] { std::remove(filter_file().c_str()); });
         return file;
     }();
@@ -152,7 +156,8 @@ private:
 void check_ssh(const Spawned& s, const char* what, std::uint64_t expected_bytes) {
     if (!s.ok()) die(std::string(what) + " failed: " + s.describe());
     if (expected_bytes && s.out_bytes != expected_bytes)
-        die(std::string(what) + " printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " + std::to_string(expected_bytes));
+        die(std::string(what) + " printed " + std::to_string(s.out_bytes) + " bytes, the sandbox " +
+            std::to_string(expected_bytes));
 }
 
 struct B4Figures {
@@ -166,7 +171,8 @@ B4Figures measure_b4(const shannot_test::SshdFixture& sshd, int reps) {
     const std::vector<std::string> command = {"ls", "/"};
     const auto expected = run_or_die(sandbox, command).size();  // also warms the session
     ControlMaster master(conn);
-    const auto client = ssh_argv(conn, {"-S", master.socket(), "-o", "ControlMaster=no"}, remote_bwrap_command(sandbox, command));
+    const auto client =
+        ssh_argv(conn, {"-S", master.socket(), "-o", "ControlMaster=no"}, remote_bwrap_command(sandbox, command));
     const SpawnOptions via_path{.search_path = true};
 
     // A third, interleaved with the two: an ssh session through the same master running only
@@ -176,7 +182,8 @@ B4Figures measure_b4(const shannot_test::SshdFixture& sshd, int reps) {
     auto s = interleave_all(
         reps, 2,
         {[&] {
-             if (run_or_die(sandbox, command).size() != expected) die("B4: the ssh sandbox printed an unexpected amount");
+             if (run_or_die(sandbox, command).size() != expected)
+                 die("B4: the ssh sandbox printed an unexpected amount");
          },
          [&] { check_ssh(spawn_drain(client, via_path), "B4: ssh through the ControlMaster", expected); },
          [&] { check_ssh(spawn_drain(true_client, via_path), "B4: ssh -S ... true", 0); }});
@@ -187,15 +194,18 @@ B4Figures measure_b4(const shannot_test::SshdFixture& sshd, int reps) {
 /// the same with the machine's real login (root's own HOME and rc files, `pyenv init` here).
 int bench_b4(const shannot_test::SshdFixture& clean, const shannot_test::SshdFixture& real, int reps) {
     const auto c = measure_b4(clean, reps);
-    print_result("B4", "remote fresh sandbox per command (warm session) vs ssh -S ControlMaster, same bwrap argv, clean login",
-                 fmt_time(c.run) + " vs " + fmt_time(c.master), c.master / c.run, fmt_ratio(c.master / c.run, 2.5) + " faster",
-                 Goal::at_least, 2.5, "2.5x");
+    print_result(
+        "B4", "remote fresh sandbox per command (warm session) vs ssh -S ControlMaster, same bwrap argv, clean login",
+        fmt_time(c.run) + " vs " + fmt_time(c.master), c.master / c.run, fmt_ratio(c.master / c.run, 2.5) + " faster",
+        Goal::at_least, 2.5, "2.5x");
     print_spread("run", c.run_samples, "ControlMaster", c.master_samples);
-    print_note("interleaved with them, an ssh session through the same master running only `true`: " + fmt_time(c.empty) +
-               " (min " + fmt_time(quantile(c.empty_samples, 0)) + "): what every new session pays");
+    print_note(
+        "interleaved with them, an ssh session through the same master running only `true`: " + fmt_time(c.empty) +
+        " (min " + fmt_time(quantile(c.empty_samples, 0)) + "): what every new session pays");
     const auto r = measure_b4(real, reps);
-    print_note("with this machine's real login (the user's HOME and rc files): " + fmt_time(r.run) + " vs " + fmt_time(r.master) + " = " +
-               fmt_ratio(r.master / r.run) + " faster; `true` through the master " + fmt_time(r.empty));
+    print_note("with this machine's real login (the user's HOME and rc files): " + fmt_time(r.run) + " vs " +
+               fmt_time(r.master) + " = " + fmt_ratio(r.master / r.run) + " faster; `true` through the master " +
+               fmt_time(r.empty));
     return 0;
 }
 
@@ -204,13 +214,15 @@ std::pair<Samples, double> measure_b5(const shannot_test::SshdFixture& sshd, int
     auto sandbox = make_sandbox(conn, minimal_profile());
     const std::vector<std::string> command = {"ls", "/"};
     const auto expected = run_or_die(sandbox, command).size();
-    const auto client = ssh_argv(conn, {"-o", "ControlMaster=no", "-o", "ControlPath=none"}, remote_bwrap_command(sandbox, command));
+    const auto client =
+        ssh_argv(conn, {"-o", "ControlMaster=no", "-o", "ControlPath=none"}, remote_bwrap_command(sandbox, command));
     const SpawnOptions via_path{.search_path = true};
 
     auto s = interleave(
         reps, 1,
         [&] {
-            if (run_or_die(sandbox, command).size() != expected) die("B5: the ssh sandbox printed an unexpected amount");
+            if (run_or_die(sandbox, command).size() != expected)
+                die("B5: the ssh sandbox printed an unexpected amount");
         },
         [&] { check_ssh(spawn_drain(client, via_path), "B5: a new ssh connection", expected); });
     const double ratio = median(s.b) / median(s.a);
@@ -220,12 +232,13 @@ std::pair<Samples, double> measure_b5(const shannot_test::SshdFixture& sshd, int
 int bench_b5(const shannot_test::SshdFixture& clean, const shannot_test::SshdFixture& real, int reps) {
     const auto [s, ratio] = measure_b5(clean, reps);
     const double a = median(s.a), b = median(s.b);
-    print_result("B5", "remote fresh sandbox per command (warm session) vs a new ssh connection per command, clean login",
-                 fmt_time(a) + " vs " + fmt_time(b), ratio, fmt_ratio(ratio, 40) + " faster", Goal::at_least, 40, "40x");
+    print_result(
+        "B5", "remote fresh sandbox per command (warm session) vs a new ssh connection per command, clean login",
+        fmt_time(a) + " vs " + fmt_time(b), ratio, fmt_ratio(ratio, 40) + " faster", Goal::at_least, 40, "40x");
     print_spread("run", s.a, "new connection", s.b);
     const auto [r, real_ratio] = measure_b5(real, reps);
-    print_note("with this machine's real login (the user's HOME and rc files): " + fmt_time(median(r.a)) + " vs " + fmt_time(median(r.b)) +
-               " = " + fmt_ratio(real_ratio) + " faster");
+    print_note("with this machine's real login (the user's HOME and rc files): " + fmt_time(median(r.a)) + " vs " +
+               fmt_time(median(r.b)) + " = " + fmt_ratio(real_ratio) + " faster");
     return 0;
 }
 
@@ -241,11 +254,13 @@ int bench_b19(const shannot_test::SshdFixture& sshd, int reps) {
     auto s = interleave(
         reps, 5,
         [&] {
-            if (run_or_die(remote, command).size() != expected) die("B19: the ssh sandbox printed an unexpected amount");
+            if (run_or_die(remote, command).size() != expected)
+                die("B19: the ssh sandbox printed an unexpected amount");
         },
         [&] {
             auto r = local.run(command);
-            if (!r || r->exit_code != 0 || r->stdout_data.size() != expected) die("B19: the local run failed or printed another amount");
+            if (!r || r->exit_code != 0 || r->stdout_data.size() != expected)
+                die("B19: the local run failed or printed another amount");
         });
     const double a = median(s.a), b = median(s.b);
     print_result("B19", "remote fresh sandbox on a warm connection vs a local fresh sandbox, same profile (ls /)",
@@ -268,11 +283,13 @@ int bench_b5a(int reps) {
     const auto hello = shannot::detail::random_marker();
     shannot_test::DispatcherDriver dispatcher(shannot_test::DispatcherDriver::local(hello));
     if (!dispatcher.started()) die("B5a: cannot start the dispatcher: " + dispatcher.error());
-    if (!dispatcher.read_until([&] { return dispatcher.err.find("\n" + hello + " ready\n") != std::string::npos; }, std::chrono::seconds(10)))
+    if (!dispatcher.read_until([&] { return dispatcher.err.find("\n" + hello + " ready\n") != std::string::npos; },
+                               std::chrono::seconds(10)))
         die("B5a: the dispatcher did not start: " + dispatcher.out + dispatcher.err);
     auto before = shannot::detail::dispatcher_request({args->begin(), split});
     before.pop_back();
-    if (!dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before}))) die("B5a: cannot write to the dispatcher");
+    if (!dispatcher.send(shannot::detail::dispatcher_request({"P", "0", before})))
+        die("B5a: cannot write to the dispatcher");
     // The built-in syscall filter, sent once as the transport does (B), given to each run (FILTER 1).
     const auto filter = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
     if (!filter) die(filter.error().message);
@@ -285,7 +302,8 @@ int bench_b5a(int reps) {
     const std::optional<shannot::ResourceLimits> limits = shannot::ResourceLimits{};
     auto through_dispatcher = [&] {
         const auto nonce = shannot::detail::random_marker();
-        std::vector<std::string> request{"R", nonce, "32", "", "0", "bwrap", "0", shannot::detail::remote_limits(limits), "1"};
+        std::vector<std::string> request{
+            "R", nonce, "32", "", "0", "bwrap", "0", shannot::detail::remote_limits(limits), "1"};
         request.insert(request.end(), split, args->end());
         if (!dispatcher.send(shannot::detail::dispatcher_request(request))) die("B5a: cannot write to the dispatcher");
         // "exit 0 1 ...": the command exited 0, in a sandbox that was set up.
@@ -298,9 +316,11 @@ int bench_b5a(int reps) {
     };
     const auto s = interleave(reps, 5, through_dispatcher, bare);
     const double a = median(s.a), b = median(s.b);
-    std::printf("B5a extra, not in the issue: a run through the ssh dispatcher alone (this host's sh, over pipes, no ssh) vs a bare "
-                "spawn of the same bwrap argv (ls /): %s vs %s = +%s\n",
-                fmt_time(a).c_str(), fmt_time(b).c_str(), fmt_time(a - b).c_str());
+    std::printf(
+        "B5a extra, not in the issue: a run through the ssh dispatcher alone (this host's sh, over pipes, no ssh) vs a "
+        "bare "
+        "spawn of the same bwrap argv (ls /): %s vs %s = +%s\n",
+        fmt_time(a).c_str(), fmt_time(b).c_str(), fmt_time(a - b).c_str());
     print_spread("dispatcher", s.a, "bare", s.b);
     return 0;
 }
@@ -314,8 +334,10 @@ void run_batch(shannot::SshSandbox& sandbox, const std::vector<std::string>& com
         for (int i = next++; i < total; i = next++) {
             auto r = sandbox.run(command);
             std::string problem;
-            if (!r) problem = r.error().message;
-            else if (r->exit_code != 0 || r->stdout_data != "x\n") problem = "exit " + std::to_string(r->exit_code) + ", printed '" + r->stdout_data + "'";
+            if (!r)
+                problem = r.error().message;
+            else if (r->exit_code != 0 || r->stdout_data != "x\n")
+                problem = "exit " + std::to_string(r->exit_code) + ", printed '" + r->stdout_data + "'";
             if (!problem.empty()) {
                 std::lock_guard lock(error_mutex);
                 if (error.empty()) error = problem;
@@ -335,8 +357,8 @@ void run_batch(shannot::SshSandbox& sandbox, const std::vector<std::string>& com
 int bench_b9(const shannot_test::SshdFixture& sshd, int reps) {
     constexpr int commands = 64, threads = 8;
     auto conn = sshd.connection();
-    conn.max_connections = threads;       // 8 ControlMasters ...
-    conn.sessions_per_connection = 1;     // ... one dispatcher session each: 8 connections at once
+    conn.max_connections = threads;    // 8 ControlMasters ...
+    conn.sessions_per_connection = 1;  // ... one dispatcher session each: 8 connections at once
     auto sandbox = make_sandbox(conn, shannot_test::test_profile<OpenSshProcessTransport>());
 
     struct Variant {
@@ -345,20 +367,27 @@ int bench_b9(const shannot_test::SshdFixture& sshd, int reps) {
         std::vector<std::string> command;
     };
     const Variant variants[] = {
-        {"B9", "64 commands (sh -c 'sleep 0.05; echo x') over 8 connections vs one after another", {"sh", "-c", "sleep 0.05; echo x"}},
-        {"B9b", "extra, not in the issue: the same without the sleep (sh -c 'echo x', CPU-bound on 2 cores)", {"sh", "-c", "echo x"}},
+        {"B9",
+         "64 commands (sh -c 'sleep 0.05; echo x') over 8 connections vs one after another",
+         {"sh", "-c", "sleep 0.05; echo x"}},
+        {"B9b",
+         "extra, not in the issue: the same without the sleep (sh -c 'echo x', CPU-bound on 2 cores)",
+         {"sh", "-c", "echo x"}},
     };
     run_batch(sandbox, {"sh", "-c", "echo x"}, threads, threads);  // opens the 8 connections and sessions
     const auto connections = sandbox.transport().connections();
     for (const auto& v : variants) {
         const auto s = interleave(
-            reps, 1, [&] { run_batch(sandbox, v.command, commands, threads); }, [&] { run_batch(sandbox, v.command, commands, 1); });
+            reps, 1, [&] { run_batch(sandbox, v.command, commands, threads); },
+            [&] { run_batch(sandbox, v.command, commands, 1); });
         const double a = median(s.a), b = median(s.b);
-        print_result(v.id, v.label, fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 1.7) + " faster", Goal::at_least, 1.7, "1.7x");
+        print_result(v.id, v.label, fmt_time(a) + " vs " + fmt_time(b), b / a, fmt_ratio(b / a, 1.7) + " faster",
+                     Goal::at_least, 1.7, "1.7x");
         print_spread("parallel", s.a, "sequential", s.b);
     }
-    print_note(std::to_string(connections) + " ssh connections open, " + std::to_string(sandbox.transport().idle_dispatchers()) +
-               " warm sessions; " + std::to_string(std::thread::hardware_concurrency()) + " cores");
+    print_note(std::to_string(connections) + " ssh connections open, " +
+               std::to_string(sandbox.transport().idle_dispatchers()) + " warm sessions; " +
+               std::to_string(std::thread::hardware_concurrency()) + " cores");
     return 0;
 }
 

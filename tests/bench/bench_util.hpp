@@ -84,7 +84,8 @@ struct Samples {
 
 /// `warmup` untimed runs of each, then `reps` timed runs of each, interleaved, the starting one
 /// rotated every repetition so no side always runs on a cache (or a scheduler) another left warm.
-inline std::vector<std::vector<double>> interleave_all(int reps, int warmup, const std::vector<std::function<void()>>& runs) {
+inline std::vector<std::vector<double>> interleave_all(int reps, int warmup,
+                                                       const std::vector<std::function<void()>>& runs) {
     for (int i = 0; i < warmup; ++i)
         for (const auto& run : runs) run();
     std::vector<std::vector<double>> samples(runs.size());
@@ -100,7 +101,8 @@ inline std::vector<std::vector<double>> interleave_all(int reps, int warmup, con
 /// Two-way interleave_all: A/B, then B/A, and so on.
 template <class A, class B>
 Samples interleave(int reps, int warmup, A&& a, B&& b) {
-    auto s = interleave_all(reps, warmup, {std::function<void()>(std::forward<A>(a)), std::function<void()>(std::forward<B>(b))});
+    auto s = interleave_all(reps, warmup,
+                            {std::function<void()>(std::forward<A>(a)), std::function<void()>(std::forward<B>(b))});
     return Samples{std::move(s[0]), std::move(s[1])};
 }
 
@@ -137,16 +139,17 @@ enum class Goal { at_most, at_least };
 inline void print_result(const std::string& id, const std::string& label, const std::string& figures, double value,
                          const std::string& value_text, Goal goal, double target, const std::string& target_text) {
     const bool pass = goal == Goal::at_most ? value <= target : value >= target;
-    std::printf("%s %s: %s%s%s (target %s %s) %s\n", id.c_str(), label.c_str(), figures.c_str(), figures.empty() ? "" : " = ",
-                value_text.c_str(), goal == Goal::at_most ? "<=" : ">=", target_text.c_str(), pass ? "PASS" : "MISS");
+    std::printf("%s %s: %s%s%s (target %s %s) %s\n", id.c_str(), label.c_str(), figures.c_str(),
+                figures.empty() ? "" : " = ", value_text.c_str(),
+                goal == Goal::at_most ? "<=" : ">=", target_text.c_str(), pass ? "PASS" : "MISS");
     std::fflush(stdout);
 }
 
 /// An indented detail line under a result: how many runs, and their spread.
 inline void print_spread(const std::string& name_a, const std::vector<double>& a, const std::string& name_b,
                          const std::vector<double>& b) {
-    std::printf("    medians of %zu interleaved runs each; %s min/p90 %s/%s, %s min/p90 %s/%s\n", a.size(), name_a.c_str(),
-                fmt_time(quantile(a, 0)).c_str(), fmt_time(quantile(a, 0.9)).c_str(), name_b.c_str(),
+    std::printf("    medians of %zu interleaved runs each; %s min/p90 %s/%s, %s min/p90 %s/%s\n", a.size(),
+                name_a.c_str(), fmt_time(quantile(a, 0)).c_str(), fmt_time(quantile(a, 0.9)).c_str(), name_b.c_str(),
                 fmt_time(quantile(b, 0)).c_str(), fmt_time(quantile(b, 0.9)).c_str());
     std::fflush(stdout);
 }
@@ -173,14 +176,14 @@ struct Spawned {
 };
 
 struct SpawnOptions {
-    bool search_path = false;   ///< posix_spawnp (argv[0] looked up on PATH) instead of posix_spawn
-    bool inherit_env = true;    ///< this process's environment, else an empty one
-    bool fd4_devnull = false;   ///< fd 4 open on /dev/null (for a bwrap argv holding --json-status-fd 4)
+    bool search_path = false;  ///< posix_spawnp (argv[0] looked up on PATH) instead of posix_spawn
+    bool inherit_env = true;   ///< this process's environment, else an empty one
+    bool fd4_devnull = false;  ///< fd 4 open on /dev/null (for a bwrap argv holding --json-status-fd 4)
     /// Bytes readable at fd 6, from a sealed memfd as the local transport makes it (for a bwrap
     /// argv holding --seccomp 6: the built-in syscall filter).
     std::string fd6_data{};
     bool stderr_devnull = false;  ///< stderr on /dev/null: stdout alone is read, blocking, no poll
-    std::size_t keep = 4096;    ///< bytes of each stream kept in Spawned::out / err
+    std::size_t keep = 4096;      ///< bytes of each stream kept in Spawned::out / err
 };
 
 /// Spawns argv with stdin on /dev/null and stdout/stderr on pipes, reads both to EOF into one
@@ -189,13 +192,16 @@ struct SpawnOptions {
 /// loop on stdout: a raw pipe.
 inline Spawned spawn_drain(const std::vector<std::string>& argv, const SpawnOptions& options = {}) {
     int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) die(std::string("pipe2: ") + std::strerror(errno));
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+        die(std::string("pipe2: ") + std::strerror(errno));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    if (options.stderr_devnull) posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    else posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    if (options.stderr_devnull)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    else
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     if (options.fd4_devnull) posix_spawn_file_actions_addopen(&actions, 4, "/dev/null", O_WRONLY, 0);
     shannot::detail::UniqueFd fd6;
     if (!options.fd6_data.empty()) {

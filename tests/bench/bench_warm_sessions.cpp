@@ -74,11 +74,12 @@ int bench_b3(int reps) {
     };
     const auto s = interleave_all(reps, 10, {warm, fresh, bare});
     const double a = median(s[0]), b = median(s[1]), c = median(s[2]);
-    print_result("B3", "a fresh sandbox per command vs a warm local session (ls /)", fmt_time(b) + " vs " + fmt_time(a), b / a,
-                 fmt_ratio(b / a, 4), Goal::at_least, 4, "4x faster");
+    print_result("B3", "a fresh sandbox per command vs a warm local session (ls /)", fmt_time(b) + " vs " + fmt_time(a),
+                 b / a, fmt_ratio(b / a, 4), Goal::at_least, 4, "4x faster");
     print_spread("session", s[0], "fresh", s[1]);
-    print_note("interleaved with them, a bare fork+exec of `ls /`: " + fmt_time(c) + ", so B3 can be at most " + fmt_ratio(b / c) +
-               " here (a session that cost nothing); the session costs " + fmt_ratio(a / c) + " of it");
+    print_note("interleaved with them, a bare fork+exec of `ls /`: " + fmt_time(c) + ", so B3 can be at most " +
+               fmt_ratio(b / c) + " here (a session that cost nothing); the session costs " + fmt_ratio(a / c) +
+               " of it");
     return 0;
 }
 
@@ -100,8 +101,8 @@ int bench_b6(int reps) {
     auto l = [&] { run_or_die(local_session, "B6 local session"); };
     const auto s = interleave(reps, 10, r, l);
     const double a = median(s.a), b = median(s.b);
-    print_result("B6", "a warm remote session vs a warm local session (ls /)", fmt_time(a) + " vs " + fmt_time(b), a / b,
-                 fmt_ratio(a / b, 1.5), Goal::at_most, 1.5, "1.5x");
+    print_result("B6", "a warm remote session vs a warm local session (ls /)", fmt_time(a) + " vs " + fmt_time(b),
+                 a / b, fmt_ratio(a / b, 1.5), Goal::at_most, 1.5, "1.5x");
     print_spread("remote", s.a, "local", s.b);
     return 0;
 }

@@ -10,14 +10,15 @@ struct DenyMine {
     static constexpr std::array rules{
         shannot::SyscallRule::deny(shannot::syscalls::chroot),
         shannot::SyscallRule::deny(shannot::syscalls::acct),
-        shannot::SyscallRule::deny_if_equal(shannot::syscalls::socket, 0, shannot::syscall_values::af_inet6, EAFNOSUPPORT),
+        shannot::SyscallRule::deny_if_equal(shannot::syscalls::socket, 0, shannot::syscall_values::af_inet6,
+                                            EAFNOSUPPORT),
     };
 };
 
 // Built-in groups and yours, in any order: groups only deny, so none loosens another.
 using MyFilter = shannot::SyscallFilter<shannot::DenyIoUring, shannot::DenyPtrace, shannot::DenyUnixSockets, DenyMine>;
 
-constexpr auto program = MyFilter::program();   // computed by the compiler
+constexpr auto program = MyFilter::program();  // computed by the compiler
 static_assert(program.size <= 4096);
 
 static_assert(shannot::SyscallRuleSet<DenyMine>);

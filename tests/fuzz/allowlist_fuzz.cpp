@@ -24,9 +24,11 @@ std::size_t slashes(std::string_view s) { return static_cast<std::size_t>(std::c
 void check_glob(const std::string& pattern, const std::string& text) {
     const bool m = shannot::glob_match(pattern, text);
     // A pattern without metacharacters matches only itself.
-    if (!has_meta(pattern)) FUZZ_CHECK(m == (pattern == text), "literal '%s' vs '%s' gave %d", pattern.c_str(), text.c_str(), m);
+    if (!has_meta(pattern))
+        FUZZ_CHECK(m == (pattern == text), "literal '%s' vs '%s' gave %d", pattern.c_str(), text.c_str(), m);
     // No wildcard, class or escape ever matches '/': every '/' of the text needs a '/' of the pattern.
-    if (m) FUZZ_CHECK(slashes(text) <= slashes(pattern), "'%s' matched '%s' across a '/'", pattern.c_str(), text.c_str());
+    if (m)
+        FUZZ_CHECK(slashes(text) <= slashes(pattern), "'%s' matched '%s' across a '/'", pattern.c_str(), text.c_str());
     // '*' alone matches exactly the texts without '/'.
     FUZZ_CHECK(shannot::glob_match("*", text) == (text.find('/') == std::string::npos), "'*' vs '%s'", text.c_str());
     // Every string matches itself once its metacharacters are escaped.
@@ -133,7 +135,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             for (const auto& d : dirs) {
                 if (d == dir) break;
                 const std::string earlier = d == "/" ? "/" + name : d + "/" + name;
-                FUZZ_CHECK(!exists(earlier), "'%s' comes first in PATH but '%s' was chosen", earlier.c_str(), run.c_str());
+                FUZZ_CHECK(!exists(earlier), "'%s' comes first in PATH but '%s' was chosen", earlier.c_str(),
+                           run.c_str());
             }
         }
     }

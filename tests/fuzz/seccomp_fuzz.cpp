@@ -14,7 +14,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using Filter = shannot::DefaultSyscallFilter;
     FuzzedDataProvider in(data, size);
-    const std::uint64_t relaxed = in.ConsumeIntegral<std::uint64_t>() & ((std::uint64_t{1} << Filter::groups.size()) - 1);
+    const std::uint64_t relaxed =
+        in.ConsumeIntegral<std::uint64_t>() & ((std::uint64_t{1} << Filter::groups.size()) - 1);
     shannot_test::SeccompCall call;
     switch (in.ConsumeIntegralInRange<int>(0, 3)) {  // the two known arches most of the time
     case 0: call.arch = shannot::seccomp_arch_x86_64.audit_arch; break;
@@ -29,8 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto outcome = shannot_test::run_bpf(program.instructions(), call);
     FUZZ_CHECK(outcome.value.has_value(), "malformed program: %s", outcome.error.c_str());
     const auto expected = shannot_test::SeccompReference<Filter>::expect(call, relaxed);
-    FUZZ_CHECK(*outcome.value == expected, "arch %#x nr %u arg0 %#llx relaxed %#llx: program %#x, rules %#x", call.arch, call.nr,
-               static_cast<unsigned long long>(call.args[0]), static_cast<unsigned long long>(relaxed), *outcome.value, expected);
+    FUZZ_CHECK(*outcome.value == expected, "arch %#x nr %u arg0 %#llx relaxed %#llx: program %#x, rules %#x", call.arch,
+               call.nr, static_cast<unsigned long long>(call.args[0]), static_cast<unsigned long long>(relaxed),
+               *outcome.value, expected);
     // Relaxing groups never denies more: the same call with every group on is at least as strict.
     if (relaxed != 0 && *outcome.value != 0x7fff0000u) {
         const auto strict = shannot_test::run_bpf(Filter::program().instructions(), call);

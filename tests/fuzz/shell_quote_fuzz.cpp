@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t start = 0;
         while (true) {
             const auto nul = bytes.find('\0', start);
-            words.emplace_back(bytes.substr(start, nul == std::string_view::npos ? std::string_view::npos : nul - start));
+            words.emplace_back(
+                bytes.substr(start, nul == std::string_view::npos ? std::string_view::npos : nul - start));
             if (nul == std::string_view::npos) break;
             start = nul + 1;
         }

@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c.allow_unsafe_ssh_options = in.ConsumeBool();
     c.host_key_policy = static_cast<shannot::HostKeyPolicy>(in.ConsumeIntegralInRange<int>(0, 2));
     c.allow_unknown_hosts = in.ConsumeBool();
-    for (auto n = in.ConsumeIntegralInRange<int>(0, 3); n > 0; --n) c.extra_options.push_back(in.ConsumeRandomLengthString(64));
+    for (auto n = in.ConsumeIntegralInRange<int>(0, 3); n > 0; --n)
+        c.extra_options.push_back(in.ConsumeRandomLengthString(64));
     const std::string option = in.ConsumeRemainingBytesAsString();
 
     c.extra_options.push_back(option);
@@ -58,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto safe = shannot::check_ssh_option(o, false);
         const auto any = shannot::check_ssh_option(o, true);
         const auto name = shannot::detail::ssh_option_name(o);
-        const bool well_formed = !name.empty() && o.find('\0') == std::string::npos && o.find('\n') == std::string::npos;
+        const bool well_formed =
+            !name.empty() && o.find('\0') == std::string::npos && o.find('\n') == std::string::npos;
         FUZZ_CHECK(any.has_value() == well_formed, "allow_unsafe: accepted=%d for a %s option", any.has_value(),
                    well_formed ? "well-formed" : "malformed");
         if (safe) {
@@ -67,18 +69,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto keyword = ssh_keyword(o);
             FUZZ_CHECK(on_safe_list(keyword), "ssh would read option '%s', not on the safe list", keyword.c_str());
         } else {
-            FUZZ_CHECK(safe.error().code == shannot::errc::unsafe_ssh_option, "code %d", static_cast<int>(safe.error().code));
+            FUZZ_CHECK(safe.error().code == shannot::errc::unsafe_ssh_option, "code %d",
+                       static_cast<int>(safe.error().code));
         }
     }
 
     if (auto ok = shannot::validate(c)) {
         FUZZ_CHECK(!c.host.empty() && c.host.front() != '-', "host '%s' accepted", c.host.c_str());
-        FUZZ_CHECK(!shannot::detail::has_space_or_control(c.host) && c.host.find('@') == std::string::npos, "host accepted");
+        FUZZ_CHECK(!shannot::detail::has_space_or_control(c.host) && c.host.find('@') == std::string::npos,
+                   "host accepted");
         FUZZ_CHECK(c.user.empty() || c.user.front() != '-', "user accepted");
         FUZZ_CHECK(c.port != 0, "port 0 accepted");
         FUZZ_CHECK(c.host_key_policy != shannot::HostKeyPolicy::no || c.allow_unknown_hosts, "policy no accepted");
         for (const auto& o : c.extra_options)
-            FUZZ_CHECK(c.allow_unsafe_ssh_options || on_safe_list(shannot::detail::ssh_option_name(o)), "option accepted");
+            FUZZ_CHECK(c.allow_unsafe_ssh_options || on_safe_list(shannot::detail::ssh_option_name(o)),
+                       "option accepted");
         // Our options come first: ssh keeps the first value it sees.
         const auto args = shannot::ssh_base_options(c);
         FUZZ_CHECK(args.size() >= 2 && args[0] == "-o" && args[1] == "BatchMode=yes", "BatchMode is not first");

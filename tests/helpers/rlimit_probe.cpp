@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         if (result->exit_code != 0 || result->stdout_data != "ok\n") {
-            std::printf("wrong exit %d out '%s' err '%s'\n", result->exit_code, result->stdout_data.c_str(), result->stderr_data.c_str());
+            std::printf("wrong exit %d out '%s' err '%s'\n", result->exit_code, result->stdout_data.c_str(),
+                        result->stderr_data.c_str());
             return 3;
         }
     }

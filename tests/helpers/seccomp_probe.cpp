@@ -45,7 +45,9 @@ namespace {
 /// 0: the call succeeded; else its errno.
 int result(long rc) { return rc >= 0 ? 0 : errno; }
 
-long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) { return ::syscall(nr, a, b, c, d, e, f); }
+long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+    return ::syscall(nr, a, b, c, d, e, f);
+}
 
 bool write_file(const char* path, const std::string& text) {
     const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
@@ -62,7 +64,8 @@ bool write_file(const char* path, const std::string& text) {
 bool nest(int more) {
     const auto uid = ::getuid(), gid = ::getgid();
     if (sys(__NR_unshare, CLONE_NEWUSER | more) != 0) return false;
-    if (write_file("/proc/self/setgroups", "deny") && write_file("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1"))
+    if (write_file("/proc/self/setgroups", "deny") &&
+        write_file("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1"))
         write_file("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1");
     return true;
 }
@@ -74,7 +77,10 @@ std::string scratch(const char* name) {
     return path;
 }
 
-long mount_tmpfs(const std::string& at) { return sys(__NR_mount, reinterpret_cast<long>("none"), reinterpret_cast<long>(at.c_str()), reinterpret_cast<long>("tmpfs"), 0, 0); }
+long mount_tmpfs(const std::string& at) {
+    return sys(__NR_mount, reinterpret_cast<long>("none"), reinterpret_cast<long>(at.c_str()),
+               reinterpret_cast<long>("tmpfs"), 0, 0);
+}
 
 int io_uring_ring() {
     io_uring_params params{};
@@ -101,7 +107,9 @@ std::string in_child(F&& body) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (WIFSIGNALED(status)) return std::string("killed ") + (sigabbrev_np(WTERMSIG(status)) ? "SIG" + std::string(sigabbrev_np(WTERMSIG(status))) : "?");
+    if (WIFSIGNALED(status))
+        return std::string("killed ") +
+               (sigabbrev_np(WTERMSIG(status)) ? "SIG" + std::string(sigabbrev_np(WTERMSIG(status))) : "?");
     if (!got) return "probe-error";
     if (rc == 0) return "ok";
     const char* name = strerrorname_np(rc);
@@ -177,7 +185,8 @@ int call(std::string_view name) {
         const long key = sys(__NR_add_key, reinterpret_cast<long>("user"), reinterpret_cast<long>("shannot-probe"),
                              reinterpret_cast<long>("x"), 1, KEY_SPEC_PROCESS_KEYRING);
         if (name == "add_key") return result(key);
-        return result(sys(__NR_request_key, reinterpret_cast<long>("user"), reinterpret_cast<long>("shannot-probe"), 0, 0));
+        return result(
+            sys(__NR_request_key, reinterpret_cast<long>("user"), reinterpret_cast<long>("shannot-probe"), 0, 0));
     }
     if (name == "socket_unix") return result(::socket(AF_UNIX, SOCK_STREAM, 0));
     if (name == "socket_netlink") return result(::socket(AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */));
@@ -213,7 +222,8 @@ int call(std::string_view name) {
     if (name == "fork") return reap_clone(::fork());
     if (name == "thread") {
         pthread_t t;
-        const int rc = ::pthread_create(&t, nullptr, [](void*) -> void* { return nullptr; }, nullptr);
+        const int rc = ::pthread_create(
+            &t, nullptr, [](void*) -> void* { return nullptr; }, nullptr);
         if (rc != 0) return rc;
         ::pthread_join(t, nullptr);
         return 0;
@@ -248,14 +258,15 @@ int call(std::string_view name) {
         return result(sys(__NR_pivot_root, reinterpret_cast<long>("."), reinterpret_cast<long>(".")));
     }
     if (name == "open_tree") return result(sys(__NR_open_tree, AT_FDCWD, reinterpret_cast<long>("/tmp"), 0));
-    if (name == "open_tree_attr") return result(sys(467, AT_FDCWD, reinterpret_cast<long>("/tmp"), 0, 0, 0));  // Linux 6.15
+    if (name == "open_tree_attr")
+        return result(sys(467, AT_FDCWD, reinterpret_cast<long>("/tmp"), 0, 0, 0));  // Linux 6.15
     if (name == "move_mount") {  // a clone of a tmpfs moved onto another directory
         nest(CLONE_NEWNS);
         const auto from = scratch("mf"), to = scratch("mt");
         mount_tmpfs(from);
         const long tree = sys(__NR_open_tree, AT_FDCWD, reinterpret_cast<long>(from.c_str()), OPEN_TREE_CLONE);
-        return result(sys(__NR_move_mount, tree, reinterpret_cast<long>(""), AT_FDCWD, reinterpret_cast<long>(to.c_str()),
-                          MOVE_MOUNT_F_EMPTY_PATH));
+        return result(sys(__NR_move_mount, tree, reinterpret_cast<long>(""), AT_FDCWD,
+                          reinterpret_cast<long>(to.c_str()), MOVE_MOUNT_F_EMPTY_PATH));
     }
     if (name == "fsopen" || name == "fsconfig" || name == "fsmount") {
         nest(CLONE_NEWNS);
@@ -272,8 +283,8 @@ int call(std::string_view name) {
         if (name == "fspick") return result(sys(__NR_fspick, AT_FDCWD, reinterpret_cast<long>(at.c_str()), 0));
         mount_attr attr{};
         attr.attr_set = MOUNT_ATTR_RDONLY;
-        return result(sys(__NR_mount_setattr, AT_FDCWD, reinterpret_cast<long>(at.c_str()), 0, reinterpret_cast<long>(&attr),
-                          sizeof attr));
+        return result(sys(__NR_mount_setattr, AT_FDCWD, reinterpret_cast<long>(at.c_str()), 0,
+                          reinterpret_cast<long>(&attr), sizeof attr));
     }
     // Calls no unprivileged process can make succeed (a capability in the initial user namespace):
     // the kernel refuses them with EPERM too, before it looks at the arguments.
@@ -295,14 +306,56 @@ int call(std::string_view name) {
 }
 
 constexpr const char* all_calls[] = {
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
-    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key", "mount", "umount2", "pivot_root", "move_mount",
-    "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns", "clone_newuser",
-    "clone3", "socket_unix", "socket_netlink", "socket_other", "socket_packet", "init_module", "finit_module", "delete_module",
-    "kexec_load", "kexec_file_load", "personality", "socket_inet", "socket_inet6", "socketpair", "unshare_files", "fork", "thread",
-    "spawn", "personality_query", "nested",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "open_tree_attr",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "clone_newuser",
+    "clone3",
+    "socket_unix",
+    "socket_netlink",
+    "socket_other",
+    "socket_packet",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "personality",
+    "socket_inet",
+    "socket_inet6",
+    "socketpair",
+    "unshare_files",
+    "fork",
+    "thread",
+    "spawn",
+    "personality_query",
+    "nested",
 #if defined(__x86_64__)
-    "x32", "i386",
+    "x32",
+    "i386",
 #endif
 };
 

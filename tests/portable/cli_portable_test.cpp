@@ -52,8 +52,10 @@ Ran run_tool(const std::string& home, const std::vector<std::string>& args) {
         for (int i = 0; i < 2; ++i) {
             if (!fds[i].revents) continue;
             const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-            if (n > 0) (i == 0 ? ran.out : ran.err).append(buffer, static_cast<std::size_t>(n));
-            else if (n == 0 || errno != EAGAIN) open[i] = false;
+            if (n > 0)
+                (i == 0 ? ran.out : ran.err).append(buffer, static_cast<std::size_t>(n));
+            else if (n == 0 || errno != EAGAIN)
+                open[i] = false;
         }
     }
     if (open[0] || open[1]) child->process.signal(SIGKILL);
@@ -66,7 +68,8 @@ Ran run_tool(const std::string& home, const std::vector<std::string>& args) {
 
 TEST_CASE("portable cli: remote commands run over ssh; a local run is refused in one line") {
     if (portable_cli().empty()) {
-        if (shannot_test::in_ci()) FAIL("examples/cli/shannot-portable is not built under $SHANNOT_BUILD_ROOT (CI=true)");
+        if (shannot_test::in_ci())
+            FAIL("examples/cli/shannot-portable is not built under $SHANNOT_BUILD_ROOT (CI=true)");
         MESSAGE("skipped: examples/cli/shannot-portable is not built");
         return;
     }
@@ -105,7 +108,8 @@ TEST_CASE("portable cli: remote commands run over ssh; a local run is refused in
     CHECK(r.status == 124);  // timed out, as timeout(1) says it
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
 
-    REQUIRE(run_tool(home, {"remote", "add", "fixture", address, "--key", key, "--known-hosts", known_hosts}).status == 0);
+    REQUIRE(run_tool(home, {"remote", "add", "fixture", address, "--key", key, "--known-hosts", known_hosts}).status ==
+            0);
     r = run_tool(home, {"remote", "test", "fixture"});
     CHECK_MESSAGE(r.status == 0, r.out << r.err);
     r = run_tool(home, {"verify", "--target", "fixture"});

@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
     if (!session) return std::fprintf(stderr, "open_session: %s\n", session.error().describe().c_str()), 3;
     auto in_session = shannot::read_file(*session, "/etc/hostname");
     auto stopped = session->run({"sleep", "30"}, {.timeout = std::chrono::milliseconds(300)});
-    if (!stopped || !stopped->timed_out) return std::fprintf(stderr, "the session's timeout did not stop sleep 30\n"), 3;
-    std::printf("ok: %zu entries in /, %s\n", listed->size(), in_session ? "read a file in a session" : "no /etc/hostname");
+    if (!stopped || !stopped->timed_out)
+        return std::fprintf(stderr, "the session's timeout did not stop sleep 30\n"), 3;
+    std::printf("ok: %zu entries in /, %s\n", listed->size(),
+                in_session ? "read a file in a session" : "no /etc/hostname");
     return 0;
 }

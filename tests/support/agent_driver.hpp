@@ -15,10 +15,10 @@
 namespace shannot_test {
 
 struct AgentOptions {
-    std::string working_directory = "/tmp";  ///< the session's directory
+    std::string working_directory = "/tmp";             ///< the session's directory
     std::string path = "/usr/local/bin:/usr/bin:/bin";  ///< PATH in the sandbox
-    std::string tmpfs_size{};                ///< bytes, for the agent's own tmpfs (default: the default tmpfs_bytes)
-    std::string shell = "/bin/sh";           ///< copied in as the agent's shell
+    std::string tmpfs_size{};       ///< bytes, for the agent's own tmpfs (default: the default tmpfs_bytes)
+    std::string shell = "/bin/sh";  ///< copied in as the agent's shell
 };
 
 class AgentDriver : public ScriptDriver {
@@ -29,14 +29,38 @@ public:
     /// bwrap over a read-only view of this host, with a session's own mounts and the agent as
     /// PID 1; the shell is opened at fd 5 by a shell that then execs bwrap.
     static std::vector<std::string> argv(const std::string& hello, const AgentOptions& options) {
-        std::vector<std::string> args = {"sh", "-c", "exec \"$@\" 5<\"$0\"", options.shell, "bwrap",
-                                         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                                         "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
-                                         "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-                                         "--setenv", "PATH", options.path, "--chdir", options.working_directory};
+        std::vector<std::string> args = {"sh",
+                                         "-c",
+                                         "exec \"$@\" 5<\"$0\"",
+                                         options.shell,
+                                         "bwrap",
+                                         "--ro-bind",
+                                         "/",
+                                         "/",
+                                         "--dev",
+                                         "/dev",
+                                         "--proc",
+                                         "/proc",
+                                         "--tmpfs",
+                                         "/tmp",
+                                         "--unshare-user",
+                                         "--unshare-pid",
+                                         "--unshare-ipc",
+                                         "--unshare-net",
+                                         "--die-with-parent",
+                                         "--new-session",
+                                         "--cap-drop",
+                                         "ALL",
+                                         "--clearenv",
+                                         "--setenv",
+                                         "PATH",
+                                         options.path,
+                                         "--chdir",
+                                         options.working_directory};
         // The agent's tmpfs is sized as a session sizes it: tmpfs_size, else the default tmpfs_bytes.
-        const auto mounts = options.tmpfs_size.empty() ? shannot::detail::session_mount_args()
-                                                       : shannot::detail::session_mount_args(std::stoull(options.tmpfs_size));
+        const auto mounts = options.tmpfs_size.empty()
+                                ? shannot::detail::session_mount_args()
+                                : shannot::detail::session_mount_args(std::stoull(options.tmpfs_size));
         args.insert(args.end(), mounts.begin(), mounts.end());
         args.insert(args.end(), {"--", std::string(shannot::detail::session_agent_shell), "-c",
                                  std::string(shannot::detail::session_agent_script), "shannot", hello});

@@ -51,7 +51,8 @@ Driven drive(P& process, std::string_view input = {}, std::chrono::seconds bound
     std::size_t written = 0;
     char buffer[65536];
     while (out_open || err_open) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             d.hung = true;
             process.kill();
@@ -64,11 +65,14 @@ Driven drive(P& process, std::string_view input = {}, std::chrono::seconds bound
         for (int i = 0; i < 2; ++i) {
             if (!fds[i].revents) continue;
             const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-            if (n > 0) (i == 0 ? d.out : d.err).append(buffer, static_cast<std::size_t>(n));
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) (i == 0 ? out_open : err_open) = false;
+            if (n > 0)
+                (i == 0 ? d.out : d.err).append(buffer, static_cast<std::size_t>(n));
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                (i == 0 ? out_open : err_open) = false;
         }
         if (in_open && fds[2].revents) {
-            const ssize_t n = (fds[2].revents & POLLOUT) ? ::write(fds[2].fd, input.data() + written, input.size() - written) : -1;
+            const ssize_t n =
+                (fds[2].revents & POLLOUT) ? ::write(fds[2].fd, input.data() + written, input.size() - written) : -1;
             if (n > 0) written += static_cast<std::size_t>(n);
             if (n < 0 || written == input.size()) {
                 process.close_stdin();
@@ -103,10 +107,28 @@ inline bool transport_usable(std::string* why = nullptr) {
         auto bwrap = transport.bwrap();
         if (!bwrap) return bwrap.error().describe();
         shannot::LaunchSpec spec;
-        spec.bwrap_args = {"--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-                           "--ro-bind-try", "/bin", "/bin", "--ro-bind-try", "/lib", "/lib",
-                           "--ro-bind-try", "/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-                           "--json-status-fd", "4", "--", "/bin/true"};
+        spec.bwrap_args = {"--unshare-all",
+                           "--die-with-parent",
+                           "--ro-bind",
+                           "/usr",
+                           "/usr",
+                           "--ro-bind-try",
+                           "/bin",
+                           "/bin",
+                           "--ro-bind-try",
+                           "/lib",
+                           "/lib",
+                           "--ro-bind-try",
+                           "/lib64",
+                           "/lib64",
+                           "--proc",
+                           "/proc",
+                           "--dev",
+                           "/dev",
+                           "--json-status-fd",
+                           "4",
+                           "--",
+                           "/bin/true"};
         auto process = transport.launch(spec);
         if (!process) return process.error().describe();
         auto d = drive(*process, {}, std::chrono::seconds(30));
@@ -202,12 +224,12 @@ inline std::vector<int> zombie_children() {
 }  // namespace shannot_test
 
 /// As SHANNOT_REQUIRE_BWRAP, for tests of the transport alone, and the message says why.
-#define SHANNOT_REQUIRE_SPAWN()                                                              \
-    do {                                                                                     \
-        std::string shannot_why_;                                                            \
-        if (!shannot_test::transport_usable(&shannot_why_)) {                                \
-            if (shannot_test::in_ci()) FAIL("bwrap unusable, CI=true: " << shannot_why_);    \
-            MESSAGE("skipped, bwrap is unusable: " << shannot_why_);                         \
-            return;                                                                          \
-        }                                                                                    \
+#define SHANNOT_REQUIRE_SPAWN()                                                           \
+    do {                                                                                  \
+        std::string shannot_why_;                                                         \
+        if (!shannot_test::transport_usable(&shannot_why_)) {                             \
+            if (shannot_test::in_ci()) FAIL("bwrap unusable, CI=true: " << shannot_why_); \
+            MESSAGE("skipped, bwrap is unusable: " << shannot_why_);                      \
+            return;                                                                       \
+        }                                                                                 \
     } while (false)

@@ -30,7 +30,6 @@ namespace shannot_test::cli {
 
 namespace fs = std::filesystem;
 
-
 /// The tool as meson builds it, or empty when SHANNOT_BUILD_ROOT does not lead to it.
 inline std::string cli_path() {
     const char* root = std::getenv("SHANNOT_BUILD_ROOT");
@@ -82,7 +81,7 @@ struct SignalAfter {
 /// Runs the tool with `args`, stdin from `input` (empty file by default), and the environment
 /// of this process plus `env` (an empty value removes a variable). Killed after 120 s.
 inline CliResult run_cli(const TempDir& home, const std::vector<std::string>& args, const std::string& input = {},
-                  const std::map<std::string, std::string>& env = {}, SignalAfter send = {}) {
+                         const std::map<std::string, std::string>& env = {}, SignalAfter send = {}) {
     CliResult result;
     const auto stdin_file = home.path / ".stdin";
     write_file(stdin_file, input);
@@ -97,8 +96,10 @@ inline CliResult run_cli(const TempDir& home, const std::vector<std::string>& ar
     vars["HOME"] = home.path.string();
     vars["XDG_RUNTIME_DIR"] = (home.path / "run").string();
     for (const auto& [k, v] : env) {
-        if (v.empty()) vars.erase(k);
-        else vars[k] = v;
+        if (v.empty())
+            vars.erase(k);
+        else
+            vars[k] = v;
     }
     std::vector<std::string> env_strings;
     for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
@@ -189,12 +190,13 @@ inline fs::path write_tool_profile(const TempDir& home, bool network_isolation =
 }  // namespace shannot_test::cli
 
 /// Skips when the tool was not built (or bwrap cannot run), except under CI=true.
-#define SHANNOT_REQUIRE_CLI()                                                                          \
-    do {                                                                                               \
-        if (shannot_test::cli::cli_path().empty()) {                                                                      \
-            if (shannot_test::in_ci()) FAIL("the shannot tool is not built at $SHANNOT_BUILD_ROOT/examples/cli/shannot (CI=true)"); \
-            MESSAGE("skipped: the shannot tool is not built ($SHANNOT_BUILD_ROOT/examples/cli/shannot)"); \
-            return;                                                                                    \
-        }                                                                                              \
-        SHANNOT_REQUIRE_BWRAP();                                                                       \
+#define SHANNOT_REQUIRE_CLI()                                                                                \
+    do {                                                                                                     \
+        if (shannot_test::cli::cli_path().empty()) {                                                         \
+            if (shannot_test::in_ci())                                                                       \
+                FAIL("the shannot tool is not built at $SHANNOT_BUILD_ROOT/examples/cli/shannot (CI=true)"); \
+            MESSAGE("skipped: the shannot tool is not built ($SHANNOT_BUILD_ROOT/examples/cli/shannot)");    \
+            return;                                                                                          \
+        }                                                                                                    \
+        SHANNOT_REQUIRE_BWRAP();                                                                             \
     } while (0)

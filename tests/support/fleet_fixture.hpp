@@ -75,7 +75,8 @@ public:
         dir_ = templ;
         ::mkdir("/run/sshd", 0755);
         const auto keygen = [&](const char* name) {
-            return std::system(("ssh-keygen -q -t ed25519 -N '' -f '" + (dir_ / name).string() + "' </dev/null").c_str()) == 0;
+            return std::system(
+                       ("ssh-keygen -q -t ed25519 -N '' -f '" + (dir_ / name).string() + "' </dev/null").c_str()) == 0;
         };
         if (!keygen("host_key") || !keygen("client_key")) {
             error_ = "ssh-keygen failed";
@@ -93,9 +94,9 @@ public:
             for (std::size_t i = 0; i < hosts_; ++i) {
                 const auto bin = dir_ / ("bin" + std::to_string(i));
                 std::filesystem::create_directories(bin);
-                std::ofstream(bin / "bwrap") << "#!/bin/sh\ncase \" $* \" in\n*\" show-host \"*) echo host-" << i
-                                             << " ;;\n*\" show-group \"*) echo group-" << i % 3 << " ;;\nesac\nexec " << real
-                                             << " \"$@\"\n";
+                std::ofstream(bin / "bwrap")
+                    << "#!/bin/sh\ncase \" $* \" in\n*\" show-host \"*) echo host-" << i
+                    << " ;;\n*\" show-group \"*) echo group-" << i % 3 << " ;;\nesac\nexec " << real << " \"$@\"\n";
                 ::chmod((bin / "bwrap").c_str(), 0755);
             }
         }
@@ -113,7 +114,8 @@ public:
                 if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(25));
             }
             if (!up) {
-                error_ = "sshd did not accept connections on " + address(i) + " within 5 s: " + read_text(dir_ / "sshd0.log");
+                error_ = "sshd did not accept connections on " + address(i) +
+                         " within 5 s: " + read_text(dir_ / "sshd0.log");
                 stop();
                 return;
             }
@@ -171,7 +173,7 @@ public:
         const std::string on = " on " + address(i) + " port " + std::to_string(port_) + " ";
         std::size_t count = 0;
         for (std::size_t at = text.find(on); at != std::string::npos; at = text.find(on, at + on.size())) {
-            const auto line = text.rfind('\n', at) + 1;  // npos + 1 == 0: the first line
+            const auto line = text.rfind('\n', at) + 1;      // npos + 1 == 0: the first line
             const auto from = text.substr(line, at - line);  // "Connection from 127.0.0.1 port P"
             const auto port_at = from.rfind(" port ");
             if (from.rfind("Connection from ", 0) != 0 || port_at == std::string::npos) continue;
@@ -195,11 +197,13 @@ public:
     [[nodiscard]] std::string known_hosts_changing(std::size_t i) const {
         const auto other = dir_ / "other_key";
         if (!std::filesystem::exists(other))
-            REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f '" + other.string() + "' </dev/null").c_str()) == 0);
+            REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f '" + other.string() + "' </dev/null").c_str()) ==
+                    0);
         const auto key = read_text(dir_ / "host_key.pub"), wrong = read_text(dir_ / "other_key.pub");
         const auto file = dir_ / ("known_hosts_changing_" + std::to_string(i));
         std::ofstream known(file);
-        for (std::size_t k = 0; k < hosts_; ++k) known << "[" << address(k) << "]:" << port_ << " " << (k == i ? wrong : key);
+        for (std::size_t k = 0; k < hosts_; ++k)
+            known << "[" << address(k) << "]:" << port_ << " " << (k == i ? wrong : key);
         return file.string();
     }
 
@@ -220,8 +224,8 @@ private:
         const auto config = dir_ / ("sshd" + k + "_config");
         std::ofstream c(config);
         for (std::size_t i = first; i < end; ++i) c << "ListenAddress " << address(i) << "\n";
-        c << "Port " << port_ << "\nHostKey " << (dir_ / "host_key").string() << "\nPidFile " << (dir_ / ("sshd" + k + ".pid")).string()
-          << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
+        c << "Port " << port_ << "\nHostKey " << (dir_ / "host_key").string() << "\nPidFile "
+          << (dir_ / ("sshd" + k + ".pid")).string() << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
           << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
              "PermitRootLogin prohibit-password\nMaxSessions 64\nMaxStartups 256:30:512\nLogLevel VERBOSE\n";
         if (home_kind_ == Home::empty)
@@ -233,7 +237,8 @@ private:
         if (pid == 0) {
             ::setsid();
             const std::string conf = config.string(), log = (dir_ / ("sshd" + k + ".log")).string();
-            ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", conf.c_str(), "-E", log.c_str(), static_cast<char*>(nullptr));
+            ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", conf.c_str(), "-E", log.c_str(),
+                    static_cast<char*>(nullptr));
             ::_exit(127);
         }
         if (pid < 0) {
@@ -278,12 +283,12 @@ inline std::vector<int> processes_running(const std::vector<std::string>& argv) 
 }  // namespace shannot_test
 
 /// Skips when the fleet cannot run here, except under CI=true, where that is a failure.
-#define SHANNOT_REQUIRE_FLEET()                                                                \
-    do {                                                                                       \
-        SHANNOT_REQUIRE_BWRAP();                                                               \
-        if (!shannot_test::shared_fleet()) {                                                   \
+#define SHANNOT_REQUIRE_FLEET()                                                                   \
+    do {                                                                                          \
+        SHANNOT_REQUIRE_BWRAP();                                                                  \
+        if (!shannot_test::shared_fleet()) {                                                      \
             if (shannot_test::in_ci()) FAIL("the fleet of sshds could not be started (CI=true)"); \
-            MESSAGE("skipped: the fleet of sshds could not be started");                       \
-            return;                                                                            \
-        }                                                                                      \
+            MESSAGE("skipped: the fleet of sshds could not be started");                          \
+            return;                                                                               \
+        }                                                                                         \
     } while (0)

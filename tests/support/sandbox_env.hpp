@@ -36,8 +36,20 @@ inline bool bwrap_usable() {
         return r && r->exit_code == 0;
 #else
         // The portable build has no local transport: run bwrap by hand, as the remote side will.
-        const char* argv[] = {"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
-                              "--dev", "/dev", "--", "ls", "/", nullptr};
+        const char* argv[] = {"bwrap",
+                              "--unshare-all",
+                              "--die-with-parent",
+                              "--ro-bind",
+                              "/",
+                              "/",
+                              "--proc",
+                              "/proc",
+                              "--dev",
+                              "/dev",
+                              "--",
+                              "ls",
+                              "/",
+                              nullptr};
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
@@ -57,7 +69,8 @@ template <class T = shannot::PosixSpawnTransport>
 shannot::SandboxProfile<T> test_profile() {
     auto p = *shannot::builtin_profile<T>("minimal");
     p.name = "test";
-    for (const char* c : {"sh", "bash", "sleep", "head", "printf", "echo", "env", "cat", "od", "mkdir", "touch", "true", "wc"})
+    for (const char* c :
+         {"sh", "bash", "sleep", "head", "printf", "echo", "env", "cat", "od", "mkdir", "touch", "true", "wc"})
         p.allowed_commands.emplace_back(c);
     p.environment["SHANNOT_PROFILE_VAR"] = "from-profile";
     return p;
@@ -127,7 +140,9 @@ inline std::vector<int> pids_starting_with(const std::string& prefix) {
 }
 
 /// How many live processes have a command line starting with `argv_prefix`.
-inline int processes_running(const std::string& argv_prefix) { return static_cast<int>(pids_starting_with(argv_prefix).size()); }
+inline int processes_running(const std::string& argv_prefix) {
+    return static_cast<int>(pids_starting_with(argv_prefix).size());
+}
 
 /// VmHWM (peak resident set) of this process in KiB.
 inline long peak_rss_kib() {
@@ -141,11 +156,11 @@ inline long peak_rss_kib() {
 }  // namespace shannot_test
 
 /// Skips the test when bwrap cannot run here, except under CI=true, where that is a failure.
-#define SHANNOT_REQUIRE_BWRAP()                                                                  \
-    do {                                                                                         \
-        if (!shannot_test::bwrap_usable()) {                                                     \
-            if (shannot_test::in_ci()) FAIL("bwrap is not usable on this machine (CI=true)");    \
-            MESSAGE("skipped: bwrap is not usable on this machine");                            \
-            return;                                                                              \
-        }                                                                                        \
+#define SHANNOT_REQUIRE_BWRAP()                                                               \
+    do {                                                                                      \
+        if (!shannot_test::bwrap_usable()) {                                                  \
+            if (shannot_test::in_ci()) FAIL("bwrap is not usable on this machine (CI=true)"); \
+            MESSAGE("skipped: bwrap is not usable on this machine");                          \
+            return;                                                                           \
+        }                                                                                     \
     } while (0)

@@ -35,8 +35,10 @@ public:
     /// Starts `argv` (argv[0] looked up on PATH) with its stdin, stdout and stderr on pipes.
     explicit ScriptDriver(std::vector<std::string> argv) {
         auto child = shannot::detail::spawn_child({.argv = std::move(argv), .pipe_stdin = true});
-        if (child) child_ = std::move(*child);
-        else error_ = child.error().describe();
+        if (child)
+            child_ = std::move(*child);
+        else
+            error_ = child.error().describe();
     }
     ScriptDriver(const ScriptDriver&) = delete;
     ScriptDriver& operator=(const ScriptDriver&) = delete;
@@ -78,8 +80,10 @@ public:
             for (int i = 0; i < 2; ++i) {
                 if (!fds[i].revents) continue;
                 const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-                if (n > 0) (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
-                else if (n == 0) return done();
+                if (n > 0)
+                    (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
+                else if (n == 0)
+                    return done();
             }
         }
         return true;
@@ -99,8 +103,10 @@ public:
             for (int i = 0; i < 2; ++i) {
                 if (!fds[i].revents) continue;
                 const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-                if (n > 0) (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
-                else if (n == 0) (i == 0 ? out_open : err_open) = false;
+                if (n > 0)
+                    (i == 0 ? out : err).append(buffer, static_cast<std::size_t>(n));
+                else if (n == 0)
+                    (i == 0 ? out_open : err_open) = false;
             }
         }
         return true;

@@ -44,7 +44,8 @@ inline BpfOutcome run_bpf(std::span<const sock_filter> program, const SeccompCal
         put32(16 + 8 * i, static_cast<std::uint32_t>(call.args[i]));
         put32(20 + 8 * i, static_cast<std::uint32_t>(call.args[i] >> 32));
     }
-    if (program.empty() || program.size() > 4096) return {std::nullopt, "program size " + std::to_string(program.size())};
+    if (program.empty() || program.size() > 4096)
+        return {std::nullopt, "program size " + std::to_string(program.size())};
     std::uint32_t a = 0;
     std::size_t pc = 0;
     for (std::size_t steps = 0; steps <= program.size(); ++steps) {
@@ -70,14 +71,16 @@ inline BpfOutcome run_bpf(std::span<const sock_filter> program, const SeccompCal
         case BPF_JMP | BPF_JGT | BPF_K:
         case BPF_JMP | BPF_JSET | BPF_K: {
             const auto op = f.code & 0xf0;
-            const bool taken = op == BPF_JEQ ? a == f.k : op == BPF_JGE ? a >= f.k : op == BPF_JGT ? a > f.k : (a & f.k) != 0;
-            if (!jump_to(taken ? f.jt : f.jf)) return {std::nullopt, "jump out of the program at " + std::to_string(pc)};
+            const bool taken = op == BPF_JEQ   ? a == f.k
+                               : op == BPF_JGE ? a >= f.k
+                               : op == BPF_JGT ? a > f.k
+                                               : (a & f.k) != 0;
+            if (!jump_to(taken ? f.jt : f.jf))
+                return {std::nullopt, "jump out of the program at " + std::to_string(pc)};
             break;
         }
-        case BPF_RET | BPF_K:
-            return {f.k, {}};
-        default:
-            return {std::nullopt, "unknown opcode " + std::to_string(f.code) + " at " + std::to_string(pc)};
+        case BPF_RET | BPF_K: return {f.k, {}};
+        default: return {std::nullopt, "unknown opcode " + std::to_string(f.code) + " at " + std::to_string(pc)};
         }
     }
     return {std::nullopt, "no return (a loop?)"};

@@ -76,7 +76,8 @@ inline std::vector<int> children_of(int parent) {
         if (close == std::string::npos) continue;
         char state = 0;
         int ppid = 0;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent) found.push_back(std::stoi(name));
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+            found.push_back(std::stoi(name));
     }
     return found;
 }
@@ -157,17 +158,17 @@ public:
     /// Starts sshd (again), on the same port when restarting.
     bool start() {
         if (port_ == 0) port_ = free_port();
-        std::ofstream(dir_ / "sshd_config") << "ListenAddress 127.0.0.1\nPort " << port_ << "\nHostKey " << (dir_ / "host_key").string()
-                                            << "\nPidFile " << (dir_ / "sshd.pid").string() << "\nAuthorizedKeysFile "
-                                            << (dir_ / "authorized_keys").string()
-                                            << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                                               "StrictModes no\nPermitRootLogin prohibit-password\nMaxSessions 64\n"
-                                               "MaxStartups 64:30:128\nLogLevel ERROR\n"
-                                            // Home::empty: this machine's root ~/.bashrc runs
-                                            // `pyenv init`, whose rehash lock serialises 16
-                                            // concurrent logins past the 15 s a session may take
-                                            // to start. The rc-file case has its own test.
-                                            << with_home(extra_config_);
+        std::ofstream(dir_ / "sshd_config")
+            << "ListenAddress 127.0.0.1\nPort " << port_ << "\nHostKey " << (dir_ / "host_key").string() << "\nPidFile "
+            << (dir_ / "sshd.pid").string() << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
+            << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+               "StrictModes no\nPermitRootLogin prohibit-password\nMaxSessions 64\n"
+               "MaxStartups 64:30:128\nLogLevel ERROR\n"
+            // Home::empty: this machine's root ~/.bashrc runs
+            // `pyenv init`, whose rehash lock serialises 16
+            // concurrent logins past the 15 s a session may take
+            // to start. The rc-file case has its own test.
+            << with_home(extra_config_);
         if (home_kind_ == Home::empty) std::filesystem::create_directories(home());
         // Known hosts: the key this server presents, as ssh looks it up for a non-22 port.
         std::ofstream(dir_ / "known_hosts") << "[127.0.0.1]:" << port_ << " " << read_text(dir_ / "host_key.pub");
@@ -175,7 +176,8 @@ public:
         if (pid == 0) {
             ::setsid();
             const std::string config = (dir_ / "sshd_config").string(), log = (dir_ / "sshd.log").string();
-            ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", config.c_str(), "-E", log.c_str(), static_cast<char*>(nullptr));
+            ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", config.c_str(), "-E", log.c_str(),
+                    static_cast<char*>(nullptr));
             ::_exit(127);
         }
         pid_ = pid;
@@ -252,11 +254,11 @@ inline SshdFixture* shared_sshd() {
 }  // namespace shannot_test
 
 /// Skips the test when no sshd can run here, except under CI=true, where that is a failure.
-#define SHANNOT_REQUIRE_SSHD()                                                                 \
-    do {                                                                                       \
-        if (!shannot_test::shared_sshd()) {                                                    \
-            if (shannot_test::in_ci()) FAIL("sshd could not be started (CI=true)");            \
-            MESSAGE("skipped: sshd could not be started");                                     \
-            return;                                                                            \
-        }                                                                                      \
+#define SHANNOT_REQUIRE_SSHD()                                                      \
+    do {                                                                            \
+        if (!shannot_test::shared_sshd()) {                                         \
+            if (shannot_test::in_ci()) FAIL("sshd could not be started (CI=true)"); \
+            MESSAGE("skipped: sshd could not be started");                          \
+            return;                                                                 \
+        }                                                                           \
     } while (0)

@@ -73,14 +73,17 @@ public:
         return session_->run(std::move(command), std::move(options));
     }
     template <class F>
-    shannot::Result<shannot::ProcessResult> stream(std::vector<std::string> command, shannot::RunOptions options, F&& f) {
+    shannot::Result<shannot::ProcessResult> stream(std::vector<std::string> command, shannot::RunOptions options,
+                                                   F&& f) {
         if (!session_) return tl::make_unexpected(session_.error());
         return session_->stream(std::move(command), std::move(options), std::forward<F>(f));
     }
-    std::future<shannot::Result<shannot::ProcessResult>> run_async(std::vector<std::string> command, shannot::RunOptions options = {}) {
-        return std::async(std::launch::async, [this, command = std::move(command), options = std::move(options)]() mutable {
-            return run(std::move(command), std::move(options));
-        });
+    std::future<shannot::Result<shannot::ProcessResult>> run_async(std::vector<std::string> command,
+                                                                   shannot::RunOptions options = {}) {
+        return std::async(std::launch::async,
+                          [this, command = std::move(command), options = std::move(options)]() mutable {
+                              return run(std::move(command), std::move(options));
+                          });
     }
     shannot::Result<shannot::SandboxSession<T>>& session() { return session_; }
 
@@ -91,20 +94,22 @@ private:
 /// The runner of mode M: a SandboxManager, or a SessionRunner.
 template <class M>
 auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_profile<typename M::transport>()) {
-    if constexpr (M::session) return SessionRunner<typename M::transport>(std::move(profile));
-    else return make_sandbox<typename M::transport>(std::move(profile));
+    if constexpr (M::session)
+        return SessionRunner<typename M::transport>(std::move(profile));
+    else
+        return make_sandbox<typename M::transport>(std::move(profile));
 }
 
 }  // namespace shannot_test
 
 /// Skips when the transport cannot run here, except under CI=true, where that is a failure.
-#define SHANNOT_REQUIRE_TRANSPORT(T)                                                           \
-    do {                                                                                       \
-        if (const char* why = shannot_test::TransportFixture<T>::unavailable()) {              \
-            if (shannot_test::in_ci()) FAIL(std::string(why) << " (CI=true)");                 \
-            MESSAGE("skipped: " << std::string(why));                                          \
-            return;                                                                            \
-        }                                                                                      \
+#define SHANNOT_REQUIRE_TRANSPORT(T)                                              \
+    do {                                                                          \
+        if (const char* why = shannot_test::TransportFixture<T>::unavailable()) { \
+            if (shannot_test::in_ci()) FAIL(std::string(why) << " (CI=true)");    \
+            MESSAGE("skipped: " << std::string(why));                             \
+            return;                                                               \
+        }                                                                         \
     } while (0)
 
 #if SHANNOT_PLATFORM_LINUX

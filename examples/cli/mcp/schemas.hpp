@@ -51,8 +51,9 @@ namespace shannot_cli::mcp {
         {"limits", {{"type", {"object", "null"}}, {"description", "the resource limits the run had"}}},
         {"limits_mechanism",
          {{"type", {"string", "null"}},
-          {"description", "how they were enforced: rlimits, rlimits+cgroup-v1, rlimits+cgroup-v2, or "
-                          "rlimits-without-processes (no bound on the process count there)"}}},
+          {"description",
+           "how they were enforced: rlimits, rlimits+cgroup-v1, rlimits+cgroup-v2, or "
+           "rlimits-without-processes (no bound on the process count there)"}}},
         {"limit_exceeded",
          {{"type", {"string", "null"}}, {"description", "the resource limit that stopped the command, if any"}}},
     };

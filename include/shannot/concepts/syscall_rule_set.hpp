@@ -79,7 +79,9 @@ struct is_rule_array : std::false_type {};
 template <std::size_t N>
 struct is_rule_array<std::array<SyscallRule, N>> : std::true_type {};
 template <class R>
-concept has_rule_array = requires { requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value; };
+concept has_rule_array = requires {
+    requires is_rule_array<std::remove_cv_t<decltype(R::rules)>>::value;
+};
 }  // namespace detail
 
 /// A rule set: a named group of deny rules, the unit a SyscallFilter composes and a profile may

@@ -27,7 +27,7 @@ struct InheritedFile {
 struct LaunchSpec {
     std::vector<std::string> bwrap_args{};  ///< from BubblewrapCommandBuilder, without the executable
     std::vector<InheritedFile> files{};
-    bool pipe_stdin = false;              ///< false: stdin is /dev/null
+    bool pipe_stdin = false;  ///< false: stdin is /dev/null
     /// The run's deadline, for transports that must enforce it on the far side too (ssh).
     std::optional<std::chrono::milliseconds> timeout{};
     /// The input bytes (valid during launch). A transport may send them itself while launching
@@ -54,7 +54,7 @@ struct ExitInfo {
     int exit_code = -1;
     int signal = 0;
     errc error = errc::ok;  ///< for setup_failed / transport_failed: the most specific code known
-    std::string detail{};     ///< for failures: what the transport knows (not parsed from stderr text)
+    std::string detail{};   ///< for failures: what the transport knows (not parsed from stderr text)
 };
 
 /// A running process. Owns its descriptors; the host's loop polls them but never closes them.
@@ -63,7 +63,7 @@ concept ProcessHandle = std::movable<P> && requires(P& p, const P& cp) {
     { cp.stdin_fd() } -> std::same_as<int>;   // write end of stdin, -1 when stdin is /dev/null
     { cp.stdout_fd() } -> std::same_as<int>;  // non-blocking read ends
     { cp.stderr_fd() } -> std::same_as<int>;
-    { cp.exit_fd() } -> std::same_as<int>;    // becomes readable when the process has exited (a pidfd)
+    { cp.exit_fd() } -> std::same_as<int>;  // becomes readable when the process has exited (a pidfd)
     { p.close_stdin() } -> std::same_as<void>;
     { p.terminate() } -> std::same_as<void>;  // polite stop (SIGTERM) of everything the run started
     { p.kill() } -> std::same_as<void>;       // forced stop (SIGKILL) of everything the run started

@@ -23,8 +23,9 @@ enum class FirstFrames { ready, ended, timed_out, cancelled };
 /// (a child's, see ChildProcess) fires, or `deadline` passes. What arrives on stderr outside
 /// frames (a login banner, bwrap's or ssh's complaints) is kept in `diagnostics`, its last 8 KiB.
 /// A readable `cancel_fd` (a CancelToken's) ends the wait too.
-inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames, FrameFilter& err_frames,
-                                      Clock::time_point deadline, std::string& diagnostics, int cancel_fd = -1) {
+inline FirstFrames await_first_frames(int out_fd, int err_fd, int exit_fd, FrameFilter& out_frames,
+                                      FrameFilter& err_frames, Clock::time_point deadline, std::string& diagnostics,
+                                      int cancel_fd = -1) {
     std::string junk;
     char buffer[8192];
     while (out_frames.payloads().empty() || err_frames.payloads().empty()) {

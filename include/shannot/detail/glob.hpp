@@ -43,7 +43,8 @@ struct BracketMatch {
 /// `unterminated`: no closing ']', the '[' is then an ordinary byte; `broken`: glibc gives up on
 /// the pattern at this byte (a trailing `\` or `-`, an unknown class, a match in an unterminated
 /// bracket), so nothing matches here.
-[[nodiscard]] constexpr BracketMatch match_bracket(std::string_view pattern, std::size_t open, unsigned char c) noexcept {
+[[nodiscard]] constexpr BracketMatch match_bracket(std::string_view pattern, std::size_t open,
+                                                   unsigned char c) noexcept {
     constexpr std::size_t max_class_name = 2048;  // glibc 2.36 gives up on longer class names
     const auto at = [&](std::size_t i) { return glob_at(pattern, i); };
     const int fn = c;
@@ -225,8 +226,10 @@ struct BracketMatch {
         } else if (p == '[') {
             if (c != '/') {
                 const auto m = match_bracket(pattern, pi, static_cast<unsigned char>(c));
-                if (m.kind == BracketMatch::matched) next = m.end;
-                else if (m.kind == BracketMatch::unterminated && c == '[') next = pi + 1;
+                if (m.kind == BracketMatch::matched)
+                    next = m.end;
+                else if (m.kind == BracketMatch::unterminated && c == '[')
+                    next = pi + 1;
             }
         } else if (p == c) {
             next = pi + 1;

@@ -83,16 +83,20 @@ struct BasicInventoryBuilder {
 
     Result<InventoryData> finish() {
         for (auto& [name, g] : groups) {
-            if (!g.defined && g.line == 0) g.defined = true;  // JSON: `ansible-inventory --list` names "ungrouped" without defining it
+            if (!g.defined && g.line == 0)
+                g.defined = true;  // JSON: `ansible-inventory --list` names "ungrouped" without defining it
             if (!g.defined)
                 return fail(errc::invalid_argument, source + (g.line ? ":" + std::to_string(g.line) : std::string()) +
-                                                        ": the group '" + name + "' is named as a child but never defined");
+                                                        ": the group '" + name +
+                                                        "' is named as a child but never defined");
         }
         // Depth of each group below `all`, and the groups every group is inside of (cycles refused).
         std::map<std::string, std::set<std::string>> parents;
         for (const auto& [name, g] : groups)
             for (const auto& c : g.children) {
-                if (c == "all") return fail(errc::invalid_argument, source + ": the group 'all' cannot be a child of '" + name + "'");
+                if (c == "all")
+                    return fail(errc::invalid_argument,
+                                source + ": the group 'all' cannot be a child of '" + name + "'");
                 parents[c].insert(name);
             }
         std::map<std::string, std::size_t> depth;
@@ -101,7 +105,8 @@ struct BasicInventoryBuilder {
             [&](const std::string& name, std::vector<std::string>& path) -> Result<void> {
             if (ancestors.count(name)) return {};
             if (std::find(path.begin(), path.end(), name) != path.end())
-                return fail(errc::invalid_argument, source + ": the groups of '" + name + "' contain themselves (a cycle of children)");
+                return fail(errc::invalid_argument,
+                            source + ": the groups of '" + name + "' contain themselves (a cycle of children)");
             path.push_back(name);
             std::set<std::string> mine;
             std::size_t d = 0;
@@ -134,7 +139,8 @@ struct BasicInventoryBuilder {
                     in.insert(ancestors[gname].begin(), ancestors[gname].end());
                 }
             std::vector<std::string> sorted(in.begin(), in.end());
-            std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) { return depth[a] < depth[b]; });
+            std::stable_sort(sorted.begin(), sorted.end(),
+                             [&](const auto& a, const auto& b) { return depth[a] < depth[b]; });
             InventoryHost h{name, {}, {}};
             for (const auto& g : sorted)
                 for (const auto& [k, v] : groups[g].vars) h.vars[k] = v;
@@ -155,8 +161,10 @@ struct BasicInventoryBuilder {
     char quote = 0;
     for (char c : line) {
         if (quote) {
-            if (c == quote) quote = 0;
-            else word += c;
+            if (c == quote)
+                quote = 0;
+            else
+                word += c;
             continue;
         }
         if (c == '\'' || c == '"') {
@@ -182,7 +190,8 @@ struct BasicInventoryBuilder {
 [[nodiscard]] inline std::string ini_value(std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
-    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+        v = v.substr(1, v.size() - 2);
     return std::string(v);
 }
 
@@ -203,7 +212,10 @@ struct BasicInventoryBuilder {
         if (colon == std::string::npos) break;
         from = colon + 1;
     }
-    const auto bad = [&] { return fail(errc::invalid_argument, "the host range '[" + inner + "]' in '" + name + "' is not [START:END] or [START:END:STEP]"); };
+    const auto bad = [&] {
+        return fail(errc::invalid_argument,
+                    "the host range '[" + inner + "]' in '" + name + "' is not [START:END] or [START:END:STEP]");
+    };
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) return bad();
     long step = 1;
     if (parts.size() == 3) {
@@ -224,7 +236,8 @@ struct BasicInventoryBuilder {
             items.push_back(std::move(n));
         }
     } else if (parts[0].size() == 1 && parts[1].size() == 1 && parts[0][0] <= parts[1][0]) {
-        for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step)) items.emplace_back(1, static_cast<char>(c));
+        for (int c = parts[0][0]; c <= parts[1][0]; c += static_cast<int>(step))
+            items.emplace_back(1, static_cast<char>(c));
     } else {
         return bad();
     }
@@ -253,7 +266,8 @@ template <class Deferred = void>
             return fail(errc::invalid_argument, b.source + ":" + std::to_string(number) + ": " + what);
         };
         while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+            line.remove_suffix(1);
         if (line.empty() || line.front() == '#' || line.front() == ';') continue;
         if (line.front() == '[') {
             if (line.back() != ']') return at("a section header must end with ']'");
@@ -262,14 +276,21 @@ template <class Deferred = void>
             if (const auto colon = name.find(':'); colon != std::string::npos) {
                 const auto suffix = name.substr(colon + 1);
                 name.resize(colon);
-                if (suffix == "vars") kind = Section::vars;
-                else if (suffix == "children") kind = Section::children;
-                else return at("invalid section [" + std::string(line.substr(1, line.size() - 2)) + "]: after ':' comes vars or children");
+                if (suffix == "vars")
+                    kind = Section::vars;
+                else if (suffix == "children")
+                    kind = Section::children;
+                else
+                    return at("invalid section [" + std::string(line.substr(1, line.size() - 2)) +
+                              "]: after ':' comes vars or children");
             }
-            if (name.empty() || name.find_first_of(" \t[]:") != std::string::npos) return at("'" + name + "' is not a group name");
+            if (name.empty() || name.find_first_of(" \t[]:") != std::string::npos)
+                return at("'" + name + "' is not a group name");
             current = name;
-            if (kind == Section::vars) vars_lines.emplace(name, number);
-            else b.group(name);
+            if (kind == Section::vars)
+                vars_lines.emplace(name, number);
+            else
+                b.group(name);
             continue;
         }
         if (kind == Section::vars) {
@@ -291,10 +312,12 @@ template <class Deferred = void>
         }
         std::string name = words->front();
         std::optional<std::string> port;
-        if (const auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon && name.find(']', colon) == std::string::npos) {
+        if (const auto colon = name.rfind(':');
+            colon != std::string::npos && name.find(':') == colon && name.find(']', colon) == std::string::npos) {
             port = name.substr(colon + 1);
             name.resize(colon);
-            if (port->empty() || port->find_first_not_of("0123456789") != std::string::npos) return at("'" + *port + "' is not a port");
+            if (port->empty() || port->find_first_not_of("0123456789") != std::string::npos)
+                return at("'" + *port + "' is not a port");
         }
         auto names = expand_host_range(name);
         if (!names) return at(names.error().message);
@@ -313,7 +336,8 @@ template <class Deferred = void>
     }
     for (const auto& [name, line] : vars_lines)
         if (!b.groups.count(name) || !b.groups[name].defined)
-            return fail(errc::invalid_argument, b.source + ":" + std::to_string(line) + ": [" + name + ":vars] is for a group that is never defined");
+            return fail(errc::invalid_argument, b.source + ":" + std::to_string(line) + ": [" + name +
+                                                    ":vars] is for a group that is never defined");
     return b.finish();
 }
 

@@ -51,7 +51,8 @@ public:
         return true;
     }
     bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
-        if (error.empty()) error = "not valid JSON at byte " + std::to_string(position) + ": " + strip_prefix(ex.what());
+        if (error.empty())
+            error = "not valid JSON at byte " + std::to_string(position) + ": " + strip_prefix(ex.what());
         return false;
     }
 

@@ -8,9 +8,7 @@
 
 namespace shannot::detail {
 
-[[nodiscard]] inline bool has_nul(std::string_view s) noexcept {
-    return s.find('\0') != std::string_view::npos;
-}
+[[nodiscard]] inline bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
 
 [[nodiscard]] inline bool is_absolute(std::string_view p) noexcept { return !p.empty() && p.front() == '/'; }
 

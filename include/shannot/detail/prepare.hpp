@@ -31,7 +31,8 @@ namespace shannot::detail {
 /// session or transport took it from.
 [[nodiscard]] inline Result<void> check_working_directory(std::string_view what, std::string_view path) {
     if (is_absolute(path) && !has_nul(path)) return {};
-    return fail(errc::invalid_argument, std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
+    return fail(errc::invalid_argument,
+                std::string(what) + " '" + std::string(path) + "' must be an absolute path without NUL");
 }
 
 /// The checks of a caller's command and RunOptions, made once for fresh runs and session
@@ -41,11 +42,14 @@ namespace shannot::detail {
 [[nodiscard]] inline Result<void> check_run_input(const std::vector<std::string>& command, const RunOptions& options) {
     if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, "empty command");
     for (std::size_t i = 0; i < command.size(); ++i)
-        if (has_nul(command[i])) return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
+        if (has_nul(command[i]))
+            return fail(errc::invalid_argument, "command[" + std::to_string(i) + "] contains a NUL byte");
     for (const auto& [name, value] : options.environment) {
         if (!is_env_name(name))
-            return fail(errc::invalid_argument, "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
-        if (has_nul(value)) return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
+            return fail(errc::invalid_argument,
+                        "environment variable name '" + name + "' is not valid (want [A-Za-z_][A-Za-z0-9_]*)");
+        if (has_nul(value))
+            return fail(errc::invalid_argument, "environment variable " + name + " contains a NUL byte");
     }
     if (options.working_directory) return check_working_directory("working directory", *options.working_directory);
     return {};
@@ -90,12 +94,13 @@ template <class T>
 /// Bare names resolve through the command's PATH, checked on this host when the transport can.
 template <class T, class Admission>
 [[nodiscard]] Result<std::vector<std::string>> admit_command(const SandboxProfile<T>& profile, T& transport,
-                                                            const Admission& admission, std::vector<std::string> command,
-                                                            const RunOptions& options) {
+                                                             const Admission& admission,
+                                                             std::vector<std::string> command,
+                                                             const RunOptions& options) {
     if (auto ok = check_run_input(command, options); !ok) return propagate(ok);
     const std::string path = effective_path(profile, options);  // the request holds a view of it
     AdmissionRequest request{profile.name, profile.allowed_commands, std::move(command), path, {}};
-    if constexpr (T::checks_local_paths && requires(T& t, std::string_view p) {
+    if constexpr (T::checks_local_paths && requires(T & t, std::string_view p) {
                       { t.executable_exists(p) } -> std::convertible_to<bool>;
                   }) {
         request.exists = [&profile, &transport](std::string_view in_sandbox) {
@@ -181,15 +186,15 @@ struct LaunchPlan {
     std::optional<std::chrono::milliseconds> timeout{};
     std::optional<std::vector<std::size_t>> missing_sources{};  ///< BindSourceCheck::missing
     ResourceLimits limits{};  ///< the profile's, with the run's or the session's overrides (run_limits)
-    int cancel_fd = -1;  ///< the run's CancelToken descriptor (-1: none)
+    int cancel_fd = -1;       ///< the run's CancelToken descriptor (-1: none)
 };
 
 /// The one place a LaunchSpec is made: BuildExtras from the plan and the transport, the bwrap
 /// arguments from the builder, the files bwrap inherits.
 template <class T>
 [[nodiscard]] Result<LaunchSpec> launch_spec(const SandboxProfile<T>& profile, const T& transport, LaunchPlan plan) {
-    BuildExtras extras{std::move(plan.environment), std::move(plan.working_directory), std::move(plan.extra_args),
-                       host_symlinks(transport, profile), std::move(plan.missing_sources), plan.limits};
+    BuildExtras extras{std::move(plan.environment),       std::move(plan.working_directory), std::move(plan.extra_args),
+                       host_symlinks(transport, profile), std::move(plan.missing_sources),   plan.limits};
     if constexpr (requires(const T& t) {
                       { t.default_working_directory() } -> std::convertible_to<std::optional<std::string>>;
                   }) {
@@ -228,14 +233,15 @@ struct PreparedLaunch {
     std::vector<std::string> command;
     LaunchSpec spec;
     std::vector<std::string> warnings{};  ///< binds skipped for a missing source (ProcessResult::warnings)
-    ResourceLimits limits{};  ///< what the run may consume (run_limits), for its result
+    ResourceLimits limits{};              ///< what the run may consume (run_limits), for its result
 };
 
 /// A fresh run's prepare path: the profile is validated, the command checked and admitted, then
 /// built into a LaunchSpec with the caller's RunOptions. Nothing is spawned.
 template <class T, class Admission>
-[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport, const Admission& admission,
-                                                    std::vector<std::string> command, const RunOptions& options) {
+[[nodiscard]] Result<PreparedLaunch> prepare_launch(const SandboxProfile<T>& profile, T& transport,
+                                                    const Admission& admission, std::vector<std::string> command,
+                                                    const RunOptions& options) {
     if (auto ok = profile.validate(); !ok) return propagate(ok);
     auto limits = run_limits(profile, options.limits);
     if (!limits) return propagate(limits);

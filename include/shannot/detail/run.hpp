@@ -28,10 +28,14 @@ namespace shannot::detail {
 /// tail>" (or timed out, was cancelled, was killed by signal N).
 [[nodiscard]] inline std::string failure_message(const ProcessResult& r) {
     std::string message = "'" + (r.command.empty() ? std::string() : r.command.front()) + "' ";
-    if (r.timed_out) message += "timed out";
-    else if (r.cancelled) message += "was cancelled";
-    else if (r.signal) message += "was killed by signal " + std::to_string(r.signal);
-    else message += "exited with status " + std::to_string(r.exit_code);
+    if (r.timed_out)
+        message += "timed out";
+    else if (r.cancelled)
+        message += "was cancelled";
+    else if (r.signal)
+        message += "was killed by signal " + std::to_string(r.signal);
+    else
+        message += "exited with status " + std::to_string(r.exit_code);
     if (r.limit_exceeded) message += " (the " + *r.limit_exceeded + " limit was exceeded)";
     if (auto tail = stderr_tail(r.stderr_data); !tail.empty()) message += ": " + tail;
     return message;
@@ -50,10 +54,14 @@ struct LimitsOutcome {
 template <class P>
 [[nodiscard]] LimitsOutcome limits_outcome(const P& process, const ResourceLimits& limits, std::string_view fallback) {
     LimitsOutcome outcome{limits, std::string(fallback), false};
-    if constexpr (requires { { process.limits_mechanism() } -> std::convertible_to<std::string_view>; }) {
+    if constexpr (requires {
+                      { process.limits_mechanism() } -> std::convertible_to<std::string_view>;
+                  }) {
         if (!process.limits_mechanism().empty()) outcome.mechanism = std::string(process.limits_mechanism());
     }
-    if constexpr (requires { { process.processes_limit_hit() } -> std::convertible_to<bool>; })
+    if constexpr (requires {
+                      { process.processes_limit_hit() } -> std::convertible_to<bool>;
+                  })
         outcome.processes_hit = process.processes_limit_hit();
     return outcome;
 }
@@ -94,13 +102,14 @@ template <class Output>
         std::string message = exit.detail.empty() ? std::string(transport_name) + " transport failed" : exit.detail;
         if (result->limit_exceeded) message += " (the " + *result->limit_exceeded + " limit was exceeded)";
         if (auto tail = stderr_tail(result->stderr_data); !tail.empty()) message += ": " + tail;
-        return tl::make_unexpected(Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message),
-                                         std::move(result)});
+        return tl::make_unexpected(
+            Error{exit.error == errc::ok ? errc::transport_error : exit.error, std::move(message), std::move(result)});
     }
     if (!stopped_by_us)
         result->limit_exceeded = exceeded_limit(result->exit_code, result->signal, limits.processes_hit);
     if (options.check && !result->succeeded())
-        return tl::make_unexpected(Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
+        return tl::make_unexpected(
+            Error{errc::command_failed, "command " + failure_message(*result), std::move(result)});
     return std::move(*result);
 }
 
@@ -110,9 +119,9 @@ template <class Output>
 /// its sandbox was set up (PreparedLaunch::warnings) and what `limits_of()` (called once the
 /// process has ended) says of its limits.
 template <class Output, ProcessHandle P, class F, class LimitsOf>
-[[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process, std::vector<std::string> command,
-                                                 std::vector<std::string> warnings, const RunOptions& options,
-                                                 F&& on_chunk, LimitsOf&& limits_of) {
+[[nodiscard]] Result<ProcessResult> run_prepared(std::string_view transport_name, P& process,
+                                                 std::vector<std::string> command, std::vector<std::string> warnings,
+                                                 const RunOptions& options, F&& on_chunk, LimitsOf&& limits_of) {
     Output out(options.max_output), err(options.max_output);
     auto sink = [&](StreamKind kind, std::string_view bytes) {
         (kind == StreamKind::out ? out : err).append(bytes);

@@ -38,9 +38,16 @@ class RunLoop {
 public:
     RunLoop(P& process, const std::optional<std::string>& input, std::optional<std::chrono::milliseconds> timeout,
             std::chrono::milliseconds grace, int cancel_fd, Sink& sink)
-        : process_(process), input_(input), grace_(grace), cancel_fd_(cancel_fd), sink_(sink), start_(Clock::now()),
-          has_deadline_(timeout.has_value()), deadline_(has_deadline_ ? start_ + *timeout : Clock::time_point::max()),
-          open_{process.stdout_fd() >= 0, process.stderr_fd() >= 0}, stdin_open_(process.stdin_fd() >= 0) {}
+        : process_(process),
+          input_(input),
+          grace_(grace),
+          cancel_fd_(cancel_fd),
+          sink_(sink),
+          start_(Clock::now()),
+          has_deadline_(timeout.has_value()),
+          deadline_(has_deadline_ ? start_ + *timeout : Clock::time_point::max()),
+          open_{process.stdout_fd() >= 0, process.stderr_fd() >= 0},
+          stdin_open_(process.stdin_fd() >= 0) {}
 
     LoopOutcome run() {
         if (!input_ || input_->empty()) close_input();
@@ -68,7 +75,7 @@ private:
     /// Passes bytes (and, at `eof`, the end of the stream) through the transport's optional
     /// filter to the sink.
     void deliver(StreamKind kind, std::string_view bytes, bool eof) {
-        if constexpr (requires(P& p, std::string& out) { p.filter_output(kind, bytes, out); }) {
+        if constexpr (requires(P & p, std::string & out) { p.filter_output(kind, bytes, out); }) {
             filtered_.clear();
             if (!bytes.empty()) process_.filter_output(kind, bytes, filtered_);
             if (eof) process_.finish_output(kind, filtered_);
@@ -164,7 +171,9 @@ private:
             const ssize_t got = ::read(fd, buffer.data(), buffer.size());
             if (got > 0) {
                 deliver(kind, std::string_view(buffer.data(), static_cast<std::size_t>(got)), false);
-                if constexpr (requires(P& p) { { p.output_finished(kind) } -> std::convertible_to<bool>; }) {
+                if constexpr (requires(P & p) {
+                                  { p.output_finished(kind) } -> std::convertible_to<bool>;
+                              }) {
                     if (process_.output_finished(kind)) {
                         stream_open(kind) = false;
                         return;
@@ -191,8 +200,10 @@ private:
         const auto& data = *input_;
         const std::size_t chunk = std::min<std::size_t>(data.size() - written_, 1 << 16);
         const ssize_t put = write_no_sigpipe(p.fd, data.data() + written_, chunk);
-        if (put > 0) written_ += static_cast<std::size_t>(put);
-        else if (put < 0 && errno != EAGAIN && errno != EINTR) close_input();
+        if (put > 0)
+            written_ += static_cast<std::size_t>(put);
+        else if (put < 0 && errno != EAGAIN && errno != EINTR)
+            close_input();
         if (written_ == data.size()) close_input();
     }
 
@@ -219,8 +230,9 @@ private:
 /// command printed, after the transport's optional filter. Never blocks on a full pipe: output
 /// is read as long as the process lives, whatever the sink keeps.
 template <ProcessHandle P, class Sink>
-LoopOutcome run_loop(P& process, const std::optional<std::string>& input, std::optional<std::chrono::milliseconds> timeout,
-                     std::chrono::milliseconds grace, int cancel_fd, Sink&& sink) {
+LoopOutcome run_loop(P& process, const std::optional<std::string>& input,
+                     std::optional<std::chrono::milliseconds> timeout, std::chrono::milliseconds grace, int cancel_fd,
+                     Sink&& sink) {
     return RunLoop<P, std::remove_reference_t<Sink>>(process, input, timeout, grace, cancel_fd, sink).run();
 }
 

@@ -28,8 +28,10 @@ namespace shannot::detail {
     out.reserve(word.size() + 2);
     out += '\'';
     for (char c : word) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
     }
     out += '\'';
     return out;
@@ -49,8 +51,10 @@ namespace shannot::detail {
 /// shells reading our request lines define `nl`, and a line then holds no newline but its last.
 inline void append_request_word(std::string& line, std::string_view word) {
     for (char c : shell_quote(word)) {
-        if (c == '\n') line += "'\"$nl\"'";
-        else line += c;
+        if (c == '\n')
+            line += "'\"$nl\"'";
+        else
+            line += c;
     }
 }
 
@@ -108,14 +112,16 @@ inline void append_request_word(std::string& line, std::string_view word) {
         in_word = true;
         if (c == '\'') {
             const auto close = line.find('\'', i + 1);
-            if (close == std::string_view::npos) return fail(errc::invalid_argument, "unterminated single quote" + position(i));
+            if (close == std::string_view::npos)
+                return fail(errc::invalid_argument, "unterminated single quote" + position(i));
             word.append(line.substr(i + 1, close - i - 1));
             i = close;
         } else if (c == '"') {
             std::size_t j = i + 1;
             for (; j < line.size() && line[j] != '"'; ++j) {
                 const char d = line[j];
-                if (d == '$' || d == '`') return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
+                if (d == '$' || d == '`')
+                    return fail(errc::invalid_argument, "expansion inside double quotes" + position(j));
                 if (d == '\\' && j + 1 < line.size()) {
                     const char e = line[j + 1];
                     if (e == '$' || e == '`' || e == '"' || e == '\\') {
@@ -139,8 +145,9 @@ inline void append_request_word(std::string& line, std::string_view word) {
         } else if (shell_safe_byte(static_cast<unsigned char>(c)) || c == '=' || (c == '~' && !word.empty())) {
             word += c;
         } else {
-            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") + "0123456789abcdef"[(c >> 4) & 15] +
-                                                    "0123456789abcdef"[c & 15] + position(i));
+            return fail(errc::invalid_argument, std::string("unquoted special byte 0x") +
+                                                    "0123456789abcdef"[(c >> 4) & 15] + "0123456789abcdef"[c & 15] +
+                                                    position(i));
         }
     }
     if (in_word) words.push_back(std::move(word));

@@ -61,7 +61,9 @@ public:
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return pool_->connection(); }
-    [[nodiscard]] std::optional<std::string> default_working_directory() const { return connection().working_directory; }
+    [[nodiscard]] std::optional<std::string> default_working_directory() const {
+        return connection().working_directory;
+    }
     /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as its dispatchers
     /// tell once one has started; "unknown" before.
     [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
@@ -88,7 +90,8 @@ public:
         long long timeout_s = 0;
         if (spec.timeout) timeout_s = (spec.timeout->count() + 999) / 1000 + 2;  // a backstop behind the local deadline
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
-        const auto deadline = detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
+        const auto deadline =
+            detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
         const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
@@ -98,8 +101,8 @@ public:
             std::string lines;
             const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
             if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
-                lines += detail::dispatcher_request(
-                    {std::string(detail::protocol::dispatcher::keep_filter_verb), detail::printf_escape(*files.filter)});
+                lines += detail::dispatcher_request({std::string(detail::protocol::dispatcher::keep_filter_verb),
+                                                     detail::printf_escape(*files.filter)});
                 (*dispatcher)->kept_filter = *files.filter;
             }
             std::vector<std::string> request = {std::string(detail::protocol::dispatcher::run_verb),
@@ -117,7 +120,8 @@ public:
             if (!detail::write_all(fd, lines, deadline) || !detail::write_all(fd, input, deadline)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0 && detail::Clock::now() < deadline) continue;
-                return fail(errc::connection_failed, "cannot send the command to the ssh session on " + ssh_destination(connection()));
+                return fail(errc::connection_failed,
+                            "cannot send the command to the ssh session on " + ssh_destination(connection()));
             }
             auto timer = detail::OneShotTimer::create();
             if (!timer) {
@@ -142,12 +146,13 @@ public:
         std::string shell;
         for (const auto& f : spec.files)
             if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
-        std::vector<std::string> request = {std::string(detail::protocol::dispatcher::session_verb),
-                                            files.seccomp,
-                                            shell,
-                                            connection().remote_bwrap,
-                                            detail::remote_limits(spec.limits),
-                                            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
+        std::vector<std::string> request = {
+            std::string(detail::protocol::dispatcher::session_verb),
+            files.seccomp,
+            shell,
+            connection().remote_bwrap,
+            detail::remote_limits(spec.limits),
+            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -155,10 +160,12 @@ public:
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(wait_until, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
-            if (!detail::write_all((*dispatcher)->child.in.get(), line, detail::Clock::now() + connection().connect_timeout)) {
+            if (!detail::write_all((*dispatcher)->child.in.get(), line,
+                                   detail::Clock::now() + connection().connect_timeout)) {
                 pool_->release(std::move(*dispatcher), false);
                 if (attempt == 0) continue;  // a dispatcher found dead on the way is replaced once
-                return fail(errc::connection_failed, "cannot send the session request to the ssh session on " + ssh_destination(connection()));
+                return fail(errc::connection_failed,
+                            "cannot send the session request to the ssh session on " + ssh_destination(connection()));
             }
             std::vector<std::string> argv = (*dispatcher)->argv;
             argv.push_back(connection().remote_bwrap);

@@ -95,7 +95,9 @@ public:
     }
 
     /// For admission: is there an executable at this host path (a bind source)?
-    [[nodiscard]] bool executable_exists(std::string_view host_path) const { return is_executable(std::string(host_path)); }
+    [[nodiscard]] bool executable_exists(std::string_view host_path) const {
+        return is_executable(std::string(host_path));
+    }
 
     /// Which of `paths` are symlinks on this host, each with the absolute path it resolves to
     /// (realpath: one that resolves to nothing is left out).
@@ -159,8 +161,10 @@ public:
         char* envp[] = {nullptr};
 
         detail::SpawnSetup setup;
-        if (spec.pipe_stdin) setup.dup_to(in.read.get(), 0);
-        else setup.open_at(0, "/dev/null", O_RDONLY);
+        if (spec.pipe_stdin)
+            setup.dup_to(in.read.get(), 0);
+        else
+            setup.open_at(0, "/dev/null", O_RDONLY);
         setup.dup_to(out.write.get(), 1);
         setup.dup_to(err.write.get(), 2);
         // The status pipe first: a file opened at its descriptor below would close our end.
@@ -177,16 +181,22 @@ public:
             if (!file.path.empty()) continue;
             data_fds.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
             if (!data_fds.back().second)
-                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) + " bytes to bwrap at fd " +
-                                                    std::to_string(file.fd) + " (memfd_create): " + std::strerror(errno));
+                return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) +
+                                                    " bytes to bwrap at fd " + std::to_string(file.fd) +
+                                                    " (memfd_create): " + std::strerror(errno));
         }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
-            const auto taken = std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
-            const auto data = std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
-            if (taken == spec.files.end()) setup.close(fd);
-            else if (data != data_fds.end()) setup.dup_to(data->second.get(), fd);
-            else setup.open_at(fd, taken->path.c_str(), O_RDONLY);
+            const auto taken =
+                std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
+            const auto data =
+                std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
+            if (taken == spec.files.end())
+                setup.close(fd);
+            else if (data != data_fds.end())
+                setup.dup_to(data->second.get(), fd);
+            else
+                setup.open_at(fd, taken->path.c_str(), O_RDONLY);
         }
         setup.close_from(highest + 1);
 
@@ -198,15 +208,18 @@ public:
                 slot = detail::CgroupSlots<Deferred>::instance().acquire(*parent, spec.limits->processes);
         auto& spawner = slot ? slot.spawner() : detail::SpawnerThread<Deferred>::instance();
         pid_t pid = -1;
-        const int rc = spawner.run(
-            [&] { return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp); });
+        const int rc = spawner.run([&] {
+            return ::posix_spawn(&pid, bwrap_path->c_str(), setup.actions(), setup.attributes(), cargv.data(), envp);
+        });
         if (rc != 0) {
             if (rc == E2BIG)
-                return fail(errc::invalid_argument, "the command line is too long for the kernel (" +
-                                                        std::to_string(argv_bytes) + " bytes in " + std::to_string(argv.size()) +
-                                                        " arguments; one argument may not exceed 128 KiB): pass large data as input");
+                return fail(errc::invalid_argument,
+                            "the command line is too long for the kernel (" + std::to_string(argv_bytes) +
+                                " bytes in " + std::to_string(argv.size()) +
+                                " arguments; one argument may not exceed 128 KiB): pass large data as input");
             std::string what = "cannot start " + *bwrap_path + ": " + std::strerror(rc);
-            const auto named = std::find_if(spec.files.begin(), spec.files.end(), [](const InheritedFile& f) { return !f.path.empty(); });
+            const auto named = std::find_if(spec.files.begin(), spec.files.end(),
+                                            [](const InheritedFile& f) { return !f.path.empty(); });
             if (named != spec.files.end() && (rc == ENOENT || rc == EACCES))
                 what += " (or a file bwrap must inherit is unreadable: " + named->path + ")";
             return fail(errc::spawn_failed, std::move(what));
@@ -221,7 +234,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         for (int fd : {in.write.get(), out.read.get(), err.read.get(), status.read.get()})
             if (fd >= 0) detail::set_nonblocking(fd);
@@ -264,14 +278,16 @@ private:
 template <class Deferred>
 class BasicPosixSpawnTransport {
 #if defined(__linux__)
-    static_assert(sizeof(Deferred*) == 0,
-                  "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
-                  "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
-                  "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
+    static_assert(
+        sizeof(Deferred*) == 0,
+        "PosixSpawnTransport (LocalSandbox) is not available with SHANNOT_PORTABLE_POSIX=1: that build is what other "
+        "systems build, where bwrap cannot run; the local transport needs Linux's pidfds and /proc. Build without "
+        "SHANNOT_PORTABLE_POSIX to sandbox on this host, or use OpenSshProcessTransport (SshSandbox)");
 #else
-    static_assert(sizeof(Deferred*) == 0,
-                  "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
-                  "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
+    static_assert(
+        sizeof(Deferred*) == 0,
+        "PosixSpawnTransport (LocalSandbox) runs bwrap on this machine, and bwrap exists only on Linux: on this "
+        "system use OpenSshProcessTransport (SshSandbox), which runs the sandbox on a Linux host over ssh");
 #endif
 
 public:

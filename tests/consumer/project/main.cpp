@@ -23,7 +23,8 @@ constexpr bool want_single = false;
 int main(int argc, char** argv_in) {
     const bool run = argc > 1 && std::string_view(argv_in[1]) == "--run";
     if (got_single != want_single) {
-        std::fprintf(stderr, "the dependency provided the %s form of shannot\n", got_single ? "single-header" : "multi-header");
+        std::fprintf(stderr, "the dependency provided the %s form of shannot\n",
+                     got_single ? "single-header" : "multi-header");
         return 1;
     }
     auto profile = shannot::builtin_profile("minimal");

@@ -39,13 +39,15 @@ inline long read_sysctl(const char* path) {
 /// Empty when nothing known forbids them.
 inline std::string diagnose_namespaces() {
     if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
-        return "user namespaces are disabled (user.max_user_namespaces = 0): run `sysctl -w user.max_user_namespaces=15000`";
+        return "user namespaces are disabled (user.max_user_namespaces = 0): run `sysctl -w "
+               "user.max_user_namespaces=15000`";
     if (::geteuid() != 0) {
         if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0)
             return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): run "
                    "`sysctl -w kernel.unprivileged_userns_clone=1`";
         if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
-            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1): "
+            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = "
+                   "1): "
                    "install an AppArmor profile allowing `userns` for bwrap, or run "
                    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`";
     }
@@ -79,14 +81,27 @@ class PosixProcess {
 public:
     PosixProcess(pid_t pid, UniqueFd pidfd, UniqueFd in, UniqueFd out, UniqueFd err, UniqueFd status,
                  std::vector<std::string> argv)
-        : pid_(pid), pidfd_(std::move(pidfd)), in_(std::move(in)), out_(std::move(out)), err_(std::move(err)),
-          status_(std::move(status)), argv_(std::move(argv)) {}
+        : pid_(pid),
+          pidfd_(std::move(pidfd)),
+          in_(std::move(in)),
+          out_(std::move(out)),
+          err_(std::move(err)),
+          status_(std::move(status)),
+          argv_(std::move(argv)) {}
     PosixProcess(PosixProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), in_(std::move(other.in_)),
-          out_(std::move(other.out_)), err_(std::move(other.err_)), status_(std::move(other.status_)),
-          argv_(std::move(other.argv_)), status_text_(std::move(other.status_text_)),
-          sandbox_pidfd_(std::move(other.sandbox_pidfd_)), setup_children_(std::move(other.setup_children_)),
-          slot_(std::move(other.slot_)), cgroup_(std::move(other.cgroup_)), mechanism_(other.mechanism_),
+        : pid_(std::exchange(other.pid_, -1)),
+          pidfd_(std::move(other.pidfd_)),
+          in_(std::move(other.in_)),
+          out_(std::move(other.out_)),
+          err_(std::move(other.err_)),
+          status_(std::move(other.status_)),
+          argv_(std::move(other.argv_)),
+          status_text_(std::move(other.status_text_)),
+          sandbox_pidfd_(std::move(other.sandbox_pidfd_)),
+          setup_children_(std::move(other.setup_children_)),
+          slot_(std::move(other.slot_)),
+          cgroup_(std::move(other.cgroup_)),
+          mechanism_(other.mechanism_),
           processes_hit_(other.processes_hit_) {}
     PosixProcess& operator=(PosixProcess&& other) noexcept {
         if (this != &other) {
@@ -267,7 +282,8 @@ private:
     [[nodiscard]] bool wait_stopped() const {
         for (int i = 0; i < 1000; ++i) {
             siginfo_t info{};
-            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 && info.si_pid == pid_)
+            if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WEXITED | WNOWAIT | WNOHANG) == 0 &&
+                info.si_pid == pid_)
                 return true;
             ::usleep(1000);
         }
@@ -313,10 +329,10 @@ private:
     UniqueFd pidfd_, in_, out_, err_, status_;
     std::vector<std::string> argv_;
     std::string status_text_;
-    UniqueFd sandbox_pidfd_;  ///< the sandbox's PID 1, pinned once we signalled it
-    std::vector<UniqueFd> setup_children_;  ///< bwrap's children killed during setup, to wait for
+    UniqueFd sandbox_pidfd_;                        ///< the sandbox's PID 1, pinned once we signalled it
+    std::vector<UniqueFd> setup_children_;          ///< bwrap's children killed during setup, to wait for
     typename CgroupSlots<Deferred>::Lease slot_{};  ///< the v1 pids cgroup bwrap was born in, if any
-    RunCgroup cgroup_{};                    ///< the run's v2 pids cgroup, if one was made
+    RunCgroup cgroup_{};                            ///< the run's v2 pids cgroup, if one was made
     std::string_view mechanism_{};
     bool processes_hit_ = false;
 };

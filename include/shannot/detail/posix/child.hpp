@@ -35,14 +35,15 @@ struct ChildSpec {
 };
 
 struct Child {
-    ChildProcess process;  ///< waiting for it and signalling it
+    ChildProcess process;   ///< waiting for it and signalling it
     UniqueFd in, out, err;  ///< parent ends, non-blocking
 };
 
 [[nodiscard]] inline Result<Child> spawn_child(const ChildSpec& spec) {
     UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
     const bool piped = spec.log_file.empty() && spec.stdout_path.empty() && spec.stderr_path.empty();
-    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) || (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
+    if ((spec.pipe_stdin && !make_pipe(in_r, in_w)) ||
+        (piped && (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w))))
         return fail(errc::spawn_failed, std::string("cannot create pipes: ") + std::strerror(errno));
     if (piped) {
         enlarge_output_pipe(out_w.get());
@@ -51,15 +52,19 @@ struct Child {
 
     SpawnSetup setup;
     if (spec.new_session) setup.new_session();
-    if (spec.pipe_stdin) setup.dup_to(in_r.get(), 0);
-    else setup.open_at(0, "/dev/null", O_RDONLY);
+    if (spec.pipe_stdin)
+        setup.dup_to(in_r.get(), 0);
+    else
+        setup.open_at(0, "/dev/null", O_RDONLY);
     if (piped) {
         setup.dup_to(out_w.get(), 1);
         setup.dup_to(err_w.get(), 2);
     } else {
         setup.open_at(1, "/dev/null", O_WRONLY);
-        if (spec.log_file.empty()) setup.open_at(2, "/dev/null", O_WRONLY);
-        else setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (spec.log_file.empty())
+            setup.open_at(2, "/dev/null", O_WRONLY);
+        else
+            setup.open_at(2, spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     }
     // File actions run in order: a path given for a descriptor replaces what was set up above.
     if (!spec.stdin_path.empty()) setup.open_at(0, spec.stdin_path.c_str(), spec.stdin_flags);
@@ -73,7 +78,9 @@ struct Child {
     pid_t pid = -1;
     const int rc = setup.spawn(&pid, argv[0], argv.data(), spawn_environment(), true);
     if (rc != 0) {
-        if (rc == E2BIG) return fail(errc::invalid_argument, "the command line is too long for the kernel: pass large data as input");
+        if (rc == E2BIG)
+            return fail(errc::invalid_argument,
+                        "the command line is too long for the kernel: pass large data as input");
         return fail(errc::spawn_failed, "cannot start " + spec.argv[0] + ": " + std::strerror(rc));
     }
     auto process = ChildProcess::watch(pid);

@@ -73,7 +73,9 @@ class ChildProcess {
 public:
     ChildProcess() = default;
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), reaps_(other.reaps_),
+        : pid_(std::exchange(other.pid_, -1)),
+          exit_fd_(std::move(other.exit_fd_)),
+          reaps_(other.reaps_),
           status_(std::exchange(other.status_, std::nullopt)) {}
     ChildProcess& operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
@@ -92,7 +94,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("pidfd_open failed (Linux 5.3 or newer is needed): ") + std::strerror(saved));
         }
         child.pid_ = pid;
         return child;
@@ -105,7 +108,9 @@ public:
     [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
         ChildProcess process;
         process.exit_fd_ = UniqueFd(pidfd_open(pid));
-        if (!process.exit_fd_) return fail(errc::spawn_failed, "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
+        if (!process.exit_fd_)
+            return fail(errc::spawn_failed,
+                        "cannot watch process " + std::to_string(pid) + ": " + std::strerror(errno));
         process.pid_ = pid;
         return process;
     }
@@ -141,8 +146,10 @@ public:
         pid_t rc = 0;
         while ((rc = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
         }
-        if (rc == pid_) status_ = status;
-        else if (rc == 0) ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
+        if (rc == pid_)
+            status_ = status;
+        else if (rc == 0)
+            ::kill(pid_, sig);  // ours and unreaped: the pid is still its own
     }
     /// Waits for the child to end and reaps it: its wait status, or nothing when it was reaped
     /// already (or by someone else), or this handle does not reap (adopt(), observer()).
@@ -194,7 +201,9 @@ class ChildProcess {
 public:
     ChildProcess() = default;
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(std::exchange(other.pid_, -1)), exit_fd_(std::move(other.exit_fd_)), state_(std::move(other.state_)),
+        : pid_(std::exchange(other.pid_, -1)),
+          exit_fd_(std::move(other.exit_fd_)),
+          state_(std::move(other.state_)),
           reaps_(other.reaps_) {}
     ChildProcess& operator=(ChildProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
@@ -212,7 +221,8 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
         }
         ChildProcess child;
         child.exit_fd_ = lift_fd(fds[0]);
@@ -221,14 +231,17 @@ public:
             const int saved = errno;
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a child: ") + std::strerror(saved));
         }
         auto state = std::make_shared<State>();
         state->pid = pid;
-        if (const int rc = start_detached([state, notify = std::move(notify)]() mutable { reaper(*state, notify); }); rc != 0) {
+        if (const int rc = start_detached([state, notify = std::move(notify)]() mutable { reaper(*state, notify); });
+            rc != 0) {
             ::kill(pid, SIGKILL);
             detail::reap(pid);
-            return fail(errc::spawn_failed, std::string("cannot start the thread that waits for a child: ") + std::strerror(rc));
+            return fail(errc::spawn_failed,
+                        std::string("cannot start the thread that waits for a child: ") + std::strerror(rc));
         }
         child.state_ = std::move(state);
         child.pid_ = pid;
@@ -244,17 +257,21 @@ public:
     [[nodiscard]] static Result<ChildProcess> adopt(pid_t pid) {
         int fds[2];
         if (!make_cloexec_pipe(fds))
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
         ChildProcess process;
         process.exit_fd_ = lift_fd(fds[0]);
         UniqueFd notify(fds[1]);
         if (!process.exit_fd_)
-            return fail(errc::spawn_failed, std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
+            return fail(errc::spawn_failed,
+                        std::string("cannot create the exit pipe of a process: ") + std::strerror(errno));
         auto state = std::make_shared<State>();
         state->pid = pid;
         std::weak_ptr<State> weak = state;
-        if (const int rc = start_detached([weak, notify = std::move(notify)]() mutable { poller(weak, notify); }); rc != 0)
-            return fail(errc::spawn_failed, std::string("cannot start the thread that watches a process: ") + std::strerror(rc));
+        if (const int rc = start_detached([weak, notify = std::move(notify)]() mutable { poller(weak, notify); });
+            rc != 0)
+            return fail(errc::spawn_failed,
+                        std::string("cannot start the thread that watches a process: ") + std::strerror(rc));
         process.state_ = std::move(state);
         process.pid_ = pid;
         process.reaps_ = false;

@@ -52,8 +52,10 @@ inline void random_bytes(unsigned char* out, std::size_t size) noexcept {
     const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     while (fd >= 0 && got < size) {
         const ssize_t n = ::read(fd, out + got, size - got);
-        if (n > 0) got += static_cast<std::size_t>(n);
-        else if (n == 0 || errno != EINTR) break;
+        if (n > 0)
+            got += static_cast<std::size_t>(n);
+        else if (n == 0 || errno != EINTR)
+            break;
     }
     if (fd >= 0) ::close(fd);
     if (got == size) return;

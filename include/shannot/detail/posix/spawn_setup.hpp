@@ -85,7 +85,8 @@ public:
     void close_from(int lowest) noexcept { posix_spawn_file_actions_addclosefrom_np(&actions_, lowest); }
 
     /// posix_spawn (`search_path`: posix_spawnp) with these actions and attributes: 0 or an errno value.
-    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) const noexcept {
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[],
+                            bool search_path) const noexcept {
         return search_path ? ::posix_spawnp(pid, path, &actions_, &attributes_, argv, envp)
                            : ::posix_spawn(pid, path, &actions_, &attributes_, argv, envp);
     }
@@ -109,7 +110,8 @@ public:
     /// value. Holds descriptor_creation_lock(), so that no descriptor of the library is between
     /// pipe() and its FD_CLOEXEC now. What it cannot see: a descriptor the application opens
     /// without FD_CLOEXEC on another thread after the listing reaches the child.
-    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[], bool search_path) noexcept {
+    [[nodiscard]] int spawn(pid_t* pid, const char* path, char* const argv[], char* const envp[],
+                            bool search_path) noexcept {
         std::lock_guard lock(descriptor_creation_lock());
 #if !defined(__APPLE__)
         if (close_from_ >= 0) {
@@ -129,7 +131,8 @@ public:
         constexpr long cap = 1L << 20;  // an unlimited RLIMIT_NOFILE: the first million only
         long limit = cap;
         rlimit lim{};
-        if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) limit = std::min(cap, static_cast<long>(lim.rlim_cur));
+        if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+            limit = std::min(cap, static_cast<long>(lim.rlim_cur));
         std::array<pollfd, 1024> batch{};
         for (long first = lowest; first < limit;) {
             const auto n = static_cast<nfds_t>(std::min<long>(static_cast<long>(batch.size()), limit - first));

@@ -27,12 +27,12 @@ inline constexpr std::string_view exit_report = "exit ";
 namespace dispatcher {
 
 /// Request verbs, the first word of a request line.
-inline constexpr std::string_view keep_args_verb = "P";     ///< P SLOT ARGS
+inline constexpr std::string_view keep_args_verb = "P";  ///< P SLOT ARGS
 /// B FILTER: keep the built-in syscall filter (printf_escape()) for the R requests that ask for it
 inline constexpr std::string_view keep_filter_verb = "B";
 /// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
-inline constexpr std::string_view signal_verb = "K";        ///< K TERM | K KILL
+inline constexpr std::string_view signal_verb = "K";  ///< K TERM | K KILL
 /// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
 inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO

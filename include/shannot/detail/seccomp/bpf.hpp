@@ -10,12 +10,12 @@
 namespace shannot::detail::seccomp {
 
 // The opcodes a syscall filter uses (linux/bpf_common.h); a filter reads only `seccomp_data`.
-inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;     ///< A = 32 bits at offset k
-inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;       ///< A == k ? jt : jf
-inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;       ///< A >= k (unsigned) ? jt : jf
-inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;     ///< (A & k) != 0 ? jt : jf
-inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;                 ///< skip k instructions (32-bit k)
-inline constexpr std::uint16_t ret = BPF_RET | BPF_K;                 ///< return k
+inline constexpr std::uint16_t ld_abs = BPF_LD | BPF_W | BPF_ABS;  ///< A = 32 bits at offset k
+inline constexpr std::uint16_t jeq = BPF_JMP | BPF_JEQ | BPF_K;    ///< A == k ? jt : jf
+inline constexpr std::uint16_t jge = BPF_JMP | BPF_JGE | BPF_K;    ///< A >= k (unsigned) ? jt : jf
+inline constexpr std::uint16_t jset = BPF_JMP | BPF_JSET | BPF_K;  ///< (A & k) != 0 ? jt : jf
+inline constexpr std::uint16_t ja = BPF_JMP | BPF_JA;              ///< skip k instructions (32-bit k)
+inline constexpr std::uint16_t ret = BPF_RET | BPF_K;              ///< return k
 
 // struct seccomp_data (linux/seccomp.h): nr, arch, instruction_pointer, args[6] (u64 each).
 inline constexpr std::uint32_t offset_nr = 0;

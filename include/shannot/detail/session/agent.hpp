@@ -30,9 +30,19 @@ inline constexpr int session_shell_fd = 5;
 [[nodiscard]] inline std::vector<std::string> session_mount_args(
     std::uint64_t tmpfs_bytes = ResourceLimits{}.tmpfs_bytes) {
     return {"--as-pid-1",
-            "--perms", "0700", "--size", std::to_string(tmpfs_bytes), "--tmpfs", std::string(session_agent_dir),
-            "--proc", std::string(session_agent_dir) + "/proc",
-            "--perms", "0111", "--ro-bind-data", std::to_string(session_shell_fd), std::string(session_agent_shell)};
+            "--perms",
+            "0700",
+            "--size",
+            std::to_string(tmpfs_bytes),
+            "--tmpfs",
+            std::string(session_agent_dir),
+            "--proc",
+            std::string(session_agent_dir) + "/proc",
+            "--perms",
+            "0111",
+            "--ro-bind-data",
+            std::to_string(session_shell_fd),
+            std::string(session_agent_shell)};
 }
 
 /// Whether a POSIX shell may run `name` itself, as a builtin, a function of the agent's or a
@@ -42,12 +52,14 @@ inline constexpr int session_shell_fd = 5;
 /// `exec` finds only programs.
 [[nodiscard]] inline bool shell_may_run_itself(std::string_view name) {
     static constexpr std::string_view names[] = {
-        ".", ":", "[", "alias", "autoload", "bg", "bind", "break", "builtin", "caller", "cd", "chdir", "command",
-        "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "echo", "enable", "eval", "exec",
-        "exit", "export", "false", "fc", "fg", "functions", "getopts", "hash", "help", "history", "integer", "jobs",
-        "kill", "let", "local", "logout", "mapfile", "nameref", "newgrp", "popd", "print", "printf", "pushd", "pwd",
-        "read", "readarray", "readonly", "return", "set", "shift", "shopt", "sleep", "source", "suspend", "test",
-        "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait", "whence"};
+        ".",       ":",      "[",         "alias",   "autoload",  "bg",       "bind",    "break",    "builtin",
+        "caller",  "cd",     "chdir",     "command", "compgen",   "complete", "compopt", "continue", "declare",
+        "dirs",    "disown", "echo",      "enable",  "eval",      "exec",     "exit",    "export",   "false",
+        "fc",      "fg",     "functions", "getopts", "hash",      "help",     "history", "integer",  "jobs",
+        "kill",    "let",    "local",     "logout",  "mapfile",   "nameref",  "newgrp",  "popd",     "print",
+        "printf",  "pushd",  "pwd",       "read",    "readarray", "readonly", "return",  "set",      "shift",
+        "shopt",   "sleep",  "source",    "suspend", "test",      "times",    "trap",    "true",     "type",
+        "typeset", "ulimit", "umask",     "unalias", "unset",     "wait",     "whence"};
     for (auto n : names)
         if (n == name) return true;
     for (auto n : session_agent_functions)

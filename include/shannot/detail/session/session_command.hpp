@@ -26,8 +26,13 @@ class SessionCommand {
 public:
     SessionCommand(int in, int out, int err, TimerRef timer, const std::string& nonce, std::string working_directory,
                    const std::vector<std::string>& argv)
-        : in_(in), out_(out), err_(err), timer_(timer.fd()), frames_(nonce, timer, &is_end_report),
-          working_directory_(std::move(working_directory)), argv_(&argv) {
+        : in_(in),
+          out_(out),
+          err_(err),
+          timer_(timer.fd()),
+          frames_(nonce, timer, &is_end_report),
+          working_directory_(std::move(working_directory)),
+          argv_(&argv) {
         timer.disarm();  // clear the last command's expiry
     }
 

@@ -85,17 +85,17 @@ namespace shannot::detail {
 template <class Deferred>
 struct Dispatcher {
     Child child;
-    std::size_t master = 0;               ///< index of the ControlMaster it rides on
-    std::vector<std::string> argv{};      ///< the ssh command, up to the destination
-    std::string hello{};                  ///< the dispatcher's marker (names its remote folder)
-    std::uint64_t commands = 0;           ///< commands run on it so far
+    std::size_t master = 0;           ///< index of the ControlMaster it rides on
+    std::vector<std::string> argv{};  ///< the ssh command, up to the destination
+    std::string hello{};              ///< the dispatcher's marker (names its remote folder)
+    std::uint64_t commands = 0;       ///< commands run on it so far
     /// bwrap argument lists (the part before "--") its dispatcher holds, by number (P requests).
     std::vector<std::vector<std::string>> kept_args{};
-    std::size_t next_slot = 0;            ///< the slot a new list replaces once all are taken
+    std::size_t next_slot = 0;  ///< the slot a new list replaces once all are taken
     /// The built-in syscall filter its dispatcher holds (the last B request), empty for none.
     std::string kept_filter{};
-    bool primary = false;                 ///< it is its own connection, and master `master` (ConnectStyle::session_first)
-    bool persisted = false;               ///< the kept connection's warm dispatcher (SshConnection::persist)
+    bool primary = false;    ///< it is its own connection, and master `master` (ConnectStyle::session_first)
+    bool persisted = false;  ///< the kept connection's warm dispatcher (SshConnection::persist)
 };
 
 /// Connections to one host: up to max_connections ControlMasters (sockets in a private 0700
@@ -129,8 +129,8 @@ public:
     /// needed). Waits while max_connections * sessions_per_connection dispatchers are busy.
     /// With a `deadline`, gives up waiting for a free slot then (errc::connection_failed); a
     /// readable `cancel_fd` ends a wait for a connection (errc::cancelled).
-    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
-                                                              int cancel_fd = -1) {
+    [[nodiscard]] Result<std::unique_ptr<Dispatcher>> acquire(
+        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt, int cancel_fd = -1) {
         std::unique_lock lock(mutex_);
         while (true) {
             if (closed_) return fail(errc::session_closed, "the ssh transport was closed");
@@ -140,7 +140,8 @@ public:
                 if (!dispatcher->child.process.exited()) return dispatcher;
                 discard_locked(*dispatcher);
             }
-            if (conn_.persist.count() > 0 && !kept_tried_ && busy_ < conn_.max_connections * conn_.sessions_per_connection) {
+            if (conn_.persist.count() > 0 && !kept_tried_ &&
+                busy_ < conn_.max_connections * conn_.sessions_per_connection) {
                 kept_tried_ = true;
                 ++busy_;
                 lock.unlock();
@@ -181,7 +182,8 @@ public:
                     continue;
                 }
             }
-            if (!deadline) cv_.wait(lock);
+            if (!deadline)
+                cv_.wait(lock);
             else if (cv_.wait_until(lock, *deadline) == std::cv_status::timeout)
                 return fail(errc::connection_failed, "every ssh session to " + ssh_destination(conn_) + " is busy");
         }
@@ -210,7 +212,7 @@ public:
         }
         idle_.clear();
         if (kept_ && !kept_->parked) stop_persisted(kept_->paths, kept_->state);  // not handed back: ended
-        kept_.reset();  // unlocks it
+        kept_.reset();                                                            // unlocks it
         for (auto& m : masters_) stop_master(m);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
         dir_.clear();
@@ -235,8 +237,8 @@ private:
         std::size_t channels = 0;  ///< ssh sessions open on it (busy or idle)
         bool ready = false;        ///< listening on its socket
         bool starting = false;
-        bool primary = false;      ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
-        bool parked = false;       ///< a kept connection handed back: left running, its socket left in place
+        bool primary = false;  ///< a dispatcher's own connection: `child` only watches it (an observer), never reaps
+        bool parked = false;   ///< a kept connection handed back: left running, its socket left in place
     };
 
     /// The kept connection this pool holds (SshConnection::persist): its files, their lock, its state.
@@ -260,11 +262,14 @@ private:
             auto& m = masters_[i];
             if (!m.ready || !m.child.process) continue;
             if (m.child.process.exited()) {
-                if (m.channels == 0) stop_master(m);
-                else m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
+                if (m.channels == 0)
+                    stop_master(m);
+                else
+                    m.ready = false;  // its dispatchers fail and are discarded; then it is stopped
                 continue;
             }
-            if (m.channels < conn_.sessions_per_connection && (best == masters_.size() || m.channels < masters_[best].channels))
+            if (m.channels < conn_.sessions_per_connection &&
+                (best == masters_.size() || m.channels < masters_[best].channels))
                 best = i;
         }
         return best;
@@ -365,8 +370,9 @@ private:
         // A kept connection's processes are told from ones that got their pid later by their
         // start time in /proc: without it one could be neither adopted nor safely ended.
         if (process_start_time(::getpid()).empty())
-            return fail(errc::invalid_argument, "SshConnection::persist (kept connections) needs /proc on this machine, "
-                                                "which it has not: connect without persist");
+            return fail(errc::invalid_argument,
+                        "SshConnection::persist (kept connections) needs /proc on this machine, "
+                        "which it has not: connect without persist");
         std::string folder = conn_.persist_folder;
         if (folder.empty()) {
             auto found = default_persist_folder();
@@ -375,7 +381,8 @@ private:
         }
         if (folder.size() > max_persist_folder_length)
             return fail(errc::invalid_argument, "the folder for kept ssh connections '" + folder + "' is longer than " +
-                                                    std::to_string(max_persist_folder_length) + " bytes: its sockets would not fit a unix socket address");
+                                                    std::to_string(max_persist_folder_length) +
+                                                    " bytes: its sockets would not fit a unix socket address");
         if (auto ok = ensure_private_folder(folder); !ok) return propagate(ok);
         const auto identity = persist_identity(conn_);
         Kept kept{PersistPaths(folder + "/" + persist_key(identity)), {}, {}, false};
@@ -403,7 +410,8 @@ private:
 
     /// Takes over the kept connection's idle dispatcher: opens its fifos, ends the holder.
     std::unique_ptr<Dispatcher> adopt_kept(Kept& kept, const PersistedState& state) {
-        UniqueFd in(::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
+        UniqueFd in(
+            ::open(kept.paths.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // ENXIO: nobody reads it any more
         if (!in) return nullptr;
         // Our writer is open: from now on the dispatcher cannot see EOF. If the holder had ended
         // before, it may have: only a holder still alive proves it did not.
@@ -438,7 +446,8 @@ private:
 
     /// A new kept connection: ssh, in a session of its own, is the connection, its ControlMaster
     /// (a socket in the folder) and the dispatcher, whose stdin, stdout and stderr are fifos there.
-    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity, int cancel_fd) {
+    Result<std::unique_ptr<Dispatcher>> start_kept(Kept& kept, const std::vector<std::string>& identity,
+                                                   int cancel_fd) {
         const auto& p = kept.paths;
         for (const auto* fifo : {&p.in, &p.out, &p.err})
             if (::mkfifo(fifo->c_str(), 0600) != 0)
@@ -448,7 +457,8 @@ private:
         Child child;
         child.out = UniqueFd(::open(p.out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
         child.err = UniqueFd(::open(p.err.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-        if (!in_rw || !child.out || !child.err) return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
+        if (!in_rw || !child.out || !child.err)
+            return fail(errc::io_error, "cannot open the fifos in " + p.dir + ": " + std::strerror(errno));
         ChildSpec spec;
         spec.argv = {conn_.ssh_binary, "-M", "-S", p.socket, "-o", "ControlPersist=no"};
         spec.stdin_path = p.in;
@@ -463,7 +473,8 @@ private:
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
         child.process = std::move(spawned->process);
-        child.in = UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
+        child.in =
+            UniqueFd(::open(p.in.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));  // a writer only, now that ssh reads it
         in_rw.reset();
         const pid_t pid = child.process.pid();
         auto dispatcher = launch_dispatcher(launch, cancel_fd, &child, hello);
@@ -537,7 +548,8 @@ private:
         std::lock_guard lock(dir_mutex_);
         if (!dir_.empty()) return {};
         char templ[] = "/tmp/shannot-ssh-XXXXXX";  // mkdtemp makes it 0700
-        if (!::mkdtemp(templ)) return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
+        if (!::mkdtemp(templ))
+            return fail(errc::io_error, std::string("cannot create a private ssh folder: ") + std::strerror(errno));
         dir_ = templ;
         return {};
     }
@@ -593,8 +605,8 @@ private:
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
         if (!died)
-            return fail(errc::connection_failed,
-                        "ssh to " + where + " did not connect within " + std::to_string(conn_.connect_timeout.count()) + " s");
+            return fail(errc::connection_failed, "ssh to " + where + " did not connect within " +
+                                                     std::to_string(conn_.connect_timeout.count()) + " s");
         return fail(classify_ssh_failure(diagnostics), "ssh to " + where + " failed: " + last_line(diagnostics));
     }
 
@@ -612,7 +624,8 @@ private:
     /// Starts `spec` (the ssh binary and its mux options; this adds ours, the destination and the
     /// dispatcher, and reads the pipes or, when `child` is given, takes the one already started)
     /// and waits for its ready frames.
-    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd, Child* started_child = nullptr,
+    Result<std::unique_ptr<Dispatcher>> launch_dispatcher(ChildSpec& spec, int cancel_fd,
+                                                          Child* started_child = nullptr,
                                                           std::string hello = random_marker()) {
         auto dispatcher = std::make_unique<Dispatcher>();
         dispatcher->hello = hello;
@@ -631,8 +644,9 @@ private:
         FrameFilter out_frames(hello), err_frames(hello);
         std::string diagnostics;
         const auto deadline = Clock::now() + conn_.connect_timeout + conn_.login_timeout;
-        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(), dispatcher->child.process.exit_fd(),
-                                                out_frames, err_frames, deadline, diagnostics, cancel_fd);
+        const auto started = await_first_frames(dispatcher->child.out.get(), dispatcher->child.err.get(),
+                                                dispatcher->child.process.exit_fd(), out_frames, err_frames, deadline,
+                                                diagnostics, cancel_fd);
         if (started == FirstFrames::ready) {
             keep_symlinks(out_frames.payloads().front());
             return dispatcher;
@@ -645,14 +659,17 @@ private:
         const int status = dispatcher->child.process.reap().value_or(0);
         const std::string where = ssh_destination(conn_) + ":" + std::to_string(conn_.port);
         if (started == FirstFrames::cancelled) return fail(errc::cancelled, "cancelled while connecting to " + where);
-        if (!exited) return fail(errc::connection_failed, "the remote dispatcher on " + where + " did not start within " +
-                                                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
+        if (!exited)
+            return fail(errc::connection_failed,
+                        "the remote dispatcher on " + where + " did not start within " +
+                            std::to_string((conn_.connect_timeout + conn_.login_timeout).count()) + " s");
         if (WIFEXITED(status) && WEXITSTATUS(status) == protocol::dispatcher::exit_no_folder)
             return fail(errc::transport_error, "cannot create a private folder under $TMPDIR or /tmp on " + where);
         const auto line = last_line(diagnostics);
         return fail(classify_ssh_failure(diagnostics),
-                    "ssh session to " + where + " failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                        ")" + (line.empty() ? std::string() : ": " + line));
+                    "ssh session to " + where + " failed (exit status " +
+                        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")" +
+                        (line.empty() ? std::string() : ": " + line));
     }
 
     /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only

@@ -61,18 +61,21 @@ namespace shannot::detail {
 /// user, not a symlink. An existing folder that is anything else is refused, never "fixed": a
 /// folder someone else made could hold sockets that are theirs.
 [[nodiscard]] inline Result<void> ensure_private_folder(const std::string& path) {
-    if (path.empty() || path.front() != '/') return fail(errc::invalid_argument, "the folder '" + path + "' is not absolute");
+    if (path.empty() || path.front() != '/')
+        return fail(errc::invalid_argument, "the folder '" + path + "' is not absolute");
     for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
         ::mkdir(path.substr(0, at).c_str(), 0700);  // parents: made private if we make them, else as they are
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
         return fail(errc::io_error, "cannot create the folder " + path + ": " + std::strerror(errno));
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return fail(errc::io_error, "cannot examine " + path + ": " + std::strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(errc::invalid_argument, path + " is not a folder (a symlink, or a file): refused");
+    if (::lstat(path.c_str(), &st) != 0)
+        return fail(errc::io_error, "cannot examine " + path + ": " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail(errc::invalid_argument, path + " is not a folder (a symlink, or a file): refused");
     if (st.st_uid != ::geteuid()) return fail(errc::invalid_argument, path + " belongs to another user: refused");
     if ((st.st_mode & 077) != 0)
-        return fail(errc::invalid_argument, path + " is open to other users (mode " + std::to_string(st.st_mode & 0777) +
-                                                ", want 0700): refused");
+        return fail(errc::invalid_argument, path + " is open to other users (mode " +
+                                                std::to_string(st.st_mode & 0777) + ", want 0700): refused");
     return {};
 }
 
@@ -90,7 +93,7 @@ namespace shannot::detail {
     std::string_view text(buffer, static_cast<std::size_t>(n));
     const auto close = text.rfind(')');
     if (close == std::string_view::npos) return {};
-    text.remove_prefix(close + 2);  // from field 3 (state)
+    text.remove_prefix(close + 2);                                                 // from field 3 (state)
     if (!text.empty() && (text.front() == 'Z' || text.front() == 'X')) return {};  // dead, not yet reaped
     for (int field = 3; field < 22; ++field) {
         const auto space = text.find(' ');
@@ -117,11 +120,15 @@ inline void signal_process(pid_t pid, const std::string& start, int signal) {
 [[nodiscard]] inline Result<std::string> default_persist_folder() {
     if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && run[0] == '/') {
         struct stat st {};
-        if (::lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) return std::string(run) + "/shannot";
+        if (::lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
+            return std::string(run) + "/shannot";
     }
-    if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && cache[0] == '/') return std::string(cache) + "/shannot/ssh";
-    if (const char* home = std::getenv("HOME"); home && home[0] == '/') return std::string(home) + "/.cache/shannot/ssh";
-    return fail(errc::invalid_argument, "no folder for kept ssh connections: set XDG_RUNTIME_DIR or HOME (or persist_folder)");
+    if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && cache[0] == '/')
+        return std::string(cache) + "/shannot/ssh";
+    if (const char* home = std::getenv("HOME"); home && home[0] == '/')
+        return std::string(home) + "/.cache/shannot/ssh";
+    return fail(errc::invalid_argument,
+                "no folder for kept ssh connections: set XDG_RUNTIME_DIR or HOME (or persist_folder)");
 }
 
 /// The longest folder path whose sockets still fit a unix socket address (108 bytes, with the
@@ -133,31 +140,37 @@ struct PersistedState {
     std::vector<std::string> identity{};
     std::string host{}, user{};
     int port = 0;
-    pid_t ssh_pid = -1;            ///< the ssh process: the connection, its ControlMaster and the warm dispatcher
+    pid_t ssh_pid = -1;  ///< the ssh process: the connection, its ControlMaster and the warm dispatcher
     std::string ssh_start{};
-    pid_t holder_pid = -1;         ///< `sleep SECONDS`, holding the dispatcher's stdin open while nobody uses it
+    pid_t holder_pid = -1;  ///< `sleep SECONDS`, holding the dispatcher's stdin open while nobody uses it
     std::string holder_start{};
-    bool busy = false;             ///< a transport is using it (left set by one that died mid-command)
-    std::string hello{};           ///< the dispatcher's marker
+    bool busy = false;                ///< a transport is using it (left set by one that died mid-command)
+    std::string hello{};              ///< the dispatcher's marker
     std::vector<std::string> argv{};  ///< the ssh command line, up to the destination (for ProcessResult::argv)
     std::map<std::string, std::string> links{};
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;
     std::uint64_t commands = 0;
-    std::int64_t used = 0;         ///< when last released (Unix time, s)
-    std::int64_t idle = 0;         ///< how long it is kept unused (s)
+    std::int64_t used = 0;  ///< when last released (Unix time, s)
+    std::int64_t idle = 0;  ///< how long it is kept unused (s)
 };
 
 /// The files of one kept connection.
 struct PersistPaths {
     std::string dir, lock, state, socket, in, out, err;
     explicit PersistPaths(std::string folder)
-        : dir(std::move(folder)), lock(dir + "/lock"), state(dir + "/state"), socket(dir + "/s"), in(dir + "/in"),
-          out(dir + "/out"), err(dir + "/err") {}
+        : dir(std::move(folder)),
+          lock(dir + "/lock"),
+          state(dir + "/state"),
+          socket(dir + "/s"),
+          in(dir + "/in"),
+          out(dir + "/out"),
+          err(dir + "/err") {}
 };
 
 [[nodiscard]] inline std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 /// Reads the state file; nullopt when missing or not ours to trust (any field malformed).
@@ -183,7 +196,8 @@ template <class Json = nlohmann::json>
         if (j.contains(k) && j[k].is_string()) out = j[k].template get<std::string>();
     };
     const auto num = [&](const char* k, auto& out) {
-        if (j.contains(k) && j[k].is_number_integer()) out = static_cast<std::remove_reference_t<decltype(out)>>(j[k].template get<std::int64_t>());
+        if (j.contains(k) && j[k].is_number_integer())
+            out = static_cast<std::remove_reference_t<decltype(out)>>(j[k].template get<std::int64_t>());
     };
     const auto strings = [](const Json& v, std::vector<std::string>& out) {
         if (!v.is_array()) return false;
@@ -315,8 +329,7 @@ inline void reap_stopped(const std::vector<pid_t>& pids, std::chrono::millisecon
                 if (pid > 0 && p.pid() == pid) return true;
         return false;
     };
-    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked())
-        ::usleep(5000);
+    for (reap_parked(); waiting() && std::chrono::steady_clock::now() < deadline; reap_parked()) ::usleep(5000);
 }
 
 /// Starts the holder: `sleep SECONDS` with the dispatcher's stdin fifo open for writing, in a

@@ -43,9 +43,13 @@ public:
 
     /// `mechanism`: how the remote enforces limits (its ready frame), when the run has limits.
     RemoteCommand(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::string nonce,
-               std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), timer_(std::move(timer)),
-          frames_(nonce, timer_.ref(), &is_end_report), mechanism_(std::move(mechanism)) {}
+                  std::vector<std::string> argv, OneShotTimer timer, std::string mechanism = {})
+        : pool_(std::move(pool)),
+          dispatcher_(std::move(dispatcher)),
+          argv_(std::move(argv)),
+          timer_(std::move(timer)),
+          frames_(nonce, timer_.ref(), &is_end_report),
+          mechanism_(std::move(mechanism)) {}
     RemoteCommand(RemoteCommand&&) noexcept = default;
     RemoteCommand& operator=(RemoteCommand&& other) noexcept {
         if (this != &other) {
@@ -102,7 +106,9 @@ public:
             info = from_report();
             // The dispatcher could not pass the filter it holds: send it again next time.
             const auto& reports = frames_.err_payloads();
-            if (dispatcher_ && std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end()) dispatcher_->kept_filter.clear();
+            if (dispatcher_ &&
+                std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end())
+                dispatcher_->kept_filter.clear();
             give_back(true);
             return info;
         }
@@ -167,7 +173,8 @@ private:
             if (payload == words::no_bwrap) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::remote_bwrap_missing;
-                info.detail = "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
+                info.detail =
+                    "bwrap is not installed on the remote host (or not on its PATH): install bubblewrap there";
                 return info;
             }
             if (payload == words::no_seccomp) {
@@ -179,14 +186,16 @@ private:
             if (payload == words::no_stage) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
-                info.detail = "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
+                info.detail =
+                    "the remote host could not store the command's input under its $TMPDIR (or /tmp): is it full?";
                 return info;
             }
             if (payload == words::no_filter) {
                 info.kind = ExitInfo::Kind::setup_failed;
                 info.error = errc::io_error;
-                info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
-                              "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
+                info.detail =
+                    "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                    "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
                 return info;
             }
             if (payload == words::no_limits) {  // a malformed LIMITS word: a bug, not the command's doing
@@ -262,7 +271,8 @@ template <class Session>
 std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
     constexpr std::size_t slots = 8;
     auto& kept = dispatcher.kept_args;
-    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end()) return static_cast<std::size_t>(it - kept.begin());
+    if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end())
+        return static_cast<std::size_t>(it - kept.begin());
     std::size_t slot = kept.size();
     if (slot < slots) {
         kept.push_back({});

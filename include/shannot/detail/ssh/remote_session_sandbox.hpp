@@ -33,9 +33,12 @@ class RemoteSessionSandbox {
 
 public:
     /// `mechanism`: how the remote enforces the session's limits (its ready frame), if it has any.
-    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher, std::vector<std::string> argv,
-               std::string shell, std::string mechanism = {})
-        : pool_(std::move(pool)), dispatcher_(std::move(dispatcher)), argv_(std::move(argv)), shell_(std::move(shell)),
+    RemoteSessionSandbox(std::shared_ptr<DispatcherPool> pool, std::unique_ptr<Dispatcher> dispatcher,
+                         std::vector<std::string> argv, std::string shell, std::string mechanism = {})
+        : pool_(std::move(pool)),
+          dispatcher_(std::move(dispatcher)),
+          argv_(std::move(argv)),
+          shell_(std::move(shell)),
           mechanism_(std::move(mechanism)) {}
     RemoteSessionSandbox(RemoteSessionSandbox&&) noexcept = default;
     RemoteSessionSandbox& operator=(RemoteSessionSandbox&& other) noexcept {
@@ -102,14 +105,16 @@ public:
         } else if (code == protocol::dispatcher::exit_session_no_seccomp) {
             info.detail = "the profile's seccomp_profile cannot be opened on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_shell) {
-            info.detail = "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
+            info.detail =
+                "the session's shell '" + shell_ + "' (SessionOptions::shell) is not readable on the remote host";
         } else if (code == protocol::dispatcher::exit_session_no_limits) {
             info.detail =
                 "the remote host could not make the session's pids cgroup (or refused its limits as malformed)";
         } else if (code == protocol::dispatcher::exit_session_no_filter) {
             info.error = errc::io_error;
-            info.detail = "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
-                          "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
+            info.detail =
+                "the remote dispatcher could not give bwrap the syscall filter (its sh made no here-document "
+                "pipe, and an old bash's here-document file in $TMPDIR could not be written: is it full?)";
         } else if (code == 255) {
             info.kind = ExitInfo::Kind::transport_failed;
             info.error = errc::connection_failed;
@@ -125,7 +130,8 @@ private:
         if (dispatcher_) dispatcher_->child.process.signal(sig);
     }
     void end() {
-        if (pool_ && dispatcher_) pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
+        if (pool_ && dispatcher_)
+            pool_->release(std::move(dispatcher_), false);  // kills and reaps the client if still running
         dispatcher_.reset();
     }
 
