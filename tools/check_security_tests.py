@@ -49,6 +49,12 @@ def citations(text: str):
     return out
 
 
+def join_adjacent_literals(source: str) -> str:
+    """C++ source with adjacent string literals ("a " "b", across lines too) joined, as the
+    compiler joins them: a long test name may be written in two pieces."""
+    return re.sub(r'"\s*\n\s*"', "", source)
+
+
 def literal_in(source: str, name: str) -> bool:
     """True when `name` is a string literal in `source` (C++ "...", or JavaScript '...' with
     \\' escapes). A name ending in "..." cites the start of a longer one."""
@@ -75,7 +81,7 @@ def check(root: str, security: str) -> list:
             problems.append(f"{security}:{lineno}: {path} does not exist")
             continue
         with open(full, encoding="utf-8") as f:
-            source = f.read()
+            source = join_adjacent_literals(f.read())
         for name in names:
             if not literal_in(source, name):
                 problems.append(f"{security}:{lineno}: {path} has no test or subcase named \"{name}\"")
@@ -87,12 +93,14 @@ def self_test() -> int:
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "tests"))
         with open(os.path.join(root, "tests", "a_test.cpp"), "w", encoding="utf-8") as f:
-            f.write('TEST_CASE("case one") { SUBCASE("sub, with a comma") {} SUBCASE("two") {} }\n')
+            f.write('TEST_CASE("case one") { SUBCASE("sub, with a comma") {} SUBCASE("two") {} }\n'
+                    'SUBCASE("a name written "\n        "in two pieces") {}\n')
         with open(os.path.join(root, "tests", "b.mjs"), "w", encoding="utf-8") as f:
             f.write("test('the server\\'s own stdin, and a long name', async () => {});\n")
         cases = {
             "| x | `tests/a_test.cpp` › `case one` › `sub, with a comma`, `two` (the `/proc` entries) |": 0,
             "| x | `tests/a_test.cpp` › `case one`; `tests/a_test.cpp` › `two` |": 0,
+            "| x | `tests/a_test.cpp` › `a name written in two pieces` |": 0,
             "| x | `tests/a_test.cpp` › `case one` › `gone` |": 1,
             "| x | `tests/b_test.cpp` › `case one` |": 1,
             "| x | `tests/a_test.cpp` › `case one`, `missing too` |": 1,
