@@ -197,8 +197,12 @@ private:
     std::string path_;
 };
 
-/// Processes whose parent is this process and which are zombies (exited, not reaped).
+/// Processes whose parent is this process and which are zombies (exited, not reaped). The
+/// processes an earlier test's kept ssh connections left running (the library reaps them by
+/// pidfd at its next use of a kept connection, detail::reap_parked) are reaped first: a check of
+/// this test's own children should not see another test's.
 inline std::vector<int> zombie_children() {
+    shannot::detail::reap_parked();
     std::vector<int> zombies;
     DIR* proc = ::opendir("/proc");
     if (!proc) return zombies;
