@@ -45,15 +45,23 @@ std::string read_all(int fd) {
     return text;
 }
 
-/// A descriptor of the application's, open without FD_CLOEXEC at `number`, closed at scope exit.
+/// A descriptor of the application's, open without FD_CLOEXEC at the lowest free number from
+/// `at_least` up, closed at scope exit. Never dup2 onto a fixed number: that would close whatever
+/// the process holds there (a kept connection's pidfd from an earlier test), and when the number
+/// is the lowest free one, open() already returns it and dup2 onto itself then close() leaves it
+/// closed.
 struct InheritableFd {
-    explicit InheritableFd(int number) : fd(number) {
-        const int opened = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC: on purpose
-        ::dup2(opened, fd);                                // dup2 leaves FD_CLOEXEC clear
+    explicit InheritableFd(int at_least) {
+        const int opened = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        fd = ::fcntl(opened, F_DUPFD, at_least);  // F_DUPFD leaves FD_CLOEXEC clear
         ::close(opened);
     }
-    ~InheritableFd() { ::close(fd); }
-    int fd;
+    ~InheritableFd() {
+        if (fd >= 0) ::close(fd);
+    }
+    InheritableFd(const InheritableFd&) = delete;
+    InheritableFd& operator=(const InheritableFd&) = delete;
+    int fd = -1;
 };
 
 /// The descriptor numbers open in a shell, one a line, as `ls` (its child: not the last command,
@@ -95,7 +103,10 @@ TEST_CASE("platform: make_pipe gives close-on-exec ends, lifted above 4") {
 
 TEST_CASE("platform: spawn_child hands the child no descriptor but 0, 1 and 2") {
     const InheritableFd low(9), high(900);
+    REQUIRE(low.fd >= 9);
+    REQUIRE(high.fd >= 900);
     REQUIRE_FALSE(cloexec(low.fd));
+    REQUIRE_FALSE(cloexec(high.fd));
     auto child = shannot::detail::spawn_child({.argv = {list_fds[0], list_fds[1], list_fds[2]}});
     REQUIRE_MESSAGE(child, child.error().describe());
     const auto seen = read_all(child->out.get());
@@ -115,8 +126,8 @@ TEST_CASE("platform: spawn_child hands the child no descriptor but 0, 1 and 2") 
     ::close(out[0]);
     int status = 0;
     CHECK(::waitpid(pid, &status, 0) == pid);
-    CHECK(leaked.find("\n9\n") != std::string::npos);
-    CHECK(leaked.find("\n900\n") != std::string::npos);
+    CHECK(leaked.find("\n" + std::to_string(low.fd) + "\n") != std::string::npos);
+    CHECK(leaked.find("\n" + std::to_string(high.fd) + "\n") != std::string::npos);
 }
 
 TEST_CASE("platform: ChildProcess tells an exit in a poll loop, signals, and reaps") {
