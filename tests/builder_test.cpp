@@ -23,11 +23,12 @@ const Args hardening = {"--unshare-user", "--unshare-ipc",     "--unshare-pid", 
                         "--unshare-net",  "--die-with-parent", "--new-session", "--cap-drop",    "ALL"};
 
 /// Every tmpfs is sized (--size, the default tmpfs_bytes here); /dev/shm is one of its own, sorted
-/// among the mounts; /dev itself is made read-only last, before "--".
+/// among the mounts; the root (bwrap's tmpfs, when the profile mounts nothing on "/") and /dev
+/// itself are made read-only last, before "--".
 const std::string tmpfs_size = std::to_string(shannot::ResourceLimits{}.tmpfs_bytes);
 Args tmpfs(const std::string& target) { return {"--size", tmpfs_size, "--tmpfs", target}; }
 const Args shm = tmpfs("/dev/shm");
-const Args dev_ro = {"--remount-ro", "/dev"};
+const Args dev_ro = {"--remount-ro", "/", "--remount-ro", "/dev"};
 
 Args concat(std::initializer_list<Args> parts) {
     Args out;
@@ -100,7 +101,9 @@ TEST_CASE("BubblewrapCommandBuilder: a bind that repeats another through a host 
                                                     {"--ro-bind", "/bin", "/bin"},
                                                     shm,
                                                     {"--ro-bind", "/usr", "/usr"},
-                                                    tail}));
+                                                    {"--clearenv"},
+                                                    filter,
+                                                    {"--json-status-fd", "4", "--remount-ro", "/dev", "--", "ls"}}));
     }
     SUBCASE("a resolved path that is relative, or the bind itself, is ignored") {
         Profile p{.name = "t", .binds = {usr, bin}};
@@ -258,7 +261,8 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
         Profile p{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}}};
-        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, filter, status, end}));
+        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, filter, status,
+                                  {"--remount-ro", "/dev", "--", "ls"}}));
     }
     SUBCASE("optional, required and writable binds pick the matching bwrap flag") {
         Profile p{.name = "t",
@@ -340,6 +344,17 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                                   filter,
                                   {"--json-status-fd", "4"},
                                   end}));
+    }
+    SUBCASE("a profile that mounts on \"/\" keeps its root as it made it; without one, / is made read-only") {
+        const Args root_tmpfs = {"--size", tmpfs_size, "--tmpfs", "/"};
+        Profile p{.name = "t", .tmpfs_paths = {"/"}};
+        CHECK(build(p) == concat({hardening, root_tmpfs, proc_dev, shm, tail_env, filter, status,
+                                  {"--remount-ro", "/dev", "--", "ls"}}));
+        Profile bound{.name = "t", .binds = {{.source = "/srv/root", .target = "/", .required = true}}};
+        CHECK(build(bound) == concat({hardening, {"--ro-bind", "/srv/root", "/"}, proc_dev, shm, tail_env, filter,
+                                      status, {"--remount-ro", "/dev", "--", "ls"}}));
+        // The control: the same profile without its mount on "/" gets the read-only root.
+        CHECK(build(Profile{.name = "t"}) == concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
     }
     SUBCASE("additional_args come last before --, verbatim") {
         Profile p{.name = "t", .additional_args = {"--hostname", "sandbox"}};

@@ -168,6 +168,15 @@ TEST_CASE_TEMPLATE("limits: 100 MB into /tmp stops at tmpfs_bytes (ENOSPC)", M, 
         CHECK(r->stdout_data == "0\n100000000\n0\n100000000\n");
         CHECK(r->stderr_data.empty());
     }
+    SUBCASE("the sandbox's root and /etc (bwrap's own tmpfs, unbounded) are read-only; /tmp is the writable place") {
+        auto runner = shannot_test::make_runner<M>(limited<T>([](auto&) {}));
+        auto r = runner.run({"sh", "-c", "echo x > /filler; echo x > /etc/filler; echo x > /tmp/ok && echo tmp-ok"});
+        REQUIRE_MESSAGE(r, r.error().describe());
+        CHECK(r->stdout_data == "tmp-ok\n");  // the control: the same write into /tmp succeeds
+        const auto first = r->stderr_data.find("Read-only file system");
+        REQUIRE(first != std::string::npos);
+        CHECK(r->stderr_data.find("Read-only file system", first + 1) != std::string::npos);
+    }
     SUBCASE("/dev itself is read-only: nothing is written there past the limit") {
         auto runner = shannot_test::make_runner<M>(limited<T>([](auto&) {}));
         auto r = runner.run({"sh", "-c", "echo x > /dev/filler"});

@@ -2912,10 +2912,13 @@ struct BuildExtras {
 ///     built-in (Transport::syscall_filter_fd) or the profile's seccomp_profile (Transport::seccomp_fd),
 ///     `--add-seccomp-fd FD` for each of both; --json-status-fd FD (if the transport reads it),
 ///     --block-fd FD (if the transport applies limits through it), additional_args,
-///     BuildExtras::extra_args, --remount-ro /dev, --, the command.
-/// bwrap's --dev is a tmpfs of half the host's RAM that `--size` cannot bound and the sandbox's
-/// user owns: it is made read-only once every mount under it is done, and /dev/shm gets a
-/// bounded tmpfs of its own.
+///     BuildExtras::extra_args, --remount-ro / (unless the profile mounts something on "/"),
+///     --remount-ro /dev, --, the command.
+/// bwrap's --dev, and the root it builds the sandbox in when the profile mounts nothing on "/",
+/// are tmpfs mounts of half the host's RAM that `--size` cannot bound and the sandbox's user
+/// owns: each is made read-only once every mount under it is done (a command could otherwise
+/// fill the host's memory by writing to `/` or `/etc`), and /dev/shm gets a bounded tmpfs of
+/// its own. A profile that mounts on "/" chose what is there (a tmpfs is bounded by `--size`).
 template <class Transport>
 class BubblewrapCommandBuilder {
 public:
@@ -3012,6 +3015,8 @@ public:
             a.insert(a.end(), {"--block-fd", std::to_string(Transport::limits_block_fd)});
         a.insert(a.end(), profile_.additional_args.begin(), profile_.additional_args.end());
         a.insert(a.end(), extras_.extra_args.begin(), extras_.extra_args.end());
+        if (std::none_of(mounts.begin(), mounts.end(), [](const Mount& m) { return m.target == "/"; }))
+            a.insert(a.end(), {"--remount-ro", "/"});
         a.insert(a.end(), {"--remount-ro", "/dev"});
         a.emplace_back("--");
         if (a.size() + command_.size() > max_bwrap_arguments)
