@@ -134,7 +134,10 @@ struct Setup {
     }
     [[nodiscard]] std::vector<std::string> clush_argv() const {
         std::string nodes;
-        for (std::size_t i = 0; i < hosts; ++i) nodes += (nodes.empty() ? "" : ",") + fleet.address(i);
+        for (std::size_t i = 0; i < hosts; ++i) {
+            if (!nodes.empty()) nodes += ',';  // not `"," + address`: g++ 12 -O3 -Wrestrict misfires on it
+            nodes += fleet.address(i);
+        }
         return {"clush",
                 "-w",
                 nodes,
