@@ -180,6 +180,12 @@ template <class Deferred>
     return 0;
 }
 
+/// How many tasks a pids cgroup is charged for (pids.current): its live tasks and its exited,
+/// not yet reaped ones. 0 when it cannot be read.
+[[nodiscard]] inline std::uint64_t pids_current(const std::string& dir) {
+    return std::strtoull(first_line(dir + "/pids.current").c_str(), nullptr, 10);
+}
+
 /// One run's pids cgroup: made with pids.max set, holds bwrap and the sandbox, removed when the
 /// run is over (it is empty by then: wait() returns once the sandbox's PID 1 is gone).
 class RunCgroup {
@@ -294,7 +300,8 @@ public:
     }
 
     /// A slot under `parent` (a v1 pids cgroup parent) whose pids.max allows `processes` for the
-    /// run, bwrap included (its own thread is one more task there); empty when none can be made.
+    /// run, bwrap included (its own thread, and the unreaped PID 1 of earlier runs, are more tasks
+    /// there); empty when none can be made.
     [[nodiscard]] Lease acquire(const CgroupParent& parent, std::uint64_t processes) {
         std::unique_lock lock(mutex_);
         if (broken_ || closed_) return {};
@@ -316,7 +323,13 @@ public:
             slots_.push_back(std::move(made));
             slot = slots_.back().get();
         }
-        if (!write_file(slot->dir + "/pids.max", std::to_string(processes + 1))) return {};
+        // pids.current is the slot's thread and, until init reaps them, the PID 1 of earlier runs:
+        // bwrap's monitor exits as soon as its sandbox reports the command's status, without
+        // reaping that PID 1, which goes to init, and a lazy init (some containers' PID 1) leaves
+        // it charged here for seconds. Counted in pids.max, they used up a slot after 256 runs
+        // (B12 failed with "Can't fork for pid 1"). The run gets `processes` on top of them.
+        const std::uint64_t held = std::max<std::uint64_t>(1, pids_current(slot->dir));
+        if (!write_file(slot->dir + "/pids.max", std::to_string(processes + held))) return {};
         slot->busy = true;
         return Lease(slot, pids_max_events(slot->dir));
     }
