@@ -8062,7 +8062,10 @@ mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
 join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
 run_cgroup=$pids_cgroup/$cgroup_name-r
 fi
-printf '%s\n' "$(($1 + 1))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+cgroup_held=1
+read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
+case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
+printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
 read_pids_events "$run_cgroup"
 run_events=$pids_events
 }

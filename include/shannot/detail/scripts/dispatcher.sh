@@ -53,7 +53,7 @@
 # cgroup's, where the dispatcher may make one (find_pids_cgroup: the same rule as
 # detail/local/limits.hpp): the runner moves itself once into a cgroup of its own, so the bwrap
 # of every run is born there (moving a process waits for an RCU grace period and holds off forks
-# host-wide), and sets its pids.max for each run (the run's limit and itself); an S request's
+# host-wide), and sets its pids.max for each run (the run's limit and what it holds); an S request's
 # subshell moves itself into the session's cgroup before it execs bwrap. Both are named
 # shannot-ssh-PID-START-r and -s after the dispatcher, and removed by its EXIT trap or, when it
 # died without it, by the next dispatcher's backstop (remove_stale_cgroups).
@@ -520,7 +520,9 @@ start_bwrap() {
 
 # enter_run_cgroup PROCESSES: before a run with limits, where a pids cgroup can be made: the
 # runner moves itself into a cgroup of its own the first time (its bwraps are then born there),
-# and sets its pids.max to PROCESSES and itself; run_cgroup names it and run_events counts the
+# and sets its pids.max to PROCESSES plus what the cgroup holds already (pids.current: itself,
+# and the PID 1 of earlier runs until init reaps them: bwrap's monitor exits without reaping
+# it, and a lazy init leaves it charged here); run_cgroup names it and run_events counts the
 # forks it refused so far. Returns 1 (run_cgroup empty) when there is none.
 enter_run_cgroup() {
   [ -n "$pids_cgroup" ] || return 1
@@ -529,7 +531,10 @@ enter_run_cgroup() {
     join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
     run_cgroup=$pids_cgroup/$cgroup_name-r
   fi
-  printf '%s\n' "$(($1 + 1))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+  cgroup_held=1
+  read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
+  case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
+  printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
   read_pids_events "$run_cgroup"
   run_events=$pids_events
 }
