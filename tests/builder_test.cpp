@@ -261,7 +261,13 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     }
     SUBCASE("a bind on / comes before /proc and /dev so it cannot hide them") {
         Profile p{.name = "t", .binds = {{.source = "/", .target = "/", .required = true}}};
-        CHECK(build(p) == concat({hardening, {"--ro-bind", "/", "/"}, proc_dev, shm, tail_env, filter, status,
+        CHECK(build(p) == concat({hardening,
+                                  {"--ro-bind", "/", "/"},
+                                  proc_dev,
+                                  shm,
+                                  tail_env,
+                                  filter,
+                                  status,
                                   {"--remount-ro", "/dev", "--", "ls"}}));
     }
     SUBCASE("optional, required and writable binds pick the matching bwrap flag") {
@@ -348,11 +354,23 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
     SUBCASE("a profile that mounts on \"/\" keeps its root as it made it; without one, / is made read-only") {
         const Args root_tmpfs = {"--size", tmpfs_size, "--tmpfs", "/"};
         Profile p{.name = "t", .tmpfs_paths = {"/"}};
-        CHECK(build(p) == concat({hardening, root_tmpfs, proc_dev, shm, tail_env, filter, status,
+        CHECK(build(p) == concat({hardening,
+                                  root_tmpfs,
+                                  proc_dev,
+                                  shm,
+                                  tail_env,
+                                  filter,
+                                  status,
                                   {"--remount-ro", "/dev", "--", "ls"}}));
         Profile bound{.name = "t", .binds = {{.source = "/srv/root", .target = "/", .required = true}}};
-        CHECK(build(bound) == concat({hardening, {"--ro-bind", "/srv/root", "/"}, proc_dev, shm, tail_env, filter,
-                                      status, {"--remount-ro", "/dev", "--", "ls"}}));
+        CHECK(build(bound) == concat({hardening,
+                                      {"--ro-bind", "/srv/root", "/"},
+                                      proc_dev,
+                                      shm,
+                                      tail_env,
+                                      filter,
+                                      status,
+                                      {"--remount-ro", "/dev", "--", "ls"}}));
         // The control: the same profile without its mount on "/" gets the read-only root.
         CHECK(build(Profile{.name = "t"}) == concat({hardening, proc_dev, shm, tail_env, filter, status, end}));
     }
