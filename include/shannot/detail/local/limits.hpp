@@ -371,8 +371,9 @@ private:
         slot->dir = parent.dir + "/shannot-" + std::to_string(::getpid()) + "-s" + std::to_string(++sequence);
         if (::mkdir(slot->dir.c_str(), 0755) != 0) return nullptr;
         // v1 moves one thread through `tasks`. "0" names the writing thread itself, and only then
-        // (Linux 5.17+) does the kernel skip cgroup_threadgroup_rwsem: the thread's own id would
-        // take it for writing and wait for an RCU grace period (7-19 ms here, every CLI call).
+        // does the kernel skip cgroup_threadgroup_rwsem (6.18 here; older kernels take it either
+        // way): the thread's own id takes it for writing and waits for an RCU grace period (7-19
+        // ms here, every CLI call).
         const std::string tasks = slot->dir + "/tasks";
         const int moved = slot->spawner.run([&] { return write_file(tasks, "0") ? 0 : (errno ? errno : EIO); });
         if (moved != 0) {
