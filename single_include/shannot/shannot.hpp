@@ -7873,7 +7873,11 @@ if [ "$event_name" = max ]; then pids_events=$event_count; fi
 done 2>/dev/null <"$1/pids.events"
 }
 join_cgroup() {
-printf '%s\n' "$2" 2>/dev/null >"$1/cgroup.procs"
+if [ "$pids_cgroup_version" = 1 ]; then
+printf '0\n' 2>/dev/null >"$1/tasks"
+else
+printf '0\n' 2>/dev/null >"$1/cgroup.procs"
+fi
 }
 remove_stale_cgroups() {
 [ -n "$pids_cgroup" ] || return 0
@@ -8007,8 +8011,7 @@ fi
 (
 limit_self $session_limits
 if [ -n "$session_cgroup" ]; then
-read -r self_stat </proc/self/stat
-join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
+join_cgroup "$session_cgroup" || exit 93
 fi
 eval "exec \"\$session_bwrap\" \"\$@\" $session_redirects"
 )
@@ -8060,7 +8063,7 @@ enter_run_cgroup() {
 [ -n "$pids_cgroup" ] || return 1
 if [ -z "$run_cgroup" ]; then
 mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
-join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
+join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
 run_cgroup=$pids_cgroup/$cgroup_name-r
 fi
 cgroup_held=1

@@ -222,9 +222,16 @@ read_pids_events() {
   done 2>/dev/null <"$1/pids.events"
 }
 
-# join_cgroup CGROUP PID: moves process PID (this shell, or the runner) into CGROUP.
+# join_cgroup CGROUP: moves this shell's own process into CGROUP. "0" names the writer. Under
+# cgroup v1 it goes through `tasks` (one thread: a shell has one), the one move the kernel makes
+# without cgroup_threadgroup_rwsem and the RCU grace period it waits for (7-19 ms a move here;
+# docs/limits.md); under v2 through cgroup.procs, which takes it either way.
 join_cgroup() {
-  printf '%s\n' "$2" 2>/dev/null >"$1/cgroup.procs"
+  if [ "$pids_cgroup_version" = 1 ]; then
+    printf '0\n' 2>/dev/null >"$1/tasks"
+  else
+    printf '0\n' 2>/dev/null >"$1/cgroup.procs"
+  fi
 }
 
 # remove_stale_cgroups: removes the pids cgroups of dispatchers that died without their EXIT
@@ -427,14 +434,13 @@ start_session() {
     eval "\"\$session_bwrap\" \"\$@\" $session_redirects"
     end_dispatcher $?
   fi
-  # A subshell sets the limits and becomes bwrap; it moves itself into the session's cgroup first
-  # (its pid from /proc/self/stat, read by the shell itself). A failed move ends it with 93.
+  # A subshell sets the limits and becomes bwrap; it moves itself into the session's cgroup
+  # first. A failed move ends it with 93.
   (
     # shellcheck disable=SC2086 # one word per number
     limit_self $session_limits
     if [ -n "$session_cgroup" ]; then
-      read -r self_stat </proc/self/stat
-      join_cgroup "$session_cgroup" "${self_stat%% *}" || exit 93
+      join_cgroup "$session_cgroup" || exit 93
     fi
     eval "exec \"\$session_bwrap\" \"\$@\" $session_redirects"
   )
@@ -528,7 +534,7 @@ enter_run_cgroup() {
   [ -n "$pids_cgroup" ] || return 1
   if [ -z "$run_cgroup" ]; then
     mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
-    join_cgroup "$pids_cgroup/$cgroup_name-r" "$runner_pid" || return 1
+    join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
     run_cgroup=$pids_cgroup/$cgroup_name-r
   fi
   cgroup_held=1
