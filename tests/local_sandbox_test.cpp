@@ -36,6 +36,11 @@ TEST_CASE_TEMPLATE("sandbox isolation", M, SHANNOT_MODES) {
         REQUIRE(r);
         CHECK(r->exit_code != 0);
         CHECK(r->stderr_data.find("Read-only file system") != std::string::npos);
+        // A small file the local transport gives as a copy (--file) is as read-only as a bind.
+        auto copied = sandbox.run({"sh", "-c", "echo x >> /etc/passwd"});
+        REQUIRE(copied);
+        CHECK(copied->exit_code != 0);
+        CHECK(copied->stderr_data.find("Read-only file system") != std::string::npos);
     }
     SUBCASE("tmpfs writes work; gone in the next fresh run, kept for the next command of a session") {
         auto first = sandbox.run({"sh", "-c", "echo hello > /tmp/f && cat /tmp/f"});
@@ -439,6 +444,9 @@ TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
             std::optional<shannot::Result<shannot::PosixSpawnTransport::process_type>> process;
             shannot::LaunchSpec spec{.bwrap_args = *args};
             REQUIRE(shannot::detail::add_filter_files(sandbox.profile(), spec));
+            for (std::size_t i = 0; i + 2 < args->size(); ++i)  // the small files bwrap gets as copies
+                if ((*args)[i] == "--file")
+                    spec.files.push_back({.fd = std::stoi((*args)[i + 1]), .path = (*args)[i + 2]});
             std::thread([&] { process.emplace(transport.launch(spec)); }).join();
             REQUIRE(process->has_value());
             std::string out;
@@ -452,7 +460,8 @@ TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
         }
     // No descriptor and no zombie outlives a run (the ssh pool keeps warm sessions by design; the
     // test binary's sshd and ssh masters are live children, so look for zombies, not children).
-    if (local) CHECK(shannot_test::count_fds() == fds_before);
+    // A spare sandbox holds descriptors while it is built after a run (fault_test waits for it).
+    if (local && !M::spare) CHECK(shannot_test::count_fds() == fds_before);
     CHECK(shannot_test::zombie_children().empty());
 }
 

@@ -22,7 +22,7 @@ case "$MODE" in asan|tsan|all) ;; *) echo "usage: tools/sanitize.sh [asan|tsan|a
 # another thread, sandboxes started on threads that end, the spawner thread's stop and reap.
 # They must live in the files tests/meson.build builds into shannot_tests_threaded. A pattern that
 # matches no test case there (a test renamed, removed or moved to another file) is a failure.
-TSAN_CASES='*concurrency*,*cancellation*,CancelToken,PosixSpawnTransport stopping and reaping,OpenSshProcessTransport against a real sshd'
+TSAN_CASES='*concurrency*,*cancellation*,spare sandbox*,CancelToken,PosixSpawnTransport stopping and reaping,OpenSshProcessTransport against a real sshd'
 
 # Configures $1 with the given meson options (once), then builds every executable under the
 # directories named in $BUILD_UNDER (built by default: not the benchmarks) but the fuzzers, the

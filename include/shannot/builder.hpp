@@ -35,6 +35,20 @@ struct BuildExtras {
     /// The run's limits (the profile's with the run's overrides); unset: the profile's. The
     /// builder uses tmpfs_bytes (`--size` before every tmpfs); the transport applies the rest.
     std::optional<ResourceLimits> limits{};
+    /// A bind given to bwrap as a copy: the descriptor the transport opens its source at, and the
+    /// source's permission bits (`--perms MODE --file FD TARGET`).
+    struct CopiedFile {
+        int fd{};
+        unsigned mode{};
+    };
+    /// Binds (by target) that bwrap gets as a copy of their source, a small regular file where
+    /// bwrap runs, instead of a mount: bwrap writes it into the root it builds, which ends
+    /// read-only. A bind mount costs bwrap a mount, a read-only remount and a scan of
+    /// /proc/self/mountinfo (~0.07 ms each here, docs/performance.md); a copy costs a read and a
+    /// write. The copy is taken when the sandbox starts: later changes to the host file are not
+    /// seen inside (a bind would show them). Only binds copy_candidates() names are copied; the
+    /// transport chooses among them (detail::copied_files).
+    std::map<std::string, CopiedFile> copied_files{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -50,7 +64,8 @@ struct BuildExtras {
 ///  2. mounts on "/" itself, then --proc /proc and --dev /dev;
 ///  3. every other tmpfs and bind, sorted by target so a parent is mounted before its children
 ///     (a later mount on a parent would hide them); a bind that repeats another through a host
-///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
+///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place, and one
+///     the transport gives as a copy (BuildExtras::copied_files) `--perms MODE --file FD`. A bind
 ///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
 ///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
 ///     one, or any where sources were not checked, is --ro-bind-try/--bind-try. Every tmpfs is
@@ -107,6 +122,12 @@ public:
             }
             if (auto link = linked_bind(m, mounts)) {
                 a.insert(a.end(), {"--symlink", std::move(*link), m.target});
+                return;
+            }
+            if (const auto copy = extras_.copied_files.find(m.target);
+                copy != extras_.copied_files.end() && copyable(m, mounts)) {
+                a.insert(a.end(), {"--perms", octal(copy->second.mode & 0777u), "--file",
+                                   std::to_string(copy->second.fd), m.target});
                 return;
             }
             const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
@@ -178,11 +199,43 @@ public:
         return a;
     }
 
+    /// The targets of the binds bwrap may get as a copy (BuildExtras::copied_files), if their
+    /// sources are small regular files: read-only binds that show a host path at the same place,
+    /// are mounted (not skipped, not made a symlink), and sit in the root bwrap builds with no
+    /// mount above them (nothing on "/", which ends read-only, nor on a parent of theirs).
+    [[nodiscard]] std::vector<std::string> copy_candidates() const {
+        std::vector<std::string> targets;
+        const auto mounts = sorted_mounts();
+        for (const auto& m : mounts)
+            if (copyable(m, mounts) && !linked_bind(m, mounts)) targets.push_back(m.target);
+        return targets;
+    }
+
 private:
     struct Mount {
         std::string target;
         const SandboxBind* bind;  // nullptr for a tmpfs
     };
+
+    /// See copy_candidates(); `m` is one of `mounts`.
+    [[nodiscard]] static bool copyable(const Mount& m, const std::vector<Mount>& mounts) {
+        if (m.bind == nullptr || !m.bind->read_only || !detail::is_identity_bind(*m.bind) ||
+            detail::is_same_or_under(m.target, "/proc") || detail::is_same_or_under(m.target, "/dev"))
+            return false;
+        return std::none_of(mounts.begin(), mounts.end(), [&](const Mount& x) {
+            return &x != &m && (x.target == "/" || detail::is_same_or_under(m.target, x.target) ||
+                                detail::is_same_or_under(x.target, m.target));
+        });
+    }
+
+    [[nodiscard]] static std::string octal(unsigned mode) {
+        std::string digits;
+        do {
+            digits.insert(digits.begin(), static_cast<char>('0' + (mode & 7u)));
+            mode >>= 3;
+        } while (mode != 0);
+        return std::string(4 - std::min<std::size_t>(4, digits.size()), '0') + digits;
+    }
 
     /// When bind `m` shows what another bind of the profile already shows, through a symlink on
     /// the host: the path it resolves to there, for `--symlink` in its place (merged /usr:

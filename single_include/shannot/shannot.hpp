@@ -2886,6 +2886,20 @@ struct BuildExtras {
     /// The run's limits (the profile's with the run's overrides); unset: the profile's. The
     /// builder uses tmpfs_bytes (`--size` before every tmpfs); the transport applies the rest.
     std::optional<ResourceLimits> limits{};
+    /// A bind given to bwrap as a copy: the descriptor the transport opens its source at, and the
+    /// source's permission bits (`--perms MODE --file FD TARGET`).
+    struct CopiedFile {
+        int fd{};
+        unsigned mode{};
+    };
+    /// Binds (by target) that bwrap gets as a copy of their source, a small regular file where
+    /// bwrap runs, instead of a mount: bwrap writes it into the root it builds, which ends
+    /// read-only. A bind mount costs bwrap a mount, a read-only remount and a scan of
+    /// /proc/self/mountinfo (~0.07 ms each here, docs/performance.md); a copy costs a read and a
+    /// write. The copy is taken when the sandbox starts: later changes to the host file are not
+    /// seen inside (a bind would show them). Only binds copy_candidates() names are copied; the
+    /// transport chooses among them (detail::copied_files).
+    std::map<std::string, CopiedFile> copied_files{};
 };
 
 /// Turns a profile and a command into bwrap's arguments (without the bwrap executable).
@@ -2901,7 +2915,8 @@ struct BuildExtras {
 ///  2. mounts on "/" itself, then --proc /proc and --dev /dev;
 ///  3. every other tmpfs and bind, sorted by target so a parent is mounted before its children
 ///     (a later mount on a parent would hide them); a bind that repeats another through a host
-///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place. A bind
+///     symlink (BuildExtras::host_symlinks) is `--symlink` instead, in the same place, and one
+///     the transport gives as a copy (BuildExtras::copied_files) `--perms MODE --file FD`. A bind
 ///     that is never skipped (required, or masking part of another mount) is --ro-bind/--bind;
 ///     one whose source is known missing (BuildExtras::missing_sources) is left out; an optional
 ///     one, or any where sources were not checked, is --ro-bind-try/--bind-try. Every tmpfs is
@@ -2958,6 +2973,12 @@ public:
             }
             if (auto link = linked_bind(m, mounts)) {
                 a.insert(a.end(), {"--symlink", std::move(*link), m.target});
+                return;
+            }
+            if (const auto copy = extras_.copied_files.find(m.target);
+                copy != extras_.copied_files.end() && copyable(m, mounts)) {
+                a.insert(a.end(), {"--perms", octal(copy->second.mode & 0777u), "--file",
+                                   std::to_string(copy->second.fd), m.target});
                 return;
             }
             const bool try_flag = may_skip(*m.bind) && (m.bind->optional || !extras_.missing_sources);
@@ -3029,11 +3050,43 @@ public:
         return a;
     }
 
+    /// The targets of the binds bwrap may get as a copy (BuildExtras::copied_files), if their
+    /// sources are small regular files: read-only binds that show a host path at the same place,
+    /// are mounted (not skipped, not made a symlink), and sit in the root bwrap builds with no
+    /// mount above them (nothing on "/", which ends read-only, nor on a parent of theirs).
+    [[nodiscard]] std::vector<std::string> copy_candidates() const {
+        std::vector<std::string> targets;
+        const auto mounts = sorted_mounts();
+        for (const auto& m : mounts)
+            if (copyable(m, mounts) && !linked_bind(m, mounts)) targets.push_back(m.target);
+        return targets;
+    }
+
 private:
     struct Mount {
         std::string target;
         const SandboxBind* bind;  // nullptr for a tmpfs
     };
+
+    /// See copy_candidates(); `m` is one of `mounts`.
+    [[nodiscard]] static bool copyable(const Mount& m, const std::vector<Mount>& mounts) {
+        if (m.bind == nullptr || !m.bind->read_only || !detail::is_identity_bind(*m.bind) ||
+            detail::is_same_or_under(m.target, "/proc") || detail::is_same_or_under(m.target, "/dev"))
+            return false;
+        return std::none_of(mounts.begin(), mounts.end(), [&](const Mount& x) {
+            return &x != &m && (x.target == "/" || detail::is_same_or_under(m.target, x.target) ||
+                                detail::is_same_or_under(x.target, m.target));
+        });
+    }
+
+    [[nodiscard]] static std::string octal(unsigned mode) {
+        std::string digits;
+        do {
+            digits.insert(digits.begin(), static_cast<char>('0' + (mode & 7u)));
+            mode >>= 3;
+        } while (mode != 0);
+        return std::string(4 - std::min<std::size_t>(4, digits.size()), '0') + digits;
+    }
 
     /// When bind `m` shows what another bind of the profile already shows, through a symlink on
     /// the host: the path it resolves to there, for `--symlink` in its place (merged /usr:
@@ -3275,6 +3328,13 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    which of these bind sources are symlinks where bwrap runs, each with the absolute path it
 ///    resolves to there; the builder then makes a bind that repeats another one a `--symlink`
 ///    (BuildExtras::host_symlinks). Saying nothing is always correct, only slower.
+///  - `static constexpr int copied_file_fd` and `static constexpr int copied_file_count`, with
+///    `std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+///    std::uint64_t max_bytes) const`: which of these bind sources are regular files of at most
+///    `max_bytes` where bwrap runs, with their permission bits. Up to `copied_file_count` of them
+///    are then given to bwrap as a copy (`--file FD`, BuildExtras::copied_files) at descriptors
+///    from `copied_file_fd` up, LaunchSpec::files entries with the source's path, instead of a
+///    bind mount each. Saying nothing is always correct, only slower.
 /// Optional members of process_type:
 ///  - `void filter_output(StreamKind, std::string_view in, std::string& out)`: sees every chunk
 ///    read from stdout/stderr before the host keeps or streams it and appends to `out` what the
@@ -4302,6 +4362,7 @@ private:
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -4413,6 +4474,38 @@ template <class T>
     }
 }
 
+/// Copies of files are for files this small: bwrap reads and writes each one per sandbox
+/// (/etc/ld.so.cache, the largest of the default profile, is ~40 KiB).
+inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
+
+/// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
+/// candidates whose sources are small regular files where bwrap runs, in argv order, each at
+/// the next descriptor from the transport's first; none for a transport that cannot pass them.
+template <class T>
+[[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
+                                                                          const SandboxProfile<T>& profile,
+                                                                          const BuildExtras& extras) {
+    std::map<std::string, BuildExtras::CopiedFile> copies;
+    if constexpr (requires(const std::vector<std::string>& paths) {
+                      T::copied_file_fd;
+                      T::copied_file_count;
+                      {
+                          transport.host_small_files(paths, max_copied_file_bytes)
+                          } -> std::same_as<std::map<std::string, unsigned>>;
+                  }) {
+        const auto candidates = BubblewrapCommandBuilder<T>(profile, {}, extras).copy_candidates();
+        if (candidates.empty()) return copies;
+        const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
+        int fd = T::copied_file_fd;
+        for (const auto& target : candidates) {
+            if (fd >= T::copied_file_fd + T::copied_file_count) break;
+            if (const auto found = small.find(target); found != small.end())
+                copies.emplace(target, BuildExtras::CopiedFile{fd++, found->second});
+        }
+    }
+    return copies;
+}
+
 /// The bind sources missing where bwrap runs, and what to tell the caller about them.
 struct BindSourceCheck {
     /// Indices into the profile's binds (BuildExtras::missing_sources); nullopt when the
@@ -4492,6 +4585,9 @@ template <class T>
             }
         }
     }
+    auto copies = copied_files(transport, profile, extras);
+    for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
+    extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
     if (!args) return propagate(args);
     LaunchSpec spec{.bwrap_args = std::move(*args),
@@ -6111,9 +6207,11 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -6934,6 +7032,8 @@ public:
     [[nodiscard]] int stderr_fd() const { return err_.get(); }
     [[nodiscard]] int exit_fd() const { return pidfd_.get(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    /// A spare sandbox's handle gets the argv of the run it serves (SpareSandbox).
+    void set_argv(std::vector<std::string> argv) { argv_ = std::move(argv); }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     void close_stdin() { in_.reset(); }
 
@@ -7143,6 +7243,242 @@ private:
 
 }  // namespace shannot::detail
 // ---- end shannot/detail/local/posix_process.hpp ----
+// ---- begin shannot/detail/local/spare_sandbox.hpp ----
+// A local sandbox started before its command is known (PosixSpawnOptions::spare_sandbox).
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace shannot::detail {
+
+/// Where a spare's stand-in command reads its script, and where it says it is waiting for it
+/// (single digits: dash's redirections take no other; 3, 4, 6 and 7 are bwrap's).
+inline constexpr int spare_script_fd = 9;
+inline constexpr int spare_ready_fd = 5;
+
+/// What a spare sandbox runs until its command is known: the shell writes a byte to
+/// spare_ready_fd once it is running (bwrap's setup is done then, limits set), closes it, and
+/// sources its script from spare_script_fd, which blocks until the run writes it (spare_script).
+[[nodiscard]] inline std::vector<std::string> spare_stand_in() {
+    return {"/bin/sh", "-c", "echo >&5 && exec 5>&- && . /proc/self/fd/9"};
+}
+
+/// The script a spare's shell sources for `command`: it closes the script's descriptor, puts
+/// back the variables a shell sets for itself (PWD, and bash's OLDPWD and SHLVL) as bwrap's
+/// `--setenv`s in `options` (the bwrap options before `--`) left them, and execs the command,
+/// which becomes the sandbox process a fresh sandbox would have started (same environment but
+/// for its order, working directory, descriptors, rlimits, pids cgroup and syscall filter). If
+/// the exec fails the shell exits 127 (not found) or 126, where bwrap would report a setup failure.
+[[nodiscard]] inline std::string spare_script(const std::vector<std::string>& options,
+                                              const std::vector<std::string>& command) {
+    std::string script = "exec 9<&- && ";
+    for (const char* name : {"PWD", "OLDPWD", "SHLVL"}) {
+        const std::string* value = nullptr;
+        for (std::size_t i = 0; i + 2 < options.size(); ++i)
+            if (options[i] == "--setenv" && options[i + 1] == name) value = &options[i + 2];
+        script += value ? std::string(name) + "=" + shell_quote(*value) + " && export " + name + " && "
+                        : std::string("unset ") + name + " && ";
+    }
+    return script + "exec " + shell_join(command) + "\n";
+}
+
+/// What two launches must share for one to take a sandbox started for the other: everything
+/// but the command (the bwrap options before `--`, the inherited files, stdin, the limits).
+struct SpareShape {
+    std::vector<std::string> options{};
+    std::vector<InheritedFile> files{};
+    bool pipe_stdin = false;
+    std::optional<ResourceLimits> limits{};
+
+    [[nodiscard]] static std::optional<SpareShape> of(const LaunchSpec& spec) {
+        const auto& a = spec.bwrap_args;
+        const auto end = std::find(a.begin(), a.end(), std::string("--"));
+        if (end == a.end() || end + 1 == a.end()) return std::nullopt;
+        return SpareShape{{a.begin(), end}, spec.files, spec.pipe_stdin, spec.limits};
+    }
+    [[nodiscard]] friend bool operator==(const SpareShape& x, const SpareShape& y) {
+        if (x.options != y.options || x.pipe_stdin != y.pipe_stdin || x.limits != y.limits ||
+            x.files.size() != y.files.size())
+            return false;
+        for (std::size_t i = 0; i < x.files.size(); ++i)
+            if (x.files[i].fd != y.files[i].fd || x.files[i].path != y.files[i].path ||
+                x.files[i].data != y.files[i].data)
+                return false;
+        return true;
+    }
+};
+
+/// One spare sandbox kept ready for the next run of the same shape, built by a thread of its
+/// own while the caller does other things: a run that finds it ready only hands the shell its
+/// command (docs/performance.md, B17). The first run's shape gets a spare, later a shape that
+/// two runs in a row had, so a caller whose every run differs does not pay for spares it never
+/// uses (one per change of shape at most, killed unused). A spare whose shell does not start (a profile without /bin/sh) is not tried again for that shape. Thread-safe.
+/// `Process` is the transport's process handle; `start` launches a spec with the two
+/// descriptors of the stand-in (or -1, -1 for a plain launch).
+template <class Process>
+class SpareSandbox {
+public:
+    using Start = std::function<Result<Process>(const LaunchSpec&, int script_fd, int ready_fd)>;
+
+    explicit SpareSandbox(Start start) : start_(std::move(start)) {}
+    SpareSandbox(const SpareSandbox&) = delete;
+    SpareSandbox& operator=(const SpareSandbox&) = delete;
+    ~SpareSandbox() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        changed_.notify_all();
+        if (worker_.joinable()) worker_.join();
+    }
+
+    /// Starts `spec`: in the spare if one of its shape is ready (or on its way: it waits for it,
+    /// which is sooner than a sandbox started now), else a fresh sandbox.
+    [[nodiscard]] Result<Process> launch(const LaunchSpec& spec) {
+        auto shape = SpareShape::of(spec);
+        if (!shape) return start_(spec, -1, -1);
+        const auto dash = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), std::string("--"));
+        const std::vector<std::string> command(dash + 1, spec.bwrap_args.end());
+        std::optional<Spare> taken, replaced;
+        {
+            std::unique_lock lock(mutex_);
+            changed_.wait(lock, [&] { return stop_ || !coming_ || !(*coming_ == *shape); });
+            if (ready_ && ready_->shape == *shape) {
+                taken = std::move(ready_);
+            } else if (ready_) {
+                replaced = std::move(ready_);  // another shape's: this caller's runs have moved on
+            }
+            ready_.reset();
+            const bool again = taken || !last_ || *last_ == *shape;
+            last_ = *shape;
+            if (again && !stop_ && !(failed_ && *failed_ == *shape)) {
+                LaunchSpec stand_in = spec;
+                stand_in.bwrap_args.assign(spec.bwrap_args.begin(), dash + 1);
+                const auto program = spare_stand_in();
+                stand_in.bwrap_args.insert(stand_in.bwrap_args.end(), program.begin(), program.end());
+                wanted_ = std::move(stand_in);
+                coming_ = *shape;
+                if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+            }
+        }
+        changed_.notify_all();
+        replaced.reset();  // kills and reaps it, outside the lock
+        if (taken) {
+            if (hand_over(*taken, command)) {
+                used_.fetch_add(1, std::memory_order_relaxed);
+                return std::move(taken->process);
+            }
+            taken.reset();
+        }
+        return start_(spec, -1, -1);
+    }
+
+    /// How many runs a spare served so far.
+    [[nodiscard]] std::uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+
+private:
+    struct Spare {
+        SpareShape shape;
+        Process process;
+        UniqueFd script;  ///< our end of the pipe the shell sources
+    };
+
+    /// Writes the command to the spare's shell; false (the caller starts a fresh sandbox) if the
+    /// spare has died or its shell cannot take the script.
+    [[nodiscard]] static bool hand_over(Spare& spare, const std::vector<std::string>& command) {
+        pollfd exited{spare.process.exit_fd(), POLLIN, 0};
+        if (::poll(&exited, 1, 0) != 0) return false;
+        const std::string script = spare_script(spare.shape.options, command);
+        // A pipe holds 64 KiB: a script that fits is written at once, whatever the shell does.
+        if (script.size() > 65536) return false;
+        if (write_no_sigpipe(spare.script.get(), script.data(), script.size()) != static_cast<ssize_t>(script.size()))
+            return false;
+        spare.script.reset();
+        std::vector<std::string> argv = spare.process.argv();
+        const auto dash = std::find(argv.begin(), argv.end(), std::string("--"));
+        argv.erase(dash, argv.end());
+        argv.push_back("--");
+        argv.insert(argv.end(), command.begin(), command.end());
+        spare.process.set_argv(std::move(argv));
+        return true;
+    }
+
+    void work() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            changed_.wait(lock, [&] { return stop_ || wanted_; });
+            if (stop_) return;
+            LaunchSpec spec = std::move(*wanted_);
+            wanted_.reset();
+            SpareShape shape = *coming_;
+            lock.unlock();
+            auto made = build(spec, shape);
+            lock.lock();
+            if (made)
+                ready_ = std::move(made);
+            else
+                failed_ = shape;
+            if (coming_ && *coming_ == shape && !wanted_) coming_.reset();
+            changed_.notify_all();
+        }
+    }
+
+    /// Starts the stand-in and waits (up to 30 s, or until the SpareSandbox goes) for its shell
+    /// to say it runs.
+    [[nodiscard]] std::optional<Spare> build(const LaunchSpec& spec, SpareShape shape) {
+        UniqueFd script_read, script_write, ready_read, ready_write;
+        if (!make_pipe(script_read, script_write) || !make_pipe(ready_read, ready_write)) return std::nullopt;
+        auto process = start_(spec, script_read.get(), ready_write.get());
+        script_read.reset();
+        ready_write.reset();
+        if (!process) return std::nullopt;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        for (;;) {
+            {
+                std::lock_guard lock(mutex_);
+                if (stop_) return std::nullopt;  // the process handle kills and reaps it
+            }
+            if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+            pollfd p[2] = {{ready_read.get(), POLLIN, 0}, {process->exit_fd(), POLLIN, 0}};
+            const int n = ::poll(p, 2, 100);
+            if (n < 0 && errno != EINTR) return std::nullopt;
+            if (n <= 0) continue;
+            char byte = 0;
+            if ((p[0].revents & POLLIN) && ::read(ready_read.get(), &byte, 1) == 1)
+                return Spare{std::move(shape), std::move(*process), std::move(script_write)};
+            return std::nullopt;  // the shell ended without a word, or bwrap did
+        }
+    }
+
+    Start start_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::thread worker_;
+    bool stop_ = false;
+    std::optional<LaunchSpec> wanted_;  ///< the stand-in the worker starts next
+    std::optional<SpareShape> coming_;  ///< the shape of the spare wanted or being built
+    std::optional<Spare> ready_;        ///< a spare waiting for its command
+    std::optional<SpareShape> last_;    ///< the shape of the last launch
+    std::optional<SpareShape> failed_;  ///< a shape whose spare did not start
+    std::atomic<std::uint64_t> used_{0};
+};
+
+}  // namespace shannot::detail
+// ---- end shannot/detail/local/spare_sandbox.hpp ----
 // ---- begin shannot/detail/posix/data_fd.hpp ----
 // A descriptor that reads back given bytes (a sealed memfd): how bytes reach a child without a file.
 
@@ -7184,6 +7520,15 @@ namespace shannot {
 struct PosixSpawnOptions {
     /// bwrap to run; when unset, the first `bwrap` on this process's PATH.
     std::optional<std::string> bwrap_path{};
+    /// Keep a sandbox started ahead for the next run: after the first run, and after two runs in
+    /// a row of the same shape (profile, options, limits; any command), the next sandbox of that
+    /// shape is built in the background, its /bin/sh waiting for the command, and the run that comes then only hands
+    /// it over (~1.3 against ~5 ms here, docs/performance.md B17). The sandbox is as fresh as
+    /// one started on demand (never used before; its copies of small files are taken when it is
+    /// built) and the command runs as its sandbox process, as it would have. Costs one idle
+    /// sandbox (bwrap, its PID 1 and a shell) per transport, and a build per run. Off by default;
+    /// `shannot mcp` turns it on. Needs /bin/sh in the sandbox: without it runs start fresh.
+    bool spare_sandbox = false;
 };
 
 #if SHANNOT_PLATFORM_LINUX
@@ -7209,13 +7554,31 @@ public:
     /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
     /// limits are set on it (prlimit); then it execs.
     static constexpr int limits_block_fd = 6;
+    /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach bwrap
+    /// opened read-only at fds 10 and up, as `--file` copies instead of bind mounts (see
+    /// BuildExtras::copied_files).
+    static constexpr int copied_file_fd = 10;
+    static constexpr int copied_file_count = 12;  // 10-21; a spare sandbox's shell has 5 and 9
 
-    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {
+        if (options_.spare_sandbox)
+            spare_ = std::make_shared<detail::SpareSandbox<process_type>>(
+                [options = options_](const LaunchSpec& spec, int script_fd, int ready_fd) {
+                    return start(options, spec, script_fd, ready_fd);
+                });
+    }
 
     /// The bwrap this transport runs, or why there is none.
-    [[nodiscard]] Result<std::string> bwrap() const {
-        if (options_.bwrap_path) {
-            const auto& path = *options_.bwrap_path;
+    [[nodiscard]] Result<std::string> bwrap() const { return find_bwrap(options_); }
+
+    /// How many runs a spare sandbox served (PosixSpawnOptions::spare_sandbox); copies of a
+    /// transport share their spare.
+    [[nodiscard]] std::uint64_t spare_sandboxes_used() const noexcept { return spare_ ? spare_->used() : 0; }
+
+private:
+    [[nodiscard]] static Result<std::string> find_bwrap(const PosixSpawnOptions& options) {
+        if (options.bwrap_path) {
+            const auto& path = *options.bwrap_path;
             if (!is_executable(path))
                 return fail(errc::bwrap_not_found, "bwrap_path '" + path + "' is not an executable file");
             return path;
@@ -7237,6 +7600,7 @@ public:
                     "`dnf install bubblewrap`) or set PosixSpawnOptions::bwrap_path");
     }
 
+public:
     /// For admission: is there an executable at this host path (a bind source)?
     [[nodiscard]] bool executable_exists(std::string_view host_path) const {
         return is_executable(std::string(host_path));
@@ -7257,12 +7621,26 @@ public:
         return links;
     }
 
+    /// Which of `paths` are regular files of at most `max_bytes` on this host (following
+    /// symlinks, as a bind would), with their permission bits.
+    [[nodiscard]] std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+                                                                   std::uint64_t max_bytes) const {
+        std::map<std::string, unsigned> files;
+        for (const auto& path : paths) {
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                static_cast<std::uint64_t>(st.st_size) <= max_bytes)
+                files.emplace(path, static_cast<unsigned>(st.st_mode & 07777));
+        }
+        return files;
+    }
+
     /// Starts the long-lived sandbox of a warm session: launch() with stdin piped.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         LaunchSpec piped = spec;
         piped.pipe_stdin = true;
         piped.timeout.reset();
-        return launch(piped);
+        return start(options_, piped, -1, -1);  // never a spare: a session is one long sandbox
     }
 
     /// How a run's limits are enforced here (see shannot::limits_mechanism), without running one.
@@ -7272,11 +7650,21 @@ public:
         return ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
     }
 
-    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
-    /// fd (4) and the spec's files at their descriptors (a file opened read-only, bytes from a
-    /// sealed memfd), nothing else.
+    /// Starts bwrap (or hands the command to a spare sandbox, PosixSpawnOptions::spare_sandbox).
+    /// Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status fd (4) and the
+    /// spec's files at their descriptors (a file opened read-only, bytes from a sealed memfd),
+    /// nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        auto bwrap_path = bwrap();
+        if (spare_) return spare_->launch(spec);
+        return start(options_, spec, -1, -1);
+    }
+
+private:
+    /// launch() without a spare; a spare's stand-in also gets `script_fd` and `ready_fd` (ours)
+    /// at detail::spare_script_fd and spare_ready_fd.
+    [[nodiscard]] static Result<process_type> start(const PosixSpawnOptions& options, const LaunchSpec& spec,
+                                                    int script_fd, int ready_fd) {
+        auto bwrap_path = find_bwrap(options);
         if (!bwrap_path) return propagate(bwrap_path);
 
         struct Pipe {
@@ -7317,6 +7705,8 @@ public:
         // inheritable descriptor in between is closed, everything above the highest by closefrom.
         int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        const bool stand_in = script_fd >= 0 && ready_fd >= 0;
+        if (stand_in) highest = std::max({highest, detail::spare_script_fd, detail::spare_ready_fd});
         // Files given as bytes: a sealed memfd each, numbered above every target so that no
         // dup2 below closes it before its own turn (closefrom then closes it in the child).
         std::vector<std::pair<int, detail::UniqueFd>> data_fds;  // (target, memfd)
@@ -7328,8 +7718,24 @@ public:
                                                     " bytes to bwrap at fd " + std::to_string(file.fd) +
                                                     " (memfd_create): " + std::strerror(errno));
         }
+        // The stand-in's two pipes, numbered above every target too.
+        detail::UniqueFd script_copy, ready_copy;
+        if (stand_in) {
+            script_copy.reset(::fcntl(script_fd, F_DUPFD_CLOEXEC, highest + 1));
+            ready_copy.reset(::fcntl(ready_fd, F_DUPFD_CLOEXEC, highest + 1));
+            if (!script_copy || !ready_copy)
+                return fail(errc::spawn_failed, std::string("cannot pass a spare's pipes: ") + std::strerror(errno));
+        }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
+            if (stand_in && fd == detail::spare_script_fd) {
+                setup.dup_to(script_copy.get(), fd);
+                continue;
+            }
+            if (stand_in && fd == detail::spare_ready_fd) {
+                setup.dup_to(ready_copy.get(), fd);
+                continue;
+            }
             const auto taken =
                 std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             const auto data =
@@ -7395,7 +7801,6 @@ public:
         return process;
     }
 
-private:
     /// Whether the sandbox gets a user namespace of its own: asked for, or bwrap's own choice
     /// for any caller but root (it needs one to mount without privileges).
     static bool in_own_user_namespace(const LaunchSpec& spec) {
@@ -7409,6 +7814,7 @@ private:
     }
 
     PosixSpawnOptions options_;
+    std::shared_ptr<detail::SpareSandbox<process_type>> spare_{};
 };
 
 #else

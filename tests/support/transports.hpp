@@ -5,6 +5,8 @@
 
 #include <shannot/shannot.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <future>
 #include <type_traits>
 #include <utility>
@@ -45,17 +47,79 @@ shannot::SandboxManager<T> make_sandbox(shannot::SandboxProfile<T> profile = tes
 }
 
 /// How a behaviour test runs its commands: a fresh sandbox per command (SandboxManager::run)
-/// or one warm session for all of them (open_session), over either transport. The behaviour
-/// tests run in every mode: a session must keep every promise a fresh run makes.
-template <class T, bool Session>
+/// or one warm session for all of them (open_session), over either transport, and locally
+/// also in a spare sandbox (PosixSpawnOptions::spare_sandbox). The behaviour tests run in every
+/// mode: a session, and a spare, must keep every promise a fresh run makes.
+template <class T, bool Session, bool Spare = false>
 struct Mode {
     using transport = T;
     static constexpr bool session = Session;
+    static constexpr bool spare = Spare;
     static constexpr bool local = std::is_same_v<T, shannot::PosixSpawnTransport>;
 };
 #if SHANNOT_PLATFORM_LINUX
 using LocalRun = Mode<shannot::PosixSpawnTransport, false>;
 using LocalSession = Mode<shannot::PosixSpawnTransport, true>;
+using LocalSpare = Mode<shannot::PosixSpawnTransport, false, true>;
+
+/// A LocalSandbox keeping a spare sandbox, whose every run() and stream() is served by a spare:
+/// two runs of `true` (or, where the profile does not allow it, of the command itself) with the
+/// same shape (environment, working directory, limits, stdin) go first, so that a spare of that
+/// shape is built for the run that follows, which takes it. A run that started a sandbox without
+/// a spare, while no other run of this runner overlapped it, fails the test.
+class SpareRunner : public shannot::LocalSandbox {
+public:
+    explicit SpareRunner(shannot::SandboxProfile<shannot::PosixSpawnTransport> profile)
+        : shannot::LocalSandbox(std::move(profile), shannot::PosixSpawnTransport({.spare_sandbox = true})) {}
+
+    shannot::Result<shannot::ProcessResult> run(std::vector<std::string> command, shannot::RunOptions options = {}) {
+        const auto start = prime(command, options);
+        auto r = shannot::LocalSandbox::run(std::move(command), std::move(options));
+        check_served(r, start);
+        return r;
+    }
+    template <class F>
+    shannot::Result<shannot::ProcessResult> stream(std::vector<std::string> command, shannot::RunOptions options,
+                                                   F&& f) {
+        const auto start = prime(command, options);
+        auto r = shannot::LocalSandbox::stream(std::move(command), std::move(options), std::forward<F>(f));
+        check_served(r, start);
+        return r;
+    }
+
+private:
+    struct Start {
+        std::uint64_t used, generation;
+        bool alone;  ///< no other run of this runner was under way when this one began
+    };
+
+    Start prime(const std::vector<std::string>& command, const shannot::RunOptions& options) {
+        const auto generation = ++generation_;
+        const bool alone = ++active_ == 1;
+        shannot::RunOptions same;
+        same.environment = options.environment;
+        same.working_directory = options.working_directory;
+        same.limits = options.limits;
+        if (options.input) same.input = std::string();
+        const auto& allowed = profile().allowed_commands;
+        const bool has_true = std::find(allowed.begin(), allowed.end(), "true") != allowed.end();
+        // Twice: a shape gets its spare once two runs in a row had it (SpareSandbox).
+        for (int i = 0; i < 2; ++i)
+            (void)shannot::LocalSandbox::run(has_true ? std::vector<std::string>{"true"} : command, same);
+        return {transport().spare_sandboxes_used(), generation, alone};
+    }
+    void check_served(const shannot::Result<shannot::ProcessResult>& r, Start start) {
+        // Alone from start to end: no run began before it ended or was under way when it began.
+        const bool alone = active_-- == 1 && start.alone && generation_ == start.generation;
+        // A run refused before it started (admission, a bad option) starts no sandbox at all.
+        if (alone && (r || r.error().code == shannot::errc::cancelled))
+            CHECK_MESSAGE(transport().spare_sandboxes_used() == start.used + 1,
+                          "the run did not take the spare sandbox");
+    }
+
+    std::atomic<int> active_{0};
+    std::atomic<std::uint64_t> generation_{0};
+};
 #endif
 using SshRun = Mode<shannot::OpenSshProcessTransport, false>;
 using SshSession = Mode<shannot::OpenSshProcessTransport, true>;
@@ -94,8 +158,11 @@ private:
 /// The runner of mode M: a SandboxManager, or a SessionRunner.
 template <class M>
 auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_profile<typename M::transport>()) {
-    if constexpr (M::session)
-        return SessionRunner<typename M::transport>(std::move(profile));
+    if constexpr (M::session) return SessionRunner<typename M::transport>(std::move(profile));
+#if SHANNOT_PLATFORM_LINUX
+    else if constexpr (M::spare)
+        return SpareRunner(std::move(profile));
+#endif
     else
         return make_sandbox<typename M::transport>(std::move(profile));
 }
@@ -114,7 +181,9 @@ auto make_runner(shannot::SandboxProfile<typename M::transport> profile = test_p
 
 #if SHANNOT_PLATFORM_LINUX
 #define SHANNOT_TRANSPORTS shannot::PosixSpawnTransport, shannot::OpenSshProcessTransport
-#define SHANNOT_MODES shannot_test::LocalRun, shannot_test::LocalSession, shannot_test::SshRun, shannot_test::SshSession
+#define SHANNOT_MODES                                                                                   \
+    shannot_test::LocalRun, shannot_test::LocalSession, shannot_test::LocalSpare, shannot_test::SshRun, \
+        shannot_test::SshSession
 #else
 // The portable build (SHANNOT_PORTABLE_POSIX=1, tests/portable/): the ssh half only; the local
 // transport does not exist there (see transport/posix_spawn.hpp).

@@ -92,8 +92,11 @@ public:
                         entry, place, *ssh, settings_.warm));
 #if SHANNOT_PLATFORM_LINUX
                 else
+                    // A server runs command after command: each profile used keeps a spare
+                    // sandbox for its next call (PosixSpawnOptions::spare_sandbox).
                     runners_.push_back(std::make_unique<SandboxRunner<shannot::PosixSpawnTransport>>(
-                        entry, place, shannot::PosixSpawnTransport{}, settings_.warm));
+                        entry, place, shannot::PosixSpawnTransport({.spare_sandbox = !settings_.warm}),
+                        settings_.warm));
 #endif  // else resolve_places gave remotes only
             }
         }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -127,6 +128,38 @@ template <class T>
     }
 }
 
+/// Copies of files are for files this small: bwrap reads and writes each one per sandbox
+/// (/etc/ld.so.cache, the largest of the default profile, is ~40 KiB).
+inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
+
+/// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
+/// candidates whose sources are small regular files where bwrap runs, in argv order, each at
+/// the next descriptor from the transport's first; none for a transport that cannot pass them.
+template <class T>
+[[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
+                                                                          const SandboxProfile<T>& profile,
+                                                                          const BuildExtras& extras) {
+    std::map<std::string, BuildExtras::CopiedFile> copies;
+    if constexpr (requires(const std::vector<std::string>& paths) {
+                      T::copied_file_fd;
+                      T::copied_file_count;
+                      {
+                          transport.host_small_files(paths, max_copied_file_bytes)
+                          } -> std::same_as<std::map<std::string, unsigned>>;
+                  }) {
+        const auto candidates = BubblewrapCommandBuilder<T>(profile, {}, extras).copy_candidates();
+        if (candidates.empty()) return copies;
+        const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
+        int fd = T::copied_file_fd;
+        for (const auto& target : candidates) {
+            if (fd >= T::copied_file_fd + T::copied_file_count) break;
+            if (const auto found = small.find(target); found != small.end())
+                copies.emplace(target, BuildExtras::CopiedFile{fd++, found->second});
+        }
+    }
+    return copies;
+}
+
 /// The bind sources missing where bwrap runs, and what to tell the caller about them.
 struct BindSourceCheck {
     /// Indices into the profile's binds (BuildExtras::missing_sources); nullopt when the
@@ -206,6 +239,9 @@ template <class T>
             }
         }
     }
+    auto copies = copied_files(transport, profile, extras);
+    for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
+    extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
     if (!args) return propagate(args);
     LaunchSpec spec{.bwrap_args = std::move(*args),

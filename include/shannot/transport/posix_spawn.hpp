@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +34,7 @@
 // else: the single header inlines them inside this block, their own includes before it.
 #include <shannot/detail/local/limits.hpp>
 #include <shannot/detail/local/posix_process.hpp>
+#include <shannot/detail/local/spare_sandbox.hpp>
 #include <shannot/detail/local/spawner_thread.hpp>
 #include <shannot/detail/posix/data_fd.hpp>
 #endif
@@ -41,6 +44,15 @@ namespace shannot {
 struct PosixSpawnOptions {
     /// bwrap to run; when unset, the first `bwrap` on this process's PATH.
     std::optional<std::string> bwrap_path{};
+    /// Keep a sandbox started ahead for the next run: after the first run, and after two runs in
+    /// a row of the same shape (profile, options, limits; any command), the next sandbox of that
+    /// shape is built in the background, its /bin/sh waiting for the command, and the run that comes then only hands
+    /// it over (~1.3 against ~5 ms here, docs/performance.md B17). The sandbox is as fresh as
+    /// one started on demand (never used before; its copies of small files are taken when it is
+    /// built) and the command runs as its sandbox process, as it would have. Costs one idle
+    /// sandbox (bwrap, its PID 1 and a shell) per transport, and a build per run. Off by default;
+    /// `shannot mcp` turns it on. Needs /bin/sh in the sandbox: without it runs start fresh.
+    bool spare_sandbox = false;
 };
 
 #if SHANNOT_PLATFORM_LINUX
@@ -66,13 +78,31 @@ public:
     /// `--block-fd 6`: bwrap's sandbox process waits there, its mounts done, until the run's
     /// limits are set on it (prlimit); then it execs.
     static constexpr int limits_block_fd = 6;
+    /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach bwrap
+    /// opened read-only at fds 10 and up, as `--file` copies instead of bind mounts (see
+    /// BuildExtras::copied_files).
+    static constexpr int copied_file_fd = 10;
+    static constexpr int copied_file_count = 12;  // 10-21; a spare sandbox's shell has 5 and 9
 
-    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {}
+    explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {
+        if (options_.spare_sandbox)
+            spare_ = std::make_shared<detail::SpareSandbox<process_type>>(
+                [options = options_](const LaunchSpec& spec, int script_fd, int ready_fd) {
+                    return start(options, spec, script_fd, ready_fd);
+                });
+    }
 
     /// The bwrap this transport runs, or why there is none.
-    [[nodiscard]] Result<std::string> bwrap() const {
-        if (options_.bwrap_path) {
-            const auto& path = *options_.bwrap_path;
+    [[nodiscard]] Result<std::string> bwrap() const { return find_bwrap(options_); }
+
+    /// How many runs a spare sandbox served (PosixSpawnOptions::spare_sandbox); copies of a
+    /// transport share their spare.
+    [[nodiscard]] std::uint64_t spare_sandboxes_used() const noexcept { return spare_ ? spare_->used() : 0; }
+
+private:
+    [[nodiscard]] static Result<std::string> find_bwrap(const PosixSpawnOptions& options) {
+        if (options.bwrap_path) {
+            const auto& path = *options.bwrap_path;
             if (!is_executable(path))
                 return fail(errc::bwrap_not_found, "bwrap_path '" + path + "' is not an executable file");
             return path;
@@ -94,6 +124,7 @@ public:
                     "`dnf install bubblewrap`) or set PosixSpawnOptions::bwrap_path");
     }
 
+public:
     /// For admission: is there an executable at this host path (a bind source)?
     [[nodiscard]] bool executable_exists(std::string_view host_path) const {
         return is_executable(std::string(host_path));
@@ -114,12 +145,26 @@ public:
         return links;
     }
 
+    /// Which of `paths` are regular files of at most `max_bytes` on this host (following
+    /// symlinks, as a bind would), with their permission bits.
+    [[nodiscard]] std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+                                                                   std::uint64_t max_bytes) const {
+        std::map<std::string, unsigned> files;
+        for (const auto& path : paths) {
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                static_cast<std::uint64_t>(st.st_size) <= max_bytes)
+                files.emplace(path, static_cast<unsigned>(st.st_mode & 07777));
+        }
+        return files;
+    }
+
     /// Starts the long-lived sandbox of a warm session: launch() with stdin piped.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         LaunchSpec piped = spec;
         piped.pipe_stdin = true;
         piped.timeout.reset();
-        return launch(piped);
+        return start(options_, piped, -1, -1);  // never a spare: a session is one long sandbox
     }
 
     /// How a run's limits are enforced here (see shannot::limits_mechanism), without running one.
@@ -129,11 +174,21 @@ public:
         return ::getuid() == 0 ? shannot::limits_mechanism::no_process_limit : shannot::limits_mechanism::rlimits;
     }
 
-    /// Starts bwrap. Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status
-    /// fd (4) and the spec's files at their descriptors (a file opened read-only, bytes from a
-    /// sealed memfd), nothing else.
+    /// Starts bwrap (or hands the command to a spare sandbox, PosixSpawnOptions::spare_sandbox).
+    /// Thread-safe. Every descriptor is close-on-exec; bwrap gets 0-2, the status fd (4) and the
+    /// spec's files at their descriptors (a file opened read-only, bytes from a sealed memfd),
+    /// nothing else.
     [[nodiscard]] Result<process_type> launch(const LaunchSpec& spec) {
-        auto bwrap_path = bwrap();
+        if (spare_) return spare_->launch(spec);
+        return start(options_, spec, -1, -1);
+    }
+
+private:
+    /// launch() without a spare; a spare's stand-in also gets `script_fd` and `ready_fd` (ours)
+    /// at detail::spare_script_fd and spare_ready_fd.
+    [[nodiscard]] static Result<process_type> start(const PosixSpawnOptions& options, const LaunchSpec& spec,
+                                                    int script_fd, int ready_fd) {
+        auto bwrap_path = find_bwrap(options);
         if (!bwrap_path) return propagate(bwrap_path);
 
         struct Pipe {
@@ -174,6 +229,8 @@ public:
         // inheritable descriptor in between is closed, everything above the highest by closefrom.
         int highest = spec.limits ? limits_block_fd : json_status_fd;
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
+        const bool stand_in = script_fd >= 0 && ready_fd >= 0;
+        if (stand_in) highest = std::max({highest, detail::spare_script_fd, detail::spare_ready_fd});
         // Files given as bytes: a sealed memfd each, numbered above every target so that no
         // dup2 below closes it before its own turn (closefrom then closes it in the child).
         std::vector<std::pair<int, detail::UniqueFd>> data_fds;  // (target, memfd)
@@ -185,8 +242,24 @@ public:
                                                     " bytes to bwrap at fd " + std::to_string(file.fd) +
                                                     " (memfd_create): " + std::strerror(errno));
         }
+        // The stand-in's two pipes, numbered above every target too.
+        detail::UniqueFd script_copy, ready_copy;
+        if (stand_in) {
+            script_copy.reset(::fcntl(script_fd, F_DUPFD_CLOEXEC, highest + 1));
+            ready_copy.reset(::fcntl(ready_fd, F_DUPFD_CLOEXEC, highest + 1));
+            if (!script_copy || !ready_copy)
+                return fail(errc::spawn_failed, std::string("cannot pass a spare's pipes: ") + std::strerror(errno));
+        }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
+            if (stand_in && fd == detail::spare_script_fd) {
+                setup.dup_to(script_copy.get(), fd);
+                continue;
+            }
+            if (stand_in && fd == detail::spare_ready_fd) {
+                setup.dup_to(ready_copy.get(), fd);
+                continue;
+            }
             const auto taken =
                 std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
             const auto data =
@@ -252,7 +325,6 @@ public:
         return process;
     }
 
-private:
     /// Whether the sandbox gets a user namespace of its own: asked for, or bwrap's own choice
     /// for any caller but root (it needs one to mount without privileges).
     static bool in_own_user_namespace(const LaunchSpec& spec) {
@@ -266,6 +338,7 @@ private:
     }
 
     PosixSpawnOptions options_;
+    std::shared_ptr<detail::SpareSandbox<process_type>> spare_{};
 };
 
 #else

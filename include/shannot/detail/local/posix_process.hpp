@@ -130,6 +130,8 @@ public:
     [[nodiscard]] int stderr_fd() const { return err_.get(); }
     [[nodiscard]] int exit_fd() const { return pidfd_.get(); }
     [[nodiscard]] const std::vector<std::string>& argv() const { return argv_; }
+    /// A spare sandbox's handle gets the argv of the run it serves (SpareSandbox).
+    void set_argv(std::vector<std::string> argv) { argv_ = std::move(argv); }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     void close_stdin() { in_.reset(); }
 
