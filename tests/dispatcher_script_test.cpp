@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -174,6 +176,27 @@ TEST_CASE("dispatcher.sh driven over pipes") {
         f = s.run("n4", {.command = {"cat"}, .input = "fine"});
         CHECK(f.report == "exit 0 1 0 0");
         CHECK(f.out == "fine");
+    }
+    SUBCASE("a bwrap found nowhere is looked for again at the next request (one found is kept)") {
+        const std::string late = s.tmp.path() + "/late/bwrap";
+        auto f = s.run("n1", {.command = {"echo", "late"}, .bwrap = late});
+        CHECK(f.payloads == std::vector<std::string>{std::string(protocol::dispatcher::no_bwrap)});
+        std::string real;  // the bwrap on PATH, as the runner resolves the bare name
+        for (const char* p = std::getenv("PATH"); p && real.empty();) {
+            const char* colon = std::strchr(p, ':');
+            const std::string dir(p, colon ? static_cast<std::size_t>(colon - p) : std::strlen(p));
+            if (!dir.empty() && ::access((dir + "/bwrap").c_str(), X_OK) == 0) real = dir + "/bwrap";
+            p = colon ? colon + 1 : nullptr;
+        }
+        REQUIRE(!real.empty());
+        std::filesystem::create_directories(s.tmp.path() + "/late");
+        std::filesystem::create_symlink(real, late);
+        f = s.run("n2", {.command = {"echo", "late"}, .bwrap = late});
+        CHECK(f.report == "exit 0 1 0 0");
+        CHECK(f.out == "late\n");
+        f = s.run("n3", {.command = {"echo", "bare"}, .bwrap = "bwrap"});
+        CHECK(f.report == "exit 0 1 0 0");
+        CHECK(f.out == "bare\n");
     }
     SUBCASE("nostage: input that cannot be stored is read in full and dropped; the next request runs") {
         // A folder where the staged input goes: tee cannot write it, as on a full $TMPDIR.

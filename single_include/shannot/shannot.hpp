@@ -8452,6 +8452,29 @@ eval "bwrap_args_$1=\$2"
 keep_filter() {
 kept_filter=$1
 }
+resolve_bwrap() {
+if [ "$1" = "$resolved_name" ]; then
+run_bwrap=$resolved_bwrap
+return 0
+fi
+run_bwrap=
+case $1 in
+*/*) [ -f "$1" ] && [ -x "$1" ] && run_bwrap=$1 ;;
+*)
+old_ifs=$IFS
+IFS=:
+set -f
+for path_dir in $PATH; do
+if [ -f "${path_dir:-.}/$1" ] && [ -x "${path_dir:-.}/$1" ]; then
+run_bwrap=${path_dir:-.}/$1
+break
+fi
+done
+set +f
+IFS=$old_ifs ;;
+esac
+if [ -n "$run_bwrap" ]; then resolved_name=$1 resolved_bwrap=$run_bwrap; fi
+}
 refuse_run() {
 [ "$run_input" = /dev/null ] || : >"$run_input"
 send_refusal "$1"
@@ -8507,7 +8530,8 @@ eval "run_args=\${bwrap_args_$6-}"
 shift 8
 run_input=/dev/null
 [ "$run_input_length" -eq 0 ] || run_input=$dir/in
-if ! command -v "$run_bwrap" >/dev/null 2>&1; then
+resolve_bwrap "$run_bwrap"
+if [ -z "$run_bwrap" ]; then
 refuse_run nobwrap
 return 0
 fi
@@ -8579,7 +8603,7 @@ run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0 run_cgroup='' kept_filter=''
+backstop_seq=0 run_cgroup='' kept_filter='' resolved_name='' resolved_bwrap=''
 P() { keep_args "$@"; }
 B() { keep_filter "$@"; }
 R() { run_request "$@"; }

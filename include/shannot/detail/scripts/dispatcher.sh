@@ -500,6 +500,36 @@ keep_filter() {
   kept_filter=$1
 }
 
+# resolve_bwrap NAME: sets run_bwrap to the executable NAME names: NAME itself when it holds a
+# slash, else the first regular executable NAME on PATH; empty when there is none. Looked up
+# once per runner and name: given a bare name, dash would search PATH at every exec, an execve
+# per entry before the one that works (0.1-0.2 ms a run on a login PATH of ten entries).
+resolve_bwrap() {
+  if [ "$1" = "$resolved_name" ]; then
+    run_bwrap=$resolved_bwrap
+    return 0
+  fi
+  run_bwrap=
+  case $1 in
+    */*) [ -f "$1" ] && [ -x "$1" ] && run_bwrap=$1 ;;
+    *)
+      old_ifs=$IFS
+      IFS=:
+      set -f
+      # shellcheck disable=SC2086 # split at the colons, unglobbed
+      for path_dir in $PATH; do
+        if [ -f "${path_dir:-.}/$1" ] && [ -x "${path_dir:-.}/$1" ]; then
+          run_bwrap=${path_dir:-.}/$1
+          break
+        fi
+      done
+      set +f
+      IFS=$old_ifs ;;
+  esac
+  # Only a found one is kept: a bwrap installed later is looked for again.
+  if [ -n "$run_bwrap" ]; then resolved_name=$1 resolved_bwrap=$run_bwrap; fi
+}
+
 # refuse_run REASON: ends the run without starting it (send_refusal), its staged input emptied.
 refuse_run() {
   [ "$run_input" = /dev/null ] || : >"$run_input"
@@ -594,7 +624,8 @@ run_request() {
   shift 8
   run_input=/dev/null
   [ "$run_input_length" -eq 0 ] || run_input=$dir/in
-  if ! command -v "$run_bwrap" >/dev/null 2>&1; then
+  resolve_bwrap "$run_bwrap"
+  if [ -z "$run_bwrap" ]; then
     refuse_run nobwrap
     return 0
   fi
@@ -679,7 +710,7 @@ run_requests() {
   trap - PIPE
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-  backstop_seq=0 run_cgroup='' kept_filter=''
+  backstop_seq=0 run_cgroup='' kept_filter='' resolved_name='' resolved_bwrap=''
   # The verbs, as the runner sees them.
   P() { keep_args "$@"; }
   B() { keep_filter "$@"; }
