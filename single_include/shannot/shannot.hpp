@@ -7356,7 +7356,11 @@ public:
         std::optional<Spare> taken, replaced;
         {
             std::unique_lock lock(mutex_);
-            changed_.wait(lock, [&] { return stop_ || !coming_ || !(*coming_ == *shape); });
+            // A spare takes ~5 ms to build; one still not built after 2 s is stuck (a hung mount,
+            // a stopped bwrap): the run does not wait for it any longer, nor past its own deadline.
+            auto wait = std::chrono::milliseconds(2000);
+            if (spec.timeout) wait = std::min(wait, *spec.timeout);
+            changed_.wait_for(lock, wait, [&] { return stop_ || !coming_ || !(*coming_ == *shape); });
             if (ready_ && ready_->shape == *shape) {
                 taken = std::move(ready_);
             } else if (ready_) {
@@ -8495,7 +8499,6 @@ mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
 join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
 run_cgroup=$pids_cgroup/$cgroup_name-r
 fi
-cgroup_held=1
 read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
 case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
 printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1

@@ -119,7 +119,11 @@ public:
         std::optional<Spare> taken, replaced;
         {
             std::unique_lock lock(mutex_);
-            changed_.wait(lock, [&] { return stop_ || !coming_ || !(*coming_ == *shape); });
+            // A spare takes ~5 ms to build; one still not built after 2 s is stuck (a hung mount,
+            // a stopped bwrap): the run does not wait for it any longer, nor past its own deadline.
+            auto wait = std::chrono::milliseconds(2000);
+            if (spec.timeout) wait = std::min(wait, *spec.timeout);
+            changed_.wait_for(lock, wait, [&] { return stop_ || !coming_ || !(*coming_ == *shape); });
             if (ready_ && ready_->shape == *shape) {
                 taken = std::move(ready_);
             } else if (ready_) {

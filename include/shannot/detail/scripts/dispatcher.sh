@@ -567,7 +567,6 @@ enter_run_cgroup() {
     join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
     run_cgroup=$pids_cgroup/$cgroup_name-r
   fi
-  cgroup_held=1
   read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
   case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
   printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
