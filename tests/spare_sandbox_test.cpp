@@ -162,3 +162,20 @@ TEST_CASE("spare sandbox: it goes with its sandbox, and is shared by copies of t
     }
     CHECK(bwrap_children() == before);
 }
+
+TEST_CASE("spare sandbox: a session on the same transport is its own sandbox, and runs go on taking spares") {
+    SHANNOT_REQUIRE_TRANSPORT(PosixSpawnTransport);
+    auto sandbox = spare_sandbox();
+    REQUIRE(sandbox.run({"true"}));
+    auto session = sandbox.open_session();
+    REQUIRE_MESSAGE(session, session.error().describe());
+    REQUIRE(session->run({"sh", "-c", "echo kept > /tmp/f"}));
+    auto kept = session->run({"cat", "/tmp/f"});
+    REQUIRE(kept);
+    CHECK(kept->stdout_data == "kept\n");
+    CHECK(sandbox.transport().spare_sandboxes_used() == 0);  // a session never takes the spare
+    auto fresh = sandbox.run({"sh", "-c", "cat /tmp/f 2>/dev/null || echo empty"});
+    REQUIRE(fresh);
+    CHECK(fresh->stdout_data == "empty\n");
+    CHECK(sandbox.transport().spare_sandboxes_used() == 1);
+}
