@@ -5,13 +5,10 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,24 +25,11 @@ LocalSandbox spare_sandbox(shannot::SandboxProfile<PosixSpawnTransport> profile 
     return LocalSandbox(std::move(profile), PosixSpawnTransport({.spare_sandbox = true}));
 }
 
-/// This process's children named bwrap (a spare's bwrap is one until it is handed over or killed).
+/// This process's children named bwrap, zombies included (a spare's bwrap is one until it is
+/// handed over or killed and reaped).
 int bwrap_children() {
     int n = 0;
-    DIR* proc = ::opendir("/proc");
-    if (!proc) return -1;
-    while (const dirent* e = ::readdir(proc)) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
-        std::string line;
-        std::getline(stat, line);
-        const auto close = line.rfind(')');
-        if (close == std::string::npos || line.find("(bwrap)") == std::string::npos) continue;
-        char state = 0;
-        int ppid = 0;
-        if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid() && state != 'Z')
-            ++n;
-    }
-    ::closedir(proc);
+    for (const int child : shannot_test::children_of(::getpid())) n += shannot_test::comm_of(child) == "bwrap";
     return n;
 }
 

@@ -7382,7 +7382,7 @@ public:
         changed_.notify_all();
         replaced.reset();  // kills and reaps it, outside the lock
         if (taken) {
-            if (hand_over(*taken, command)) {
+            if (hand_over(*taken, spec, command)) {
                 used_.fetch_add(1, std::memory_order_relaxed);
                 return std::move(taken->process);
             }
@@ -7403,7 +7403,7 @@ private:
 
     /// Writes the command to the spare's shell; false (the caller starts a fresh sandbox) if the
     /// spare has died or its shell cannot take the script.
-    [[nodiscard]] static bool hand_over(Spare& spare, const std::vector<std::string>& command) {
+    [[nodiscard]] static bool hand_over(Spare& spare, const LaunchSpec& spec, const std::vector<std::string>& command) {
         pollfd exited{spare.process.exit_fd(), POLLIN, 0};
         if (::poll(&exited, 1, 0) != 0) return false;
         const std::string script = spare_script(spare.shape.options, command);
@@ -7412,11 +7412,9 @@ private:
         if (write_no_sigpipe(spare.script.get(), script.data(), script.size()) != static_cast<ssize_t>(script.size()))
             return false;
         spare.script.reset();
-        std::vector<std::string> argv = spare.process.argv();
-        const auto dash = std::find(argv.begin(), argv.end(), std::string("--"));
-        argv.erase(dash, argv.end());
-        argv.push_back("--");
-        argv.insert(argv.end(), command.begin(), command.end());
+        // The run's argv, as a fresh start of `spec` would have it: bwrap, then its arguments.
+        std::vector<std::string> argv{spare.process.argv().front()};
+        argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         spare.process.set_argv(std::move(argv));
         return true;
     }
@@ -7711,45 +7709,37 @@ private:
         for (const auto& file : spec.files) highest = std::max(highest, file.fd);
         const bool stand_in = script_fd >= 0 && ready_fd >= 0;
         if (stand_in) highest = std::max({highest, detail::spare_script_fd, detail::spare_ready_fd});
-        // Files given as bytes: a sealed memfd each, numbered above every target so that no
-        // dup2 below closes it before its own turn (closefrom then closes it in the child).
-        std::vector<std::pair<int, detail::UniqueFd>> data_fds;  // (target, memfd)
+        // What bwrap gets as one of our descriptors (a file given as bytes: a sealed memfd; a
+        // spare's stand-in: its two pipes), each numbered above every target so that no dup2
+        // below closes it before its own turn (closefrom then closes it in the child).
+        std::vector<std::pair<int, detail::UniqueFd>> dups;  // (target, ours)
         for (const auto& file : spec.files) {
             if (!file.path.empty()) continue;
-            data_fds.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
-            if (!data_fds.back().second)
+            dups.emplace_back(file.fd, detail::sealed_data_fd(file.data, highest + 1));
+            if (!dups.back().second)
                 return fail(errc::spawn_failed, "cannot pass " + std::to_string(file.data.size()) +
                                                     " bytes to bwrap at fd " + std::to_string(file.fd) +
                                                     " (memfd_create): " + std::strerror(errno));
         }
-        // The stand-in's two pipes, numbered above every target too.
-        detail::UniqueFd script_copy, ready_copy;
-        if (stand_in) {
-            script_copy.reset(::fcntl(script_fd, F_DUPFD_CLOEXEC, highest + 1));
-            ready_copy.reset(::fcntl(ready_fd, F_DUPFD_CLOEXEC, highest + 1));
-            if (!script_copy || !ready_copy)
-                return fail(errc::spawn_failed, std::string("cannot pass a spare's pipes: ") + std::strerror(errno));
-        }
+        if (stand_in)
+            for (const auto& [target, fd] :
+                 {std::pair{detail::spare_script_fd, script_fd}, {detail::spare_ready_fd, ready_fd}}) {
+                dups.emplace_back(target, detail::UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, highest + 1)));
+                if (!dups.back().second)
+                    return fail(errc::spawn_failed,
+                                std::string("cannot pass a spare's pipes: ") + std::strerror(errno));
+            }
         for (int fd = 3; fd <= highest; ++fd) {
             if (fd == json_status_fd || (spec.limits && fd == limits_block_fd)) continue;
-            if (stand_in && fd == detail::spare_script_fd) {
-                setup.dup_to(script_copy.get(), fd);
-                continue;
-            }
-            if (stand_in && fd == detail::spare_ready_fd) {
-                setup.dup_to(ready_copy.get(), fd);
-                continue;
-            }
-            const auto taken =
+            const auto dup = std::find_if(dups.begin(), dups.end(), [fd](const auto& d) { return d.first == fd; });
+            const auto named =
                 std::find_if(spec.files.begin(), spec.files.end(), [fd](const InheritedFile& f) { return f.fd == fd; });
-            const auto data =
-                std::find_if(data_fds.begin(), data_fds.end(), [fd](const auto& d) { return d.first == fd; });
-            if (taken == spec.files.end())
-                setup.close(fd);
-            else if (data != data_fds.end())
-                setup.dup_to(data->second.get(), fd);
+            if (dup != dups.end())
+                setup.dup_to(dup->second.get(), fd);
+            else if (named != spec.files.end())
+                setup.open_at(fd, named->path.c_str(), O_RDONLY);
             else
-                setup.open_at(fd, taken->path.c_str(), O_RDONLY);
+                setup.close(fd);
         }
         setup.close_from(highest + 1);
 

@@ -145,7 +145,7 @@ public:
         changed_.notify_all();
         replaced.reset();  // kills and reaps it, outside the lock
         if (taken) {
-            if (hand_over(*taken, command)) {
+            if (hand_over(*taken, spec, command)) {
                 used_.fetch_add(1, std::memory_order_relaxed);
                 return std::move(taken->process);
             }
@@ -166,7 +166,7 @@ private:
 
     /// Writes the command to the spare's shell; false (the caller starts a fresh sandbox) if the
     /// spare has died or its shell cannot take the script.
-    [[nodiscard]] static bool hand_over(Spare& spare, const std::vector<std::string>& command) {
+    [[nodiscard]] static bool hand_over(Spare& spare, const LaunchSpec& spec, const std::vector<std::string>& command) {
         pollfd exited{spare.process.exit_fd(), POLLIN, 0};
         if (::poll(&exited, 1, 0) != 0) return false;
         const std::string script = spare_script(spare.shape.options, command);
@@ -175,11 +175,9 @@ private:
         if (write_no_sigpipe(spare.script.get(), script.data(), script.size()) != static_cast<ssize_t>(script.size()))
             return false;
         spare.script.reset();
-        std::vector<std::string> argv = spare.process.argv();
-        const auto dash = std::find(argv.begin(), argv.end(), std::string("--"));
-        argv.erase(dash, argv.end());
-        argv.push_back("--");
-        argv.insert(argv.end(), command.begin(), command.end());
+        // The run's argv, as a fresh start of `spec` would have it: bwrap, then its arguments.
+        std::vector<std::string> argv{spare.process.argv().front()};
+        argv.insert(argv.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         spare.process.set_argv(std::move(argv));
         return true;
     }
