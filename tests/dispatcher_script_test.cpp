@@ -6,6 +6,7 @@
 #include <shannot/shannot.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -118,6 +119,59 @@ TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folder
     std::string on_stderr;
     CHECK(d.ready(hello, &on_stderr) == expected);
     CHECK(on_stderr == "ready");  // on stderr the frame is "ready" alone
+}
+
+TEST_CASE(
+    "dispatcher.sh: started with PATHS it reports the regular files among them once; a P's redirections give bwrap copies") {
+    SHANNOT_REQUIRE_BWRAP();
+    shannot_test::TempDir files;  // the files reported and copied (the dispatcher's folder is elsewhere)
+    const std::string file = files.path() + "/small.txt";
+    { std::ofstream(file) << "copied bytes\n"; }
+    REQUIRE(::chmod(file.c_str(), 0640) == 0);
+    for (const std::string& limits : {std::string(), shannot::detail::remote_limits(shannot::ResourceLimits{})}) {
+        CAPTURE(limits);
+        shannot_test::TempDir tmp;
+        const auto hello = shannot::detail::random_marker();
+        auto argv = shannot_test::DispatcherDriver::local(hello, tmp.path());
+        // A regular file, a folder and a missing path: only the file is reported.
+        argv.insert(argv.end(), {file, files.path(), files.path() + "/missing"});
+        shannot_test::DispatcherDriver d(argv);
+        REQUIRE_FALSE(d.ready(hello).empty());
+        // Slot 0 copies the file to /mnt/copied from fd 5, which the run's own redirections close
+        // first (the session's stdout); slot 1 names the fd without opening it: the control.
+        auto args = shannot::detail::dispatcher_request(
+            {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent",
+             "--json-status-fd", "4", "--tmpfs", "/mnt", "--perms", "0600", "--file", "5", "/mnt/copied"});
+        args.pop_back();
+        REQUIRE(
+            d.send(shannot::detail::dispatcher_request({"P", "0", args + " 5<" + shannot::detail::shell_quote(file)})));
+        REQUIRE(d.send(shannot::detail::dispatcher_request({"P", "1", args})));
+        // The background ls has written its list (the first run after that reports it).
+        const std::string list = tmp.path() + "/shannot." + hello + "/f";
+        for (int i = 0; i < 500 && !std::filesystem::exists(list); ++i) std::this_thread::sleep_for(10ms);
+        REQUIRE(std::filesystem::exists(list));
+
+        auto run = [&](const std::string& nonce, const std::string& slot) {
+            REQUIRE(
+                d.send(shannot::detail::dispatcher_request({"R", nonce, "0", "", "0", "bwrap", slot, limits, "0", "--",
+                                                            "sh", "-c", "cat /mnt/copied && stat -c %a /mnt/copied"})));
+            return d.frames(nonce, 30s, &protocol::is_exit_report);
+        };
+        const auto first = run("n-first", "0");
+        CHECK(first.report.rfind("exit 0 1 ", 0) == 0);  // the command exited 0, in a sandbox set up
+        CHECK(first.out == "copied bytes\n600\n");
+        REQUIRE(first.payloads.size() == 2);
+        CHECK(first.payloads[0] == "files file=-rw-r-----:13:" + file);
+        // Once per dispatcher.
+        const auto second = run("n-second", "0");
+        CHECK(second.out == "copied bytes\n600\n");
+        CHECK(second.payloads.size() == 1);
+        // Without the redirection bwrap has nothing at fd 5 to copy: the sandbox does not start.
+        const auto control = run("n-control", "1");
+        CHECK(control.out.empty());
+        CHECK(control.report.rfind("exit ", 0) == 0);
+        CHECK(control.report.rfind("exit 0", 0) != 0);
+    }
 }
 
 TEST_CASE("dispatcher.sh driven over pipes") {
@@ -271,7 +325,7 @@ TEST_CASE("dispatcher.sh: S hands the session to one sandbox; its refusals are e
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent"};
     auto session_request = [&](const std::string& seccomp, const std::string& shell, const std::string& bwrap,
                                const std::vector<std::string>& command) {
-        std::vector<std::string> words = {"S", seccomp, shell, bwrap, "", ""};
+        std::vector<std::string> words = {"S", seccomp, shell, bwrap, "", "", ""};
         words.insert(words.end(), sandbox.begin(), sandbox.end());
         words.insert(words.end(), command.begin(), command.end());
         return shannot::detail::dispatcher_request(words);
@@ -334,8 +388,8 @@ TEST_CASE("dispatcher.sh: Z kills the dispatcher that runs a session's sandbox, 
     const auto folder_a = tmp.path() + "/shannot." + hello_a;
 
     SUBCASE("Z HELLO of a session: its sandbox and its dispatcher end, its folder goes") {
-        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "", "--ro-bind", "/", "/",
-                                                            "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+        REQUIRE(a.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "", "", "", "--ro-bind", "/",
+                                                            "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
                                                             "--die-with-parent", "--", "sleep", "4473.5"})));
         // Once the sandbox is set up (the sleep runs): a bwrap killed mid-setup may leave a sandbox
         // that does not die with it yet, which a session's Z never meets (it follows a ready agent).
@@ -432,6 +486,13 @@ TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a 
         CHECK(f.err.find("Cannot fork") != std::string::npos);
         CHECK(f.report == "exit 2 1 1 1");
         CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4474.5") == 0; }));
+        // A run without LIMITS is born in the runner's cgroup too, but without the last run's
+        // bound: all 100 start (before 2026-12-07 this run was cut at 20).
+        f = s.run("n-unlimited",
+                  {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"}});
+        CHECK(f.out == "all\n");
+        CHECK(f.report == "exit 0 1 0 0");
+        CHECK(shannot_test::eventually([] { return shannot_test::processes_with("4474.5") == 0; }));
         // The next run's count starts afresh: the same storm under 200 starts all 100.
         f = s.run("n2",
                   {.command = {"sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 4474.5 & i=$((i+1)); done; echo all"},
@@ -468,10 +529,26 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
     REQUIRE_FALSE(s.ready.empty());
     SUBCASE("the sandbox's limits, and its processes in the session's cgroup") {
         const shannot::ResourceLimits limits{.processes = 30, .cpu_seconds = 9, .open_files = 77};
-        REQUIRE(s.d.send(shannot::detail::dispatcher_request(
-            {"S", "", "/bin/sh", "bwrap", shannot::detail::remote_limits(limits), "", "--ro-bind", "/", "/", "--dev",
-             "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "--", "sh", "-c",
-             "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"S",
+                                                              "",
+                                                              "/bin/sh",
+                                                              "bwrap",
+                                                              shannot::detail::remote_limits(limits),
+                                                              "",
+                                                              "",
+                                                              "--ro-bind",
+                                                              "/",
+                                                              "/",
+                                                              "--dev",
+                                                              "/dev",
+                                                              "--proc",
+                                                              "/proc",
+                                                              "--unshare-pid",
+                                                              "--die-with-parent",
+                                                              "--",
+                                                              "sh",
+                                                              "-c",
+                                                              "ulimit -t; ulimit -n; cat /proc/self/cgroup"})));
         s.d.close_input();
         CHECK(s.d.wait_exit() == 0);
         s.d.read_to_end();
@@ -485,8 +562,8 @@ TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them;
         }
     }
     SUBCASE("malformed LIMITS: exit 93") {
-        REQUIRE(
-            s.d.send(shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "", "--", "true"})));
+        REQUIRE(s.d.send(
+            shannot::detail::dispatcher_request({"S", "", "/bin/sh", "bwrap", "1 2 x", "", "", "--", "true"})));
         CHECK(s.d.wait_exit() == protocol::dispatcher::exit_session_no_limits);
     }
 }

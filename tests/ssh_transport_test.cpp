@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -158,6 +160,32 @@ TEST_CASE("SshConnection validation and the ssh argv") {
     }
 }
 
+TEST_CASE("the files frame: ls's permission strings, and what the pool keeps of a frame") {
+    using shannot::detail::regular_file_mode;
+    CHECK(regular_file_mode("-rw-r--r--") == 0644u);
+    CHECK(regular_file_mode("-rw-r-----.") == 0640u);  // SELinux context, ACL marks after the ten
+    CHECK(regular_file_mode("-rwsr-sr-t") == 07755u);
+    CHECK(regular_file_mode("-rwSr-Sr-T") == 07644u);
+    CHECK(regular_file_mode("----------") == 0u);
+    CHECK_FALSE(regular_file_mode("drwxr-xr-x"));  // a folder
+    CHECK_FALSE(regular_file_mode("lrwxrwxrwx"));
+    CHECK_FALSE(regular_file_mode("-rw-r--r"));    // short
+    CHECK_FALSE(regular_file_mode("-rwxq-----"));  // not ls's
+
+    shannot::detail::DispatcherPool<void> pool(shannot::SshConnection{.host = "h"});
+    CHECK(pool.remote_files().empty());
+    pool.keep_files(
+        "files file=-rw-r--r--:13:/etc/group file=drwxr-xr-x:4096:/etc file=-rw-------:x:/a "
+        "file=-rw-------:7:relative file=-rw-r-----:40000:/etc/ld.so.cache junk");
+    const auto files = pool.remote_files();
+    REQUIRE(files.size() == 2);
+    CHECK(files.at("/etc/group").mode == 0644u);
+    CHECK(files.at("/etc/group").size == 13u);
+    CHECK(files.at("/etc/ld.so.cache").mode == 0640u);
+    pool.keep_files("files");  // a later frame replaces it
+    CHECK(pool.remote_files().empty());
+}
+
 TEST_CASE("OpenSshProcessTransport against a real sshd") {
     using T = shannot::OpenSshProcessTransport;
     // The header no longer asserts this itself: that would compile the transport in every includer.
@@ -218,6 +246,43 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         CHECK(right == 36);
         CHECK(transport.connections() == 1);
         CHECK(transport.idle_dispatchers() == 1);  // one session carried them all
+    }
+    SUBCASE("small read-only files reach the remote bwrap as copies once a dispatcher has reported them") {
+        T transport(sshd->connection());
+        auto profile = shannot::builtin_profile<T>("minimal");
+        REQUIRE(profile);
+        profile->allowed_commands.clear();  // any command: sh here
+        shannot::SandboxManager<T> sandbox(*profile, transport);
+        // /etc/group: the first of the profile's small files (the ssh transport has 4 fds for copies).
+        const std::vector<std::string> command = {
+            "sh", "-c", "cat /etc/group; stat -c %a /etc/group; grep -c ' /etc/group ' /proc/self/mountinfo || true"};
+        std::ifstream host_file("/etc/group");
+        const std::string host_group((std::istreambuf_iterator<char>(host_file)), std::istreambuf_iterator<char>());
+        struct stat st {};
+        REQUIRE(::stat("/etc/group", &st) == 0);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%o", static_cast<unsigned>(st.st_mode & 07777));
+        auto copied = [](const std::vector<std::string>& argv) {
+            for (std::size_t i = 0; i + 2 < argv.size(); ++i)
+                if (argv[i] == "--file" && argv[i + 2] == "/etc/group") return true;
+            return false;
+        };
+        // The first run's dispatcher starts knowing nothing of the remote's files: a bind (the
+        // control: a mount of /etc/group inside). It reports them with a run; then they are copies.
+        auto first = sandbox.run(command);
+        REQUIRE_MESSAGE(first, first.error().describe());
+        CHECK_FALSE(copied(first->argv));
+        CHECK(first->stdout_data == host_group + mode + "\n1\n");
+        std::optional<shannot::ProcessResult> later;
+        for (int i = 0; i < 50 && !later; ++i) {
+            auto r = sandbox.run(command);
+            REQUIRE_MESSAGE(r, r.error().describe());
+            if (copied(r->argv)) later = std::move(*r);
+        }
+        REQUIRE(later);
+        CHECK(later->exit_code == 0);
+        CHECK(later->stdout_data == host_group + mode + "\n0\n");  // the same bytes and mode, no mount
+        CHECK(transport.connections() == 1);
     }
     SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {
         auto sandbox = shannot_test::make_sandbox<T>();

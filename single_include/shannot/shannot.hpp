@@ -3328,13 +3328,14 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    which of these bind sources are symlinks where bwrap runs, each with the absolute path it
 ///    resolves to there; the builder then makes a bind that repeats another one a `--symlink`
 ///    (BuildExtras::host_symlinks). Saying nothing is always correct, only slower.
-///  - `static constexpr int copied_file_fd` and `static constexpr int copied_file_count`, with
+///  - `static constexpr std::array<int, N> copied_file_fds`, with
 ///    `std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
 ///    std::uint64_t max_bytes) const`: which of these bind sources are regular files of at most
-///    `max_bytes` where bwrap runs, with their permission bits. Up to `copied_file_count` of them
-///    are then given to bwrap as a copy (`--file FD`, BuildExtras::copied_files) at descriptors
-///    from `copied_file_fd` up, LaunchSpec::files entries with the source's path, instead of a
-///    bind mount each. Saying nothing is always correct, only slower.
+///    `max_bytes` where bwrap runs, with their permission bits. As many of them as there are
+///    descriptors in `copied_file_fds` that the launch does not use otherwise are then given to
+///    bwrap as a copy (`--file FD`, BuildExtras::copied_files), LaunchSpec::files entries with
+///    the source's path, instead of a bind mount each. Saying nothing is always correct, only
+///    slower.
 /// Optional members of process_type:
 ///  - `void filter_output(StreamKind, std::string_view in, std::string& out)`: sees every chunk
 ///    read from stdout/stderr before the host keeps or streams it and appends to `out` what the
@@ -4359,6 +4360,7 @@ private:
 // The prepare path every launch takes: per-run input checks, admission, then the builder and the
 // LaunchSpec. Fresh runs (SandboxManager) and sessions (SandboxSession) share it.
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -4480,15 +4482,16 @@ inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
 
 /// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
 /// candidates whose sources are small regular files where bwrap runs, in argv order, each at
-/// the next descriptor from the transport's first; none for a transport that cannot pass them.
+/// the transport's next free descriptor (one of T::copied_file_fds that none of `taken`, the
+/// launch's other files, has); none for a transport that cannot pass them.
 template <class T>
 [[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
                                                                           const SandboxProfile<T>& profile,
-                                                                          const BuildExtras& extras) {
+                                                                          const BuildExtras& extras,
+                                                                          const std::vector<InheritedFile>& taken) {
     std::map<std::string, BuildExtras::CopiedFile> copies;
     if constexpr (requires(const std::vector<std::string>& paths) {
-                      T::copied_file_fd;
-                      T::copied_file_count;
+                      T::copied_file_fds.size();
                       {
                           transport.host_small_files(paths, max_copied_file_bytes)
                           } -> std::same_as<std::map<std::string, unsigned>>;
@@ -4496,11 +4499,17 @@ template <class T>
         const auto candidates = BubblewrapCommandBuilder<T>(profile, {}, extras).copy_candidates();
         if (candidates.empty()) return copies;
         const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
-        int fd = T::copied_file_fd;
+        auto fd = T::copied_file_fds.begin();
+        const auto next_free = [&] {
+            while (fd != T::copied_file_fds.end() &&
+                   std::any_of(taken.begin(), taken.end(), [&](const InheritedFile& f) { return f.fd == *fd; }))
+                ++fd;
+        };
         for (const auto& target : candidates) {
-            if (fd >= T::copied_file_fd + T::copied_file_count) break;
+            next_free();
+            if (fd == T::copied_file_fds.end()) break;
             if (const auto found = small.find(target); found != small.end())
-                copies.emplace(target, BuildExtras::CopiedFile{fd++, found->second});
+                copies.emplace(target, BuildExtras::CopiedFile{*fd++, found->second});
         }
     }
     return copies;
@@ -4585,7 +4594,7 @@ template <class T>
             }
         }
     }
-    auto copies = copied_files(transport, profile, extras);
+    auto copies = copied_files(transport, profile, extras, plan.files);
     for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
     extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
@@ -5046,7 +5055,7 @@ inline constexpr std::string_view keep_filter_verb = "B";
 /// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";  ///< K TERM | K KILL
-/// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
+/// S SECCOMP SHELL BWRAP LIMITS FILTER COPIES ARGS...
 inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
@@ -5065,6 +5074,12 @@ inline constexpr std::string_view no_filter = "nofilter";
 /// The ready frame's word on stdout that says how runs' limits are enforced there:
 /// "limits=MECHANISM", a shannot::limits_mechanism value.
 inline constexpr std::string_view limits_word = "limits=";
+
+/// A frame on stderr before one run's exit report, once per dispatcher started with PATHS:
+/// "files file=MODE:SIZE:PATH ...", one word per regular file among them (MODE as `ls -l`
+/// prints it, "-rw-r--r--"; SIZE in bytes). What the transport gives bwrap as copies.
+inline constexpr std::string_view files_report = "files";
+inline constexpr std::string_view file_word = "file=";
 
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
@@ -6206,6 +6221,7 @@ using SshSandbox = SandboxManager<OpenSshProcessTransport>;
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -7557,10 +7573,9 @@ public:
     /// limits are set on it (prlimit); then it execs.
     static constexpr int limits_block_fd = 6;
     /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach bwrap
-    /// opened read-only at fds 10 and up, as `--file` copies instead of bind mounts (see
-    /// BuildExtras::copied_files).
-    static constexpr int copied_file_fd = 10;
-    static constexpr int copied_file_count = 12;  // 10-21; a spare sandbox's shell has 5 and 9
+    /// opened read-only at fds 10-21, as `--file` copies instead of bind mounts (see
+    /// BuildExtras::copied_files); a spare sandbox's shell has 5 and 9.
+    static constexpr std::array<int, 12> copied_file_fds{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
 
     explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {
         if (options_.spare_sandbox)
@@ -8032,6 +8047,7 @@ namespace detail {
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -8058,10 +8074,12 @@ namespace detail {
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8380,8 +8398,8 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
-shift 5
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5 session_copies=$6
+shift 6
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
@@ -8392,6 +8410,7 @@ if [ -n "$session_filter" ]; then
 open_filter_pipe "$session_filter" || end_dispatcher 92
 session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
 fi
+session_redirects="$session_redirects $session_copies"
 session_cgroup=
 if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
 session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -8479,21 +8498,33 @@ seccomp_redirect=
 if [ -n "$run_limits" ]; then
 eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 else
-eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
+eval "\"\$run_bwrap\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect $run_args \"\$@\""
 fi
 }
 enter_run_cgroup() {
 [ -n "$pids_cgroup" ] || return 1
 if [ -z "$run_cgroup" ]; then
-mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+[ -n "$1" ] || return 1
+mkdir "$pids_cgroup/$cgroup_name-r" || return 1
 join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
 run_cgroup=$pids_cgroup/$cgroup_name-r
 fi
-read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
+if [ -z "$1" ]; then
+run_max=max run_events=''
+else
+read -r cgroup_held <"$run_cgroup/pids.current" || cgroup_held=1
 case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
-printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+run_max=$(($1 + cgroup_held))
+fi
+if [ "$run_max" != "$written_max" ]; then
+printf '%s\n' "$run_max" >"$run_cgroup/pids.max" || return 1
+written_max=$run_max
+fi
+[ -z "$1" ] && return 0
+if [ -z "$run_events" ]; then
 read_pids_events "$run_cgroup"
 run_events=$pids_events
+fi
 }
 read_bwrap_status() {
 bwrap_status=
@@ -8508,9 +8539,18 @@ fi
 await_sandbox_exit() {
 [ -n "$1" ] || return 0
 exit_checks=0
-while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
-case $sandbox_stat in *") Z "*) break ;; esac
-if [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ]; then
+while [ "$exit_checks" -lt 350 ]; do
+command exec 3<"/proc/$1/status" || break
+sandbox_name='' sandbox_state=''
+while read -r status_key status_value <&3; do
+case $status_key in
+Name:) sandbox_name=$status_value ;;
+State:) sandbox_state=$status_value; break ;;
+esac
+done
+exec 3<&-
+case $sandbox_state in '' | Z*) break ;; esac
+if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
 kill -s KILL "$1"
 fi
 [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
@@ -8553,6 +8593,8 @@ if [ -n "$run_limits" ]; then
 set -- $run_limits "$@"
 if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
 shift 5
+elif [ -n "$run_cgroup" ]; then
+enter_run_cgroup ''
 fi
 [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
 : >"$dir/k"
@@ -8588,15 +8630,31 @@ await_sandbox_exit "$sandbox_pid"
 if [ "$run_in_cgroup" = 1 ]; then
 read_pids_events "$run_cgroup"
 if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+run_events=$pids_events
 fi
+if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
 printf '\n%s eof\n' "$nonce"
 printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+}
+send_files() {
+files_sent=1 file_words=''
+command exec 3<"$dir/f" || return 0
+while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+case $file_mode in -*) ;; *) continue ;; esac
+case $file_size in '' | *[!0-9]*) continue ;; esac
+case $file_path in /*) ;; *) continue ;; esac
+case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
+file_words="$file_words file=$file_mode:$file_size:$file_path"
+done
+exec 3<&-
+printf '\n%s files%s\n' "$nonce" "$file_words" >&6
 }
 run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0 run_cgroup='' kept_filter='' resolved_name='' resolved_bwrap=''
+backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
+files_sent=''
 P() { keep_args "$@"; }
 B() { keep_filter "$@"; }
 R() { run_request "$@"; }
@@ -8608,7 +8666,13 @@ sources_in_blocks=
 while IFS= read -r request; do eval "$request"; done
 fi
 }
+list_files() {
+[ "$#" -gt 0 ] || return 0
+LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+mv -f "$dir/f.t" "$dir/f"
+}
 hello=$1
+shift
 nl='
 '
 umask 077
@@ -8629,6 +8693,7 @@ fi
 root_symlinks=$(list_root_symlinks)
 (
 trap - EXIT
+list_files "$@"
 remove_stale_folders
 remove_stale_cgroups
 run_backstop
@@ -8785,6 +8850,7 @@ struct PersistedState {
     std::string hello{};              ///< the dispatcher's marker
     std::vector<std::string> argv{};  ///< the ssh command line, up to the destination (for ProcessResult::argv)
     std::map<std::string, std::string> links{};
+    std::string files{};  ///< the dispatcher's "files" frame (DispatcherPool::keep_files), or ''
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;
     std::uint64_t commands = 0;
@@ -8858,6 +8924,7 @@ template <class Json = nlohmann::json>
     if (j.contains("links") && j["links"].is_object())
         for (const auto& [k, v] : j["links"].items())
             if (v.is_string()) s.links.emplace(k, v.template get<std::string>());
+    str("files", s.files);
     if (j.contains("kept_args") && j["kept_args"].is_array())
         for (const auto& slot : j["kept_args"]) {
             s.kept_args.emplace_back();
@@ -8886,6 +8953,7 @@ template <class Json = nlohmann::json>
     j["hello"] = s.hello;
     j["argv"] = s.argv;
     j["links"] = s.links;
+    j["files"] = s.files;
     j["kept_args"] = s.kept_args;
     j["next_slot"] = s.next_slot;
     j["commands"] = s.commands;
@@ -9029,6 +9097,37 @@ namespace shannot::detail {
 /// The ssh classes are templates over an unused parameter only so that their code is compiled
 /// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
 /// "Compile time"); the types they name depend on it for the same reason.
+/// A regular file on the remote, as a dispatcher reported it (protocol::dispatcher::files_report).
+struct RemoteFile {
+    unsigned mode = 0;  ///< permission bits
+    std::uint64_t size = 0;
+};
+
+/// The permission bits `ls -l` prints as "-rw-r--r--" (with s, S, t, T for setuid, setgid and
+/// sticky); nullopt unless it names a regular file ('-').
+[[nodiscard]] inline std::optional<unsigned> regular_file_mode(std::string_view ls_mode) {
+    if (ls_mode.size() < 10 || ls_mode[0] != '-') return std::nullopt;
+    unsigned mode = 0;
+    for (int who = 0; who < 3; ++who) {
+        const auto triple = ls_mode.substr(1 + static_cast<std::size_t>(who) * 3, 3);
+        const unsigned shift = static_cast<unsigned>(2 - who) * 3;
+        if (triple[0] == 'r')
+            mode |= 4u << shift;
+        else if (triple[0] != '-')
+            return std::nullopt;
+        if (triple[1] == 'w')
+            mode |= 2u << shift;
+        else if (triple[1] != '-')
+            return std::nullopt;
+        const char x = triple[2];
+        const char special = who == 2 ? 't' : 's';
+        if (x == 'x' || x == special) mode |= 1u << shift;
+        if (x == special || x == special - 32) mode |= 04000u >> who;  // 's'/'S', 't'/'T'
+        if (x != '-' && x != 'x' && x != special && x != special - 32) return std::nullopt;
+    }
+    return mode;
+}
+
 template <class Deferred>
 struct Dispatcher {
     Child child;
@@ -9070,6 +9169,48 @@ public:
     [[nodiscard]] std::string limits_mechanism() const {
         std::lock_guard lock(links_mutex_);
         return limits_mechanism_;
+    }
+
+    /// The regular files among the paths want_files() named, as a dispatcher started after
+    /// that reported them (its "files" frame, sent with one of its runs); empty before.
+    [[nodiscard]] std::map<std::string, RemoteFile> remote_files() const {
+        std::lock_guard lock(links_mutex_);
+        return files_;
+    }
+    /// Asks the dispatchers started from now on to report on `paths` (a dispatcher runs `ls`
+    /// once for them, in the background). Only absolute paths of [A-Za-z0-9._/-] are asked for,
+    /// 32 at most.
+    void want_files(const std::vector<std::string>& paths) {
+        constexpr std::size_t most = 32;
+        std::lock_guard lock(links_mutex_);
+        for (const auto& path : paths) {
+            if (wanted_files_.size() >= most) break;
+            if (is_absolute(path) && path.find_first_not_of(plain_path_chars) == std::string::npos)
+                wanted_files_.insert(path);
+        }
+    }
+    /// Keeps what a dispatcher's "files" frame says (a later frame replaces an earlier one).
+    void keep_files(std::string_view payload) {
+        std::map<std::string, RemoteFile> files;
+        if (auto words = shell_split(payload)) {
+            for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::file_word.size()) != protocol::dispatcher::file_word) continue;
+                word.remove_prefix(protocol::dispatcher::file_word.size());
+                const auto colon = word.find(':'), second = word.find(':', colon + 1);
+                if (colon == std::string_view::npos || second == std::string_view::npos) continue;
+                const auto mode = regular_file_mode(word.substr(0, colon));
+                const auto size_text = word.substr(colon + 1, second - colon - 1);
+                std::uint64_t size = 0;
+                const auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+                const auto path = word.substr(second + 1);
+                if (!mode || ec != std::errc{} || end != size_text.data() + size_text.size() || !is_absolute(path))
+                    continue;
+                files[std::string(path)] = RemoteFile{*mode, size};
+            }
+        }
+        std::lock_guard lock(links_mutex_);
+        files_ = std::move(files);
+        files_report_ = std::string(payload);
     }
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
@@ -9388,6 +9529,7 @@ private:
             std::lock_guard lock(links_mutex_);
             links_ = state.links;
         }
+        if (!state.files.empty()) keep_files(state.files);
         return d;
     }
 
@@ -9416,7 +9558,7 @@ private:
         const auto hello = random_marker();
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
-        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        spec.argv.push_back(dispatcher_command(hello));
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
         child.process = std::move(spawned->process);
@@ -9467,6 +9609,7 @@ private:
         {
             std::lock_guard lock(links_mutex_);
             st.links = links_;
+            st.files = files_report_;
         }
         if (!write_persisted_state(kept_->paths.state, st)) {
             holder->process.signal(SIGKILL);
@@ -9579,7 +9722,7 @@ private:
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         dispatcher->argv = spec.argv;
-        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        spec.argv.push_back(dispatcher_command(hello));
         if (started_child) {
             dispatcher->child = std::move(*started_child);
         } else {
@@ -9619,6 +9762,21 @@ private:
                         (line.empty() ? std::string() : ": " + line));
     }
 
+    /// The characters of a path the dispatcher reports on (its frames split on blanks).
+    static constexpr std::string_view plain_path_chars =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-";
+
+    /// What ssh runs on the remote: the dispatcher, given its marker and the paths to report on
+    /// (want_files).
+    [[nodiscard]] std::string dispatcher_command(const std::string& hello) const {
+        std::vector<std::string> words{"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello};
+        {
+            std::lock_guard lock(links_mutex_);
+            words.insert(words.end(), wanted_files_.begin(), wanted_files_.end());
+        }
+        return shell_join(words);
+    }
+
     /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only
     /// absolute paths of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
@@ -9647,6 +9805,9 @@ private:
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
+    std::set<std::string> wanted_files_;       ///< want_files()
+    std::map<std::string, RemoteFile> files_;  ///< keep_files()
+    std::string files_report_;                 ///< the frame files_ came from, for the kept connection
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
@@ -9757,6 +9918,14 @@ public:
             if (dispatcher_ &&
                 std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end())
                 dispatcher_->kept_filter.clear();
+            // What the dispatcher found of the files it was asked about (once per dispatcher).
+            for (const auto& payload : reports)
+                if (pool_ && payload.size() >= protocol::dispatcher::files_report.size() &&
+                    std::string_view(payload).substr(0, protocol::dispatcher::files_report.size()) ==
+                        protocol::dispatcher::files_report &&
+                    (payload.size() == protocol::dispatcher::files_report.size() ||
+                     payload[protocol::dispatcher::files_report.size()] == ' '))
+                    pool_->keep_files(payload);
             give_back(true);
             return info;
         }
@@ -9914,9 +10083,12 @@ private:
 /// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
 /// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
 /// then carries only the command: the dispatcher reads its requests a system call per byte, and
-/// a profile's arguments are most of a request.
+/// a profile's arguments are most of a request. `redirections` (sh text: the copies' "5<'PATH'
+/// ...") follow the arguments in the kept text; the arguments name the copies' fds and targets,
+/// so they alone tell slots apart.
 template <class Session>
-std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
+std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines,
+                      const std::string& redirections = {}) {
     constexpr std::size_t slots = 8;
     auto& kept = dispatcher.kept_args;
     if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end())
@@ -9930,6 +10102,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
     }
     auto text = dispatcher_request(args);
     text.pop_back();  // the newline
+    if (!redirections.empty()) text += ' ' + redirections;
     lines += dispatcher_request({std::string(protocol::dispatcher::keep_args_verb), std::to_string(slot), text});
     kept[slot] = std::move(args);
     return slot;
@@ -10099,6 +10272,11 @@ public:
     static constexpr int syscall_filter_fd = 6;
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
+    /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach the
+    /// remote bwrap as `--file` copies at these fds (instead of a bind mount each), opened by the
+    /// dispatcher's redirections: the one-digit fds its sh can name that bwrap does not get
+    /// otherwise (a session's agent shell has 5). Known once a dispatcher has reported them.
+    static constexpr std::array<int, 4> copied_file_fds{5, 7, 8, 9};
 
     explicit BasicOpenSshProcessTransport(SshConnection connection)
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
@@ -10119,6 +10297,19 @@ public:
             if (auto it = known.find(path); it != known.end()) links.insert(*it);
         return links;
     }
+    /// Which of `paths` are regular files of at most `max_bytes` on the remote, with their
+    /// permission bits, as far as its dispatchers tell: each started after this asked reports on
+    /// them once (with a run: the first run after a dispatcher starts still binds them).
+    [[nodiscard]] std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+                                                                   std::uint64_t max_bytes) const {
+        pool_->want_files(paths);
+        const auto known = pool_->remote_files();
+        std::map<std::string, unsigned> files;
+        for (const auto& path : paths)
+            if (auto it = known.find(path); it != known.end() && it->second.size <= max_bytes)
+                files.emplace(path, it->second.mode);
+        return files;
+    }
     /// Master connections alive now.
     [[nodiscard]] std::size_t connections() const { return pool_->connections(); }
     /// Dispatchers waiting for the next command.
@@ -10135,14 +10326,14 @@ public:
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline =
             detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
-        const auto files = filter_files(spec);
+        const auto files = filter_files(spec, false);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
-            const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
+            const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines, files.copies);
             if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
                 lines += detail::dispatcher_request({std::string(detail::protocol::dispatcher::keep_filter_verb),
                                                      detail::printf_escape(*files.filter)});
@@ -10185,17 +10376,18 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        const auto files = filter_files(spec);
+        const auto files = filter_files(spec, true);
         std::string shell;
         for (const auto& f : spec.files)
-            if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
+            if (f.fd == detail::session_shell_fd) shell = f.path;
         std::vector<std::string> request = {
             std::string(detail::protocol::dispatcher::session_verb),
             files.seccomp,
             shell,
             connection().remote_bwrap,
             detail::remote_limits(spec.limits),
-            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
+            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string(),
+            files.copies};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -10219,16 +10411,24 @@ public:
     }
 
 private:
-    /// The profile's seccomp file (a remote path, or '') and the built-in filter's bytes (or none).
+    /// The profile's seccomp file (a remote path, or ''), the built-in filter's bytes (or none)
+    /// and the copies' redirections for the dispatcher's sh ("5<'/etc/group' 7<...", or '').
     struct FilterFiles {
         std::string seccomp{};
         const std::string* filter = nullptr;
+        std::string copies{};
     };
-    static FilterFiles filter_files(const LaunchSpec& spec) {
+    /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
+    static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
         FilterFiles out;
         for (const auto& f : spec.files) {
             if (f.fd == seccomp_fd) out.seccomp = f.path;
             if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
+            const bool copy = std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end();
+            if (copy && !f.path.empty() && !(session && f.fd == detail::session_shell_fd)) {
+                if (!out.copies.empty()) out.copies += ' ';
+                out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);
+            }
         }
         return out;
     }

@@ -106,8 +106,7 @@ public:
     static constexpr int syscall_filter_fd = shannot::PosixSpawnTransport::syscall_filter_fd;
     static constexpr int json_status_fd = shannot::PosixSpawnTransport::json_status_fd;
     // The same copies of small files as the transport's (not a cost of limits).
-    static constexpr int copied_file_fd = shannot::PosixSpawnTransport::copied_file_fd;
-    static constexpr int copied_file_count = shannot::PosixSpawnTransport::copied_file_count;
+    static constexpr auto copied_file_fds = shannot::PosixSpawnTransport::copied_file_fds;
 
     [[nodiscard]] bool executable_exists(std::string_view path) const { return inner_.executable_exists(path); }
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {

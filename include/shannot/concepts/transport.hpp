@@ -100,13 +100,14 @@ concept Transport = requires(T& t, const LaunchSpec& spec) {
 ///    which of these bind sources are symlinks where bwrap runs, each with the absolute path it
 ///    resolves to there; the builder then makes a bind that repeats another one a `--symlink`
 ///    (BuildExtras::host_symlinks). Saying nothing is always correct, only slower.
-///  - `static constexpr int copied_file_fd` and `static constexpr int copied_file_count`, with
+///  - `static constexpr std::array<int, N> copied_file_fds`, with
 ///    `std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
 ///    std::uint64_t max_bytes) const`: which of these bind sources are regular files of at most
-///    `max_bytes` where bwrap runs, with their permission bits. Up to `copied_file_count` of them
-///    are then given to bwrap as a copy (`--file FD`, BuildExtras::copied_files) at descriptors
-///    from `copied_file_fd` up, LaunchSpec::files entries with the source's path, instead of a
-///    bind mount each. Saying nothing is always correct, only slower.
+///    `max_bytes` where bwrap runs, with their permission bits. As many of them as there are
+///    descriptors in `copied_file_fds` that the launch does not use otherwise are then given to
+///    bwrap as a copy (`--file FD`, BuildExtras::copied_files), LaunchSpec::files entries with
+///    the source's path, instead of a bind mount each. Saying nothing is always correct, only
+///    slower.
 /// Optional members of process_type:
 ///  - `void filter_output(StreamKind, std::string_view in, std::string& out)`: sees every chunk
 ///    read from stdout/stderr before the host keeps or streams it and appends to `out` what the

@@ -3,6 +3,7 @@
 // LaunchSpec. Fresh runs (SandboxManager) and sessions (SandboxSession) share it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -134,15 +135,16 @@ inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
 
 /// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
 /// candidates whose sources are small regular files where bwrap runs, in argv order, each at
-/// the next descriptor from the transport's first; none for a transport that cannot pass them.
+/// the transport's next free descriptor (one of T::copied_file_fds that none of `taken`, the
+/// launch's other files, has); none for a transport that cannot pass them.
 template <class T>
 [[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
                                                                           const SandboxProfile<T>& profile,
-                                                                          const BuildExtras& extras) {
+                                                                          const BuildExtras& extras,
+                                                                          const std::vector<InheritedFile>& taken) {
     std::map<std::string, BuildExtras::CopiedFile> copies;
     if constexpr (requires(const std::vector<std::string>& paths) {
-                      T::copied_file_fd;
-                      T::copied_file_count;
+                      T::copied_file_fds.size();
                       {
                           transport.host_small_files(paths, max_copied_file_bytes)
                           } -> std::same_as<std::map<std::string, unsigned>>;
@@ -150,11 +152,17 @@ template <class T>
         const auto candidates = BubblewrapCommandBuilder<T>(profile, {}, extras).copy_candidates();
         if (candidates.empty()) return copies;
         const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
-        int fd = T::copied_file_fd;
+        auto fd = T::copied_file_fds.begin();
+        const auto next_free = [&] {
+            while (fd != T::copied_file_fds.end() &&
+                   std::any_of(taken.begin(), taken.end(), [&](const InheritedFile& f) { return f.fd == *fd; }))
+                ++fd;
+        };
         for (const auto& target : candidates) {
-            if (fd >= T::copied_file_fd + T::copied_file_count) break;
+            next_free();
+            if (fd == T::copied_file_fds.end()) break;
             if (const auto found = small.find(target); found != small.end())
-                copies.emplace(target, BuildExtras::CopiedFile{fd++, found->second});
+                copies.emplace(target, BuildExtras::CopiedFile{*fd++, found->second});
         }
     }
     return copies;
@@ -239,7 +247,7 @@ template <class T>
             }
         }
     }
-    auto copies = copied_files(transport, profile, extras);
+    auto copies = copied_files(transport, profile, extras, plan.files);
     for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
     extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();

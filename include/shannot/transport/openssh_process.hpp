@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include <shannot/detail/posix/timer.hpp>
 #include <shannot/detail/posix/unique_fd.hpp>
 #include <shannot/detail/scripts/protocol.hpp>
+#include <shannot/detail/session/agent.hpp>
 #include <shannot/detail/shell_quote.hpp>
 #include <shannot/detail/ssh/dispatcher_pool.hpp>
 #include <shannot/detail/ssh/remote_command.hpp>
@@ -56,6 +58,11 @@ public:
     static constexpr int syscall_filter_fd = 6;
     /// The dispatcher reads bwrap's status there to tell setup failures from command failures.
     static constexpr int json_status_fd = 4;
+    /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach the
+    /// remote bwrap as `--file` copies at these fds (instead of a bind mount each), opened by the
+    /// dispatcher's redirections: the one-digit fds its sh can name that bwrap does not get
+    /// otherwise (a session's agent shell has 5). Known once a dispatcher has reported them.
+    static constexpr std::array<int, 4> copied_file_fds{5, 7, 8, 9};
 
     explicit BasicOpenSshProcessTransport(SshConnection connection)
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
@@ -76,6 +83,19 @@ public:
             if (auto it = known.find(path); it != known.end()) links.insert(*it);
         return links;
     }
+    /// Which of `paths` are regular files of at most `max_bytes` on the remote, with their
+    /// permission bits, as far as its dispatchers tell: each started after this asked reports on
+    /// them once (with a run: the first run after a dispatcher starts still binds them).
+    [[nodiscard]] std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+                                                                   std::uint64_t max_bytes) const {
+        pool_->want_files(paths);
+        const auto known = pool_->remote_files();
+        std::map<std::string, unsigned> files;
+        for (const auto& path : paths)
+            if (auto it = known.find(path); it != known.end() && it->second.size <= max_bytes)
+                files.emplace(path, it->second.mode);
+        return files;
+    }
     /// Master connections alive now.
     [[nodiscard]] std::size_t connections() const { return pool_->connections(); }
     /// Dispatchers waiting for the next command.
@@ -92,14 +112,14 @@ public:
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline =
             detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
-        const auto files = filter_files(spec);
+        const auto files = filter_files(spec, false);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
             const auto nonce = detail::random_marker();
             const auto split = std::find(spec.bwrap_args.begin(), spec.bwrap_args.end(), "--");
             std::string lines;
-            const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines);
+            const auto slot = detail::keep_args(**dispatcher, {spec.bwrap_args.begin(), split}, lines, files.copies);
             if (files.filter != nullptr && (*dispatcher)->kept_filter != *files.filter) {
                 lines += detail::dispatcher_request({std::string(detail::protocol::dispatcher::keep_filter_verb),
                                                      detail::printf_escape(*files.filter)});
@@ -142,17 +162,18 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        const auto files = filter_files(spec);
+        const auto files = filter_files(spec, true);
         std::string shell;
         for (const auto& f : spec.files)
-            if (f.fd != seccomp_fd && f.fd != syscall_filter_fd) shell = f.path;
+            if (f.fd == detail::session_shell_fd) shell = f.path;
         std::vector<std::string> request = {
             std::string(detail::protocol::dispatcher::session_verb),
             files.seccomp,
             shell,
             connection().remote_bwrap,
             detail::remote_limits(spec.limits),
-            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string()};
+            files.filter != nullptr ? detail::printf_escape(*files.filter) : std::string(),
+            files.copies};
         request.insert(request.end(), spec.bwrap_args.begin(), spec.bwrap_args.end());
         const auto line = detail::dispatcher_request(request);
         std::optional<std::chrono::steady_clock::time_point> wait_until;
@@ -176,16 +197,24 @@ public:
     }
 
 private:
-    /// The profile's seccomp file (a remote path, or '') and the built-in filter's bytes (or none).
+    /// The profile's seccomp file (a remote path, or ''), the built-in filter's bytes (or none)
+    /// and the copies' redirections for the dispatcher's sh ("5<'/etc/group' 7<...", or '').
     struct FilterFiles {
         std::string seccomp{};
         const std::string* filter = nullptr;
+        std::string copies{};
     };
-    static FilterFiles filter_files(const LaunchSpec& spec) {
+    /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
+    static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
         FilterFiles out;
         for (const auto& f : spec.files) {
             if (f.fd == seccomp_fd) out.seccomp = f.path;
             if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
+            const bool copy = std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end();
+            if (copy && !f.path.empty() && !(session && f.fd == detail::session_shell_fd)) {
+                if (!out.copies.empty()) out.copies += ' ';
+                out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);
+            }
         }
         return out;
     }

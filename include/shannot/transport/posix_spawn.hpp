@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -79,10 +80,9 @@ public:
     /// limits are set on it (prlimit); then it execs.
     static constexpr int limits_block_fd = 6;
     /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach bwrap
-    /// opened read-only at fds 10 and up, as `--file` copies instead of bind mounts (see
-    /// BuildExtras::copied_files).
-    static constexpr int copied_file_fd = 10;
-    static constexpr int copied_file_count = 12;  // 10-21; a spare sandbox's shell has 5 and 9
+    /// opened read-only at fds 10-21, as `--file` copies instead of bind mounts (see
+    /// BuildExtras::copied_files); a spare sandbox's shell has 5 and 9.
+    static constexpr std::array<int, 12> copied_file_fds{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
 
     explicit BasicPosixSpawnTransport(PosixSpawnOptions options = {}) : options_(std::move(options)) {
         if (options_.spare_sandbox)

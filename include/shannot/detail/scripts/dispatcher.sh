@@ -3,11 +3,12 @@
 # shellcheck shell=sh
 # shellcheck disable=SC2317 # the functions the requests call look unreachable: requests are eval'd
 #
-# Run once per ssh session as `sh -c DISPATCHER shannot HELLO`; it then starts one sandbox per
-# request, so that a command costs a bwrap start, not an ssh session and a login shell (sshd runs
-# the user's login shell, and its rc files, for every session). The protocol (requests, frames,
-# exit statuses) is docs/protocol.md; this file says how it is carried out. It needs sh, bwrap,
-# head, tee, wc, sleep, mkdir, mv, rm and rmdir on the remote, and /proc.
+# Run once per ssh session as `sh -c DISPATCHER shannot HELLO [PATH...]`; it then starts one
+# sandbox per request, so that a command costs a bwrap start, not an ssh session and a login shell
+# (sshd runs the user's login shell, and its rc files, for every session). The protocol (requests,
+# frames, exit statuses) is docs/protocol.md; this file says how it is carried out. It needs sh,
+# bwrap, head, tee, wc, sleep, mkdir, mv, rm and rmdir on the remote, and /proc; and ls to report
+# on PATHS (list_files), without which bwrap binds those files instead of copying them.
 #
 # tools/embed_scripts.py embeds this file into detail/scripts/dispatcher_script.hpp (without its
 # full-line comments and indentation, which ssh then does not carry); regenerate that header after
@@ -44,6 +45,7 @@
 #   s      "PID START" of the reader that runs an S request's bwrap (read by another
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
+#   f      `ls -lnLd PATH...` (list_files), which the runner reports once (send_files)
 #
 # Limits (docs/limits.md). A run's rlimits are set by a subshell that
 # then execs bwrap (`( limit_self ...; exec bwrap ... )`: one fork, as a POSIX shell cannot set a
@@ -67,7 +69,7 @@
 # the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh
 # would report a killed command there), and 9 is the write end of its own stdin while a run is on;
 # 8 is the pipe that holds the syscall filter for one run or session (open_filter_pipe), which
-# bwrap gets at 6.
+# bwrap gets at 6; 3 is the runner's for a moment after a run (await_sandbox_exit).
 # The reader's stderr is the session's, which the next command's stderr follows: a read whose file
 # may fail to open has its stderr redirected first (`2>/dev/null <FILE`: redirections apply left
 # to right, and sh reports a file it cannot open on the stderr it has then).
@@ -392,18 +394,19 @@ end_dispatcher() {
   exit "$1"
 }
 
-# start_session SECCOMP SHELL BWRAP LIMITS FILTER ARGS...: S. Hands this ssh session to one
+# start_session SECCOMP SHELL BWRAP LIMITS FILTER COPIES ARGS...: S. Hands this ssh session to one
 # long-lived sandbox: runs BWRAP ARGS in the foreground with the session's stdin, stdout and
 # stderr, SECCOMP (or '') at fd 3, SHELL at fd 5 (bwrap copies it into the sandbox for the session
-# agent) and FILTER (as for B, or '' for none) through a pipe at fd 6; when it ends, so does the
+# agent), FILTER (as for B, or '' for none) through a pipe at fd 6, and the files bwrap copies
+# as COPIES opens them (redirections, as a P's); when it ends, so does the
 # dispatcher, with its status. LIMITS ('' or "MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES
 # PROCESSES") are set on the sandbox (limit_self), and where a pids cgroup can be made, bwrap
 # starts in one of the session's with pids.max PROCESSES. Refusals: 96 (BWRAP not found), 95
 # (SECCOMP unreadable), 94 (SHELL unreadable), 93 (LIMITS malformed, or the pids cgroup cannot be
 # made), 92 (no pipe for FILTER). Records the reader's pid and start time in $dir/s for a Z.
 start_session() {
-  session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
-  shift 5
+  session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5 session_copies=$6
+  shift 6
   command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
   if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
   [ -r "$session_shell" ] || end_dispatcher 94
@@ -416,6 +419,8 @@ start_session() {
     open_filter_pipe "$session_filter" || end_dispatcher 92
     session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
   fi
+  # The copies last: they may open fds closed before (7, 8, 9).
+  session_redirects="$session_redirects $session_copies"
   session_cgroup=
   if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
     session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -486,9 +491,10 @@ arm_backstop() {
   printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
 }
 
-# keep_args SLOT ARGS: P. Keeps ARGS (bwrap's arguments before "--", one word of sh-quoted text)
-# for the R requests that name SLOT (a number): a profile's arguments are ~1.3 KB, and the reader
-# reads its requests a system call per byte, so they are sent once per session and list.
+# keep_args SLOT ARGS: P. Keeps ARGS (bwrap's arguments before "--", one word of sh-quoted text,
+# then the redirections that open the files bwrap copies: "5<'/etc/group' 7<...") for the R
+# requests that name SLOT (a number): a profile's arguments are ~1.3 KB, and the reader reads its
+# requests a system call per byte, so they are sent once per session and list.
 keep_args() {
   eval "bwrap_args_$1=\$2"
 }
@@ -538,8 +544,9 @@ refuse_run() {
 
 # start_bwrap COMMAND...: starts the run's bwrap with the arguments kept in its slot, then
 # COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, the syscall
-# filter's pipe (fd 8) at fd 6 when the run asked for it, and bwrap's --json-status-fd (4) into
-# fd 9; its stdout and stderr are the session's. Without limits, one
+# filter's pipe (fd 8) at fd 6 when the run asked for it, bwrap's --json-status-fd (4) into fd 9,
+# and the files it copies at the fds the slot's redirections open (5, 7, 8, 9: after those
+# closes); its stdout and stderr are the session's (dash reports a copy it cannot open there). Without limits, one
 # simple command, which dash starts with vfork (no copy of the shell); with them, a subshell that
 # sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
 # it) SIGPIPE at their defaults. Returns bwrap's exit status.
@@ -550,28 +557,44 @@ start_bwrap() {
   if [ -n "$run_limits" ]; then
     eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
   else
-    eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
+    # The kept arguments last: the copies' redirections in them open fds closed before.
+    eval "\"\$run_bwrap\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect $run_args \"\$@\""
   fi
 }
 
-# enter_run_cgroup PROCESSES: before a run with limits, where a pids cgroup can be made: the
-# runner moves itself into a cgroup of its own the first time (its bwraps are then born there),
-# and sets its pids.max to PROCESSES plus what the cgroup holds already (pids.current: itself,
-# and the PID 1 of earlier runs until init reaps them: bwrap's monitor exits without reaping
-# it, and a lazy init leaves it charged here); run_cgroup names it and run_events counts the
-# forks it refused so far. Returns 1 (run_cgroup empty) when there is none.
+# enter_run_cgroup PROCESSES: before a run, where a pids cgroup can be made: the runner moves
+# itself into a cgroup of its own before its first run with limits (its bwraps are then born
+# there), and sets its pids.max to PROCESSES plus what the cgroup holds already (pids.current:
+# itself, and the PID 1 of earlier runs until init reaps them: bwrap's monitor exits without
+# reaping it, and a lazy init leaves it charged here), or to "max" for a run without limits
+# (PROCESSES ''); run_cgroup names it. pids.max is written only when it changes, and run_events
+# (the forks the cgroup refused so far) read only when a run without limits may have changed it:
+# a run with limits reads it once, after, and that count is the next one's before. Returns 1
+# (run_cgroup empty) when there is none.
 enter_run_cgroup() {
   [ -n "$pids_cgroup" ] || return 1
   if [ -z "$run_cgroup" ]; then
-    mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+    [ -n "$1" ] || return 1
+    mkdir "$pids_cgroup/$cgroup_name-r" || return 1
     join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
     run_cgroup=$pids_cgroup/$cgroup_name-r
   fi
-  read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
-  case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
-  printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
-  read_pids_events "$run_cgroup"
-  run_events=$pids_events
+  if [ -z "$1" ]; then
+    run_max=max run_events=''
+  else
+    read -r cgroup_held <"$run_cgroup/pids.current" || cgroup_held=1
+    case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
+    run_max=$(($1 + cgroup_held))
+  fi
+  if [ "$run_max" != "$written_max" ]; then
+    printf '%s\n' "$run_max" >"$run_cgroup/pids.max" || return 1
+    written_max=$run_max
+  fi
+  [ -z "$1" ] && return 0
+  if [ -z "$run_events" ]; then
+    read_pids_events "$run_cgroup"
+    run_events=$pids_events
+  fi
 }
 
 # read_bwrap_status: sets bwrap_status to what bwrap wrote to its --json-status-fd. That went into
@@ -594,13 +617,26 @@ read_bwrap_status() {
 # kills what is left in the sandbox as it exits), and kills it if it outlived bwrap, ~3 s at most;
 # so when a killed run returns, nothing of it is left on the remote. It is often still exiting when
 # bwrap has, for a few hundred microseconds, so it is read again at once 50 times before each
-# further look costs a sleep (an exec, and 10 ms).
+# further look costs a sleep (an exec, and 10 ms). It reads /proc/PID/status up to its State line
+# (its second or third), not /proc/PID/stat: `read` takes a system call per byte, and the kernel
+# formats the whole file again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
   exit_checks=0
-  while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
-    case $sandbox_stat in *") Z "*) break ;; esac
-    if [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ]; then
+  while [ "$exit_checks" -lt 350 ]; do
+    # `command`: a file that cannot be opened (the process is gone) must not end this shell, as
+    # a failed redirection of exec (a special builtin) or of a compound command may.
+    command exec 3<"/proc/$1/status" || break
+    sandbox_name='' sandbox_state=''
+    while read -r status_key status_value <&3; do
+      case $status_key in
+        Name:) sandbox_name=$status_value ;;
+        State:) sandbox_state=$status_value; break ;;
+      esac
+    done
+    exec 3<&-
+    case $sandbox_state in '' | Z*) break ;; esac
+    if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
       kill -s KILL "$1"
     fi
     [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
@@ -654,6 +690,9 @@ run_request() {
     set -- $run_limits "$@"
     if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
     shift 5
+  elif [ -n "$run_cgroup" ]; then
+    # The runner is in its cgroup since a run with limits: lift the process limit of that run.
+    enter_run_cgroup ''
   fi
   [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
   # The pid file names this runner while the run is on (signal_run finds bwrap as its child); a
@@ -695,9 +734,28 @@ run_request() {
   if [ "$run_in_cgroup" = 1 ]; then
     read_pids_events "$run_cgroup"
     if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+    run_events=$pids_events
   fi
+  if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
   printf '\n%s eof\n' "$nonce"
   printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+}
+
+# send_files: the files frame, once per dispatcher, when list_files has written $dir/f: "files
+# file=MODE:SIZE:PATH ..." for each regular file it lists (MODE as ls prints it); on stderr,
+# before the exit report of the run that sends it.
+send_files() {
+  files_sent=1 file_words=''
+  command exec 3<"$dir/f" || return 0
+  while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+    case $file_mode in -*) ;; *) continue ;; esac
+    case $file_size in '' | *[!0-9]*) continue ;; esac
+    case $file_path in /*) ;; *) continue ;; esac
+    case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
+    file_words="$file_words file=$file_mode:$file_size:$file_path"
+  done
+  exec 3<&-
+  printf '\n%s files%s\n' "$nonce" "$file_words" >&6
 }
 
 # run_requests: the runner. Runs the requests the reader writes to its stdin, a pipe that nothing
@@ -709,7 +767,8 @@ run_requests() {
   trap - PIPE
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-  backstop_seq=0 run_cgroup='' kept_filter='' resolved_name='' resolved_bwrap=''
+  backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
+  files_sent=''
   # The verbs, as the runner sees them.
   P() { keep_args "$@"; }
   B() { keep_filter "$@"; }
@@ -728,9 +787,20 @@ run_requests() {
   fi
 }
 
+# list_files PATH...: writes $dir/f for send_files: `ls -lnLd` of PATHS (the small files the C++
+# side would give bwrap as copies; it names only absolute paths of [A-Za-z0-9._/-]), renamed
+# into place once whole. Run once, in the background: no run waits for it. Without ls, or
+# without PATHS, there is no $dir/f, and bwrap binds those files.
+list_files() {
+  [ "$#" -gt 0 ] || return 0
+  LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+  mv -f "$dir/f.t" "$dir/f"
+}
+
 # ---- Main
 
 hello=$1
+shift
 # A newline: request lines write a newline inside a word as '"$nl"'.
 nl='
 '
@@ -756,6 +826,7 @@ fi
 root_symlinks=$(list_root_symlinks)
 (
   trap - EXIT
+  list_files "$@"
   remove_stale_folders
   remove_stale_cgroups
   run_backstop

@@ -221,8 +221,8 @@ echo "$1" >"$dir/x"
 exit "$1"
 }
 start_session() {
-session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5
-shift 5
+session_seccomp=$1 session_shell=$2 session_bwrap=$3 session_limits=$4 session_filter=$5 session_copies=$6
+shift 6
 command -v "$session_bwrap" >/dev/null 2>&1 || end_dispatcher 96
 if [ -n "$session_seccomp" ] && ! [ -r "$session_seccomp" ]; then end_dispatcher 95; fi
 [ -r "$session_shell" ] || end_dispatcher 94
@@ -233,6 +233,7 @@ if [ -n "$session_filter" ]; then
 open_filter_pipe "$session_filter" || end_dispatcher 92
 session_redirects="$session_redirects 6</proc/self/fd/8 8<&-"
 fi
+session_redirects="$session_redirects $session_copies"
 session_cgroup=
 if [ -n "$session_limits" ] && [ -n "$pids_cgroup" ]; then
 session_cgroup=$pids_cgroup/$cgroup_name-s
@@ -320,21 +321,33 @@ seccomp_redirect=
 if [ -n "$run_limits" ]; then
 eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 else
-eval "\"\$run_bwrap\" $run_args \"\$@\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
+eval "\"\$run_bwrap\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect $run_args \"\$@\""
 fi
 }
 enter_run_cgroup() {
 [ -n "$pids_cgroup" ] || return 1
 if [ -z "$run_cgroup" ]; then
-mkdir "$pids_cgroup/$cgroup_name-r" 2>/dev/null || return 1
+[ -n "$1" ] || return 1
+mkdir "$pids_cgroup/$cgroup_name-r" || return 1
 join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
 run_cgroup=$pids_cgroup/$cgroup_name-r
 fi
-read -r cgroup_held 2>/dev/null <"$run_cgroup/pids.current" || cgroup_held=1
+if [ -z "$1" ]; then
+run_max=max run_events=''
+else
+read -r cgroup_held <"$run_cgroup/pids.current" || cgroup_held=1
 case $cgroup_held in '' | *[!0-9]* | 0) cgroup_held=1 ;; esac
-printf '%s\n' "$(($1 + cgroup_held))" 2>/dev/null >"$run_cgroup/pids.max" || return 1
+run_max=$(($1 + cgroup_held))
+fi
+if [ "$run_max" != "$written_max" ]; then
+printf '%s\n' "$run_max" >"$run_cgroup/pids.max" || return 1
+written_max=$run_max
+fi
+[ -z "$1" ] && return 0
+if [ -z "$run_events" ]; then
 read_pids_events "$run_cgroup"
 run_events=$pids_events
+fi
 }
 read_bwrap_status() {
 bwrap_status=
@@ -349,9 +362,18 @@ fi
 await_sandbox_exit() {
 [ -n "$1" ] || return 0
 exit_checks=0
-while [ "$exit_checks" -lt 350 ] && read -r sandbox_stat <"/proc/$1/stat"; do
-case $sandbox_stat in *") Z "*) break ;; esac
-if [ "$exit_checks" -eq 0 ] && read -r sandbox_comm <"/proc/$1/comm" && [ "$sandbox_comm" = bwrap ]; then
+while [ "$exit_checks" -lt 350 ]; do
+command exec 3<"/proc/$1/status" || break
+sandbox_name='' sandbox_state=''
+while read -r status_key status_value <&3; do
+case $status_key in
+Name:) sandbox_name=$status_value ;;
+State:) sandbox_state=$status_value; break ;;
+esac
+done
+exec 3<&-
+case $sandbox_state in '' | Z*) break ;; esac
+if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
 kill -s KILL "$1"
 fi
 [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
@@ -394,6 +416,8 @@ if [ -n "$run_limits" ]; then
 set -- $run_limits "$@"
 if enter_run_cgroup "$5"; then run_in_cgroup=1; fi
 shift 5
+elif [ -n "$run_cgroup" ]; then
+enter_run_cgroup ''
 fi
 [ "$run_timeout" -le 0 ] || arm_backstop "$run_timeout"
 : >"$dir/k"
@@ -429,15 +453,31 @@ await_sandbox_exit "$sandbox_pid"
 if [ "$run_in_cgroup" = 1 ]; then
 read_pids_events "$run_cgroup"
 if [ "$pids_events" != "$run_events" ]; then run_hit=1; fi
+run_events=$pids_events
 fi
+if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
 printf '\n%s eof\n' "$nonce"
 printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+}
+send_files() {
+files_sent=1 file_words=''
+command exec 3<"$dir/f" || return 0
+while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+case $file_mode in -*) ;; *) continue ;; esac
+case $file_size in '' | *[!0-9]*) continue ;; esac
+case $file_path in /*) ;; *) continue ;; esac
+case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
+file_words="$file_words file=$file_mode:$file_size:$file_path"
+done
+exec 3<&-
+printf '\n%s files%s\n' "$nonce" "$file_words" >&6
 }
 run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
-backstop_seq=0 run_cgroup='' kept_filter='' resolved_name='' resolved_bwrap=''
+backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
+files_sent=''
 P() { keep_args "$@"; }
 B() { keep_filter "$@"; }
 R() { run_request "$@"; }
@@ -449,7 +489,13 @@ sources_in_blocks=
 while IFS= read -r request; do eval "$request"; done
 fi
 }
+list_files() {
+[ "$#" -gt 0 ] || return 0
+LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+mv -f "$dir/f.t" "$dir/f"
+}
 hello=$1
+shift
 nl='
 '
 umask 077
@@ -470,6 +516,7 @@ fi
 root_symlinks=$(list_root_symlinks)
 (
 trap - EXIT
+list_files "$@"
 remove_stale_folders
 remove_stale_cgroups
 run_backstop

@@ -33,7 +33,7 @@ inline constexpr std::string_view keep_filter_verb = "B";
 /// R NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS FILTER -- COMMAND...
 inline constexpr std::string_view run_verb = "R";
 inline constexpr std::string_view signal_verb = "K";  ///< K TERM | K KILL
-/// S SECCOMP SHELL BWRAP LIMITS FILTER ARGS...
+/// S SECCOMP SHELL BWRAP LIMITS FILTER COPIES ARGS...
 inline constexpr std::string_view session_verb = "S";
 inline constexpr std::string_view kill_session_verb = "Z";  ///< Z HELLO
 /// The signals a K names.
@@ -52,6 +52,12 @@ inline constexpr std::string_view no_filter = "nofilter";
 /// The ready frame's word on stdout that says how runs' limits are enforced there:
 /// "limits=MECHANISM", a shannot::limits_mechanism value.
 inline constexpr std::string_view limits_word = "limits=";
+
+/// A frame on stderr before one run's exit report, once per dispatcher started with PATHS:
+/// "files file=MODE:SIZE:PATH ...", one word per regular file among them (MODE as `ls -l`
+/// prints it, "-rw-r--r--"; SIZE in bytes). What the transport gives bwrap as copies.
+inline constexpr std::string_view files_report = "files";
+inline constexpr std::string_view file_word = "file=";
 
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)

@@ -14,10 +14,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +84,37 @@ namespace shannot::detail {
 /// The ssh classes are templates over an unused parameter only so that their code is compiled
 /// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
 /// "Compile time"); the types they name depend on it for the same reason.
+/// A regular file on the remote, as a dispatcher reported it (protocol::dispatcher::files_report).
+struct RemoteFile {
+    unsigned mode = 0;  ///< permission bits
+    std::uint64_t size = 0;
+};
+
+/// The permission bits `ls -l` prints as "-rw-r--r--" (with s, S, t, T for setuid, setgid and
+/// sticky); nullopt unless it names a regular file ('-').
+[[nodiscard]] inline std::optional<unsigned> regular_file_mode(std::string_view ls_mode) {
+    if (ls_mode.size() < 10 || ls_mode[0] != '-') return std::nullopt;
+    unsigned mode = 0;
+    for (int who = 0; who < 3; ++who) {
+        const auto triple = ls_mode.substr(1 + static_cast<std::size_t>(who) * 3, 3);
+        const unsigned shift = static_cast<unsigned>(2 - who) * 3;
+        if (triple[0] == 'r')
+            mode |= 4u << shift;
+        else if (triple[0] != '-')
+            return std::nullopt;
+        if (triple[1] == 'w')
+            mode |= 2u << shift;
+        else if (triple[1] != '-')
+            return std::nullopt;
+        const char x = triple[2];
+        const char special = who == 2 ? 't' : 's';
+        if (x == 'x' || x == special) mode |= 1u << shift;
+        if (x == special || x == special - 32) mode |= 04000u >> who;  // 's'/'S', 't'/'T'
+        if (x != '-' && x != 'x' && x != special && x != special - 32) return std::nullopt;
+    }
+    return mode;
+}
+
 template <class Deferred>
 struct Dispatcher {
     Child child;
@@ -123,6 +156,48 @@ public:
     [[nodiscard]] std::string limits_mechanism() const {
         std::lock_guard lock(links_mutex_);
         return limits_mechanism_;
+    }
+
+    /// The regular files among the paths want_files() named, as a dispatcher started after
+    /// that reported them (its "files" frame, sent with one of its runs); empty before.
+    [[nodiscard]] std::map<std::string, RemoteFile> remote_files() const {
+        std::lock_guard lock(links_mutex_);
+        return files_;
+    }
+    /// Asks the dispatchers started from now on to report on `paths` (a dispatcher runs `ls`
+    /// once for them, in the background). Only absolute paths of [A-Za-z0-9._/-] are asked for,
+    /// 32 at most.
+    void want_files(const std::vector<std::string>& paths) {
+        constexpr std::size_t most = 32;
+        std::lock_guard lock(links_mutex_);
+        for (const auto& path : paths) {
+            if (wanted_files_.size() >= most) break;
+            if (is_absolute(path) && path.find_first_not_of(plain_path_chars) == std::string::npos)
+                wanted_files_.insert(path);
+        }
+    }
+    /// Keeps what a dispatcher's "files" frame says (a later frame replaces an earlier one).
+    void keep_files(std::string_view payload) {
+        std::map<std::string, RemoteFile> files;
+        if (auto words = shell_split(payload)) {
+            for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::file_word.size()) != protocol::dispatcher::file_word) continue;
+                word.remove_prefix(protocol::dispatcher::file_word.size());
+                const auto colon = word.find(':'), second = word.find(':', colon + 1);
+                if (colon == std::string_view::npos || second == std::string_view::npos) continue;
+                const auto mode = regular_file_mode(word.substr(0, colon));
+                const auto size_text = word.substr(colon + 1, second - colon - 1);
+                std::uint64_t size = 0;
+                const auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+                const auto path = word.substr(second + 1);
+                if (!mode || ec != std::errc{} || end != size_text.data() + size_text.size() || !is_absolute(path))
+                    continue;
+                files[std::string(path)] = RemoteFile{*mode, size};
+            }
+        }
+        std::lock_guard lock(links_mutex_);
+        files_ = std::move(files);
+        files_report_ = std::string(payload);
     }
 
     /// A ready dispatcher for one command: an idle live one, else a new one (starting a master when
@@ -441,6 +516,7 @@ private:
             std::lock_guard lock(links_mutex_);
             links_ = state.links;
         }
+        if (!state.files.empty()) keep_files(state.files);
         return d;
     }
 
@@ -469,7 +545,7 @@ private:
         const auto hello = random_marker();
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
-        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        spec.argv.push_back(dispatcher_command(hello));
         auto spawned = spawn_child(spec);
         if (!spawned) return propagate(spawned);
         child.process = std::move(spawned->process);
@@ -520,6 +596,7 @@ private:
         {
             std::lock_guard lock(links_mutex_);
             st.links = links_;
+            st.files = files_report_;
         }
         if (!write_persisted_state(kept_->paths.state, st)) {
             holder->process.signal(SIGKILL);
@@ -632,7 +709,7 @@ private:
         for (auto& a : ssh_base_options(conn_)) spec.argv.push_back(std::move(a));
         spec.argv.insert(spec.argv.end(), {"--", ssh_destination(conn_)});
         dispatcher->argv = spec.argv;
-        spec.argv.push_back(shell_join({"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello}));
+        spec.argv.push_back(dispatcher_command(hello));
         if (started_child) {
             dispatcher->child = std::move(*started_child);
         } else {
@@ -672,6 +749,21 @@ private:
                         (line.empty() ? std::string() : ": " + line));
     }
 
+    /// The characters of a path the dispatcher reports on (its frames split on blanks).
+    static constexpr std::string_view plain_path_chars =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-";
+
+    /// What ssh runs on the remote: the dispatcher, given its marker and the paths to report on
+    /// (want_files).
+    [[nodiscard]] std::string dispatcher_command(const std::string& hello) const {
+        std::vector<std::string> words{"exec", "sh", "-c", std::string(ssh_dispatcher_script), "shannot", hello};
+        {
+            std::lock_guard lock(links_mutex_);
+            words.insert(words.end(), wanted_files_.begin(), wanted_files_.end());
+        }
+        return shell_join(words);
+    }
+
     /// Reads "ready /bin=/usr/bin /lib=/usr/lib ... limits=MECHANISM" (the dispatcher prints only
     /// absolute paths of [A-Za-z0-9._/-]).
     void keep_symlinks(std::string_view ready) {
@@ -700,6 +792,9 @@ private:
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
+    std::set<std::string> wanted_files_;       ///< want_files()
+    std::map<std::string, RemoteFile> files_;  ///< keep_files()
+    std::string files_report_;                 ///< the frame files_ came from, for the kept connection
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;

@@ -148,6 +148,7 @@ struct PersistedState {
     std::string hello{};              ///< the dispatcher's marker
     std::vector<std::string> argv{};  ///< the ssh command line, up to the destination (for ProcessResult::argv)
     std::map<std::string, std::string> links{};
+    std::string files{};  ///< the dispatcher's "files" frame (DispatcherPool::keep_files), or ''
     std::vector<std::vector<std::string>> kept_args{};
     std::size_t next_slot = 0;
     std::uint64_t commands = 0;
@@ -221,6 +222,7 @@ template <class Json = nlohmann::json>
     if (j.contains("links") && j["links"].is_object())
         for (const auto& [k, v] : j["links"].items())
             if (v.is_string()) s.links.emplace(k, v.template get<std::string>());
+    str("files", s.files);
     if (j.contains("kept_args") && j["kept_args"].is_array())
         for (const auto& slot : j["kept_args"]) {
             s.kept_args.emplace_back();
@@ -249,6 +251,7 @@ template <class Json = nlohmann::json>
     j["hello"] = s.hello;
     j["argv"] = s.argv;
     j["links"] = s.links;
+    j["files"] = s.files;
     j["kept_args"] = s.kept_args;
     j["next_slot"] = s.next_slot;
     j["commands"] = s.commands;

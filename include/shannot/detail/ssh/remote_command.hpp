@@ -109,6 +109,14 @@ public:
             if (dispatcher_ &&
                 std::find(reports.begin(), reports.end(), protocol::dispatcher::no_filter) != reports.end())
                 dispatcher_->kept_filter.clear();
+            // What the dispatcher found of the files it was asked about (once per dispatcher).
+            for (const auto& payload : reports)
+                if (pool_ && payload.size() >= protocol::dispatcher::files_report.size() &&
+                    std::string_view(payload).substr(0, protocol::dispatcher::files_report.size()) ==
+                        protocol::dispatcher::files_report &&
+                    (payload.size() == protocol::dispatcher::files_report.size() ||
+                     payload[protocol::dispatcher::files_report.size()] == ' '))
+                    pool_->keep_files(payload);
             give_back(true);
             return info;
         }
@@ -266,9 +274,12 @@ private:
 /// The slot of the dispatcher that holds `args` (bwrap's arguments before "--"), adding
 /// the P request that stores them to `lines` when it holds them not yet. A fresh run's request
 /// then carries only the command: the dispatcher reads its requests a system call per byte, and
-/// a profile's arguments are most of a request.
+/// a profile's arguments are most of a request. `redirections` (sh text: the copies' "5<'PATH'
+/// ...") follow the arguments in the kept text; the arguments name the copies' fds and targets,
+/// so they alone tell slots apart.
 template <class Session>
-std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines) {
+std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::string& lines,
+                      const std::string& redirections = {}) {
     constexpr std::size_t slots = 8;
     auto& kept = dispatcher.kept_args;
     if (auto it = std::find(kept.begin(), kept.end(), args); it != kept.end())
@@ -282,6 +293,7 @@ std::size_t keep_args(Session& dispatcher, std::vector<std::string> args, std::s
     }
     auto text = dispatcher_request(args);
     text.pop_back();  // the newline
+    if (!redirections.empty()) text += ' ' + redirections;
     lines += dispatcher_request({std::string(protocol::dispatcher::keep_args_verb), std::to_string(slot), text});
     kept[slot] = std::move(args);
     return slot;
