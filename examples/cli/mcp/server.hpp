@@ -39,6 +39,8 @@ inline constexpr std::size_t max_waiting_calls = 64;
 inline constexpr std::size_t max_request_bytes = 4u << 20;
 /// How often a call that asked for progress hears of it.
 inline constexpr auto progress_interval = std::chrono::milliseconds(500);
+/// The least time between a call's last progress notification and its answer (see work()).
+inline constexpr auto progress_gap = std::chrono::milliseconds(10);
 
 inline constexpr std::string_view server_instructions =
     "Shannot runs commands in read-only sandboxes (bubblewrap), on this host or on remote hosts over ssh. Each sandbox "
@@ -96,6 +98,7 @@ private:
         bool cancelled = false;  ///< under mutex_: no response goes out
         std::string cancel_reason;
         double last_progress = 0;
+        std::chrono::steady_clock::time_point progress_sent{};  ///< when the last one went out
         std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
         std::chrono::system_clock::time_point received_wall = std::chrono::system_clock::now();
         std::atomic<std::uint64_t> bytes{0};
@@ -336,13 +339,20 @@ private:
             const auto outcome = execute_guarded(*call);
             bool cancelled;
             std::string reason;
+            std::chrono::steady_clock::time_point progress_sent;
             {
                 std::lock_guard lock(mutex_);
                 calls_.erase(call->key);  // from here on no progress goes out for it
                 cancelled = call->cancelled;
                 reason = call->cancel_reason;
+                progress_sent = call->progress_sent;
             }
             record(*call, call->tool->name, &outcome, cancelled ? reason : outcome.error);
+            // The official TypeScript SDK handles a notification a microtask later than a response
+            // read in the same chunk: a progress line just before the answer then finds its token
+            // gone ("unknown token" on the client's onerror). Apart by a few ms, they are read apart.
+            if (const auto since = std::chrono::steady_clock::now() - progress_sent; since < progress_gap)
+                std::this_thread::sleep_for(progress_gap - since);
             if (!cancelled) answer(call->id, call->envelope, outcome.result, false);
         }
     }
@@ -370,6 +380,7 @@ private:
                 double progress = std::chrono::duration<double>(now - call->received).count();
                 if (progress <= call->last_progress) progress = call->last_progress + 0.001;
                 call->last_progress = progress;
+                call->progress_sent = now;
                 const double total =
                     std::chrono::duration<double>(call->plan.options.timeout.value_or(catalog_.settings().max_timeout))
                         .count();
