@@ -75,14 +75,18 @@ const std::string& filter_file() {
 }
 
 /// What the remote login shell gets to run the same bwrap argv the transport would: the words
-/// quoted as the library quotes them, fd 4 (--json-status-fd) opened as the dispatcher does, and
-/// the built-in syscall filter at fd 6.
+/// quoted as the library quotes them, fd 4 (--json-status-fd) opened as the dispatcher does, the
+/// built-in syscall filter at fd 6, and the small files bwrap copies (`--file FD PATH`) opened
+/// at their fds, as the dispatcher opens them.
 std::string remote_bwrap_command(shannot::SshSandbox& sandbox, const std::vector<std::string>& command) {
     auto args = sandbox.dry_run(command);
     if (!args) die("dry_run: " + args.error().message);
     std::vector<std::string> words{sandbox.transport().connection().remote_bwrap};
     words.insert(words.end(), args->begin(), args->end());
-    return shannot::detail::shell_join(words) + " 4>/dev/null 6<" + filter_file();
+    std::string line = shannot::detail::shell_join(words) + " 4>/dev/null 6<" + filter_file();
+    for (std::size_t i = 0; i + 2 < args->size() && (*args)[i] != "--"; ++i)
+        if ((*args)[i] == "--file") line += " " + (*args)[i + 1] + "<" + shannot::detail::shell_quote((*args)[i + 2]);
+    return line;
 }
 
 /// The ssh client argv with the fixture's key, known_hosts and port (the library's own options).
