@@ -3,8 +3,12 @@
 #include <doctest/doctest.h>
 #include <shannot/shannot.hpp>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -366,4 +370,48 @@ TEST_CASE("BubblewrapCommandBuilder hand-written profiles") {
                                                             dev_ro,
                                                             {"--", "ls", "-l", "--", "-x"}}));
     }
+}
+
+namespace {
+/// RemoteLikeTransport that also copies small files at fds 3 and 5; /etc/group, /etc/ld.so.cache
+/// and /etc/passwd are its small files.
+struct CopyingTransport : shannot_test::RemoteLikeTransport {
+    static constexpr std::array<int, 2> copied_file_fds{3, 5};
+    [[nodiscard]] std::map<std::string, unsigned> host_small_files(const std::vector<std::string>& paths,
+                                                                   std::uint64_t) const {
+        std::map<std::string, unsigned> files;
+        for (const auto& p : paths)
+            if (p == "/etc/group" || p == "/etc/ld.so.cache" || p == "/etc/passwd") files.emplace(p, 0644u);
+        return files;
+    }
+};
+}  // namespace
+
+TEST_CASE("copies take the transport's descriptors that the launch leaves free: fd 3 only without a seccomp file") {
+    auto profile = shannot::builtin_profile<CopyingTransport>("minimal");
+    REQUIRE(profile);
+    auto fds_of = [](const shannot::LaunchSpec& spec) {
+        std::map<int, std::string> fds;
+        for (const auto& f : spec.files) fds[f.fd] = f.path.empty() ? "(data)" : f.path;
+        return fds;
+    };
+    auto has = [](const shannot::LaunchSpec& spec, const Args& words) {
+        return std::search(spec.bwrap_args.begin(), spec.bwrap_args.end(), words.begin(), words.end()) !=
+               spec.bwrap_args.end();
+    };
+    {
+        auto spec = shannot::detail::launch_spec(*profile, CopyingTransport{}, {.command = {"ls"}});
+        REQUIRE(spec);
+        CHECK(has(*spec, {"--file", "3", "/etc/group"}));
+        CHECK(has(*spec, {"--file", "5", "/etc/ld.so.cache"}));
+        CHECK(fds_of(*spec) == std::map<int, std::string>{{3, "/etc/group"}, {5, "/etc/ld.so.cache"}, {6, "(data)"}});
+        CHECK(has(*spec, {"--ro-bind-try", "/etc/passwd", "/etc/passwd"}));  // no fd left: a bind
+    }
+    profile->seccomp_profile = "/filters/own.bpf";
+    auto spec = shannot::detail::launch_spec(*profile, CopyingTransport{}, {.command = {"ls"}});
+    REQUIRE(spec);
+    CHECK_FALSE(has(*spec, {"--file", "3"}));
+    CHECK(has(*spec, {"--file", "5", "/etc/group"}));
+    CHECK(has(*spec, {"--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"}));
+    CHECK(fds_of(*spec) == std::map<int, std::string>{{3, "/filters/own.bpf"}, {5, "/etc/group"}, {6, "(data)"}});
 }

@@ -253,11 +253,12 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         REQUIRE(profile);
         profile->allowed_commands.clear();  // any command: sh here
         shannot::SandboxManager<T> sandbox(*profile, transport);
-        // /etc/group: the first of the profile's small files (the ssh transport has 4 fds for copies).
+        // /etc/group: the first of the profile's small files (the ssh transport has 5 fds for copies).
         const std::vector<std::string> command = {
             "sh", "-c", "cat /etc/group; stat -c %a /etc/group; grep -c ' /etc/group ' /proc/self/mountinfo || true"};
         std::ifstream host_file("/etc/group");
-        const std::string host_group((std::istreambuf_iterator<char>(host_file)), std::istreambuf_iterator<char>());
+        const std::string host_files((std::istreambuf_iterator<char>(host_file)), std::istreambuf_iterator<char>());
+        const std::vector<std::string> fd3 = {"--file", "3"};
         struct stat st {};
         REQUIRE(::stat("/etc/group", &st) == 0);
         char mode[8];
@@ -272,7 +273,7 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         auto first = sandbox.run(command);
         REQUIRE_MESSAGE(first, first.error().describe());
         CHECK_FALSE(copied(first->argv));
-        CHECK(first->stdout_data == host_group + mode + "\n1\n");
+        CHECK(first->stdout_data == host_files + mode + "\n1\n");
         std::optional<shannot::ProcessResult> later;
         for (int i = 0; i < 50 && !later; ++i) {
             auto r = sandbox.run(command);
@@ -281,7 +282,9 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         }
         REQUIRE(later);
         CHECK(later->exit_code == 0);
-        CHECK(later->stdout_data == host_group + mode + "\n0\n");  // the same bytes and mode, no mount
+        // fd 3 carries one too: the profile has no seccomp file of its own.
+        CHECK(std::search(later->argv.begin(), later->argv.end(), fd3.begin(), fd3.end()) != later->argv.end());
+        CHECK(later->stdout_data == host_files + mode + "\n0\n");  // the same bytes and mode, no mount
         CHECK(transport.connections() == 1);
     }
     SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {

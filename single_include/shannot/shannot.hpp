@@ -4482,13 +4482,13 @@ inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
 
 /// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
 /// candidates whose sources are small regular files where bwrap runs, in argv order, each at
-/// the transport's next free descriptor (one of T::copied_file_fds that none of `taken`, the
-/// launch's other files, has); none for a transport that cannot pass them.
+/// the transport's next free descriptor (one of T::copied_file_fds that is not in `taken`, the
+/// launch's other files); none for a transport that cannot pass them.
 template <class T>
 [[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
                                                                           const SandboxProfile<T>& profile,
                                                                           const BuildExtras& extras,
-                                                                          const std::vector<InheritedFile>& taken) {
+                                                                          const std::vector<int>& taken) {
     std::map<std::string, BuildExtras::CopiedFile> copies;
     if constexpr (requires(const std::vector<std::string>& paths) {
                       T::copied_file_fds.size();
@@ -4501,9 +4501,7 @@ template <class T>
         const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
         auto fd = T::copied_file_fds.begin();
         const auto next_free = [&] {
-            while (fd != T::copied_file_fds.end() &&
-                   std::any_of(taken.begin(), taken.end(), [&](const InheritedFile& f) { return f.fd == *fd; }))
-                ++fd;
+            while (fd != T::copied_file_fds.end() && std::find(taken.begin(), taken.end(), *fd) != taken.end()) ++fd;
         };
         for (const auto& target : candidates) {
             next_free();
@@ -4594,7 +4592,13 @@ template <class T>
             }
         }
     }
-    auto copies = copied_files(transport, profile, extras, plan.files);
+    // The syscall filters' files first: the copies take the descriptors they leave free.
+    LaunchSpec filters;
+    if (auto ok = add_filter_files(profile, filters); !ok) return propagate(ok);
+    std::vector<int> taken;
+    for (const auto& f : filters.files) taken.push_back(f.fd);
+    for (const auto& f : plan.files) taken.push_back(f.fd);
+    auto copies = copied_files(transport, profile, extras, taken);
     for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
     extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
@@ -4605,7 +4609,7 @@ template <class T>
                     .input = plan.input,
                     .limits = plan.limits,
                     .cancel_fd = plan.cancel_fd};
-    if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
+    spec.files = std::move(filters.files);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
 }
@@ -10275,8 +10279,9 @@ public:
     /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach the
     /// remote bwrap as `--file` copies at these fds (instead of a bind mount each), opened by the
     /// dispatcher's redirections: the one-digit fds its sh can name that bwrap does not get
-    /// otherwise (a session's agent shell has 5). Known once a dispatcher has reported them.
-    static constexpr std::array<int, 4> copied_file_fds{5, 7, 8, 9};
+    /// otherwise (3 is the profile's seccomp file when it has one, 5 a session's agent shell).
+    /// Known once a dispatcher has reported them.
+    static constexpr std::array<int, 5> copied_file_fds{3, 5, 7, 8, 9};
 
     explicit BasicOpenSshProcessTransport(SshConnection connection)
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
@@ -10419,16 +10424,28 @@ private:
         std::string copies{};
     };
     /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
+    /// A file at one of copied_file_fds is a copy when bwrap's arguments copy from that fd
+    /// (`--file FD`): fd 3 is otherwise the profile's seccomp file.
     static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
+        const auto copied_from = [&spec](int fd) {
+            const auto& a = spec.bwrap_args;
+            for (std::size_t i = 0; i + 1 < a.size() && a[i] != "--"; ++i)
+                if (a[i] == "--file" && a[i + 1] == std::to_string(fd)) return true;
+            return false;
+        };
         FilterFiles out;
         for (const auto& f : spec.files) {
-            if (f.fd == seccomp_fd) out.seccomp = f.path;
-            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
-            const bool copy = std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end();
-            if (copy && !f.path.empty() && !(session && f.fd == detail::session_shell_fd)) {
+            const bool copy =
+                !f.path.empty() && !(session && f.fd == detail::session_shell_fd) &&
+                std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end() &&
+                copied_from(f.fd);
+            if (copy) {
                 if (!out.copies.empty()) out.copies += ' ';
                 out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);
+            } else if (f.fd == seccomp_fd) {
+                out.seccomp = f.path;
             }
+            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
         }
         return out;
     }

@@ -135,13 +135,13 @@ inline constexpr std::uint64_t max_copied_file_bytes = 256 * 1024;
 
 /// The binds the transport gives bwrap as copies (BuildExtras::copied_files): the builder's
 /// candidates whose sources are small regular files where bwrap runs, in argv order, each at
-/// the transport's next free descriptor (one of T::copied_file_fds that none of `taken`, the
-/// launch's other files, has); none for a transport that cannot pass them.
+/// the transport's next free descriptor (one of T::copied_file_fds that is not in `taken`, the
+/// launch's other files); none for a transport that cannot pass them.
 template <class T>
 [[nodiscard]] std::map<std::string, BuildExtras::CopiedFile> copied_files(const T& transport,
                                                                           const SandboxProfile<T>& profile,
                                                                           const BuildExtras& extras,
-                                                                          const std::vector<InheritedFile>& taken) {
+                                                                          const std::vector<int>& taken) {
     std::map<std::string, BuildExtras::CopiedFile> copies;
     if constexpr (requires(const std::vector<std::string>& paths) {
                       T::copied_file_fds.size();
@@ -154,9 +154,7 @@ template <class T>
         const auto small = transport.host_small_files(candidates, max_copied_file_bytes);
         auto fd = T::copied_file_fds.begin();
         const auto next_free = [&] {
-            while (fd != T::copied_file_fds.end() &&
-                   std::any_of(taken.begin(), taken.end(), [&](const InheritedFile& f) { return f.fd == *fd; }))
-                ++fd;
+            while (fd != T::copied_file_fds.end() && std::find(taken.begin(), taken.end(), *fd) != taken.end()) ++fd;
         };
         for (const auto& target : candidates) {
             next_free();
@@ -247,7 +245,13 @@ template <class T>
             }
         }
     }
-    auto copies = copied_files(transport, profile, extras, plan.files);
+    // The syscall filters' files first: the copies take the descriptors they leave free.
+    LaunchSpec filters;
+    if (auto ok = add_filter_files(profile, filters); !ok) return propagate(ok);
+    std::vector<int> taken;
+    for (const auto& f : filters.files) taken.push_back(f.fd);
+    for (const auto& f : plan.files) taken.push_back(f.fd);
+    auto copies = copied_files(transport, profile, extras, taken);
     for (const auto& [target, copy] : copies) plan.files.push_back({.fd = copy.fd, .path = target});
     extras.copied_files = std::move(copies);
     auto args = BubblewrapCommandBuilder<T>(profile, std::move(plan.command), std::move(extras)).build();
@@ -258,7 +262,7 @@ template <class T>
                     .input = plan.input,
                     .limits = plan.limits,
                     .cancel_fd = plan.cancel_fd};
-    if (auto ok = add_filter_files(profile, spec); !ok) return propagate(ok);
+    spec.files = std::move(filters.files);
     spec.files.insert(spec.files.end(), plan.files.begin(), plan.files.end());
     return spec;
 }

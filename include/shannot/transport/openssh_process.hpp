@@ -61,8 +61,9 @@ public:
     /// Small read-only files of the profile (`/etc/passwd`, `/etc/ld.so.cache`, ...) reach the
     /// remote bwrap as `--file` copies at these fds (instead of a bind mount each), opened by the
     /// dispatcher's redirections: the one-digit fds its sh can name that bwrap does not get
-    /// otherwise (a session's agent shell has 5). Known once a dispatcher has reported them.
-    static constexpr std::array<int, 4> copied_file_fds{5, 7, 8, 9};
+    /// otherwise (3 is the profile's seccomp file when it has one, 5 a session's agent shell).
+    /// Known once a dispatcher has reported them.
+    static constexpr std::array<int, 5> copied_file_fds{3, 5, 7, 8, 9};
 
     explicit BasicOpenSshProcessTransport(SshConnection connection)
         : pool_(std::make_shared<detail::DispatcherPool<Deferred>>(std::move(connection))) {}
@@ -205,16 +206,28 @@ private:
         std::string copies{};
     };
     /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
+    /// A file at one of copied_file_fds is a copy when bwrap's arguments copy from that fd
+    /// (`--file FD`): fd 3 is otherwise the profile's seccomp file.
     static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
+        const auto copied_from = [&spec](int fd) {
+            const auto& a = spec.bwrap_args;
+            for (std::size_t i = 0; i + 1 < a.size() && a[i] != "--"; ++i)
+                if (a[i] == "--file" && a[i + 1] == std::to_string(fd)) return true;
+            return false;
+        };
         FilterFiles out;
         for (const auto& f : spec.files) {
-            if (f.fd == seccomp_fd) out.seccomp = f.path;
-            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
-            const bool copy = std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end();
-            if (copy && !f.path.empty() && !(session && f.fd == detail::session_shell_fd)) {
+            const bool copy =
+                !f.path.empty() && !(session && f.fd == detail::session_shell_fd) &&
+                std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end() &&
+                copied_from(f.fd);
+            if (copy) {
                 if (!out.copies.empty()) out.copies += ' ';
                 out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);
+            } else if (f.fd == seccomp_fd) {
+                out.seccomp = f.path;
             }
+            if (f.fd == syscall_filter_fd && f.path.empty()) out.filter = &f.data;
         }
         return out;
     }
