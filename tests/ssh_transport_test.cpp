@@ -273,11 +273,13 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         auto first = sandbox.run(command);
         REQUIRE_MESSAGE(first, first.error().describe());
         CHECK_FALSE(copied(first->argv));
+        CHECK(first->stderr_data.empty());  // the files frame (this run's or the next's) is not the command's
         CHECK(first->stdout_data == host_files + mode + "\n1\n");
         std::optional<shannot::ProcessResult> later;
         for (int i = 0; i < 50 && !later; ++i) {
             auto r = sandbox.run(command);
             REQUIRE_MESSAGE(r, r.error().describe());
+            CHECK(r->stderr_data.empty());
             if (copied(r->argv)) later = std::move(*r);
         }
         REQUIRE(later);
