@@ -444,9 +444,8 @@ TEST_CASE_TEMPLATE("sandbox concurrency", M, SHANNOT_MODES) {
             std::optional<shannot::Result<shannot::PosixSpawnTransport::process_type>> process;
             shannot::LaunchSpec spec{.bwrap_args = *args};
             REQUIRE(shannot::detail::add_filter_files(sandbox.profile(), spec));
-            for (std::size_t i = 0; i + 2 < args->size(); ++i)  // the small files bwrap gets as copies
-                if ((*args)[i] == "--file")
-                    spec.files.push_back({.fd = std::stoi((*args)[i + 1]), .path = (*args)[i + 2]});
+            for (const auto& [fd, path] : shannot::detail::file_copies(*args))  // the small files bwrap copies
+                spec.files.push_back({.fd = fd, .path = path});
             std::thread([&] { process.emplace(transport.launch(spec)); }).join();
             REQUIRE(process->has_value());
             std::string out;

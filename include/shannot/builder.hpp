@@ -3,9 +3,11 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -297,4 +299,23 @@ private:
     BuildExtras extras_;
 };
 
+namespace detail {
+
+/// The copies a bwrap argv asks for: each `--file FD TARGET` before "--" (the builder writes one
+/// per BuildExtras::copied_files entry), as (FD, TARGET), in argv order.
+[[nodiscard]] inline std::vector<std::pair<int, std::string>> file_copies(const std::vector<std::string>& args) {
+    std::vector<std::pair<int, std::string>> copies;
+    for (std::size_t i = 0; i + 2 < args.size() && args[i] != "--"; ++i) {
+        if (args[i] != "--file") continue;
+        int fd = -1;
+        const auto& n = args[i + 1];
+        if (const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), fd);
+            ec == std::errc{} && end == n.data() + n.size())
+            copies.emplace_back(fd, args[i + 2]);
+        i += 2;
+    }
+    return copies;
+}
+
+}  // namespace detail
 }  // namespace shannot

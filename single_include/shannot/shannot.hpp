@@ -2860,9 +2860,11 @@ template <class Transport>
 // BubblewrapCommandBuilder: profile + command → bwrap argv. Pure: no I/O, deterministic order.
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -3148,6 +3150,25 @@ private:
     BuildExtras extras_;
 };
 
+namespace detail {
+
+/// The copies a bwrap argv asks for: each `--file FD TARGET` before "--" (the builder writes one
+/// per BuildExtras::copied_files entry), as (FD, TARGET), in argv order.
+[[nodiscard]] inline std::vector<std::pair<int, std::string>> file_copies(const std::vector<std::string>& args) {
+    std::vector<std::pair<int, std::string>> copies;
+    for (std::size_t i = 0; i + 2 < args.size() && args[i] != "--"; ++i) {
+        if (args[i] != "--file") continue;
+        int fd = -1;
+        const auto& n = args[i + 1];
+        if (const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), fd);
+            ec == std::errc{} && end == n.data() + n.size())
+            copies.emplace_back(fd, args[i + 2]);
+        i += 2;
+    }
+    return copies;
+}
+
+}  // namespace detail
 }  // namespace shannot
 // ---- end shannot/builder.hpp ----
 // ---- begin shannot/process_result.hpp ----
@@ -5084,6 +5105,12 @@ inline constexpr std::string_view limits_word = "limits=";
 /// prints it, "-rw-r--r--"; SIZE in bytes). What the transport gives bwrap as copies.
 inline constexpr std::string_view files_report = "files";
 inline constexpr std::string_view file_word = "file=";
+
+/// True when `payload` is a files frame ("files", then its words).
+[[nodiscard]] constexpr bool is_files_report(std::string_view payload) noexcept {
+    return payload.substr(0, files_report.size()) == files_report &&
+           (payload.size() == files_report.size() || payload[files_report.size()] == ' ');
+}
 
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
@@ -8074,11 +8101,11 @@ namespace detail {
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -9097,10 +9124,6 @@ namespace shannot::detail {
     return text;
 }
 
-/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
-/// The ssh classes are templates over an unused parameter only so that their code is compiled
-/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
-/// "Compile time"); the types they name depend on it for the same reason.
 /// A regular file on the remote, as a dispatcher reported it (protocol::dispatcher::files_report).
 struct RemoteFile {
     unsigned mode = 0;  ///< permission bits
@@ -9132,6 +9155,10 @@ struct RemoteFile {
     return mode;
 }
 
+/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+/// The ssh classes are templates over an unused parameter only so that their code is compiled
+/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
+/// "Compile time"); the types they name depend on it for the same reason.
 template <class Deferred>
 struct Dispatcher {
     Child child;
@@ -9924,12 +9951,7 @@ public:
                 dispatcher_->kept_filter.clear();
             // What the dispatcher found of the files it was asked about (once per dispatcher).
             for (const auto& payload : reports)
-                if (pool_ && payload.size() >= protocol::dispatcher::files_report.size() &&
-                    std::string_view(payload).substr(0, protocol::dispatcher::files_report.size()) ==
-                        protocol::dispatcher::files_report &&
-                    (payload.size() == protocol::dispatcher::files_report.size() ||
-                     payload[protocol::dispatcher::files_report.size()] == ' '))
-                    pool_->keep_files(payload);
+                if (pool_ && protocol::dispatcher::is_files_report(payload)) pool_->keep_files(payload);
             give_back(true);
             return info;
         }
@@ -10331,7 +10353,7 @@ public:
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline =
             detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
-        const auto files = filter_files(spec, false);
+        const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
@@ -10381,7 +10403,7 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        const auto files = filter_files(spec, true);
+        const auto files = filter_files(spec);
         std::string shell;
         for (const auto& f : spec.files)
             if (f.fd == detail::session_shell_fd) shell = f.path;
@@ -10423,22 +10445,15 @@ private:
         const std::string* filter = nullptr;
         std::string copies{};
     };
-    /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
-    /// A file at one of copied_file_fds is a copy when bwrap's arguments copy from that fd
-    /// (`--file FD`): fd 3 is otherwise the profile's seccomp file.
-    static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
-        const auto copied_from = [&spec](int fd) {
-            const auto& a = spec.bwrap_args;
-            for (std::size_t i = 0; i + 1 < a.size() && a[i] != "--"; ++i)
-                if (a[i] == "--file" && a[i + 1] == std::to_string(fd)) return true;
-            return false;
-        };
+    /// A file is a copy when bwrap's arguments copy from its fd (`--file FD`, detail::file_copies):
+    /// fd 3 is otherwise the profile's seccomp file, and a session's agent shell at fd 5 is bwrap's
+    /// `--ro-bind-data 5`.
+    static FilterFiles filter_files(const LaunchSpec& spec) {
+        const auto copies = detail::file_copies(spec.bwrap_args);
         FilterFiles out;
         for (const auto& f : spec.files) {
-            const bool copy =
-                !f.path.empty() && !(session && f.fd == detail::session_shell_fd) &&
-                std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end() &&
-                copied_from(f.fd);
+            const bool copy = !f.path.empty() && std::any_of(copies.begin(), copies.end(),
+                                                             [&f](const auto& c) { return c.first == f.fd; });
             if (copy) {
                 if (!out.copies.empty()) out.copies += ' ';
                 out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);

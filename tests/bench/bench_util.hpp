@@ -212,10 +212,8 @@ inline Spawned spawn_drain(const std::vector<std::string>& argv, const SpawnOpti
     // A `--file N PATH` of the argv (a file the local transport gives bwrap as a copy, always of
     // the same path on the host): PATH opened at N, as the transport does. Last, so that nothing
     // dup'd above is closed before its turn.
-    for (std::size_t i = 0; i + 2 < argv.size() && argv[i] != "--"; ++i)
-        if (argv[i] == "--file")
-            posix_spawn_file_actions_addopen(&actions, std::atoi(argv[i + 1].c_str()), argv[i + 2].c_str(), O_RDONLY,
-                                             0);
+    for (const auto& [fd, path] : shannot::detail::file_copies(argv))
+        posix_spawn_file_actions_addopen(&actions, fd, path.c_str(), O_RDONLY, 0);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

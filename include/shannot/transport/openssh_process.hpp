@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <shannot/builder.hpp>
 #include <shannot/concepts/transport.hpp>
 #include <shannot/detail/posix/pipe.hpp>
 #include <shannot/detail/posix/random.hpp>
@@ -113,7 +114,7 @@ public:
         const auto input = spec.pipe_stdin ? spec.input : std::string_view{};
         const auto deadline =
             detail::Clock::now() + (spec.timeout ? *spec.timeout : std::chrono::milliseconds(3'600'000));
-        const auto files = filter_files(spec, false);
+        const auto files = filter_files(spec);
         for (int attempt = 0;; ++attempt) {
             auto dispatcher = pool_->acquire(std::nullopt, spec.cancel_fd);
             if (!dispatcher) return propagate(dispatcher);
@@ -163,7 +164,7 @@ public:
     /// ends; `spec.timeout` bounds the wait for a free one.
     [[nodiscard]] Result<channel_type> open_channel(const LaunchSpec& spec) {
         if (auto ok = validate(connection()); !ok) return propagate(ok);
-        const auto files = filter_files(spec, true);
+        const auto files = filter_files(spec);
         std::string shell;
         for (const auto& f : spec.files)
             if (f.fd == detail::session_shell_fd) shell = f.path;
@@ -205,22 +206,15 @@ private:
         const std::string* filter = nullptr;
         std::string copies{};
     };
-    /// `session`: for an S request, whose fd session_shell_fd is the agent's shell, not a copy.
-    /// A file at one of copied_file_fds is a copy when bwrap's arguments copy from that fd
-    /// (`--file FD`): fd 3 is otherwise the profile's seccomp file.
-    static FilterFiles filter_files(const LaunchSpec& spec, bool session) {
-        const auto copied_from = [&spec](int fd) {
-            const auto& a = spec.bwrap_args;
-            for (std::size_t i = 0; i + 1 < a.size() && a[i] != "--"; ++i)
-                if (a[i] == "--file" && a[i + 1] == std::to_string(fd)) return true;
-            return false;
-        };
+    /// A file is a copy when bwrap's arguments copy from its fd (`--file FD`, detail::file_copies):
+    /// fd 3 is otherwise the profile's seccomp file, and a session's agent shell at fd 5 is bwrap's
+    /// `--ro-bind-data 5`.
+    static FilterFiles filter_files(const LaunchSpec& spec) {
+        const auto copies = detail::file_copies(spec.bwrap_args);
         FilterFiles out;
         for (const auto& f : spec.files) {
-            const bool copy =
-                !f.path.empty() && !(session && f.fd == detail::session_shell_fd) &&
-                std::find(copied_file_fds.begin(), copied_file_fds.end(), f.fd) != copied_file_fds.end() &&
-                copied_from(f.fd);
+            const bool copy = !f.path.empty() && std::any_of(copies.begin(), copies.end(),
+                                                             [&f](const auto& c) { return c.first == f.fd; });
             if (copy) {
                 if (!out.copies.empty()) out.copies += ' ';
                 out.copies += std::to_string(f.fd) + "<" + detail::shell_quote(f.path);

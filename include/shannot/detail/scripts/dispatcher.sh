@@ -546,9 +546,9 @@ refuse_run() {
 # COMMAND ("--" and the command), its input on stdin, SECCOMP at fd 3 when given, the syscall
 # filter's pipe (fd 8) at fd 6 when the run asked for it, bwrap's --json-status-fd (4) into fd 9,
 # and the files it copies at the fds the slot's redirections open (3 when there is no SECCOMP,
-# 5, 7, 8, 9: after those closes); its stdout and stderr are the session's (dash reports a copy it cannot open there). Without limits, one
-# simple command, which dash starts with vfork (no copy of the shell); with them, a subshell that
-# sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
+# 5, 7, 8, 9: after those closes); its stdout and stderr are the session's (dash reports a copy
+# it cannot open there). Without limits, one simple command, which dash starts with vfork (no
+# copy of the shell); with them, a subshell that sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
 # it) SIGPIPE at their defaults. Returns bwrap's exit status.
 start_bwrap() {
   seccomp_redirect=

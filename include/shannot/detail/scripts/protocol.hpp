@@ -59,6 +59,12 @@ inline constexpr std::string_view limits_word = "limits=";
 inline constexpr std::string_view files_report = "files";
 inline constexpr std::string_view file_word = "file=";
 
+/// True when `payload` is a files frame ("files", then its words).
+[[nodiscard]] constexpr bool is_files_report(std::string_view payload) noexcept {
+    return payload.substr(0, files_report.size()) == files_report &&
+           (payload.size() == files_report.size() || payload[files_report.size()] == ' ');
+}
+
 /// The dispatcher's exit statuses of its own.
 inline constexpr int exit_no_folder = 97;           ///< cannot create its folder under $TMPDIR (or /tmp)
 inline constexpr int exit_session_no_bwrap = 96;    ///< S: BWRAP not found

@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,10 +80,6 @@ namespace shannot::detail {
     return text;
 }
 
-/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
-/// The ssh classes are templates over an unused parameter only so that their code is compiled
-/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
-/// "Compile time"); the types they name depend on it for the same reason.
 /// A regular file on the remote, as a dispatcher reported it (protocol::dispatcher::files_report).
 struct RemoteFile {
     unsigned mode = 0;  ///< permission bits
@@ -115,6 +111,10 @@ struct RemoteFile {
     return mode;
 }
 
+/// One ssh channel running the dispatcher: the local `ssh -S` client and its pipes.
+/// The ssh classes are templates over an unused parameter only so that their code is compiled
+/// where the ssh transport is used, not in every file that includes shannot (docs/architecture.md,
+/// "Compile time"); the types they name depend on it for the same reason.
 template <class Deferred>
 struct Dispatcher {
     Child child;

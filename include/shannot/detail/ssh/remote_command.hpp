@@ -111,12 +111,7 @@ public:
                 dispatcher_->kept_filter.clear();
             // What the dispatcher found of the files it was asked about (once per dispatcher).
             for (const auto& payload : reports)
-                if (pool_ && payload.size() >= protocol::dispatcher::files_report.size() &&
-                    std::string_view(payload).substr(0, protocol::dispatcher::files_report.size()) ==
-                        protocol::dispatcher::files_report &&
-                    (payload.size() == protocol::dispatcher::files_report.size() ||
-                     payload[protocol::dispatcher::files_report.size()] == ' '))
-                    pool_->keep_files(payload);
+                if (pool_ && protocol::dispatcher::is_files_report(payload)) pool_->keep_files(payload);
             give_back(true);
             return info;
         }
