@@ -522,6 +522,88 @@ TEST_CASE("dispatcher.sh: LIMITS are set on the sandbox; the process count in a 
     }
 }
 
+TEST_CASE("dispatcher.sh: a limited runner serves the runs with its limits; the reader ends it before others") {
+    SHANNOT_REQUIRE_BWRAP();
+    Dispatcher s;
+    REQUIRE_MESSAGE(s.d.started(), s.d.error());
+    // Each run prints the pid its runner wrote (the dispatcher's folder is inside: / is bound
+    // read-only), its memory and descriptor limits.
+    const std::string report = "read -r p < " + s.folder() + "/pid; echo $p $(ulimit -v) $(ulimit -n)";
+    auto run = [&](const std::string& nonce, const std::string& limits, const std::string& slot = "0",
+                   const std::string& filter = "0") {
+        const auto f =
+            s.run(nonce, {.command = {"sh", "-c", report}, .slot = slot, .limits = limits, .filter = filter});
+        const std::string said = f.report + f.err;
+        CHECK_MESSAGE(f.report.rfind("exit 0 1 ", 0) == 0, said);
+        std::istringstream words(f.out);
+        std::string pid, memory, files;
+        words >> pid >> memory >> files;
+        return std::tuple{pid, memory, files};
+    };
+    const auto limits = [](std::uint64_t memory_mib, std::uint64_t files) {
+        return shannot::detail::remote_limits(
+            shannot::ResourceLimits{.memory_bytes = memory_mib << 20, .open_files = files});
+    };
+    const auto half = limits(512, 99), one = limits(1024, 99);
+
+    const auto [a, a_memory, a_files] = run("n1", half);
+    CHECK(a_memory == "524288");
+    CHECK(a_files == "99");
+    // The same limits: the same limited runner, no fork.
+    CHECK(std::get<0>(run("n2", half)) == a);
+    // No limits: the reader ends the limited runner (X) and the runner runs it, with none (not
+    // the last run's).
+    const auto [runner, none_memory, none_files] = run("n3", "");
+    CHECK(runner != a);
+    CHECK(none_memory == "unlimited");
+    CHECK(std::get<0>(run("n4", "")) == runner);
+    // Other limits: another limited runner, each time they change.
+    const auto [b, b_memory, b_files] = run("n5", one);
+    CHECK(b_memory == "1048576");
+    CHECK((b != a && b != runner));
+    const auto [c, c_memory, c_files] = run("n6", half);
+    CHECK(c_memory == "524288");
+    CHECK((c != b && c != runner));
+    CHECK_FALSE(std::filesystem::exists("/proc/" + b));  // each limited runner ends before the next
+
+    SUBCASE("SIGXCPU (its own CPU time reached the limit) retires it: its run ends well, the next gets a fresh one") {
+        // Sent while it waits for a run's bwrap (without the trap, it would die of it there, and
+        // the run would never report).
+        REQUIRE(s.d.send(run_request("n7", {.command = {"sh", "-c", "sleep 0.5; echo slept"}, .limits = half})));
+        std::this_thread::sleep_for(200ms);
+        REQUIRE(::kill(std::stoi(c), SIGXCPU) == 0);
+        const auto slept = s.d.frames("n7");
+        CHECK(slept.out == "slept\n");
+        CHECK(slept.report.rfind("exit 0 1 ", 0) == 0);
+        const auto [d, d_memory, d_files] = run("n8", half);
+        CHECK(d_memory == "524288");
+        CHECK((d != c && d != runner));
+        CHECK(shannot_test::eventually([&] { return !std::filesystem::exists("/proc/" + c); }));
+    }
+    SUBCASE("P and B that a limited runner took reach the runner too (the reader sends them again)") {
+        auto filtered = shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                                                             "--unshare-pid", "--die-with-parent", "--json-status-fd",
+                                                             "4", "--seccomp", "6"});
+        filtered.pop_back();
+        const auto bytes = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
+        REQUIRE(bytes);
+        REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "1", filtered}) +
+                         shannot::detail::dispatcher_request({"B", shannot::detail::printf_escape(*bytes)})));
+        CHECK(std::get<1>(run("n7", half, "1", "1")) == "524288");  // taken by c itself
+        // Without the replay the runner would have no slot 1 (noargs) and no filter (nofilter).
+        const auto [r, r_memory, r_files] = run("n8", "", "1", "1");
+        CHECK(r == runner);
+        CHECK(r_memory == "unlimited");
+    }
+    SUBCASE("limits a shell may hit itself (under 64 descriptors) keep a fork per run, in the runner") {
+        const auto [f, f_memory, f_files] = run("n7", limits(512, 20));
+        CHECK(f == runner);  // its subshell writes the runner's pid
+        CHECK(f_files == "20");
+        CHECK(std::get<2>(run("n8", limits(512, 20))) == "20");
+        CHECK(std::get<0>(run("n9", "")) == runner);
+    }
+}
+
 TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them; malformed ones are refused (93)") {
     SHANNOT_REQUIRE_BWRAP();
     const auto parent = shannot::detail::find_cgroup_parent();

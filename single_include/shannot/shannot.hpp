@@ -8409,6 +8409,36 @@ done
 hand_to_runner() {
 printf '%s\n' "$request" >&7
 }
+keep_line() {
+case $1$2 in
+P[0-9]) eval "kept_line_$2=\$request" ;;
+B) kept_line_b=$request ;;
+esac
+[ -z "$serving" ] || lines_to_resend=1
+hand_to_runner
+}
+route_run() {
+limited_rlimits "$1"
+if [ -n "$serving" ] && [ "$served" != "$serving" ]; then end_limited_runner; fi
+serving=$served
+}
+end_limited_runner() {
+limited_pid=''
+read -r limited_pid 2>/dev/null <"$dir/l"
+printf 'X\n' >&7
+limited_checks=0
+while [ -n "$limited_pid" ] && [ -e "/proc/$limited_pid" ] && [ "$limited_checks" -lt 1300 ]; do
+[ "$limited_checks" -lt 1000 ] || sleep 0.01 || sleep 1
+limited_checks=$((limited_checks+1))
+done
+[ -n "$lines_to_resend" ] || return 0
+lines_to_resend=''
+for kept_slot in 0 1 2 3 4 5 6 7 8 9; do
+eval "kept_line=\${kept_line_$kept_slot-}"
+[ -z "$kept_line" ] || printf '%s\n' "$kept_line" >&7
+done
+[ -z "${kept_line_b-}" ] || printf '%s\n' "$kept_line_b" >&7
+}
 stage_run() {
 nonce=$1 stage_length=$4
 if [ "$stage_length" -gt 0 ]; then
@@ -8422,6 +8452,7 @@ fi
 fi
 : >"$dir/pid"
 [ ! -e "$dir/sig" ] || rm -f "$dir/sig"
+route_run "$7"
 hand_to_runner
 }
 end_dispatcher() {
@@ -8476,8 +8507,9 @@ return 0
 }
 serve_requests() {
 exec 7>&1 1>&5
-P() { hand_to_runner; }
-B() { hand_to_runner; }
+serving='' lines_to_resend=''
+P() { keep_line P "$1"; }
+B() { keep_line B; }
 R() { stage_run "$@"; }
 K() { signal_run "$@"; }
 S() { start_session "$@"; }
@@ -8488,7 +8520,7 @@ signal_run KILL
 arm_backstop() {
 backstop_seq=$((backstop_seq+1))
 : >"$dir/t"
-printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
+printf '%s-%s %s .\n' "$runner_pid" "$backstop_seq" "$1" >>"$dir/t"
 }
 keep_args() {
 eval "bwrap_args_$1=\$2"
@@ -8526,7 +8558,7 @@ send_refusal "$1"
 start_bwrap() {
 seccomp_redirect=
 [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
-if [ -n "$run_limits" ]; then
+if [ -n "$run_limits" ] && [ -z "$served_limits" ]; then
 eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
 else
 eval "\"\$run_bwrap\" <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect $run_args \"\$@\""
@@ -8536,9 +8568,7 @@ enter_run_cgroup() {
 [ -n "$pids_cgroup" ] || return 1
 if [ -z "$run_cgroup" ]; then
 [ -n "$1" ] || return 1
-mkdir "$pids_cgroup/$cgroup_name-r" || return 1
-join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
-run_cgroup=$pids_cgroup/$cgroup_name-r
+make_run_cgroup || return 1
 fi
 if [ -z "$1" ]; then
 run_max=max run_events=''
@@ -8557,6 +8587,11 @@ read_pids_events "$run_cgroup"
 run_events=$pids_events
 fi
 }
+make_run_cgroup() {
+mkdir "$pids_cgroup/$cgroup_name-r" || return 1
+join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
+run_cgroup=$pids_cgroup/$cgroup_name-r
+}
 read_bwrap_status() {
 bwrap_status=
 if [ -n "$sources_in_blocks" ]; then
@@ -8570,7 +8605,7 @@ fi
 await_sandbox_exit() {
 [ -n "$1" ] || return 0
 exit_checks=0
-while [ "$exit_checks" -lt 350 ]; do
+while [ "$exit_checks" -lt 700 ]; do
 command exec 3<"/proc/$1/status" || break
 sandbox_name='' sandbox_state=''
 while read -r status_key status_value <&3; do
@@ -8584,7 +8619,7 @@ case $sandbox_state in '' | Z*) break ;; esac
 if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
 kill -s KILL "$1"
 fi
-[ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
+[ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
 exit_checks=$((exit_checks+1))
 done
 }
@@ -8669,6 +8704,7 @@ printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cg
 }
 send_files() {
 files_sent=1 file_words=''
+: >"$dir/fs"
 command exec 3<"$dir/f" || return 0
 while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
 case $file_mode in -*) ;; *) continue ;; esac
@@ -8680,22 +8716,69 @@ done
 exec 3<&-
 printf '\n%s files%s\n' "$nonce" "$file_words" >&6
 }
+limited_runner_fits() {
+[ "$#" -eq 5 ] && [ "$1" -ge 262144 ] 2>/dev/null && [ "$3" -ge 2048 ] 2>/dev/null &&
+[ "$4" -ge 64 ] 2>/dev/null
+}
+limited_rlimits() {
+served=''
+case $1 in '' | *[!0-9\ ]*) return 0 ;; esac
+if limited_runner_fits $1; then served=${1% *}; fi
+}
+serve_limited() {
+[ -z "$pids_cgroup" ] || [ -n "$run_cgroup" ] || make_run_cgroup
+(
+trap - EXIT
+limit_self ${7% *}
+served_limits=${7% *} retiring=''
+trap 'retiring=1' XCPU
+for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
+printf '%s\n' "$runner_pid" >"$dir/l"
+X() { exit 0; }
+take_run "$@"
+source_requests
+)
+written_max='' run_events=''
+[ ! -e "$dir/fs" ] || files_sent=1
+}
+take_run() {
+if [ -n "$served_limits" ]; then
+if [ "${7% *}" != "$served_limits" ]; then
+nonce=$1 run_input=/dev/null
+[ "$4" -eq 0 ] || run_input=$dir/in
+refuse_run nolimits
+return 0
+fi
+run_request "$@"
+[ -z "$retiring" ] || exit 0
+return 0
+fi
+limited_rlimits "$7"
+if [ -n "$served" ]; then serve_limited "$@"; else run_request "$@"; fi
+}
+source_requests() {
+if [ -n "$sources_in_blocks" ]; then
+. /proc/self/fd/0
+else
+while IFS= read -r request; do eval "$request"; done
+fi
+}
 run_requests() {
 exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
 backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
-files_sent=''
+files_sent='' served_limits=''
 P() { keep_args "$@"; }
 B() { keep_filter "$@"; }
-R() { run_request "$@"; }
+R() { take_run "$@"; }
+X() { :; }
 if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
 sources_in_blocks=1
-. /proc/self/fd/0
 else
 sources_in_blocks=
-while IFS= read -r request; do eval "$request"; done
 fi
+source_requests
 }
 list_files() {
 [ "$#" -gt 0 ] || return 0

@@ -45,7 +45,9 @@
 #   s      "PID START" of the reader that runs an S request's bwrap (read by another
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
-#   f      `ls -lnLd PATH...` (list_files), which the runner reports once (send_files)
+#   f      `ls -lnLd PATH...` (list_files), which the runner reports once (send_files); fs is
+#          there once it has
+#   l      the pid of the last limited runner (serve_limited), which the reader waits for on X
 #
 # Limits (docs/limits.md). A run's rlimits are set by a subshell that
 # then execs bwrap (`( limit_self ...; exec bwrap ... )`: one fork, as a POSIX shell cannot set a
@@ -364,6 +366,49 @@ hand_to_runner() {
   printf '%s\n' "$request" >&7
 }
 
+# keep_line VERB [SLOT]: P and B, as the reader sees them: hands the line to the runner, and keeps
+# it (the last per slot, the last B) for end_limited_runner, which sends those a limited runner
+# took to the runner again.
+keep_line() {
+  case $1$2 in
+    P[0-9]) eval "kept_line_$2=\$request" ;;
+    B) kept_line_b=$request ;;
+  esac
+  [ -z "$serving" ] || lines_to_resend=1
+  hand_to_runner
+}
+
+# route_run LIMITS: before an R is handed to the runner: when a limited runner is serving other
+# rlimits than this R needs (limited_rlimits; none: the runner's own), ends it
+# (end_limited_runner). serving is what the reader knows a limited runner to serve: one forked
+# for an R with rlimits it fits under serves it and the next with the same.
+route_run() {
+  limited_rlimits "$1"
+  if [ -n "$serving" ] && [ "$served" != "$serving" ]; then end_limited_runner; fi
+  serving=$served
+}
+
+# end_limited_runner: writes X, which ends the limited runner (and is nothing to the runner, if it
+# has ended already: retired), waits until it has ended (its pid in $dir/l gone: the runner reaps
+# it at once), ~3 s at most, then sends the runner the P and B lines it took meanwhile.
+end_limited_runner() {
+  limited_pid=''
+  read -r limited_pid 2>/dev/null <"$dir/l"
+  printf 'X\n' >&7
+  limited_checks=0
+  while [ -n "$limited_pid" ] && [ -e "/proc/$limited_pid" ] && [ "$limited_checks" -lt 1300 ]; do
+    [ "$limited_checks" -lt 1000 ] || sleep 0.01 || sleep 1
+    limited_checks=$((limited_checks+1))
+  done
+  [ -n "$lines_to_resend" ] || return 0
+  lines_to_resend=''
+  for kept_slot in 0 1 2 3 4 5 6 7 8 9; do
+    eval "kept_line=\${kept_line_$kept_slot-}"
+    [ -z "$kept_line" ] || printf '%s\n' "$kept_line" >&7
+  done
+  [ -z "${kept_line_b-}" ] || printf '%s\n' "$kept_line_b" >&7
+}
+
 # stage_run NONCE TIMEOUT SECCOMP INLEN ...: R, as the reader sees it. Stages the INLEN input
 # bytes that follow the line in $dir/in, then hands the line to the runner. Input that cannot be
 # stored ($TMPDIR full) is still read in full, so the session stays usable, and the request ends
@@ -384,6 +429,7 @@ stage_run() {
   # Before the next request is read, so that a K after this R is kept for this command.
   : >"$dir/pid"
   [ ! -e "$dir/sig" ] || rm -f "$dir/sig"
+  route_run "$7"
   hand_to_runner
 }
 
@@ -469,9 +515,10 @@ kill_session() {
 # command; the runner then reads EOF too, and the dispatcher ends and removes its folder.
 serve_requests() {
   exec 7>&1 1>&5
+  serving='' lines_to_resend=''
   # The verbs, as the reader sees them.
-  P() { hand_to_runner; }
-  B() { hand_to_runner; }
+  P() { keep_line P "$1"; }
+  B() { keep_line B; }
   R() { stage_run "$@"; }
   K() { signal_run "$@"; }
   S() { start_session "$@"; }
@@ -483,12 +530,12 @@ serve_requests() {
 # ---- The runner: runs what the reader hands it
 
 # arm_backstop TIMEOUT: arms the backstop with TIMEOUT s for the run starting (0: disarms it),
-# under a new SEQ. Emptied, then appended to (see the note on ext4 at the top); a read in between
+# under a new SEQ (this runner's pid, a dash and a count: a limited runner's are its own). Emptied, then appended to (see the note on ext4 at the top); a read in between
 # sees no "." and changes nothing.
 arm_backstop() {
   backstop_seq=$((backstop_seq+1))
   : >"$dir/t"
-  printf '%s %s .\n' "$backstop_seq" "$1" >>"$dir/t"
+  printf '%s-%s %s .\n' "$runner_pid" "$backstop_seq" "$1" >>"$dir/t"
 }
 
 # keep_args SLOT ARGS: P. Keeps ARGS (bwrap's arguments before "--", one word of sh-quoted text,
@@ -547,14 +594,15 @@ refuse_run() {
 # filter's pipe (fd 8) at fd 6 when the run asked for it, bwrap's --json-status-fd (4) into fd 9,
 # and the files it copies at the fds the slot's redirections open (3 when there is no SECCOMP,
 # 5, 7, 8, 9: after those closes); its stdout and stderr are the session's (dash reports a copy
-# it cannot open there). Without limits, one simple command, which dash starts with vfork (no
-# copy of the shell); with them, a subshell that sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and (this shell reset
-# it) SIGPIPE at their defaults. Returns bwrap's exit status.
+# it cannot open there). Without limits, or in a limited runner (serve_limited: the limits are
+# this shell's already), one simple command, which dash starts with vfork (no copy of the shell);
+# else a subshell that sets them (limit_self) and execs bwrap. Either way with SIGINT, SIGQUIT and
+# (this shell reset it) SIGPIPE at their defaults. Returns bwrap's exit status.
 start_bwrap() {
   seccomp_redirect=
   # shellcheck disable=SC2016 # expanded by the eval below
   [ -z "$run_seccomp" ] || seccomp_redirect='3<"$run_seccomp"'
-  if [ -n "$run_limits" ]; then
+  if [ -n "$run_limits" ] && [ -z "$served_limits" ]; then
     eval "( limit_self $run_limits; exec \"\$run_bwrap\" $run_args \"\$@\" ) <\"\$run_input\" $seccomp_redirect 4>&9 2>&6 5>&- 6>&- 9>&- $filter_redirect"
   else
     # The kept arguments last: the copies' redirections in them open fds closed before.
@@ -575,9 +623,7 @@ enter_run_cgroup() {
   [ -n "$pids_cgroup" ] || return 1
   if [ -z "$run_cgroup" ]; then
     [ -n "$1" ] || return 1
-    mkdir "$pids_cgroup/$cgroup_name-r" || return 1
-    join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
-    run_cgroup=$pids_cgroup/$cgroup_name-r
+    make_run_cgroup || return 1
   fi
   if [ -z "$1" ]; then
     run_max=max run_events=''
@@ -595,6 +641,13 @@ enter_run_cgroup() {
     read_pids_events "$run_cgroup"
     run_events=$pids_events
   fi
+}
+
+# make_run_cgroup: makes the runner's pids cgroup and moves this shell into it; run_cgroup names it.
+make_run_cgroup() {
+  mkdir "$pids_cgroup/$cgroup_name-r" || return 1
+  join_cgroup "$pids_cgroup/$cgroup_name-r" || return 1
+  run_cgroup=$pids_cgroup/$cgroup_name-r
 }
 
 # read_bwrap_status: sets bwrap_status to what bwrap wrote to its --json-status-fd. That went into
@@ -616,14 +669,16 @@ read_bwrap_status() {
 # await_sandbox_exit PID: waits until the sandbox's PID 1 (bwrap's "child-pid") is a zombie (it
 # kills what is left in the sandbox as it exits), and kills it if it outlived bwrap, ~3 s at most;
 # so when a killed run returns, nothing of it is left on the remote. It is often still exiting when
-# bwrap has, for a few hundred microseconds, so it is read again at once 50 times before each
-# further look costs a sleep (an exec, and 10 ms). It reads /proc/PID/status up to its State line
+# bwrap has (tearing down its namespaces, in state D or R): a shell cannot wait for a process that
+# is not its child, so it is read again at once, up to 400 times (~10 ms of CPU), before each
+# further look costs a sleep (an exec, and 10 ms). Looks needed here, 205 runs of ls: median 0,
+# p90 78, max 269; with 50 before the sleeps (until 2026-12-07) 16% of runs slept, 10 ms or more. It reads /proc/PID/status up to its State line
 # (its second or third), not /proc/PID/stat: `read` takes a system call per byte, and the kernel
 # formats the whole file again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
   exit_checks=0
-  while [ "$exit_checks" -lt 350 ]; do
+  while [ "$exit_checks" -lt 700 ]; do
     # `command`: a file that cannot be opened (the process is gone) must not end this shell, as
     # a failed redirection of exec (a special builtin) or of a compound command may.
     command exec 3<"/proc/$1/status" || break
@@ -639,7 +694,7 @@ await_sandbox_exit() {
     if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
       kill -s KILL "$1"
     fi
-    [ "$exit_checks" -lt 50 ] || sleep 0.01 || sleep 1
+    [ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
     exit_checks=$((exit_checks+1))
   done
 }
@@ -746,6 +801,7 @@ run_request() {
 # before the exit report of the run that sends it.
 send_files() {
   files_sent=1 file_words=''
+  : >"$dir/fs"
   command exec 3<"$dir/f" || return 0
   while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
     case $file_mode in -*) ;; *) continue ;; esac
@@ -758,6 +814,101 @@ send_files() {
   printf '\n%s files%s\n' "$nonce" "$file_words" >&6
 }
 
+# ---- Limited runners
+#
+# A run's rlimits cost a fork of the runner when it sets them itself (start_bwrap: a POSIX shell
+# sets a limit for one command only in a subshell; ~0.4 ms here, a third of what the dispatcher
+# adds to a run). So the runner forks once per set of limits instead: a limited runner, a
+# subshell that sets them on itself (hard and soft, for good) and then serves the requests that
+# follow, starting each bwrap as a simple command (vfork), which inherits them.
+# - The reader routes: it knows each R's limits before the runner does. Before an R with other
+#   rlimits (or none) it writes X, which ends the limited runner, and waits until it has ended
+#   (end_limited_runner), so that the runner itself reads the R (dash reads a sourced pipe in
+#   blocks: a limited runner still reading would take lines meant for the runner). P and B lines
+#   that reached a limited runner are sent again then, for the runner (which did not see them).
+#   A limited runner refuses an R with other rlimits (nolimits): never run with the wrong ones.
+# - Its own CPU time counts against the CPU limit: SIGXCPU, at the soft one, only marks it
+#   retiring (the hard one is a second later), and it ends after that run; the runner forks a
+#   fresh one for the next.
+# - Only limits it has room under (limited_runner_fits): below them, a shell that may hit one
+#   (memory, file size, descriptors: dash saves descriptors at 10 and above) would die with the
+#   session's run, so such runs keep the fork per run. The sandbox's limits are the same.
+# - What the runner kept that a limited runner changed is found again: pids.max is rewritten and
+#   its events read afresh (written_max, run_events), a sent files frame is marked in $dir/fs, and
+#   the backstop's SEQ carries the writer's pid.
+
+# limited_runner_fits MEMORY_KIB CPU_SECONDS FILE_BLOCKS OPEN_FILES PROCESSES: whether a limited
+# runner may run under these limits: at least 256 MiB of memory, 1 MiB files and 64 descriptors.
+limited_runner_fits() {
+  [ "$#" -eq 5 ] && [ "$1" -ge 262144 ] 2>/dev/null && [ "$3" -ge 2048 ] 2>/dev/null &&
+    [ "$4" -ge 64 ] 2>/dev/null
+}
+
+# limited_rlimits LIMITS: sets served to the rlimits (the first four numbers) a limited runner
+# runs an R with these LIMITS under; empty when the runner runs it itself.
+limited_rlimits() {
+  served=''
+  case $1 in '' | *[!0-9\ ]*) return 0 ;; esac
+  # shellcheck disable=SC2086 # one word per number
+  if limited_runner_fits $1; then served=${1% *}; fi
+}
+
+# serve_limited NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS ...: R in the runner, with limits a
+# limited runner fits under: forks one for them (in the runner's pids cgroup, made first, so that
+# its bwraps are born there), which runs this request and the next ones, until X or EOF.
+serve_limited() {
+  [ -z "$pids_cgroup" ] || [ -n "$run_cgroup" ] || make_run_cgroup
+  (
+    trap - EXIT
+    # shellcheck disable=SC2086 # one word per number
+    limit_self ${7% *}
+    # shellcheck disable=SC2030 # this subshell's own, on purpose
+    served_limits=${7% *} retiring=''
+    trap 'retiring=1' XCPU
+    for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
+    printf '%s\n' "$runner_pid" >"$dir/l"
+    X() { exit 0; }
+    take_run "$@"
+    source_requests
+  )
+  written_max='' run_events=''
+  [ ! -e "$dir/fs" ] || files_sent=1
+}
+
+# take_run NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS ...: R, as the runner and a limited
+# runner see it: runs it, in a limited runner when it has limits one fits under.
+# shellcheck disable=SC2031 # served_limits and retiring are a limited runner's own
+take_run() {
+  if [ -n "$served_limits" ]; then
+    if [ "${7% *}" != "$served_limits" ]; then
+      nonce=$1 run_input=/dev/null
+      [ "$4" -eq 0 ] || run_input=$dir/in
+      refuse_run nolimits
+      return 0
+    fi
+    run_request "$@"
+    [ -z "$retiring" ] || exit 0
+    return 0
+  fi
+  limited_rlimits "$7"
+  if [ -n "$served" ]; then serve_limited "$@"; else run_request "$@"; fi
+}
+
+# ---- The runner
+
+# source_requests: runs the requests on stdin (the pipe from the reader) until its EOF. dash
+# reads a sourced file in blocks and runs each line as it arrives, where `read` takes a system
+# call per byte; a shell that may read a sourced file to its end first (bash, ksh, zsh, yash: any
+# that sets its version variable or RANDOM) reads the pipe a line at a time.
+source_requests() {
+  if [ -n "$sources_in_blocks" ]; then
+    # shellcheck disable=SC1091 # the pipe from the reader
+    . /proc/self/fd/0
+  else
+    while IFS= read -r request; do eval "$request"; done
+  fi
+}
+
 # run_requests: the runner. Runs the requests the reader writes to its stdin, a pipe that nothing
 # else can open (no fifo: see "No names a sandbox can open" at the top).
 run_requests() {
@@ -768,23 +919,19 @@ run_requests() {
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
   backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
-  files_sent=''
-  # The verbs, as the runner sees them.
+  files_sent='' served_limits=''
+  # The verbs, as the runner sees them (X ends a limited runner; nothing here).
   P() { keep_args "$@"; }
   B() { keep_filter "$@"; }
-  R() { run_request "$@"; }
-  # dash reads a sourced file in blocks and runs each line as it arrives, where `read` takes a
-  # system call per byte; a shell that may read a sourced file to its end first (bash, ksh, zsh,
-  # yash: any that sets its version variable or RANDOM) reads the pipe a line at a time.
-  # shellcheck disable=SC3028 # RANDOM is what tells those shells apart
+  R() { take_run "$@"; }
+  X() { :; }
+  # shellcheck disable=SC3028 # RANDOM is what tells those shells apart (source_requests)
   if [ -z "${BASH_VERSION-}${KSH_VERSION-}${ZSH_VERSION-}${YASH_VERSION-}${RANDOM-}" ]; then
     sources_in_blocks=1
-    # shellcheck disable=SC1091 # the pipe from the reader
-    . /proc/self/fd/0
   else
     sources_in_blocks=
-    while IFS= read -r request; do eval "$request"; done
   fi
+  source_requests
 }
 
 # list_files PATH...: writes $dir/f for send_files: `ls -lnLd` of PATHS (the small files the C++
