@@ -122,19 +122,28 @@ TEST_CASE("dispatcher.sh: the ready frame lists the top-level symlinks to folder
 }
 
 TEST_CASE(
-    "dispatcher.sh: started with PATHS it reports the regular files among them once; a P's redirections give bwrap copies") {
+    "dispatcher.sh: started with PATHS it reports the regular files and the symlinks among them once; a P's "
+    "redirections give bwrap copies") {
     SHANNOT_REQUIRE_BWRAP();
     shannot_test::TempDir files;  // the files reported and copied (the dispatcher's folder is elsewhere)
-    const std::string file = files.path() + "/small.txt";
+    const std::string file = std::filesystem::canonical(files.path()).string() + "/small.txt";
     { std::ofstream(file) << "copied bytes\n"; }
     REQUIRE(::chmod(file.c_str(), 0640) == 0);
+    // Symlinks: relative, through a folder and "..", a chain, and one that leads nowhere.
+    const std::string folder = files.path() + "/sub", link = folder + "/link", chain = files.path() + "/chain",
+                      dangling = files.path() + "/dangling";
+    std::filesystem::create_directory(folder);
+    std::filesystem::create_symlink("../sub/../small.txt", link);
+    std::filesystem::create_symlink(link, chain);
+    std::filesystem::create_symlink(files.path() + "/nowhere", dangling);
     for (const std::string& limits : {std::string(), shannot::detail::remote_limits(shannot::ResourceLimits{})}) {
         CAPTURE(limits);
         shannot_test::TempDir tmp;
         const auto hello = shannot::detail::random_marker();
         auto argv = shannot_test::DispatcherDriver::local(hello, tmp.path());
-        // A regular file, a folder and a missing path: only the file is reported.
-        argv.insert(argv.end(), {file, files.path(), files.path() + "/missing"});
+        // A regular file, a folder and a missing path: only the file is reported, and the links
+        // (ls follows them: as files too) but the one that leads nowhere.
+        argv.insert(argv.end(), {file, files.path(), files.path() + "/missing", link, chain, dangling});
         shannot_test::DispatcherDriver d(argv);
         REQUIRE_FALSE(d.ready(hello).empty());
         // Slot 0 copies the file to /mnt/copied from fd 5, which the run's own redirections close
@@ -161,7 +170,10 @@ TEST_CASE(
         CHECK(first.report.rfind("exit 0 1 ", 0) == 0);  // the command exited 0, in a sandbox set up
         CHECK(first.out == "copied bytes\n600\n");
         REQUIRE(first.payloads.size() == 2);
-        CHECK(first.payloads[0] == "files file=-rw-r-----:13:" + file);
+        // ls sorts the files (chain, small.txt, sub/link); the links come in PATHS' order.
+        const std::string as_file = "file=-rw-r-----:13:";
+        CHECK(first.payloads[0] == "files " + as_file + chain + " " + as_file + file + " " + as_file + link +
+                                       " link=" + link + ":" + file + " link=" + chain + ":" + file);
         // Once per dispatcher.
         const auto second = run("n-second", "0");
         CHECK(second.out == "copied bytes\n600\n");

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -160,7 +161,7 @@ TEST_CASE("SshConnection validation and the ssh argv") {
     }
 }
 
-TEST_CASE("the files frame: ls's permission strings, and what the pool keeps of a frame") {
+TEST_CASE("the files frame: ls's permission strings, and what the pool keeps of a frame (files and symlinks)") {
     using shannot::detail::regular_file_mode;
     CHECK(regular_file_mode("-rw-r--r--") == 0644u);
     CHECK(regular_file_mode("-rw-r-----.") == 0640u);  // SELinux context, ACL marks after the ten
@@ -176,14 +177,19 @@ TEST_CASE("the files frame: ls's permission strings, and what the pool keeps of 
     CHECK(pool.remote_files().empty());
     pool.keep_files(
         "files file=-rw-r--r--:13:/etc/group file=drwxr-xr-x:4096:/etc file=-rw-------:x:/a "
-        "file=-rw-------:7:relative file=-rw-r-----:40000:/etc/ld.so.cache junk");
+        "file=-rw-------:7:relative file=-rw-r-----:40000:/etc/ld.so.cache junk "
+        "link=/etc/localtime:/usr/share/zoneinfo/Etc/UTC link=/etc/a:relative link=/etc/b link=x:/y");
     const auto files = pool.remote_files();
     REQUIRE(files.size() == 2);
     CHECK(files.at("/etc/group").mode == 0644u);
     CHECK(files.at("/etc/group").size == 13u);
     CHECK(files.at("/etc/ld.so.cache").mode == 0640u);
+    // The links join the ready frame's (none here): absolute paths only.
+    CHECK(pool.remote_symlinks() ==
+          std::map<std::string, std::string>{{"/etc/localtime", "/usr/share/zoneinfo/Etc/UTC"}});
     pool.keep_files("files");  // a later frame replaces it
     CHECK(pool.remote_files().empty());
+    CHECK(pool.remote_symlinks().empty());
 }
 
 TEST_CASE("OpenSshProcessTransport against a real sshd") {
@@ -288,6 +294,41 @@ TEST_CASE("OpenSshProcessTransport against a real sshd") {
         CHECK(std::search(later->argv.begin(), later->argv.end(), fd3.begin(), fd3.end()) != later->argv.end());
         CHECK(later->stdout_data == host_files + mode + "\n0\n");  // the same bytes and mode, no mount
         CHECK(transport.connections() == 1);
+    }
+    SUBCASE("a small file that is a symlink on the remote becomes a --symlink once a dispatcher has reported it") {
+        shannot_test::TempDir tmp;
+        const std::string root = std::filesystem::canonical(tmp.path()).string();
+        const std::string folder = root + "/data", file = folder + "/file.txt", link = root + "/link";
+        std::filesystem::create_directory(folder);
+        { std::ofstream(file) << "through the link\n"; }
+        std::filesystem::create_symlink("data/file.txt", link);
+        T transport(sshd->connection());
+        auto profile = shannot::builtin_profile<T>("minimal");
+        REQUIRE(profile);
+        profile->allowed_commands.clear();  // any command: sh here
+        profile->binds.push_back({.source = folder, .target = folder});
+        profile->binds.push_back({.source = link, .target = link});
+        shannot::SandboxManager<T> sandbox(*profile, transport);
+        const std::vector<std::string> command = {"sh", "-c", "cat " + link + "; readlink " + link + " || echo bind"};
+        const std::vector<std::string> symlink = {"--symlink", file, link};
+        auto linked = [&](const std::vector<std::string>& argv) {
+            return std::search(argv.begin(), argv.end(), symlink.begin(), symlink.end()) != argv.end();
+        };
+        // The control: the first run's dispatcher has reported nothing yet, so the link is a bind
+        // (a file inside, readlink fails).
+        auto first = sandbox.run(command);
+        REQUIRE_MESSAGE(first, first.error().describe());
+        CHECK_FALSE(linked(first->argv));
+        CHECK(first->stdout_data == "through the link\nbind\n");
+        std::optional<shannot::ProcessResult> later;
+        for (int i = 0; i < 50 && !later; ++i) {
+            auto r = sandbox.run(command);
+            REQUIRE_MESSAGE(r, r.error().describe());
+            if (linked(r->argv)) later = std::move(*r);
+        }
+        REQUIRE(later);
+        CHECK(later->stdout_data == "through the link\n" + file + "\n");
+        CHECK(later->stderr_data.empty());
     }
     SUBCASE("16 concurrent commands on one SshSandbox return correct, separate results") {
         auto sandbox = shannot_test::make_sandbox<T>();

@@ -5101,10 +5101,13 @@ inline constexpr std::string_view no_filter = "nofilter";
 inline constexpr std::string_view limits_word = "limits=";
 
 /// A frame on stderr before one run's exit report, once per dispatcher started with PATHS:
-/// "files file=MODE:SIZE:PATH ...", one word per regular file among them (MODE as `ls -l`
-/// prints it, "-rw-r--r--"; SIZE in bytes). What the transport gives bwrap as copies.
+/// "files file=MODE:SIZE:PATH ... link=PATH:RESOLVED ...", one file word per regular file among
+/// them, followed (MODE as `ls -l` prints it, "-rw-r--r--"; SIZE in bytes): what the transport
+/// gives bwrap as copies; one link word per symlink among them, with the absolute path it
+/// resolves to (as realpath(3)): what the builder may make a `--symlink` instead.
 inline constexpr std::string_view files_report = "files";
 inline constexpr std::string_view file_word = "file=";
+inline constexpr std::string_view link_word = "link=";
 
 /// True when `payload` is a files frame ("files", then its words).
 [[nodiscard]] constexpr bool is_files_report(std::string_view payload) noexcept {
@@ -8706,12 +8709,18 @@ send_files() {
 files_sent=1 file_words=''
 : >"$dir/fs"
 command exec 3<"$dir/f" || return 0
-while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+while read -r file_mode _ _ _ file_size _ _ _ file_path <&3 && [ "$file_mode" != links ]; do
 case $file_mode in -*) ;; *) continue ;; esac
 case $file_size in '' | *[!0-9]*) continue ;; esac
 case $file_path in /*) ;; *) continue ;; esac
 case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
 file_words="$file_words file=$file_mode:$file_size:$file_path"
+done
+while read -r file_path file_resolved <&3; do
+case $file_path in /*) ;; *) continue ;; esac
+case $file_resolved in /*) ;; *) continue ;; esac
+case $file_path$file_resolved in *[!A-Za-z0-9._/-]*) continue ;; esac
+file_words="$file_words link=$file_path:$file_resolved"
 done
 exec 3<&-
 printf '\n%s files%s\n' "$nonce" "$file_words" >&6
@@ -8782,8 +8791,27 @@ source_requests
 }
 list_files() {
 [ "$#" -gt 0 ] || return 0
-LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+{
+LC_ALL=C ls -lnLd -- "$@" 2>/dev/null
+printf 'links\n'
+list_links "$@"
+} >"$dir/f.t"
 mv -f "$dir/f.t" "$dir/f"
+}
+list_links() {
+for link_path do
+[ -L "$link_path" ] || continue
+link_at=$link_path link_hops=0
+while [ -L "$link_at" ] && [ "$link_hops" -lt 16 ]; do
+link_text=$(LC_ALL=C ls -ld -- "$link_at" 2>/dev/null) || break
+link_text=${link_text#*" $link_at -> "}
+case $link_text in /*) ;; *) link_text=${link_at%/*}/$link_text ;; esac
+link_folder=$(cd -P -- "${link_text%/*}/" 2>/dev/null && pwd) || break
+link_at=${link_folder%/}/${link_text##*/}
+link_hops=$((link_hops+1))
+done
+if [ ! -L "$link_at" ] && [ -e "$link_at" ]; then printf '%s %s\n' "$link_path" "$link_at"; fi
+done
 }
 hello=$1
 shift
@@ -9272,11 +9300,15 @@ public:
     ~DispatcherPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
-    /// The remote's top-level symlinks to folders ("/bin" -> "/usr/bin" where /usr is merged), as
-    /// the last dispatcher to start reported them in its ready frame; empty before the first.
+    /// The remote's symlinks, each with the absolute path it resolves to: the top-level ones to
+    /// folders ("/bin" -> "/usr/bin" where /usr is merged), as the last dispatcher to start
+    /// reported them in its ready frame (empty before the first), and those among the paths
+    /// want_files() named (/etc/localtime), as a "files" frame did.
     [[nodiscard]] std::map<std::string, std::string> remote_symlinks() const {
         std::lock_guard lock(links_mutex_);
-        return links_;
+        auto links = links_;
+        links.insert(file_links_.begin(), file_links_.end());
+        return links;
     }
     /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as the last
     /// dispatcher to start reported it; "unknown" before the first.
@@ -9291,11 +9323,11 @@ public:
         std::lock_guard lock(links_mutex_);
         return files_;
     }
-    /// Asks the dispatchers started from now on to report on `paths` (a dispatcher runs `ls`
-    /// once for them, in the background). Only absolute paths of [A-Za-z0-9._/-] are asked for,
-    /// 32 at most.
+    /// Asks the dispatchers started from now on to report on `paths`, the regular files and the
+    /// symlinks among them (a dispatcher runs `ls` once for them, in the background). Only
+    /// absolute paths of [A-Za-z0-9._/-] are asked for, 64 at most.
     void want_files(const std::vector<std::string>& paths) {
-        constexpr std::size_t most = 32;
+        constexpr std::size_t most = 64;
         std::lock_guard lock(links_mutex_);
         for (const auto& path : paths) {
             if (wanted_files_.size() >= most) break;
@@ -9306,8 +9338,17 @@ public:
     /// Keeps what a dispatcher's "files" frame says (a later frame replaces an earlier one).
     void keep_files(std::string_view payload) {
         std::map<std::string, RemoteFile> files;
+        std::map<std::string, std::string> links;
         if (auto words = shell_split(payload)) {
             for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::link_word.size()) == protocol::dispatcher::link_word) {
+                    word.remove_prefix(protocol::dispatcher::link_word.size());
+                    const auto colon = word.find(':');
+                    if (colon == std::string_view::npos) continue;
+                    const auto path = word.substr(0, colon), resolved = word.substr(colon + 1);
+                    if (is_absolute(path) && is_absolute(resolved)) links.emplace(path, resolved);
+                    continue;
+                }
                 if (word.substr(0, protocol::dispatcher::file_word.size()) != protocol::dispatcher::file_word) continue;
                 word.remove_prefix(protocol::dispatcher::file_word.size());
                 const auto colon = word.find(':'), second = word.find(':', colon + 1);
@@ -9324,6 +9365,7 @@ public:
         }
         std::lock_guard lock(links_mutex_);
         files_ = std::move(files);
+        file_links_ = std::move(links);
         files_report_ = std::string(payload);
     }
 
@@ -9919,9 +9961,10 @@ private:
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
-    std::set<std::string> wanted_files_;       ///< want_files()
-    std::map<std::string, RemoteFile> files_;  ///< keep_files()
-    std::string files_report_;                 ///< the frame files_ came from, for the kept connection
+    std::set<std::string> wanted_files_;             ///< want_files()
+    std::map<std::string, RemoteFile> files_;        ///< keep_files()
+    std::map<std::string, std::string> file_links_;  ///< keep_files(): the symlinks among them
+    std::string files_report_;                       ///< the frame files_ came from, for the kept connection
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
@@ -10399,8 +10442,11 @@ public:
     /// tell once one has started; "unknown" before.
     [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
     /// Which of `paths` are symlinks on the remote, as far as its dispatchers tell: the top-level
-    /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started.
+    /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started,
+    /// and any other (/etc/localtime), known once a dispatcher started after this asked has
+    /// reported on it (as host_small_files()).
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
+        pool_->want_files(paths);
         const auto known = pool_->remote_symlinks();
         std::map<std::string, std::string> links;
         for (const auto& path : paths)

@@ -77,8 +77,11 @@ public:
     /// tell once one has started; "unknown" before.
     [[nodiscard]] std::string limits_mechanism() const { return pool_->limits_mechanism(); }
     /// Which of `paths` are symlinks on the remote, as far as its dispatchers tell: the top-level
-    /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started.
+    /// ones (/bin -> /usr/bin where /usr is merged), known once a first dispatcher has started,
+    /// and any other (/etc/localtime), known once a dispatcher started after this asked has
+    /// reported on it (as host_small_files()).
     [[nodiscard]] std::map<std::string, std::string> host_symlinks(const std::vector<std::string>& paths) const {
+        pool_->want_files(paths);
         const auto known = pool_->remote_symlinks();
         std::map<std::string, std::string> links;
         for (const auto& path : paths)

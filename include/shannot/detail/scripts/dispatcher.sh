@@ -45,8 +45,8 @@
 #   s      "PID START" of the reader that runs an S request's bwrap (read by another
 #          dispatcher's Z)
 #   x      the exit status of an S request's bwrap, which the dispatcher exits with
-#   f      `ls -lnLd PATH...` (list_files), which the runner reports once (send_files); fs is
-#          there once it has
+#   f      `ls -lnLd PATH...` and the symlinks among PATHS (list_files), which the runner reports
+#          once (send_files); fs is there once it has
 #   l      the pid of the last limited runner (serve_limited), which the reader waits for on X
 #
 # Limits (docs/limits.md). A run's rlimits are set by a subshell that
@@ -797,18 +797,24 @@ run_request() {
 }
 
 # send_files: the files frame, once per dispatcher, when list_files has written $dir/f: "files
-# file=MODE:SIZE:PATH ..." for each regular file it lists (MODE as ls prints it); on stderr,
-# before the exit report of the run that sends it.
+# file=MODE:SIZE:PATH ... link=PATH:RESOLVED ..." for each regular file it lists (MODE as ls
+# prints it) and each symlink; on stderr, before the exit report of the run that sends it.
 send_files() {
   files_sent=1 file_words=''
   : >"$dir/fs"
   command exec 3<"$dir/f" || return 0
-  while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+  while read -r file_mode _ _ _ file_size _ _ _ file_path <&3 && [ "$file_mode" != links ]; do
     case $file_mode in -*) ;; *) continue ;; esac
     case $file_size in '' | *[!0-9]*) continue ;; esac
     case $file_path in /*) ;; *) continue ;; esac
     case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
     file_words="$file_words file=$file_mode:$file_size:$file_path"
+  done
+  while read -r file_path file_resolved <&3; do
+    case $file_path in /*) ;; *) continue ;; esac
+    case $file_resolved in /*) ;; *) continue ;; esac
+    case $file_path$file_resolved in *[!A-Za-z0-9._/-]*) continue ;; esac
+    file_words="$file_words link=$file_path:$file_resolved"
   done
   exec 3<&-
   printf '\n%s files%s\n' "$nonce" "$file_words" >&6
@@ -935,13 +941,39 @@ run_requests() {
 }
 
 # list_files PATH...: writes $dir/f for send_files: `ls -lnLd` of PATHS (the small files the C++
-# side would give bwrap as copies; it names only absolute paths of [A-Za-z0-9._/-]), renamed
-# into place once whole. Run once, in the background: no run waits for it. Without ls, or
-# without PATHS, there is no $dir/f, and bwrap binds those files.
+# side would give bwrap as copies; it names only absolute paths of [A-Za-z0-9._/-]), then a line
+# "links" and "PATH RESOLVED" for each of them that is a symlink (list_links), renamed into place
+# once whole. Run once, in the background: no run waits for it. Without ls, or without PATHS,
+# there is no $dir/f, and bwrap binds those files.
 list_files() {
   [ "$#" -gt 0 ] || return 0
-  LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+  {
+    LC_ALL=C ls -lnLd -- "$@" 2>/dev/null
+    printf 'links\n'
+    list_links "$@"
+  } >"$dir/f.t"
   mv -f "$dir/f.t" "$dir/f"
+}
+
+# list_links PATH...: prints "PATH RESOLVED" for each PATH that is a symlink resolving to
+# something, RESOLVED the absolute path it leads to (as realpath(3) would: every link on the way
+# followed, 16 at most), so that the C++ side makes it a `--symlink` (the transport's
+# host_symlinks), not a bind or a copy. Each link's text comes from `ls -ld` ("... PATH ->
+# TEXT": PATHS are plain, so " -> " splits it), its folder from `cd -P`.
+list_links() {
+  for link_path do
+    [ -L "$link_path" ] || continue
+    link_at=$link_path link_hops=0
+    while [ -L "$link_at" ] && [ "$link_hops" -lt 16 ]; do
+      link_text=$(LC_ALL=C ls -ld -- "$link_at" 2>/dev/null) || break
+      link_text=${link_text#*" $link_at -> "}
+      case $link_text in /*) ;; *) link_text=${link_at%/*}/$link_text ;; esac
+      link_folder=$(cd -P -- "${link_text%/*}/" 2>/dev/null && pwd) || break
+      link_at=${link_folder%/}/${link_text##*/}
+      link_hops=$((link_hops+1))
+    done
+    if [ ! -L "$link_at" ] && [ -e "$link_at" ]; then printf '%s %s\n' "$link_path" "$link_at"; fi
+  done
 }
 
 # ---- Main

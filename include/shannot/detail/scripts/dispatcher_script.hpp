@@ -498,12 +498,18 @@ send_files() {
 files_sent=1 file_words=''
 : >"$dir/fs"
 command exec 3<"$dir/f" || return 0
-while read -r file_mode _ _ _ file_size _ _ _ file_path <&3; do
+while read -r file_mode _ _ _ file_size _ _ _ file_path <&3 && [ "$file_mode" != links ]; do
 case $file_mode in -*) ;; *) continue ;; esac
 case $file_size in '' | *[!0-9]*) continue ;; esac
 case $file_path in /*) ;; *) continue ;; esac
 case $file_path in *[!A-Za-z0-9._/-]*) continue ;; esac
 file_words="$file_words file=$file_mode:$file_size:$file_path"
+done
+while read -r file_path file_resolved <&3; do
+case $file_path in /*) ;; *) continue ;; esac
+case $file_resolved in /*) ;; *) continue ;; esac
+case $file_path$file_resolved in *[!A-Za-z0-9._/-]*) continue ;; esac
+file_words="$file_words link=$file_path:$file_resolved"
 done
 exec 3<&-
 printf '\n%s files%s\n' "$nonce" "$file_words" >&6
@@ -574,8 +580,27 @@ source_requests
 }
 list_files() {
 [ "$#" -gt 0 ] || return 0
-LC_ALL=C ls -lnLd -- "$@" >"$dir/f.t" 2>/dev/null
+{
+LC_ALL=C ls -lnLd -- "$@" 2>/dev/null
+printf 'links\n'
+list_links "$@"
+} >"$dir/f.t"
 mv -f "$dir/f.t" "$dir/f"
+}
+list_links() {
+for link_path do
+[ -L "$link_path" ] || continue
+link_at=$link_path link_hops=0
+while [ -L "$link_at" ] && [ "$link_hops" -lt 16 ]; do
+link_text=$(LC_ALL=C ls -ld -- "$link_at" 2>/dev/null) || break
+link_text=${link_text#*" $link_at -> "}
+case $link_text in /*) ;; *) link_text=${link_at%/*}/$link_text ;; esac
+link_folder=$(cd -P -- "${link_text%/*}/" 2>/dev/null && pwd) || break
+link_at=${link_folder%/}/${link_text##*/}
+link_hops=$((link_hops+1))
+done
+if [ ! -L "$link_at" ] && [ -e "$link_at" ]; then printf '%s %s\n' "$link_path" "$link_at"; fi
+done
 }
 hello=$1
 shift

@@ -145,11 +145,15 @@ public:
     ~DispatcherPool() { close(); }
 
     [[nodiscard]] const SshConnection& connection() const noexcept { return conn_; }
-    /// The remote's top-level symlinks to folders ("/bin" -> "/usr/bin" where /usr is merged), as
-    /// the last dispatcher to start reported them in its ready frame; empty before the first.
+    /// The remote's symlinks, each with the absolute path it resolves to: the top-level ones to
+    /// folders ("/bin" -> "/usr/bin" where /usr is merged), as the last dispatcher to start
+    /// reported them in its ready frame (empty before the first), and those among the paths
+    /// want_files() named (/etc/localtime), as a "files" frame did.
     [[nodiscard]] std::map<std::string, std::string> remote_symlinks() const {
         std::lock_guard lock(links_mutex_);
-        return links_;
+        auto links = links_;
+        links.insert(file_links_.begin(), file_links_.end());
+        return links;
     }
     /// How runs' limits are enforced on the remote (shannot::limits_mechanism), as the last
     /// dispatcher to start reported it; "unknown" before the first.
@@ -164,11 +168,11 @@ public:
         std::lock_guard lock(links_mutex_);
         return files_;
     }
-    /// Asks the dispatchers started from now on to report on `paths` (a dispatcher runs `ls`
-    /// once for them, in the background). Only absolute paths of [A-Za-z0-9._/-] are asked for,
-    /// 32 at most.
+    /// Asks the dispatchers started from now on to report on `paths`, the regular files and the
+    /// symlinks among them (a dispatcher runs `ls` once for them, in the background). Only
+    /// absolute paths of [A-Za-z0-9._/-] are asked for, 64 at most.
     void want_files(const std::vector<std::string>& paths) {
-        constexpr std::size_t most = 32;
+        constexpr std::size_t most = 64;
         std::lock_guard lock(links_mutex_);
         for (const auto& path : paths) {
             if (wanted_files_.size() >= most) break;
@@ -179,8 +183,17 @@ public:
     /// Keeps what a dispatcher's "files" frame says (a later frame replaces an earlier one).
     void keep_files(std::string_view payload) {
         std::map<std::string, RemoteFile> files;
+        std::map<std::string, std::string> links;
         if (auto words = shell_split(payload)) {
             for (std::string_view word : *words) {
+                if (word.substr(0, protocol::dispatcher::link_word.size()) == protocol::dispatcher::link_word) {
+                    word.remove_prefix(protocol::dispatcher::link_word.size());
+                    const auto colon = word.find(':');
+                    if (colon == std::string_view::npos) continue;
+                    const auto path = word.substr(0, colon), resolved = word.substr(colon + 1);
+                    if (is_absolute(path) && is_absolute(resolved)) links.emplace(path, resolved);
+                    continue;
+                }
                 if (word.substr(0, protocol::dispatcher::file_word.size()) != protocol::dispatcher::file_word) continue;
                 word.remove_prefix(protocol::dispatcher::file_word.size());
                 const auto colon = word.find(':'), second = word.find(':', colon + 1);
@@ -197,6 +210,7 @@ public:
         }
         std::lock_guard lock(links_mutex_);
         files_ = std::move(files);
+        file_links_ = std::move(links);
         files_report_ = std::string(payload);
     }
 
@@ -792,9 +806,10 @@ private:
     mutable std::mutex links_mutex_;
     std::map<std::string, std::string> links_;
     std::string limits_mechanism_{shannot::limits_mechanism::unknown};
-    std::set<std::string> wanted_files_;       ///< want_files()
-    std::map<std::string, RemoteFile> files_;  ///< keep_files()
-    std::string files_report_;                 ///< the frame files_ came from, for the kept connection
+    std::set<std::string> wanted_files_;             ///< want_files()
+    std::map<std::string, RemoteFile> files_;        ///< keep_files()
+    std::map<std::string, std::string> file_links_;  ///< keep_files(): the symlinks among them
+    std::string files_report_;                       ///< the frame files_ came from, for the kept connection
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<Master> masters_;
