@@ -16,8 +16,10 @@
 #
 # Three processes:
 #  - the reader (serve_requests) owns the session's stdin: it reads every request, handles K, Z
-#    and S itself and hands each P and R line to the runner through a pipe;
-#  - the runner (run_requests) runs each R's bwrap;
+#    and S itself and hands each P, B and R line to the runner through a pipe (and X, which
+#    ends a limited runner);
+#  - the runner (run_requests) runs each R's bwrap; for runs with limits, a limited runner it
+#    forks (serve_limited) runs them, one per set of rlimits (see "Limited runners");
 #  - the backstop (run_backstop), one for the dispatcher's life, kills a run that outlives its
 #    TIMEOUT, in case the local side can no longer send K.
 # The reader and the runner are one foreground pipeline, not background jobs, so the bwrap the
