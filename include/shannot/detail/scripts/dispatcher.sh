@@ -51,18 +51,18 @@
 #          once (send_files); fs is there once it has
 #   l      the pid of the last limited runner (serve_limited), which the reader waits for on X
 #
-# Limits (docs/limits.md). A run's rlimits are set by a subshell that
-# then execs bwrap (`( limit_self ...; exec bwrap ... )`: one fork, as a POSIX shell cannot set a
-# limit for one command otherwise), and only memory, CPU time, file size, descriptors and core
-# files: RLIMIT_NPROC set before bwrap would count every process of the user (it becomes the
-# ceiling of the user namespace bwrap makes), and does not bind root. The process count is a pids
-# cgroup's, where the dispatcher may make one (find_pids_cgroup: the same rule as
-# detail/local/limits.hpp): the runner moves itself once into a cgroup of its own, so the bwrap
-# of every run is born there (moving a process waits for an RCU grace period and holds off forks
-# host-wide), and sets its pids.max for each run (the run's limit and what it holds); an S request's
-# subshell moves itself into the session's cgroup before it execs bwrap. Both are named
-# shannot-ssh-PID-START-r and -s after the dispatcher, and removed by its EXIT trap or, when it
-# died without it, by the next dispatcher's backstop (remove_stale_cgroups).
+# Limits (docs/limits.md). A run's rlimits are set by a subshell (a POSIX shell cannot set a
+# limit for one command otherwise): a limited runner that serves every run with the same ones
+# (see "Limited runners"), or one per run that then execs bwrap; and only memory, CPU time, file
+# size, descriptors and core files: RLIMIT_NPROC set before bwrap would count every process of
+# the user (it becomes the ceiling of the user namespace bwrap makes), and does not bind root.
+# The process count is a pids cgroup's, where the dispatcher may make one (find_pids_cgroup: the
+# same rule as detail/local/limits.hpp): the runner moves itself once into a cgroup of its own,
+# so the bwrap of every run is born there (moving a process waits for an RCU grace period and
+# holds off forks host-wide), and sets its pids.max for each run (the run's limit and what it
+# holds); an S request's subshell moves itself into the session's cgroup before it execs bwrap.
+# Both are named shannot-ssh-PID-START-r and -s after the dispatcher, and removed by its EXIT trap
+# or, when it died without it, by the next dispatcher's backstop (remove_stale_cgroups).
 # sig is replaced by rename, so that a concurrent reader never sees it empty mid-write. The files
 # every run writes (pid, t, in) are emptied and later appended to, never truncated and rewritten:
 # ext4 (and xfs) start writing a file back to disk when it is closed after it was truncated and
@@ -532,8 +532,9 @@ serve_requests() {
 # ---- The runner: runs what the reader hands it
 
 # arm_backstop TIMEOUT: arms the backstop with TIMEOUT s for the run starting (0: disarms it),
-# under a new SEQ (this runner's pid, a dash and a count: a limited runner's are its own). Emptied, then appended to (see the note on ext4 at the top); a read in between
-# sees no "." and changes nothing.
+# under a new SEQ (this runner's pid, a dash and a count: a limited runner's are its own).
+# Emptied, then appended to (see the note on ext4 at the top); a read in between sees no "." and
+# changes nothing.
 arm_backstop() {
   backstop_seq=$((backstop_seq+1))
   : >"$dir/t"
@@ -674,9 +675,10 @@ read_bwrap_status() {
 # bwrap has (tearing down its namespaces, in state D or R): a shell cannot wait for a process that
 # is not its child, so it is read again at once, up to 400 times (~10 ms of CPU), before each
 # further look costs a sleep (an exec, and 10 ms). Looks needed here, 205 runs of ls: median 0,
-# p90 78, max 269; with 50 before the sleeps (until 2026-12-07) 16% of runs slept, 10 ms or more. It reads /proc/PID/status up to its State line
-# (its second or third), not /proc/PID/stat: `read` takes a system call per byte, and the kernel
-# formats the whole file again for each (~90 us for stat's one line, ~25 for those).
+# p90 78, max 269; with 50 before the sleeps (until 2026-12-07) 16% of runs slept, 10 ms or
+# more. It reads /proc/PID/status up to its State line (its second or third), not
+# /proc/PID/stat: `read` takes a system call per byte, and the kernel formats the whole file
+# again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
   exit_checks=0
