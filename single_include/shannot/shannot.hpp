@@ -5101,10 +5101,10 @@ inline constexpr std::string_view no_filter = "nofilter";
 inline constexpr std::string_view limits_word = "limits=";
 
 /// A frame on stderr before one run's exit report, once per dispatcher started with PATHS:
-/// "files file=MODE:SIZE:PATH ... link=PATH:RESOLVED ...", one file word per regular file among
-/// them, followed (MODE as `ls -l` prints it, "-rw-r--r--"; SIZE in bytes): what the transport
-/// gives bwrap as copies; one link word per symlink among them, with the absolute path it
-/// resolves to (as realpath(3)): what the builder may make a `--symlink` instead.
+/// "files file=MODE:SIZE:PATH ... link=PATH:RESOLVED ...": one file word per regular file among
+/// them (MODE as `ls -l` prints it, "-rw-r--r--"; SIZE in bytes), what the transport gives bwrap
+/// as copies; then one link word per symlink among them, with the absolute path it resolves to
+/// (as realpath(3)), what the builder may make a `--symlink` instead.
 inline constexpr std::string_view files_report = "files";
 inline constexpr std::string_view file_word = "file=";
 inline constexpr std::string_view link_word = "link=";
