@@ -8649,6 +8649,10 @@ case $run_limits in *[!0-9\ ]*)
 refuse_run nolimits
 return 0 ;;
 esac
+if [ -n "$served_limits" ] && [ "${run_limits% *}" != "$served_limits" ]; then
+refuse_run nolimits
+return 0
+fi
 filter_redirect=
 if [ "$run_filter" = 1 ]; then
 if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
@@ -8752,12 +8756,6 @@ written_max='' run_events=''
 }
 take_run() {
 if [ -n "$served_limits" ]; then
-if [ "${7% *}" != "$served_limits" ]; then
-nonce=$1 run_input=/dev/null
-[ "$4" -eq 0 ] || run_input=$dir/in
-refuse_run nolimits
-return 0
-fi
 run_request "$@"
 [ -z "$retiring" ] || exit 0
 return 0

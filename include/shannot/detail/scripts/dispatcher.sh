@@ -710,8 +710,8 @@ await_sandbox_exit() {
 # in a pids cgroup, HIT when that refused a fork). LIMITS ('' or "MEMORY_KIB CPU_SECONDS
 # FILE_BLOCKS OPEN_FILES PROCESSES") are set on the sandbox; with FILTER 1, bwrap gets the filter
 # of the last B at fd 6 (open_filter_pipe). Instead of exit: nobwrap, noseccomp, noargs (no P for
-# SLOT: a bug), nolimits (LIMITS malformed: a bug), nofilter (no B before, or no pipe). TIMEOUT
-# (s, 0 = none) arms the backstop.
+# SLOT: a bug), nolimits (LIMITS malformed, or in a limited runner other than its own: a bug),
+# nofilter (no B before, or no pipe). TIMEOUT (s, 0 = none) arms the backstop.
 run_request() {
   nonce=$1 run_timeout=$2 run_seccomp=$3 run_input_length=$4 run_bwrap=$5 run_limits=$7 run_filter=$8
   eval "run_args=\${bwrap_args_$6-}"
@@ -735,6 +735,12 @@ run_request() {
     refuse_run nolimits
     return 0 ;;
   esac
+  # shellcheck disable=SC2031 # served_limits is a limited runner's own
+  if [ -n "$served_limits" ] && [ "${run_limits% *}" != "$served_limits" ]; then
+    # A limited runner runs no R with other limits under its own (the reader ends it before one).
+    refuse_run nolimits
+    return 0
+  fi
   filter_redirect=
   if [ "$run_filter" = 1 ]; then
     if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
@@ -886,16 +892,11 @@ serve_limited() {
 }
 
 # take_run NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS ...: R, as the runner and a limited
-# runner see it: runs it, in a limited runner when it has limits one fits under.
+# runner see it: runs it, in a limited runner when it has limits one fits under (run_request
+# refuses one with other limits in a limited runner).
 # shellcheck disable=SC2031 # served_limits and retiring are a limited runner's own
 take_run() {
   if [ -n "$served_limits" ]; then
-    if [ "${7% *}" != "$served_limits" ]; then
-      nonce=$1 run_input=/dev/null
-      [ "$4" -eq 0 ] || run_input=$dir/in
-      refuse_run nolimits
-      return 0
-    fi
     run_request "$@"
     [ -z "$retiring" ] || exit 0
     return 0
