@@ -184,18 +184,22 @@ public:
     void keep_files(std::string_view payload) {
         std::map<std::string, RemoteFile> files;
         std::map<std::string, std::string> links;
+        // Strips `prefix` (a word's kind) from `word`; false when it is another kind.
+        const auto consume = [](std::string_view& word, std::string_view prefix) {
+            if (word.substr(0, prefix.size()) != prefix) return false;
+            word.remove_prefix(prefix.size());
+            return true;
+        };
         if (auto words = shell_split(payload)) {
             for (std::string_view word : *words) {
-                if (word.substr(0, protocol::dispatcher::link_word.size()) == protocol::dispatcher::link_word) {
-                    word.remove_prefix(protocol::dispatcher::link_word.size());
+                if (consume(word, protocol::dispatcher::link_word)) {
                     const auto colon = word.find(':');
                     if (colon == std::string_view::npos) continue;
                     const auto path = word.substr(0, colon), resolved = word.substr(colon + 1);
                     if (is_absolute(path) && is_absolute(resolved)) links.emplace(path, resolved);
                     continue;
                 }
-                if (word.substr(0, protocol::dispatcher::file_word.size()) != protocol::dispatcher::file_word) continue;
-                word.remove_prefix(protocol::dispatcher::file_word.size());
+                if (!consume(word, protocol::dispatcher::file_word)) continue;
                 const auto colon = word.find(':'), second = word.find(':', colon + 1);
                 if (colon == std::string_view::npos || second == std::string_view::npos) continue;
                 const auto mode = regular_file_mode(word.substr(0, colon));
