@@ -617,6 +617,79 @@ TEST_CASE("dispatcher.sh: a limited runner serves the runs with its limits; the 
     }
 }
 
+TEST_CASE("dispatcher.sh: the filter's pipe is filled between runs, for the next run that asks for it alone") {
+    SHANNOT_REQUIRE_BWRAP();
+    Dispatcher s;
+    REQUIRE_MESSAGE(s.d.started(), s.d.error());
+    auto filtered =
+        shannot::detail::dispatcher_request({"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                                             "--die-with-parent", "--json-status-fd", "4", "--seccomp", "6"});
+    filtered.pop_back();
+    const auto bytes = shannot::syscall_filter_bytes("default", std::vector<std::string>{});
+    REQUIRE(bytes);
+    const auto filter_line = shannot::detail::dispatcher_request({"B", shannot::detail::printf_escape(*bytes)});
+    REQUIRE(s.d.send(shannot::detail::dispatcher_request({"P", "1", filtered}) + filter_line));
+    // Each run says whether a seccomp filter is on (the kernel's "Seccomp:" line, 2: a filter)
+    // and which descriptors the command got.
+    const std::string report = "grep '^Seccomp:' /proc/self/status; ls /proc/self/fd | tr '\\n' ' '";
+    auto run = [&](const std::string& nonce, const std::string& slot, const std::string& filter,
+                   const std::string& limits = "") {
+        return s.run(nonce, {.command = {"sh", "-c", report}, .slot = slot, .limits = limits, .filter = filter});
+    };
+    const std::string on = "Seccomp:\t2\n", off = "Seccomp:\t0\n";
+    auto first = run("n1", "1", "1");
+    CHECK(first.report.rfind("exit 0 1 ", 0) == 0);
+    CHECK(first.out.rfind(on, 0) == 0);
+    // A run without the filter: the pipe filled for the next one is not among its descriptors
+    // (0, 1, 2 and the one ls reads the folder with).
+    auto without = run("n2", "0", "0");
+    CHECK(without.report.rfind("exit 0 1 ", 0) == 0);
+    CHECK(without.out == off + "0 1 2 3 ");
+    // It stays filled for the next run that asks for it.
+    CHECK(run("n3", "1", "1").out.rfind(on, 0) == 0);
+    // A limited runner reads the pipe the runner filled (it is shared); the runner fills another
+    // when it ends, so a run of its own after that still gets the filter.
+    const auto limits = shannot::detail::remote_limits(shannot::ResourceLimits{});
+    auto limited = run("n4", "1", "1", limits);
+    CHECK(limited.report.rfind("exit 0 1 ", 0) == 0);
+    CHECK(limited.out.rfind(on, 0) == 0);
+    auto after = run("n5", "1", "1");
+    const std::string after_said = after.report + after.err;
+    CHECK_MESSAGE(after.report.rfind("exit 0 1 ", 0) == 0, after_said);
+    CHECK(after.out.rfind(on, 0) == 0);
+    // A B replaces the filled filter: 7 bytes are no program, so bwrap refuses to start (not a
+    // run under the filter filled before); the next B puts a real one back.
+    REQUIRE(s.d.send(shannot::detail::dispatcher_request({"B", shannot::detail::printf_escape("1234567")})));
+    auto broken = run("n6", "1", "1");
+    CHECK(broken.out.empty());
+    CHECK(broken.report.rfind("exit 0", 0) != 0);
+    REQUIRE(s.d.send(filter_line));
+    CHECK(run("n7", "1", "1").out.rfind(on, 0) == 0);
+}
+
+TEST_CASE("dispatcher.sh: a run's exit report comes once nothing it started runs, however many it left behind") {
+    SHANNOT_REQUIRE_BWRAP();
+    Dispatcher s;
+    REQUIRE_MESSAGE(s.d.started(), s.d.error());
+    // The command leaves 100 sleeps behind and exits: bwrap exits with it, and its PID 1 kills
+    // them as it dies. The report must wait for that (PID 1 with children left is waited for
+    // until it is a zombie), not only for bwrap.
+    for (int round = 0; round < 3; ++round) {
+        CAPTURE(round);
+        const auto marker = "4472.6" + std::to_string(round);
+        const auto f = s.run("n" + std::to_string(round), {.command = {"sh", "-c",
+                                                                       "i=0; while [ $i -lt 100 ]; do sleep " + marker +
+                                                                           "$i & i=$((i+1)); done; echo started"}});
+        CHECK(f.report.rfind("exit 0 1 ", 0) == 0);
+        CHECK(f.out == "started\n");
+        CHECK(shannot_test::processes_with(marker) == 0);  // at once, not eventually
+    }
+    // A command that leaves nothing: reported as well (PID 1 without children is not waited for).
+    const auto plain = s.run("n-plain", {.command = {"echo", "done"}});
+    CHECK(plain.report == "exit 0 1 0 0");
+    CHECK(plain.out == "done\n");
+}
+
 TEST_CASE("dispatcher.sh: S with LIMITS starts the session's sandbox under them; malformed ones are refused (93)") {
     SHANNOT_REQUIRE_BWRAP();
     const auto parent = shannot::detail::find_cgroup_parent();

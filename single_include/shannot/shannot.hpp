@@ -8530,6 +8530,12 @@ eval "bwrap_args_$1=\$2"
 }
 keep_filter() {
 kept_filter=$1
+prepare_filter
+}
+prepare_filter() {
+exec 8<&-
+filter_ready=''
+if [ -n "$kept_filter" ] && open_filter_pipe "$kept_filter"; then filter_ready=1; fi
 }
 resolve_bwrap() {
 if [ "$1" = "$resolved_name" ]; then
@@ -8620,6 +8626,11 @@ done
 exec 3<&-
 case $sandbox_state in '' | Z*) break ;; esac
 if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
+if [ -r "/proc/$1/task/$1/children" ]; then
+sandbox_children=
+read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
+[ -n "$sandbox_children" ] || break
+fi
 kill -s KILL "$1"
 fi
 [ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
@@ -8653,13 +8664,15 @@ if [ -n "$served_limits" ] && [ "${run_limits% *}" != "$served_limits" ]; then
 refuse_run nolimits
 return 0
 fi
-filter_redirect=
+filter_redirect='8<&-'
 if [ "$run_filter" = 1 ]; then
+if [ -z "$filter_ready" ]; then
 if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
 refuse_run nofilter
 return 0
 fi
-filter_redirect='6</proc/self/fd/8 8<&-'
+fi
+filter_ready='' filter_redirect='6</proc/self/fd/8 8<&-'
 fi
 run_in_cgroup=0 run_hit=0
 if [ -n "$run_limits" ]; then
@@ -8686,7 +8699,6 @@ case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
 [ "$run_timeout" -le 0 ] || arm_backstop 0
 printf "\n'; return\n" >&9
 exec 9>&-
-[ -z "$filter_redirect" ] || exec 8<&-
 read_bwrap_status
 run_setup=0 sandbox_pid=
 case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
@@ -8708,6 +8720,7 @@ fi
 if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
 printf '\n%s eof\n' "$nonce"
 printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+[ -n "$filter_ready" ] || prepare_filter
 }
 send_files() {
 files_sent=1 file_words=''
@@ -8753,6 +8766,7 @@ source_requests
 )
 written_max='' run_events=''
 [ ! -e "$dir/fs" ] || files_sent=1
+prepare_filter
 }
 take_run() {
 if [ -n "$served_limits" ]; then
@@ -8775,7 +8789,7 @@ exec 2>/dev/null
 trap - PIPE
 for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
 backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
-files_sent='' served_limits=''
+files_sent='' served_limits='' filter_ready=''
 P() { keep_args "$@"; }
 B() { keep_filter "$@"; }
 R() { take_run "$@"; }

@@ -73,7 +73,8 @@
 # the reader 7 is the pipe to the runner and stdout is 5; the runner's stderr is /dev/null (sh
 # would report a killed command there), and 9 is the write end of its own stdin while a run is on;
 # 8 is the pipe that holds the syscall filter for one run or session (open_filter_pipe), which
-# bwrap gets at 6; 3 is the runner's for a moment after a run (await_sandbox_exit).
+# bwrap gets at 6: the runner fills the next run's between runs (prepare_filter); 3 is the
+# runner's for a moment after a run (await_sandbox_exit).
 # The reader's stderr is the session's, which the next command's stderr follows: a read whose file
 # may fail to open has its stderr redirected first (`2>/dev/null <FILE`: redirections apply left
 # to right, and sh reports a file it cannot open on the stderr it has then).
@@ -554,6 +555,18 @@ keep_args() {
 # dispatcher and filter: the local side knows which filter each dispatcher holds.
 keep_filter() {
   kept_filter=$1
+  prepare_filter
+}
+
+# prepare_filter: while the runner waits for the next request, fills the pipe (fd 8) the next run
+# that asks for the filter reads it from (filter_ready 1), so that the run does not wait for it:
+# printf decodes ~4.5 KB of escapes into it, ~85 us of dash. A pipe filled by a runner whose
+# limited runner then ran (the pipe is shared, its bytes read once) is filled again when that
+# ends (serve_limited).
+prepare_filter() {
+  exec 8<&-
+  filter_ready=''
+  if [ -n "$kept_filter" ] && open_filter_pipe "$kept_filter"; then filter_ready=1; fi
 }
 
 # resolve_bwrap NAME: sets run_bwrap to the executable NAME names: NAME itself when it holds a
@@ -669,16 +682,23 @@ read_bwrap_status() {
   fi
 }
 
-# await_sandbox_exit PID: waits until the sandbox's PID 1 (bwrap's "child-pid") is a zombie (it
-# kills what is left in the sandbox as it exits), and kills it if it outlived bwrap, ~3 s at most;
-# so when a killed run returns, nothing of it is left on the remote. It is often still exiting when
-# bwrap has (tearing down its namespaces, in state D or R): a shell cannot wait for a process that
-# is not its child, so it is read again at once, up to 400 times (~10 ms of CPU), before each
-# further look costs a sleep (an exec, and 10 ms). Looks needed here, 205 runs of ls: median 0,
-# p90 78, max 269; with 50 before the sleeps (until 2026-12-07) 16% of runs slept, 10 ms or
-# more. It reads /proc/PID/status up to its State line (its second or third), not
-# /proc/PID/stat: `read` takes a system call per byte, and the kernel formats the whole file
-# again for each (~90 us for stat's one line, ~25 for those).
+# await_sandbox_exit PID: waits until nothing of the sandbox runs: its PID 1 (bwrap's "child-pid")
+# is a zombie (it kills what is left in the sandbox as it exits), or it is exiting with no child
+# left; and kills it if it outlived bwrap with children, ~3 s at most. So when a killed run
+# returns, nothing of it runs on the remote.
+# PID 1 without children: every process of the sandbox descends from it (orphans are given to
+# it), so the command and all it started are gone, and PID 1 only tears down its namespaces; that
+# takes a grace period of the kernel's RCU (synchronize_rcu_expedited in namespace_unlock), which
+# looks from this shell make longer: it keeps a CPU busy that the grace period then has to
+# interrupt (2026-12-07: PID 1's exit p90 3.3 ms under the looks, 0.5 ms under a local wait that
+# sleeps). Its children are read only where the kernel lists them (CONFIG_PROC_CHILDREN).
+# Otherwise PID 1 is still exiting (killing what was left, in state D or R): a shell cannot wait for
+# a process that is not its child, so it is read again at once, up to 400 times (~10 ms of CPU),
+# before each further look costs a sleep (an exec, and 10 ms). Looks needed here, 205 runs of ls
+# (before the children were read): median 0, p90 78, max 269; with 50 before the sleeps (until
+# 2026-12-07) 16% of runs slept, 10 ms or more. It reads /proc/PID/status up to its State line
+# (its second or third), not /proc/PID/stat: `read` takes a system call per byte, and the kernel
+# formats the whole file again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
   exit_checks=0
@@ -696,6 +716,11 @@ await_sandbox_exit() {
     exec 3<&-
     case $sandbox_state in '' | Z*) break ;; esac
     if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
+      if [ -r "/proc/$1/task/$1/children" ]; then
+        sandbox_children=
+        read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
+        [ -n "$sandbox_children" ] || break
+      fi
       kill -s KILL "$1"
     fi
     [ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
@@ -741,13 +766,16 @@ run_request() {
     refuse_run nolimits
     return 0
   fi
-  filter_redirect=
+  # A run without the filter does not get the pipe prepared for the next one (it stays filled).
+  filter_redirect='8<&-'
   if [ "$run_filter" = 1 ]; then
-    if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
-      refuse_run nofilter
-      return 0
+    if [ -z "$filter_ready" ]; then
+      if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
+        refuse_run nofilter
+        return 0
+      fi
     fi
-    filter_redirect='6</proc/self/fd/8 8<&-'
+    filter_ready='' filter_redirect='6</proc/self/fd/8 8<&-'
   fi
   run_in_cgroup=0 run_hit=0
   if [ -n "$run_limits" ]; then
@@ -782,7 +810,6 @@ run_request() {
   [ "$run_timeout" -le 0 ] || arm_backstop 0
   printf "\n'; return\n" >&9
   exec 9>&-
-  [ -z "$filter_redirect" ] || exec 8<&-
   read_bwrap_status
   run_setup=0 sandbox_pid=
   case $bwrap_status in *'"exit-code"'*) run_setup=1 ;; esac
@@ -804,6 +831,7 @@ run_request() {
   if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
   printf '\n%s eof\n' "$nonce"
   printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+  [ -n "$filter_ready" ] || prepare_filter
 }
 
 # send_files: the files frame, once per dispatcher, when list_files has written $dir/f: "files
@@ -889,6 +917,7 @@ serve_limited() {
   )
   written_max='' run_events=''
   [ ! -e "$dir/fs" ] || files_sent=1
+  prepare_filter
 }
 
 # take_run NONCE TIMEOUT SECCOMP INLEN BWRAP SLOT LIMITS ...: R, as the runner and a limited
@@ -930,7 +959,7 @@ run_requests() {
   # This process's own pid ($$ is the dispatcher's).
   for runner_pid in /proc/self/task/*; do runner_pid=${runner_pid##*/}; done
   backstop_seq=0 run_cgroup='' written_max='' run_events='' kept_filter='' resolved_name='' resolved_bwrap=''
-  files_sent='' served_limits=''
+  files_sent='' served_limits='' filter_ready=''
   # The verbs, as the runner sees them (X ends a limited runner; nothing here).
   P() { keep_args "$@"; }
   B() { keep_filter "$@"; }
