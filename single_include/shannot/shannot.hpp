@@ -8613,6 +8613,11 @@ fi
 }
 await_sandbox_exit() {
 [ -n "$1" ] || return 0
+if [ -r "/proc/$1/task/$1/children" ]; then
+sandbox_children=
+read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
+[ -n "$sandbox_children" ] || return 0
+fi
 exit_checks=0
 while [ "$exit_checks" -lt 700 ]; do
 command exec 3<"/proc/$1/status" || break
@@ -8626,11 +8631,6 @@ done
 exec 3<&-
 case $sandbox_state in '' | Z*) break ;; esac
 if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
-if [ -r "/proc/$1/task/$1/children" ]; then
-sandbox_children=
-read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
-[ -n "$sandbox_children" ] || break
-fi
 kill -s KILL "$1"
 fi
 [ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
@@ -8696,7 +8696,6 @@ run_signal=
 read -r run_signal <"$dir/k"
 fi
 case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
-[ "$run_timeout" -le 0 ] || arm_backstop 0
 printf "\n'; return\n" >&9
 exec 9>&-
 read_bwrap_status
@@ -8720,6 +8719,7 @@ fi
 if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
 printf '\n%s eof\n' "$nonce"
 printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+[ "$run_timeout" -le 0 ] || arm_backstop 0
 [ -n "$filter_ready" ] || prepare_filter
 }
 send_files() {

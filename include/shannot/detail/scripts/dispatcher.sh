@@ -686,12 +686,14 @@ read_bwrap_status() {
 # is a zombie (it kills what is left in the sandbox as it exits), or it is exiting with no child
 # left; and kills it if it outlived bwrap with children, ~3 s at most. So when a killed run
 # returns, nothing of it runs on the remote.
-# PID 1 without children: every process of the sandbox descends from it (orphans are given to
-# it), so the command and all it started are gone, and PID 1 only tears down its namespaces; that
-# takes a grace period of the kernel's RCU (synchronize_rcu_expedited in namespace_unlock), which
-# looks from this shell make longer: it keeps a CPU busy that the grace period then has to
-# interrupt (2026-12-07: PID 1's exit p90 3.3 ms under the looks, 0.5 ms under a local wait that
-# sleeps). Its children are read only where the kernel lists them (CONFIG_PROC_CHILDREN).
+# PID 1 without children, its first look: every process of the sandbox descends from it (orphans
+# are given to it), so the command and all it started are gone, and PID 1 only tears down its
+# namespaces (or is a zombie already); that teardown waits for a grace period of the kernel's RCU
+# (synchronize_rcu_expedited in namespace_unlock), which looks from this shell made longer: they
+# keep a CPU busy that the grace period has to interrupt (2026-12-07: PID 1's exit p90 3.1 ms
+# under the looks, 1.2 ms unwatched, 0.5 ms under a local run's pidfd wait). Read only where the
+# kernel lists children (CONFIG_PROC_CHILDREN). A pid is reused only once its process has been
+# reaped, which PID 1 is not before it is a zombie: an empty list is never another process's.
 # Otherwise PID 1 is still exiting (killing what was left, in state D or R): a shell cannot wait for
 # a process that is not its child, so it is read again at once, up to 400 times (~10 ms of CPU),
 # before each further look costs a sleep (an exec, and 10 ms). Looks needed here, 205 runs of ls
@@ -701,6 +703,11 @@ read_bwrap_status() {
 # formats the whole file again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
+  if [ -r "/proc/$1/task/$1/children" ]; then
+    sandbox_children=
+    read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
+    [ -n "$sandbox_children" ] || return 0
+  fi
   exit_checks=0
   while [ "$exit_checks" -lt 700 ]; do
     # `command`: a file that cannot be opened (the process is gone) must not end this shell, as
@@ -716,11 +723,6 @@ await_sandbox_exit() {
     exec 3<&-
     case $sandbox_state in '' | Z*) break ;; esac
     if [ "$exit_checks" -eq 0 ] && [ "$sandbox_name" = bwrap ]; then
-      if [ -r "/proc/$1/task/$1/children" ]; then
-        sandbox_children=
-        read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
-        [ -n "$sandbox_children" ] || break
-      fi
       kill -s KILL "$1"
     fi
     [ "$exit_checks" -lt 400 ] || sleep 0.01 || sleep 1
@@ -807,7 +809,6 @@ run_request() {
     read -r run_signal <"$dir/k"
   fi
   case $run_signal in TERM) run_status=143 ;; KILL) run_status=137 ;; esac
-  [ "$run_timeout" -le 0 ] || arm_backstop 0
   printf "\n'; return\n" >&9
   exec 9>&-
   read_bwrap_status
@@ -831,6 +832,9 @@ run_request() {
   if [ -z "$files_sent" ] && [ -f "$dir/f" ]; then send_files; fi
   printf '\n%s eof\n' "$nonce"
   printf '\n%s exit %s %s %s %s\n' "$nonce" "$run_status" "$run_setup" "$run_in_cgroup" "$run_hit" >&6
+  # After the frames, as the filter's pipe: the backstop drops a signal that finds no run on (the
+  # pid file is empty since before await_sandbox_exit), and this runner reads no request before.
+  [ "$run_timeout" -le 0 ] || arm_backstop 0
   [ -n "$filter_ready" ] || prepare_filter
 }
 
