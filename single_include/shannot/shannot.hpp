@@ -8229,12 +8229,14 @@ start_stat=${start_stat##*) }
 set -- $start_stat
 start_time=${20}
 }
-list_children() {
+read_listed_children() {
 children=
-if [ -r "/proc/$1/task/$1/children" ]; then
+[ -r "/proc/$1/task/$1/children" ] || return 1
 read -r children 2>/dev/null <"/proc/$1/task/$1/children"
 return 0
-fi
+}
+list_children() {
+read_listed_children "$1" && return 0
 children_of=$1
 for child_stat in /proc/[0-9]*/stat; do
 read -r child_fields 2>/dev/null <"$child_stat" || continue
@@ -8613,11 +8615,7 @@ fi
 }
 await_sandbox_exit() {
 [ -n "$1" ] || return 0
-if [ -r "/proc/$1/task/$1/children" ]; then
-sandbox_children=
-read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
-[ -n "$sandbox_children" ] || return 0
-fi
+if read_listed_children "$1" && [ -z "$children" ]; then return 0; fi
 exit_checks=0
 while [ "$exit_checks" -lt 700 ]; do
 command exec 3<"/proc/$1/status" || break
@@ -8666,11 +8664,10 @@ return 0
 fi
 filter_redirect='8<&-'
 if [ "$run_filter" = 1 ]; then
+[ -n "$filter_ready" ] || prepare_filter
 if [ -z "$filter_ready" ]; then
-if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
 refuse_run nofilter
 return 0
-fi
 fi
 filter_ready='' filter_redirect='6</proc/self/fd/8 8<&-'
 fi

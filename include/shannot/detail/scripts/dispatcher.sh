@@ -93,15 +93,19 @@ read_start_time() {
   start_time=${20}
 }
 
-# list_children PID: sets children to the pids of the children of process PID, blank-separated
-# ('' when none), from /proc/PID/task/PID/children (a kernel with CONFIG_PROC_CHILDREN) or else a
-# scan of /proc.
-list_children() {
+# read_listed_children PID: sets children to the pids of the children of process PID, blank-
+# separated ('' when none), from /proc/PID/task/PID/children; returns 1 (children '') when the
+# kernel lists none (no CONFIG_PROC_CHILDREN) or PID is gone.
+read_listed_children() {
   children=
-  if [ -r "/proc/$1/task/$1/children" ]; then
-    read -r children 2>/dev/null <"/proc/$1/task/$1/children"
-    return 0
-  fi
+  [ -r "/proc/$1/task/$1/children" ] || return 1
+  read -r children 2>/dev/null <"/proc/$1/task/$1/children"
+  return 0
+}
+
+# list_children PID: sets children as read_listed_children does, or else from a scan of /proc.
+list_children() {
+  read_listed_children "$1" && return 0
   children_of=$1
   for child_stat in /proc/[0-9]*/stat; do
     read -r child_fields 2>/dev/null <"$child_stat" || continue
@@ -703,11 +707,8 @@ read_bwrap_status() {
 # formats the whole file again for each (~90 us for stat's one line, ~25 for those).
 await_sandbox_exit() {
   [ -n "$1" ] || return 0
-  if [ -r "/proc/$1/task/$1/children" ]; then
-    sandbox_children=
-    read -r sandbox_children 2>/dev/null <"/proc/$1/task/$1/children"
-    [ -n "$sandbox_children" ] || return 0
-  fi
+  # Not list_children: its scan of /proc is no look to make on every run.
+  if read_listed_children "$1" && [ -z "$children" ]; then return 0; fi
   exit_checks=0
   while [ "$exit_checks" -lt 700 ]; do
     # `command`: a file that cannot be opened (the process is gone) must not end this shell, as
@@ -771,11 +772,10 @@ run_request() {
   # A run without the filter does not get the pipe prepared for the next one (it stays filled).
   filter_redirect='8<&-'
   if [ "$run_filter" = 1 ]; then
+    [ -n "$filter_ready" ] || prepare_filter
     if [ -z "$filter_ready" ]; then
-      if [ -z "$kept_filter" ] || ! open_filter_pipe "$kept_filter"; then
-        refuse_run nofilter
-        return 0
-      fi
+      refuse_run nofilter
+      return 0
     fi
     filter_ready='' filter_redirect='6</proc/self/fd/8 8<&-'
   fi
